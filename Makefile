@@ -1,0 +1,63 @@
+# KP performance-monitoring reports. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON_BOOT ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+KERNEL := kp-reports
+MONTH ?=
+DEPT ?=
+NOTEBOOK ?=
+JOBS ?=
+ARGS ?=
+export DATA_DIR ?= data/raw
+
+.PHONY: help setup data reports lab test lint format bench clean lock
+
+help: ## Show this list of targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-9s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) ## Build .venv from requirements.lock and register the project kernel (no-op when unchanged)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "KP reports (Python 3.11)" >/dev/null
+	@touch $(STAMP)
+
+data/warehouse.duckdb: $(STAMP)
+	@$(MAKE) --no-print-directory data
+
+data: $(STAMP) ## Generate the sample data (if data/raw is empty), validate it and load data/warehouse.duckdb
+	$(PY) -m helpers.cli data --data-dir "$(DATA_DIR)"
+
+reports: $(STAMP) data/warehouse.duckdb ## Run and publish every report: make reports MONTH=YYYY-MM [DEPT=..] [NOTEBOOK=..] [JOBS=..]
+	$(PY) -m helpers.cli reports --month "$(MONTH)" $(if $(DEPT),--dept "$(DEPT)") $(if $(NOTEBOOK),--notebook "$(NOTEBOOK)") $(if $(JOBS),--jobs "$(JOBS)") $(ARGS)
+
+lab: $(STAMP) data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+test: $(STAMP) ## Run the test suite
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP) ## Lint with ruff (code and notebooks)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Format code and notebooks with ruff
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP) data/warehouse.duckdb ## Benchmarks: ingestion, slice queries, naive loop vs make reports
+	$(PY) benchmarks/run.py $(if $(MONTH),--month $(MONTH))
+
+lock: ## Re-resolve pins from pyproject.toml into requirements.lock and environment.yml
+	$(PYTHON_BOOT) -m venv /tmp/kp-lock-venv && /tmp/kp-lock-venv/bin/pip install --quiet -e '.[dev]'
+	/tmp/kp-lock-venv/bin/python scripts/write_lock.py /tmp/kp-lock-venv
+
+clean: ## Remove outputs, the warehouse and caches (keeps .venv and data/raw)
+	rm -rf outputs data/warehouse.duckdb data/warehouse.duckdb.* data/rejected .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Analysis per report family: pure functions on tidy DataFrames (no I/O, no engine)."""

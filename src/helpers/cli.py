@@ -1,0 +1,35 @@
+"""The one entry point behind `make`: `python -m helpers.cli data|reports ...`.
+
+Each subcommand's options are defined by the module that implements it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m helpers.cli COMMAND [options]
+
+commands:
+  data      validate the input files and (re)build data/warehouse.duckdb
+  reports   plan, execute and publish the reports for a month
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "data":
+        from helpers.data.ingest import cli
+    elif command == "reports":
+        from helpers.engine.run import cli
+    else:
+        print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    return cli(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data layer: registry, input schemas, ingestion, warehouse access, sample generator."""

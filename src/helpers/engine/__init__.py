@@ -1,0 +1,1 @@
+"""Batch engine: plan, validate parameters, execute notebooks on warm kernels, cache, ledger."""

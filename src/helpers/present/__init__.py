@@ -1,0 +1,36 @@
+"""What report notebooks display: one theme, formatted tables, charts with alt text, narrative.
+
+Every display object renders as self-contained HTML (escaped text, base64 images) and carries
+custom MIME bundles the publishers read (report metadata, key messages, headline badges).
+"""
+
+from helpers.present.display import (
+    META_MIME,
+    HEADLINE_MIME,
+    KEY_MESSAGES_MIME,
+    figure,
+    heading,
+    headline,
+    key_messages,
+    note,
+    report_meta,
+    table,
+)
+from helpers.present.theme import apply_theme, fmt_pct, fmt_pkr, PALETTE
+
+__all__ = [
+    "META_MIME",
+    "HEADLINE_MIME",
+    "KEY_MESSAGES_MIME",
+    "PALETTE",
+    "apply_theme",
+    "figure",
+    "fmt_pct",
+    "fmt_pkr",
+    "heading",
+    "headline",
+    "key_messages",
+    "note",
+    "report_meta",
+    "table",
+]

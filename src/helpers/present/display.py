@@ -1,0 +1,198 @@
+"""Display objects for report notebooks.
+
+Each object has a ``_repr_mimebundle_`` so a notebook cell that ends with it shows formatted
+HTML in JupyterLab, and the executed notebook carries everything the publishers need:
+
+- ``text/html``: escaped, self-contained markup (images as base64 data URIs);
+- custom ``application/vnd.kp.*+json`` bundles with report metadata, key messages and headline
+  figures, which the HTML/PDF publishers and the portal read from the executed notebook.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+META_MIME = "application/vnd.kp.report-meta+json"
+KEY_MESSAGES_MIME = "application/vnd.kp.key-messages+json"
+HEADLINE_MIME = "application/vnd.kp.headline+json"
+
+_esc = html.escape
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+class _Display:
+    html: str = ""
+    plain: str = ""
+    extra: dict[str, Any] = {}
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/html": self.html, "text/plain": self.plain}
+        bundle.update(self.extra)
+        return bundle
+
+
+class report_meta(_Display):  # noqa: N801 - used like a function in notebooks
+    """Title block: report family title, department, month, data as-of date."""
+
+    def __init__(self, title: str, department: str, month: str, as_of: str, family: str = ""):
+        self.extra = {
+            META_MIME: {
+                "title": title,
+                "department": department,
+                "month": month,
+                "as_of": str(as_of),
+                "family": family,
+            }
+        }
+        self.html = (
+            f'<header class="kp-title"><h1>{_esc(title)}</h1>'
+            f'<p class="kp-subtitle">{_esc(department)} &middot; {_esc(month)} &middot; '
+            f"data as of {_esc(str(as_of))}</p></header>"
+        )
+        self.plain = f"{title} - {department} - {month} (data as of {as_of})"
+
+
+class key_messages(_Display):  # noqa: N801
+    """The key-messages box that opens every report: a few plain sentences from the data."""
+
+    def __init__(self, messages: Sequence[str]):
+        messages = [str(m) for m in messages]
+        self.extra = {KEY_MESSAGES_MIME: {"messages": messages}}
+        items = "".join(f"<li>{_esc(m)}</li>" for m in messages)
+        self.html = (
+            '<section class="key-messages"><h2 id="key-messages">Key messages</h2>'
+            f"<ul>{items}</ul></section>"
+        )
+        self.plain = "Key messages:\n" + "\n".join(f"- {m}" for m in messages)
+
+
+class headline(_Display):  # noqa: N801
+    """Headline figures for the portal badges (not shown in the report body)."""
+
+    def __init__(self, **figures: Any):
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in figures.items()}
+        self.extra = {HEADLINE_MIME: clean}
+        self.html = ""
+        self.plain = ""
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return dict(self.extra)
+
+
+class heading(_Display):  # noqa: N801
+    """A section heading generated from data (e.g. one section per target)."""
+
+    def __init__(self, text: str, level: int = 2):
+        level = min(max(int(level), 2), 4)
+        self.html = f'<h{level} id="{_slug(text)}">{_esc(text)}</h{level}>'
+        self.plain = text
+        self.extra = {"text/markdown": "#" * level + " " + text.replace("#", "\\#")}
+
+
+class note(_Display):  # noqa: N801
+    """A paragraph of data notes or interpretation."""
+
+    def __init__(self, text: str, kind: str = "note"):
+        self.html = f'<p class="kp-{_esc(kind)}">{_esc(str(text))}</p>'
+        self.plain = str(text)
+        self.extra = {}
+
+
+def _format_cell(value: Any, fmt: str | None) -> tuple[str, bool]:
+    """Return (text, is_numeric) for one cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "\u2013", True
+    if fmt == "pct":
+        return f"{value * 100:,.1f}%", True
+    if fmt == "pct0":
+        return f"{value * 100:,.0f}%", True
+    if fmt == "pp":
+        return f"{value * 100:+,.1f} pp", True
+    if fmt:
+        return fmt.format(value), True
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), False
+    if isinstance(value, int) or (hasattr(value, "dtype") and "int" in str(value.dtype)):
+        return f"{int(value):,}", True
+    if isinstance(value, float):
+        return f"{value:,.1f}", True
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d"), False
+    return str(value), False
+
+
+class table(_Display):  # noqa: N801
+    """A readable table: numbers right-aligned with thousands separators, units in the caption.
+
+    ``formats`` maps a column to 'pct' (ratio shown as %), 'pct0', 'pp' (percentage points), or a
+    format string such as '{:,.0f}'. ``units`` is shown under the caption, e.g. 'PKR million'.
+    """
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        caption: str,
+        units: str | None = None,
+        formats: Mapping[str, str] | None = None,
+        index: bool = False,
+        max_rows: int = 60,
+        row_classes: Sequence[str] | None = None,
+    ):
+        formats = dict(formats or {})
+        data = df.reset_index() if index else df
+        truncated = len(data) > max_rows
+        data = data.head(max_rows)
+        head = "".join(f'<th scope="col">{_esc(str(c))}</th>' for c in data.columns)
+        rows = []
+        for i, rec in enumerate(data.itertuples(index=False)):
+            cells = []
+            for col, value in zip(data.columns, rec, strict=True):
+                text, numeric = _format_cell(value, formats.get(col))
+                cls = ' class="num"' if numeric else ""
+                cells.append(f"<td{cls}>{_esc(text)}</td>")
+            rcls = f' class="{_esc(row_classes[i])}"' if row_classes and row_classes[i] else ""
+            rows.append(f"<tr{rcls}>{''.join(cells)}</tr>")
+        cap = _esc(caption) + (f' <span class="units">({_esc(units)})</span>' if units else "")
+        more = (
+            f'<p class="kp-note">Showing the first {max_rows} of {len(df)} rows.</p>'
+            if truncated
+            else ""
+        )
+        self.html = (
+            f'<table class="kp-table"><caption>{cap}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>{more}"
+        )
+        self.plain = f"{caption}\n{data.to_string(index=False)}"
+        self.extra = {}
+        self.data = data
+
+
+class figure(_Display):  # noqa: N801
+    """A matplotlib figure embedded as a PNG data URI with a title and alt text; closes the figure."""
+
+    def __init__(self, fig, alt: str, caption: str | None = None):
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+        plt.close(fig)
+        self.png = buf.getvalue()
+        b64 = base64.b64encode(self.png).decode("ascii")
+        cap = f"<figcaption>{_esc(caption)}</figcaption>" if caption else ""
+        self.html = (
+            f'<figure class="kp-figure"><img src="data:image/png;base64,{b64}" '
+            f'alt="{_esc(alt, quote=True)}"/>{cap}</figure>'
+        )
+        self.plain = f"[chart] {alt}"
+        self.extra = {}

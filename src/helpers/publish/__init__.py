@@ -1,0 +1,1 @@
+"""Publishers: self-contained HTML (nbconvert), PDF (pandoc + Typst), Quarto, portal."""
