@@ -29,30 +29,31 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "KP reports (Python 3.11)" >/dev/null
 	@touch $(STAMP)
 
-data/warehouse.duckdb: $(STAMP)
+data/warehouse.duckdb: | $(STAMP)
 	@$(MAKE) --no-print-directory data
 
 data: $(STAMP) ## Generate the sample data (if data/raw is empty), validate it and load data/warehouse.duckdb
 	$(PY) -m helpers.cli data --data-dir "$(DATA_DIR)"
 
-reports: $(STAMP) data/warehouse.duckdb ## Run and publish every report: make reports MONTH=YYYY-MM [DEPT=..] [NOTEBOOK=..] [JOBS=..]
+reports: $(STAMP) | data/warehouse.duckdb ## Run and publish every report: make reports MONTH=YYYY-MM [DEPT=..] [NOTEBOOK=..] [JOBS=..]
 	$(PY) -m helpers.cli reports --month "$(MONTH)" $(if $(DEPT),--dept "$(DEPT)") $(if $(NOTEBOOK),--notebook "$(NOTEBOOK)") $(if $(JOBS),--jobs "$(JOBS)") $(ARGS)
 
-lab: $(STAMP) data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
+lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
-test: $(STAMP) ## Run the test suite
+test: $(STAMP) | data/warehouse.duckdb ## Run the test suite (unit, reference, end-to-end, adversarial)
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP) ## Lint with ruff (code and notebooks)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP) ## Format code and notebooks with ruff
+format: $(STAMP) ## Format code and notebooks with ruff; strip notebook outputs
+	$(PY) scripts/strip_notebooks.py notebooks/*.ipynb
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP) data/warehouse.duckdb ## Benchmarks: ingestion, slice queries, naive loop vs make reports
+bench: $(STAMP) | data/warehouse.duckdb ## Benchmarks: ingestion, slice queries, naive loop vs make reports
 	$(PY) benchmarks/run.py $(if $(MONTH),--month $(MONTH))
 
 lock: ## Re-resolve pins from pyproject.toml into requirements.lock and environment.yml
