@@ -24,8 +24,20 @@ def _lock_pins() -> dict[str, str]:
 
 def test_lock_pins_every_installed_package_exactly():
     pins = _lock_pins()
-    for needed in ["jupyterlab", "papermill", "nbconvert", "ipykernel", "pandas", "seaborn",
-                   "statsmodels", "duckdb", "pytest", "pandera", "typst", "pypandoc-binary"]:
+    for needed in [
+        "jupyterlab",
+        "papermill",
+        "nbconvert",
+        "ipykernel",
+        "pandas",
+        "seaborn",
+        "statsmodels",
+        "duckdb",
+        "pytest",
+        "pandera",
+        "typst",
+        "pypandoc-binary",
+    ]:
         assert needed in pins, f"{needed} is not pinned in requirements.lock"
 
 
@@ -86,8 +98,18 @@ def test_every_suite_family_has_its_notebook():
 def test_make_help_lists_every_target_with_a_description():
     out = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True).stdout
     out = re.sub(r"\x1b\[[0-9;]*m", "", out)
-    for target in ["help", "setup", "data", "reports", "lab", "test", "lint", "format", "bench",
-                   "clean"]:
+    for target in [
+        "help",
+        "setup",
+        "data",
+        "reports",
+        "lab",
+        "test",
+        "lint",
+        "format",
+        "bench",
+        "clean",
+    ]:
         line = next((ln for ln in out.splitlines() if ln.split()[:1] == [target]), None)
         assert line and len(line.split()) > 2, f"make help does not describe {target!r}"
 
@@ -96,5 +118,7 @@ def test_project_kernel_is_registered_inside_the_venv():
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = KernelSpecManager().get_kernel_spec("kp-reports")
-    assert Path(spec.argv[0]).resolve().parent.parent == (ROOT / ".venv").resolve() or \
-        ".venv" in spec.argv[0]
+    assert (
+        Path(spec.argv[0]).resolve().parent.parent == (ROOT / ".venv").resolve()
+        or ".venv" in spec.argv[0]
+    )

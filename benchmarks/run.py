@@ -1,0 +1,209 @@
+"""`make bench`: the naive loop against `make reports` on the same jobs, plus re-run times.
+
+Measured side by side in one invocation, on the same month and the same job set
+(--depts departments x every family that applies to them, plus the province notebooks):
+
+1. naive:  a sequential loop of the `papermill` CLI and `jupyter nbconvert --to html --no-input`
+           per report (what a user would write in a shell script; HTML only);
+2. engine: `make reports` into a fresh outputs directory (HTML and PDF);
+3. no-change re-run of (2);
+4. one department's data changed: a copy of the warehouse with one amount changed, KP_WAREHOUSE
+   pointing at it; checks that only that department's reports (and the province reports, which
+   read every department) re-ran.
+
+Also prints benchmarks/bench_data.run() figures when that module exists.
+Usage: .venv/bin/python benchmarks/run.py [--month 2025-03] [--depts 6] [--skip-naive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from helpers import paths  # noqa: E402
+from helpers.engine.inputs import Warehouse  # noqa: E402
+from helpers.engine.params import load_suite  # noqa: E402
+from helpers.engine.plan import plan_month  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def job_set(month: str, n_depts: int, warehouse: Path):
+    """The jobs both approaches run: n departments x every family that applies to them, plus
+    the province notebooks (jobs whose notebook file exists)."""
+    suite = load_suite(paths.PARAMS_DIR / "suite.yaml")
+    facts = Warehouse(warehouse)
+    plan = plan_month(suite, facts, month=month, notebooks_dir=paths.NOTEBOOKS_DIR)
+    # The departments with the most reports first (those with targets, survey and entities),
+    # so the sample exercises every family.
+    counts: dict[str, int] = {}
+    for j in plan.jobs:
+        if j.department and j.notebook.is_file():
+            counts[j.department] = counts.get(j.department, 0) + 1
+    depts = sorted(counts, key=lambda d: (-counts[d], d))[:n_depts]
+    jobs = [
+        j
+        for j in plan.jobs
+        if (j.department in depts or j.department is None) and j.notebook.is_file()
+    ]
+    return depts, jobs
+
+
+def naive_loop(jobs, workdir: Path) -> float:
+    """Sequential papermill CLI + nbconvert CLI per report; returns seconds."""
+    env = dict(os.environ)
+    t0 = time.monotonic()
+    for j in jobs:
+        out = workdir / j.folder / f"{j.family}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [str(VENV_BIN / "papermill"), str(j.notebook), str(out), "-k", "kp-reports"]
+        for k, v in j.params.items():
+            cmd += ["-p", k, str(v)]
+        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=j.notebook.parent)
+        subprocess.run(
+            [str(VENV_BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(out)],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+    return time.monotonic() - t0
+
+
+def make_reports(month: str, jobs, outputs: Path, warehouse: Path) -> float:
+    """`make reports` selecting exactly ``jobs`` (their departments and families)."""
+    env = dict(os.environ, KP_OUTPUTS=str(outputs), KP_WAREHOUSE=str(warehouse))
+    depts = ",".join(sorted({j.folder for j in jobs}))
+    families = ",".join(sorted({j.family for j in jobs}))
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "reports",
+            f"MONTH={month}",
+            f"DEPT={depts}",
+            f"NOTEBOOK={families}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    took = time.monotonic() - t0
+    if proc.returncode not in (0, 1):
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise SystemExit(f"make reports failed with status {proc.returncode}")
+    if proc.returncode == 1:
+        print("  note: some reports failed (see the summary in the engine's output)")
+    return took
+
+
+def changed_warehouse(src: Path, dest: Path, department: str) -> None:
+    """Copy the warehouse and add 1.0 (PKR million) to one expenditure row of ``department``."""
+    import duckdb
+
+    shutil.copy2(src, dest)
+    con = duckdb.connect(str(dest))
+    try:
+        n = con.execute(
+            "UPDATE budget_monthly SET expenditure = expenditure + 1.0 WHERE rowid = "
+            "(SELECT min(rowid) FROM budget_monthly WHERE department = ?)",
+            [department],
+        ).fetchone()
+        if not n or not n[0]:
+            raise SystemExit(f"no budget row to change for {department}")
+    finally:
+        con.close()
+
+
+def last_run_statuses(outputs: Path, month: str) -> dict[str, str]:
+    from helpers.engine.ledger import Ledger
+
+    led = Ledger(outputs / "ledger.duckdb")
+    run_id = led.runs(month)[-1]["run_id"]
+    return {j["job_id"]: j["status"] for j in led.jobs(run_id)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--month", default="2025-03")
+    p.add_argument("--depts", type=int, default=6, help="departments in the job set (default 6)")
+    p.add_argument("--skip-naive", action="store_true", help="skip the (slow) naive loop")
+    args = p.parse_args(argv)
+    warehouse = paths.warehouse_path()
+    if not warehouse.exists():
+        print(f"error: warehouse not found at {warehouse}: run `make data`", file=sys.stderr)
+        return 2
+    depts, jobs = job_set(args.month, args.depts, warehouse)
+    print(
+        f"benchmark: month {args.month}, {len(jobs)} reports "
+        f"({len(depts)} departments: {', '.join(depts)}; plus province), {os.cpu_count()} cores"
+    )
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kp-bench-") as tmp:
+        tmp = Path(tmp)
+        naive = None
+        if not args.skip_naive:
+            print(
+                "naive loop (papermill CLI + nbconvert CLI per report, HTML only) ...", flush=True
+            )
+            naive = naive_loop(jobs, tmp / "naive")
+            rows.append(("naive loop, HTML only", naive))
+        print("make reports (fresh outputs, HTML + PDF) ...", flush=True)
+        outputs = tmp / "outputs"
+        ours = make_reports(args.month, jobs, outputs, warehouse)
+        rows.append(("make reports, HTML + PDF", ours))
+        print("make reports again, nothing changed ...", flush=True)
+        again = make_reports(args.month, jobs, outputs, warehouse)
+        rows.append(("no-change re-run", again))
+        changed = depts[0]
+        print(f"make reports after changing one amount of {changed!r} ...", flush=True)
+        copy = tmp / "warehouse-changed.duckdb"
+        changed_warehouse(warehouse, copy, changed)
+        one = make_reports(args.month, jobs, outputs, copy)
+        rows.append((f"one department changed ({changed})", one))
+        statuses = last_run_statuses(outputs, args.month)
+        reran = sorted(k for k, v in statuses.items() if v == "done")
+        expected = sorted(j.id for j in jobs if j.department in (changed, None))
+
+    print()
+    print(f"{'measure':<40} {'seconds':>9}")
+    for name, secs in rows:
+        print(f"{name:<40} {secs:>9.1f}" if secs >= 10 else f"{name:<40} {secs:>9.2f}")
+    if naive is not None:
+        print(f"{'speed-up (naive / make reports)':<40} {naive / ours:>8.1f}x")
+    print(f"re-ran after the change: {', '.join(reran) or 'nothing'}")
+    ok = reran == expected
+    print(
+        "only the changed department's reports (and the province reports) re-ran: "
+        + ("yes" if ok else f"NO (expected {', '.join(expected)})")
+    )
+
+    bench_data = ROOT / "benchmarks" / "bench_data.py"
+    if bench_data.exists():
+        spec = importlib.util.spec_from_file_location("bench_data", bench_data)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        if hasattr(mod, "run"):
+            print("\ndata benchmarks (benchmarks/bench_data.py):")
+            figures = mod.run()
+            if isinstance(figures, dict):
+                for k, v in figures.items():
+                    print(f"  {k:<38} {v}")
+            elif figures is not None:
+                print(figures)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1448 @@
+"""Budget execution analysis: utilisation, seasonality, year-end projection, flags and PEFA.
+
+Pure functions on tidy DataFrames with the columns of the warehouse tables
+``budget_allocations`` and ``budget_monthly`` (docs/architecture.md). No I/O. Amounts are
+PKR million throughout; ratios are floats (0.61 = 61%).
+
+Definitions and settings (each a named module constant or a parameter):
+
+- Time-elapsed benchmark for fiscal month m (July = 1) is m / 12.
+- Utilisation is always reported with its denominator: budget estimate (BE, original),
+  final grant (revised estimate, only when known at the report month: ``revised_month`` on or
+  before it, for every row of the scope), and cumulative releases.
+- Salary = current fund, object class A01; non-salary = current fund, other classes;
+  development = development fund (ADP).
+- A month with no ``budget_monthly`` row for the department is *missing*; a month with some rows
+  but not one for every (fund, object class) budgeted that year is *incomplete*. Gaps are never
+  read as zero: cumulative figures cover reported rows only and say so; the year-end projection
+  scales reported spending by the share of the year those months usually account for.
+- Year-end projection: two methods, both computed, one chosen for the headline
+  (:func:`project_year_end`). PEFA scores use BE, never revised figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from helpers.data.calendar import (
+    add_months,
+    as_month,
+    fiscal_year,
+    fy_month_index,
+    fy_months,
+    month_label,
+)
+
+__all__ = [
+    "ALLOCATION_COLUMNS",
+    "MONTHLY_COLUMNS",
+    "OBJECT_CLASSES",
+    "SCOPE_LABELS",
+    "DEFAULT_UNDERSPEND_MARGIN",
+    "JUMP_RATIO",
+    "JUMP_MIN_SHARE",
+    "PROJECTION_LOOKBACK",
+    "MODEL_INTERVAL",
+    "ExecutionReport",
+    "Projection",
+    "PefaResult",
+    "aggregate_outturn",
+    "composition_variance",
+    "pefa_pi1_score",
+    "pefa_pi2_score",
+    "time_benchmark",
+    "prepare_allocations",
+    "prepare_monthly",
+    "month_coverage",
+    "utilisation",
+    "utilisation_by_object_class",
+    "monthly_trend",
+    "seasonality",
+    "project_year_end",
+    "budget_flags",
+    "pefa_department",
+    "pefa_province",
+    "execution_report",
+    "province_summary",
+    "headline_values",
+]
+
+ALLOCATION_COLUMNS = (
+    "department",
+    "fiscal_year",
+    "fund",
+    "object_class",
+    "budget_estimate",
+    "revised_estimate",
+    "revised_month",
+)
+MONTHLY_COLUMNS = (
+    "department",
+    "fiscal_year",
+    "month",
+    "fund",
+    "object_class",
+    "release",
+    "expenditure",
+)
+FUNDS = ("current", "development")
+SALARY_CLASS = "A01"
+
+#: New Accounting Model object classes (Chart of Accounts).
+OBJECT_CLASSES = {
+    "A01": "Employee related expenses",
+    "A02": "Project pre-investment analysis",
+    "A03": "Operating expenses",
+    "A04": "Employees' retirement benefits",
+    "A05": "Grants, subsidies and write-off of loans",
+    "A06": "Transfers",
+    "A07": "Interest payment",
+    "A08": "Loans and advances",
+    "A09": "Physical assets",
+    "A10": "Principal repayments",
+    "A11": "Investments",
+    "A12": "Civil works",
+    "A13": "Repairs and maintenance",
+}
+
+#: Reporting scopes, in display order. They overlap (total = current + development).
+SCOPE_LABELS = {
+    "total": "Total",
+    "current": "Current",
+    "salary": "Salary (current, A01)",
+    "non_salary": "Non-salary (current, other classes)",
+    "development": "Development (ADP)",
+}
+
+#: Flag under-spending when utilisation of BE is more than this below the benchmark.
+DEFAULT_UNDERSPEND_MARGIN = 0.10
+#: Month-on-month jump rule: a month's department expenditure is at least JUMP_RATIO times the
+#: previous reported month's (or at most 1/JUMP_RATIO of it) AND the change is at least
+#: JUMP_MIN_SHARE of the annual BE. Only consecutive reported months are compared.
+JUMP_RATIO = 2.0
+JUMP_MIN_SHARE = 0.02
+#: Number of prior fiscal years the projection methods learn from.
+PROJECTION_LOOKBACK = 3
+#: Coverage of the statsmodels projection interval (central, simulated).
+MODEL_INTERVAL = 0.80
+#: The regression replaces the profile method in the headline only when its back-test MAPE is
+#: lower by more than this (a ratio: 0.005 = half a percentage point).
+CHOICE_TOLERANCE = 0.005
+#: Fewest residual degrees of freedom for which the regression projection is attempted.
+MIN_MODEL_DF = 3
+_SIMULATIONS = 2000
+_SEED = 20250301
+_EPS = 1e-9  # values within this of a PEFA band edge count as on the edge (inclusive)
+
+
+# --------------------------------------------------------------------------------------------
+# PEFA primitives (public, re-exported by helpers.budget)
+# --------------------------------------------------------------------------------------------
+
+
+def _finite_float(value, what: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a number, got {value!r}") from exc
+    if not math.isfinite(out):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return out
+
+
+def _total(value, what: str) -> float:
+    """A scalar, or the sum of an array-like (NaN entries are an error, not zero)."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return _finite_float(value, what)
+    arr = pd.Series(value, dtype="float64") if not isinstance(value, pd.Series) else value
+    arr = pd.to_numeric(arr, errors="raise").astype("float64")
+    if arr.empty:
+        raise ValueError(f"{what} is empty")
+    if arr.isna().any():
+        raise ValueError(f"{what} contains missing values")
+    return _finite_float(arr.sum(), what)
+
+
+def aggregate_outturn(actual, budget) -> float:
+    """PEFA PI-1 aggregate expenditure outturn: total actual / total original budget (BE).
+
+    ``actual`` and ``budget`` are amounts (scalars) or array-likes that are summed.
+    Returns a ratio, e.g. 0.93. Raises ``ValueError`` if the budget is not positive or a value
+    is missing or not finite.
+    """
+    a = _total(actual, "actual")
+    b = _total(budget, "budget")
+    if b <= 0:
+        raise ValueError(f"budget must be positive, got {b}")
+    return a / b
+
+
+def composition_variance(actual: pd.Series, budget: pd.Series) -> float:
+    """PEFA PI-2 expenditure composition variance, as a ratio (0.1667 = 16.7%).
+
+    ``actual`` and ``budget`` are aligned pandas Series with one entry per head (administrative
+    unit for PI-2.1, object class for PI-2.2) and the same index labels (order may differ).
+    Adjusted budget AdjB_i = B_i x (sum A / sum B); variance = sum |A_i - AdjB_i| / sum AdjB_i.
+
+    A head with zero budget is allowed (unbudgeted spending counts in full). Raises
+    ``ValueError`` on empty input, misaligned or duplicated index labels, missing values, a
+    negative budget entry, a non-positive total budget or a non-positive total actual.
+    """
+    if not isinstance(actual, pd.Series) or not isinstance(budget, pd.Series):
+        raise ValueError("actual and budget must be pandas Series")
+    if actual.empty or budget.empty:
+        raise ValueError("actual and budget must not be empty")
+    if actual.index.has_duplicates or budget.index.has_duplicates:
+        raise ValueError("actual and budget must have unique index labels (one per head)")
+    if len(actual) != len(budget) or set(actual.index) != set(budget.index):
+        missing_a = sorted(map(str, set(budget.index) - set(actual.index)))
+        missing_b = sorted(map(str, set(actual.index) - set(budget.index)))
+        raise ValueError(
+            "actual and budget are not aligned: "
+            f"heads without actual {missing_a}, heads without budget {missing_b}"
+        )
+    a = pd.to_numeric(actual, errors="raise").astype("float64")
+    b = pd.to_numeric(budget, errors="raise").astype("float64").reindex(a.index)
+    if a.isna().any() or b.isna().any():
+        raise ValueError("actual and budget must not contain missing values")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("actual and budget must be finite")
+    if (b < 0).any():
+        raise ValueError("budget entries must not be negative")
+    sum_a, sum_b = float(a.sum()), float(b.sum())
+    if sum_b <= 0:
+        raise ValueError(f"total budget must be positive, got {sum_b}")
+    if sum_a <= 0:
+        raise ValueError(f"total actual must be positive, got {sum_a}")
+    adj = b * (sum_a / sum_b)
+    return float((a - adj).abs().sum() / adj.sum())
+
+
+def _three(values, what: str) -> list[float]:
+    vals = list(values)
+    if len(vals) != 3:
+        raise ValueError(
+            f"{what}: PEFA scores need exactly 3 completed years, got {len(vals)}; "
+            "report the values without a score when fewer years are available"
+        )
+    out = [_finite_float(v, what) for v in vals]
+    if any(v < 0 for v in out):
+        raise ValueError(f"{what} must not be negative, got {out}")
+    return out
+
+
+def pefa_pi1_score(outturns: Sequence[float]) -> str:
+    """PEFA 2016 PI-1 score from exactly three yearly outturn ratios (actual / BE).
+
+    A: 95-105% in at least two of the three years; B: 90-110%; C: 85-115%; else D.
+    Band edges are inclusive (0.95 and 1.05 are inside A). Raises ``ValueError`` unless
+    exactly three finite, non-negative ratios are given (fewer years: do not score).
+    """
+    vals = _three(outturns, "outturns")
+    for grade, half_width in (("A", 0.05), ("B", 0.10), ("C", 0.15)):
+        inside = sum(1 - half_width - _EPS <= v <= 1 + half_width + _EPS for v in vals)
+        if inside >= 2:
+            return grade
+    return "D"
+
+
+def pefa_pi2_score(variances: Sequence[float]) -> str:
+    """PEFA 2016 PI-2.1 / PI-2.2 score from exactly three yearly composition variances.
+
+    A: variance < 5% in at least two of the three years; B: < 10%; C: < 15%; else D.
+    Edges are exclusive (exactly 0.05 is B). Ratios, not percentages. Raises ``ValueError``
+    unless exactly three finite, non-negative values are given.
+    """
+    vals = _three(variances, "variances")
+    for grade, limit in (("A", 0.05), ("B", 0.10), ("C", 0.15)):
+        if sum(v < limit - _EPS for v in vals) >= 2:
+            return grade
+    return "D"
+
+
+def time_benchmark(month) -> float:
+    """Time-elapsed benchmark: fiscal month index / 12 (July = 1/12, March = 0.75)."""
+    return fy_month_index(month) / 12
+
+
+# --------------------------------------------------------------------------------------------
+# Input preparation
+# --------------------------------------------------------------------------------------------
+
+
+def _require(df: pd.DataFrame, columns: Iterable[str], name: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{name} must be a DataFrame")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} is missing columns {missing}")
+
+
+def _month_starts(values: pd.Series, name: str, allow_missing: bool = False) -> pd.Series:
+    ts = pd.to_datetime(values)
+    if not allow_missing and ts.isna().any():
+        raise ValueError(f"{name} has missing dates")
+    return ts.dt.to_period("M").dt.to_timestamp()
+
+
+def _fy_of_timestamps(ts: pd.Series) -> pd.Series:
+    start = ts.dt.year.where(ts.dt.month >= 7, ts.dt.year - 1)
+    return start.astype(str) + "-" + (start + 1).astype(str).str[-2:]
+
+
+def _fund_check(df: pd.DataFrame, name: str) -> None:
+    bad = sorted(set(df["fund"].dropna().astype(str)) - set(FUNDS))
+    if bad or df["fund"].isna().any():
+        raise ValueError(f"{name}: fund must be one of {FUNDS}, found {bad or 'missing'}")
+
+
+def _is_prepared(df: pd.DataFrame) -> bool:
+    return bool(df.attrs.get("kp_prepared"))
+
+
+def prepare_allocations(allocations: pd.DataFrame) -> pd.DataFrame:
+    """Validate and normalise ``budget_allocations`` rows (returns a new frame).
+
+    Raises ``ValueError`` on missing columns, unknown funds, duplicated keys, missing or negative
+    budget estimates.
+    """
+    if isinstance(allocations, pd.DataFrame) and _is_prepared(allocations):
+        return allocations
+    _require(allocations, ALLOCATION_COLUMNS, "budget_allocations")
+    df = allocations.loc[:, list(ALLOCATION_COLUMNS)].copy()
+    df["department"] = df["department"].astype(str)
+    df["fiscal_year"] = df["fiscal_year"].astype(str)
+    df["object_class"] = df["object_class"].astype(str)
+    _fund_check(df, "budget_allocations")
+    df["fund"] = df["fund"].astype(str)
+    df["budget_estimate"] = pd.to_numeric(df["budget_estimate"]).astype("float64")
+    df["revised_estimate"] = pd.to_numeric(df["revised_estimate"]).astype("float64")
+    df["revised_month"] = _month_starts(df["revised_month"], "revised_month", allow_missing=True)
+    if df["budget_estimate"].isna().any():
+        raise ValueError("budget_allocations: budget_estimate is missing on some rows")
+    if (df["budget_estimate"] < 0).any():
+        raise ValueError("budget_allocations: budget_estimate must not be negative")
+    key = ["department", "fiscal_year", "fund", "object_class"]
+    if df.duplicated(key).any():
+        dups = df.loc[df.duplicated(key, keep=False), key].head(3).to_dict("records")
+        raise ValueError(f"budget_allocations: duplicated keys, e.g. {dups}")
+    df["component"] = _components(df)
+    df.attrs["kp_prepared"] = True
+    return df
+
+
+def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Validate and normalise ``budget_monthly`` rows (returns a new frame).
+
+    Adds ``fy_m`` (fiscal month, July = 1) and ``component``. Raises ``ValueError`` on missing
+    columns, unknown funds, duplicated keys, a fiscal year inconsistent with the month, or
+    missing release/expenditure values (a data gap is a missing row, never a NULL amount).
+    """
+    if isinstance(monthly, pd.DataFrame) and _is_prepared(monthly):
+        return monthly
+    _require(monthly, MONTHLY_COLUMNS, "budget_monthly")
+    df = monthly.loc[:, list(MONTHLY_COLUMNS)].copy()
+    df["department"] = df["department"].astype(str)
+    df["fiscal_year"] = df["fiscal_year"].astype(str)
+    df["object_class"] = df["object_class"].astype(str)
+    _fund_check(df, "budget_monthly")
+    df["fund"] = df["fund"].astype(str)
+    df["month"] = _month_starts(df["month"], "budget_monthly.month")
+    for col in ("release", "expenditure"):
+        df[col] = pd.to_numeric(df[col]).astype("float64")
+        if df[col].isna().any():
+            raise ValueError(f"budget_monthly: {col} is missing on some rows")
+    if len(df):
+        wrong = df["fiscal_year"] != _fy_of_timestamps(df["month"])
+        if wrong.any():
+            row = df.loc[wrong].iloc[0]
+            raise ValueError(
+                f"budget_monthly: fiscal_year {row['fiscal_year']} does not match month "
+                f"{row['month']:%Y-%m}"
+            )
+    key = ["department", "month", "fund", "object_class"]
+    if df.duplicated(key).any():
+        dups = df.loc[df.duplicated(key, keep=False), key].head(3).to_dict("records")
+        raise ValueError(f"budget_monthly: duplicated keys, e.g. {dups}")
+    df["fy_m"] = ((df["month"].dt.month - 7) % 12 + 1).astype("int64")
+    df["component"] = _components(df)
+    df.attrs["kp_prepared"] = True
+    return df
+
+
+def _components(df: pd.DataFrame) -> pd.Series:
+    comp = np.where(
+        df["fund"] == "development",
+        "development",
+        np.where(df["object_class"] == SALARY_CLASS, "salary", "non_salary"),
+    )
+    return pd.Series(comp, index=df.index, dtype="str")
+
+
+_SCOPE_COMPONENTS = {
+    "total": ("salary", "non_salary", "development"),
+    "current": ("salary", "non_salary"),
+    "salary": ("salary",),
+    "non_salary": ("non_salary",),
+    "development": ("development",),
+}
+
+
+def _ratio(num: float, den: float) -> float:
+    if den is None or num is None:
+        return math.nan
+    if not (math.isfinite(num) and math.isfinite(den)) or den <= 0:
+        return math.nan
+    return num / den
+
+
+def _ts(month) -> pd.Timestamp:
+    return pd.Timestamp(as_month(month))
+
+
+def _dept_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:
+    return df.loc[df["department"] == str(department)]
+
+
+# --------------------------------------------------------------------------------------------
+# Coverage (missing months)
+# --------------------------------------------------------------------------------------------
+
+
+def month_coverage(
+    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+) -> pd.DataFrame:
+    """Reporting status of each month of the fiscal year up to ``month`` for one department.
+
+    Columns: month (Timestamp), fy_m, rows, expected_rows, status in {reported, incomplete,
+    missing}. Expected rows are the (fund, object class) pairs budgeted that year.
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    fy = fiscal_year(month)
+    m = fy_month_index(month)
+    expected = _dept_rows(alloc, department)
+    expected = expected.loc[expected["fiscal_year"] == fy, ["fund", "object_class"]]
+    expected_keys = set(map(tuple, expected.to_numpy().tolist()))
+    rows = _dept_rows(mon, department)
+    rows = rows.loc[rows["fiscal_year"] == fy]
+    out = []
+    for i, start in enumerate(fy_months(fy)[:m], start=1):
+        here = rows.loc[rows["month"] == pd.Timestamp(start)]
+        keys = set(map(tuple, here[["fund", "object_class"]].to_numpy().tolist()))
+        if here.empty:
+            status = "missing"
+        elif expected_keys - keys:
+            status = "incomplete"
+        else:
+            status = "reported"
+        out.append(
+            {
+                "month": pd.Timestamp(start),
+                "fy_m": i,
+                "rows": len(here),
+                "expected_rows": len(expected_keys),
+                "status": status,
+            }
+        )
+    return pd.DataFrame(out, columns=["month", "fy_m", "rows", "expected_rows", "status"])
+
+
+def _complete_years(
+    alloc: pd.DataFrame, mon: pd.DataFrame, department: str, years: Iterable[str]
+) -> dict[str, bool]:
+    out = {}
+    for fy in years:
+        cov = month_coverage(alloc, mon, department, fy_months(fy)[-1])
+        out[fy] = bool((cov["status"] == "reported").all())
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Utilisation
+# --------------------------------------------------------------------------------------------
+
+
+def _position_rows(
+    alloc_fy: pd.DataFrame, mon_to_date: pd.DataFrame, month: pd.Timestamp, groups: dict
+) -> list[dict]:
+    rows = []
+    for key, mask_fn in groups.items():
+        a = alloc_fy.loc[mask_fn(alloc_fy)]
+        mo = mon_to_date.loc[mask_fn(mon_to_date)]
+        be = float(a["budget_estimate"].sum())
+        known = a["revised_estimate"].notna() & (a["revised_month"] <= month)
+        final = float(a["revised_estimate"].sum()) if len(a) and known.all() else math.nan
+        spent = float(mo["expenditure"].sum())
+        released = float(mo["release"].sum())
+        if not len(a) and not len(mo):
+            continue
+        rows.append(
+            {
+                "key": key,
+                "budget_estimate": be,
+                "final_grant": final,
+                "releases": released,
+                "expenditure": spent,
+                "util_be": _ratio(spent, be),
+                "util_final_grant": _ratio(spent, final),
+                "util_releases": _ratio(spent, released),
+                "released_unspent": released - spent,
+                "release_share_of_be": _ratio(released, be),
+            }
+        )
+    return rows
+
+
+def _scope_groups() -> dict:
+    return {
+        scope: (lambda df, comps=comps: df["component"].isin(comps))
+        for scope, comps in _SCOPE_COMPONENTS.items()
+    }
+
+
+def utilisation(
+    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+) -> pd.DataFrame:
+    """Cumulative position at ``month`` for one department, one row per scope.
+
+    Scopes: total, current, salary, non_salary, development (scopes with no budget and no
+    spending are left out). Columns: scope, label, budget_estimate, final_grant (NaN until the
+    revised estimate is known at ``month``), releases, expenditure (cumulative, reported rows
+    only), util_be, util_final_grant, util_releases, released_unspent, release_share_of_be,
+    benchmark, gap_be (util_be - benchmark), last_year_util_be (same fiscal month last year,
+    against last year's BE), change_vs_last_year (points).
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    month_ts = _ts(month)
+    fy = fiscal_year(month)
+    a = _dept_rows(alloc, department)
+    if a.loc[a["fiscal_year"] == fy].empty:
+        raise ValueError(f"no budget allocations for {department!r} in {fy}")
+    groups = _scope_groups()
+    rows = _position_rows(
+        a.loc[a["fiscal_year"] == fy], _to_date(mon, department, fy, month_ts), month_ts, groups
+    )
+    out = pd.DataFrame(rows).rename(columns={"key": "scope"})
+    out.insert(1, "label", out["scope"].map(SCOPE_LABELS))
+    out["benchmark"] = time_benchmark(month)
+    out["gap_be"] = out["util_be"] - out["benchmark"]
+    last = _last_year_point(alloc, mon, department, month, groups)
+    out["last_year_util_be"] = out["scope"].map(last).astype("float64")
+    out["change_vs_last_year"] = out["util_be"] - out["last_year_util_be"]
+    return out.reset_index(drop=True)
+
+
+def _to_date(mon: pd.DataFrame, department: str, fy: str, month_ts: pd.Timestamp) -> pd.DataFrame:
+    rows = _dept_rows(mon, department)
+    return rows.loc[(rows["fiscal_year"] == fy) & (rows["month"] <= month_ts)]
+
+
+def _last_year_point(alloc, mon, department, month, groups) -> dict[str, float]:
+    prev_month = add_months(month, -12)
+    prev_fy = fiscal_year(prev_month)
+    a = _dept_rows(alloc, department)
+    a = a.loc[a["fiscal_year"] == prev_fy]
+    if a.empty:
+        return {}
+    rows = _position_rows(
+        a, _to_date(mon, department, prev_fy, _ts(prev_month)), _ts(prev_month), groups
+    )
+    if not _to_date(mon, department, prev_fy, _ts(prev_month)).shape[0]:
+        return {}
+    return {r["key"]: r["util_be"] for r in rows}
+
+
+def utilisation_by_object_class(
+    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+) -> pd.DataFrame:
+    """Cumulative position by object class (both funds together) at ``month``.
+
+    Columns: object_class, label, budget_estimate, final_grant, releases, expenditure,
+    util_be, util_final_grant, util_releases, released_unspent, share_of_spending, benchmark,
+    gap_be. Sorted by object class.
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    month_ts = _ts(month)
+    fy = fiscal_year(month)
+    a = _dept_rows(alloc, department)
+    a = a.loc[a["fiscal_year"] == fy]
+    if a.empty:
+        raise ValueError(f"no budget allocations for {department!r} in {fy}")
+    mo = _to_date(mon, department, fy, month_ts)
+    classes = sorted(set(a["object_class"]) | set(mo["object_class"]))
+    groups = {oc: (lambda df, oc=oc: df["object_class"] == oc) for oc in classes}
+    out = pd.DataFrame(_position_rows(a, mo, month_ts, groups)).rename(
+        columns={"key": "object_class"}
+    )
+    out.insert(1, "label", out["object_class"].map(OBJECT_CLASSES).fillna("Unknown class"))
+    total = out["expenditure"].sum()
+    out["share_of_spending"] = out["expenditure"] / total if total > 0 else math.nan
+    out["benchmark"] = time_benchmark(month)
+    out["gap_be"] = out["util_be"] - out["benchmark"]
+    return out.drop(columns=["release_share_of_be"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Monthly trend and seasonality
+# --------------------------------------------------------------------------------------------
+
+
+def _monthly_totals(mon: pd.DataFrame, department: str, upto: pd.Timestamp) -> pd.DataFrame:
+    rows = _dept_rows(mon, department)
+    rows = rows.loc[rows["month"] <= upto]
+    return (
+        rows.groupby(["fiscal_year", "fy_m", "month"], as_index=False)[["release", "expenditure"]]
+        .sum()
+        .sort_values("month")
+        .reset_index(drop=True)
+    )
+
+
+def monthly_trend(
+    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+) -> pd.DataFrame:
+    """Department monthly flows for every fiscal year with a budget, up to ``month``.
+
+    One row per month (all twelve months of past years, months 1..m of the current year);
+    missing months have NaN flows (never zero). Columns: fiscal_year, month, fy_m, status,
+    release, expenditure, cum_expenditure, cum_release, budget_estimate, cum_util_be,
+    share_of_year (expenditure / annual total, complete past years only).
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    month_ts = _ts(month)
+    fy_now = fiscal_year(month)
+    a = _dept_rows(alloc, department)
+    years = sorted(y for y in set(a["fiscal_year"]) if y <= fy_now)
+    totals = _monthly_totals(mon, department, month_ts)
+    frames = []
+    for fy in years:
+        last = month if fy == fy_now else fy_months(fy)[-1]
+        cov = month_coverage(alloc, mon, department, last)
+        t = totals.loc[totals["fiscal_year"] == fy, ["month", "release", "expenditure"]]
+        f = cov[["month", "fy_m", "status"]].merge(t, on="month", how="left")
+        f.insert(0, "fiscal_year", fy)
+        be = float(a.loc[a["fiscal_year"] == fy, "budget_estimate"].sum())
+        f["cum_expenditure"] = f["expenditure"].cumsum(skipna=True).ffill()
+        f["cum_release"] = f["release"].cumsum(skipna=True).ffill()
+        f["budget_estimate"] = be
+        f["cum_util_be"] = f["cum_expenditure"] / be if be > 0 else math.nan
+        complete = fy != fy_now and (f["status"] == "reported").all()
+        annual = f["expenditure"].sum()
+        f["share_of_year"] = f["expenditure"] / annual if complete and annual > 0 else math.nan
+        frames.append(f)
+    if not frames:
+        raise ValueError(f"no budget allocations for {department!r}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def seasonality(trend: pd.DataFrame) -> pd.DataFrame:
+    """June and May-June share of annual spending per complete past fiscal year.
+
+    ``trend`` is the output of :func:`monthly_trend`. Years with missing months get NaN shares
+    and ``complete`` False. Columns: fiscal_year, annual_expenditure, june_share,
+    may_june_share, complete.
+    """
+    out = []
+    for fy, f in trend.groupby("fiscal_year", sort=True):
+        if len(f) < 12:
+            continue  # the current, unfinished year
+        complete = bool((f["status"] == "reported").all())
+        annual = float(f["expenditure"].sum())
+        june = float(f.loc[f["fy_m"] == 12, "expenditure"].sum())
+        may = float(f.loc[f["fy_m"] == 11, "expenditure"].sum())
+        ok = complete and annual > 0
+        out.append(
+            {
+                "fiscal_year": fy,
+                "annual_expenditure": annual if complete else math.nan,
+                "june_share": june / annual if ok else math.nan,
+                "may_june_share": (may + june) / annual if ok else math.nan,
+                "complete": complete,
+            }
+        )
+    return pd.DataFrame(
+        out,
+        columns=["fiscal_year", "annual_expenditure", "june_share", "may_june_share", "complete"],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Year-end projection
+# --------------------------------------------------------------------------------------------
+
+_METHOD_LABELS = {
+    "profile": "Prior-year monthly profile",
+    "model": "Seasonal regression (statsmodels OLS)",
+    "pace": "Straight-line pace",
+}
+
+
+@dataclass
+class Projection:
+    """Year-end expenditure projection for one fiscal year (PKR million and ratios of BE).
+
+    ``methods`` has one row per method (profile, model) with columns method, label, available,
+    point, low, high, point_be, low_be, high_be, backtest_mape, backtest_years, note;
+    ``backtest`` one row per past year and method (fiscal_year, method, projection, low, high,
+    actual, ape, covered). ``method`` is the method used for the headline and ``reason`` says
+    why.
+    """
+
+    fiscal_year: str
+    fy_m: int
+    budget_estimate: float
+    reported_to_date: float
+    months_reported: int
+    method: str
+    label: str
+    point: float
+    low: float
+    high: float
+    reason: str
+    methods: pd.DataFrame
+    backtest: pd.DataFrame
+
+    @property
+    def point_be(self) -> float:
+        return _ratio(self.point, self.budget_estimate)
+
+    @property
+    def low_be(self) -> float:
+        return _ratio(self.low, self.budget_estimate)
+
+    @property
+    def high_be(self) -> float:
+        return _ratio(self.high, self.budget_estimate)
+
+    @property
+    def has_interval(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+
+def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float]) -> dict:
+    """Scale reported spending by the share of the year those months took in prior years.
+
+    ``history`` maps complete prior fiscal years to their 12 monthly totals; ``reported`` maps
+    fiscal months of the current year to expenditure. Point: mean profile; interval: the range of
+    projections using each prior year's profile alone (needs two or more prior years).
+    """
+    usable = {fy: v for fy, v in history.items() if np.nansum(v) > 0}
+    if not usable:
+        return {"available": False, "note": "needs at least one complete prior year"}
+    if not reported:
+        return {"available": False, "note": "no month reported this year"}
+    idx = np.array(sorted(reported)) - 1
+    cum = float(sum(reported.values()))
+    shares = np.vstack([v / v.sum() for v in usable.values()])
+    mean_share = shares.mean(axis=0)[idx].sum()
+    if mean_share <= 0:
+        return {"available": False, "note": "prior years show no spending in the reported months"}
+    point = cum / mean_share
+    per_year = [cum / s for s in shares[:, idx].sum(axis=1) if s > 0]
+    if len(per_year) >= 2:
+        low, high = min(per_year), max(per_year)
+        note = f"range across {len(per_year)} prior-year profiles"
+    else:
+        low = high = math.nan
+        note = "one prior year: no interval"
+    return {"available": True, "point": point, "low": low, "high": high, "note": note}
+
+
+def _model_method(
+    history: pd.DataFrame, current: dict[int, float], interval: float = MODEL_INTERVAL
+) -> dict:
+    """OLS on log monthly spending with fiscal-year and fiscal-month fixed effects.
+
+    ``history`` has columns fiscal_year, fy_m, expenditure (prior years, any reported months);
+    ``current`` maps this year's reported fiscal months to expenditure. Months not reported this
+    year are predicted from this year's level and the month effects; the interval is simulated
+    (parameter uncertainty and residual noise, fixed seed). Months with non-positive spending are
+    left out of the fit (log scale).
+    """
+    if not current:
+        return {"available": False, "note": "no month reported this year"}
+    cur = pd.DataFrame(
+        {"fiscal_year": "__current__", "fy_m": list(current), "expenditure": list(current.values())}
+    )
+    data = pd.concat([history[["fiscal_year", "fy_m", "expenditure"]], cur], ignore_index=True)
+    data = data.loc[data["expenditure"] > 0]
+    to_predict = [k for k in range(1, 13) if k not in current]
+    if "__current__" not in set(data["fiscal_year"]):
+        return {"available": False, "note": "no positive spending reported this year"}
+    if data["fiscal_year"].nunique() < 2:
+        return {"available": False, "note": "needs at least one prior year"}
+    months = sorted(set(data["fy_m"]))
+    if set(to_predict) - set(months):
+        return {"available": False, "note": "some months never observed in prior years"}
+    years = ["__current__"] + sorted(set(data["fiscal_year"]) - {"__current__"})
+    n_params = 1 + (len(years) - 1) + (len(months) - 1)
+    if len(data) - n_params < MIN_MODEL_DF:
+        return {"available": False, "note": "too few months to fit"}
+    x = _design(data["fiscal_year"], data["fy_m"], years, months)
+    res = sm.OLS(np.log(data["expenditure"].to_numpy(dtype="float64")), x).fit()
+    cum = float(sum(current.values()))
+    if not to_predict:
+        return {"available": True, "point": cum, "low": cum, "high": cum, "note": "year complete"}
+    xp = _design(pd.Series(["__current__"] * len(to_predict)), pd.Series(to_predict), years, months)
+    beta = np.asarray(res.params, dtype="float64")
+    sigma2 = float(res.scale)
+    point = cum + float(np.exp(xp @ beta + sigma2 / 2).sum())
+    rng = np.random.default_rng(_SEED)
+    betas = rng.multivariate_normal(beta, np.asarray(res.cov_params()), size=_SIMULATIONS)
+    eps = rng.normal(0.0, math.sqrt(sigma2), size=(_SIMULATIONS, len(to_predict)))
+    sums = cum + np.exp(betas @ xp.T + eps).sum(axis=1)
+    tail = (1 - interval) / 2
+    low, high = (float(q) for q in np.quantile(sums, [tail, 1 - tail]))
+    return {
+        "available": True,
+        "point": point,
+        "low": low,
+        "high": high,
+        "note": f"{interval:.0%} simulated interval, {int(res.df_resid)} residual df",
+    }
+
+
+def _design(fys: pd.Series, fms: pd.Series, years: list, months: list) -> np.ndarray:
+    fys = list(fys)
+    fms = list(fms)
+    cols = [np.ones(len(fys))]
+    cols += [np.array([y == year for y in fys], dtype="float64") for year in years[1:]]
+    cols += [np.array([m == mm for m in fms], dtype="float64") for mm in months[1:]]
+    return np.column_stack(cols)
+
+
+def _year_inputs(totals: pd.DataFrame, fy: str, upto_m: int) -> dict[int, float]:
+    t = totals.loc[(totals["fiscal_year"] == fy) & (totals["fy_m"] <= upto_m)]
+    return dict(zip(t["fy_m"].astype(int), t["expenditure"].astype(float), strict=True))
+
+
+def _run_methods(
+    totals: pd.DataFrame, complete: dict[str, bool], fy: str, m: int, lookback: int
+) -> dict[str, dict]:
+    prior = sorted(y for y in complete if y < fy)[-lookback:]
+    history = {}
+    for y in prior:
+        if complete[y]:
+            t = totals.loc[totals["fiscal_year"] == y].sort_values("fy_m")
+            history[y] = t["expenditure"].to_numpy(dtype="float64")
+    reported = _year_inputs(totals, fy, m)
+    hist_rows = totals.loc[totals["fiscal_year"].isin(prior)]
+    return {
+        "profile": _profile_method(history, reported),
+        "model": _model_method(hist_rows, reported),
+    }
+
+
+def project_year_end(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    lookback: int = PROJECTION_LOOKBACK,
+) -> Projection:
+    """Project the department's full-year expenditure for the fiscal year of ``month``.
+
+    Methods (both learn from up to ``lookback`` prior fiscal years of the department itself):
+
+    - ``profile``: reported spending this year / the share of annual spending the same months
+      took in complete prior years (mean profile); interval = range over single-year profiles.
+    - ``model``: statsmodels OLS of log monthly spending on fiscal-year and fiscal-month effects,
+      fitted on prior years and this year's reported months; 80% simulated interval.
+
+    Back-test: each method is applied at the same fiscal month in every complete past year that
+    has at least one complete year before it, using only data available then, and compared with
+    that year's actual outturn (absolute percentage error; MAPE over years).
+
+    Headline method: the regression when its back-test MAPE over the years both could be tested
+    on is lower than the profile method's by more than ``CHOICE_TOLERANCE``, else the profile
+    method; the profile method when there is no common back-test year (it is the simpler one); the
+    model when the profile is unavailable; a straight-line pace (reported spending x 12 / months
+    reported, no interval) when neither is available (e.g. no prior year).
+    Missing months are handled by both methods (they are projected, not read as zero).
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    fy = fiscal_year(month)
+    m = fy_month_index(month)
+    a = _dept_rows(alloc, department)
+    be = float(a.loc[a["fiscal_year"] == fy, "budget_estimate"].sum())
+    if a.loc[a["fiscal_year"] == fy].empty:
+        raise ValueError(f"no budget allocations for {department!r} in {fy}")
+    totals = _monthly_totals(mon, department, _ts(month))
+    past = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
+    complete = _complete_years(alloc, mon, department, past)
+    live = _run_methods(totals, complete, fy, m, lookback)
+
+    bt_rows = []
+    for y in past:
+        if not complete[y]:
+            continue
+        actual = float(totals.loc[totals["fiscal_year"] == y, "expenditure"].sum())
+        if actual <= 0:
+            continue
+        earlier = {k: v for k, v in complete.items() if k < y}
+        if not any(earlier.values()):
+            continue
+        res = _run_methods(totals, earlier, y, m, lookback)
+        for method, r in res.items():
+            if not r["available"]:
+                continue
+            low, high = r["low"], r["high"]
+            covered = (
+                bool(low <= actual <= high) if math.isfinite(low) and math.isfinite(high) else None
+            )
+            bt_rows.append(
+                {
+                    "fiscal_year": y,
+                    "method": method,
+                    "projection": r["point"],
+                    "low": low,
+                    "high": high,
+                    "actual": actual,
+                    "ape": abs(r["point"] - actual) / actual,
+                    "covered": covered,
+                }
+            )
+    backtest = pd.DataFrame(
+        bt_rows,
+        columns=["fiscal_year", "method", "projection", "low", "high", "actual", "ape", "covered"],
+    )
+
+    method_rows = []
+    for method in ("profile", "model"):
+        r = live[method]
+        bt = backtest.loc[backtest["method"] == method]
+        method_rows.append(
+            {
+                "method": method,
+                "label": _METHOD_LABELS[method],
+                "available": r["available"],
+                "point": r.get("point", math.nan),
+                "low": r.get("low", math.nan),
+                "high": r.get("high", math.nan),
+                "backtest_mape": float(bt["ape"].mean()) if len(bt) else math.nan,
+                "backtest_years": len(bt),
+                "note": r["note"],
+            }
+        )
+    methods = pd.DataFrame(method_rows)
+    for col in ("point", "low", "high"):
+        methods[f"{col}_be"] = methods[col] / be if be > 0 else math.nan
+
+    reported = _year_inputs(totals, fy, m)
+    chosen, reason = _choose(live, backtest)
+    if chosen == "pace":
+        if not reported:
+            point = math.nan
+            reason = "no month reported this year: no projection"
+        else:
+            point = float(sum(reported.values())) * 12 / len(reported)
+        low = high = math.nan
+    else:
+        point, low, high = (live[chosen][k] for k in ("point", "low", "high"))
+    return Projection(
+        fiscal_year=fy,
+        fy_m=m,
+        budget_estimate=be,
+        reported_to_date=float(sum(reported.values())),
+        months_reported=len(reported),
+        method=chosen,
+        label=_METHOD_LABELS[chosen],
+        point=float(point),
+        low=float(low),
+        high=float(high),
+        reason=reason,
+        methods=methods,
+        backtest=backtest,
+    )
+
+
+def _choose(live: dict[str, dict], backtest: pd.DataFrame) -> tuple[str, str]:
+    prof, mod = live["profile"]["available"], live["model"]["available"]
+    if prof and mod:
+        p = backtest.loc[backtest["method"] == "profile"].set_index("fiscal_year")["ape"]
+        q = backtest.loc[backtest["method"] == "model"].set_index("fiscal_year")["ape"]
+        common = sorted(set(p.index) & set(q.index))
+        if common:
+            pm, qm = float(p[common].mean()), float(q[common].mean())
+            years = f"{len(common)} past year{'s' if len(common) > 1 else ''}"
+            if qm < pm - CHOICE_TOLERANCE:
+                return "model", (
+                    f"lower back-test error than the profile method ({qm:.1%} against {pm:.1%}, "
+                    f"{years})"
+                )
+            return "profile", (
+                f"back-test error {pm:.1%} against {qm:.1%} for the regression ({years}); the "
+                "simpler method is kept unless the regression is clearly better"
+            )
+        return "profile", "no past year to back-test both methods on; the simpler method is used"
+    if prof:
+        return "profile", f"the regression model is unavailable ({live['model']['note']})"
+    if mod:
+        return "model", f"the profile method is unavailable ({live['profile']['note']})"
+    return "pace", "no usable prior year: straight-line pace of reported months, no interval"
+
+
+# --------------------------------------------------------------------------------------------
+# Flags
+# --------------------------------------------------------------------------------------------
+
+
+def budget_flags(
+    position: pd.DataFrame,
+    trend: pd.DataFrame,
+    coverage: pd.DataFrame,
+    underspend_margin: float = DEFAULT_UNDERSPEND_MARGIN,
+    jump_ratio: float = JUMP_RATIO,
+    jump_min_share: float = JUMP_MIN_SHARE,
+) -> pd.DataFrame:
+    """Things a reader should not miss, one row per flag: kind, scope, message.
+
+    Rules:
+    - ``underspend``: utilisation of BE below benchmark - ``underspend_margin`` (total, salary,
+      non-salary, development).
+    - ``above_releases``: cumulative expenditure above cumulative releases (same scopes).
+    - ``jump``: month-on-month change in department expenditure this year where the month is
+      at least ``jump_ratio`` times the previous reported month, or at most 1/``jump_ratio`` of
+      it, and the change is at least ``jump_min_share`` of the annual BE; consecutive reported
+      months only. A month with negative net expenditure is always flagged.
+    - ``missing_months`` / ``incomplete_months``: months with no rows / with some rows missing.
+    """
+    if not 0 <= underspend_margin < 1:
+        raise ValueError(f"underspend_margin must be in [0, 1), got {underspend_margin}")
+    if jump_ratio <= 1:
+        raise ValueError(f"jump_ratio must be above 1, got {jump_ratio}")
+    flags: list[dict] = []
+    for r in position.itertuples(index=False):
+        if r.scope == "current":
+            continue
+        label = SCOPE_LABELS.get(r.scope, r.scope)
+        if math.isfinite(r.util_be) and r.util_be < r.benchmark - underspend_margin - _EPS:
+            flags.append(
+                {
+                    "kind": "underspend",
+                    "scope": r.scope,
+                    "message": (
+                        f"{label}: {r.util_be:.0%} of the budget estimate spent against a "
+                        f"{r.benchmark:.0%} benchmark ({(r.benchmark - r.util_be) * 100:.0f} "
+                        f"points behind; margin {underspend_margin * 100:.0f} points)."
+                    ),
+                }
+            )
+        if r.expenditure > r.releases + _EPS * max(1.0, abs(r.releases)):
+            flags.append(
+                {
+                    "kind": "above_releases",
+                    "scope": r.scope,
+                    "message": (
+                        f"{label}: spending of PKR {r.expenditure:,.1f}m is above releases of "
+                        f"PKR {r.releases:,.1f}m (by PKR {r.expenditure - r.releases:,.1f}m)."
+                    ),
+                }
+            )
+    fy_now = trend["fiscal_year"].max() if len(trend) else None
+    this = trend.loc[trend["fiscal_year"] == fy_now].sort_values("fy_m")
+    be = float(this["budget_estimate"].iloc[0]) if len(this) else math.nan
+    prev = None
+    for r in this.itertuples(index=False):
+        if r.status == "missing" or not math.isfinite(r.expenditure):
+            prev = None
+            continue
+        label = month_label(r.month)
+        if r.expenditure < 0:
+            flags.append(
+                {
+                    "kind": "jump",
+                    "scope": "total",
+                    "message": (
+                        f"{label}: net expenditure is negative (PKR {r.expenditure:,.1f}m); "
+                        "reversals exceed spending."
+                    ),
+                }
+            )
+        elif prev is not None and prev.expenditure > 0:
+            ratio = r.expenditure / prev.expenditure
+            change = r.expenditure - prev.expenditure
+            big = math.isfinite(be) and abs(change) >= jump_min_share * be
+            if big and (ratio >= jump_ratio or ratio <= 1 / jump_ratio):
+                flags.append(
+                    {
+                        "kind": "jump",
+                        "scope": "total",
+                        "message": (
+                            f"{label}: expenditure of PKR {r.expenditure:,.1f}m is "
+                            f"{ratio:.1f} times {month_label(prev.month)}'s "
+                            f"PKR {prev.expenditure:,.1f}m."
+                        ),
+                    }
+                )
+        prev = r
+    for status, kind, words in (
+        ("missing", "missing_months", "no data"),
+        ("incomplete", "incomplete_months", "some object classes not reported"),
+    ):
+        months = coverage.loc[coverage["status"] == status, "month"]
+        if len(months):
+            names = ", ".join(month_label(mm) for mm in months)
+            flags.append(
+                {
+                    "kind": kind,
+                    "scope": "total",
+                    "message": (
+                        f"{len(months)} month{'s' if len(months) > 1 else ''} with {words}: "
+                        f"{names}. Cumulative figures exclude them (not counted as zero)."
+                    ),
+                }
+            )
+    return pd.DataFrame(flags, columns=["kind", "scope", "message"])
+
+
+# --------------------------------------------------------------------------------------------
+# PEFA
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PefaResult:
+    """PEFA budget reliability over the last three completed fiscal years.
+
+    ``years``: one row per year (fiscal_year, budget_estimate, actual, outturn, variance,
+    complete, months_missing). ``pi1``/``pi2`` are the scores, or None with ``note`` saying why.
+    """
+
+    years: pd.DataFrame
+    pi1: str | None
+    pi2: str | None
+    note: str
+    pi2_dimension: str = "PI-2.2"
+    extra: dict = field(default_factory=dict)
+
+
+def _completed_years(years: Iterable[str], month, n: int = 3) -> list[str]:
+    fy = fiscal_year(month)
+    return sorted(y for y in set(years) if y < fy)[-n:]
+
+
+def _scores(
+    table: pd.DataFrame, dimension: str, require_complete: bool
+) -> tuple[str | None, str | None, str]:
+    if len(table) < 3:
+        return (
+            None,
+            None,
+            (
+                f"Not scored: PEFA needs three completed fiscal years and the data hold "
+                f"{len(table)} ({', '.join(table['fiscal_year']) or 'none'})."
+            ),
+        )
+    provisional = ""
+    if not table["complete"].all():
+        bad = list(table.loc[~table["complete"], "fiscal_year"])
+        gaps = ", ".join(bad) + (" have" if len(bad) > 1 else " has")
+        n = int(table["months_missing"].sum())
+        if require_complete:
+            return (
+                None,
+                None,
+                (
+                    f"Not scored: {gaps} missing monthly data ({n} month(s)), so the full-year "
+                    "outturn is not known."
+                ),
+            )
+        provisional = (
+            f" Provisional: {gaps} {n} missing month(s) in all; scored on reported spending, "
+            "which understates the outturn."
+        )
+    if table["outturn"].isna().any():
+        return None, None, "Not scored: a year has no positive budget estimate."
+    pi1 = pefa_pi1_score(table["outturn"])
+    pi2 = pefa_pi2_score(table["variance"]) if table["variance"].notna().all() else None
+    note = (
+        f"PI-1 and {dimension} use original budget estimates (BE) for "
+        f"{', '.join(table['fiscal_year'])}.{provisional}"
+    )
+    if pi2 is None:
+        note += f" {dimension} not scored: the variance could not be computed for every year."
+    return pi1, pi2, note
+
+
+def pefa_department(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    require_complete: bool = True,
+) -> PefaResult:
+    """PI-1 (aggregate outturn) and PI-2.2 (composition by object class) for one department.
+
+    Uses the last three fiscal years completed before the fiscal year of ``month``; actual =
+    full-year expenditure, budget = BE by object class (funds together). Not scored (None) when
+    fewer than three years exist, or when a year has missing months and ``require_complete``
+    is True (with False, scores are computed on reported spending and marked provisional).
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    a = _dept_rows(alloc, department)
+    mo = _dept_rows(mon, department)
+    years = _completed_years(a["fiscal_year"], month)
+    rows = []
+    for fy in years:
+        cov = month_coverage(alloc, mon, department, fy_months(fy)[-1])
+        b = a.loc[a["fiscal_year"] == fy].groupby("object_class")["budget_estimate"].sum()
+        act = mo.loc[mo["fiscal_year"] == fy].groupby("object_class")["expenditure"].sum()
+        heads = sorted(set(b.index) | set(act.index))
+        b, act = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0)
+        try:
+            variance = composition_variance(act, b)
+        except ValueError:
+            variance = math.nan
+        rows.append(
+            {
+                "fiscal_year": fy,
+                "budget_estimate": float(b.sum()),
+                "actual": float(act.sum()),
+                "outturn": _ratio(float(act.sum()), float(b.sum())),
+                "variance": variance,
+                "complete": bool((cov["status"] == "reported").all()),
+                "months_missing": int((cov["status"] != "reported").sum()),
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "fiscal_year",
+            "budget_estimate",
+            "actual",
+            "outturn",
+            "variance",
+            "complete",
+            "months_missing",
+        ],
+    )
+    pi1, pi2, note = _scores(table, "PI-2.2", require_complete)
+    return PefaResult(years=table, pi1=pi1, pi2=pi2, note=note, pi2_dimension="PI-2.2")
+
+
+def pefa_province(
+    allocations: pd.DataFrame, monthly: pd.DataFrame, month, require_complete: bool = True
+) -> PefaResult:
+    """Province-level PI-1 and PI-2.1 (composition by administrative head = department).
+
+    Uses the last three fiscal years completed before the fiscal year of ``month``. A year
+    counts as complete only when every department budgeted that year reported every month;
+    ``months_missing`` counts department-months missing or incomplete. With
+    ``require_complete`` False such years are scored on reported spending (note: provisional).
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    years = _completed_years(alloc["fiscal_year"], month)
+    rows = []
+    for fy in years:
+        a = alloc.loc[alloc["fiscal_year"] == fy]
+        b = a.groupby("department")["budget_estimate"].sum()
+        act = mon.loc[mon["fiscal_year"] == fy].groupby("department")["expenditure"].sum()
+        heads = sorted(set(b.index) | set(act.index))
+        b, act = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0)
+        gaps = 0
+        for dept in sorted(set(a["department"])):
+            cov = month_coverage(alloc, mon, dept, fy_months(fy)[-1])
+            gaps += int((cov["status"] != "reported").sum())
+        try:
+            variance = composition_variance(act, b)
+        except ValueError:
+            variance = math.nan
+        rows.append(
+            {
+                "fiscal_year": fy,
+                "budget_estimate": float(b.sum()),
+                "actual": float(act.sum()),
+                "outturn": _ratio(float(act.sum()), float(b.sum())),
+                "variance": variance,
+                "complete": gaps == 0,
+                "months_missing": gaps,
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "fiscal_year",
+            "budget_estimate",
+            "actual",
+            "outturn",
+            "variance",
+            "complete",
+            "months_missing",
+        ],
+    )
+    pi1, pi2, note = _scores(table, "PI-2.1", require_complete)
+    return PefaResult(years=table, pi1=pi1, pi2=pi2, note=note, pi2_dimension="PI-2.1")
+
+
+# --------------------------------------------------------------------------------------------
+# The report and the province summary
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExecutionReport:
+    """Everything the budget execution notebook shows for one department and month."""
+
+    department: str
+    month: dt.date
+    fiscal_year: str
+    fy_m: int
+    benchmark: float
+    underspend_margin: float
+    position: pd.DataFrame
+    by_object_class: pd.DataFrame
+    trend: pd.DataFrame
+    seasonality: pd.DataFrame
+    coverage: pd.DataFrame
+    projection: Projection
+    flags: pd.DataFrame
+    pefa: PefaResult
+
+    @property
+    def total(self) -> pd.Series:
+        """The 'total' row of :attr:`position`."""
+        return self.position.set_index("scope").loc["total"]
+
+    @property
+    def missing_months(self) -> list[dt.date]:
+        return [m.date() for m in self.coverage.loc[self.coverage["status"] == "missing", "month"]]
+
+    @property
+    def incomplete_months(self) -> list[dt.date]:
+        c = self.coverage
+        return [m.date() for m in c.loc[c["status"] == "incomplete", "month"]]
+
+    @property
+    def months_reported(self) -> int:
+        return int((self.coverage["status"] != "missing").sum())
+
+
+def execution_report(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    underspend_margin: float = DEFAULT_UNDERSPEND_MARGIN,
+) -> ExecutionReport:
+    """Compute the whole budget execution report for one department and month.
+
+    ``allocations`` and ``monthly`` may hold several departments and years (prior years are
+    needed for last year's point, seasonality, projection and PEFA); rows after ``month`` are
+    ignored.
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    month_d = as_month(month)
+    mon = mon.loc[mon["month"] <= pd.Timestamp(month_d)]
+    mon.attrs["kp_prepared"] = True
+    position = utilisation(alloc, mon, department, month_d)
+    trend = monthly_trend(alloc, mon, department, month_d)
+    coverage = month_coverage(alloc, mon, department, month_d)
+    return ExecutionReport(
+        department=str(department),
+        month=month_d,
+        fiscal_year=fiscal_year(month_d),
+        fy_m=fy_month_index(month_d),
+        benchmark=time_benchmark(month_d),
+        underspend_margin=underspend_margin,
+        position=position,
+        by_object_class=utilisation_by_object_class(alloc, mon, department, month_d),
+        trend=trend,
+        seasonality=seasonality(trend),
+        coverage=coverage,
+        projection=project_year_end(alloc, mon, department, month_d),
+        flags=budget_flags(position, trend, coverage, underspend_margin),
+        pefa=pefa_department(alloc, mon, department, month_d),
+    )
+
+
+def headline_values(report: ExecutionReport) -> dict[str, float | str | None]:
+    """Values for ``helpers.present.headline``: utilisation and benchmark (ratios of BE),
+    projection_low / projection_high (ratios of BE; None without an interval) and the method."""
+    p = report.projection
+
+    def clean(x: float) -> float | None:
+        return None if x is None or not math.isfinite(x) else round(float(x), 4)
+
+    return {
+        "utilisation": clean(report.total["util_be"]),
+        "benchmark": clean(report.benchmark),
+        "projection_low": clean(p.low_be),
+        "projection_high": clean(p.high_be),
+        "projection_method": p.method,
+    }
+
+
+def province_summary(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    month,
+    underspend_margin: float = DEFAULT_UNDERSPEND_MARGIN,
+) -> pd.DataFrame:
+    """One row per department budgeted in the fiscal year of ``month``.
+
+    Columns: department, budget_estimate, expenditure (cumulative, reported rows), util_be,
+    benchmark, gap (util_be - benchmark), projection_be (midpoint of the headline projection as
+    a ratio of BE), projection_method, months_missing (missing or incomplete months this year),
+    flags (count of :func:`budget_flags` rows). Sorted by gap, most behind first.
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    month_d = as_month(month)
+    mon = mon.loc[mon["month"] <= pd.Timestamp(month_d)]
+    mon.attrs["kp_prepared"] = True
+    fy = fiscal_year(month_d)
+    rows = []
+    for dept in sorted(set(alloc.loc[alloc["fiscal_year"] == fy, "department"])):
+        position = utilisation(alloc, mon, dept, month_d)
+        trend = monthly_trend(alloc, mon, dept, month_d)
+        coverage = month_coverage(alloc, mon, dept, month_d)
+        proj = project_year_end(alloc, mon, dept, month_d)
+        flags = budget_flags(position, trend, coverage, underspend_margin)
+        total = position.set_index("scope").loc["total"]
+        mid = (proj.low_be + proj.high_be) / 2 if proj.has_interval else proj.point_be
+        rows.append(
+            {
+                "department": dept,
+                "budget_estimate": float(total["budget_estimate"]),
+                "expenditure": float(total["expenditure"]),
+                "util_be": float(total["util_be"]),
+                "benchmark": time_benchmark(month_d),
+                "gap": float(total["gap_be"]),
+                "projection_be": mid,
+                "projection_method": proj.method,
+                "months_missing": int((coverage["status"] != "reported").sum()),
+                "flags": len(flags),
+            }
+        )
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "department",
+            "budget_estimate",
+            "expenditure",
+            "util_be",
+            "benchmark",
+            "gap",
+            "projection_be",
+            "projection_method",
+            "months_missing",
+            "flags",
+        ],
+    )
+    return out.sort_values(["gap", "department"], na_position="last").reset_index(drop=True)

@@ -1,0 +1,495 @@
+"""Citizen perception survey: satisfaction estimates, district ranking, key drivers, trend.
+
+Pure functions on the respondent-level frame returned by
+``helpers.data.warehouse.survey_frame(wave, services)`` (respondents joined to their ratings:
+one row per respondent and service used; columns of ``survey_respondents`` and
+``survey_ratings``). Nothing here prints or returns respondent-level rows: every output is an
+aggregate with its own n, and :func:`apply_disclosure` blanks cells below the minimum n.
+
+Definitions (documented settings)
+---------------------------------
+- Design: stratum = ``district_pcode``, PSU = ``psu``, weight = ``weight``,
+  fpc = ``stratum_population`` (see :mod:`helpers.analysis.survey_design`). A district with a
+  single PSU in a wave is handled with ``LONELY_PSU = "adjust"`` (conservative centring on the
+  average PSU total) so that one thin district never stops a report.
+- Satisfaction (top-2-box): share of ratings of 4 or 5 on the 5-point scale.
+- Net satisfaction: share 4-5 minus share 1-2 (a mean of +1/0/-1 scores), from -100% to +100%.
+- Mean score: mean rating, 1..5. Missing ratings ("don't know") are excluded (a domain).
+- Department-level and district figures pool the department's services: the unit is a service
+  use (respondent x service), so a respondent who used two services counts in both.
+- Change since the previous wave: independent samples,
+  ``z = (p1 - p0) / sqrt(se1^2 + se0^2)``, two-sided normal p-value.
+- Disclosure control: a cell with fewer than ``min_n`` unweighted ratings (default 30) is
+  suppressed (estimate and CI blanked); a published cell with relative standard error
+  ``se / estimate`` above ``RSE_THRESHOLD`` (30%), or with a zero SE (no variation, e.g. 0%
+  satisfied: the interval is degenerate), is flagged as unstable. Net satisfaction
+  inherits the flags of the top-2-box cell of the same group (its RSE is meaningless near 0).
+- Key drivers: survey-weighted logit (pseudo maximum likelihood) of satisfied (top-2-box of
+  ``DRIVER_OUTCOME``) on the five attribute ratings (per rating point) and gender, age band
+  and area; standard errors from the design (Taylor linearisation over districts and PSUs, as
+  R's ``svyglm``), complete cases only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from helpers.analysis.survey_design import SurveyDesign, SurveyDesignError
+from helpers.data.calendar import as_month
+
+STRATUM, PSU, WEIGHT, FPC = "district_pcode", "psu", "weight", "stratum_population"
+LONELY_PSU = "adjust"
+DEFAULT_MIN_N = 30
+RSE_THRESHOLD = 0.30
+SATISFIED_SCORES = (4, 5)
+DISSATISFIED_SCORES = (1, 2)
+DRIVER_OUTCOME = "satisfaction"  # the service rating; "overall_satisfaction" is the alternative
+ATTRIBUTES: dict[str, str] = {
+    "staff_behaviour": "Staff behaviour",
+    "waiting_time": "Waiting time",
+    "cost": "Cost",
+    "availability": "Availability",
+    "cleanliness": "Cleanliness",
+}
+DEMOGRAPHICS: dict[str, tuple[str, list[str]]] = {
+    # column: (reference level, other levels in display order)
+    "gender": ("male", ["female"]),
+    "age_band": ("18-29", ["30-44", "45-59", "60+"]),
+    "area": ("urban", ["rural"]),
+}
+DEMOGRAPHIC_LABELS = {
+    "gender=female": "Women (vs men)",
+    "age_band=30-44": "Aged 30-44 (vs 18-29)",
+    "age_band=45-59": "Aged 45-59 (vs 18-29)",
+    "age_band=60+": "Aged 60+ (vs 18-29)",
+    "area=rural": "Rural (vs urban)",
+}
+MEASURES: dict[str, str] = {
+    "satisfied": "Satisfied (4-5)",
+    "net": "Net satisfaction",
+    "satisfaction": "Mean score (1-5)",
+}
+REQUIRED_COLUMNS = (STRATUM, PSU, WEIGHT, FPC, "respondent_id", "service", "satisfaction")
+
+
+class SurveyDataError(ValueError):
+    """The survey frame is missing columns or holds values outside the documented ranges."""
+
+
+# ---------------------------------------------------------------------------- preparation
+def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate a survey frame and add the derived 0/1 and -1/0/+1 indicators.
+
+    Adds ``satisfied`` (1 if satisfaction in 4-5, 0 if 1-3, NaN if missing), ``net``
+    (+1 / 0 / -1, NaN if missing) and the same for ``overall_satisfaction`` when present
+    (``overall_satisfied``). Raises :class:`SurveyDataError` for missing columns or ratings
+    outside 1..5.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SurveyDataError(f"survey frame lacks columns: {', '.join(missing)}")
+    out = frame.copy()
+    rating_cols = ["satisfaction", "overall_satisfaction", *ATTRIBUTES]
+    for col in rating_cols:
+        if col not in out.columns:
+            continue
+        vals = pd.to_numeric(out[col], errors="coerce").astype("float64")
+        bad = vals.notna() & ~vals.isin([1, 2, 3, 4, 5])
+        if bad.any():
+            raise SurveyDataError(f"{col}: {int(bad.sum())} rating(s) outside 1..5")
+        out[col] = vals
+    s = out["satisfaction"]
+    out["satisfied"] = np.where(s.isna(), np.nan, s.isin(SATISFIED_SCORES).astype(float))
+    out["net"] = np.where(
+        s.isna(),
+        np.nan,
+        s.isin(SATISFIED_SCORES).astype(float) - s.isin(DISSATISFIED_SCORES).astype(float),
+    )
+    if "overall_satisfaction" in out.columns:
+        o = out["overall_satisfaction"]
+        out["overall_satisfied"] = np.where(
+            o.isna(), np.nan, o.isin(SATISFIED_SCORES).astype(float)
+        )
+    return out
+
+
+def complete_frame(frame: pd.DataFrame, respondents: pd.DataFrame) -> pd.DataFrame:
+    """Add the wave's respondents who rated none of the services (with ``service`` missing).
+
+    ``survey_frame(wave, services)`` returns only respondents who used those services, but the
+    design must keep every PSU of the wave (a PSU with no service user still counts in the
+    variance, with zero influence). Respondents already in ``frame`` are not duplicated.
+    """
+    missing = [
+        c for c in ("respondent_id", STRATUM, PSU, WEIGHT, FPC) if c not in respondents.columns
+    ]
+    if missing:
+        raise SurveyDataError(f"respondent file lacks columns: {', '.join(missing)}")
+    extra = respondents[~respondents["respondent_id"].isin(frame["respondent_id"])]
+    if extra.empty:
+        return frame
+    extra = extra[[c for c in extra.columns if c in frame.columns]].copy()
+    extra["service"] = None
+    return pd.concat([frame, extra], ignore_index=True)
+
+
+def design_for(frame: pd.DataFrame) -> SurveyDesign:
+    """The survey design of one wave (strata = districts, PSU, weight, fpc = stratum size)."""
+    return SurveyDesign(
+        frame, weight=WEIGHT, strata=STRATUM, psu=PSU, fpc=FPC, lonely_psu=LONELY_PSU
+    )
+
+
+def select_wave(waves: Iterable, month) -> dt.date | None:
+    """The latest survey wave at or before ``month`` (None when the month precedes them all)."""
+    m = as_month(month)
+    eligible = sorted(as_month(w) for w in waves if as_month(w) <= m)
+    return eligible[-1] if eligible else None
+
+
+def previous_wave(waves: Iterable, wave) -> dt.date | None:
+    """The wave before ``wave`` (None for the first)."""
+    w = as_month(wave)
+    earlier = sorted(as_month(x) for x in waves if as_month(x) < w)
+    return earlier[-1] if earlier else None
+
+
+# ---------------------------------------------------------------------------- disclosure
+def apply_disclosure(
+    est: pd.DataFrame, min_n: int = DEFAULT_MIN_N, rse_threshold: float = RSE_THRESHOLD
+) -> pd.DataFrame:
+    """Suppress cells with ``n < min_n`` and flag cells with RSE above ``rse_threshold``.
+
+    Adds ``rse``, ``suppressed`` (bool), ``unstable`` (bool) and ``status`` (text shown in
+    tables: "suppressed (n<30)", "unstable (RSE>30%)" or ""). Suppressed cells get NaN
+    estimate, se, CI and rse; ``n`` stays (it is not disclosive) and ``n_eff`` is blanked.
+    """
+    if min_n < 1:
+        raise ValueError(f"min_n must be at least 1, got {min_n}")
+    out = est.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rse"] = np.where(out["estimate"].abs() > 0, out["se"] / out["estimate"].abs(), np.nan)
+    out["suppressed"] = (out["n"] < min_n) | out["estimate"].isna()
+    # A zero SE (every rating in the cell identical, e.g. 0% satisfied) gives a degenerate
+    # interval and an undefined RSE: flag it as unstable too rather than publish false precision.
+    degenerate = ~out["suppressed"] & (out["se"] == 0)
+    out["unstable"] = ~out["suppressed"] & ((out["rse"] > rse_threshold) | degenerate)
+    blank = ["estimate", "se", "ci_low", "ci_high", "rse", "n_eff"]
+    out.loc[out["suppressed"], blank] = np.nan
+    out["status"] = np.select(
+        [out["suppressed"], degenerate, out["unstable"]],
+        [
+            f"suppressed (n<{min_n})",
+            "unstable (no variation)",
+            f"unstable (RSE>{rse_threshold:.0%})",
+        ],
+        default="",
+    )
+    return out
+
+
+def _inherit_flags(est: pd.DataFrame, keys: list[str], min_n: int) -> pd.DataFrame:
+    """Net satisfaction takes the suppression/instability of the top-2-box cell of its group."""
+    base = est[est["measure"] == "satisfied"].set_index(keys)[["suppressed", "unstable", "status"]]
+    is_net = est["measure"] == "net"
+    if not is_net.any():
+        return est
+    idx = (
+        pd.MultiIndex.from_frame(est.loc[is_net, keys])
+        if len(keys) > 1
+        else est.loc[is_net, keys[0]]
+    )
+    flags = base.reindex(idx)
+    out = est.copy()
+    out.loc[is_net, "unstable"] = flags["unstable"].fillna(False).to_numpy(dtype=bool)
+    out.loc[is_net, "status"] = np.where(
+        out.loc[is_net, "suppressed"], f"suppressed (n<{min_n})", flags["status"].fillna("")
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------- estimates
+def _measure_estimates(
+    design: SurveyDesign, by: str | list[str] | None, domain: np.ndarray | None
+) -> pd.DataFrame:
+    res = design.means(list(MEASURES), by=by, domain=domain)
+    res = res.rename(columns={"variable": "measure"})
+    return clip_intervals(res, "measure")
+
+
+MEASURE_RANGES = {"satisfied": (0.0, 1.0), "net": (-1.0, 1.0), "satisfaction": (1.0, 5.0)}
+
+
+def clip_intervals(
+    est: pd.DataFrame, measure_col: str | None = None, measure: str = "satisfied"
+) -> pd.DataFrame:
+    """Truncate normal-approximation CIs to the possible range of each measure.
+
+    A share cannot fall below 0% (a CI of 1% +/- 3% is published as 0% to 4%). The SE is kept.
+    """
+    out = est.copy()
+    kinds = out[measure_col] if measure_col else pd.Series(measure, index=out.index)
+    lo = kinds.map(lambda k: MEASURE_RANGES[k][0]).astype(float)
+    hi = kinds.map(lambda k: MEASURE_RANGES[k][1]).astype(float)
+    out["ci_low"] = out["ci_low"].clip(lower=lo)
+    out["ci_high"] = out["ci_high"].clip(upper=hi)
+    return out
+
+
+def service_estimates(
+    frame: pd.DataFrame,
+    services: pd.DataFrame,
+    min_n: int = DEFAULT_MIN_N,
+    design: SurveyDesign | None = None,
+) -> pd.DataFrame:
+    """Satisfaction, net satisfaction and mean score per service, plus the department pool.
+
+    ``services`` has columns ``service`` and ``label`` (the department's surveyed services).
+    Returns one row per (service, measure) with estimate, se, CI, n, n_eff, rse, flags; the
+    pooled department row has ``service == "all"``.
+    """
+    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame)
+    design = design or design_for(prepared)
+    codes = list(services["service"])
+    in_dept = prepared["service"].isin(codes).to_numpy()
+    per = _measure_estimates(design, "service", in_dept)
+    per = per[per["service"].isin(codes)]
+    pooled = _measure_estimates(design, None, in_dept).assign(service="all")
+    out = pd.concat([per, pooled], ignore_index=True)
+    labels = dict(zip(services["service"], services["label"], strict=True))
+    labels["all"] = "All department services" if len(codes) > 1 else labels.get(codes[0], "")
+    # Services nobody rated still get rows (n = 0, suppressed).
+    full = pd.MultiIndex.from_product(
+        [[*codes, "all"], list(MEASURES)], names=["service", "measure"]
+    )
+    out = out.set_index(["service", "measure"]).reindex(full).reset_index()
+    out["n"] = out["n"].fillna(0).astype("int64")
+    out.insert(1, "label", out["service"].map(labels))
+    out = apply_disclosure(out, min_n)
+    return _inherit_flags(out, ["service"], min_n)
+
+
+def district_estimates(
+    frame: pd.DataFrame,
+    services: Sequence[str],
+    districts: pd.DataFrame,
+    min_n: int = DEFAULT_MIN_N,
+    design: SurveyDesign | None = None,
+) -> pd.DataFrame:
+    """Top-2-box satisfaction with the department's services per district, ranked.
+
+    ``districts`` has columns ``pcode`` and ``name`` (all 35; districts without respondents get
+    n = 0 and are suppressed). Domain estimates use the full design. Adds ``rank`` (1 = lowest
+    published satisfaction) and ``below_province`` (the CI lies wholly below the provincial
+    figure).
+    """
+    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame)
+    design = design or design_for(prepared)
+    in_dept = prepared["service"].isin(list(services)).to_numpy()
+    res = clip_intervals(design.mean("satisfied", by=STRATUM, domain=in_dept))
+    prov = design.mean("satisfied", domain=in_dept).iloc[0]
+    res = res.rename(columns={STRATUM: "pcode"})
+    out = districts[["pcode", "name"]].merge(res, on="pcode", how="left")
+    out["n"] = out["n"].fillna(0).astype("int64")
+    out = apply_disclosure(out, min_n)
+    published = out["estimate"].notna()
+    out["rank"] = out["estimate"].rank(method="min").where(published).astype("Int64")
+    out["below_province"] = published & (out["ci_high"] < prov["estimate"])
+    out["above_province"] = published & (out["ci_low"] > prov["estimate"])
+    out["province_estimate"] = prov["estimate"]
+    return out.sort_values(["rank", "name"], na_position="last").reset_index(drop=True)
+
+
+def compare_waves(
+    current: pd.DataFrame, previous: pd.DataFrame, keys: Sequence[str]
+) -> pd.DataFrame:
+    """Change between two waves for matching cells, with a two-sided z-test.
+
+    Independent samples: ``z = (e1 - e0) / sqrt(se1^2 + se0^2)``. Cells suppressed in either
+    wave get no change (NaN). Returns keys + ``previous``, ``current``, ``change``,
+    ``se_change``, ``z``, ``p_value``, ``significant`` (p < 0.05).
+    """
+    keys = list(keys)
+    cur = current[[*keys, "estimate", "se"]].rename(columns={"estimate": "current", "se": "se1"})
+    prev = previous[[*keys, "estimate", "se"]].rename(columns={"estimate": "previous", "se": "se0"})
+    out = cur.merge(prev, on=keys, how="left")
+    out["change"] = out["current"] - out["previous"]
+    out["se_change"] = np.sqrt(out["se1"] ** 2 + out["se0"] ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["z"] = np.where(out["se_change"] > 0, out["change"] / out["se_change"], np.nan)
+    out["p_value"] = 2 * norm.sf(np.abs(out["z"]))
+    out["significant"] = out["p_value"] < 0.05
+    return out.drop(columns=["se1", "se0"])
+
+
+def key_drivers(
+    frame: pd.DataFrame,
+    services: Sequence[str],
+    outcome: str = DRIVER_OUTCOME,
+    design: SurveyDesign | None = None,
+) -> pd.DataFrame:
+    """Survey-weighted logit of being satisfied on attribute ratings and demographics.
+
+    Rows: uses of the department's services with the outcome, all attribute ratings and all
+    demographics present (complete cases, a domain of the full design). With more than one
+    service, service dummies are added as controls (not reported). Returns one row per reported
+    term with ``term``, ``label``, ``kind`` ('attribute'/'demographic'), ``coef``, ``se``,
+    ``odds_ratio``, ``or_low``, ``or_high``, ``p_value``, and the model ``n``.
+    """
+    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame)
+    design = design or design_for(prepared)
+    if outcome not in ("satisfaction", "overall_satisfaction"):
+        raise ValueError("outcome must be 'satisfaction' or 'overall_satisfaction'")
+    y_col = "satisfied" if outcome == "satisfaction" else "overall_satisfied"
+    data = design.data
+    in_dept = data["service"].isin(list(services))
+    needed = [y_col, *ATTRIBUTES, *DEMOGRAPHICS]
+    absent = [c for c in needed if c not in data.columns]
+    if absent:
+        raise SurveyDataError(f"key drivers need columns: {', '.join(absent)}")
+    complete = in_dept & data[needed].notna().all(axis=1)
+    x = pd.DataFrame(index=data.index)
+    for a in ATTRIBUTES:
+        x[a] = data[a].astype(float)
+    for col, (_ref, levels) in DEMOGRAPHICS.items():
+        for lv in levels:
+            x[f"{col}={lv}"] = (data[col] == lv).astype(float)
+    svc = sorted(set(data.loc[complete, "service"]))
+    for s in svc[1:]:
+        x[f"service={s}"] = (data["service"] == s).astype(float)
+    res = design.logit(data[y_col], x, domain=complete.to_numpy())
+    res = res[~res["term"].str.startswith("service=") & (res["term"] != "const")]
+    res["kind"] = np.where(res["term"].isin(list(ATTRIBUTES)), "attribute", "demographic")
+    res["label"] = res["term"].map({**ATTRIBUTES, **DEMOGRAPHIC_LABELS})
+    return res.reset_index(drop=True)
+
+
+def wave_trend(
+    frames: Mapping,
+    services: pd.DataFrame,
+    min_n: int = DEFAULT_MIN_N,
+    estimates: Mapping | None = None,
+) -> pd.DataFrame:
+    """Top-2-box satisfaction per service (and pooled) for each wave in ``frames``.
+
+    ``frames`` maps wave -> survey frame; ``estimates`` optionally maps wave -> the output of
+    :func:`service_estimates` already computed for that wave (reused, not recomputed).
+    Returns wave, service, label and the disclosure-controlled estimate columns (measure
+    'satisfied' only).
+    """
+    done = {as_month(k): v for k, v in (estimates or {}).items()}
+    parts = []
+    for wave, fr in sorted(frames.items(), key=lambda kv: as_month(kv[0])):
+        w = as_month(wave)
+        if w in done:
+            est = done[w]
+        elif fr is None or len(fr) == 0:
+            continue
+        else:
+            est = service_estimates(fr, services, min_n)
+        parts.append(est[est["measure"] == "satisfied"].assign(wave=w))
+    if not parts:
+        return pd.DataFrame(columns=["wave", "service", "label", "estimate", "se", "n"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[["wave", *[c for c in out.columns if c != "wave"]]]
+
+
+# ---------------------------------------------------------------------------- the report
+@dataclass
+class SurveyResults:
+    """Everything the citizen survey report shows, already disclosure-controlled."""
+
+    department: str
+    month: dt.date
+    min_n: int
+    wave: dt.date | None
+    previous_wave: dt.date | None = None
+    first_wave: dt.date | None = None
+    services: pd.DataFrame = field(default_factory=pd.DataFrame)
+    estimates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    changes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    districts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    trend: pd.DataFrame = field(default_factory=pd.DataFrame)
+    respondents: int = 0
+    psus: int = 0
+    strata: int = 0
+    notes: list[str] = field(default_factory=list)
+    department_name: str = ""
+
+    @property
+    def available(self) -> bool:
+        """True when a wave at or before the report month exists and has data."""
+        return self.wave is not None and not self.estimates.empty
+
+    @property
+    def headline_satisfaction(self) -> float | None:
+        """Pooled top-2-box satisfaction (None when suppressed or unavailable)."""
+        if not self.available:
+            return None
+        row = self.estimates[
+            (self.estimates.service == "all") & (self.estimates.measure == "satisfied")
+        ]
+        value = row["estimate"].iloc[0] if len(row) else math.nan
+        return None if pd.isna(value) else float(value)
+
+
+def analyse(
+    department: str,
+    month,
+    services: pd.DataFrame,
+    districts: pd.DataFrame,
+    frames: Mapping,
+    min_n: int = DEFAULT_MIN_N,
+) -> SurveyResults:
+    """Build every published table of the survey report for one department and month.
+
+    ``frames`` maps each wave (up to and including the report wave) to its survey frame;
+    the report wave is the latest wave at or before ``month``.
+    """
+    if not isinstance(min_n, int | np.integer) or min_n < 1:
+        raise ValueError(f"min_n must be a positive integer, got {min_n!r}")
+    m = as_month(month)
+    waves = sorted(as_month(w) for w in frames)
+    wave = select_wave(waves, m)
+    res = SurveyResults(department, m, int(min_n), wave, first_wave=waves[0] if waves else None)
+    res.services = services[["service", "label"]].reset_index(drop=True)
+    if services.empty:
+        res.notes.append(f"The department '{department}' has no surveyed services.")
+        return res
+    if wave is None:
+        return res
+    by_month = {as_month(k): v for k, v in frames.items()}
+    cur = prepare_frame(by_month[wave])
+    codes = list(services["service"])
+    if not cur["service"].isin(codes).any():
+        res.notes.append("No respondent in this wave rated the department's services.")
+        return res
+    design = design_for(cur)
+    res.respondents = int(cur["respondent_id"].nunique())
+    res.psus, res.strata = design.n_psu, design.n_strata
+    res.estimates = service_estimates(cur, services, min_n, design)
+    res.districts = district_estimates(cur, codes, districts, min_n, design)
+    try:
+        res.drivers = key_drivers(cur, codes, design=design)
+    except (SurveyDesignError, np.linalg.LinAlgError, ValueError) as exc:
+        res.notes.append(f"The key-driver model could not be estimated: {exc}")
+    prev = previous_wave(waves, wave)
+    res.previous_wave = prev
+    done = {wave: res.estimates}
+    if prev is not None and by_month.get(prev) is not None and len(by_month[prev]):
+        done[prev] = service_estimates(by_month[prev], services, min_n)
+        res.changes = compare_waves(res.estimates, done[prev], ["service", "measure"]).merge(
+            res.estimates[["service", "measure", "label"]], on=["service", "measure"]
+        )
+    res.trend = wave_trend(
+        {w: by_month[w] for w in waves if w <= wave}, services, min_n, estimates=done
+    )
+    return res

@@ -1,0 +1,808 @@
+"""Validate the input files and (re)build the DuckDB warehouse.
+
+``python -m helpers.cli data [--data-dir DIR] [--warehouse PATH] [--rejected-dir DIR]``
+
+- The data directory is ``--data-dir``, else ``$DATA_DIR``, else ``data/raw``. When it is the
+  default ``data/raw`` and holds no files, the sample data are generated into it first.
+- Every file is validated (see :mod:`helpers.data.schemas`); all problems are collected and
+  printed as ``<file> row <n>, column <c>: <rule> (<value>)``; rejected rows go to
+  ``<rejected-dir>/<file>.csv`` (default ``data/rejected`` beside the warehouse) with the reason.
+- Any problem: exit code 1 and the existing warehouse is left byte-identical. Otherwise the
+  warehouse is built in a temporary file beside the target and moved into place atomically.
+- When the checksums of every input equal those already loaded, nothing is rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import io
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from helpers import paths
+from helpers.data import schemas
+from helpers.data.registry import Registry, RegistryError, load_registry
+from helpers.data.schemas import ATTRIBUTES, DONT_KNOW, SPECS, SURVEY_FILE_RE, Context, InputSpec
+
+SCHEMA_VERSION = "1"
+MAX_MESSAGES_PER_FILE = 20
+
+# Warehouse DDL: table -> [(column, type)], and the sort order rows are stored in.
+TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
+    "departments": (
+        [
+            ("slug", "VARCHAR"),
+            ("name", "VARCHAR"),
+            ("priority_area", "VARCHAR"),
+            ("valid_from", "DATE"),
+            ("valid_to", "DATE"),
+        ],
+        ["slug", "valid_from"],
+    ),
+    "districts": ([("pcode", "VARCHAR"), ("name", "VARCHAR")], ["pcode"]),
+    "entities": (
+        [
+            ("entity_id", "VARCHAR"),
+            ("name", "VARCHAR"),
+            ("department", "VARCHAR"),
+            ("entity_type", "VARCHAR"),
+        ],
+        ["department", "entity_id"],
+    ),
+    "survey_services": (
+        [("service", "VARCHAR"), ("label", "VARCHAR"), ("department", "VARCHAR")],
+        ["service"],
+    ),
+    "budget_allocations": (
+        [
+            ("department", "VARCHAR"),
+            ("fiscal_year", "VARCHAR"),
+            ("fund", "VARCHAR"),
+            ("object_class", "VARCHAR"),
+            ("budget_estimate", "DOUBLE"),
+            ("revised_estimate", "DOUBLE"),
+            ("revised_month", "DATE"),
+        ],
+        ["department", "fiscal_year", "fund", "object_class"],
+    ),
+    "budget_monthly": (
+        [
+            ("department", "VARCHAR"),
+            ("fiscal_year", "VARCHAR"),
+            ("month", "DATE"),
+            ("fund", "VARCHAR"),
+            ("object_class", "VARCHAR"),
+            ("release", "DOUBLE"),
+            ("expenditure", "DOUBLE"),
+        ],
+        ["department", "month", "fund", "object_class"],
+    ),
+    "targets": (
+        [
+            ("target_id", "VARCHAR"),
+            ("department", "VARCHAR"),
+            ("title", "VARCHAR"),
+            ("unit", "VARCHAR"),
+            ("direction", "VARCHAR"),
+            ("baseline", "DOUBLE"),
+            ("baseline_month", "DATE"),
+            ("target_value", "DOUBLE"),
+            ("target_month", "DATE"),
+            ("owner", "VARCHAR"),
+            ("has_districts", "BOOLEAN"),
+        ],
+        ["department", "target_id"],
+    ),
+    "target_trajectory": (
+        [("target_id", "VARCHAR"), ("month", "DATE"), ("planned", "DOUBLE")],
+        ["target_id", "month"],
+    ),
+    "target_actuals": (
+        [
+            ("target_id", "VARCHAR"),
+            ("month", "DATE"),
+            ("district_pcode", "VARCHAR"),
+            ("actual", "DOUBLE"),
+        ],
+        ["target_id", "month", "district_pcode NULLS FIRST"],
+    ),
+    "milestones": (
+        [
+            ("milestone_id", "VARCHAR"),
+            ("target_id", "VARCHAR"),
+            ("department", "VARCHAR"),
+            ("title", "VARCHAR"),
+            ("due_date", "DATE"),
+            ("completed_date", "DATE"),
+            ("status", "VARCHAR"),
+        ],
+        ["department", "target_id", "due_date", "milestone_id"],
+    ),
+    "ratings": (
+        [
+            ("department", "VARCHAR"),
+            ("target_id", "VARCHAR"),
+            ("stocktake_date", "DATE"),
+            ("rating", "VARCHAR"),
+            ("comment", "VARCHAR"),
+        ],
+        ["department", "target_id", "stocktake_date"],
+    ),
+    "actions": (
+        [
+            ("action_id", "VARCHAR"),
+            ("department", "VARCHAR"),
+            ("target_id", "VARCHAR"),
+            ("stocktake_date", "DATE"),
+            ("action", "VARCHAR"),
+            ("owner", "VARCHAR"),
+            ("due_date", "DATE"),
+            ("status", "VARCHAR"),
+        ],
+        ["department", "stocktake_date", "action_id"],
+    ),
+    "survey_respondents": (
+        [
+            ("wave", "DATE"),
+            ("respondent_id", "BIGINT"),
+            ("district_pcode", "VARCHAR"),
+            ("psu", "VARCHAR"),
+            ("weight", "DOUBLE"),
+            ("stratum_population", "DOUBLE"),
+            ("gender", "VARCHAR"),
+            ("age_band", "VARCHAR"),
+            ("area", "VARCHAR"),
+            ("overall_satisfaction", "TINYINT"),
+        ],
+        ["wave", "respondent_id"],
+    ),
+    "survey_ratings": (
+        [
+            ("wave", "DATE"),
+            ("respondent_id", "BIGINT"),
+            ("service", "VARCHAR"),
+            ("satisfaction", "TINYINT"),
+            ("staff_behaviour", "TINYINT"),
+            ("waiting_time", "TINYINT"),
+            ("cost", "TINYINT"),
+            ("availability", "TINYINT"),
+            ("cleanliness", "TINYINT"),
+        ],
+        ["wave", "service", "respondent_id"],
+    ),
+    "pse_returns": (
+        [
+            ("entity_id", "VARCHAR"),
+            ("quarter_end", "DATE"),
+            ("own_revenue", "DOUBLE"),
+            ("grants_received", "DOUBLE"),
+            ("expenditure", "DOUBLE"),
+            ("liabilities", "DOUBLE"),
+            ("assets", "DOUBLE"),
+            ("cash", "DOUBLE"),
+            ("submitted_date", "DATE"),
+        ],
+        ["entity_id", "quarter_end"],
+    ),
+    "load_info": ([("key", "VARCHAR"), ("value", "VARCHAR")], ["key"]),
+    "source_files": (
+        [("file", "VARCHAR"), ("sha256", "VARCHAR"), ("rows", "BIGINT"), ("table_name", "VARCHAR")],
+        ["file"],
+    ),
+}
+
+
+class InputError(Exception):
+    """A whole file cannot be read (missing, empty, not UTF-8, corrupt, bad header)."""
+
+
+@dataclass
+class RawFile:
+    """An input file read as cells; ``frame.index`` holds the row numbers used in messages."""
+
+    path: Path
+    display: str
+    frame: pd.DataFrame
+    row_word: str = "row"
+    sha256: str = ""
+
+
+@dataclass
+class Outcome:
+    """Everything one ingestion run found: typed tables, messages, rejected rows, checksums."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    rejected: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sources: list[tuple[str, str, int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.messages
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _blank_to_na(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        s = out[c]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            t = s.astype("string").str.strip()
+            out[c] = t.where(t != "")
+    return out
+
+
+def read_csv(path: Path, display: str) -> pd.DataFrame:
+    """CSV as text cells. UTF-8 (a BOM is accepted); other encodings are rejected clearly."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputError(f"{display}: file is empty")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{display} row {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}, e.g. a latin-1 "
+            "export); save the file as 'CSV UTF-8'"
+        ) from None
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            skip_blank_lines=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise InputError(f"{display}: not a readable CSV file ({str(exc).strip()})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df.index = pd.RangeIndex(2, len(df) + 2)
+    return _blank_to_na(df)
+
+
+def _cell_text(v) -> object:
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return repr(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    return str(v)
+
+
+def read_xlsx(path: Path, display: str) -> pd.DataFrame:
+    """The first worksheet as text cells; row 1 is the header."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            ws = wb.worksheets[0]
+            rows = [tuple(_cell_text(v) for v in r) for r in ws.iter_rows(values_only=True)]
+        finally:
+            wb.close()
+    except Exception as exc:  # openpyxl raises many types for damaged files
+        kind = type(exc).__name__
+        raise InputError(
+            f"{display}: cannot read the Excel workbook (truncated or corrupt? {kind}: {exc})"
+        ) from None
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise InputError(f"{display}: file is empty")
+    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    width = len(header)
+    body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
+    df = pd.DataFrame(body, columns=header, dtype=object)
+    df = df.loc[:, [h != "" for h in header]]
+    df.index = pd.RangeIndex(2, len(df) + 2)
+    return _blank_to_na(df)
+
+
+def read_sav(path: Path, display: str) -> pd.DataFrame:
+    """SPSS system file (codes, not value labels); cases numbered from 1."""
+    import pyreadstat
+
+    if path.stat().st_size == 0:
+        raise InputError(f"{display}: file is empty")
+    try:
+        df, _meta = pyreadstat.read_sav(str(path))
+    except Exception as exc:  # pyreadstat.ReadstatError and friends
+        raise InputError(
+            f"{display}: cannot read the SPSS file (truncated or corrupt? {exc})"
+        ) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df.index = pd.RangeIndex(1, len(df) + 1)
+    return _blank_to_na(df)
+
+
+def read_input(path: Path, display: str) -> RawFile:
+    """Read any supported input by extension (.csv, .xlsx, .sav)."""
+    ext = path.suffix.lower()
+    if ext == ".csv":
+        frame, word = read_csv(path, display), "row"
+    elif ext == ".xlsx":
+        frame, word = read_xlsx(path, display), "row"
+    elif ext == ".sav":
+        frame, word = read_sav(path, display), "case"
+    else:
+        raise InputError(f"{display}: unsupported file type {ext!r} (use .csv or .xlsx)")
+    if frame.empty:
+        raise InputError(f"{display}: no data rows (header only)")
+    return RawFile(path, display, frame, word, sha256_file(path))
+
+
+# ------------------------------------------------------------------------------------- validation
+
+
+def _fmt_value(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, float) and v.is_integer():
+        return str(v)
+    return str(v)
+
+
+def _validate(raw: RawFile, spec: InputSpec, ctx: Context, out: Outcome) -> pd.DataFrame | None:
+    """Both pandera passes; messages and rejected rows into ``out``; typed valid rows returned."""
+    missing = [c for c in spec.columns if c not in raw.frame.columns]
+    if missing:
+        out.messages.append(
+            f"{raw.display}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)} (header has: {', '.join(map(str, raw.frame.columns))})"
+        )
+        return None
+    frame = raw.frame[spec.columns]
+    problems = schemas.failures(schemas.format_schema(spec), frame, spec.key)
+    bad_format = {p.index for p in problems if p.index is not None}
+    typed = schemas.parse_frame(spec, frame.loc[~frame.index.isin(bad_format)])
+    problems += schemas.failures(schemas.content_schema(spec, ctx), typed, spec.key)
+    reasons: dict[int, list[str]] = {}
+    shown = 0
+    for p in problems:
+        if p.index is None:
+            out.messages.append(f"{raw.display}: {p.rule} {p.column!r}")
+            continue
+        reasons.setdefault(p.index, []).append(f"{p.column}: {p.rule}")
+        if shown < MAX_MESSAGES_PER_FILE:
+            value = "" if p.value is None else f" ({_fmt_value(p.value)})"
+            out.messages.append(
+                f"{raw.display} {raw.row_word} {p.index}, column {p.column}: {p.rule}{value}"
+            )
+        shown += 1
+    if shown > MAX_MESSAGES_PER_FILE:
+        out.messages.append(
+            f"{raw.display}: ... and {shown - MAX_MESSAGES_PER_FILE} more problems (all rows in the rejected file)"
+        )
+    if reasons:
+        rej = raw.frame.loc[sorted(reasons)].copy()
+        rej.insert(0, "reason", ["; ".join(reasons[i]) for i in rej.index])
+        rej.insert(0, raw.row_word, rej.index)
+        out.rejected[raw.path.name] = rej
+    return typed.loc[~typed.index.isin(reasons)]
+
+
+def _find(
+    data_dir: Path, stem: str, formats: tuple[str, ...], display_dir: str, out: Outcome
+) -> Path | None:
+    found = [
+        data_dir / f"{stem}.{ext}" for ext in formats if (data_dir / f"{stem}.{ext}").is_file()
+    ]
+    if not found:
+        names = " or ".join(f"{stem}.{e}" for e in formats)
+        out.messages.append(
+            f"{display_dir}/{stem}.{formats[0]}: missing input file (expected {names})"
+        )
+        return None
+    if len(found) > 1:
+        out.messages.append(
+            f"{display_dir}: both {found[0].name} and {found[1].name} present; keep exactly one"
+        )
+        return None
+    return found[0]
+
+
+def _ctx(reg: Registry) -> Context:
+    return Context(
+        departments=reg.slugs,
+        districts=reg.pcodes,
+        entities=reg.entity_ids,
+        services=reg.services,
+    )
+
+
+def _month_fy(month: pd.Series) -> pd.Series:
+    start = month.dt.year.where(month.dt.month >= 7, month.dt.year - 1).astype("int64")
+    return start.astype(str) + "-" + ((start + 1) % 100).astype(str).str.zfill(2)
+
+
+def _survey_tables(
+    wave: pd.Timestamp, typed: pd.DataFrame, services: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def likert(s: pd.Series) -> pd.Series:
+        return s.where(s != DONT_KNOW).astype("Int64")
+
+    resp = typed[
+        [
+            "respondent_id",
+            "district_pcode",
+            "psu",
+            "weight",
+            "stratum_population",
+            "gender",
+            "age_band",
+            "area",
+        ]
+    ].copy()
+    resp.insert(0, "wave", wave)
+    resp["overall_satisfaction"] = likert(typed["overall_satisfaction"])
+    parts = []
+    for s in services:
+        used = typed[f"used_{s}"].fillna(False).astype(bool)
+        sub = typed.loc[used]
+        part = pd.DataFrame({"wave": wave, "respondent_id": sub["respondent_id"], "service": s})
+        for prefix, col in ATTRIBUTES.items():
+            part[col] = likert(sub[f"{prefix}_{s}"])
+        parts.append(part)
+    cols = ["wave", "respondent_id", "service", *ATTRIBUTES.values()]
+    ratings = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    return resp, ratings
+
+
+def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) -> Outcome:
+    """Read and validate every input; return typed warehouse tables or the problems found."""
+    out = Outcome()
+    display_dir = display_dir or str(data_dir)
+    ctx = _ctx(registry)
+    for src in registry.sources:
+        out.sources.append((_display(src), sha256_file(src), 0, "registry"))
+    out.tables["departments"] = registry.departments
+    out.tables["districts"] = registry.districts
+    out.tables["entities"] = registry.entities
+    out.tables["survey_services"] = registry.survey_services
+
+    def load(stem: str) -> pd.DataFrame | None:
+        spec = SPECS[stem]
+        path = _find(data_dir, stem, spec.formats, display_dir, out)
+        if path is None:
+            return None
+        display = f"{display_dir}/{path.name}"
+        try:
+            raw = read_input(path, display)
+        except InputError as exc:
+            out.messages.append(str(exc))
+            return None
+        typed = _validate(raw, spec, ctx, out)
+        out.sources.append((path.name, raw.sha256, len(raw.frame), spec.table))
+        return typed
+
+    alloc = load("budget_allocations")
+    if alloc is not None:
+        ctx.fiscal_years = frozenset(alloc["fiscal_year"].dropna())
+        out.tables["budget_allocations"] = alloc
+    monthly = load("budget_monthly")
+    if monthly is not None:
+        monthly = monthly.copy()
+        monthly["fiscal_year"] = (
+            _month_fy(monthly["month"]) if len(monthly) else pd.Series(dtype=str)
+        )
+        out.tables["budget_monthly"] = monthly
+    targets = load("targets")
+    if targets is not None:
+        ctx.target_departments = dict(zip(targets["target_id"], targets["department"], strict=True))
+        out.tables["targets"] = targets
+    for stem in (
+        "target_trajectory",
+        "target_actuals",
+        "milestones",
+        "ratings",
+        "actions",
+        "pse_returns",
+    ):
+        typed = load(stem)
+        if typed is not None:
+            out.tables[stem] = typed
+
+    # survey: one file per wave, survey_YYYY-MM.{sav,csv,xlsx}
+    files = (
+        sorted(p for p in data_dir.iterdir() if p.name.startswith("survey_"))
+        if data_dir.is_dir()
+        else []
+    )
+    waves: dict[str, Path] = {}
+    for p in files:
+        m = SURVEY_FILE_RE.match(p.name)
+        if not m:
+            out.messages.append(
+                f"{display_dir}/{p.name}: not a survey file name (expected survey_YYYY-MM.sav/.csv/.xlsx)"
+            )
+            continue
+        if m.group(1) in waves:
+            out.messages.append(
+                f"{display_dir}: two files for survey wave {m.group(1)}; keep exactly one"
+            )
+            continue
+        waves[m.group(1)] = p
+    if not waves and data_dir.is_dir():
+        out.messages.append(
+            f"{display_dir}/survey_YYYY-MM.sav: missing input file (no survey wave files)"
+        )
+    resp_parts, rating_parts = [], []
+    rng = ctx.month_range()
+    for label, path in sorted(waves.items()):
+        display = f"{display_dir}/{path.name}"
+        try:
+            wave = pd.Timestamp(schemas.parse_month(pd.Series([label])).iloc[0])
+        except (TypeError, ValueError):
+            wave = pd.NaT
+        if pd.isna(wave):
+            out.messages.append(f"{display}: wave month {label!r} in the file name is not a month")
+            continue
+        if rng is not None and not (rng[0] <= wave <= rng[1]):
+            out.messages.append(
+                f"{display}: wave {label} outside the data's fiscal years ({rng[0]:%Y-%m}..{rng[1]:%Y-%m})"
+            )
+            continue
+        try:
+            raw = read_input(path, display)
+        except InputError as exc:
+            out.messages.append(str(exc))
+            continue
+        present = [s for s in registry.services if f"used_{s}" in raw.frame.columns]
+        prefixes = ("used", *ATTRIBUTES)
+        for c in raw.frame.columns:
+            head, _, svc = c.partition("_")
+            if (
+                head in prefixes
+                and svc
+                and c not in schemas.survey_spec(tuple(present)).columns
+                and c != "overall_satisfaction"
+            ):
+                out.messages.append(
+                    f"{display}: column {c!r} names a service not in the registry ({svc!r})"
+                )
+        spec = schemas.survey_spec(tuple(present))
+        typed = _validate(raw, spec, ctx, out)
+        out.sources.append(
+            (path.name, raw.sha256, len(raw.frame), "survey_respondents,survey_ratings")
+        )
+        if typed is not None:
+            r, t = _survey_tables(wave, typed, present)
+            resp_parts.append(r)
+            rating_parts.append(t)
+    if resp_parts:
+        out.tables["survey_respondents"] = pd.concat(resp_parts, ignore_index=True)
+        out.tables["survey_ratings"] = pd.concat(rating_parts, ignore_index=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- loading
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _load_info(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    monthly = tables["budget_monthly"]
+    first = monthly["month"].min()
+    last = monthly["month"].max()
+    info = {
+        "data_as_of": f"{last:%Y-%m-%d}",
+        "first_month": f"{first:%Y-%m-%d}",
+        "last_month": f"{last:%Y-%m-%d}",
+        "loaded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "schema_version": SCHEMA_VERSION,
+    }
+    return pd.DataFrame({"key": list(info), "value": list(info.values())})
+
+
+def build_warehouse(
+    target: Path, tables: dict[str, pd.DataFrame], sources: list[tuple[str, str, int, str]]
+) -> None:
+    """Write all tables into a temporary DuckDB file beside ``target``, then replace it atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    for p in (tmp, Path(f"{tmp}.wal")):
+        p.unlink(missing_ok=True)
+    tables = dict(tables)
+    tables["load_info"] = _load_info(tables)
+    tables["source_files"] = pd.DataFrame(sources, columns=["file", "sha256", "rows", "table_name"])
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            for name, (cols, order) in TABLES.items():
+                df = tables[name]
+                df = df[[c for c, _ in cols]].reset_index(drop=True)
+                con.register("_src", df)
+                select = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in cols)
+                ddl = ", ".join(f'"{c}" {t}' for c, t in cols)
+                con.execute(f'CREATE TABLE "{name}" ({ddl})')
+                con.execute(
+                    f'INSERT INTO "{name}" SELECT {select} FROM _src ORDER BY {", ".join(order)}'
+                )
+                con.unregister("_src")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.replace(tmp, target)
+    finally:
+        for p in (tmp, Path(f"{tmp}.wal")):
+            p.unlink(missing_ok=True)
+
+
+def loaded_checksums(target: Path) -> dict[str, str] | None:
+    """{file: sha256} recorded in an existing warehouse (None when absent or unreadable)."""
+    if not Path(target).is_file():
+        return None
+    try:
+        con = duckdb.connect(str(target), read_only=True)
+        try:
+            rows = con.execute("SELECT file, sha256 FROM source_files").fetchall()
+            ver = con.execute("SELECT value FROM load_info WHERE key = 'schema_version'").fetchone()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None
+    if not ver or ver[0] != SCHEMA_VERSION:
+        return None
+    return dict(rows)
+
+
+def current_checksums(data_dir: Path, registry: Registry) -> dict[str, str]:
+    """{file: sha256} of the registry sources and every input file in ``data_dir``."""
+    sums = {_display(src): sha256_file(src) for src in registry.sources}
+    for p in sorted(data_dir.iterdir()):
+        if p.is_file() and p.suffix.lower() in {".csv", ".xlsx", ".sav"}:
+            sums[p.name] = sha256_file(p)
+    return sums
+
+
+def write_rejected(rejected_dir: Path, rejected: dict[str, pd.DataFrame]) -> list[Path]:
+    """Replace ``rejected_dir/*.csv`` with this run's rejected rows (one file per input)."""
+    rejected_dir = Path(rejected_dir)
+    if rejected_dir.is_dir():
+        for old in rejected_dir.glob("*.csv"):
+            old.unlink()
+    written = []
+    if rejected:
+        rejected_dir.mkdir(parents=True, exist_ok=True)
+        for name, df in rejected.items():
+            p = rejected_dir / f"{Path(name).stem}.csv"
+            df.to_csv(p, index=False)
+            written.append(p)
+    return written
+
+
+def default_data_dir() -> Path:
+    return paths.ROOT / "data" / "raw"
+
+
+def run(
+    data_dir: Path,
+    warehouse: Path,
+    rejected_dir: Path | None = None,
+    *,
+    force: bool = False,
+    registry: Registry | None = None,
+    log=print,
+) -> int:
+    """Validate and load; return the exit code (0 ok or unchanged, 1 invalid input, 2 setup problem)."""
+    t0 = time.perf_counter()
+    data_dir = Path(data_dir)
+    warehouse = Path(warehouse)
+    rejected_dir = Path(rejected_dir) if rejected_dir else warehouse.parent / "rejected"
+    display_dir = _display(data_dir)
+    if not data_dir.is_dir():
+        log(f"error: data directory {display_dir} does not exist", file=sys.stderr)
+        return 2
+    try:
+        reg = registry or load_registry()
+    except RegistryError as exc:
+        log(f"error: registry: {exc}", file=sys.stderr)
+        return 2
+    if not force and loaded_checksums(warehouse) == current_checksums(data_dir, reg):
+        log(
+            f"{_display(warehouse)} is up to date: inputs unchanged since the last load (nothing to do)"
+        )
+        return 0
+    outcome = collect(data_dir, reg, display_dir)
+    write_rejected(rejected_dir, outcome.rejected)
+    if not outcome.ok:
+        log(
+            f"error: {len(outcome.messages)} problem(s) in the input files; the warehouse was not changed",
+            file=sys.stderr,
+        )
+        for m in outcome.messages:
+            log(f"  {m}", file=sys.stderr)
+        if outcome.rejected:
+            log(f"rejected rows written to {_display(rejected_dir)}/", file=sys.stderr)
+        return 1
+    build_warehouse(warehouse, outcome.tables, outcome.sources)
+    counts = ", ".join(f"{k} {len(v):,}" for k, v in outcome.tables.items())
+    log(f"loaded {_display(warehouse)} in {time.perf_counter() - t0:.1f} s: {counts}")
+    return 0
+
+
+def _print(*args, file=None) -> None:
+    print(*args, file=file or sys.stdout)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m helpers.cli data`` entry point."""
+    ap = argparse.ArgumentParser(
+        prog="python -m helpers.cli data",
+        description="Validate the input files and (re)build the warehouse.",
+    )
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="input directory (default: $DATA_DIR, else data/raw)",
+    )
+    ap.add_argument(
+        "--warehouse",
+        type=Path,
+        default=None,
+        help="DuckDB file to build (default: $KP_WAREHOUSE, else data/warehouse.duckdb)",
+    )
+    ap.add_argument(
+        "--rejected-dir",
+        type=Path,
+        default=None,
+        help="where rejected rows go (default: 'rejected' beside the warehouse)",
+    )
+    ap.add_argument(
+        "--force", action="store_true", help="rebuild even when the inputs are unchanged"
+    )
+    args = ap.parse_args(argv)
+    env_dir = os.environ.get("DATA_DIR")
+    data_dir = args.data_dir or (Path(env_dir) if env_dir else default_data_dir())
+    warehouse = args.warehouse or paths.warehouse_path()
+    try:
+        is_default = data_dir.resolve() == default_data_dir().resolve()
+        if is_default and (not data_dir.exists() or not any(data_dir.iterdir())):
+            from helpers.data.sample import write_sample
+
+            print(f"{_display(data_dir)} is empty: generating the sample data first")
+            write_sample(data_dir)
+        return run(data_dir, warehouse, args.rejected_dir, force=args.force, log=_print)
+    except (OSError, duckdb.Error) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def main() -> int:
+    return cli(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,872 @@
+"""Deterministic sample data in exactly the documented input formats (docs/data-dictionary.md).
+
+``python -m helpers.data.sample --out data/raw [--seed 2025] [--respondents 10000]
+[--departments health,finance] [--first-fy 2022-23 --last-fy 2025-26]``
+
+Everything is drawn from one seeded ``numpy.random.Generator``: the same options give
+byte-identical CSV/XLSX content and identical survey values. The structure is realistic on
+purpose (June bunching, under- and over-spenders, missing months, reversals, off-track targets,
+ratings that disagree with the evidence, survey drivers that really drive satisfaction, late and
+missing PSE returns, negative-equity entities) so that the reports have something to find.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.data import calendar
+from helpers.data.registry import Registry, load_registry
+from helpers.data.schemas import ATTRIBUTES, DONT_KNOW
+
+DEFAULT_SEED = 2025
+FIRST_FY = "2022-23"
+LAST_FY = "2025-26"
+
+# Approximate annual budget (PKR billion, FY2022-23) of the larger departments.
+SIZE_BN = {
+    "elementary-secondary-education": 260.0,
+    "health": 190.0,
+    "finance": 280.0,
+    "home-tribal-affairs": 110.0,
+    "local-government": 65.0,
+    "communication-works": 55.0,
+    "higher-education": 38.0,
+    "irrigation": 26.0,
+    "public-health-engineering": 22.0,
+    "energy-power": 24.0,
+    "agriculture-livestock": 21.0,
+    "relief-rehabilitation": 14.0,
+    "transport": 12.0,
+    "planning-development": 15.0,
+    "forestry-environment-wildlife": 11.0,
+    "social-welfare": 7.0,
+    "board-of-revenue": 9.0,
+    "industries-commerce": 8.0,
+    "sports-culture-tourism": 7.0,
+}
+# Spending behaviour: chronic under-spenders (development) and over-spenders (current).
+UNDER = {
+    "communication-works",
+    "irrigation",
+    "energy-power",
+    "sports-culture-tourism",
+    "minerals-development",
+}
+OVER = {"health", "home-tribal-affairs", "relief-rehabilitation"}
+GAPS = {"zakat-ushr": 3, "information": 2}  # departments with missing months (count)
+DEV_PROFILE = np.array([0.3, 0.4, 0.55, 0.6, 0.7, 0.85, 0.75, 0.85, 1.0, 1.2, 1.8, 3.4])
+NONSAL_PROFILE = np.array([0.6, 0.8, 0.9, 0.9, 0.9, 1.0, 0.9, 1.0, 1.0, 1.1, 1.4, 2.4])
+
+TARGET_TEMPLATES = {
+    "health": [
+        ("Fully immunised children aged 12-23 months", "%", "up", 68, 90),
+        ("Deliveries in health facilities", "%", "up", 58, 75),
+        ("Basic health units open 24/7", "count", "up", 240, 600),
+        ("Vacant specialist posts in DHQ hospitals", "count", "down", 420, 150),
+        ("Sehat Card in-patient claims paid within 30 days", "%", "up", 55, 90),
+    ],
+    "elementary-secondary-education": [
+        ("Out-of-school children aged 5-16", "thousand", "down", 4700, 3600),
+        ("Girls' primary enrolment", "thousand", "up", 1850, 2200),
+        ("Schools with functional toilets and drinking water", "%", "up", 71, 95),
+        ("Teacher attendance (IMU visits)", "%", "up", 88, 95),
+        ("Grade 5 students meeting numeracy benchmark", "%", "up", 42, 60),
+    ],
+    "higher-education": [
+        ("Colleges with BS programmes", "count", "up", 160, 240),
+        ("Faculty with PhD in public colleges", "%", "up", 14, 25),
+        ("Female enrolment in colleges", "thousand", "up", 95, 130),
+    ],
+    "local-government": [
+        ("Solid waste collected in WSSC cities", "%", "up", 62, 85),
+        ("Village and neighbourhood councils with approved budgets", "%", "up", 40, 95),
+        ("Birth registrations within 60 days", "%", "up", 35, 60),
+        ("Tehsil roads rehabilitated", "km", "up", 0, 1200),
+    ],
+    "public-health-engineering": [
+        ("Population with piped drinking water", "%", "up", 46, 60),
+        ("Non-functional water supply schemes", "count", "down", 1100, 400),
+        ("Water samples meeting quality standards", "%", "up", 71, 85),
+    ],
+    "energy-power": [
+        ("Hydropower capacity commissioned", "MW", "up", 160, 420),
+        ("Schools and health facilities solarised", "count", "up", 2000, 8000),
+        ("Mini/micro hydel stations operational", "count", "up", 1100, 1600),
+    ],
+    "transport": [
+        ("BRT daily ridership", "thousand", "up", 220, 350),
+        ("Route permits issued online", "%", "up", 10, 80),
+        ("Vehicles passing emission tests", "%", "up", 30, 60),
+    ],
+    "forestry-environment-wildlife": [
+        ("Area under plantation", "thousand ha", "up", 0, 200),
+        ("Saplings surviving after one year", "%", "up", 65, 80),
+        ("Forest offence cases decided", "%", "up", 30, 70),
+    ],
+    "science-technology-it": [
+        ("Government services available online", "count", "up", 40, 120),
+        ("Youth trained in digital skills", "thousand", "up", 0, 50),
+        ("Districts with e-filing in deputy commissioner offices", "count", "up", 5, 35),
+    ],
+    "population-welfare": [
+        ("Contraceptive prevalence rate", "%", "up", 31, 38),
+        ("Family welfare centres with full staff", "%", "up", 60, 90),
+        ("Couple-years of protection", "thousand", "up", 520, 700),
+    ],
+}
+GENERIC_TARGETS = [
+    ("Files disposed of within 15 working days", "%", "up", 45, 85),
+    ("Citizen complaints resolved on the portal", "%", "up", 60, 90),
+    ("Development schemes completed on time", "%", "up", 35, 70),
+    ("Vacant sanctioned posts", "count", "down", 800, 300),
+    ("Audit paras settled", "count", "up", 0, 400),
+    ("Services delivered through e-governance", "count", "up", 3, 15),
+]
+EXTRA_TARGET_DEPARTMENTS = (
+    "communication-works",
+    "home-tribal-affairs",
+    "irrigation",
+    "agriculture-livestock",
+    "board-of-revenue",
+    "social-welfare",
+    "relief-rehabilitation",
+    "excise-taxation",
+)
+SERVICE_USE = {
+    "bhu": 0.42,
+    "hospital": 0.33,
+    "school": 0.5,
+    "college": 0.12,
+    "water": 0.6,
+    "waste": 0.35,
+    "police": 0.14,
+    "roads": 0.7,
+    "land": 0.13,
+    "transport": 0.22,
+    "rescue": 0.07,
+    "welfare": 0.09,
+}
+SERVICE_LEVEL = {
+    "bhu": -0.1,
+    "hospital": -0.3,
+    "school": 0.3,
+    "college": 0.4,
+    "water": -0.4,
+    "waste": -0.6,
+    "police": -0.5,
+    "roads": -0.2,
+    "land": -0.8,
+    "transport": 0.2,
+    "rescue": 1.0,
+    "welfare": 0.0,
+}
+DRIVERS = {"staff": 0.45, "wait": 0.6, "cost": 0.2, "avail": 0.35, "clean": 0.25}
+SMALL_DISTRICTS = {"PK517", "PK534", "PK516", "PK515"}  # Kolai Palas, Tor Ghar, Kohistan Up/Low
+OWNERS = [
+    "Secretary",
+    "Additional Secretary",
+    "Director General",
+    "Chief Planning Officer",
+    "Special Secretary",
+]
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """What to generate. Defaults give the full sample; tests pass smaller ones."""
+
+    seed: int = DEFAULT_SEED
+    first_fy: str = FIRST_FY
+    last_fy: str = LAST_FY
+    respondents: int = 10_000
+    departments: tuple[str, ...] | None = None  # None: every department in the registry
+
+    @property
+    def fiscal_years(self) -> list[str]:
+        first, last = int(self.first_fy[:4]), int(self.last_fy[:4])
+        return [f"{y}-{str(y + 1)[-2:]}" for y in range(first, last + 1)]
+
+    @property
+    def months(self) -> list[dt.date]:
+        return [m for fy in self.fiscal_years for m in calendar.fy_months(fy)]
+
+
+def _rng(opts: SampleOptions, stream: str) -> np.random.Generator:
+    """One independent, reproducible stream per part (adding a part does not shift others)."""
+    key = sum(ord(c) * (i + 1) for i, c in enumerate(stream))
+    return np.random.default_rng([opts.seed, key])
+
+
+def _departments(reg: Registry, opts: SampleOptions) -> list[str]:
+    slugs = sorted(reg.slugs)
+    if opts.departments is None:
+        return slugs
+    unknown = set(opts.departments) - set(slugs)
+    if unknown:
+        raise ValueError(f"unknown departments: {sorted(unknown)}")
+    return [s for s in slugs if s in opts.departments]
+
+
+# ----------------------------------------------------------------------------------------- budget
+
+
+def _class_shares(slug: str) -> tuple[dict[str, float], dict[str, float], float]:
+    """(current class shares, development class shares, development share of total)."""
+    if slug == "finance":
+        cur = {
+            "A01": 0.02,
+            "A03": 0.02,
+            "A04": 0.45,
+            "A05": 0.15,
+            "A06": 0.05,
+            "A07": 0.16,
+            "A08": 0.03,
+            "A10": 0.11,
+            "A11": 0.01,
+        }
+        return cur, {"A05": 0.6, "A11": 0.4}, 0.05
+    salary = {
+        "elementary-secondary-education": 0.86,
+        "health": 0.55,
+        "home-tribal-affairs": 0.8,
+        "higher-education": 0.3,
+        "local-government": 0.25,
+    }.get(slug, 0.55)
+    rest = 1.0 - salary
+    cur = {
+        "A01": salary,
+        "A03": rest * 0.45,
+        "A05": rest * 0.3,
+        "A06": rest * 0.05,
+        "A09": rest * 0.08,
+        "A13": rest * 0.12,
+    }
+    dev = {"A12": 0.55, "A09": 0.2, "A03": 0.12, "A05": 0.1, "A02": 0.03}
+    dev_share = {
+        "communication-works": 0.7,
+        "irrigation": 0.55,
+        "energy-power": 0.75,
+        "public-health-engineering": 0.5,
+        "local-government": 0.45,
+        "transport": 0.5,
+        "elementary-secondary-education": 0.1,
+        "health": 0.2,
+        "home-tribal-affairs": 0.1,
+        "planning-development": 0.6,
+    }.get(slug, 0.3)
+    return cur, dev, dev_share
+
+
+def budget(reg: Registry, opts: SampleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """budget_allocations and budget_monthly input frames."""
+    rng = _rng(opts, "budget")
+    alloc_rows, month_rows = [], []
+    for slug in _departments(reg, opts):
+        size = SIZE_BN.get(slug, float(rng.uniform(2.0, 9.0))) * 1000.0  # PKR million
+        cur, dev, dev_share = _class_shares(slug)
+        for k, fy in enumerate(opts.fiscal_years):
+            year_size = size * (1.1 ** (int(fy[:4]) - 2022)) * rng.uniform(0.95, 1.05)
+            months = calendar.fy_months(fy)
+            for fund, shares, fund_share in (
+                ("current", cur, 1 - dev_share),
+                ("development", dev, dev_share),
+            ):
+                for oc, share in shares.items():
+                    be = year_size * fund_share * share
+                    if fund == "development" and slug in UNDER:
+                        re_factor = rng.uniform(0.75, 0.9)
+                        spend = rng.uniform(0.5, 0.68)
+                    elif slug in OVER and fund == "current":
+                        re_factor = rng.uniform(1.06, 1.15)
+                        spend = rng.uniform(0.98, 1.03)
+                    else:
+                        re_factor = rng.uniform(0.92, 1.06)
+                        spend = (
+                            rng.uniform(0.9, 0.99) if fund == "current" else rng.uniform(0.75, 0.95)
+                        )
+                    re = be * re_factor
+                    revised = months[int(rng.integers(6, 9))]  # Jan..Mar
+                    alloc_rows.append(
+                        [slug, fy, fund, oc, round(be, 3), round(re, 3), f"{revised:%Y-%m}"]
+                    )
+                    total_exp = re * spend
+                    if fund == "current" and oc == "A01":
+                        prof = np.ones(12) + rng.normal(0, 0.015, 12)
+                        prof[11] += 0.05
+                    elif fund == "current":
+                        prof = NONSAL_PROFILE * rng.gamma(20, 1 / 20, 12)
+                    else:
+                        prof = DEV_PROFILE * rng.gamma(8, 1 / 8, 12)
+                    exp = total_exp * prof / prof.sum()
+                    if fund == "development":
+                        q = np.array([0.2, 0.25, 0.25, 0.3]) * min(1.0, spend + 0.15) * re
+                        rel = np.zeros(12)
+                        rel[[0, 3, 6, 9]] = q * rng.uniform(0.9, 1.0, 4)
+                    elif oc == "A01":
+                        rel = exp * rng.uniform(1.0, 1.02, 12)
+                    else:
+                        rel = np.zeros(12)
+                        rel[[0, 3, 6, 9]] = re * 0.25 * rng.uniform(0.92, 1.0, 4)
+                    for m, r, e in zip(months, rel, exp, strict=True):
+                        month_rows.append(
+                            [
+                                slug,
+                                f"{m:%Y-%m}",
+                                fund,
+                                oc,
+                                round(float(r), 3),
+                                round(float(e), 3),
+                                0,
+                            ]
+                        )
+            del k
+    alloc = pd.DataFrame(
+        alloc_rows,
+        columns=[
+            "department",
+            "fiscal_year",
+            "fund",
+            "object_class",
+            "budget_estimate",
+            "revised_estimate",
+            "revised_month",
+        ],
+    )
+    monthly = pd.DataFrame(
+        month_rows,
+        columns=[
+            "department",
+            "month",
+            "fund",
+            "object_class",
+            "release",
+            "expenditure",
+            "reversal",
+        ],
+    )
+    # missing months (data gaps, not zero) for a couple of departments
+    for slug, n in GAPS.items():
+        if slug in set(monthly["department"]):
+            months = sorted(monthly.loc[monthly["department"] == slug, "month"].unique())
+            gone = rng.choice(months[:-1], size=min(n, len(months) - 1), replace=False)
+            monthly = monthly.loc[~((monthly["department"] == slug) & monthly["month"].isin(gone))]
+    # a few reversals: small negative expenditure on non-salary classes, flagged
+    cand = monthly.index[
+        (monthly["object_class"].isin(["A03", "A13"])) & (monthly["month"].str[5:] != "06")
+    ]
+    if len(cand):
+        for i in rng.choice(cand, size=min(6, len(cand)), replace=False):
+            monthly.loc[i, "expenditure"] = -round(float(rng.uniform(0.5, 25.0)), 3)
+            monthly.loc[i, "release"] = 0.0
+            monthly.loc[i, "reversal"] = 1
+    return alloc, monthly.reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------- stocktakes
+
+
+def _target_departments(reg: Registry, opts: SampleOptions) -> list[str]:
+    pri = set(reg.departments.loc[reg.departments["priority_area"] != "Other", "slug"])
+    chosen = pri | set(EXTRA_TARGET_DEPARTMENTS)
+    return [s for s in _departments(reg, opts) if s in chosen]
+
+
+def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
+    """targets, target_trajectory, target_actuals, milestones, ratings, actions input frames."""
+    rng = _rng(opts, "stocktakes")
+    months = opts.months
+    first, last = months[0], months[-1]
+    span = len(months)
+    pcodes = sorted(reg.pcodes)
+    out = {
+        k: []
+        for k in (
+            "targets",
+            "target_trajectory",
+            "target_actuals",
+            "milestones",
+            "ratings",
+            "actions",
+        )
+    }
+    for slug in _target_departments(reg, opts):
+        pool = list(TARGET_TEMPLATES.get(slug, [])) + GENERIC_TARGETS
+        n_targets = int(rng.integers(3, min(8, len(pool)) + 1))
+        picks = pool[: len(TARGET_TEMPLATES.get(slug, []))] + list(
+            rng.permutation(np.array(GENERIC_TARGETS, dtype=object))
+        )
+        evidence = {}
+        for t in range(n_targets):
+            title, unit, direction, base, goal = picks[t]
+            base, goal = float(base), float(goal)
+            tid = f"{slug}-t{t + 1}"
+            b_idx = min(int(rng.integers(6, 13)), span - 8)
+            t_idx = span - 1 - int(rng.integers(0, 7))
+            t_idx = max(t_idx, b_idx + 6)
+            b_month, t_month = months[b_idx], months[t_idx]
+            has_d = bool(rng.random() < 0.35)
+            out["targets"].append(
+                [
+                    tid,
+                    slug,
+                    title,
+                    unit,
+                    direction,
+                    base,
+                    f"{b_month:%Y-%m}",
+                    goal,
+                    f"{t_month:%Y-%m}",
+                    str(rng.choice(OWNERS)),
+                    "yes" if has_d else "no",
+                ]
+            )
+            n_steps = t_idx - b_idx
+            frac = np.linspace(0, 1, n_steps + 1)
+            plan = base + (goal - base) * frac
+            for i, p in enumerate(plan):
+                out["target_trajectory"].append(
+                    [tid, f"{months[b_idx + i]:%Y-%m}", round(float(p), 2)]
+                )
+            perf = float(
+                rng.choice(
+                    [rng.uniform(0.95, 1.1), rng.uniform(0.75, 0.95), rng.uniform(0.4, 0.75)],
+                    p=[0.45, 0.35, 0.2],
+                )
+            )
+            noise_sd = abs(goal - base) * 0.03 + 0.01
+            actual_series = {}
+            for i in range(b_idx + 1, span):
+                progress = min((i - b_idx) / n_steps, 1.0 + (i - t_idx) / max(n_steps, 1) * 0.2)
+                value = base + (goal - base) * progress * perf + rng.normal(0, noise_sd)
+                actual_series[i] = value
+                if rng.random() < 0.08 and i < span - 1:
+                    continue  # missing month
+                out["target_actuals"].append(
+                    [tid, f"{months[i]:%Y-%m}", "", round(float(value), 2)]
+                )
+                if has_d:
+                    factors = 1 + rng.normal(0, 0.12, len(pcodes))
+                    for pc, f in zip(pcodes, factors, strict=True):
+                        if rng.random() < 0.05:
+                            continue
+                        out["target_actuals"].append(
+                            [tid, f"{months[i]:%Y-%m}", pc, round(float(value * f), 2)]
+                        )
+            evidence[tid] = (b_idx, t_idx, base, goal, actual_series)
+            # milestones
+            for j in range(int(rng.integers(3, 7))):
+                due_idx = b_idx + int((j + 1) * n_steps / 6) + int(rng.integers(0, 2))
+                due_idx = min(due_idx, span - 1 + 3)
+                due = calendar.add_months(first, due_idx) + dt.timedelta(
+                    days=int(rng.integers(0, 27))
+                )
+                data_end = calendar.add_months(last, 1)
+                completed = ""
+                if due < data_end:
+                    r = rng.random()
+                    if r < 0.68 * (perf + 0.1):
+                        status = "completed"
+                        c = due + dt.timedelta(days=int(rng.integers(-20, 75)))
+                        completed = min(c, data_end - dt.timedelta(days=1)).isoformat()
+                    elif r < 0.95:
+                        status = "in progress"
+                    else:
+                        status = "dropped"
+                else:
+                    status = str(rng.choice(["not started", "in progress"], p=[0.6, 0.4]))
+                out["milestones"].append(
+                    [
+                        f"{tid}-m{j + 1}",
+                        tid,
+                        slug,
+                        f"Milestone {j + 1}: {title.lower()}",
+                        due.isoformat(),
+                        completed,
+                        status,
+                    ]
+                )
+        # stocktakes every two months from two months after the first baseline
+        start_idx = min(e[0] for e in evidence.values()) + 2
+        levels = ["Green", "Amber-Green", "Amber-Red", "Red"]
+        n_action = 0
+        for s_idx in range(start_idx, span, 2):
+            s_date = calendar.add_months(first, s_idx) + dt.timedelta(days=14)
+            for tid, (b_idx, t_idx, base, goal, series) in evidence.items():
+                if s_idx <= b_idx:
+                    continue
+                latest = series.get(s_idx - 1, series.get(s_idx - 2))
+                if latest is None:
+                    continue
+                planned_progress = min((s_idx - 1 - b_idx) / (t_idx - b_idx), 1.0)
+                ratio = (latest - base) / (goal - base) / max(planned_progress, 1e-9)
+                lvl = 0 if ratio >= 0.95 else 1 if ratio >= 0.8 else 2 if ratio >= 0.6 else 3
+                if rng.random() < 0.12:  # optimism: the recorded rating disagrees with the evidence
+                    lvl = max(0, lvl - 2)
+                comment = [
+                    "On trajectory",
+                    "Slightly behind; recovery plan agreed",
+                    "Behind trajectory; risks escalated",
+                    "Seriously off track",
+                ][lvl]
+                out["ratings"].append([slug, tid, s_date.isoformat(), levels[lvl], comment])
+            tids = list(evidence)
+            for _ in range(int(rng.integers(1, 3))):
+                n_action += 1
+                due = s_date + dt.timedelta(days=int(rng.integers(30, 61)))
+                if due < calendar.add_months(last, 1):
+                    status = str(rng.choice(["done", "overdue", "dropped"], p=[0.7, 0.22, 0.08]))
+                else:
+                    status = "open"
+                tid = str(rng.choice(tids))
+                out["actions"].append(
+                    [
+                        f"{slug}-a{n_action}",
+                        slug,
+                        tid,
+                        s_date.isoformat(),
+                        f"Submit recovery plan for {tid}",
+                        str(rng.choice(OWNERS)),
+                        due.isoformat(),
+                        status,
+                    ]
+                )
+    cols = {
+        "targets": [
+            "target_id",
+            "department",
+            "title",
+            "unit",
+            "direction",
+            "baseline",
+            "baseline_month",
+            "target_value",
+            "target_month",
+            "owner",
+            "has_districts",
+        ],
+        "target_trajectory": ["target_id", "month", "planned"],
+        "target_actuals": ["target_id", "month", "district_pcode", "actual"],
+        "milestones": [
+            "milestone_id",
+            "target_id",
+            "department",
+            "title",
+            "due_date",
+            "completed_date",
+            "status",
+        ],
+        "ratings": ["department", "target_id", "stocktake_date", "rating", "comment"],
+        "actions": [
+            "action_id",
+            "department",
+            "target_id",
+            "stocktake_date",
+            "action",
+            "owner",
+            "due_date",
+            "status",
+        ],
+    }
+    return {k: pd.DataFrame(v, columns=cols[k]) for k, v in out.items()}
+
+
+# ----------------------------------------------------------------------------------------- survey
+
+
+def survey_waves(opts: SampleOptions) -> list[dt.date]:
+    """Fieldwork months: every December and June inside the fiscal years."""
+    return [m for m in opts.months if m.month in (6, 12)]
+
+
+def _likert(latent: np.ndarray) -> np.ndarray:
+    return np.digitize(latent, [-1.5, -0.5, 0.5, 1.5]) + 1
+
+
+def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
+    """One wide respondent-level frame per wave (SPSS layout, 9 = don't know)."""
+    rng = _rng(opts, "survey")
+    pcodes = sorted(reg.pcodes)
+    services = [s for s in reg.services if s in SERVICE_USE]
+    pop = {pc: float(rng.lognormal(np.log(650_000), 0.45)) for pc in pcodes}
+    for pc in sorted(SMALL_DISTRICTS & set(pcodes)):
+        pop[pc] = float(rng.uniform(60_000, 160_000))
+    pop = {pc: round(v) for pc, v in pop.items()}
+    d_effect = {pc: float(rng.normal(0, 0.45)) for pc in pcodes}
+    n_psu = {pc: int(rng.integers(8, 16)) for pc in pcodes}
+    urban = {pc: float(rng.uniform(0.1, 0.6)) for pc in pcodes}
+    raw_alloc = np.array([np.sqrt(pop[pc]) for pc in pcodes])
+    out = {}
+    for w, wave in enumerate(survey_waves(opts)):
+        alloc = np.maximum(
+            np.round(raw_alloc / raw_alloc.sum() * opts.respondents).astype(int), 2 * 8
+        )
+        frames = []
+        rid = 0
+        for pc, n in zip(pcodes, alloc, strict=True):
+            k = min(n_psu[pc], max(2, n // 4))
+            psu_idx = rng.integers(0, k, n)
+            psu_effect = rng.normal(0, 0.25, k)[psu_idx]
+            psu_wt = rng.lognormal(0, 0.35, k)[psu_idx]
+            weight = psu_wt / psu_wt.sum() * pop[pc]
+            is_urban = rng.random(n) < urban[pc]
+            df = pd.DataFrame(
+                {
+                    "respondent_id": np.arange(rid + 1, rid + n + 1),
+                    "district_pcode": pc,
+                    "psu": [f"{pc}-{wave:%y%m}-{i + 1:02d}" for i in psu_idx],
+                    "weight": np.round(weight, 4),
+                    "stratum_population": float(pop[pc]),
+                    "gender": np.where(rng.random(n) < 0.48, "female", "male"),
+                    "age_band": rng.choice(
+                        ["18-29", "30-44", "45-59", "60+"], n, p=[0.36, 0.32, 0.2, 0.12]
+                    ),
+                    "area": np.where(is_urban, "urban", "rural"),
+                }
+            )
+            rid += n
+            base = d_effect[pc] + psu_effect + 0.04 * w
+            sat_sum = np.zeros(n)
+            sat_n = np.zeros(n)
+            for s in services:
+                use_p = SERVICE_USE[s] * (1.4 if s in {"waste", "transport"} else 1.0)
+                used = rng.random(n) < np.where(is_urban, min(use_p * 1.3, 0.95), use_p * 0.85)
+                df[f"used_{s}"] = used.astype(int)
+                lat = {}
+                for p in ("staff", "wait", "cost", "avail", "clean"):
+                    lat[p] = SERVICE_LEVEL[s] + base + rng.normal(0, 0.9, n)
+                    if p == "wait":
+                        lat[p] -= 0.3 * is_urban
+                sat_lat = sum(DRIVERS[p] * lat[p] for p in DRIVERS) / 1.2 + rng.normal(0, 0.5, n)
+                cols = {"sat": _likert(sat_lat), **{p: _likert(lat[p]) for p in DRIVERS}}
+                for p in ATTRIBUTES:
+                    v = cols[p].astype(float)
+                    v[rng.random(n) < 0.03] = DONT_KNOW
+                    v[~used] = np.nan
+                    df[f"{p}_{s}"] = v
+                sat_sum += np.where(used, sat_lat, 0.0)
+                sat_n += used
+            overall = np.where(sat_n > 0, sat_sum / np.maximum(sat_n, 1), base) + rng.normal(
+                0, 0.45, n
+            )
+            o = _likert(overall).astype(float)
+            o[rng.random(n) < 0.04] = DONT_KNOW
+            df["overall_satisfaction"] = o
+            frames.append(df)
+        wave_df = pd.concat(frames, ignore_index=True)
+        base_cols = [
+            "respondent_id",
+            "district_pcode",
+            "psu",
+            "weight",
+            "stratum_population",
+            "gender",
+            "age_band",
+            "area",
+            "overall_satisfaction",
+        ]
+        out[wave] = wave_df[base_cols + [c for c in wave_df.columns if c not in base_cols]]
+    return out
+
+
+# -------------------------------------------------------------------------------------------- PSE
+
+
+def pse(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
+    """Quarterly financial returns of public sector entities (late, missing, negative equity)."""
+    rng = _rng(opts, "pse")
+    deps = set(_departments(reg, opts))
+    ents = reg.entities.loc[reg.entities["department"].isin(deps)]
+    quarters = [
+        pd.Timestamp(m) + pd.offsets.MonthEnd(0) for m in opts.months if m.month in (3, 6, 9, 12)
+    ]
+    scale = {
+        "university": 1800,
+        "medical teaching institution": 2500,
+        "company": 900,
+        "financial institution": 3000,
+        "board": 250,
+        "authority": 600,
+        "development authority": 700,
+        "foundation": 300,
+    }
+    rows = []
+    ids = list(ents["entity_id"])
+    neg_equity = set(rng.choice(ids, size=min(2, len(ids)), replace=False)) if ids else set()
+    silent = set(rng.choice(ids, size=min(3, len(ids)), replace=False)) if ids else set()
+    for e in ents.itertuples():
+        size = scale.get(e.entity_type, 500) * float(rng.lognormal(0, 0.5))
+        own_share = float(rng.uniform(0.05, 0.7))
+        assets = size * float(rng.uniform(3, 8))
+        liab_ratio = (
+            float(rng.uniform(1.2, 1.8))
+            if e.entity_id in neg_equity
+            else float(rng.uniform(0.2, 0.7))
+        )
+        lateness = float(rng.uniform(15, 70))
+        for qi, q in enumerate(quarters):
+            if e.entity_id in silent and qi >= len(quarters) - 4:
+                continue
+            if rng.random() < 0.06:
+                continue  # missing return
+            growth = 1.02**qi
+            exp = size * growth * float(rng.uniform(0.85, 1.15))
+            own = exp * own_share * float(rng.uniform(0.8, 1.2))
+            grants = exp * (1 - own_share) * float(rng.uniform(0.8, 1.15))
+            a = assets * growth * float(rng.uniform(0.97, 1.03))
+            liab = a * liab_ratio * float(rng.uniform(0.95, 1.05))
+            cash = max(0.0, a * float(rng.uniform(0.02, 0.15)))
+            sub = (q + pd.Timedelta(days=int(rng.gamma(4, lateness / 4)))).date().isoformat()
+            if rng.random() < 0.02:
+                sub = ""
+            rows.append(
+                [
+                    e.entity_id,
+                    q.date().isoformat(),
+                    round(own, 3),
+                    round(grants, 3),
+                    round(exp, 3),
+                    round(liab, 3),
+                    round(a, 3),
+                    round(cash, 3),
+                    sub,
+                ]
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "entity_id",
+            "quarter_end",
+            "own_revenue",
+            "grants_received",
+            "expenditure",
+            "liabilities",
+            "assets",
+            "cash",
+            "submitted_date",
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------------------ write
+
+LIKERT_LABELS = {
+    1.0: "Very dissatisfied",
+    2.0: "Dissatisfied",
+    3.0: "Neither",
+    4.0: "Satisfied",
+    5.0: "Very satisfied",
+    9.0: "Don't know",
+}
+
+
+def write_sample(
+    out: Path, opts: SampleOptions | None = None, registry: Registry | None = None
+) -> list[Path]:
+    """Write every input file into ``out`` (created if needed); return the paths written."""
+    import pyreadstat
+
+    opts = opts or SampleOptions()
+    reg = registry or load_registry()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def csv(df: pd.DataFrame, name: str) -> None:
+        p = out / name
+        df.to_csv(p, index=False, lineterminator="\n")
+        written.append(p)
+
+    alloc, monthly = budget(reg, opts)
+    csv(alloc, "budget_allocations.csv")
+    csv(monthly, "budget_monthly.csv")
+    for name, df in stocktakes(reg, opts).items():
+        csv(df, f"{name}.csv")
+    for wave, df in survey(reg, opts).items():
+        p = out / f"survey_{wave:%Y-%m}.sav"
+        likert_cols = [
+            c for c in df.columns if c.split("_")[0] in ATTRIBUTES or c == "overall_satisfaction"
+        ]
+        pyreadstat.write_sav(
+            df,
+            str(p),
+            file_label=f"KP citizen perception survey, fieldwork {wave:%B %Y}",
+            variable_value_labels={c: LIKERT_LABELS for c in likert_cols},
+        )
+        _fix_sav_timestamp(p)
+        written.append(p)
+    p = out / "pse_returns.xlsx"
+    frame = pse(reg, opts)
+    with pd.ExcelWriter(p, engine="openpyxl") as xw:
+        frame.to_excel(xw, index=False, sheet_name="returns")
+    _normalise_xlsx_timestamps(p)
+    written.append(p)
+    return written
+
+
+def _fix_sav_timestamp(path: Path) -> None:
+    """Overwrite the creation date/time in the SPSS header (bytes 92-108) for reproducibility."""
+    with open(path, "r+b") as fh:
+        fh.seek(92)
+        fh.write(b"01 Jan 2500:00:00")
+
+
+def _normalise_xlsx_timestamps(path: Path) -> None:
+    """Fix the zip member timestamps and core properties so the workbook is byte-reproducible."""
+    import zipfile
+
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                import re
+
+                data = re.sub(
+                    rb"<dcterms:(created|modified)([^>]*)>[^<]*<",
+                    rb"<dcterms:\1\2>2025-01-01T00:00:00Z<",
+                    data,
+                )
+            info = zipfile.ZipInfo(item.filename, date_time=(2025, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(info, data)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m helpers.data.sample", description=__doc__.splitlines()[0]
+    )
+    ap.add_argument(
+        "--out", type=Path, required=True, help="directory to write the input files into"
+    )
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--respondents", type=int, default=10_000, help="survey respondents per wave")
+    ap.add_argument("--departments", default=None, help="comma-separated slugs (default: all)")
+    ap.add_argument("--first-fy", default=FIRST_FY)
+    ap.add_argument("--last-fy", default=LAST_FY)
+    a = ap.parse_args(argv)
+    opts = SampleOptions(
+        seed=a.seed,
+        first_fy=a.first_fy,
+        last_fy=a.last_fy,
+        respondents=a.respondents,
+        departments=tuple(a.departments.split(",")) if a.departments else None,
+    )
+    try:
+        files = write_sample(a.out, opts)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(files)} files to {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

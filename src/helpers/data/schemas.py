@@ -1,0 +1,796 @@
+"""Input file specifications and their pandera validation.
+
+Every input is described by an :class:`InputSpec` (columns, kinds, keys, rules). Validation runs in
+two pandera passes so that every problem is reported with file, row, column and rule:
+
+1. *format* (on the raw text/cells): required columns present, required values present, values
+   parse as their kind (number, integer, month, date, yes/no, Likert code). Thousands separators
+   ("1,234.5") are **rejected** with their own message: they are ambiguous with decimal commas
+   and an export setting, not data.
+2. *content* (on the typed rows that passed pass 1): allowed values, registry membership
+   (department, district, entity, service, target), ranges, unique keys, cross-column rules
+   (e.g. negative amounts only on reversal rows).
+
+The data dictionary (docs/data-dictionary.md) documents the same rules for data suppliers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+FUNDS = ("current", "development")
+OBJECT_CLASSES = tuple(f"A{i:02d}" for i in range(1, 14))
+DIRECTIONS = ("up", "down")
+MILESTONE_STATUS = ("not started", "in progress", "completed", "dropped")
+RATINGS = ("Green", "Amber-Green", "Amber-Red", "Red")
+ACTION_STATUS = ("open", "done", "overdue", "dropped")
+GENDERS = ("female", "male")
+AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
+AREAS = ("urban", "rural")
+LIKERT = (1, 2, 3, 4, 5)
+DONT_KNOW = 9  # survey missing code: "don't know" -> NULL
+LIKERT_CODES = (*LIKERT, DONT_KNOW)
+ATTRIBUTES = {  # survey column prefix -> warehouse column
+    "sat": "satisfaction",
+    "staff": "staff_behaviour",
+    "wait": "waiting_time",
+    "cost": "cost",
+    "avail": "availability",
+    "clean": "cleanliness",
+}
+TRUE_WORDS = {"1", "yes", "y", "true", "t"}
+FALSE_WORDS = {"0", "no", "n", "false", "f"}
+
+_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_THOUSANDS_RE = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+_INT_RE = r"^[+-]?\d+(\.0*)?$"
+_MONTH_RE = r"^\d{4}-(0[1-9]|1[0-2])(-01)?$"
+_DATE_RE = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+_FY_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+KINDS = ("text", "number", "int", "month", "date", "bool", "likert", "fy")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input column: name, kind (see KINDS) and whether a value is required."""
+
+    name: str
+    kind: str = "text"
+    required: bool = True
+    doc: str = ""
+
+
+@dataclass
+class Context:
+    """What content rules check against: the registry and the other inputs already read."""
+
+    departments: frozenset[str] = frozenset()
+    districts: frozenset[str] = frozenset()
+    entities: frozenset[str] = frozenset()
+    services: tuple[str, ...] = ()
+    fiscal_years: frozenset[str] = frozenset()
+    target_departments: dict[str, str] = field(default_factory=dict)
+
+    def month_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last month of the data's fiscal years (from budget_allocations)."""
+        if not self.fiscal_years:
+            return None
+        years = sorted(self.fiscal_years)
+        first = pd.Timestamp(int(years[0][:4]), 7, 1)
+        last = pd.Timestamp(int(years[-1][:4]) + 1, 6, 1)
+        return first, last
+
+
+RuleBuilder = Callable[[Context], list[pa.Check]]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """An input file: stem (file name without extension), target table, columns, key, rules."""
+
+    stem: str
+    table: str
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
+    formats: tuple[str, ...] = ("csv", "xlsx")
+    column_rules: Callable[[Context], dict[str, list[pa.Check]]] | None = None
+    frame_rules: Callable[[Context], list[pa.Check]] | None = None
+    doc: str = ""
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+# --------------------------------------------------------------------------- parsing (vectorised)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _strip(s: pd.Series) -> pd.Series:
+    return s.astype("string").str.strip()
+
+
+def parse_number(s: pd.Series) -> pd.Series:
+    """Numbers as float64 (NaN where blank or not a plain number)."""
+    if _is_numeric(s):
+        return s.astype("float64")
+    t = _strip(s)
+    ok = t.str.fullmatch(_NUMBER_RE).fillna(False).astype(bool)
+    return pd.to_numeric(t.where(ok), errors="coerce").astype("float64")
+
+
+def parse_int(s: pd.Series) -> pd.Series:
+    v = parse_number(s)
+    return v.where(np.floor(v) == v).astype("Int64") if len(v) else v.astype("Int64")
+
+
+def parse_month(s: pd.Series) -> pd.Series:
+    """'YYYY-MM' (or 'YYYY-MM-01', or a spreadsheet date on the 1st) -> datetime64 first of month."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.where(s.dt.day == 1).astype("datetime64[s]")
+    t = _strip(s)
+    ok = t.str.fullmatch(_MONTH_RE).fillna(False).astype(bool)
+    return pd.to_datetime(t.where(ok).str.slice(0, 7) + "-01", errors="coerce").astype(
+        "datetime64[s]"
+    )
+
+
+def parse_date(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.normalize().astype("datetime64[s]")
+    t = _strip(s)
+    ok = t.str.fullmatch(_DATE_RE).fillna(False).astype(bool)
+    return pd.to_datetime(t.where(ok), errors="coerce", format="%Y-%m-%d").astype("datetime64[s]")
+
+
+def parse_bool(s: pd.Series) -> pd.Series:
+    if _is_numeric(s):
+        return s.map({1: True, 0: False}).astype("boolean")
+    t = _strip(s).str.lower()
+    out = pd.Series(pd.NA, index=s.index, dtype="boolean")
+    out[t.isin(TRUE_WORDS).fillna(False).astype(bool)] = True
+    out[t.isin(FALSE_WORDS).fillna(False).astype(bool)] = False
+    return out
+
+
+def parse_text(s: pd.Series) -> pd.Series:
+    t = _strip(s)
+    return t.where(t != "")
+
+
+PARSERS: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "text": parse_text,
+    "number": parse_number,
+    "int": parse_int,
+    "month": parse_month,
+    "date": parse_date,
+    "bool": parse_bool,
+    "likert": parse_int,
+    "fy": parse_text,
+}
+
+_KIND_RULE = {
+    "number": "not a number",
+    "int": "not a whole number",
+    "month": "not a month (YYYY-MM)",
+    "date": "not a date (YYYY-MM-DD)",
+    "bool": "not yes/no (1/0, yes/no, true/false)",
+    "likert": "not a whole-number code",
+}
+
+
+def _parses(kind: str) -> Callable[[pd.Series], pd.Series]:
+    parser = PARSERS[kind]
+
+    def check(s: pd.Series) -> pd.Series:
+        if kind in {"number", "int", "likert"} and not _is_numeric(s):
+            # values with thousands separators get their own message (see below)
+            t = _strip(s)
+            thousands = t.str.fullmatch(_THOUSANDS_RE).fillna(False).astype(bool)
+            return parser(s).notna() | thousands
+        return parser(s).notna()
+
+    return check
+
+
+def _no_thousands(s: pd.Series) -> pd.Series:
+    if _is_numeric(s):
+        return pd.Series(True, index=s.index)
+    return ~_strip(s).str.fullmatch(_THOUSANDS_RE).fillna(False).astype(bool)
+
+
+def _fy_ok(s: pd.Series) -> pd.Series:
+    m = _strip(s).str.extract(_FY_RE.pattern)
+    start = pd.to_numeric(m[0], errors="coerce")
+    end = pd.to_numeric(m[1], errors="coerce")
+    return ((start + 1) % 100 == end).fillna(False).astype(bool)
+
+
+def _elementwise(d: pd.DataFrame, results: dict[str, pd.Series]) -> pd.DataFrame:
+    """A frame of pass/fail flags shaped like ``d`` (True for columns not in ``results``)."""
+    true = np.ones(len(d), dtype=bool)
+    data = {c: (results[c].to_numpy(dtype=bool) if c in results else true) for c in d.columns}
+    return pd.DataFrame(data, index=d.index)
+
+
+GROUPED_KINDS = ("likert", "bool")  # checked in one element-wise pass when a file has many
+
+
+def _grouped_check(kind: str, columns: list[str]) -> pa.Check:
+    parses = _parses(kind)
+
+    def check(d: pd.DataFrame) -> pd.DataFrame:
+        return _elementwise(d, {c: parses(d[c]) | d[c].isna() for c in columns})
+
+    return pa.Check(check, error=f"*|{_KIND_RULE[kind]}")
+
+
+def format_schema(spec: InputSpec) -> pa.DataFrameSchema:
+    """Pass 1: columns present, required values present, values parse as their kind."""
+    grouped = {k: [f.name for f in spec.fields if f.kind == k] for k in GROUPED_KINDS}
+    grouped = {k: v for k, v in grouped.items() if len(v) > 3}
+    cols = {}
+    for f in spec.fields:
+        checks = []
+        if f.kind in _KIND_RULE and f.kind not in grouped:
+            checks.append(pa.Check(_parses(f.kind), error=_KIND_RULE[f.kind]))
+        if f.kind in {"number", "int"} or (f.kind == "likert" and "likert" not in grouped):
+            checks.append(
+                pa.Check(
+                    _no_thousands,
+                    error="thousands separator in number (export plain numbers, e.g. 1234.5)",
+                )
+            )
+        if f.kind == "fy":
+            checks.append(pa.Check(_fy_ok, error="not a fiscal year (YYYY-YY, e.g. 2024-25)"))
+        cols[f.name] = pa.Column(None, checks=checks, nullable=not f.required, required=True)
+    frame_checks = [_grouped_check(k, v) for k, v in grouped.items()]
+    return pa.DataFrameSchema(cols, checks=frame_checks, name=spec.stem)
+
+
+def parse_frame(spec: InputSpec, raw: pd.DataFrame) -> pd.DataFrame:
+    """Typed frame (index preserved) from raw cells that passed :func:`format_schema`."""
+    out = pd.DataFrame(index=raw.index)
+    for f in spec.fields:
+        out[f.name] = PARSERS[f.kind](raw[f.name])
+    return out
+
+
+# --------------------------------------------------------------------------- content rules
+
+
+def _isin(values, what: str) -> pa.Check:
+    allowed = list(values)
+    shown = ", ".join(map(str, allowed)) if len(allowed) <= 14 else f"{len(allowed)} known values"
+    return pa.Check.isin(allowed, error=f"{what} (allowed: {shown})")
+
+
+def _known(values, what: str) -> pa.Check:
+    allowed = list(values)
+    return pa.Check.isin(allowed, error=f"unknown {what} (not in the registry)")
+
+
+def _non_negative(what: str = "amount") -> pa.Check:
+    return pa.Check.ge(0, error=f"negative {what}")
+
+
+def _in_data_months(ctx: Context, what: str = "month") -> list[pa.Check]:
+    rng = ctx.month_range()
+    if rng is None:
+        return []
+    first, last = rng
+    label = f"{first:%Y-%m}..{last:%Y-%m}"
+    return [
+        pa.Check.in_range(
+            first,
+            last + pd.offsets.MonthEnd(0),
+            error=f"{what} out of range ({label}, the data's fiscal years)",
+        )
+    ]
+
+
+def _row_rule(column: str, rule: str, fn: Callable[[pd.DataFrame], pd.Series]) -> pa.Check:
+    """A frame-level rule reported against one column: error text is 'column|rule'."""
+    return pa.Check(fn, error=f"{column}|{rule}")
+
+
+def _budget_alloc_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "department": [_known(ctx.departments, "department")],
+        "fund": [_isin(FUNDS, "unknown fund")],
+        "object_class": [_isin(OBJECT_CLASSES, "unknown object class")],
+        "budget_estimate": [_non_negative()],
+        "revised_estimate": [_non_negative()],
+    }
+
+
+def _budget_alloc_rows(ctx: Context) -> list[pa.Check]:
+    def revised_pair(d: pd.DataFrame) -> pd.Series:
+        return d["revised_estimate"].isna() == d["revised_month"].isna()
+
+    def revised_in_year(d: pd.DataFrame) -> pd.Series:
+        start = pd.to_datetime(d["fiscal_year"].str.slice(0, 4) + "-07-01", errors="coerce")
+        m = d["revised_month"]
+        return m.isna() | ((m >= start) & (m < start + pd.DateOffset(years=1)))
+
+    return [
+        _row_rule(
+            "revised_month",
+            "revised_estimate and revised_month must both be given or both blank",
+            revised_pair,
+        ),
+        _row_rule("revised_month", "revised_month outside the fiscal year", revised_in_year),
+    ]
+
+
+def _budget_monthly_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "department": [_known(ctx.departments, "department")],
+        "month": _in_data_months(ctx),
+        "fund": [_isin(FUNDS, "unknown fund")],
+        "object_class": [_isin(OBJECT_CLASSES, "unknown object class")],
+    }
+
+
+def _budget_monthly_rows(ctx: Context) -> list[pa.Check]:
+    def signed(col: str) -> Callable[[pd.DataFrame], pd.Series]:
+        return lambda d: (d[col] >= 0) | d[col].isna() | d["reversal"].fillna(False).astype(bool)
+
+    def in_fiscal_years(d: pd.DataFrame) -> pd.Series:
+        if not ctx.fiscal_years:
+            return pd.Series(True, index=d.index)
+        start = d["month"].dt.year.where(d["month"].dt.month >= 7, d["month"].dt.year - 1)
+        fy = (
+            start.astype("Int64").astype("string")
+            + "-"
+            + ((start + 1) % 100).astype("Int64").astype("string").str.zfill(2)
+        )
+        return fy.isin(list(ctx.fiscal_years)).fillna(False).astype(bool)
+
+    fys = ", ".join(sorted(ctx.fiscal_years))
+    return [
+        _row_rule("release", "negative amount without reversal flag", signed("release")),
+        _row_rule("expenditure", "negative amount without reversal flag", signed("expenditure")),
+        _row_rule(
+            "month",
+            f"month outside the fiscal years in budget_allocations ({fys})",
+            in_fiscal_years,
+        ),
+    ]
+
+
+def _targets_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "department": [_known(ctx.departments, "department")],
+        "direction": [_isin(DIRECTIONS, "unknown direction")],
+    }
+
+
+def _targets_rows(ctx: Context) -> list[pa.Check]:
+    return [
+        _row_rule(
+            "target_month",
+            "target_month not after baseline_month",
+            lambda d: d["target_month"] > d["baseline_month"],
+        )
+    ]
+
+
+def _target_ref(ctx: Context) -> list[pa.Check]:
+    return [pa.Check.isin(list(ctx.target_departments), error="unknown target_id (not in targets)")]
+
+
+def _dept_matches_target(ctx: Context) -> list[pa.Check]:
+    def same(d: pd.DataFrame) -> pd.Series:
+        expected = d["target_id"].map(ctx.target_departments)
+        return expected.isna() | d["target_id"].isna() | (expected == d["department"])
+
+    return [_row_rule("department", "department differs from the target's department", same)]
+
+
+def _trajectory_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {"target_id": _target_ref(ctx)}
+
+
+def _actuals_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "target_id": _target_ref(ctx),
+        "month": _in_data_months(ctx),
+        "district_pcode": [_known(ctx.districts, "district")],
+    }
+
+
+def _milestones_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "target_id": _target_ref(ctx),
+        "department": [_known(ctx.departments, "department")],
+        "status": [_isin(MILESTONE_STATUS, "unknown status")],
+    }
+
+
+def _milestones_rows(ctx: Context) -> list[pa.Check]:
+    def completed_has_date(d: pd.DataFrame) -> pd.Series:
+        return (d["status"] != "completed") | d["completed_date"].notna()
+
+    return [
+        *_dept_matches_target(ctx),
+        _row_rule("completed_date", "status completed without completed_date", completed_has_date),
+    ]
+
+
+def _ratings_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "target_id": _target_ref(ctx),
+        "department": [_known(ctx.departments, "department")],
+        "rating": [_isin(RATINGS, "unknown rating")],
+    }
+
+
+def _actions_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "target_id": _target_ref(ctx),
+        "department": [_known(ctx.departments, "department")],
+        "status": [_isin(ACTION_STATUS, "unknown status")],
+    }
+
+
+def _pse_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    amounts = ["own_revenue", "grants_received", "expenditure", "liabilities", "assets", "cash"]
+
+    def quarter_end(s: pd.Series) -> pd.Series:
+        return s.dt.is_quarter_end
+
+    rng = ctx.month_range()
+    q_range = []
+    if rng is not None:
+        first, last = rng
+        q_range = [
+            pa.Check.in_range(
+                first,
+                last + pd.offsets.MonthEnd(0),
+                error=f"quarter_end out of range ({first:%Y-%m}..{last:%Y-%m}, the data's fiscal years)",
+            )
+        ]
+    return {
+        "entity_id": [_known(ctx.entities, "entity")],
+        "quarter_end": [
+            pa.Check(quarter_end, error="not a quarter end (31 Mar, 30 Jun, 30 Sep, 31 Dec)"),
+            *q_range,
+        ],
+        **{a: [_non_negative()] for a in amounts},
+    }
+
+
+def _pse_rows(ctx: Context) -> list[pa.Check]:
+    return [
+        _row_rule(
+            "submitted_date",
+            "submitted before the quarter ended",
+            lambda d: d["submitted_date"].isna() | (d["submitted_date"] >= d["quarter_end"]),
+        )
+    ]
+
+
+F = Field
+SPECS: dict[str, InputSpec] = {
+    s.stem: s
+    for s in [
+        InputSpec(
+            "budget_allocations",
+            "budget_allocations",
+            (
+                F("department"),
+                F("fiscal_year", "fy"),
+                F("fund"),
+                F("object_class"),
+                F("budget_estimate", "number"),
+                F("revised_estimate", "number", False),
+                F("revised_month", "month", False),
+            ),
+            ("department", "fiscal_year", "fund", "object_class"),
+            column_rules=_budget_alloc_cols,
+            frame_rules=_budget_alloc_rows,
+        ),
+        InputSpec(
+            "budget_monthly",
+            "budget_monthly",
+            (
+                F("department"),
+                F("month", "month"),
+                F("fund"),
+                F("object_class"),
+                F("release", "number"),
+                F("expenditure", "number"),
+                F("reversal", "bool", False),
+            ),
+            ("department", "month", "fund", "object_class"),
+            column_rules=_budget_monthly_cols,
+            frame_rules=_budget_monthly_rows,
+        ),
+        InputSpec(
+            "targets",
+            "targets",
+            (
+                F("target_id"),
+                F("department"),
+                F("title"),
+                F("unit"),
+                F("direction"),
+                F("baseline", "number"),
+                F("baseline_month", "month"),
+                F("target_value", "number"),
+                F("target_month", "month"),
+                F("owner"),
+                F("has_districts", "bool"),
+            ),
+            ("target_id",),
+            column_rules=_targets_cols,
+            frame_rules=_targets_rows,
+        ),
+        InputSpec(
+            "target_trajectory",
+            "target_trajectory",
+            (F("target_id"), F("month", "month"), F("planned", "number")),
+            ("target_id", "month"),
+            column_rules=_trajectory_cols,
+        ),
+        InputSpec(
+            "target_actuals",
+            "target_actuals",
+            (
+                F("target_id"),
+                F("month", "month"),
+                F("district_pcode", required=False),
+                F("actual", "number"),
+            ),
+            ("target_id", "month", "district_pcode"),
+            column_rules=_actuals_cols,
+        ),
+        InputSpec(
+            "milestones",
+            "milestones",
+            (
+                F("milestone_id"),
+                F("target_id"),
+                F("department"),
+                F("title"),
+                F("due_date", "date"),
+                F("completed_date", "date", False),
+                F("status"),
+            ),
+            ("milestone_id",),
+            column_rules=_milestones_cols,
+            frame_rules=_milestones_rows,
+        ),
+        InputSpec(
+            "ratings",
+            "ratings",
+            (
+                F("department"),
+                F("target_id"),
+                F("stocktake_date", "date"),
+                F("rating"),
+                F("comment", required=False),
+            ),
+            ("target_id", "stocktake_date"),
+            column_rules=_ratings_cols,
+            frame_rules=_dept_matches_target,
+        ),
+        InputSpec(
+            "actions",
+            "actions",
+            (
+                F("action_id"),
+                F("department"),
+                F("target_id", required=False),
+                F("stocktake_date", "date"),
+                F("action"),
+                F("owner"),
+                F("due_date", "date"),
+                F("status"),
+            ),
+            ("action_id",),
+            column_rules=_actions_cols,
+            frame_rules=_dept_matches_target,
+        ),
+        InputSpec(
+            "pse_returns",
+            "pse_returns",
+            (
+                F("entity_id"),
+                F("quarter_end", "date"),
+                F("own_revenue", "number"),
+                F("grants_received", "number"),
+                F("expenditure", "number"),
+                F("liabilities", "number"),
+                F("assets", "number"),
+                F("cash", "number"),
+                F("submitted_date", "date", False),
+            ),
+            ("entity_id", "quarter_end"),
+            column_rules=_pse_cols,
+            frame_rules=_pse_rows,
+        ),
+    ]
+}
+
+SURVEY_STEM = "survey"  # survey_YYYY-MM.{sav,csv,xlsx}, one file per wave
+SURVEY_FILE_RE = re.compile(r"^survey_(\d{4}-\d{2})\.(sav|csv|xlsx)$")
+SURVEY_BASE_FIELDS = (
+    F("respondent_id", "int"),
+    F("district_pcode"),
+    F("psu"),
+    F("weight", "number"),
+    F("stratum_population", "number"),
+    F("gender"),
+    F("age_band"),
+    F("area"),
+    F("overall_satisfaction", "likert", False),
+)
+
+
+def survey_spec(services: tuple[str, ...]) -> InputSpec:
+    """The spec of one survey wave file for the services present in it (wide layout)."""
+    fields = list(SURVEY_BASE_FIELDS)
+    for s in services:
+        fields.append(F(f"used_{s}", "bool"))
+        fields += [F(f"{p}_{s}", "likert", False) for p in ATTRIBUTES]
+
+    def cols(ctx: Context) -> dict[str, list[pa.Check]]:
+        likert = [
+            pa.Check.isin(list(LIKERT_CODES), error="Likert code not in 1-5 or 9 (don't know)")
+        ]
+        out = {
+            "district_pcode": [_known(ctx.districts, "district")],
+            "weight": [pa.Check.gt(0, error="weight not positive")],
+            "stratum_population": [pa.Check.gt(0, error="stratum_population not positive")],
+            "gender": [_isin(GENDERS, "unknown gender")],
+            "age_band": [_isin(AGE_BANDS, "unknown age band")],
+            "area": [_isin(AREAS, "unknown area")],
+            "overall_satisfaction": likert,
+        }
+        return out
+
+    def rows(ctx: Context) -> list[pa.Check]:
+        def one_district_per_psu(d: pd.DataFrame) -> pd.Series:
+            n = d.groupby("psu")["district_pcode"].transform("nunique")
+            return n <= 1
+
+        def constant_population(d: pd.DataFrame) -> pd.Series:
+            n = d.groupby("district_pcode")["stratum_population"].transform("nunique")
+            return n <= 1
+
+        checks = [
+            _row_rule("psu", "PSU appears in more than one district", one_district_per_psu),
+            _row_rule(
+                "stratum_population",
+                "stratum_population differs within the district",
+                constant_population,
+            ),
+        ]
+        rating_cols = {f"{p}_{s}": f"used_{s}" for s in services for p in ATTRIBUTES}
+
+        def likert_codes(d: pd.DataFrame) -> pd.DataFrame:
+            return _elementwise(d, {c: d[c].isin(LIKERT_CODES) | d[c].isna() for c in rating_cols})
+
+        if rating_cols:
+            checks.append(
+                pa.Check(likert_codes, error="*|Likert code not in 1-5 or 9 (don't know)")
+            )
+
+        def unused_blank(d: pd.DataFrame) -> pd.DataFrame:
+            return _elementwise(
+                d,
+                {c: d[u].fillna(True).astype(bool) | d[c].isna() for c, u in rating_cols.items()},
+            )
+
+        if rating_cols:
+            checks.append(
+                pa.Check(
+                    unused_blank, error="*|rating given for a service not used (used_<service> = 0)"
+                )
+            )
+        return checks
+
+    return InputSpec(
+        SURVEY_STEM,
+        "survey",
+        tuple(fields),
+        ("respondent_id",),
+        formats=("sav", "csv", "xlsx"),
+        column_rules=cols,
+        frame_rules=rows,
+    )
+
+
+def content_schema(spec: InputSpec, ctx: Context) -> pa.DataFrameSchema:
+    """Pass 2: allowed values, registry membership, ranges, unique key, cross-column rules."""
+    rules = spec.column_rules(ctx) if spec.column_rules else {}
+    cols = {
+        f.name: pa.Column(None, checks=rules.get(f.name, []), nullable=True, required=True)
+        for f in spec.fields
+    }
+    return pa.DataFrameSchema(
+        cols,
+        checks=spec.frame_rules(ctx) if spec.frame_rules else [],
+        unique=list(spec.key),
+        report_duplicates="exclude_first",
+        name=spec.stem,
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation failure. ``row`` is the label used in messages (None: whole file)."""
+
+    column: str | None
+    rule: str
+    value: object = None
+    index: int | None = None
+
+
+def failures(
+    schema: pa.DataFrameSchema, frame: pd.DataFrame, key: tuple[str, ...] = ()
+) -> list[Problem]:
+    """Run a pandera schema lazily and turn its failure cases into :class:`Problem` rows."""
+    try:
+        schema.validate(frame, lazy=True)
+        return []
+    except SchemaErrors as exc:
+        fc = exc.failure_cases
+    out: dict[tuple, Problem] = {}
+    for rec in fc.to_dict("records"):
+        check = str(rec.get("check"))
+        column = rec.get("column")
+        idx = rec.get("index")
+        idx = None if idx is None or (isinstance(idx, float) and np.isnan(idx)) else int(idx)
+        value = rec.get("failure_case")
+        if check == "column_in_dataframe":
+            out[(None, "missing", value)] = Problem(str(value), "missing column")
+            continue
+        if check == "not_nullable":
+            rule = "missing value"
+        elif check == "multiple_fields_uniqueness":
+            column = key[-1] if key else column
+            rule = f"duplicate key ({', '.join(key)})"
+            value = frame.loc[idx, column] if idx is not None and column in frame else value
+        elif check.startswith("*|") and isinstance(value, dict) and len(value) == 1:
+            rule = check[2:]
+            column, value = next(iter(value.items()))
+        elif "|" in check and rec.get("schema_context") == "DataFrameSchema":
+            column, rule = check.split("|", 1)
+            value = frame.loc[idx, column] if idx is not None and column in frame else None
+        else:
+            rule = check
+        if column is not None and idx is not None and column in frame:
+            value = frame.loc[idx, column]
+        k = (idx, column, rule)
+        if k not in out:
+            out[k] = Problem(None if column is None else str(column), rule, _plain(value), idx)
+    return sorted(
+        out.values(), key=lambda p: (p.index if p.index is not None else -1, p.column or "")
+    )
+
+
+def _plain(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value

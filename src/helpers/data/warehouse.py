@@ -1,0 +1,422 @@
+"""Read access to the DuckDB warehouse: the only module that opens it.
+
+Every function opens the file **read-only** (many report workers read at once; see
+docs/architecture.md) and returns a pandas DataFrame with rows in a stable order and DATE
+columns as ``datetime64``. The path is :func:`helpers.paths.warehouse_path` (``KP_WAREHOUSE``
+overrides). A connection is reused within a process until the file on disk changes (the loader
+replaces the file atomically, so a changed inode/mtime means a new build).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from helpers import paths
+from helpers.data.calendar import as_month
+
+
+class UnknownDepartment(KeyError):
+    """The slug is not in the registry."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug)
+        self.slug = slug
+
+    def __str__(self) -> str:
+        return f"unknown department {self.slug!r} (not in the registry)"
+
+
+class WarehouseMissing(FileNotFoundError):
+    """The warehouse file does not exist yet (run `make data`)."""
+
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def _stamp(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def connect(read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """A new connection to the warehouse (read-only unless asked otherwise). Caller closes it."""
+    path = paths.warehouse_path()
+    if read_only and not path.is_file():
+        raise WarehouseMissing(f"warehouse {path} not found: run `make data` first")
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def _con() -> duckdb.DuckDBPyConnection:
+    """The process-wide read-only connection, reopened when the file was rebuilt."""
+    path = paths.warehouse_path()
+    if not path.is_file():
+        raise WarehouseMissing(f"warehouse {path} not found: run `make data` first")
+    stamp = _stamp(path)
+    with _lock:
+        if _state.get("stamp") != stamp or _state.get("pid") != os.getpid():
+            old = _state.get("con")
+            if old is not None and _state.get("pid") == os.getpid():
+                try:
+                    old.close()
+                except duckdb.Error:
+                    pass
+            _state.clear()
+            _state.update(
+                con=duckdb.connect(str(path), read_only=True), stamp=stamp, pid=os.getpid()
+            )
+        return _state["con"]
+
+
+def query(sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
+    """Run SQL read-only and return a DataFrame (DATE columns as datetime64)."""
+    con = _con()
+    with _lock:
+        cur = con.cursor()
+    try:
+        rel = cur.execute(sql, params) if params is not None else cur.execute(sql)
+        return rel.df()
+    finally:
+        cur.close()
+
+
+def _scalar(sql: str, params=None):
+    df = query(sql, params)
+    return None if df.empty else df.iloc[0, 0]
+
+
+def _check(slug: str | None) -> str | None:
+    if slug is None:
+        return None
+    known = query("SELECT 1 FROM departments WHERE slug = ? LIMIT 1", [slug])
+    if known.empty:
+        raise UnknownDepartment(slug)
+    return slug
+
+
+# ---------------------------------------------------------------------------------------- registry
+
+
+def departments(on=None) -> pd.DataFrame:
+    """Registry rows valid on a date (default: today), one per department, ordered by slug."""
+    day = pd.Timestamp(on).date() if on is not None else dt.date.today()
+    return query(
+        "SELECT slug, name, priority_area, valid_from, valid_to FROM departments "
+        "WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY slug",
+        [day, day],
+    )
+
+
+def department(slug: str, on=None) -> dict:
+    """One department's registry row (valid on ``on``, default today) as a dict.
+
+    Raises :class:`UnknownDepartment` for a slug that was never registered.
+    """
+    _check(slug)
+    rows = departments(on)
+    hit = rows.loc[rows["slug"] == slug]
+    if hit.empty:  # registered, but no name valid on that date: take its latest row
+        hit = query(
+            "SELECT slug, name, priority_area, valid_from, valid_to FROM departments "
+            "WHERE slug = ? ORDER BY valid_from DESC LIMIT 1",
+            [slug],
+        )
+    return hit.iloc[0].to_dict()
+
+
+def districts() -> pd.DataFrame:
+    """The 35 districts: pcode, name (ordered by pcode)."""
+    return query("SELECT pcode, name FROM districts ORDER BY pcode")
+
+
+def entities(department: str | None = None) -> pd.DataFrame:
+    """Public sector entities (entity_id, name, department, entity_type), optionally one department's."""
+    _check(department)
+    sql = "SELECT entity_id, name, department, entity_type FROM entities"
+    if department is None:
+        return query(sql + " ORDER BY department, entity_id")
+    return query(sql + " WHERE department = ? ORDER BY entity_id", [department])
+
+
+# ---------------------------------------------------------------------------------------- metadata
+
+
+def load_info() -> dict[str, str]:
+    """The load_info table as a dict."""
+    df = query("SELECT key, value FROM load_info ORDER BY key")
+    return dict(zip(df["key"], df["value"], strict=True))
+
+
+def data_range() -> tuple[dt.date, dt.date]:
+    """(first_month, last_month) of the loaded data."""
+    info = load_info()
+    return dt.date.fromisoformat(info["first_month"]), dt.date.fromisoformat(info["last_month"])
+
+
+def as_of() -> dt.date:
+    """The last month with budget data (``load_info.data_as_of``)."""
+    return dt.date.fromisoformat(load_info()["data_as_of"])
+
+
+# ------------------------------------------------------------------------------------------ budget
+
+
+def _where(filters: Iterable[tuple[str, object]]) -> tuple[str, list]:
+    clauses, params = [], []
+    for clause, value in filters:
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def budget_allocations(
+    department: str | None = None, fiscal_year: str | None = None
+) -> pd.DataFrame:
+    """Allocations (BE, RE, revised_month), ordered by department, fiscal_year, fund, object_class."""
+    _check(department)
+    where, params = _where([("department = ?", department), ("fiscal_year = ?", fiscal_year)])
+    return query(
+        "SELECT department, fiscal_year, fund, object_class, budget_estimate, revised_estimate, "
+        f"revised_month FROM budget_allocations{where} "
+        "ORDER BY department, fiscal_year, fund, object_class",
+        params,
+    )
+
+
+def budget_monthly(
+    department: str | None = None, fiscal_year: str | None = None, upto=None
+) -> pd.DataFrame:
+    """Monthly releases and expenditure; ``upto`` (a month) keeps months <= upto."""
+    _check(department)
+    where, params = _where(
+        [
+            ("department = ?", department),
+            ("fiscal_year = ?", fiscal_year),
+            ("month <= ?", as_month(upto) if upto is not None else None),
+        ]
+    )
+    return query(
+        "SELECT department, fiscal_year, month, fund, object_class, release, expenditure "
+        f"FROM budget_monthly{where} ORDER BY department, month, fund, object_class",
+        params,
+    )
+
+
+# -------------------------------------------------------------------------------------- stocktakes
+
+
+def targets(department: str) -> pd.DataFrame:
+    """A department's targets ordered by target_id."""
+    _check(department)
+    return query("SELECT * FROM targets WHERE department = ? ORDER BY target_id", [department])
+
+
+def trajectory(department: str) -> pd.DataFrame:
+    """Planned values per target and month for a department's targets."""
+    _check(department)
+    return query(
+        "SELECT j.target_id, j.month, j.planned FROM target_trajectory j "
+        "JOIN targets t USING (target_id) WHERE t.department = ? ORDER BY j.target_id, j.month",
+        [department],
+    )
+
+
+def actuals(department: str) -> pd.DataFrame:
+    """Actuals per target, month and district (district_pcode NULL = department-wide)."""
+    _check(department)
+    return query(
+        "SELECT a.target_id, a.month, a.district_pcode, a.actual FROM target_actuals a "
+        "JOIN targets t USING (target_id) WHERE t.department = ? "
+        "ORDER BY a.target_id, a.month, a.district_pcode NULLS FIRST",
+        [department],
+    )
+
+
+def milestones(department: str) -> pd.DataFrame:
+    _check(department)
+    return query(
+        "SELECT * FROM milestones WHERE department = ? ORDER BY target_id, due_date, milestone_id",
+        [department],
+    )
+
+
+def ratings(department: str) -> pd.DataFrame:
+    _check(department)
+    return query(
+        "SELECT * FROM ratings WHERE department = ? ORDER BY target_id, stocktake_date",
+        [department],
+    )
+
+
+def actions(department: str) -> pd.DataFrame:
+    _check(department)
+    return query(
+        "SELECT * FROM actions WHERE department = ? ORDER BY stocktake_date, action_id",
+        [department],
+    )
+
+
+# ------------------------------------------------------------------------------------------ survey
+
+
+def survey_waves() -> list[dt.date]:
+    """Fieldwork months of the loaded survey waves, ascending."""
+    df = query("SELECT DISTINCT wave FROM survey_respondents ORDER BY wave")
+    return [w.date() for w in df["wave"]]
+
+
+def survey_services(department: str | None = None) -> pd.DataFrame:
+    """Surveyed services (service, label, department), optionally one department's."""
+    _check(department)
+    if department is None:
+        return query("SELECT service, label, department FROM survey_services ORDER BY service")
+    return query(
+        "SELECT service, label, department FROM survey_services WHERE department = ? ORDER BY service",
+        [department],
+    )
+
+
+def survey_frame(wave, services: Sequence[str] | None = None) -> pd.DataFrame:
+    """Respondents of one wave joined to their ratings (one row per respondent and service used).
+
+    Likert columns come back as float64 (1.0..5.0, NaN = missing or don't know).
+
+    With ``services``, only those services' ratings. Respondents who used none of them are not
+    returned; use :func:`survey_respondents` for the full respondent file (overall satisfaction).
+    """
+    w = as_month(wave)
+    svc = list(services) if services is not None else None
+    where = "WHERE r.wave = ?"
+    params: list = [w]
+    if svc is not None:
+        where += " AND s.service IN (SELECT UNNEST(?::VARCHAR[]))"
+        params.append(svc)
+    return query(
+        "SELECT r.wave, r.respondent_id, r.district_pcode, r.psu, r.weight, r.stratum_population, "
+        "r.gender, r.age_band, r.area, r.overall_satisfaction::DOUBLE AS overall_satisfaction, "
+        "s.service, s.satisfaction::DOUBLE AS satisfaction, "
+        "s.staff_behaviour::DOUBLE AS staff_behaviour, s.waiting_time::DOUBLE AS waiting_time, "
+        "s.cost::DOUBLE AS cost, s.availability::DOUBLE AS availability, "
+        "s.cleanliness::DOUBLE AS cleanliness "
+        "FROM survey_respondents r JOIN survey_ratings s USING (wave, respondent_id) "
+        f"{where} ORDER BY s.service, r.respondent_id",
+        params,
+    )
+
+
+def survey_respondents(wave) -> pd.DataFrame:
+    """All respondents of one wave (design variables, demographics, overall satisfaction)."""
+    return query(
+        "SELECT * REPLACE (overall_satisfaction::DOUBLE AS overall_satisfaction) "
+        "FROM survey_respondents WHERE wave = ? ORDER BY respondent_id",
+        [as_month(wave)],
+    )
+
+
+# --------------------------------------------------------------------------------------------- PSE
+
+
+def pse_returns(department: str | None = None) -> pd.DataFrame:
+    """Quarterly returns with the entity's department, name and type."""
+    _check(department)
+    sql = (
+        "SELECT p.entity_id, e.name AS entity_name, e.department, e.entity_type, p.quarter_end, "
+        "p.own_revenue, p.grants_received, p.expenditure, p.liabilities, p.assets, p.cash, "
+        "p.submitted_date FROM pse_returns p JOIN entities e USING (entity_id)"
+    )
+    if department is None:
+        return query(sql + " ORDER BY e.department, p.entity_id, p.quarter_end")
+    return query(sql + " WHERE e.department = ? ORDER BY p.entity_id, p.quarter_end", [department])
+
+
+# ------------------------------------------------------------------------------------------- cache
+
+# Per table: the department a row belongs to (SQL over aliases t and g) and the join that finds
+# it. Shared tables go into the hash of every department that reads them.
+_SLICES: dict[str, tuple[str, str]] = {
+    "departments": ("t.slug", ""),
+    "entities": ("t.department", ""),
+    "survey_services": ("t.department", ""),
+    "budget_allocations": ("t.department", ""),
+    "budget_monthly": ("t.department", ""),
+    "targets": ("t.department", ""),
+    "target_trajectory": ("g.department", "JOIN targets g USING (target_id)"),
+    "target_actuals": ("g.department", "JOIN targets g USING (target_id)"),
+    "milestones": ("t.department", ""),
+    "ratings": ("t.department", ""),
+    "actions": ("t.department", ""),
+    "pse_returns": ("g.department", "JOIN entities g USING (entity_id)"),
+    "survey_ratings": ("g.department", "JOIN survey_services g USING (service)"),
+}
+_SHARED = {
+    "districts": "",
+    "load_info": "WHERE t.key <> 'loaded_at'",
+    "survey_respondents": "",  # only for departments with surveyed services
+}
+
+
+def _slice_sums() -> tuple[dict[str, str], str]:
+    """({department: checksum}, whole-warehouse checksum), cached per warehouse build."""
+    path = paths.warehouse_path()
+    stamp = _stamp(path) if path.is_file() else None
+    cached = _state.get("slice_sums")
+    if cached is not None and cached[0] == stamp:
+        return cached[1], cached[2]
+    per = query(
+        " UNION ALL ".join(
+            f"SELECT '{table}' AS tbl, {dept} AS department, count(*) AS n, "
+            f"sum(hash(t)::HUGEINT)::VARCHAR AS h FROM {table} AS t {join} GROUP BY ALL"
+            for table, (dept, join) in _SLICES.items()
+        )
+        + " ORDER BY department, tbl"
+    )
+    shared = query(
+        " UNION ALL ".join(
+            f"SELECT '{table}' AS tbl, count(*) AS n, sum(hash(t)::HUGEINT)::VARCHAR AS h "
+            f"FROM {table} AS t {where}"
+            for table, where in _SHARED.items()
+        )
+    )
+    token = {r.tbl: f"{r.tbl}:{r.n}:{r.h}" for r in shared.itertuples()}
+    surveyed = set(per.loc[per["tbl"] == "survey_services", "department"])
+    sums: dict[str, str] = {}
+    for dep, grp in per.groupby("department", sort=True):
+        head = [token["districts"], token["load_info"]]
+        if dep in surveyed:
+            head.append(token["survey_respondents"])
+        text = "|".join(head) + "||" + "|".join(f"{r.tbl}:{r.n}:{r.h}" for r in grp.itertuples())
+        sums[str(dep)] = hashlib.sha256(text.encode()).hexdigest()
+    everything = (
+        "|".join(token[t] for t in sorted(token))
+        + "||"
+        + "|".join(f"{r.department}:{r.tbl}:{r.n}:{r.h}" for r in per.itertuples())
+    )
+    total = hashlib.sha256(everything.encode()).hexdigest()
+    _state["slice_sums"] = (stamp, sums, total)
+    return sums, total
+
+
+def slice_checksum(department: str | None = None) -> str:
+    """SHA-256 of the rows a department's reports read (all rows when ``department`` is None).
+
+    Covers the department's registry rows, budget, stocktake, PSE and surveyed-service ratings,
+    plus the shared tables read with them: districts, load metadata (except ``loaded_at``) and,
+    for departments with surveyed services, the survey respondents. Stable across reloads of
+    identical data; computed for all departments with one grouped query per table and cached
+    per warehouse build.
+    """
+    sums, total = _slice_sums()
+    if department is None:
+        return total
+    if department not in sums:
+        raise UnknownDepartment(department)
+    return sums[department]

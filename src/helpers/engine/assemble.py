@@ -1,0 +1,175 @@
+"""Publish a month atomically, and the per-month lock.
+
+A month is built aside in ``outputs/.staging/<month>-<run>/`` (reports hard-linked from the
+cache, failed notebooks, ``manifest.json``, ``index.html``), renamed to
+``outputs/.builds/<month>-<run>/`` and published by pointing the symlink ``outputs/<month>`` at
+it: a new symlink is created next to it and ``os.replace``d over the old one, which is atomic on
+POSIX. Readers see the old month or the new one, never a mix; a run killed at any point leaves
+the published month untouched (leftover staging directories are removed by the next run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+STAGING = ".staging"
+BUILDS = ".builds"
+LOCKS = ".locks"
+
+
+class MonthBusy(RuntimeError):
+    """Another run of the same month holds its lock."""
+
+
+@contextlib.contextmanager
+def month_lock(outputs_root: Path, month: str, wait: bool = False, log=print) -> Iterator[None]:
+    """Hold an exclusive lock on one month for the duration of a run (fcntl.flock; released
+    by the OS if the process dies)."""
+    lock_dir = Path(outputs_root) / LOCKS
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / f"{month}.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            if not wait:
+                raise MonthBusy(
+                    f"another run of {month} is in progress (pid {holder}); "
+                    "wait for it to finish or pass --wait"
+                ) from None
+            log(f"another run of {month} is in progress (pid {holder}); waiting for it")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def staging_dir(outputs_root: Path, month: str, run_id: str) -> Path:
+    return Path(outputs_root) / STAGING / f"{month}-{run_id}"
+
+
+def clean_leftovers(outputs_root: Path, month: str) -> None:
+    """Remove staging directories of earlier (dead) runs of ``month``. Call under the lock."""
+    root = Path(outputs_root) / STAGING
+    if root.is_dir():
+        for d in root.glob(f"{month}-*"):
+            shutil.rmtree(d, ignore_errors=True)
+    for tmp in Path(outputs_root).glob(f".{month}.*.link"):
+        tmp.unlink(missing_ok=True)
+
+
+def published_manifest(outputs_root: Path, month: str) -> dict[str, Any] | None:
+    """The manifest of the currently published month, if any."""
+    try:
+        return json.loads((Path(outputs_root) / month / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Hard-link ``src`` to ``dest`` (copy across file systems)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def swap_in(outputs_root: Path, month: str, build: Path, run_id: str) -> Path | None:
+    """Point ``outputs/<month>`` at ``build`` atomically; returns the previous target."""
+    outputs_root = Path(outputs_root)
+    link = outputs_root / month
+    previous: Path | None = None
+    if link.is_symlink():
+        previous = (outputs_root / os.readlink(link)).resolve()
+    elif link.exists():  # a plain directory from an older layout: move it aside once
+        aside = outputs_root / BUILDS / f"{month}-legacy-{run_id}"
+        os.rename(link, aside)
+        previous = aside
+    tmp = outputs_root / f".{month}.{run_id}.link"
+    tmp.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(build, outputs_root), tmp)
+    os.replace(tmp, link)
+    _fsync_dir(outputs_root)
+    return previous
+
+
+def gc_builds(outputs_root: Path, month: str, keep: set[Path]) -> None:
+    """Delete old builds of ``month`` except ``keep`` (the current and the previous one, so a
+    reader who opened the previous month a moment ago is not cut off)."""
+    keep = {p.resolve() for p in keep if p is not None}
+    for d in (Path(outputs_root) / BUILDS).glob(f"{month}-*"):
+        if d.resolve() not in keep:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def publish_month(
+    outputs_root: Path,
+    month: str,
+    run_id: str,
+    staging: Path,
+    reports: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    log=print,
+) -> Path:
+    """Finish the staging build (manifest, month index), move it to ``.builds`` and swap it in.
+
+    ``reports`` are the portal items (contract in docs/architecture.md); the report files must
+    already be in ``staging``. Returns the published build directory.
+    """
+    outputs_root = Path(outputs_root)
+    staging.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(staging / "manifest.json", manifest)
+    try:
+        from helpers.publish import portal
+    except ImportError:
+        portal = None
+        log("warning: helpers.publish.portal is not available; month index not written")
+    if portal is not None:
+        portal.write_month_index(staging, month, reports, manifest)
+    builds = outputs_root / BUILDS
+    builds.mkdir(parents=True, exist_ok=True)
+    final = builds / f"{month}-{run_id}"
+    os.rename(staging, final)
+    _fsync_dir(builds)
+    previous = swap_in(outputs_root, month, final, run_id)
+    gc_builds(outputs_root, month, keep={final, previous} - {None})
+    if portal is not None:
+        portal.write_root_index(outputs_root)
+    return final

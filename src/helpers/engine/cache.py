@@ -1,0 +1,202 @@
+"""Cache keys and the content-addressed store of job outputs (``outputs/.cache/<key>/``).
+
+A job's key is the SHA-256 of everything that determines its output:
+
+- the notebook's code (cell types and sources, kernel name; not outputs or metadata noise),
+- the resolved parameters,
+- the data it reads (``slice_checksum(department)``; ``slice_checksum(None)`` for province jobs),
+- the helpers' code (every ``src/helpers/**/*.py``),
+- the locked environment (``requirements.lock``),
+- the publishing templates (``src/helpers/publish/templates/**``), the formats and the publisher,
+- the engine's cache-format version.
+
+An entry is written to a temporary directory and renamed into place, so a reader sees either
+no entry or a complete one, even if the writer is killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CACHE_FORMAT = 1
+RESULT_FILE = "result.json"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_hash(root: Path, patterns: Iterable[str]) -> str:
+    """Hash of the relative paths and contents of the files under ``root`` matching any glob
+    pattern (missing root: hash of nothing). Caches and bytecode are ignored."""
+    h = hashlib.sha256()
+    root = Path(root)
+    files: set[Path] = set()
+    if root.is_dir():
+        for pat in patterns:
+            files.update(p for p in root.glob(pat) if p.is_file() and "__pycache__" not in p.parts)
+    for p in sorted(files):
+        h.update(p.relative_to(root).as_posix().encode() + b"\0")
+        h.update(sha256_file(p).encode() + b"\n")
+    return h.hexdigest()
+
+
+def notebook_code_hash(path: Path) -> str:
+    """Hash of what a notebook *does*: cell types and sources and the kernel name.
+    Outputs, execution counts and metadata other than tags do not count."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = []
+    for cell in nb.get("cells", []):
+        src = cell.get("source", "")
+        if isinstance(src, list):
+            src = "".join(src)
+        tags = sorted(cell.get("metadata", {}).get("tags", []) or [])
+        cells.append([cell.get("cell_type"), src, tags])
+    kernel = nb.get("metadata", {}).get("kernelspec", {}).get("name")
+    return sha256_bytes(json.dumps([kernel, cells], sort_keys=True).encode())
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Hashes shared by every job of a run (computed once)."""
+
+    helpers: str
+    lock: str
+    templates: str
+    formats: tuple[str, ...]
+    publisher: str
+    params: str = ""
+
+    @classmethod
+    def compute(
+        cls,
+        helpers_dir: Path,
+        lock_file: Path,
+        formats: Iterable[str],
+        publisher: str,
+        params_dir: Path | None = None,
+    ) -> Environment:
+        """``params_dir``: the other parameter files (scorecard weights, PSE thresholds...)
+        count too; suite.yaml itself enters through each job's resolved parameters."""
+        lock = sha256_file(lock_file) if Path(lock_file).is_file() else "no-lock-file"
+        params = ""
+        if params_dir is not None:
+            h = hashlib.sha256()
+            for p in sorted(Path(params_dir).glob("*.y*ml")):
+                if p.name not in {"suite.yaml", "suite.yml"} and p.is_file():
+                    h.update(p.name.encode() + b"\0" + sha256_file(p).encode() + b"\n")
+            params = h.hexdigest()
+        return cls(
+            helpers=tree_hash(helpers_dir, ["**/*.py"]),
+            lock=lock,
+            templates=tree_hash(Path(helpers_dir) / "publish" / "templates", ["**/*"]),
+            formats=tuple(sorted(formats)),
+            publisher=publisher,
+            params=params,
+        )
+
+
+def job_key(
+    *, notebook_hash: str, params: dict[str, Any], data_checksum: str, env: Environment
+) -> str:
+    """The cache key of one job (hex SHA-256)."""
+    payload = {
+        "cache_format": CACHE_FORMAT,
+        "notebook": notebook_hash,
+        "params": params,
+        "data": data_checksum,
+        "helpers": env.helpers,
+        "lock": env.lock,
+        "templates": env.templates,
+        "formats": list(env.formats),
+        "publisher": env.publisher,
+        "param_files": env.params,
+    }
+    return sha256_bytes(json.dumps(payload, sort_keys=True, default=str).encode())
+
+
+class Cache:
+    """Content-addressed store: ``<root>/<key>/{<family>.ipynb,.html,.pdf,result.json}``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def entry(self, key: str) -> Path:
+        return self.root / key
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        """The stored result record of a complete entry, or None."""
+        try:
+            rec = json.loads((self.entry(key) / RESULT_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        if rec.get("status") != "done" or rec.get("key") != key:
+            return None
+        for name in rec.get("files", {}).values():
+            if not (self.entry(key) / name).is_file():
+                return None
+        return rec
+
+    def has(self, key: str) -> bool:
+        return self.result(key) is not None
+
+    def staging_dir(self, key: str) -> Path:
+        """A fresh private directory to build an entry in (same file system as the store)."""
+        tmp = self.root / ".tmp" / f"{key}-{os.getpid()}-{time.monotonic_ns()}"
+        tmp.mkdir(parents=True)
+        return tmp
+
+    def commit(self, tmp: Path, key: str, record: dict[str, Any]) -> Path:
+        """Write ``result.json`` into ``tmp`` and rename it to the entry (atomic). If an entry
+        already exists (another worker made it), keep that one."""
+        record = dict(record, key=key)
+        (tmp / RESULT_FILE).write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
+        dest = self.entry(key)
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if self.has(key):
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                shutil.rmtree(dest, ignore_errors=True)
+                os.rename(tmp, dest)
+        return dest
+
+    def clean_stale_tmp(self) -> None:
+        """Remove temporary build directories of processes that no longer exist."""
+        tmp_root = self.root / ".tmp"
+        if not tmp_root.is_dir():
+            return
+        for d in tmp_root.iterdir():
+            try:
+                pid = int(d.name.split("-")[-2])
+            except (ValueError, IndexError):
+                continue
+            if not _pid_alive(pid):
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,512 @@
+"""Execute one job on a (warm) kernel and publish it: the worker side of the engine.
+
+A :class:`KernelWorker` owns one Jupyter kernel. For each job it
+
+1. loads the notebook with papermill (``load_notebook_node``) and injects the parameters
+   (``parameterize_notebook``), without starting papermill's CLI;
+2. prepends a hidden *reset cell* that restores the kernel to the state of a freshly started
+   one (namespace ``%reset -f``, matplotlib closed and reset to defaults plus the house theme,
+   pandas options, random seeds, warnings filters, working directory, environment, execution
+   counter); the same cell runs in ``fresh`` mode, so warm and fresh runs are identical;
+3. executes it with nbclient against the kernel, with a per-notebook deadline;
+4. classifies a failure as ``cell_error`` (a cell raised), ``timeout`` (deadline passed;
+   the kernel is restarted) or ``kernel_died`` (crash, ``os._exit``, out of memory; a new
+   kernel is started);
+5. publishes HTML/PDF through :mod:`helpers.publish` into a cache entry (atomic rename), or
+   writes ``<family>.failed.ipynb`` with the failing cell marked.
+
+Workers never open the ledger; they return a plain result dict that the driver records.
+Heavy imports happen here, in the worker, never in the driver's planning path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from helpers.engine.cache import Cache, sha256_file
+
+KERNEL_NAME = "kp-reports"
+RESET_TAG = "kp-engine-reset"
+FAILED_TAG = "kp-failed"
+ERROR_EXCERPT_CHARS = 1500
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+# Executed once in each new kernel: import the heavy modules and keep a snapshot of the state a
+# fresh kernel has after those imports, in a module that survives `%reset -f`.
+KERNEL_BOOT = r'''
+import importlib, os, pkgutil, random, sys, warnings
+os.environ.setdefault("MPLBACKEND", "Agg")
+for _name in ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "seaborn",
+              "statsmodels.api", "scipy.stats", "duckdb", "helpers", "helpers.present"):
+    try:
+        importlib.import_module(_name)
+    except Exception:
+        pass
+try:
+    import helpers as _helpers
+    for _m in pkgutil.walk_packages(_helpers.__path__, "helpers."):
+        if _m.name.startswith(("helpers.engine", "helpers.publish", "helpers.cli")):
+            continue
+        try:
+            importlib.import_module(_m.name)
+        except Exception:
+            pass
+except Exception:
+    pass
+warning_filters = list(warnings.filters)
+environ = dict(os.environ)
+
+
+def reset(cwd, env, seed):
+    """Bring the kernel back to the state of a freshly booted one (user namespace aside)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    plt.close("all")
+    matplotlib.rcdefaults()
+    try:
+        import helpers.present
+
+        helpers.present.apply_theme()
+    except Exception:
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pd.reset_option("all")
+    warnings.filters[:] = warning_filters
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+    for key in set(os.environ) - set(environ):
+        del os.environ[key]
+    os.environ.update(environ)
+    os.environ.update(env)
+    os.chdir(cwd)
+    random.seed(seed)
+    np.random.seed(seed)
+'''
+
+# The boot code runs inside a module that `%reset -f` cannot clear.
+BOOT_CELL = (
+    "import sys as _s, types as _t\n"
+    "_k = _t.ModuleType('__kp_kernel__')\n"
+    "_s.modules['__kp_kernel__'] = _k\n"
+    f"exec(compile({KERNEL_BOOT!r}, '<kp-kernel-boot>', 'exec'), _k.__dict__)\n"
+    "del _s, _t, _k\n"
+)
+
+RESET_CELL = """get_ipython().run_line_magic("reset", "-f")
+__import__("__kp_kernel__").reset({cwd!r}, {env!r}, {seed!r})"""
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def error_excerpt(nb, index: int | None) -> str | None:
+    """ename: evalue plus the end of the traceback of the cell at ``index`` (ANSI removed)."""
+    if index is None or index >= len(nb.cells):
+        return None
+    for out in nb.cells[index].get("outputs", []):
+        if out.get("output_type") == "error":
+            tb = _strip_ansi("\n".join(out.get("traceback", [])))
+            head = f"{out.get('ename')}: {_strip_ansi(str(out.get('evalue')))}"
+            tail = tb[-(ERROR_EXCERPT_CHARS - len(head) - 5) :] if tb else ""
+            return (head + "\n...\n" + tail) if tail else head
+    return None
+
+
+def renumber_execution_counts(nb) -> None:
+    """Number executed code cells 1, 2, ... in order, as a fresh kernel would. A warm kernel's
+    counter keeps growing across reports (IPython's history forbids resetting it)."""
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.get("execution_count") is None:
+            continue
+        n += 1
+        cell.execution_count = n
+        for out in cell.get("outputs", []):
+            if "execution_count" in out:
+                out["execution_count"] = n
+
+
+def mark_failed_cell(nb, index: int | None, reason: str, message: str) -> None:
+    """Tag the failing cell and insert a visible markdown banner before it."""
+    import nbformat
+
+    text = {
+        "cell_error": "Execution failed in the next cell (it raised an error).",
+        "timeout": "Execution stopped in the next cell: the notebook ran out of time.",
+        "kernel_died": "The kernel died while running the next cell (crash or out of memory).",
+    }.get(reason, f"Execution failed in the next cell ({reason}).")
+    banner = nbformat.v4.new_markdown_cell(
+        f'<div style="border:2px solid #D55E00;padding:6px"><b>{text}</b><br>'
+        f"<code>{_html_escape(message)}</code></div>"
+    )
+    banner.metadata["tags"] = [FAILED_TAG]
+    if index is None or index >= len(nb.cells):
+        nb.cells.append(banner)
+        return
+    tags = list(nb.cells[index].metadata.get("tags", []))
+    if FAILED_TAG not in tags:
+        nb.cells[index].metadata["tags"] = [*tags, FAILED_TAG]
+    nb.cells.insert(index, banner)
+
+
+def _html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text[:300])
+
+
+def read_report_bundles(nb) -> tuple[dict, dict]:
+    """(headline, report_meta) from an executed notebook, via helpers.publish.notebook."""
+    try:
+        from helpers.publish import notebook as pubnb
+
+        return dict(pubnb.headline(nb) or {}), dict(pubnb.report_meta(nb) or {})
+    except ImportError:
+        from helpers.present import HEADLINE_MIME, META_MIME
+
+        headline: dict = {}
+        meta: dict = {}
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                headline.update(data.get(HEADLINE_MIME, {}) or {})
+                meta = data.get(META_MIME, meta) or meta
+        return headline, dict(meta)
+
+
+class KernelWorker:
+    """One warm kernel plus the publishing step. Not thread-safe: one job at a time."""
+
+    def __init__(
+        self,
+        isolation: str = "warm",
+        recycle_after: int = 25,
+        kernel_name: str = KERNEL_NAME,
+        log_dir: Path | None = None,
+    ):
+        self.isolation = isolation
+        self.recycle_after = max(1, int(recycle_after))
+        self.kernel_name = kernel_name
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.km = None
+        self.jobs_on_kernel = 0
+        self.kernels_started = 0
+        self._log_fh = None
+
+    # -- kernel lifecycle -------------------------------------------------------------
+    def _run(self, coro_fn, *args, **kw):
+        from jupyter_core.utils import run_sync
+
+        return run_sync(coro_fn)(*args, **kw)
+
+    def start_kernel(self) -> None:
+        """Start a new kernel and pre-import the heavy modules in it."""
+        import nbformat
+        from jupyter_client.manager import AsyncKernelManager
+        from nbclient import NotebookClient
+
+        self.shutdown()
+        km = AsyncKernelManager(kernel_name=self.kernel_name)
+        kw: dict[str, Any] = {}
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._log_fh = open(self.log_dir / f"kernel-{os.getpid()}.log", "ab")  # noqa: SIM115
+            kw = {"stdout": self._log_fh, "stderr": self._log_fh}
+        env = dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
+        self._run(km.start_kernel, env=env, **kw)
+        self.km = km
+        self.kernels_started += 1
+        self.jobs_on_kernel = 0
+        preimport_publishers()  # while the kernel process boots
+        boot = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(BOOT_CELL)])
+        boot.metadata["kernelspec"] = {"name": self.kernel_name, "language": "python"}
+        NotebookClient(boot, km=km, kernel_name=self.kernel_name, timeout=600).execute()
+
+    def kernel_alive(self) -> bool:
+        if self.km is None:
+            return False
+        try:
+            return bool(self._run(self.km.is_alive))
+        except Exception:
+            return False
+
+    def shutdown(self) -> None:
+        """Stop the kernel (if any)."""
+        if self.km is not None:
+            try:
+                self._run(self.km.shutdown_kernel, now=True)
+            except Exception:
+                try:
+                    self._run(self.km.kill_kernel)
+                except Exception:
+                    pass
+            self.km = None
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+
+    def kill_kernel_now(self) -> None:
+        """Kill the kernel process immediately (used when the worker's parent died)."""
+        km = self.km
+        if km is not None and getattr(km, "provisioner", None) is not None:
+            proc = getattr(km.provisioner, "process", None)
+            if proc is not None:
+                try:
+                    proc.kill()
+                except Exception:
+                    pass
+
+    def _ensure_kernel(self) -> None:
+        need_new = (
+            self.km is None
+            or self.isolation == "fresh"
+            or self.jobs_on_kernel >= self.recycle_after
+            or not self.kernel_alive()
+        )
+        if need_new:
+            self.start_kernel()
+
+    # -- one job --------------------------------------------------------------------------
+    def run_job(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Execute and publish one job described by a plain dict (see ``run.job_spec``)."""
+        import nbformat
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+        from papermill.iorw import load_notebook_node
+        from papermill.parameterize import parameterize_notebook
+
+        t0 = time.monotonic()
+        result: dict[str, Any] = {
+            "id": spec["id"],
+            "key": spec["key"],
+            "status": "failed",
+            "reason": None,
+            "failing_cell": None,
+            "error": None,
+            "files": {},
+            "hashes": {},
+            "headline": {},
+            "report_meta": {},
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "run_at": _now_iso(),
+        }
+        nb_path = Path(spec["notebook"])
+        try:
+            nb = load_notebook_node(str(nb_path))
+            nb = parameterize_notebook(
+                nb, spec["params"], kernel_name=self.kernel_name, language="python"
+            )
+            self._ensure_kernel()
+        except Exception as exc:  # a broken notebook file or a kernel that cannot start
+            result.update(reason="engine_error", error=f"{type(exc).__name__}: {exc}"[:1500])
+            result["duration"] = time.monotonic() - t0
+            return result
+
+        reset = nbformat.v4.new_code_cell(
+            RESET_CELL.format(cwd=str(nb_path.parent), env=dict(spec.get("env", {})), seed=0)
+        )
+        reset.metadata["tags"] = [RESET_TAG]
+        nb.cells.insert(0, reset)
+        current = {"index": None}
+
+        def on_cell_execute(cell, cell_index, **_):
+            current["index"] = cell_index
+
+        deadline = time.monotonic() + float(spec["timeout"])
+
+        def timeout_func(cell):
+            return max(1, math.ceil(deadline - time.monotonic()))
+
+        client = NotebookClient(
+            nb,
+            km=self.km,
+            kernel_name=self.kernel_name,
+            timeout_func=timeout_func,
+            allow_errors=False,
+            record_timing=False,
+            on_cell_execute=on_cell_execute,
+            resources={"metadata": {"path": str(nb_path.parent)}},
+        )
+        self.jobs_on_kernel += 1
+        reason = None
+        t_exec = time.monotonic()
+        try:
+            client.execute()
+        except CellTimeoutError:
+            reason = "timeout"
+        except DeadKernelError:
+            reason = "kernel_died"
+        except CellExecutionError:
+            reason = "cell_error"
+        except Exception as exc:  # nbclient raises various errors when a kernel vanishes
+            reason = "kernel_died" if not self.kernel_alive() else "engine_error"
+            result["error"] = f"{type(exc).__name__}: {exc}"[:1500]
+        if reason is None and time.monotonic() > deadline:
+            reason = "timeout"
+        result["execute_s"] = round(time.monotonic() - t_exec, 3)
+        if reason in {"timeout", "kernel_died", "engine_error"}:
+            self.shutdown()  # a fresh kernel for the next job
+        elif self.isolation == "fresh":
+            self.shutdown()
+
+        idx = current["index"]
+        reset_nb = nbformat.v4.new_notebook(cells=[nb.cells[0]])
+        if nb.cells and RESET_TAG in nb.cells[0].metadata.get("tags", []):
+            nb.cells.pop(0)
+            idx = None if idx is None else idx - 1
+        renumber_execution_counts(nb)
+        if reason is not None:
+            if idx is not None and idx < 0:  # the reset cell itself failed
+                result["error"] = result["error"] or error_excerpt(reset_nb, 0)
+                reason, idx = "engine_error", None
+            if reason == "cell_error":
+                result["error"] = error_excerpt(nb, idx)
+            elif reason == "timeout":
+                result["error"] = f"notebook exceeded its {spec['timeout']:g} s timeout"
+            elif reason == "kernel_died":
+                result["error"] = result["error"] or "the kernel died (crash, os._exit or OOM)"
+            result["reason"] = reason
+            if idx is not None:
+                src = nb.cells[idx].source
+                result["failing_cell"] = {"index": idx, "source": src[:500]}
+            mark_failed_cell(nb, idx, reason, result["error"] or reason)
+            out = Path(spec["failed_path"])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, str(out))
+            result["duration"] = round(time.monotonic() - t0, 3)
+            return result
+
+        t_pub = time.monotonic()
+        try:
+            self._publish(nb, spec, result)
+        except Exception as exc:
+            result.update(
+                status="failed",
+                reason="publish_error",
+                error=f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT_CHARS],
+            )
+            out = Path(spec["failed_path"])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, str(out))
+        result["publish_s"] = round(time.monotonic() - t_pub, 3)
+        result["duration"] = round(time.monotonic() - t0, 3)
+        return result
+
+    def _publish(self, nb, spec: dict[str, Any], result: dict[str, Any]) -> None:
+        """Write the executed notebook, HTML and PDF into a new cache entry."""
+        import nbformat
+
+        cache = Cache(Path(spec["cache_root"]))
+        tmp = cache.staging_dir(spec["key"])
+        family = spec["family"]
+        provenance = dict(spec["provenance"], run_at=result["run_at"])
+        files = {"ipynb": f"{family}.ipynb"}
+        nbformat.write(nb, str(tmp / files["ipynb"]))
+        formats = list(spec["formats"])
+        if spec.get("publisher") == "quarto" and _quarto_available():
+            from helpers.publish import quarto
+
+            produced = quarto.render(tmp / files["ipynb"], tmp, formats)
+            for fmt, path in produced.items():
+                kind = "pdf" if fmt in {"pdf", "typst"} else fmt
+                path = Path(path)
+                if tmp not in path.parents:
+                    shutil.copy2(path, tmp / path.name)
+                files[kind] = path.name
+        else:
+            html = None
+            if "html" in formats or "pdf" in formats:
+                from helpers.publish.html import render_html
+
+                html = render_html(nb, provenance)
+            if "html" in formats:
+                files["html"] = f"{family}.html"
+                (tmp / files["html"]).write_text(html, encoding="utf-8")
+            if "pdf" in formats:
+                from helpers.publish.pdf import render_pdf
+
+                files["pdf"] = f"{family}.pdf"
+                render_pdf(nb, provenance, tmp / files["pdf"], html=html)
+        headline, meta = read_report_bundles(nb)
+        result.update(
+            status="done",
+            files=files,
+            hashes={k: sha256_file(tmp / v) for k, v in files.items()},
+            headline=headline,
+            report_meta=meta,
+        )
+        record = {k: v for k, v in result.items() if k not in {"id"}}
+        record.update(provenance=provenance, family=family, params=spec["params"])
+        cache.commit(tmp, spec["key"], json.loads(json.dumps(record, default=str)))
+
+
+def preimport_publishers() -> None:
+    """Import what publishing needs (nbconvert, the publishers): seconds, paid once per process."""
+    import importlib
+
+    for name in ("papermill.parameterize", "helpers.publish.html", "helpers.publish.pdf"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _quarto_available() -> bool:
+    try:
+        from helpers.publish import quarto
+
+        return bool(quarto.available())
+    except ImportError:
+        return False
+
+
+# One worker per process (local pool processes and Dask workers both use this).
+_WORKER: KernelWorker | None = None
+
+
+def process_worker(isolation: str, recycle_after: int, log_dir: str | None) -> KernelWorker:
+    """The process-wide worker, created on first use (settings fixed for its lifetime)."""
+    global _WORKER
+    if _WORKER is None or (_WORKER.isolation, _WORKER.recycle_after) != (isolation, recycle_after):
+        if _WORKER is not None:
+            _WORKER.shutdown()
+        _WORKER = KernelWorker(isolation, recycle_after, log_dir=Path(log_dir) if log_dir else None)
+    return _WORKER
+
+
+def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """Execute and publish one job in this process (the function Dask workers call)."""
+    worker = process_worker(spec["isolation"], spec["recycle_after"], spec.get("log_dir"))
+    return worker.run_job(spec)
+
+
+def shutdown_process_worker() -> None:
+    """Stop this process's kernel (called on worker exit)."""
+    global _WORKER
+    if _WORKER is not None:
+        _WORKER.shutdown()
+        _WORKER = None
+
+
+if __name__ == "__main__":  # pragma: no cover - debugging aid: run one spec from a JSON file
+    print(json.dumps(run_job(json.loads(Path(sys.argv[1]).read_text())), indent=1, default=str))

@@ -1,0 +1,196 @@
+"""Plan a month: which jobs (notebook x department, plus province notebooks) with which
+validated parameters.
+
+A month's *full plan* is every job the suite defines for that month; the *selection* is what
+DEPT= / NOTEBOOK= / --only-failed narrow it to. The published month is assembled from the full
+plan (selected jobs are run, other jobs are taken from the cache when their current key hits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.data.calendar import parse_month
+from helpers.engine.inputs import Department, WarehouseFacts
+from helpers.engine.params import (
+    Family,
+    ParamError,
+    Suite,
+    check_safe_string,
+    coerce_value,
+    parse_assignment,
+    resolve_parameters,
+)
+
+PROVINCE = "province"
+
+
+@dataclass
+class Job:
+    """One report to produce: a family for a department (or the province) and a month."""
+
+    family: str
+    title: str
+    scope: str
+    department: str | None
+    month: str
+    notebook: Path
+    params: dict[str, Any]
+    key: str = ""
+    data_checksum: str = ""
+    cached: bool = False
+
+    @property
+    def folder(self) -> str:
+        """Folder inside the month: the department slug, or 'province'."""
+        return self.department or PROVINCE
+
+    @property
+    def id(self) -> str:
+        return f"{self.folder}/{self.family}"
+
+
+@dataclass
+class MonthPlan:
+    """The full plan of a month and the ids selected to run."""
+
+    month: str
+    jobs: list[Job]
+    selected: set[str] = field(default_factory=set)
+    departments: dict[str, Department] = field(default_factory=dict)
+
+    def selected_jobs(self) -> list[Job]:
+        return [j for j in self.jobs if j.id in self.selected]
+
+
+def split_list(text: str | None) -> list[str]:
+    """'a, b,,c' -> ['a', 'b', 'c'] (DEPT= and NOTEBOOK= accept comma lists)."""
+    if not text:
+        return []
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+def parse_overrides(assignments: Iterable[str], suite: Suite) -> dict[str | None, dict[str, str]]:
+    """--param NAME=VALUE (every family that declares NAME) or FAMILY.NAME=VALUE."""
+    out: dict[str | None, dict[str, str]] = {}
+    for text in assignments:
+        fam, name, value = parse_assignment(text)
+        check_safe_string(name, value)
+        if name in {"month", "department"}:
+            raise ParamError(f"--param {name}: use --month / --dept instead")
+        if fam is not None:
+            if fam not in suite.families:
+                raise ParamError(f"--param {text!r}: unknown family {fam!r}")
+            if name not in suite.families[fam].parameters:
+                raise ParamError(f"--param {text!r}: {fam} has no parameter {name!r}")
+        elif not any(name in f.parameters for f in suite.families.values()):
+            raise ParamError(f"--param {text!r}: no family declares a parameter {name!r}")
+        out.setdefault(fam, {})[name] = value
+    return out
+
+
+def _family_overrides(fam: Family, overrides: Mapping[str | None, Mapping[str, str]]) -> dict:
+    merged = {k: v for k, v in overrides.get(None, {}).items() if k in fam.parameters}
+    merged.update(overrides.get(fam.name, {}))
+    return merged
+
+
+def plan_month(
+    suite: Suite,
+    facts: WarehouseFacts,
+    *,
+    month: str,
+    notebooks_dir: Path,
+    depts: Iterable[str] = (),
+    notebooks: Iterable[str] = (),
+    overrides: Mapping[str | None, Mapping[str, str]] | None = None,
+) -> MonthPlan:
+    """Validate the selection and every job's parameters, and list the month's jobs.
+
+    Raises ParamError (nothing has run) for any bad value.
+    """
+    overrides = overrides or {}
+    check_safe_string("month", month)
+    try:
+        parse_month(month)
+    except ValueError:
+        raise ParamError(f"--month must be YYYY-MM, got {month!r}") from None
+    lo, hi = facts.data_range()
+    if not lo <= parse_month(month) <= hi:
+        raise ParamError(f"month {month} is outside the data's range {lo:%Y-%m}..{hi:%Y-%m}")
+    registry = {d.slug: d for d in facts.departments()}
+    if not registry:
+        raise ParamError("the department registry is empty: run `make data`")
+
+    dept_sel = split_list(",".join(depts))
+    for d in dept_sel:
+        check_safe_string("department", d)
+        if d != PROVINCE and d not in registry:
+            raise ParamError(f"unknown department {d!r} (not in the registry)")
+    fam_sel = [suite.family_by_selector(n).name for n in split_list(",".join(notebooks))]
+
+    jobs: list[Job] = []
+    for fam in suite.families.values():
+        nb_path = (Path(notebooks_dir) / fam.notebook).resolve()
+        fam_over = _family_overrides(fam, overrides)
+        if fam.scope == "province":
+            targets: list[str | None] = [None]
+        else:
+            slugs = sorted(registry)
+            if fam.applies_to:
+                allowed = facts.applies_to(fam.applies_to)
+                slugs = [s for s in slugs if s in allowed]
+            targets = list(slugs)
+        for dept in targets:
+            params = resolve_parameters(
+                fam,
+                month=month,
+                department=dept,
+                overrides=fam_over,
+                departments=registry,
+                month_range=(lo, hi),
+            )
+            jobs.append(
+                Job(
+                    family=fam.name,
+                    title=fam.title,
+                    scope=fam.scope,
+                    department=dept,
+                    month=month,
+                    notebook=nb_path,
+                    params=params,
+                )
+            )
+
+    selected = set()
+    for job in jobs:
+        if fam_sel and job.family not in fam_sel:
+            continue
+        if dept_sel and job.folder not in dept_sel:
+            continue
+        selected.add(job.id)
+    if (dept_sel or fam_sel) and not selected:
+        raise ParamError("the selection (DEPT=/NOTEBOOK=) matches no report for this month")
+    return MonthPlan(month=month, jobs=jobs, selected=selected, departments=registry)
+
+
+def check_notebooks_exist(jobs: Iterable[Job]) -> None:
+    """Every selected job's notebook must exist (a missing one is a bad parameter)."""
+    missing = sorted({str(j.notebook) for j in jobs if not j.notebook.is_file()})
+    if missing:
+        raise ParamError(f"notebook file(s) not found: {', '.join(missing)}")
+
+
+__all__ = [
+    "Job",
+    "MonthPlan",
+    "PROVINCE",
+    "check_notebooks_exist",
+    "coerce_value",
+    "parse_overrides",
+    "plan_month",
+    "split_list",
+]

@@ -1,0 +1,210 @@
+"""The local executor: long-lived worker processes, each owning one warm kernel.
+
+Workers pull job specs from a shared queue (natural load balancing) and send back
+``("start", worker, job_id)`` and ``("done", worker, result)`` messages. The driver alone keeps
+the ledger. A worker that dies (killed, out of memory) has its in-flight job recorded as failed
+(``worker_died``) and is replaced. Workers watch their parent: if the driver is killed, they kill
+their kernel and exit, so a SIGKILLed run leaves no stray kernels behind.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from helpers.engine.execute import process_worker, shutdown_process_worker
+
+Callback = Callable[..., None]
+
+
+def _worker_main(
+    wid: int,
+    task_q,
+    result_q,
+    isolation: str,
+    recycle_after: int,
+    log_dir: str | None,
+    parent_pid: int,
+) -> None:
+    """Body of one worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what Ctrl-C does
+    worker = process_worker(isolation, recycle_after, log_dir)
+
+    def die(*_):
+        worker.kill_kernel_now()
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, die)
+
+    def watch_parent():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                die()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    if isolation == "warm":
+        try:
+            worker.start_kernel()  # warm up while the driver is still queueing
+        except Exception:
+            pass  # run_job retries and reports the error per job
+    while True:
+        spec = task_q.get()
+        if spec is None:
+            break
+        result_q.put(("start", wid, spec["id"]))
+        try:
+            res = worker.run_job(spec)
+        except BaseException as exc:  # never lose a result: report it as a failure
+            res = {
+                "id": spec["id"],
+                "key": spec["key"],
+                "status": "failed",
+                "reason": "engine_error",
+                "error": f"{type(exc).__name__}: {exc}"[:1500],
+                "duration": None,
+            }
+        result_q.put(("done", wid, res))
+    shutdown_process_worker()
+
+
+LOST_AFTER_S = 15.0
+
+
+def _lost(spec: dict[str, Any], message: str) -> dict[str, Any]:
+    return {
+        "id": spec["id"],
+        "key": spec["key"],
+        "status": "failed",
+        "reason": "worker_died",
+        "error": message,
+        "duration": None,
+    }
+
+
+class LocalPool:
+    """Run job specs on ``n_workers`` local worker processes."""
+
+    def __init__(self, n_workers: int, isolation: str, recycle_after: int, log_dir: str | None):
+        self.n_workers = max(1, int(n_workers))
+        self.isolation = isolation
+        self.recycle_after = recycle_after
+        self.log_dir = log_dir
+        self._ctx = mp.get_context("spawn")
+
+    def _spawn(self, wid: int, task_q, result_q):
+        p = self._ctx.Process(
+            target=_worker_main,
+            args=(
+                wid,
+                task_q,
+                result_q,
+                self.isolation,
+                self.recycle_after,
+                self.log_dir,
+                os.getpid(),
+            ),
+            name=f"kp-worker-{wid}",
+            daemon=False,
+        )
+        p.start()
+        return p
+
+    def run(
+        self,
+        specs: list[dict[str, Any]],
+        on_start: Callback,
+        on_result: Callback,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        """Execute every spec; call ``on_start(job_id, worker)`` and ``on_result(result)``
+        in the driver as messages arrive."""
+        if not specs:
+            return
+        task_q = self._ctx.Queue()
+        result_q = self._ctx.Queue()
+        for spec in specs:
+            task_q.put(spec)
+        n = min(self.n_workers, len(specs))
+        procs = {wid: self._spawn(wid, task_q, result_q) for wid in range(n)}
+        by_id = {s["id"]: s for s in specs}
+        inflight: dict[int, str] = {}
+        remaining = set(by_id)
+        next_wid = n
+        completed = False
+        last_message = time.monotonic()
+        try:
+            while remaining:
+                try:
+                    kind, wid, payload = result_q.get(timeout=0.5)
+                    last_message = time.monotonic()
+                except queue.Empty:
+                    if on_tick:
+                        on_tick()
+                    if (
+                        not inflight
+                        and task_q.empty()
+                        and time.monotonic() - last_message > LOST_AFTER_S
+                    ):
+                        # Every task was taken but nobody runs it: a worker died between
+                        # taking a job and announcing it. Report those jobs instead of hanging.
+                        for job_id in sorted(remaining):
+                            on_result(_lost(by_id[job_id], "worker died before starting the job"))
+                        remaining.clear()
+                        break
+                    for wid, p in list(procs.items()):
+                        if p.is_alive():
+                            continue
+                        self._drain(result_q, inflight, remaining, on_start, on_result)
+                        job_id = inflight.pop(wid, None)
+                        del procs[wid]
+                        if job_id is not None and job_id in remaining:
+                            remaining.discard(job_id)
+                            on_result(
+                                _lost(
+                                    by_id[job_id], f"worker process exited with code {p.exitcode}"
+                                )
+                            )
+                        if remaining:
+                            procs[next_wid] = self._spawn(next_wid, task_q, result_q)
+                            next_wid += 1
+                    continue
+                self._handle(kind, wid, payload, inflight, remaining, on_start, on_result)
+            completed = True
+        finally:
+            if not completed:  # interrupted: stop now (SIGTERM makes workers kill their kernel)
+                for p in procs.values():
+                    p.terminate()
+            for _ in procs:
+                task_q.put(None)
+            deadline = time.monotonic() + 30
+            for p in procs.values():
+                p.join(timeout=max(0.1, deadline - time.monotonic()))
+                if p.is_alive():
+                    p.terminate()
+                    p.join(5)
+
+    @staticmethod
+    def _handle(kind, wid, payload, inflight, remaining, on_start, on_result) -> None:
+        if kind == "start":
+            inflight[wid] = payload
+            on_start(payload, wid)
+        else:
+            inflight.pop(wid, None)
+            if payload["id"] in remaining:
+                remaining.discard(payload["id"])
+                on_result(payload)
+
+    def _drain(self, result_q, inflight, remaining, on_start, on_result) -> None:
+        while True:
+            try:
+                kind, wid, payload = result_q.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(kind, wid, payload, inflight, remaining, on_start, on_result)

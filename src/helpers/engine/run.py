@@ -1,0 +1,549 @@
+"""`make reports`: plan, validate, skip what has not changed, execute, publish atomically.
+
+``cli(argv) -> int`` is what ``python -m helpers.cli reports`` calls. Exit status: 0 all good,
+1 some report failed, 2 bad parameter / missing input (nothing ran, nothing written), 3 the
+month is locked by another run.
+
+The driver stays light until it knows something must run: parsing suite.yaml, hashing the
+notebooks and the helpers' code and reading memoised warehouse facts take a fraction of a
+second; kernels, papermill and DuckDB are only touched when a job has to execute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from helpers import paths
+from helpers.engine import assemble
+from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, sha256_bytes
+from helpers.engine.inputs import Warehouse, WarehouseFacts, WarehouseMissing
+from helpers.engine.params import ParamError, Settings, load_suite, validate_settings
+from helpers.engine.plan import Job, MonthPlan, check_notebooks_exist, parse_overrides, plan_month
+
+log = logging.getLogger("helpers.engine")
+PACKAGES = (
+    "pandas numpy matplotlib seaborn statsmodels scipy duckdb pandera papermill nbclient "
+    "nbconvert nbformat ipykernel jupyter_client typst pypandoc_binary dask distributed"
+).split()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m helpers.cli reports",
+        description="Plan, execute and publish the reports of a month.",
+    )
+    p.add_argument("--month", default="", help="YYYY-MM (required)")
+    p.add_argument("--dept", action="append", default=[], help="department slug(s), comma list")
+    p.add_argument("--notebook", action="append", default=[], help="family or notebook name(s)")
+    p.add_argument("--jobs", default=None, help="parallel workers (default: one per core)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="[FAMILY.]NAME=VALUE")
+    p.add_argument("--force", action="store_true", help="re-run selected jobs even if cached")
+    p.add_argument("--only-failed", action="store_true", help="run only jobs that failed last")
+    p.add_argument("--plan", action="store_true", help="list the jobs and exit (dry run)")
+    p.add_argument("--timeout", type=float, default=None, help="per-notebook timeout (s)")
+    p.add_argument("--isolation", choices=["warm", "fresh"], default=None)
+    p.add_argument("--recycle-after", type=int, default=None)
+    p.add_argument("--executor", choices=["local", "dask"], default=None, help="env EXECUTOR")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (env SCHEDULER)")
+    p.add_argument("--wait", action="store_true", help="wait if the month is being run")
+    p.add_argument("--suite", type=Path, default=None, help="suite.yaml (default params/)")
+    p.add_argument("--notebooks-dir", type=Path, default=None)
+    p.add_argument("--outputs", type=Path, default=None)
+    p.add_argument("--warehouse", type=Path, default=None)
+    return p
+
+
+def _setup_logging() -> None:
+    if not log.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def git_info(root: Path) -> dict[str, Any]:
+    """Commit and dirty flag of the repository (``unknown`` outside git)."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        return {"commit": commit, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+class RunContext:
+    """Resolved locations and settings of one invocation."""
+
+    def __init__(self, args: argparse.Namespace):
+        env = os.environ
+        self.suite_path = args.suite or Path(env.get("KP_PARAMS", paths.PARAMS_DIR)) / "suite.yaml"
+        self.notebooks_dir = args.notebooks_dir or Path(
+            env.get("KP_NOTEBOOKS", paths.NOTEBOOKS_DIR)
+        )
+        self.outputs = (args.outputs or paths.outputs_dir()).resolve()
+        self.warehouse = (args.warehouse or paths.warehouse_path()).resolve()
+        # The code and environment that the cache key covers (overridable for deployments
+        # that install helpers elsewhere, and for tests).
+        self.helpers_dir = Path(env.get("KP_HELPERS_SRC", Path(__file__).resolve().parents[1]))
+        self.lock_file = Path(env.get("KP_LOCK_FILE", paths.ROOT / "requirements.lock"))
+        self.executor = args.executor or env.get("EXECUTOR") or "local"
+        self.scheduler = args.scheduler or env.get("SCHEDULER")
+        if self.executor not in {"local", "dask"}:
+            raise ParamError(f"EXECUTOR must be local or dask, got {self.executor!r}")
+        if self.executor == "dask" and not self.scheduler:
+            raise ParamError("EXECUTOR=dask needs SCHEDULER=tcp://host:port (or --scheduler)")
+
+
+def _settings(suite_settings: Settings, args: argparse.Namespace) -> Settings:
+    s = suite_settings
+    if args.timeout is not None:
+        s = replace(s, timeout_seconds=args.timeout)
+    if args.isolation:
+        s = replace(s, isolation=args.isolation)
+    if args.recycle_after is not None:
+        s = replace(s, recycle_after=args.recycle_after)
+    if args.jobs not in (None, "", "auto"):
+        try:
+            n = int(args.jobs)
+        except ValueError:
+            raise ParamError(f"--jobs must be a positive integer, got {args.jobs!r}") from None
+        if n < 1:
+            raise ParamError(f"--jobs must be a positive integer, got {args.jobs!r}")
+        s = replace(s, jobs=n)
+    validate_settings(s)
+    return s
+
+
+def compute_keys(plan: MonthPlan, facts: WarehouseFacts, env: Environment, cache: Cache) -> None:
+    """Fill in each job's data checksum, cache key and whether the cache holds it."""
+    nb_hashes: dict[Path, str | None] = {}
+    for job in plan.jobs:
+        if job.notebook not in nb_hashes:
+            nb_hashes[job.notebook] = (
+                notebook_code_hash(job.notebook) if job.notebook.is_file() else None
+            )
+        nb_hash = nb_hashes[job.notebook]
+        job.data_checksum = facts.slice_checksum(job.department)
+        if nb_hash is None:
+            job.key, job.cached = "", False
+            continue
+        job.key = job_key(
+            notebook_hash=nb_hash, params=job.params, data_checksum=job.data_checksum, env=env
+        )
+        job.cached = cache.has(job.key)
+
+
+def manifest_matches(manifest: dict[str, Any] | None, plan: MonthPlan, formats) -> bool:
+    """The published month already shows exactly these jobs with these keys, all succeeded."""
+    if not manifest:
+        return False
+    if sorted(manifest.get("formats", [])) != sorted(formats):
+        return False
+    published = {j["id"]: (j.get("key"), j.get("status")) for j in manifest.get("jobs", [])}
+    # What a new build would contain: the selected jobs and every other job whose current key is
+    # cached (the rest would be listed as not run).
+    expected = {j.id: j.key for j in plan.jobs if j.id in plan.selected or j.cached}
+    if set(published) != set(expected):
+        return False
+    return all(
+        published[i][0] == k and k and published[i][1] in {"done", "cached"}
+        for i, k in expected.items()
+    )
+
+
+def print_plan(plan: MonthPlan, to_run: set[str], out=None) -> None:
+    """The dry run: every job of the month, whether it is selected, cached, or would run."""
+    out = out or sys.stdout
+    print(f"plan for {plan.month}: {len(plan.jobs)} jobs", file=out)
+    print(f"{'job':<44} {'selected':<9} {'cached':<7} {'action':<8} key", file=out)
+    for j in plan.jobs:
+        sel = j.id in plan.selected
+        action = "run" if j.id in to_run else ("reuse" if j.cached else "skip")
+        print(
+            f"{j.id:<44} {'yes' if sel else 'no':<9} {'yes' if j.cached else 'no':<7} "
+            f"{action:<8} {j.key[:12] or '(notebook missing)'}",
+            file=out,
+        )
+    print(f"{len(to_run)} to run, {sum(j.cached for j in plan.jobs)} cached", file=out)
+
+
+def job_spec(
+    job: Job,
+    *,
+    settings: Settings,
+    formats,
+    cache: Cache,
+    staging: Path,
+    git: dict[str, Any],
+    warehouse: Path,
+    params_dir: Path,
+    log_dir: Path,
+) -> dict[str, Any]:
+    """The plain-dict description of a job that workers (local or Dask) execute."""
+    return {
+        "id": job.id,
+        "family": job.family,
+        "title": job.title,
+        "department": job.department,
+        "month": job.month,
+        "notebook": str(job.notebook),
+        "params": job.params,
+        "key": job.key,
+        "cache_root": str(cache.root),
+        "formats": list(formats),
+        "publisher": settings.publisher,
+        "timeout": settings.timeout_seconds,
+        "isolation": settings.isolation,
+        "recycle_after": settings.recycle_after,
+        "log_dir": str(log_dir),
+        "env": {"KP_WAREHOUSE": str(warehouse), "KP_PARAMS": str(params_dir)},
+        "failed_path": str(staging / job.folder / f"{job.family}.failed.ipynb"),
+        "provenance": {
+            "commit": git.get("commit"),
+            "dirty": git.get("dirty"),
+            "data_checksum": job.data_checksum,
+            "cache_key": job.key,
+        },
+    }
+
+
+def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
+    """The whole run; raises ParamError / WarehouseMissing / MonthBusy for the CLI to map."""
+    t0 = time.monotonic()
+    args = build_parser().parse_args(argv)
+    if not args.month:
+        raise ParamError("--month is required (make reports MONTH=YYYY-MM)")
+    ctx = RunContext(args)
+    suite = load_suite(ctx.suite_path)
+    settings = _settings(suite.settings, args)
+    cache = Cache(ctx.outputs / ".cache")
+    if facts is None:
+        facts = Warehouse(ctx.warehouse, memo_path=cache.root / "warehouse.json")
+    overrides = parse_overrides(args.param, suite)
+    plan = plan_month(
+        suite,
+        facts,
+        month=args.month,
+        notebooks_dir=ctx.notebooks_dir,
+        depts=args.dept,
+        notebooks=args.notebook,
+        overrides=overrides,
+    )
+    env = Environment.compute(
+        ctx.helpers_dir,
+        ctx.lock_file,
+        suite.formats,
+        settings.publisher,
+        params_dir=ctx.suite_path.parent,
+    )
+    compute_keys(plan, facts, env, cache)
+    ledger_path = ctx.outputs / "ledger.duckdb"
+    if args.only_failed:
+        from helpers.engine.ledger import Ledger
+
+        failed = Ledger(ledger_path).last_failed(plan.month) if ledger_path.exists() else set()
+        plan.selected &= failed
+    to_run = {j.id for j in plan.selected_jobs() if args.force or not j.cached}
+
+    if args.plan:
+        print_plan(plan, to_run)
+        _save_facts(facts)
+        return 0
+    check_notebooks_exist(plan.selected_jobs())
+    _save_facts(facts)  # only once everything is valid: a rejected run writes nothing
+
+    with assemble.month_lock(ctx.outputs, plan.month, wait=args.wait, log=log.info):
+        published = assemble.published_manifest(ctx.outputs, plan.month)
+        if not to_run and manifest_matches(published, plan, suite.formats):
+            log.info(
+                f"{plan.month}: up to date ({len(published['jobs'])} reports, all cached) "
+                f"in {time.monotonic() - t0:.2f} s"
+            )
+            return 0
+        if args.only_failed and not to_run:
+            log.info(f"{plan.month}: no failed jobs to re-run")
+        return _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0)
+
+
+def _save_facts(facts: WarehouseFacts) -> None:
+    if isinstance(facts, Warehouse):
+        facts.save()
+
+
+def _import_portal() -> None:
+    try:
+        import helpers.publish.portal  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0) -> int:
+    from helpers.engine.ledger import Ledger
+    from helpers.engine.progress import Progress
+
+    # The portal (nbconvert, nbformat) takes seconds to import: do it while workers execute.
+    threading.Thread(target=_import_portal, daemon=True).start()
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    assemble.clean_leftovers(ctx.outputs, plan.month)
+    cache.clean_stale_tmp()
+    staging = assemble.staging_dir(ctx.outputs, plan.month, run_id)
+    staging.mkdir(parents=True)
+    git = git_info(paths.ROOT)
+    ledger = Ledger(ctx.outputs / "ledger.duckdb")
+    n_workers = settings.jobs or os.cpu_count() or 1
+    ledger.start_run(
+        run_id,
+        plan.month,
+        argv,
+        {
+            "commit": git["commit"],
+            "dirty": git["dirty"],
+            "executor": ctx.executor,
+            "isolation": settings.isolation,
+            "n_jobs": n_workers,
+        },
+    )
+    jobs_by_id = {j.id: j for j in plan.jobs}
+    run_jobs = [j for j in plan.jobs if j.id in to_run]
+    log_dir = ctx.outputs / ".runs" / run_id
+    specs = [
+        job_spec(
+            j,
+            settings=settings,
+            formats=suite.formats,
+            cache=cache,
+            staging=staging,
+            git=git,
+            warehouse=ctx.warehouse,
+            params_dir=ctx.suite_path.parent,
+            log_dir=log_dir,
+        )
+        for j in run_jobs
+    ]
+    results: dict[str, dict[str, Any]] = {}
+    selected_cached = [j for j in plan.selected_jobs() if j.id not in to_run and j.cached]
+    progress = Progress(total=len(run_jobs) + len(selected_cached))
+    progress.log(
+        f"run {run_id}: month {plan.month}, {len(run_jobs)} to run, "
+        f"{len(selected_cached)} cached, executor {ctx.executor}"
+        + (
+            f" ({n_workers} workers, {settings.isolation} kernels)"
+            if ctx.executor == "local"
+            else ""
+        )
+    )
+    for j in selected_cached:
+        progress.finish(j.id, "cached")
+
+    def on_start(job_id: str, worker) -> None:
+        progress.start(job_id)
+
+    def on_result(res: dict[str, Any]) -> None:
+        job = jobs_by_id[res["id"]]
+        res.update(family=job.family, department=job.department)
+        results[res["id"]] = res
+        detail = ""
+        if res["status"] == "failed":
+            first = (res.get("error") or "").splitlines()[:1]
+            detail = f"{res.get('reason')}: {first[0] if first else ''}"[:160]
+        progress.finish(res["id"], res["status"], detail)
+        ledger.record_jobs(run_id, plan.month, [res])
+
+    try:
+        if ctx.executor == "dask":
+            from helpers.engine.dask_executor import run_on_dask
+
+            run_on_dask(specs, ctx.scheduler, on_start, on_result, on_tick=progress.draw)
+        else:
+            from helpers.engine.pool import LocalPool
+
+            pool = LocalPool(n_workers, settings.isolation, settings.recycle_after, str(log_dir))
+            pool.run(specs, on_start, on_result, on_tick=progress.draw)
+    except BaseException:
+        progress.close()
+        ledger.finish_run(run_id, "interrupted", progress.counts, time.monotonic() - t0)
+        raise
+    progress.close()
+
+    reports, manifest_jobs, not_run, cached_rows = [], [], [], []
+    for job in plan.jobs:
+        res = results.get(job.id)
+        if res is None:
+            rec = cache.result(job.key) if job.key and job.cached else None
+            if rec is None:
+                not_run.append(
+                    {
+                        "id": job.id,
+                        "family": job.family,
+                        "department": job.department,
+                        "status": "not_run",
+                        "key": job.key,
+                        "reason": "outside the selection and not cached for the current inputs",
+                    }
+                )
+                continue
+            res = dict(
+                rec, id=job.id, status="cached", family=job.family, department=job.department
+            )
+            cached_rows.append(res)
+        folder = staging / job.folder
+        files: dict[str, str] = {}
+        if res["status"] in {"done", "cached"}:
+            for kind, name in (res.get("files") or {}).items():
+                assemble.link_or_copy(cache.entry(job.key) / name, folder / name)
+                files[kind] = f"{job.folder}/{name}"
+        else:
+            failed_nb = folder / f"{job.family}.failed.ipynb"
+            if failed_nb.exists():
+                files["failed_ipynb"] = f"{job.folder}/{failed_nb.name}"
+        dept = plan.departments.get(job.department) if job.department else None
+        reports.append(
+            {
+                "family": job.family,
+                "family_title": job.title,
+                "scope": job.scope,
+                "department": job.department,
+                "department_name": dept.name if dept else None,
+                "priority_area": dept.priority_area if dept else None,
+                "status": res["status"],
+                "error": res.get("error") if res["status"] == "failed" else None,
+                "html": files.get("html"),
+                "pdf": files.get("pdf"),
+                "headline": res.get("headline") or {},
+            }
+        )
+        manifest_jobs.append(
+            {
+                "id": job.id,
+                "family": job.family,
+                "department": job.department,
+                "status": res["status"],
+                "reason": res.get("reason"),
+                "key": job.key,
+                "params": job.params,
+                "data_checksum": job.data_checksum,
+                "files": files,
+                "hashes": res.get("hashes") or {},
+                "run_at": res.get("run_at"),
+                "duration_s": res.get("duration"),
+                "failing_cell": res.get("failing_cell"),
+                "error": res.get("error") if res["status"] == "failed" else None,
+            }
+        )
+    ledger.record_jobs(run_id, plan.month, cached_rows)
+    counts = {s: sum(1 for r in reports if r["status"] == s) for s in ("done", "cached", "failed")}
+    manifest = {
+        "month": plan.month,
+        "run_id": run_id,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git": git,
+        "selection": {
+            "argv": argv,
+            "dept": args.dept,
+            "notebook": args.notebook,
+            "force": args.force,
+            "only_failed": args.only_failed,
+        },
+        "settings": {
+            "timeout_seconds": settings.timeout_seconds,
+            "isolation": settings.isolation,
+            "recycle_after": settings.recycle_after,
+            "workers": n_workers,
+            "executor": ctx.executor,
+            "publisher": settings.publisher,
+        },
+        "formats": list(suite.formats),
+        "inputs": {
+            "warehouse": str(ctx.warehouse),
+            "data_checksums": {j.folder: j.data_checksum for j in plan.jobs},
+            "suite_sha256": sha256_bytes(suite.raw_text.encode()),
+        },
+        "packages": package_versions(),
+        "timings": {"total_s": round(time.monotonic() - t0, 3)},
+        "counts": counts,
+        "jobs": manifest_jobs,
+        "not_run": not_run,
+    }
+    build = assemble.publish_month(
+        ctx.outputs, plan.month, run_id, staging, reports, manifest, log=log.info
+    )
+    total = time.monotonic() - t0
+    ledger.finish_run(run_id, "failed" if counts["failed"] else "ok", counts, total)
+    _print_summary(plan, results, counts, total, ctx.outputs / plan.month, build)
+    return 1 if counts["failed"] else 0
+
+
+def _print_summary(plan, results, counts, total, month_dir, build) -> None:
+    lines = [f"{'job':<44} {'status':<7} {'reason':<12} {'time':>7}"]
+    for job in plan.jobs:
+        res = results.get(job.id)
+        if res is None:
+            continue
+        dur = res.get("duration")
+        lines.append(
+            f"{job.id:<44} {res['status']:<7} {res.get('reason') or '':<12} "
+            f"{(f'{dur:.1f}s' if dur is not None else '-'):>7}"
+        )
+    if len(lines) > 1:
+        print("\n".join(lines))
+    print(
+        f"{plan.month}: {counts['done']} done, {counts['cached']} cached, {counts['failed']} failed"
+        f" in {total:.1f} s -> {month_dir} ({build.name})"
+    )
+
+
+def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
+    """Entry point for ``python -m helpers.cli reports``; returns the exit status.
+    ``facts`` replaces the warehouse (tests)."""
+    _setup_logging()
+    try:
+        return run(list(argv), facts=facts)
+    except (ParamError, WarehouseMissing) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except assemble.MonthBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted: the published month is unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

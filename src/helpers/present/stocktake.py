@@ -1,0 +1,718 @@
+"""Stocktake presentation: charts, display-ready tables and key-message sentences.
+
+Everything here reads a :class:`helpers.analysis.stocktake.StocktakePack`; no number is computed
+here that the analysis does not already hold (only formatting, ordering and wording).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from helpers.analysis.stocktake import (
+    MET,
+    MISSED,
+    NO_DATA,
+    OFF_TRACK,
+    ON_TRACK,
+    StocktakePack,
+)
+from helpers.data.calendar import fiscal_year
+from helpers.present.theme import PALETTE, STATUS_COLOURS
+
+MINUS = "\u2212"
+UNITLESS = ("count", "number", "no.", "")
+STATUS_TONE = {MET: "good", ON_TRACK: "good", OFF_TRACK: "bad", MISSED: "bad", NO_DATA: "neutral"}
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------
+
+
+def _missing(value: Any) -> bool:
+    """True for None, NaN, NaT and pd.NA (scalars only)."""
+    if isinstance(value, list | tuple | dict | set):
+        return False
+    return bool(pd.isna(value))
+
+
+def fmt_value(value: Any, unit: str | None) -> str:
+    """A value with its unit: 68.0% / 1,234.0 children; 'n/a' when missing."""
+    if _missing(value):
+        return "n/a"
+    unit = (unit or "").strip()
+    number = f"{float(value):,.1f}"
+    if unit == "%":
+        return f"{number}%"
+    if unit.lower() in UNITLESS:
+        return number
+    return f"{number} {unit}".strip()
+
+
+def fmt_diff(value: Any, unit: str | None, sign: bool = True, digits: int = 1) -> str:
+    """A difference with its unit: '+3.5 pp' for % values (percentage points), '\u22122.9' else."""
+    if _missing(value):
+        return "n/a"
+    v = round(float(value), digits)
+    unit = (unit or "").strip()
+    prefix = ("+" if v > 0 else MINUS if v < 0 else "") if sign else ""
+    number = f"{abs(v):,.{digits}f}"
+    if unit == "%":
+        return f"{prefix}{number} pp"
+    if unit.lower() in UNITLESS:
+        return f"{prefix}{number}"
+    return f"{prefix}{number} {unit}"
+
+
+def fmt_month(value: Any) -> str:
+    """Timestamp -> 'Mar 2025' ('n/a' when missing)."""
+    return "n/a" if _missing(value) else pd.Timestamp(value).strftime("%b %Y")
+
+
+def fmt_date(value: Any) -> str:
+    """Timestamp -> '20 Feb 2025' ('n/a' when missing)."""
+    return "n/a" if _missing(value) else pd.Timestamp(value).strftime("%-d %b %Y")
+
+
+def month_ranges(months: Iterable[pd.Timestamp]) -> str:
+    """Compress months into ranges: 'Jul 2024-Sep 2024, Jan 2025'."""
+    ms = sorted(pd.Timestamp(m) for m in months)
+    if not ms:
+        return "none"
+    parts, start, prev = [], ms[0], ms[0]
+    for m in ms[1:]:
+        if m == prev + pd.DateOffset(months=1):
+            prev = m
+            continue
+        parts.append((start, prev))
+        start = prev = m
+    parts.append((start, prev))
+    return ", ".join(
+        fmt_month(a) if a == b else f"{fmt_month(a)}\u2013{fmt_month(b)}" for a, b in parts
+    )
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _target(pack: StocktakePack, target_id: str) -> dict[str, Any]:
+    rows = pack.summary[pack.summary["target_id"] == target_id]
+    if rows.empty:
+        raise KeyError(f"target {target_id!r} is not in the {pack.department} stocktake")
+    return rows.iloc[0].to_dict()
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------------
+
+
+def decisions_needed(pack: StocktakePack) -> list[str]:
+    """Items for the stocktake meeting to decide, derived from the evidence (may be empty)."""
+    s = pack.summary
+    items = []
+    flagged = s[s["evidence_flag"].astype(bool)]
+    if len(flagged):
+        items.append(f"review the rating of {_join(list(flagged['title']))}")
+    off = s[s["status"] == OFF_TRACK]
+    if len(off):
+        items.append(f"agree recovery actions for {_join(list(off['title']))} (off track)")
+    missed = s[s["status"] == MISSED]
+    if len(missed):
+        items.append(
+            f"decide whether to reset or close {_join(list(missed['title']))} (target date passed)"
+        )
+    nodata = s[(s["status"] == NO_DATA) | s["stale"].astype(bool)]
+    if len(nodata):
+        items.append(f"obtain current data for {_join(list(nodata['title']))}")
+    past_due = (
+        pack.actions[pack.actions["past_due"].astype(bool)] if len(pack.actions) else pack.actions
+    )
+    if len(past_due):
+        items.append(
+            f"follow up {_plural(len(past_due), 'past-due action')} from the last stocktake"
+        )
+    return items
+
+
+def key_message_sentences(pack: StocktakePack) -> list[str]:
+    """The key messages: targets on/off track, score, rating changes, evidence flags, milestones,
+    decisions needed. Every figure comes from the pack."""
+    s = pack.summary
+    if s.empty:
+        return [
+            f"No delivery targets are recorded for this department as of {fmt_month(pack.month)}."
+        ]
+    msgs = []
+    counts = pack.status_counts()
+    parts = [f"{pack.n_on_track} of {pack.n_targets} targets are on track or already met"]
+    for status, label in (
+        (OFF_TRACK, "off track"),
+        (MISSED, "missed (date passed)"),
+        (NO_DATA, "without data yet"),
+    ):
+        if counts[status]:
+            titles = list(s.loc[s["status"] == status, "title"])
+            parts.append(f"{label}: {_join(titles)}")
+    msgs.append("; ".join(parts) + ".")
+    if not _missing(pack.score):
+        msgs.append(
+            f"Performance-contract score {pack.score:.0f} out of 100 (grade {pack.grade}) against "
+            "this year's annual targets."
+        )
+    if pack.stocktake_date is None:
+        msgs.append("No stocktake has been recorded yet, so there are no ratings to show.")
+    elif pack.previous_stocktake_date is None:
+        msgs.append(f"The stocktake of {fmt_date(pack.stocktake_date)} is the first on record.")
+    else:
+        changed = s[s["rating_change"].isin(["up", "down"])]
+        since = f"since the previous stocktake ({fmt_date(pack.previous_stocktake_date)})"
+        if changed.empty:
+            msgs.append(
+                f"No rating changed at the stocktake of {fmt_date(pack.stocktake_date)} {since}."
+            )
+        else:
+            moves = [
+                f"{r.title} {r.previous_rating} \u2192 {r.rating}" for r in changed.itertuples()
+            ]
+            msgs.append(
+                f"At the stocktake of {fmt_date(pack.stocktake_date)}, {_plural(len(changed), 'rating')} "
+                f"changed {since}: {'; '.join(moves)}."
+            )
+    flagged = s[s["evidence_flag"].astype(bool)]
+    if len(flagged):
+        reasons = [
+            f"{r.title}: {r.evidence_flag[0].lower()}{r.evidence_flag[1:]}"
+            for r in flagged.itertuples()
+        ]
+        msgs.append(
+            f"The evidence disagrees with the recorded rating for {_plural(len(flagged), 'target')} "
+            f"({'; '.join(reasons)})."
+        )
+    ms = pack.milestones
+    overdue = ms[ms["state"] == "overdue"]
+    due = ms[ms["due_this_month"] & ms["state"].isin(["due this month", "overdue"])]
+    if len(overdue):
+        worst = overdue.sort_values("days_overdue", ascending=False).iloc[0]
+        verb = "is" if len(overdue) == 1 else "are"
+        msgs.append(
+            f"{_plural(len(overdue), 'milestone')} {verb} overdue, the longest by "
+            f"{worst['days_overdue']:.0f} days ({worst['title']})"
+            + (
+                f"; {len(due)} due this month {'is' if len(due) == 1 else 'are'} not yet complete."
+                if len(due)
+                else "."
+            )
+        )
+    elif len(due):
+        msgs.append(
+            f"No milestone is overdue; {_plural(len(due), 'milestone')} due this month still open."
+        )
+    elif len(ms):
+        msgs.append("No milestone is overdue or due this month.")
+    decisions = decisions_needed(pack)
+    if decisions:
+        msgs.append("Decisions needed: " + "; ".join(decisions) + ".")
+    return msgs
+
+
+def target_sentence(pack: StocktakePack, target_id: str) -> str:
+    """One paragraph on a target: latest actual vs plan, trend, projection, rating."""
+    t = _target(pack, target_id)
+    unit = t["unit"]
+    if t["status"] == NO_DATA:
+        text = f"No actual has been reported yet (target {fmt_value(t['target_value'], unit)} by {fmt_month(t['target_month'])})."
+    else:
+        ahead = "ahead of" if t["gap"] >= 0 else "behind"
+        text = (
+            f"The latest actual ({fmt_month(t['latest_month'])}) is {fmt_value(t['latest_actual'], unit)} against "
+            f"a planned {fmt_value(t['planned_at_latest'], unit)}: {fmt_diff(abs(t['gap']), unit, sign=False)} {ahead} trajectory "
+            f"(status: {t['status']})."
+        )
+        if not _missing(t["trend"]):
+            text += f" The trend over recent months is {t['trend']} ({fmt_diff(t['trend_per_month'], unit)} a month)."
+        if not _missing(t["projected"]):
+            text += (
+                f" At this pace it would reach {fmt_value(t['projected'], unit)} by {fmt_month(t['target_month'])} "
+                f"({pack.settings.interval_level:.0%} interval {fmt_value(t['projected_lower'], unit)} to "
+                f"{fmt_value(t['projected_upper'], unit)}) against a target of {fmt_value(t['target_value'], unit)}: "
+                f"{t['likelihood']}."
+            )
+        elif not _missing(t["projection_note"]) and t["projection_note"]:
+            text += f" No projection: {t['projection_note']}."
+    if not _missing(t.get("rating")):
+        text += f" Recorded rating: {t['rating']}"
+        if not _missing(t.get("previous_rating")) and t["previous_rating"] != t["rating"]:
+            text += f" (was {t['previous_rating']})"
+        text += "."
+    return text
+
+
+def data_notes(pack: StocktakePack) -> list[str]:
+    """Data notes: as-of, missing months, stale data, projections not made, rules in force."""
+    s = pack.summary
+    notes = [
+        f"Actuals to {fmt_month(pack.as_of)} (report month {fmt_month(pack.month)}); ratings and actions "
+        f"from the stocktake of {fmt_date(pack.stocktake_date)}."
+        if pack.as_of is not None
+        else f"No actuals are recorded up to {fmt_month(pack.month)}."
+    ]
+    for r in s.itertuples():
+        if r.n_missing:
+            notes.append(
+                f"{r.title}: no actual for {_plural(r.n_missing, 'month')} ({month_ranges(r.missing_months)})."
+            )
+        if r.stale:
+            notes.append(f"{r.title}: the latest actual is {r.months_since_latest:.0f} months old.")
+    st = pack.settings
+    notes.append(
+        f"On track means the latest actual is ahead of the trajectory for its month, or behind it by no "
+        f"more than {st.tolerance:.0%} of the planned change from baseline to target. Projections fit a "
+        f"straight line (OLS) to up to {st.projection_window} months of actuals (at least {st.min_points}) "
+        f"and show a {st.interval_level:.0%} prediction interval."
+    )
+    notes.append(
+        "Ratings are the delivery unit's recorded judgements, shown as given; the evidence flag marks "
+        "where the computed evidence points the other way. Action statuses are as currently recorded."
+    )
+    rule = pack.rule
+    notes.append(
+        f"Scorecard: each KPI's achievement is the distance travelled from baseline to its annual target "
+        f"(capped at {rule.cap:.0%}); the score is the weighted average out of 100 (KPIs without data "
+        f"{'score 0' if rule.missing == 'zero' else 'are left out'}). Because KPIs are measured "
+        "against the year-end target, scores rise through the fiscal year: compare departments in "
+        "the same month."
+    )
+    return notes
+
+
+def alt_text(pack: StocktakePack, target_id: str) -> str:
+    """Alt text for a target's trajectory chart."""
+    t = _target(pack, target_id)
+    return (
+        f"Line chart of {t['title']} in {t['unit']}: planned trajectory from {fmt_value(t['baseline'], t['unit'])} "
+        f"to {fmt_value(t['target_value'], t['unit'])} by {fmt_month(t['target_month'])}, and monthly actuals, "
+        f"latest {fmt_value(t['latest_actual'], t['unit'])} in {fmt_month(t['latest_month'])}."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Tables (display-ready DataFrames for helpers.present.table)
+# --------------------------------------------------------------------------------------------
+
+
+def summary_table(pack: StocktakePack) -> pd.DataFrame:
+    """One row per target: status, latest actual vs plan, projection, rating and evidence flag."""
+    s = pack.summary
+    return pd.DataFrame(
+        {
+            "Target": s["title"],
+            "Status": s["status"],
+            "Latest": [fmt_month(m) for m in s["latest_month"]],
+            "Actual": [fmt_value(v, u) for v, u in zip(s["latest_actual"], s["unit"], strict=True)],
+            "Planned": [
+                fmt_value(v, u) for v, u in zip(s["planned_at_latest"], s["unit"], strict=True)
+            ],
+            "Gap (+ ahead)": [fmt_diff(v, u) for v, u in zip(s["gap"], s["unit"], strict=True)],
+            "Projected at target date": [
+                fmt_value(v, u) for v, u in zip(s["projected"], s["unit"], strict=True)
+            ],
+            "Target value": [
+                fmt_value(v, u) for v, u in zip(s["target_value"], s["unit"], strict=True)
+            ],
+            "Rating": s["rating"].fillna("not rated"),
+            "Change": s["rating_change"].fillna(""),
+            "Evidence flag": s["evidence_flag"].replace("", "\u2013"),
+        }
+    )
+
+
+SUMMARY_FORMATS: dict[str, str] = {}
+
+
+def status_row_classes(pack: StocktakePack) -> list[str]:
+    """CSS classes for summary rows by status tone (good / bad / neutral)."""
+    return [f"kp-{STATUS_TONE.get(s, 'neutral')}" for s in pack.summary["status"]]
+
+
+def scorecard_table(pack: StocktakePack) -> pd.DataFrame:
+    """The department's KPIs scored against their annual targets."""
+    c = pack.scorecard
+    return pd.DataFrame(
+        {
+            "KPI": c["title"],
+            "Weight": c["weight"],
+            "Baseline": [fmt_value(v, u) for v, u in zip(c["baseline"], c["unit"], strict=True)],
+            "Annual target": [
+                fmt_value(v, u) for v, u in zip(c["annual_target"], c["unit"], strict=True)
+            ],
+            "Latest actual": [
+                fmt_value(v, u) for v, u in zip(c["latest_actual"], c["unit"], strict=True)
+            ],
+            "Achievement": c["achievement"],
+            "Scored": c["scored"],
+            "Counted": c["included"],
+        }
+    )
+
+
+SCORECARD_FORMATS = {"Weight": "{:,.1f}", "Achievement": "pct0", "Scored": "pct0"}
+
+
+def milestone_table(
+    pack: StocktakePack, target_id: str | None = None, milestones: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Milestones (of one target, or all, or the rows given) with their state at month end."""
+    m = pack.milestones if milestones is None else milestones
+    if target_id is not None:
+        m = m[m["target_id"] == target_id]
+    titles = dict(zip(pack.summary["target_id"], pack.summary["title"], strict=True))
+    out = pd.DataFrame(
+        {
+            "Milestone": m["title"],
+            "Due": [fmt_date(d) for d in m["due_date"]],
+            "Completed": [
+                fmt_date(d) if not _missing(d) and d <= pack.month + pd.offsets.MonthEnd(0) else ""
+                for d in m["completed_date"]
+            ],
+            "State": m["state"],
+            "Days overdue / late": m["days_overdue"].fillna(m["days_late"]),
+            "Months overdue": m["months_overdue"],
+        }
+    )
+    if target_id is None:
+        out.insert(0, "Target", [titles.get(t, t) for t in m["target_id"]])
+    return out.reset_index(drop=True)
+
+
+def attention_milestones(pack: StocktakePack) -> pd.DataFrame:
+    """Milestones overdue or due this month (department-wide), longest overdue first."""
+    m = pack.milestones
+    keep = (m["state"] == "overdue") | m["due_this_month"]
+    sub = m[keep].sort_values(["days_overdue", "due_date"], ascending=[False, True])
+    return milestone_table(pack, milestones=sub)
+
+
+MILESTONE_FORMATS = {"Days overdue / late": "{:,.0f}", "Months overdue": "{:,.0f}"}
+
+
+def actions_table(pack: StocktakePack) -> pd.DataFrame:
+    """Actions agreed at the stocktake in force with their recorded status."""
+    a = pack.actions
+    titles = dict(zip(pack.summary["target_id"], pack.summary["title"], strict=True))
+    return pd.DataFrame(
+        {
+            "Action": a["action"],
+            "Target": [
+                titles.get(t, "department-wide") if not _missing(t) else "department-wide"
+                for t in a["target_id"]
+            ],
+            "Owner": a["owner"],
+            "Due": [fmt_date(d) for d in a["due_date"]],
+            "Status (recorded)": a["status"],
+            "Days past due": a["days_past_due"],
+        }
+    )
+
+
+ACTIONS_FORMATS = {"Days past due": "{:,.0f}"}
+
+
+def district_table(pack: StocktakePack, target_id: str) -> pd.DataFrame:
+    """Latest actual by district for one target, best first."""
+    d = pack.districts.get(target_id)
+    unit = _target(pack, target_id)["unit"]
+    if d is None or d.empty:
+        return pd.DataFrame(
+            columns=["Rank", "District", "Actual", "Versus department-wide (+ better)"]
+        )
+    return pd.DataFrame(
+        {
+            "Rank": d["rank"].astype(int),
+            "District": d["district"],
+            "Actual": [fmt_value(v, unit) for v in d["actual"]],
+            "Versus department-wide (+ better)": [fmt_diff(v, unit) for v in d["difference"]],
+        }
+    )
+
+
+def target_facts(pack: StocktakePack, target_id: str) -> pd.DataFrame:
+    """Key facts for one target as a two-column table."""
+    t = _target(pack, target_id)
+    u = t["unit"]
+    proj = (
+        f"{fmt_value(t['projected'], u)} ({fmt_value(t['projected_lower'], u)} to {fmt_value(t['projected_upper'], u)})"
+        if not _missing(t["projected"])
+        else ("n/a" if _missing(t["projection_note"]) else t["projection_note"] or "n/a")
+    )
+    rows = [
+        ("Owner", t.get("owner") if not _missing(t.get("owner")) else "n/a"),
+        ("Direction", "higher is better" if t["direction"] == "up" else "lower is better"),
+        ("Baseline", fmt_value(t["baseline"], u)),
+        ("Target", f"{fmt_value(t['target_value'], u)} by {fmt_month(t['target_month'])}"),
+        ("Latest actual", f"{fmt_value(t['latest_actual'], u)} ({fmt_month(t['latest_month'])})"),
+        ("Planned for that month", fmt_value(t["planned_at_latest"], u)),
+        (
+            "Gap (+ ahead)",
+            "n/a"
+            if _missing(t["gap"])
+            else f"{fmt_diff(t['gap'], u)} ({'n/a' if _missing(t['gap_pct']) else format(t['gap_pct'], '+.1%')} of plan)",
+        ),
+        ("Status", t["status"]),
+        (
+            "Trend",
+            "n/a"
+            if _missing(t["trend"])
+            else f"{t['trend']} ({fmt_diff(t['trend_per_month'], u, digits=2)} a month)",
+        ),
+        (f"Projected at target date ({pack.settings.interval_level:.0%} interval)", proj),
+        ("Rating (recorded)", t["rating"] if not _missing(t.get("rating")) else "not rated"),
+        (
+            "Previous rating",
+            t["previous_rating"] if not _missing(t.get("previous_rating")) else "n/a",
+        ),
+        ("Evidence flag", "none" if _missing(t["evidence_flag"]) else t["evidence_flag"] or "none"),
+        ("Months without data", str(t["n_missing"])),
+    ]
+    return pd.DataFrame(rows, columns=["Measure", "Value"])
+
+
+def rollup_table(pack: StocktakePack) -> pd.DataFrame:
+    """Department roll-up: targets by status and the share on track."""
+    counts = pack.status_counts()
+    out = pd.DataFrame({"Status": list(counts), "Targets": list(counts.values())})
+    out["Share of targets"] = out["Targets"] / pack.n_targets if pack.n_targets else math.nan
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Charts
+# --------------------------------------------------------------------------------------------
+
+
+def _month_axis(ax) -> None:
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=10))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    for label in ax.get_xticklabels():
+        label.set_rotation(0)
+
+
+def _unit_label(unit: str) -> str:
+    """Axis label naming the unit: 'Per cent (%)', 'Number', 'Thousand'."""
+    unit = (unit or "").strip()
+    if unit == "%":
+        return "Per cent (%)"
+    if unit.lower() in UNITLESS:
+        return "Number"
+    return unit[:1].upper() + unit[1:]
+
+
+def trajectory_chart(pack: StocktakePack, target_id: str) -> Figure:
+    """Trajectory (planned), actuals (gaps left open), projection band and target marker."""
+    t = _target(pack, target_id)
+    plan = pack.plans[target_id]
+    series = pack.series[target_id]
+    proj = pack.projections[target_id]
+    fig, ax = plt.subplots()
+    ax.plot(
+        plan["month"],
+        plan["planned"],
+        linestyle="--",
+        color=PALETTE[7],
+        linewidth=1.5,
+        label="Trajectory (planned)",
+    )
+    if len(series):
+        full = pd.DataFrame(
+            {"month": pd.date_range(series["month"].min(), series["month"].max(), freq="MS")}
+        )
+        full = full.merge(series, on="month", how="left")
+        ax.plot(
+            full["month"],
+            full["actual"],
+            color=PALETTE[0],
+            linewidth=2,
+            marker="o",
+            markersize=4,
+            label="Actual",
+        )
+    if len(proj.path):
+        ax.plot(
+            proj.path["month"],
+            proj.path["mean"],
+            color=PALETTE[1],
+            linestyle=":",
+            linewidth=2,
+            label="Projection",
+        )
+        ax.fill_between(
+            proj.path["month"].to_numpy(),
+            proj.path["lower"].to_numpy(dtype=float),
+            proj.path["upper"].to_numpy(dtype=float),
+            color=PALETTE[1],
+            alpha=0.2,
+            linewidth=0,
+            label=f"{proj.level:.0%} prediction interval",
+        )
+    ax.scatter(
+        [t["target_month"]],
+        [t["target_value"]],
+        marker="*",
+        s=180,
+        color=PALETTE[3],
+        zorder=5,
+        label="Target",
+    )
+    ax.axvline(pack.month, color=STATUS_COLOURS["neutral"], linewidth=1, alpha=0.6)
+    ax.annotate("report month", (pack.month, 1.0), xycoords=("data", "axes fraction"), fontsize=8,
+                color=STATUS_COLOURS["neutral"], ha="right", va="top", rotation=90)  # fmt: skip
+    ax.set_title(f"{t['title']}: actual against trajectory")
+    ax.set_xlabel("Month")
+    ax.set_ylabel(_unit_label(t["unit"]))
+    _month_axis(ax)
+    ax.legend(loc="best", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def district_chart(pack: StocktakePack, target_id: str) -> Figure:
+    """Horizontal bars of the latest actual by district, with the department-wide value."""
+    t = _target(pack, target_id)
+    d = pack.districts.get(target_id)
+    if d is None or d.empty:
+        raise ValueError(f"{target_id}: no district data to chart")
+    d = d.iloc[::-1]  # best at the top
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.24 * len(d) + 1.2)))
+    ax.barh(d["district"], d["actual"], color=PALETTE[0])
+    dept = d["department_value"].iloc[0]
+    if not _missing(dept):
+        ax.axvline(
+            dept,
+            color=PALETTE[7],
+            linestyle="--",
+            linewidth=1.2,
+            label=f"Department-wide {fmt_value(dept, t['unit'])}",
+        )
+    ax.axvline(
+        t["target_value"],
+        color=PALETTE[3],
+        linestyle=":",
+        linewidth=1.5,
+        label=f"Target {fmt_value(t['target_value'], t['unit'])}",
+    )
+    ax.set_title(f"{t['title']} by district, {fmt_month(d['month'].iloc[0])}")
+    ax.set_xlabel(_unit_label(t["unit"]))
+    ax.set_ylabel("District")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.legend(loc="lower right", fontsize=8, frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def completion_chart(pack: StocktakePack) -> Figure:
+    """Milestone completion rate over the last twelve months (% of milestones due by then)."""
+    c = pack.completion
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(
+        c["month"],
+        c["completion_rate"] * 100,
+        color=PALETTE[0],
+        marker="o",
+        markersize=4,
+        label="Completed",
+    )
+    ax.plot(
+        c["month"],
+        c["on_time_rate"] * 100,
+        color=PALETTE[2],
+        marker="s",
+        markersize=4,
+        label="Completed on time",
+    )
+    ax.set_ylim(0, 105)
+    ax.set_title("Milestones completed, of all those due by each month")
+    ax.set_xlabel("Month")
+    ax.set_ylabel("% of milestones due")
+    _month_axis(ax)
+    ax.legend(loc="best", fontsize=8, frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def as_of_text(pack: StocktakePack) -> str:
+    """The data as-of for the title block: the latest month with an actual, or a plain note."""
+    return pack.as_of.strftime("%Y-%m") if pack.as_of is not None else "n/a"
+
+
+def score_sentence(pack: StocktakePack) -> str:
+    """One sentence on the performance-contract score."""
+    if _missing(pack.score):
+        return "No KPI carries a weight, so there is no performance-contract score."
+    counted = int(pack.scorecard["included"].sum())
+    return (
+        f"Score {pack.score:.1f} out of 100 (grade {pack.grade}) over {_plural(counted, 'KPI')}, each "
+        f"scored against its annual target for fiscal year {fiscal_year_label(pack)}."
+    )
+
+
+def fiscal_year_label(pack: StocktakePack) -> str:
+    """'2024-25' for a report month in that fiscal year."""
+    return fiscal_year(pack.month)
+
+
+def district_alt(pack: StocktakePack, target_id: str) -> str:
+    """Alt text for a target's district chart."""
+    t = _target(pack, target_id)
+    d = pack.districts[target_id]
+    best, worst = d.iloc[0], d.iloc[-1]
+    return (
+        f"Bar chart of {t['title']} by district in {fmt_month(best['month'])}: highest performing "
+        f"{best['district']} at {fmt_value(best['actual'], t['unit'])}, lowest {worst['district']} at "
+        f"{fmt_value(worst['actual'], t['unit'])}."
+    )
+
+
+def completion_alt(pack: StocktakePack) -> str:
+    """Alt text for the milestone completion chart."""
+    c = pack.completion.dropna(subset=["completion_rate"])
+    if c.empty:
+        return "Line chart of milestone completion: no milestone was due in the last twelve months."
+    last = c.iloc[-1]
+    return (
+        f"Line chart of the share of milestones completed of those due, by month; in "
+        f"{fmt_month(last['month'])} {last['completion_rate']:.0%} were completed and "
+        f"{last['on_time_rate']:.0%} on time."
+    )
+
+
+def has_districts(pack: StocktakePack, target_id: str) -> bool:
+    """True when the target has district data to show."""
+    d = pack.districts.get(target_id)
+    return d is not None and not d.empty
+
+
+def target_title(pack: StocktakePack, target_id: str) -> str:
+    """Section heading for a target: its title and status."""
+    t = _target(pack, target_id)
+    return f"{t['title']} \u2013 {t['status']}"
+
+
+def actions_caption(pack: StocktakePack) -> str:
+    """Caption of the actions table naming the stocktake at which they were agreed."""
+    if pack.stocktake_date is None:
+        return "No stocktake is recorded yet, so no actions have been agreed"
+    return f"Actions agreed at the stocktake of {fmt_date(pack.stocktake_date)} and their recorded status"

@@ -1,0 +1,635 @@
+"""What the citizen perception survey report shows: tables, charts, map and key messages.
+
+Every function takes a :class:`helpers.analysis.survey.SurveyResults` (already
+disclosure-controlled) and returns display objects from :mod:`helpers.present.display`, or a
+list of them (empty when there is nothing to show, e.g. before the first survey wave), so the
+notebook stays a straight sequence of calls. No respondent-level row is ever shown.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.collections import PatchCollection
+from matplotlib.colors import Normalize
+from matplotlib.patches import Patch, Polygon
+from matplotlib.ticker import NullFormatter
+
+from helpers import paths
+from helpers.analysis.survey import (
+    ATTRIBUTES,
+    DEFAULT_MIN_N,
+    RSE_THRESHOLD,
+    SurveyResults,
+    analyse,
+    complete_frame,
+)
+from helpers.data.calendar import as_month, month_label
+from helpers.present.display import (
+    figure,
+    heading,
+    headline,
+    key_messages,
+    note,
+    report_meta,
+    table,
+)
+from helpers.present.theme import PALETTE, STATUS_COLOURS
+
+FAMILY = "citizen_survey"
+TITLE = "Citizen perception survey"
+SUPPRESSED_COLOUR = "#D9D9D9"
+MAP_CMAP = "cividis"  # perceptually uniform and colour-blind safe
+
+
+# ---------------------------------------------------------------------------- loading
+def _wave_list(waves) -> list:
+    if isinstance(waves, pd.DataFrame):
+        col = "wave" if "wave" in waves.columns else waves.columns[0]
+        waves = waves[col].tolist()
+    return sorted(as_month(w) for w in waves)
+
+
+def survey_report(department: str, month, min_n: int = DEFAULT_MIN_N) -> SurveyResults:
+    """Read the survey waves up to ``month`` from the warehouse and analyse them.
+
+    The report wave is the latest wave at or before ``month``; earlier waves feed the trend
+    and the change since the previous wave.
+    """
+    from helpers.data import warehouse as wh
+
+    services = wh.survey_services(department)
+    districts = wh.districts()
+    waves = [w for w in _wave_list(wh.survey_waves()) if w <= as_month(month)]
+    codes = list(services["service"]) if len(services) else []
+    frames = (
+        {w: complete_frame(wh.survey_frame(w, codes), wh.survey_respondents(w)) for w in waves}
+        if codes
+        else {}
+    )
+    if not frames:
+        frames = {w: None for w in _wave_list(wh.survey_waves())[:1]}
+    results = analyse(department, month, services, districts, frames, min_n)
+    results.department_name = str(wh.department(department)["name"])
+    if results.first_wave is None or results.first_wave > as_month(month):
+        all_waves = _wave_list(wh.survey_waves())
+        results.first_wave = all_waves[0] if all_waves else None
+    return results
+
+
+# ---------------------------------------------------------------------------- formatting
+def _pct(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None or pd.isna(x) else f"{x * 100:.{digits}f}%"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text else text
+
+
+def _est(results: SurveyResults, service: str, measure: str = "satisfied") -> pd.Series | None:
+    e = results.estimates
+    row = e[(e["service"] == service) & (e["measure"] == measure)]
+    return None if row.empty else row.iloc[0]
+
+
+def _change(results: SurveyResults, service: str, measure: str = "satisfied") -> pd.Series | None:
+    c = results.changes
+    if c.empty:
+        return None
+    row = c[(c["service"] == service) & (c["measure"] == measure)]
+    return None if row.empty or pd.isna(row.iloc[0]["change"]) else row.iloc[0]
+
+
+# ---------------------------------------------------------------------------- key messages
+def survey_key_messages(results: SurveyResults) -> key_messages:
+    """Plain sentences from the data: level and change, lowest districts, strongest driver."""
+    msgs: list[str] = []
+    if results.services.empty:
+        return key_messages(
+            [f"No surveyed services are mapped to this department ({results.department})."]
+        )
+    if results.wave is None:
+        first = results.first_wave
+        msgs.append(
+            f"No citizen survey wave had been fielded by {month_label(results.month)}"
+            + (f"; the first wave was fielded in {month_label(first)}." if first else ".")
+            + " This report therefore has no survey figures."
+        )
+        return key_messages(msgs)
+    if not results.available:
+        return key_messages(results.notes or ["No survey figures are available for this wave."])
+    wave = month_label(results.wave)
+    rows = results.services["service"].tolist()
+    for svc in rows:
+        est = _est(results, svc)
+        label = _lower_first(str(est["label"]))
+        if est["suppressed"]:
+            msgs.append(
+                f"Too few respondents rated {label} in the {wave} wave to publish satisfaction "
+                f"(n={int(est['n'])}, below {results.min_n})."
+            )
+            continue
+        half = (est["ci_high"] - est["ci_low"]) / 2 * 100
+        text = (
+            f"Satisfaction with {label} is {_pct(est['estimate'])} (±{half:.0f}) in the {wave} wave"
+        )
+        ch = _change(results, svc)
+        if ch is not None:
+            pts = ch["change"] * 100
+            prev = month_label(results.previous_wave)
+            if ch["significant"]:
+                text += f", {'up' if pts > 0 else 'down'} {abs(pts):.0f} points since {prev}"
+            else:
+                text += f", not significantly different from {prev} ({pts:+.1f} points)"
+        if est["unstable"]:
+            text += " (unstable estimate: read with caution)"
+        msgs.append(text + ".")
+    d = results.districts
+    pub = d[d["estimate"].notna()].sort_values("estimate")
+    suppressed = int((~d["estimate"].notna()).sum())
+    if len(pub) >= 3:
+        low = pub.head(2)
+        high = pub.tail(1).iloc[0]
+        names = " and ".join(
+            f"{r['name']} ({_pct(r['estimate'])}{', unstable' if r['unstable'] else ''})"
+            for _, r in low.iterrows()
+        )
+        text = (
+            f"Across districts, satisfaction is lowest in {names} and highest in "
+            f"{high['name']} ({_pct(high['estimate'])})"
+        )
+        prov = _pct(low["province_estimate"].iloc[0])
+        below = low.loc[low["below_province"], "name"].tolist()
+        if len(below) == 2:
+            text += f"; both are significantly below the provincial figure of {prov}"
+        elif len(below) == 1:
+            text += f"; {below[0]} is significantly below the provincial figure of {prov}"
+        msgs.append(text + ".")
+    if suppressed:
+        msgs.append(
+            f"{suppressed} of {len(d)} districts had fewer than {results.min_n} ratings and are "
+            "not published."
+        )
+    drv = results.drivers
+    if not drv.empty:
+        att = drv[(drv["kind"] == "attribute") & (drv["p_value"] < 0.05) & (drv["coef"] > 0)]
+        if not att.empty:
+            top = att.sort_values("coef", ascending=False).iloc[0]
+            msgs.append(
+                f"{top['label']} is the strongest driver of satisfaction: each extra point on its "
+                f"5-point rating multiplies the odds of being satisfied by {top['odds_ratio']:.1f}."
+            )
+        else:
+            msgs.append(
+                "No service attribute is a statistically significant driver of satisfaction."
+            )
+    return key_messages(msgs)
+
+
+def survey_headline(results: SurveyResults) -> headline:
+    """Portal badge: pooled top-2-box satisfaction (None when unavailable or suppressed)."""
+    labels = results.services["label"].tolist() if not results.services.empty else []
+    return headline(
+        satisfaction=results.headline_satisfaction,
+        service="; ".join(labels),
+        wave=str(results.wave) if results.wave else None,
+    )
+
+
+# ---------------------------------------------------------------------------- tables
+def _ci_text(low: float, high: float, scale: float = 100, unit: str = "%") -> str:
+    if pd.isna(low) or pd.isna(high):
+        return "\u2013"
+    if unit == "%":
+        return f"{low * scale:.1f}{unit} to {high * scale:.1f}{unit}"
+    return f"{low:.2f} to {high:.2f}"
+
+
+def service_table(results: SurveyResults) -> list:
+    """Per service: satisfied %, CI, net satisfaction, mean score, n, effective n, status."""
+    if not results.available:
+        return []
+    out = []
+    order = [*results.services["service"].tolist()]
+    if len(order) > 1:
+        order.append("all")
+    for svc in order:
+        s = _est(results, svc, "satisfied")
+        nt = _est(results, svc, "net")
+        ms = _est(results, svc, "satisfaction")
+        out.append(
+            {
+                "Service": s["label"],
+                "Satisfied (4-5)": s["estimate"],
+                "95% CI": _ci_text(s["ci_low"], s["ci_high"]),
+                "Net satisfaction": nt["estimate"],
+                "Net 95% CI": _ci_text(nt["ci_low"], nt["ci_high"]),
+                "Mean score (1-5)": ms["estimate"],
+                "Mean 95% CI": _ci_text(ms["ci_low"], ms["ci_high"], unit=""),
+                "Ratings (n)": int(s["n"]),
+                "Effective n": s["n_eff"],
+                "Status": s["status"],
+            }
+        )
+    df = pd.DataFrame(out)
+    return [
+        table(
+            df,
+            caption=f"Satisfaction with services, {month_label(results.wave)} wave",
+            units="% of users rating 4-5; net = % 4-5 minus % 1-2; mean on a 1-5 scale",
+            formats={
+                "Satisfied (4-5)": "pct",
+                "Net satisfaction": "pct",
+                "Mean score (1-5)": "{:.2f}",
+                "Effective n": "{:,.0f}",
+            },
+        )
+    ]
+
+
+def change_table(results: SurveyResults) -> list:
+    """Change in satisfaction since the previous wave, with the z-test."""
+    if not results.available or results.changes.empty:
+        if results.available:
+            return [
+                note("This is the first survey wave: there is no earlier wave to compare with.")
+            ]
+        return []
+    c = results.changes[results.changes["measure"] == "satisfied"].copy()
+    order = results.services["service"].tolist() + (["all"] if len(results.services) > 1 else [])
+    c = c.set_index("service").reindex(order).reset_index()
+    df = pd.DataFrame(
+        {
+            "Service": c["label"],
+            month_label(results.previous_wave): c["previous"],
+            month_label(results.wave): c["current"],
+            "Change": c["change"],
+            "p-value": c["p_value"],
+            "Significant (5%)": c["significant"].where(c["change"].notna()),
+        }
+    )
+    return [
+        table(
+            df,
+            caption=f"Change in satisfaction since {month_label(results.previous_wave)}",
+            units="% satisfied; change in percentage points; z-test for independent samples",
+            formats={
+                month_label(results.previous_wave): "pct",
+                month_label(results.wave): "pct",
+                "Change": "pp",
+                "p-value": "{:.3f}",
+            },
+        )
+    ]
+
+
+def district_table(results: SurveyResults) -> list:
+    """District ranking (lowest first) with CIs, n, effective n and disclosure status."""
+    if not results.available:
+        return []
+    d = results.districts
+    df = pd.DataFrame(
+        {
+            "Rank (1 = lowest)": d["rank"],
+            "District": d["name"],
+            "Satisfied (4-5)": d["estimate"],
+            "95% CI": [_ci_text(lo, hi) for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
+            "Ratings (n)": d["n"],
+            "Effective n": d["n_eff"],
+            "Versus province": np.select(
+                [d["below_province"], d["above_province"]], ["below", "above"], default=""
+            ),
+            "Status": d["status"],
+        }
+    )
+    return [
+        table(
+            df,
+            caption=f"Satisfaction by district, {month_label(results.wave)} wave",
+            units="% of service users rating 4-5; 'below'/'above' = CI excludes the provincial figure",
+            formats={
+                "Satisfied (4-5)": "pct",
+                "Effective n": "{:,.0f}",
+                "Rank (1 = lowest)": "{:.0f}",
+            },
+        )
+    ]
+
+
+def drivers_table(results: SurveyResults) -> list:
+    """Odds ratios of the key-driver model, with CIs and p-values."""
+    if not results.available or results.drivers.empty:
+        return []
+    d = results.drivers
+    df = pd.DataFrame(
+        {
+            "Factor": [_driver_label(r) for _, r in d.iterrows()],
+            "Odds ratio": d["odds_ratio"],
+            "95% CI": [
+                f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(d["or_low"], d["or_high"], strict=True)
+            ],
+            "p-value": d["p_value"],
+        }
+    )
+    return [
+        table(
+            df,
+            caption=f"Key drivers of satisfaction (model on {int(d['n'].iloc[0]):,} ratings)",
+            units="odds ratio of being satisfied; attributes per point on a 1-5 rating",
+            formats={"Odds ratio": "{:.2f}", "p-value": "{:.3f}"},
+        )
+    ]
+
+
+def _driver_label(row: pd.Series) -> str:
+    if row["kind"] == "attribute":
+        return f"{row['label']} (per rating point)"
+    return str(row["label"])
+
+
+# ---------------------------------------------------------------------------- charts
+def _load_polygons(path: Path | None = None) -> list[tuple[str, list[np.ndarray]]]:
+    path = path or (paths.REFERENCE_DIR / "kp_adm2_districts_simplified.geojson")
+    with open(path, encoding="utf-8") as fh:
+        gj = json.load(fh)
+    out = []
+    for feat in gj["features"]:
+        geom = feat["geometry"]
+        rings = []
+        if geom["type"] == "Polygon":
+            rings = [np.asarray(geom["coordinates"][0])]
+        elif geom["type"] == "MultiPolygon":
+            rings = [np.asarray(p[0]) for p in geom["coordinates"]]
+        out.append((feat["properties"]["admin2Pcode"], rings))
+    return out
+
+
+def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
+    """Choropleth of satisfaction by district; suppressed districts grey and hatched."""
+    if not results.available:
+        return []
+    d = results.districts.set_index("pcode")
+    fig, ax = plt.subplots(figsize=(7.5, 8))
+    values = d["estimate"] * 100
+    vmin = float(np.floor(values.min() / 5) * 5) if values.notna().any() else 0.0
+    vmax = float(np.ceil(values.max() / 5) * 5) if values.notna().any() else 100.0
+    if vmax <= vmin:
+        vmax = vmin + 5
+    norm_ = Normalize(vmin=vmin, vmax=vmax)
+    cmap = plt.get_cmap(MAP_CMAP)
+    pub, sup = [], []
+    pub_vals = []
+    for pcode, rings in _load_polygons(geojson):
+        v = values.get(pcode, np.nan)
+        for ring in rings:
+            poly = Polygon(ring, closed=True)
+            if pd.isna(v):
+                sup.append(poly)
+            else:
+                pub.append(poly)
+                pub_vals.append(v)
+    if pub:
+        pc = PatchCollection(pub, cmap=cmap, norm=norm_, edgecolor="white", linewidth=0.6)
+        pc.set_array(np.asarray(pub_vals))
+        ax.add_collection(pc)
+        cb = fig.colorbar(pc, ax=ax, shrink=0.6, pad=0.02)
+        cb.set_label("Satisfied (% rating 4-5)")
+    if sup:
+        ax.add_collection(
+            PatchCollection(
+                sup, facecolor=SUPPRESSED_COLOUR, edgecolor="white", hatch="///", linewidth=0.6
+            )
+        )
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title(f"Satisfaction with department services by district, {month_label(results.wave)}")
+    handles = [
+        Patch(
+            facecolor=SUPPRESSED_COLOUR,
+            hatch="///",
+            edgecolor="#888888",
+            label=f"Suppressed (fewer than {results.min_n} ratings)",
+        )
+    ]
+    ax.legend(handles=handles, loc="lower left", frameon=False, fontsize=9)
+    lowest = results.districts[results.districts["estimate"].notna()].nsmallest(2, "estimate")
+    alt = (
+        "Map of Khyber Pakhtunkhwa districts shaded by satisfaction; "
+        + (f"lowest: {', '.join(lowest['name'])}; " if len(lowest) else "")
+        + f"{int(results.districts['suppressed'].sum())} districts suppressed."
+    )
+    return [
+        figure(
+            fig,
+            alt=alt,
+            caption="Darker = lower satisfaction. Hatched grey: not published (too few ratings).",
+        )
+    ]
+
+
+def district_chart(results: SurveyResults) -> list:
+    """Published districts ranked by satisfaction with 95% CIs and the provincial line."""
+    if not results.available:
+        return []
+    d = results.districts[results.districts["estimate"].notna()].sort_values("estimate")
+    if d.empty:
+        return [note("No district has enough ratings to publish a district estimate.")]
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.26 * len(d) + 1)))
+    y = np.arange(len(d))
+    colours = np.where(
+        d["below_province"],
+        STATUS_COLOURS["bad"],
+        np.where(d["above_province"], STATUS_COLOURS["good"], PALETTE[0]),
+    )
+    ax.errorbar(
+        d["estimate"] * 100,
+        y,
+        xerr=[(d["estimate"] - d["ci_low"]) * 100, (d["ci_high"] - d["estimate"]) * 100],
+        fmt="none",
+        ecolor="#9CA3AF",
+        elinewidth=1.5,
+        capsize=0,
+    )
+    ax.scatter(d["estimate"] * 100, y, c=list(colours), zorder=3, s=28)
+    prov = float(d["province_estimate"].iloc[0]) * 100
+    ax.axvline(prov, color="#374151", linestyle="--", linewidth=1)
+    ax.text(prov, len(d) - 0.3, f" province {prov:.0f}%", fontsize=8, va="bottom")
+    ax.set_yticks(
+        y, [f"{n}{' *' if u else ''}" for n, u in zip(d["name"], d["unstable"], strict=True)]
+    )
+    ax.set_xlabel("Satisfied (% rating 4-5), with 95% confidence interval")
+    ax.set_ylabel("")
+    ax.set_title(f"District ranking, {month_label(results.wave)} (lowest at the bottom)")
+    alt = f"Dot plot of {len(d)} districts; lowest {d['name'].iloc[0]} at {d['estimate'].iloc[0] * 100:.0f}%."
+    cap = "Red: significantly below the provincial figure; green: above. * unstable (RSE > 30%)."
+    return [figure(fig, alt=alt, caption=cap)]
+
+
+def drivers_chart(results: SurveyResults) -> list:
+    """Forest plot of odds ratios (log scale) with plain-language labels."""
+    if not results.available or results.drivers.empty:
+        return []
+    d = results.drivers.assign(_k=results.drivers["kind"].eq("attribute"))
+    d = d.sort_values(["_k", "odds_ratio"], ascending=[True, True]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(d) + 1.2))
+    y = np.arange(len(d))
+    colours = [PALETTE[0] if k == "attribute" else PALETTE[1] for k in d["kind"]]
+    ax.errorbar(
+        d["odds_ratio"],
+        y,
+        xerr=[d["odds_ratio"] - d["or_low"], d["or_high"] - d["odds_ratio"]],
+        fmt="none",
+        ecolor="#9CA3AF",
+        elinewidth=1.5,
+    )
+    ax.scatter(d["odds_ratio"], y, c=colours, zorder=3, s=36)
+    ax.axvline(1, color="#374151", linewidth=1)
+    ax.set_xscale("log")
+    lo, hi = float(d["or_low"].min()), float(d["or_high"].max())
+    ticks = [t for t in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20) if lo / 1.2 <= t <= hi * 1.2]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(y, [_driver_label(r) for _, r in d.iterrows()])
+    ax.set_xlabel("Odds ratio of being satisfied (log scale; above 1 = more likely satisfied)")
+    ax.set_title("What drives satisfaction")
+    ax.legend(
+        handles=[
+            Patch(color=PALETTE[0], label="Service attribute"),
+            Patch(color=PALETTE[1], label="Respondent group"),
+        ],
+        loc="lower right",
+        frameon=False,
+        fontsize=8,
+    )
+    alt = "Odds ratios with 95% CIs for service attributes and respondent groups."
+    return [figure(fig, alt=alt, caption="Survey-weighted logistic regression; bars are 95% CIs.")]
+
+
+def service_chart(results: SurveyResults) -> list:
+    """Bar chart of satisfaction per service with 95% CIs (suppressed services omitted)."""
+    if not results.available:
+        return []
+    e = results.estimates
+    s = e[(e["measure"] == "satisfied") & (e["service"] != "all") & e["estimate"].notna()]
+    if s.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(s) + 1.5))
+    y = np.arange(len(s))
+    ax.barh(
+        y,
+        s["estimate"] * 100,
+        color=PALETTE[0],
+        xerr=[(s["estimate"] - s["ci_low"]) * 100, (s["ci_high"] - s["estimate"]) * 100],
+        error_kw={"ecolor": "#374151", "capsize": 3},
+    )
+    ax.set_yticks(y, s["label"])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Satisfied (% rating 4-5), with 95% confidence interval")
+    ax.set_title(f"Satisfaction by service, {month_label(results.wave)}")
+    return [figure(fig, alt="Bar chart of satisfaction per service with confidence intervals.")]
+
+
+def trend_chart(results: SurveyResults) -> list:
+    """Satisfaction per service across waves with 95% CI bands (suppressed waves are gaps)."""
+    if not results.available or results.trend.empty:
+        return []
+    t = results.trend
+    svcs = results.services["service"].tolist()
+    fig, ax = plt.subplots()
+    for i, svc in enumerate(svcs):
+        part = t[t["service"] == svc].sort_values("wave")
+        if part["estimate"].notna().sum() == 0:
+            continue
+        x = pd.to_datetime(part["wave"])
+        colour = PALETTE[i % len(PALETTE)]
+        ax.plot(x, part["estimate"] * 100, marker="o", color=colour, label=part["label"].iloc[0])
+        ax.fill_between(x, part["ci_low"] * 100, part["ci_high"] * 100, color=colour, alpha=0.15)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("Satisfied (% rating 4-5)")
+    ax.set_xlabel("Survey wave (fieldwork month)")
+    ax.set_title("Satisfaction across survey waves")
+    ax.legend(frameon=False, fontsize=8, loc="lower left")
+    return [
+        figure(
+            fig, alt="Line chart of satisfaction per service across survey waves with 95% CI bands."
+        )
+    ]
+
+
+def methods_note(results: SurveyResults) -> list:
+    """How the figures were made: design, weights, variance, suppression rule."""
+    parts = []
+    if results.available:
+        parts.append(
+            f"The {month_label(results.wave)} wave has {results.respondents:,} respondents in "
+            f"{results.psus:,} primary sampling units across {results.strata} districts (strata)."
+        )
+    parts.append(
+        "Estimates are weighted with the survey design weights. Standard errors use Taylor "
+        "linearisation over districts (strata) and primary sampling units, with a finite "
+        "population correction from the district population; district and service figures are "
+        "domain estimates from the full design. Intervals are 95% normal-approximation intervals; "
+        "effective n is Kish's (sum of weights)^2 / sum of squared weights."
+    )
+    parts.append(
+        "Satisfied = rating 4 or 5 on a 5-point scale; net satisfaction = % 4-5 minus % 1-2; "
+        "'don't know' answers are excluded. Department and district figures pool the "
+        "department's services (one rating per respondent and service used)."
+    )
+    parts.append(
+        f"Disclosure control: figures based on fewer than {results.min_n} ratings are not "
+        f"published ('suppressed'); figures with a relative standard error above "
+        f"{RSE_THRESHOLD:.0%} are marked unstable. Respondent-level data are never published."
+    )
+    parts.append(
+        "Change between waves is tested as the difference of two independent estimates "
+        "(z-test, 5% level). Key drivers: survey-weighted logistic regression of being satisfied "
+        f"on the ratings of {', '.join(v.lower() for v in ATTRIBUTES.values())} and on gender, age "
+        "band and area, with design-based standard errors; complete answers only."
+    )
+    parts.extend(results.notes)
+    return [note(p) for p in parts]
+
+
+def section(results: SurveyResults, text: str) -> list:
+    """A section heading, or nothing when the report has no survey figures."""
+    return [heading(text)] if results.available else []
+
+
+def survey_meta(results: SurveyResults) -> report_meta:
+    """Title block: the department's registry name, report month and the survey wave used."""
+    wave = f"survey wave {month_label(results.wave)}" if results.wave else "no survey wave yet"
+    return report_meta(
+        TITLE,
+        results.department_name or results.department,
+        month_label(results.month),
+        wave,
+        family=FAMILY,
+    )
+
+
+__all__ = [
+    "FAMILY",
+    "TITLE",
+    "analyse",
+    "change_table",
+    "district_chart",
+    "district_map",
+    "district_table",
+    "drivers_chart",
+    "drivers_table",
+    "methods_note",
+    "section",
+    "service_chart",
+    "service_table",
+    "survey_headline",
+    "survey_key_messages",
+    "survey_meta",
+    "survey_report",
+    "trend_chart",
+]

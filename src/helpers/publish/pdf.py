@@ -1,0 +1,182 @@
+"""PDF reports: the rendered HTML body -> Typst (pandoc) -> PDF (the ``typst`` compiler module).
+
+The notebook is never re-executed: the body of the page :func:`helpers.publish.html.render_html`
+produced is converted with pandoc (``-f html -t typst``; pandoc's ipynb reader would publish
+tables as fixed-width text), data-URI images are written to a temporary folder first, and the
+result is wrapped in ``templates/kp_report.typ`` (title block, key messages, header and footer
+with department, month and "Page n of N"). Text from data that the template shows (title,
+department, month, key messages, provenance) is passed as JSON through ``sys.inputs`` and placed
+as strings, never spliced into Typst source.
+
+Every table and image of the HTML body must reach the Typst source; a mismatch is an error, so a
+table can never silently disappear from the PDF.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from helpers.publish import html as html_pub
+from helpers.publish import notebook as nbread
+
+TEMPLATE = html_pub.TEMPLATES_DIR / "kp_report.typ"
+PANDOC_FROM = "html-native_divs-native_spans"
+
+_DATA_URI = re.compile(r"""src=(["'])data:(image/(?:png|jpeg|gif|svg\+xml));base64,([^"']*)\1""")
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/svg+xml": "svg"}
+_TABLE = re.compile(r"<table\b.*?</table\s*>", re.S | re.I)
+_STYLE = re.compile(r"<style\b.*?</style\s*>", re.S | re.I)
+
+
+class PdfError(RuntimeError):
+    """The PDF could not be produced faithfully (conversion or compilation failed)."""
+
+
+def extract_images(body: str, media_dir: Path) -> tuple[str, list[Path]]:
+    """Write data-URI images of ``body`` to ``media_dir``; return the body pointing at the files.
+
+    File names are content hashes, so the same chart twice is written once.
+    """
+    media_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def repl(m: re.Match[str]) -> str:
+        mime, data = m.group(2), re.sub(r"\s+", "", m.group(3))
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except binascii.Error as exc:
+            raise PdfError(f"an embedded {mime} image is not valid base64: {exc}") from exc
+        name = f"img-{hashlib.sha256(raw).hexdigest()[:16]}.{_EXT[mime]}"
+        path = media_dir / name
+        if not path.exists():
+            path.write_bytes(raw)
+        written.append(path)
+        return f'src="{media_dir.name}/{name}"'
+
+    return _DATA_URI.sub(repl, body), written
+
+
+def _align_table(table: str) -> str:
+    """Right-align cells marked ``num`` (numbers, and headers of numeric columns) for pandoc."""
+    return re.sub(
+        r"<(td|th)\b([^>]*\bclass=[\"'][^\"']*\bnum\b[^\"']*[\"'][^>]*)>",
+        r'<\1\2 style="text-align: right">',
+        table,
+        flags=re.I,
+    )
+
+
+def prepare_body(body: str) -> str:
+    """HTML body ready for pandoc: no style blocks, numeric table cells right-aligned."""
+    body = _STYLE.sub("", body)
+    return _TABLE.sub(lambda m: _align_table(m.group(0)), body)
+
+
+def html_to_typst(body: str) -> str:
+    """Convert an HTML fragment to Typst markup with pandoc (pypandoc-binary)."""
+    import pypandoc
+
+    try:
+        return pypandoc.convert_text(
+            body, "typst", format=PANDOC_FROM, extra_args=["--wrap=none"], sandbox=False
+        )
+    except (RuntimeError, OSError) as exc:
+        raise PdfError(f"pandoc could not convert the report body to Typst: {exc}") from exc
+
+
+def count_html(body: str) -> dict[str, int]:
+    """Tables and images in an HTML fragment."""
+    return {
+        "tables": len(re.findall(r"<table\b", body, re.I)),
+        "images": len(re.findall(r"<img\b", body, re.I)),
+    }
+
+
+def count_typst(source: str) -> dict[str, int]:
+    """Tables and images in pandoc-generated Typst source."""
+    return {
+        "tables": len(re.findall(r"(?<![\w.])table\(", source)),
+        "images": len(re.findall(r"(?<![\w.])image(?:\.decode)?\(", source)),
+    }
+
+
+def typst_inputs(nb: Any, provenance: Mapping[str, Any]) -> dict[str, str]:
+    """``sys.inputs`` for the template: one JSON string with everything the frame shows."""
+    ctx = html_pub.page_context(nb, provenance)
+    meta = {
+        "title": ctx["title"],
+        "department": ctx["department"],
+        "month": ctx["month"],
+        "as_of": ctx["as_of"],
+        "messages": ctx["messages"],
+        "provenance": [list(p) for p in ctx["provenance_items"]],
+        "footer_line": ctx["footer_line"],
+    }
+    return {"kp-meta": json.dumps(meta, ensure_ascii=False)}
+
+
+def build_typst_source(body: str, media_dir: Path) -> str:
+    """Typst source of the report body (images extracted into ``media_dir``), checked complete.
+
+    Raises :class:`PdfError` when a table or image of ``body`` is missing from the result.
+    """
+    prepared, _ = extract_images(prepare_body(body), media_dir)
+    # Tables start at the left margin like the HTML (pandoc centres them).
+    source = html_to_typst(prepared).replace("align(center)[#table(", "align(left)[#table(")
+    want, got = count_html(prepared), count_typst(source)
+    if want != got:
+        raise PdfError(
+            f"the PDF would not match the HTML: HTML has {want['tables']} tables and "
+            f"{want['images']} images, the Typst source {got['tables']} and {got['images']}"
+        )
+    return source
+
+
+def render_pdf(
+    nb: Any,
+    provenance: Mapping[str, Any],
+    out_path: str | Path,
+    html: str | None = None,
+    keep_typst: bool = False,
+) -> Path:
+    """Write the PDF of an executed notebook to ``out_path`` and return the path.
+
+    ``html`` is the page from :func:`render_html` for the same notebook (rendered when not
+    given). With ``keep_typst`` the Typst source is kept next to the PDF (``.typ``) for debugging.
+    """
+    import typst
+
+    source_nb = nbread.load(nb)
+    page = html if html is not None else html_pub.render_html(source_nb, provenance)
+    body = html_pub.body_html(page)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kp-pdf-") as tmp:
+        root = Path(tmp)
+        shutil.copyfile(TEMPLATE, root / TEMPLATE.name)
+        source = build_typst_source(body, root / "media")
+        main = f'#import "{TEMPLATE.name}": *\n#show: report\n\n{source}\n'
+        (root / "main.typ").write_text(main, encoding="utf-8")
+        if keep_typst:
+            out_path.with_suffix(".typ").write_text(main, encoding="utf-8")
+        try:
+            pdf = typst.compile(
+                str(root / "main.typ"),
+                root=str(root),
+                sys_inputs=typst_inputs(source_nb, provenance),
+            )
+        except Exception as exc:  # typst raises TypstError (a RuntimeError subclass)
+            raise PdfError(f"Typst could not compile the report: {exc}") from exc
+    tmp_out = out_path.with_name(out_path.name + ".part")
+    tmp_out.write_bytes(pdf)
+    tmp_out.replace(out_path)
+    return out_path

@@ -1,0 +1,341 @@
+"""PEFA 2016 budget reliability (PI-1, PI-2) against worked examples computed by hand.
+
+Reference: PEFA Framework 2016, PI-1 aggregate expenditure outturn and PI-2 expenditure
+composition outturn (2.1 by administrative head, 2.2 by economic classification). Every
+expected value below is worked out in the comment next to it, never taken from the code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from helpers import budget
+from helpers.budget import (
+    aggregate_outturn,
+    composition_variance,
+    pefa_department,
+    pefa_pi1_score,
+    pefa_pi2_score,
+    pefa_province,
+)
+from helpers.data.calendar import fy_months
+
+# ---------------------------------------------------------------------------------------------
+# PI-1 aggregate outturn
+# ---------------------------------------------------------------------------------------------
+
+
+def test_public_names_are_reexported():
+    for name in budget.__all__:
+        assert hasattr(budget, name)
+    assert {"aggregate_outturn", "composition_variance", "pefa_pi1_score", "pefa_pi2_score"} <= set(
+        budget.__all__
+    )
+
+
+def test_aggregate_outturn_scalars():
+    # 93 / 100 = 0.93
+    assert aggregate_outturn(93.0, 100.0) == pytest.approx(0.93)
+    # above budget: 1,150 / 1,000 = 1.15
+    assert aggregate_outturn(1150, 1000) == pytest.approx(1.15)
+
+
+def test_aggregate_outturn_sums_array_likes():
+    # actual 90 + 250 + 260 = 600; budget 100 + 200 + 300 = 600 -> 1.0
+    assert aggregate_outturn([90, 250, 260], [100, 200, 300]) == pytest.approx(1.0)
+    # 45 + 45 = 90 over 50 + 50 = 100 -> 0.9
+    assert aggregate_outturn(pd.Series([45.0, 45.0]), pd.Series([50.0, 50.0])) == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("budget_value", [0, -10, math.nan])
+def test_aggregate_outturn_rejects_non_positive_or_missing_budget(budget_value):
+    with pytest.raises(ValueError):
+        aggregate_outturn(50, budget_value)
+
+
+def test_aggregate_outturn_rejects_missing_actual():
+    with pytest.raises(ValueError):
+        aggregate_outturn([10, math.nan], [10, 10])
+
+
+# ---------------------------------------------------------------------------------------------
+# PI-2 composition variance
+# ---------------------------------------------------------------------------------------------
+
+
+def test_composition_variance_worked_example_equal_totals():
+    # budget [100, 200, 300], actual [90, 250, 260]: sumA = 600, sumB = 600, AdjB = B.
+    # |90-100| + |250-200| + |260-300| = 10 + 50 + 40 = 100; 100 / 600 = 0.16667
+    a = pd.Series([90.0, 250.0, 260.0], index=["A01", "A03", "A09"])
+    b = pd.Series([100.0, 200.0, 300.0], index=["A01", "A03", "A09"])
+    assert composition_variance(a, b) == pytest.approx(100 / 600)
+
+
+def test_composition_variance_adjusts_budget_to_actual_total():
+    # budget [100, 100], actual [120, 60]: sumA = 180, sumB = 200, AdjB = B x 0.9 = [90, 90].
+    # |120-90| + |60-90| = 60; 60 / 180 = 0.3333
+    a = pd.Series([120.0, 60.0], index=["x", "y"])
+    b = pd.Series([100.0, 100.0], index=["x", "y"])
+    assert composition_variance(a, b) == pytest.approx(1 / 3)
+
+
+def test_composition_variance_uniform_shortfall_is_zero():
+    # every head spends 80% of its budget: AdjB = 0.8 B = A -> variance 0
+    b = pd.Series([50.0, 150.0, 300.0], index=list("abc"))
+    assert composition_variance(b * 0.8, b) == pytest.approx(0.0)
+
+
+def test_composition_variance_aligns_by_label_not_position():
+    # same as the worked example with the actual series in a different order
+    a = pd.Series([260.0, 90.0, 250.0], index=["A09", "A01", "A03"])
+    b = pd.Series([100.0, 200.0, 300.0], index=["A01", "A03", "A09"])
+    assert composition_variance(a, b) == pytest.approx(100 / 600)
+
+
+def test_composition_variance_zero_budget_head_counts_in_full():
+    # budget [100, 0], actual [80, 20]: sumA = sumB = 100, AdjB = [100, 0];
+    # |80-100| + |20-0| = 40; 40 / 100 = 0.4
+    a = pd.Series([80.0, 20.0], index=["a", "b"])
+    b = pd.Series([100.0, 0.0], index=["a", "b"])
+    assert composition_variance(a, b) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(
+    "actual, budget_series",
+    [
+        (pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([1.0, 2.0], index=["a", "c"])),
+        (pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([1.0, 2.0, 3.0], index=list("abc"))),
+        (pd.Series([], dtype="float64"), pd.Series([], dtype="float64")),
+        (pd.Series([1.0, 2.0], index=["a", "a"]), pd.Series([1.0, 2.0], index=["a", "a"])),
+        (pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([0.0, 0.0], index=["a", "b"])),
+        (pd.Series([1.0, 2.0], index=["a", "b"]), pd.Series([5.0, -1.0], index=["a", "b"])),
+        (pd.Series([1.0, math.nan], index=["a", "b"]), pd.Series([1.0, 2.0], index=["a", "b"])),
+        (pd.Series([0.0, 0.0], index=["a", "b"]), pd.Series([1.0, 2.0], index=["a", "b"])),
+    ],
+    ids=[
+        "different-labels",
+        "different-length",
+        "empty",
+        "duplicated-labels",
+        "zero-total-budget",
+        "negative-budget",
+        "missing-actual",
+        "zero-total-actual",
+    ],
+)
+def test_composition_variance_rejects_bad_input(actual, budget_series):
+    with pytest.raises(ValueError):
+        composition_variance(actual, budget_series)
+
+
+def test_composition_variance_needs_series():
+    with pytest.raises(ValueError):
+        composition_variance([1, 2], [1, 2])
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores: the two-of-three rule
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "outturns, expected",
+    [
+        ([1.00, 1.00, 1.00], "A"),
+        ([0.95, 1.05, 0.50], "A"),  # both edges inside A, two of three
+        ([1.00, 0.50, 2.00], "D"),  # only one year in any band
+        ([1.00, 1.02, 0.50], "A"),  # one bad year does not matter
+        ([0.949, 1.051, 1.00], "B"),  # only one year in 95-105; all three in 90-110
+        ([0.90, 1.10, 0.50], "B"),  # B edges inclusive
+        ([0.97, 0.91, 0.80], "B"),  # A: 1 year, B: 2 years
+        ([0.85, 1.15, 2.00], "C"),  # C edges inclusive
+        ([0.849, 1.151, 1.00], "D"),  # only one year inside 85-115
+        ([0.80, 0.70, 1.30], "D"),
+    ],
+)
+def test_pi1_score(outturns, expected):
+    assert pefa_pi1_score(outturns) == expected
+
+
+def test_pi1_edges_from_computed_ratios():
+    # 95/100 and 105/100 computed in floating point are still inside A
+    o = [aggregate_outturn(95, 100), aggregate_outturn(105, 100), aggregate_outturn(50, 100)]
+    assert pefa_pi1_score(o) == "A"
+    # 19/20 and 21/20 (0.95, 1.05) likewise
+    assert pefa_pi1_score([19 / 20, 21 / 20, 0.0]) == "A"
+
+
+@pytest.mark.parametrize(
+    "variances, expected",
+    [
+        ([0.00, 0.01, 0.04], "A"),
+        ([0.049, 0.049, 0.50], "A"),
+        ([0.05, 0.05, 0.01], "B"),  # exactly 5% is not below 5%: only one year < 5%
+        ([0.0999, 0.12, 0.20], "C"),  # A: 0, B: 1, C: 2
+        ([0.10, 0.10, 0.01], "C"),  # exactly 10% is not below 10%
+        ([0.149, 0.149, 0.30], "C"),
+        ([0.15, 0.20, 0.01], "D"),  # one year in each band at most
+        ([0.30, 0.40, 0.50], "D"),
+    ],
+)
+def test_pi2_score(variances, expected):
+    assert pefa_pi2_score(variances) == expected
+
+
+def test_pi2_score_on_worked_example():
+    # the worked example (0.1667) twice and a perfect year: A: 1 (0.0 < 5%), B: 1, C: 1 -> D
+    v = composition_variance(
+        pd.Series([90.0, 250.0, 260.0], index=list("abc")),
+        pd.Series([100.0, 200.0, 300.0], index=list("abc")),
+    )
+    assert pefa_pi2_score([v, v, 0.0]) == "D"
+
+
+@pytest.mark.parametrize("values", [[], [1.0], [1.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+def test_scores_need_exactly_three_years(values):
+    with pytest.raises(ValueError, match="exactly 3"):
+        pefa_pi1_score(values)
+    with pytest.raises(ValueError, match="exactly 3"):
+        pefa_pi2_score(values)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -0.1, "x"])
+def test_scores_reject_bad_values(bad):
+    with pytest.raises(ValueError):
+        pefa_pi1_score([1.0, 1.0, bad])
+    with pytest.raises(ValueError):
+        pefa_pi2_score([0.0, 0.0, bad])
+
+
+# ---------------------------------------------------------------------------------------------
+# Department (PI-1, PI-2.2) and province (PI-1, PI-2.1) from warehouse-shaped frames
+# ---------------------------------------------------------------------------------------------
+
+YEARS = ["2022-23", "2023-24", "2024-25", "2025-26"]
+
+
+def _frames(spend: dict[tuple[str, str, str], float], budgets: dict[tuple[str, str], float]):
+    """Allocations from budgets[(department, object_class)] (same BE every year, current fund)
+    and monthly rows spreading spend[(department, fiscal_year, object_class)] evenly over the
+    twelve months of the year."""
+    alloc = pd.DataFrame(
+        [
+            {
+                "department": d,
+                "fiscal_year": fy,
+                "fund": "current",
+                "object_class": oc,
+                "budget_estimate": be,
+                "revised_estimate": None,
+                "revised_month": None,
+            }
+            for fy in YEARS
+            for (d, oc), be in budgets.items()
+        ]
+    )
+    monthly = pd.DataFrame(
+        [
+            {
+                "department": d,
+                "fiscal_year": fy,
+                "month": m,
+                "fund": "current",
+                "object_class": oc,
+                "release": amount / 12,
+                "expenditure": amount / 12,
+            }
+            for (d, fy, oc), amount in spend.items()
+            for m in fy_months(fy)
+        ]
+    )
+    return alloc, monthly
+
+
+def _department_case():
+    # BE each year: A01 100, A03 100 (total 200).
+    # 2022-23: A01 100, A03 90  -> outturn 190/200 = 0.95; AdjB = 0.95 x 100 = 95 each,
+    #          variance (|100-95| + |90-95|) / 190 = 10/190 = 0.05263
+    # 2023-24: A01 105, A03 105 -> outturn 1.05; variance 0
+    # 2024-25: A01 150, A03 50  -> outturn 1.00; variance (50 + 50) / 200 = 0.5
+    spend = {
+        ("d", "2022-23", "A01"): 100.0,
+        ("d", "2022-23", "A03"): 90.0,
+        ("d", "2023-24", "A01"): 105.0,
+        ("d", "2023-24", "A03"): 105.0,
+        ("d", "2024-25", "A01"): 150.0,
+        ("d", "2024-25", "A03"): 50.0,
+        ("d", "2025-26", "A01"): 10.0,
+        ("d", "2025-26", "A03"): 10.0,
+    }
+    return _frames(spend, {("d", "A01"): 100.0, ("d", "A03"): 100.0})
+
+
+def test_pefa_department_worked_example():
+    alloc, monthly = _department_case()
+    res = pefa_department(alloc, monthly, "d", "2025-08")
+    y = res.years.set_index("fiscal_year")
+    assert list(y.index) == ["2022-23", "2023-24", "2024-25"]
+    assert y["outturn"].tolist() == pytest.approx([0.95, 1.05, 1.00])
+    assert y["variance"].tolist() == pytest.approx([10 / 190, 0.0, 0.5])
+    # PI-1: 0.95, 1.05, 1.00 all inside 95-105 -> A
+    assert res.pi1 == "A"
+    # PI-2.2: below 5% only in 2023-24 (0.0); below 10% in 2022-23 (5.3%) and 2023-24 -> B
+    assert res.pi2 == "B"
+    assert res.pi2_dimension == "PI-2.2"
+
+
+def test_pefa_department_uses_budget_estimate_not_revised():
+    alloc, monthly = _department_case()
+    alloc["revised_estimate"] = alloc["budget_estimate"] * 2  # would halve every outturn
+    alloc["revised_month"] = pd.Timestamp("2023-01-01")
+    res = pefa_department(alloc, monthly, "d", "2025-08")
+    assert res.years["outturn"].tolist() == pytest.approx([0.95, 1.05, 1.00])
+
+
+def test_pefa_department_fewer_than_three_years_not_scored():
+    alloc, monthly = _department_case()
+    # in March 2025 only 2022-23 and 2023-24 are completed
+    res = pefa_department(alloc, monthly, "d", "2025-03")
+    assert len(res.years) == 2
+    assert res.pi1 is None and res.pi2 is None
+    assert "three completed" in res.note
+
+
+def test_pefa_department_missing_month_blocks_score_unless_allowed():
+    alloc, monthly = _department_case()
+    gap = pd.to_datetime(monthly["month"]) == pd.Timestamp("2023-11-01")
+    monthly = monthly.loc[~gap]
+    strict = pefa_department(alloc, monthly, "d", "2025-08")
+    assert strict.pi1 is None and "missing" in strict.note
+    assert strict.years.set_index("fiscal_year").loc["2023-24", "months_missing"] == 1
+    loose = pefa_department(alloc, monthly, "d", "2025-08", require_complete=False)
+    # 2023-24 on reported months: 210 x 11/12 = 192.5 -> outturn 0.9625 (still in A)
+    assert loose.years.set_index("fiscal_year").loc["2023-24", "outturn"] == pytest.approx(0.9625)
+    assert loose.pi1 == "A"
+    assert "Provisional" in loose.note
+
+
+def test_pefa_province_worked_example():
+    # BE each year: department a 100, b 300 (total 400); one object class each.
+    # 2022-23: a 90,  b 270 -> outturn 360/400 = 0.90; AdjB = 0.9 x B = A -> variance 0
+    # 2023-24: a 100, b 300 -> outturn 1.00; variance 0
+    # 2024-25: a 150, b 250 -> outturn 1.00; variance (50 + 50) / 400 = 0.25
+    # PI-1: 1.00 twice inside 95-105 -> A; PI-2.1: 0 twice below 5% -> A
+    spend = {
+        ("a", "2022-23", "A01"): 90.0,
+        ("b", "2022-23", "A01"): 270.0,
+        ("a", "2023-24", "A01"): 100.0,
+        ("b", "2023-24", "A01"): 300.0,
+        ("a", "2024-25", "A01"): 150.0,
+        ("b", "2024-25", "A01"): 250.0,
+    }
+    alloc, monthly = _frames(spend, {("a", "A01"): 100.0, ("b", "A01"): 300.0})
+    res = pefa_province(alloc, monthly, "2025-07")
+    y = res.years.set_index("fiscal_year")
+    assert y["outturn"].tolist() == pytest.approx([0.9, 1.0, 1.0])
+    assert y["variance"].tolist() == pytest.approx([0.0, 0.0, 0.25])
+    assert res.pi1 == "A" and res.pi2 == "A"
+    assert res.pi2_dimension == "PI-2.1"

@@ -1,0 +1,559 @@
+"""Budget execution analysis on tiny hand-made frames; expected values worked out by hand.
+
+The base case (department "d", FY 2024-25, BE 300):
+    current A01 (salary)      BE 120   spend 10, 10, 10 (Jul-Sep)  releases 12, 12, 12
+    current A03 (non-salary)  BE  60   spend  4,  5,  6            releases 20,  0,  0
+    development A12           BE 120   spend  0,  0, 30            releases 20,  0,  0
+Department totals per month: Jul 14, Aug 15, Sep 46; cumulative 75 = 25% of BE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import budget
+from helpers.analysis.budget import month_coverage
+from helpers.data.calendar import fy_months
+from helpers.present import budget as view
+
+ROOT = Path(__file__).resolve().parents[2]
+
+LINES = [("current", "A01", 120.0), ("current", "A03", 60.0), ("development", "A12", 120.0)]
+SPEND = {"A01": [10.0, 10.0, 10.0], "A03": [4.0, 5.0, 6.0], "A12": [0.0, 0.0, 30.0]}
+RELEASE = {"A01": [12.0, 12.0, 12.0], "A03": [20.0, 0.0, 0.0], "A12": [20.0, 0.0, 0.0]}
+
+
+def _alloc(fy: str = "2024-25", dept: str = "d", revised: dict | None = None) -> list[dict]:
+    rows = []
+    for fund, oc, be in LINES:
+        re_, rm = (revised or {}).get(oc, (None, None))
+        rows.append(
+            {
+                "department": dept,
+                "fiscal_year": fy,
+                "fund": fund,
+                "object_class": oc,
+                "budget_estimate": be,
+                "revised_estimate": re_,
+                "revised_month": rm,
+            }
+        )
+    return rows
+
+
+def _monthly_rows(fy: str, spend: dict, release: dict, dept: str = "d") -> list[dict]:
+    rows = []
+    for fund, oc, _be in LINES:
+        for month, e, r in zip(fy_months(fy), spend[oc], release[oc], strict=False):
+            rows.append(
+                {
+                    "department": dept,
+                    "fiscal_year": fy,
+                    "month": month,
+                    "fund": fund,
+                    "object_class": oc,
+                    "release": r,
+                    "expenditure": e,
+                }
+            )
+    return rows
+
+
+def base(revised: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (
+        pd.DataFrame(_alloc(revised=revised)),
+        pd.DataFrame(_monthly_rows("2024-25", SPEND, RELEASE)),
+    )
+
+
+def _flat_year(fy: str, per_month: list[float]) -> list[dict]:
+    """A prior year whose department total per month is ``per_month`` (all on A01)."""
+    zeros = [0.0] * 12
+    return _monthly_rows(
+        fy,
+        {"A01": per_month, "A03": zeros, "A12": zeros},
+        {"A01": per_month, "A03": zeros, "A12": zeros},
+    )
+
+
+def with_history(*years: tuple[str, list[float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    alloc, monthly = base()
+    extra_a = [r for fy, _ in years for r in _alloc(fy)]
+    extra_m = [r for fy, vals in years for r in _flat_year(fy, vals)]
+    return (
+        pd.concat([alloc, pd.DataFrame(extra_a)], ignore_index=True),
+        pd.concat([monthly, pd.DataFrame(extra_m)], ignore_index=True),
+    )
+
+
+FLAT = [10.0] * 12  # annual 120, every month 1/12
+JUNE = [10.0] * 11 + [20.0]  # annual 130, June 20/130
+
+
+def drop_month(monthly: pd.DataFrame, month: str, object_class: str | None = None):
+    hit = pd.to_datetime(monthly["month"]) == pd.Timestamp(month)
+    if object_class:
+        hit &= monthly["object_class"] == object_class
+    return monthly.loc[~hit].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark and utilisation
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "month, expected",
+    [("2024-07", 1 / 12), ("2025-03", 0.75), ("2025-06", 1.0), ("2024-12", 0.5)],
+)
+def test_time_benchmark(month, expected):
+    assert budget.time_benchmark(month) == pytest.approx(expected)
+
+
+def test_utilisation_by_scope():
+    alloc, monthly = base()
+    pos = budget.utilisation(alloc, monthly, "d", "2024-09").set_index("scope")
+    assert list(pos.index) == ["total", "current", "salary", "non_salary", "development"]
+    # total 75 / 300; releases 36 + 20 + 20 = 76
+    assert pos.loc["total", "expenditure"] == pytest.approx(75)
+    assert pos.loc["total", "util_be"] == pytest.approx(0.25)
+    assert pos.loc["total", "releases"] == pytest.approx(76)
+    assert pos.loc["total", "util_releases"] == pytest.approx(75 / 76)
+    assert pos.loc["total", "released_unspent"] == pytest.approx(1)
+    assert pos.loc["total", "benchmark"] == pytest.approx(0.25)
+    assert pos.loc["total", "gap_be"] == pytest.approx(0.0)
+    # salary 30/120, non-salary 15/60, current 45/180, development 30/120
+    assert pos.loc["salary", "util_be"] == pytest.approx(0.25)
+    assert pos.loc["non_salary", "util_be"] == pytest.approx(0.25)
+    assert pos.loc["current", "expenditure"] == pytest.approx(45)
+    assert pos.loc["development", "util_releases"] == pytest.approx(30 / 20)
+    # no revised estimate: the final grant is unknown, not BE
+    assert math.isnan(pos.loc["total", "final_grant"])
+    assert math.isnan(pos.loc["total", "util_final_grant"])
+    # no prior year: last year's point is unknown
+    assert math.isnan(pos.loc["total", "last_year_util_be"])
+
+
+def test_month_one_of_the_fiscal_year():
+    alloc, monthly = base()
+    pos = budget.utilisation(alloc, monthly, "d", "2024-07").set_index("scope")
+    # July only: 10 + 4 + 0 = 14 of 300; benchmark 1/12
+    assert pos.loc["total", "expenditure"] == pytest.approx(14)
+    assert pos.loc["total", "util_be"] == pytest.approx(14 / 300)
+    assert pos.loc["total", "benchmark"] == pytest.approx(1 / 12)
+    cov = month_coverage(alloc, monthly, "d", "2024-07")
+    assert cov["status"].tolist() == ["reported"]
+
+
+def test_final_grant_only_once_known_for_every_line():
+    rev = {
+        "A01": (130.0, dt.date(2025, 1, 1)),
+        "A03": (60.0, dt.date(2025, 1, 1)),
+        "A12": (100.0, dt.date(2025, 2, 1)),
+    }
+    alloc, monthly = base(revised=rev)
+    # January 2025: A01 and A03 known (current 190), A12 not yet -> total unknown
+    pos = budget.utilisation(alloc, monthly, "d", "2025-01").set_index("scope")
+    assert pos.loc["current", "final_grant"] == pytest.approx(190)
+    assert pos.loc["current", "util_final_grant"] == pytest.approx(45 / 190)
+    assert math.isnan(pos.loc["total", "final_grant"])
+    assert math.isnan(pos.loc["development", "final_grant"])
+    # February 2025: all known -> 130 + 60 + 100 = 290
+    pos = budget.utilisation(alloc, monthly, "d", "2025-02").set_index("scope")
+    assert pos.loc["total", "final_grant"] == pytest.approx(290)
+    assert pos.loc["total", "util_final_grant"] == pytest.approx(75 / 290)
+
+
+def test_same_point_last_year():
+    # 2023-24 flat 10 a month on A01 with the same BE (300): by September 30 / 300 = 0.10
+    alloc, monthly = with_history(("2023-24", FLAT))
+    pos = budget.utilisation(alloc, monthly, "d", "2024-09").set_index("scope")
+    assert pos.loc["total", "last_year_util_be"] == pytest.approx(0.10)
+    assert pos.loc["total", "change_vs_last_year"] == pytest.approx(0.15)
+    # salary last year 30 / 120
+    assert pos.loc["salary", "last_year_util_be"] == pytest.approx(0.25)
+
+
+def test_by_object_class():
+    alloc, monthly = base()
+    oc = budget.utilisation_by_object_class(alloc, monthly, "d", "2024-09").set_index(
+        "object_class"
+    )
+    assert oc.loc["A01", "label"] == "Employee related expenses"
+    assert oc.loc["A03", "util_be"] == pytest.approx(15 / 60)
+    # shares of spending 30/75, 15/75, 30/75
+    assert oc["share_of_spending"].tolist() == pytest.approx([0.4, 0.2, 0.4])
+    assert oc.loc["A12", "util_releases"] == pytest.approx(1.5)
+
+
+def test_rows_after_the_report_month_are_ignored():
+    alloc, monthly = base()
+    pos = budget.utilisation(alloc, monthly, "d", "2024-08").set_index("scope")
+    # July + August: 14 + 15 = 29
+    assert pos.loc["total", "expenditure"] == pytest.approx(29)
+
+
+# ---------------------------------------------------------------------------------------------
+# Missing months
+# ---------------------------------------------------------------------------------------------
+
+
+def test_missing_month_is_a_gap_not_zero():
+    alloc, monthly = base()
+    monthly = drop_month(monthly, "2024-08-01")
+    cov = month_coverage(alloc, monthly, "d", "2024-09")
+    assert cov["status"].tolist() == ["reported", "missing", "reported"]
+    trend = budget.monthly_trend(alloc, monthly, "d", "2024-09")
+    aug = trend.loc[trend["month"] == pd.Timestamp("2024-08-01")].iloc[0]
+    assert aug["status"] == "missing"
+    assert math.isnan(aug["expenditure"])  # not 0
+    # cumulative covers reported months only: 14 + 46 = 60
+    pos = budget.utilisation(alloc, monthly, "d", "2024-09").set_index("scope")
+    assert pos.loc["total", "expenditure"] == pytest.approx(60)
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    assert report.missing_months == [dt.date(2024, 8, 1)]
+    assert report.months_reported == 2
+    kinds = report.flags["kind"].tolist()
+    assert "missing_months" in kinds
+    msg = report.flags.set_index("kind").loc["missing_months", "message"]
+    assert "August 2024" in msg
+    # the jump rule does not compare September with July across the gap
+    assert "jump" not in kinds
+    sentences = view.key_message_sentences(report, "Dept")
+    assert "no data for August 2024" in sentences[0]
+
+
+def test_incomplete_month():
+    alloc, monthly = base()
+    monthly = drop_month(monthly, "2024-08-01", object_class="A12")
+    cov = month_coverage(alloc, monthly, "d", "2024-09")
+    assert cov["status"].tolist() == ["reported", "incomplete", "reported"]
+    assert cov["rows"].tolist() == [3, 2, 3]
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    assert "incomplete_months" in report.flags["kind"].tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Monthly trend and seasonality
+# ---------------------------------------------------------------------------------------------
+
+
+def test_monthly_trend_and_june_share():
+    alloc, monthly = with_history(("2023-24", JUNE))
+    trend = budget.monthly_trend(alloc, monthly, "d", "2024-09")
+    this = trend.loc[trend["fiscal_year"] == "2024-25"]
+    assert this["expenditure"].tolist() == pytest.approx([14, 15, 46])
+    assert this["cum_expenditure"].tolist() == pytest.approx([14, 29, 75])
+    assert this["cum_util_be"].tolist() == pytest.approx([14 / 300, 29 / 300, 75 / 300])
+    seas = budget.seasonality(trend).set_index("fiscal_year")
+    # June 20 of 130; May + June 30 of 130
+    assert seas.loc["2023-24", "june_share"] == pytest.approx(20 / 130)
+    assert seas.loc["2023-24", "may_june_share"] == pytest.approx(30 / 130)
+    assert "2024-25" not in seas.index  # the unfinished year has no share
+
+
+def test_seasonality_skips_incomplete_year():
+    alloc, monthly = with_history(("2023-24", JUNE))
+    monthly = drop_month(monthly, "2024-02-01")
+    seas = budget.seasonality(budget.monthly_trend(alloc, monthly, "d", "2024-09"))
+    row = seas.set_index("fiscal_year").loc["2023-24"]
+    assert not row["complete"]
+    assert math.isnan(row["june_share"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Projection
+# ---------------------------------------------------------------------------------------------
+
+
+def test_projection_with_one_prior_year_profile():
+    # months Jul-Sep took 30/130 of 2023-24; 75 / (30/130) = 325
+    alloc, monthly = with_history(("2023-24", JUNE))
+    p = budget.project_year_end(alloc, monthly, "d", "2024-09")
+    assert p.method == "profile"
+    assert p.point == pytest.approx(325)
+    assert p.point_be == pytest.approx(325 / 300)
+    assert not p.has_interval  # one prior year: no interval
+    methods = p.methods.set_index("method")
+    # the regression has 15 observations and 13 parameters: too few
+    assert not methods.loc["model", "available"]
+
+
+def test_projection_with_two_prior_years_interval_and_backtest():
+    # 2022-23 flat (share of Jul-Sep 3/12), 2023-24 June-heavy (30/130).
+    # mean share = (1/4 + 3/13) / 2 = 25/104 -> 75 x 104/25 = 312
+    # single-year projections: 75 x 4 = 300 and 75 x 130/30 = 325
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", JUNE))
+    p = budget.project_year_end(alloc, monthly, "d", "2024-09")
+    assert p.method == "profile"
+    assert p.point == pytest.approx(312)
+    assert (p.low, p.high) == pytest.approx((300, 325))
+    # back-test on 2023-24 using 2022-23: 30 / (3/12) = 120 against an actual 130
+    bt = p.backtest.set_index(["fiscal_year", "method"])
+    assert bt.loc[("2023-24", "profile"), "projection"] == pytest.approx(120)
+    assert bt.loc[("2023-24", "profile"), "ape"] == pytest.approx(10 / 130)
+    assert p.methods.set_index("method").loc["profile", "backtest_mape"] == pytest.approx(10 / 130)
+    assert ("2022-23", "profile") not in bt.index  # no year before it
+
+
+def test_projection_with_missing_month_scales_by_reported_months():
+    # August missing: reported Jul 14 + Sep 46 = 60; those months took 20/130 of 2023-24
+    # -> 60 x 130/20 = 390 (the gap is projected, not read as zero)
+    alloc, monthly = with_history(("2023-24", JUNE))
+    monthly = drop_month(monthly, "2024-08-01")
+    p = budget.project_year_end(alloc, monthly, "d", "2024-09")
+    assert p.months_reported == 2
+    assert p.reported_to_date == pytest.approx(60)
+    assert p.point == pytest.approx(390)
+
+
+def test_projection_without_prior_year_uses_pace():
+    # no prior year: 75 x 12 / 3 = 300, no interval
+    alloc, monthly = base()
+    p = budget.project_year_end(alloc, monthly, "d", "2024-09")
+    assert p.method == "pace"
+    assert p.point == pytest.approx(300)
+    assert not p.has_interval
+    assert "no usable prior year" in p.reason
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    assert budget.headline_values(report)["projection_low"] is None
+
+
+def test_projection_month_one():
+    # July 14 and July took 10/130 of 2023-24 -> 14 x 13 = 182
+    alloc, monthly = with_history(("2023-24", JUNE))
+    p = budget.project_year_end(alloc, monthly, "d", "2024-07")
+    assert p.point == pytest.approx(182)
+
+
+def test_regression_projection_recovers_exact_multiplicative_data():
+    # monthly spending = level(year) x factor(month), no noise: levels 100, 110, 121;
+    # factors 1..12 (sum 78). This year's first 6 months are reported, so the year-end
+    # projection of both methods is 121 x 78 = 9,438.
+    factors = [float(k) for k in range(1, 13)]
+    years = {"2021-22": 100.0, "2022-23": 110.0, "2023-24": 121.0}
+    rows, alloc_rows = [], []
+    zeros = [0.0] * 12
+    for i, (fy, level) in enumerate(years.items()):
+        vals = [level * f for f in factors][: (6 if i == 2 else 12)]
+        rows += _monthly_rows(
+            fy, {"A01": vals, "A03": zeros, "A12": zeros}, {"A01": vals, "A03": zeros, "A12": zeros}
+        )
+        alloc_rows += _alloc(fy)
+    alloc, monthly = pd.DataFrame(alloc_rows), pd.DataFrame(rows)
+    p = budget.project_year_end(alloc, monthly, "d", "2023-12")
+    m = p.methods.set_index("method")
+    assert m.loc["model", "available"]
+    assert m.loc["model", "point"] == pytest.approx(121 * 78, rel=1e-6)
+    assert m.loc["profile", "point"] == pytest.approx(121 * 78, rel=1e-9)
+    # back-test on 2022-23 (from 2021-22): both exact, zero error
+    assert p.backtest["ape"].max() == pytest.approx(0.0, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags
+# ---------------------------------------------------------------------------------------------
+
+
+def _position(util: float, expenditure: float = 10.0, releases: float = 20.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "scope": "total",
+                "util_be": util,
+                "benchmark": 0.25,
+                "expenditure": expenditure,
+                "releases": releases,
+            }
+        ]
+    )
+
+
+EMPTY_TREND = pd.DataFrame(
+    columns=["fiscal_year", "month", "fy_m", "status", "expenditure", "budget_estimate"]
+)
+EMPTY_COV = pd.DataFrame(columns=["month", "status"])
+
+
+def test_underspend_margin_edges():
+    # benchmark 25%, margin 10 points: 14% is 11 points behind -> flagged; 15% exactly 10 -> not
+    flags = budget.budget_flags(_position(0.14), EMPTY_TREND, EMPTY_COV, underspend_margin=0.10)
+    assert flags["kind"].tolist() == ["underspend"]
+    flags = budget.budget_flags(_position(0.15), EMPTY_TREND, EMPTY_COV, underspend_margin=0.10)
+    assert flags.empty
+    # a wider margin silences it
+    flags = budget.budget_flags(_position(0.14), EMPTY_TREND, EMPTY_COV, underspend_margin=0.2)
+    assert flags.empty
+
+
+def test_spending_above_releases_flag():
+    flags = budget.budget_flags(_position(0.25, 21.0, 20.0), EMPTY_TREND, EMPTY_COV)
+    assert flags["kind"].tolist() == ["above_releases"]
+    assert budget.budget_flags(_position(0.25, 20.0, 20.0), EMPTY_TREND, EMPTY_COV).empty
+
+
+def test_flags_on_base_case():
+    # development spent 30 against 20 released; September (46) is 3.1 x August (15) and the
+    # change (31) is above 2% of BE (6) -> jump; utilisation equals the benchmark -> no
+    # under-spending
+    alloc, monthly = base()
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    f = report.flags
+    assert set(f["kind"]) == {"above_releases", "jump"}
+    assert f.loc[f["kind"] == "above_releases", "scope"].tolist() == ["development"]
+    assert "September 2024" in f.loc[f["kind"] == "jump", "message"].iloc[0]
+
+
+def test_small_jump_is_not_flagged():
+    # change below 2% of BE: September 16 against August 7 is 2.3x but only 9 of BE 1,000
+    alloc, monthly = base()
+    alloc.loc[alloc["object_class"] == "A12", "budget_estimate"] = 820.0  # BE 1,000
+    monthly.loc[monthly["object_class"] == "A12", "expenditure"] = 0.0
+    monthly.loc[monthly["object_class"] == "A03", "expenditure"] = [4.0, -3.0, 6.0]
+    # totals: Jul 14, Aug 7, Sep 16 -> Aug/Jul = 0.5 (change 7 < 20), Sep/Aug = 2.3 (9 < 20)
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    assert "jump" not in report.flags["kind"].tolist()
+
+
+def test_negative_month_is_flagged():
+    alloc, monthly = base()
+    monthly.loc[monthly["object_class"] == "A01", "expenditure"] = [10.0, -20.0, 10.0]
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    msgs = report.flags.loc[report.flags["kind"] == "jump", "message"].tolist()
+    assert any("negative" in m and "August 2024" in m for m in msgs)
+
+
+@pytest.mark.parametrize("margin", [-0.1, 1.0])
+def test_bad_margin_rejected(margin):
+    with pytest.raises(ValueError):
+        budget.budget_flags(_position(0.2), EMPTY_TREND, EMPTY_COV, underspend_margin=margin)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input validation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_inputs_raise_clear_errors():
+    alloc, monthly = base()
+    with pytest.raises(ValueError, match="missing columns"):
+        budget.utilisation(alloc.drop(columns=["fund"]), monthly, "d", "2024-09")
+    with pytest.raises(ValueError, match="duplicated"):
+        budget.utilisation(alloc, pd.concat([monthly, monthly.head(1)]), "d", "2024-09")
+    bad = monthly.copy()
+    bad.loc[0, "fund"] = "capital"
+    with pytest.raises(ValueError, match="fund"):
+        budget.utilisation(alloc, bad, "d", "2024-09")
+    bad = monthly.copy()
+    bad.loc[0, "fiscal_year"] = "2023-24"
+    with pytest.raises(ValueError, match="does not match"):
+        budget.utilisation(alloc, bad, "d", "2024-09")
+    with pytest.raises(ValueError, match="no budget allocations"):
+        budget.utilisation(alloc, monthly, "other", "2024-09")
+    bad = monthly.copy().astype({"expenditure": "float64"})
+    bad.loc[0, "expenditure"] = math.nan
+    with pytest.raises(ValueError, match="missing"):
+        budget.utilisation(alloc, bad, "d", "2024-09")
+
+
+# ---------------------------------------------------------------------------------------------
+# Province summary, key messages, notebook
+# ---------------------------------------------------------------------------------------------
+
+
+def test_province_summary():
+    alloc, monthly = base()
+    # department e: same lines, spends half of d's every month -> 37.5 / 300 = 12.5%
+    e_alloc = pd.DataFrame(_alloc(dept="e"))
+    half = {k: [v / 2 for v in vals] for k, vals in SPEND.items()}
+    e_month = pd.DataFrame(_monthly_rows("2024-25", half, RELEASE, dept="e"))
+    alloc = pd.concat([alloc, e_alloc], ignore_index=True)
+    monthly = pd.concat([monthly, e_month], ignore_index=True)
+    s = budget.province_summary(alloc, monthly, "2024-09")
+    assert s["department"].tolist() == ["e", "d"]  # most behind first
+    e = s.set_index("department").loc["e"]
+    assert e["util_be"] == pytest.approx(0.125)
+    assert e["gap"] == pytest.approx(-0.125)
+    assert e["benchmark"] == pytest.approx(0.25)
+    # no prior year: straight-line pace 37.5 x 4 = 150 = 50% of BE
+    assert e["projection_be"] == pytest.approx(0.5)
+    assert e["projection_method"] == "pace"
+    # e: total and non-salary (7.5/60) and development (15/120) 12.5% are 12.5 points behind;
+    # salary 15/120 too -> 4 under-spending flags; September 23 vs August 7.5 is a jump
+    # (3.1x, change 15.5 >= 6)
+    assert e["flags"] == 5
+    assert e["months_missing"] == 0
+
+
+def test_key_messages_read_from_the_numbers():
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", JUNE))
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    s = view.key_message_sentences(report, "Dept")
+    # 25% spent = 25% benchmark; projection 300-325 of 300 -> 100-108%
+    assert s[0] == (
+        "Dept has spent 25% of its budget estimate by September 2024, in line with the 25% "
+        "time-elapsed benchmark; at this pace it ends the year at 100-108% of the estimate "
+        "(projection: prior-year monthly profile)."
+    )
+    # releases 76, spent 75 -> PKR 1m released but unspent
+    assert any(
+        "final grant is not yet known" in x and "PKR 1m released but unspent" in x for x in s
+    )
+    # last year 30/300 = 10% -> 15 points less than this year
+    assert any("last year it had spent 10%" in x and "15 points less" in x for x in s)
+
+
+def test_key_messages_spending_above_releases_and_year_end():
+    # June 2025 with every month reported: the year is over, so no projection clause;
+    # releases only in Jul-Sep (76) against spending of 75 + 9 x 5 = 120 -> 44 above releases
+    alloc, monthly = base()
+    extra = []
+    for month in fy_months("2024-25")[3:]:
+        extra += [
+            {
+                "department": "d",
+                "fiscal_year": "2024-25",
+                "month": month,
+                "fund": f,
+                "object_class": oc,
+                "release": 0.0,
+                "expenditure": 5.0 if oc == "A01" else 0.0,
+            }
+            for f, oc, _ in LINES
+        ]
+    monthly = pd.concat([monthly, pd.DataFrame(extra)], ignore_index=True)
+    report = budget.execution_report(alloc, monthly, "d", "2025-06")
+    s = view.key_message_sentences(report, "Dept")
+    assert s[0].startswith("Dept has spent 40% of its budget estimate by June 2025")
+    assert "ends the year" not in s[0]
+    assert any("spending exceeds releases by PKR 44m" in x for x in s)
+
+
+def test_headline_values():
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", JUNE))
+    h = budget.headline_values(budget.execution_report(alloc, monthly, "d", "2024-09"))
+    assert h["utilisation"] == pytest.approx(0.25)
+    assert h["benchmark"] == pytest.approx(0.25)
+    assert h["projection_low"] == pytest.approx(1.0)  # 300 / 300
+    assert h["projection_high"] == pytest.approx(round(325 / 300, 4))
+
+
+def test_notebook_is_clean_and_parameterised():
+    nb = json.loads((ROOT / "notebooks" / "budget_execution.ipynb").read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "kp-reports"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+    params = "".join(code[0]["source"])
+    assert 'department = "health"' in params
+    assert 'month = "2025-03"' in params
+    assert "underspend_margin = 0.10" in params
+    for c in code:
+        assert c.get("outputs") == [] and c.get("execution_count") is None
+        src = "".join(c["source"])
+        assert "def " not in src and "class " not in src

@@ -1,0 +1,138 @@
+"""Cache keys and the content-addressed store (helpers.engine.cache)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import nbformat
+import pytest
+
+from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, tree_hash
+
+
+def make_nb(path, sources, outputs=None):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "kp-reports", "language": "python"}
+    if outputs:
+        nb.cells[0].outputs = [nbformat.v4.new_output("stream", text=outputs)]
+        nb.cells[0].execution_count = 7
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_notebook_hash_ignores_outputs_but_not_code(tmp_path):
+    a = notebook_code_hash(make_nb(tmp_path / "a.ipynb", ["x = 1", "print(x)"]))
+    b = notebook_code_hash(make_nb(tmp_path / "b.ipynb", ["x = 1", "print(x)"], outputs="1\n"))
+    c = notebook_code_hash(make_nb(tmp_path / "c.ipynb", ["x = 2", "print(x)"]))
+    assert a == b
+    assert a != c
+
+
+def test_tree_hash_sees_content_and_names(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text("A = 1\n")
+    h1 = tree_hash(tmp_path, ["**/*.py"])
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "m.py").write_text("ignored")
+    assert tree_hash(tmp_path, ["**/*.py"]) == h1
+    (tmp_path / "pkg" / "m.py").write_text("A = 2\n")
+    h2 = tree_hash(tmp_path, ["**/*.py"])
+    assert h2 != h1
+    (tmp_path / "pkg" / "m.py").rename(tmp_path / "pkg" / "n.py")
+    assert tree_hash(tmp_path, ["**/*.py"]) not in {h1, h2}
+
+
+def test_tree_hash_hand_computed(tmp_path):
+    (tmp_path / "a.py").write_bytes(b"x")
+    inner = hashlib.sha256(b"x").hexdigest()
+    expected = hashlib.sha256(b"a.py\0" + inner.encode() + b"\n").hexdigest()
+    assert tree_hash(tmp_path, ["*.py"]) == expected
+
+
+ENV = Environment(helpers="h", lock="l", templates="t", formats=("html",), publisher="nbconvert")
+BASE = {"notebook_hash": "n", "params": {"month": "2025-03"}, "data_checksum": "d", "env": ENV}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"notebook_hash": "n2"},
+        {"params": {"month": "2025-04"}},
+        {"data_checksum": "d2"},
+        {"env": Environment("h2", "l", "t", ("html",), "nbconvert")},
+        {"env": Environment("h", "l2", "t", ("html",), "nbconvert")},
+        {"env": Environment("h", "l", "t2", ("html",), "nbconvert")},
+        {"env": Environment("h", "l", "t", ("html", "pdf"), "nbconvert")},
+        {"env": Environment("h", "l", "t", ("html",), "quarto")},
+        {"env": Environment("h", "l", "t", ("html",), "nbconvert", params="p2")},
+    ],
+)
+def test_every_input_changes_the_key(change):
+    assert job_key(**BASE) != job_key(**{**BASE, **change})
+
+
+def test_key_is_stable_and_order_independent():
+    k1 = job_key(**{**BASE, "params": {"a": 1, "b": 2}})
+    k2 = job_key(**{**BASE, "params": {"b": 2, "a": 1}})
+    assert k1 == k2 and len(k1) == 64
+
+
+def test_environment_compute(tmp_path):
+    helpers = tmp_path / "helpers"
+    (helpers / "publish" / "templates").mkdir(parents=True)
+    (helpers / "x.py").write_text("1")
+    (helpers / "publish" / "templates" / "t.css").write_text("a{}")
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("pandas==3.1.1\n")
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "suite.yaml").write_text("ignored")
+    (params / "pse.yaml").write_text("threshold: 1")
+    e1 = Environment.compute(helpers, lock, ["pdf", "html"], "nbconvert", params_dir=params)
+    assert e1.formats == ("html", "pdf")
+    assert e1.lock == hashlib.sha256(b"pandas==3.1.1\n").hexdigest()
+    (params / "suite.yaml").write_text("changed")  # covered by resolved params instead
+    assert Environment.compute(helpers, lock, ["html", "pdf"], "nbconvert", params) == e1
+    (params / "pse.yaml").write_text("threshold: 2")
+    assert Environment.compute(helpers, lock, ["html", "pdf"], "nbconvert", params) != e1
+    (helpers / "publish" / "templates" / "t.css").write_text("b{}")
+    e3 = Environment.compute(helpers, lock, ["html", "pdf"], "nbconvert", params)
+    assert e3.templates != e1.templates
+
+
+def test_cache_entry_is_complete_or_absent(tmp_path):
+    cache = Cache(tmp_path / ".cache")
+    assert not cache.has("k1")
+    tmp = cache.staging_dir("k1")
+    (tmp / "r.html").write_text("<p>hi</p>")
+    assert not cache.has("k1")  # nothing visible while building
+    cache.commit(tmp, "k1", {"status": "done", "files": {"html": "r.html"}})
+    assert cache.has("k1")
+    rec = cache.result("k1")
+    assert rec["key"] == "k1" and rec["files"] == {"html": "r.html"}
+    # a missing file makes the entry unusable (never serve a partial entry)
+    (cache.entry("k1") / "r.html").unlink()
+    assert not cache.has("k1")
+
+
+def test_cache_ignores_failed_or_mismatched_records(tmp_path):
+    cache = Cache(tmp_path / ".cache")
+    d = cache.entry("k2")
+    d.mkdir(parents=True)
+    (d / "result.json").write_text(json.dumps({"status": "failed", "key": "k2", "files": {}}))
+    assert not cache.has("k2")
+    (d / "result.json").write_text(json.dumps({"status": "done", "key": "other", "files": {}}))
+    assert not cache.has("k2")
+
+
+def test_clean_stale_tmp_keeps_live_processes(tmp_path):
+    import os
+
+    cache = Cache(tmp_path / ".cache")
+    live = cache.staging_dir("k")
+    dead = cache.root / ".tmp" / "k-999999999-1"
+    dead.mkdir()
+    cache.clean_stale_tmp()
+    assert live.exists() and not dead.exists()
+    assert str(os.getpid()) in live.name

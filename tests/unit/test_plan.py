@@ -1,0 +1,134 @@
+"""Planning a month (helpers.engine.plan) against a fake warehouse and a tiny suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+import pytest
+
+from helpers.engine.inputs import Department
+from helpers.engine.params import ParamError, load_suite
+from helpers.engine.plan import parse_overrides, plan_month, split_list
+
+SUITE = """
+families:
+  budget:
+    notebook: budget.ipynb
+    scope: department
+    parameters:
+      department: {type: department, default: health}
+      month: {type: month, default: "2025-03"}
+      margin: {type: float, default: 0.1, min: 0.0, max: 0.5}
+  stocktake:
+    notebook: stocktake.ipynb
+    scope: department
+    applies_to: departments_with_targets
+    parameters:
+      department: {type: department, default: health}
+      month: {type: month, default: "2025-03"}
+  overview:
+    notebook: overview.ipynb
+    scope: province
+    parameters:
+      month: {type: month, default: "2025-03"}
+formats: [html]
+"""
+
+
+class FakeWarehouse:
+    def departments(self):
+        return [
+            Department("health", "Health", "Health"),
+            Department("energy", "Energy & Power", "Energy"),
+            Department("education", "Education", "Education"),
+        ]
+
+    def data_range(self):
+        return dt.date(2022, 7, 1), dt.date(2026, 6, 1)
+
+    def applies_to(self, rule):
+        assert rule == "departments_with_targets"
+        return {"health", "education", "not-in-registry"}
+
+    def slice_checksum(self, department):
+        return f"sum-{department}"
+
+
+@pytest.fixture
+def suite(tmp_path):
+    p = tmp_path / "suite.yaml"
+    p.write_text(textwrap.dedent(SUITE))
+    return load_suite(p)
+
+
+def plan(suite, tmp_path, **kw):
+    return plan_month(
+        suite, FakeWarehouse(), month=kw.pop("month", "2025-03"), notebooks_dir=tmp_path, **kw
+    )
+
+
+def test_full_plan_departments_x_families_plus_province(suite, tmp_path):
+    p = plan(suite, tmp_path)
+    ids = [j.id for j in p.jobs]
+    # budget: all 3 departments (sorted); stocktake: only those with targets; overview once.
+    assert ids == [
+        "education/budget",
+        "energy/budget",
+        "health/budget",
+        "education/stocktake",
+        "health/stocktake",
+        "province/overview",
+    ]
+    assert p.selected == set(ids)
+    job = p.jobs[2]
+    assert job.params == {"department": "health", "month": "2025-03", "margin": 0.1}
+    assert p.jobs[-1].params == {"month": "2025-03"}
+    assert p.jobs[-1].department is None
+    assert job.notebook == (tmp_path / "budget.ipynb").resolve()
+
+
+def test_dept_and_notebook_narrow_the_selection_not_the_plan(suite, tmp_path):
+    p = plan(suite, tmp_path, depts=["health,energy"], notebooks=["stocktake.ipynb", "budget"])
+    assert len(p.jobs) == 6
+    assert p.selected == {"health/budget", "energy/budget", "health/stocktake"}
+    p = plan(suite, tmp_path, depts=["province"])
+    assert p.selected == {"province/overview"}
+
+
+def test_overrides_are_typed_and_checked(suite, tmp_path):
+    over = parse_overrides(["budget.margin=0.25"], suite)
+    p = plan(suite, tmp_path, overrides=over)
+    assert {j.params.get("margin") for j in p.jobs if j.family == "budget"} == {0.25}
+    with pytest.raises(ParamError, match="above the maximum"):
+        plan(suite, tmp_path, overrides=parse_overrides(["margin=0.9"], suite))
+    with pytest.raises(ParamError, match="no family declares"):
+        parse_overrides(["colour=red"], suite)
+    with pytest.raises(ParamError, match="use --month"):
+        parse_overrides(["month=2025-04"], suite)
+    with pytest.raises(ParamError, match="unknown family"):
+        parse_overrides(["nope.margin=0.2"], suite)
+    with pytest.raises(ParamError, match="traversal"):
+        parse_overrides(["margin=../../x"], suite)
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"month": "2025-3"}, "YYYY-MM"),
+        ({"month": "2030-01"}, "outside the data's range"),
+        ({"depts": ["police"]}, "unknown department 'police'"),
+        ({"depts": ["/etc"]}, "absolute"),
+        ({"notebooks": ["secret"]}, "unknown notebook"),
+        ({"notebooks": ["overview"], "depts": ["health"]}, "matches no report"),
+    ],
+)
+def test_bad_selection(suite, tmp_path, kw, message):
+    with pytest.raises(ParamError, match=message):
+        plan(suite, tmp_path, **kw)
+
+
+def test_split_list():
+    assert split_list(" a, b,,c ") == ["a", "b", "c"]
+    assert split_list("") == []
+    assert split_list(None) == []

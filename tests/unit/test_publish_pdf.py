@@ -1,0 +1,181 @@
+"""PDF publisher: HTML body -> Typst (pandoc) -> PDF, nothing lost on the way."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+from pypdf import PdfReader
+
+from helpers.present import key_messages, report_meta, table
+from helpers.publish import html as html_pub
+from helpers.publish import pdf as pub
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import report_fixture as fx  # noqa: E402
+
+KERNELSPEC = {
+    "name": "kp-reports",
+    "display_name": "KP reports (Python 3.11)",
+    "language": "python",
+}
+PROV = {"commit": "abc", "dirty": False, "data_checksum": "d", "run_at": None, "cache_key": "k"}
+
+
+def pdf_text(path: Path) -> str:
+    """Text of a PDF (pdftotext when installed, else pypdf), whitespace collapsed."""
+    if shutil.which("pdftotext"):
+        raw = subprocess.run(
+            ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+    else:  # pragma: no cover
+        raw = "\n".join(p.extract_text() or "" for p in PdfReader(path).pages)
+    return re.sub(r"[ \t]+", " ", raw)
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory):
+    nb = fx.executed_notebook()
+    page = html_pub.render_html(nb, fx.PROVENANCE)
+    out = tmp_path_factory.mktemp("pdf") / "budget_execution.pdf"
+    pub.render_pdf(nb, fx.PROVENANCE, out, html=page, keep_typst=True)
+    return {"nb": nb, "html": page, "pdf": out, "typ": out.with_suffix(".typ")}
+
+
+def _nb(*objs) -> nbformat.NotebookNode:
+    cell = new_code_cell("x = 1")
+    cell.outputs = [new_output("display_data", data=o._repr_mimebundle_()) for o in objs]
+    return new_notebook(cells=[cell], metadata={"kernelspec": KERNELSPEC})
+
+
+def test_pdf_is_a_pdf_with_page_numbers(rendered):
+    data = rendered["pdf"].read_bytes()
+    assert data.startswith(b"%PDF")
+    n = len(PdfReader(rendered["pdf"]).pages)
+    text = pdf_text(rendered["pdf"])
+    for i in range(1, n + 1):
+        assert f"Page {i} of {n}" in text
+
+
+def test_pdf_text_has_frame_headline_and_table_values(rendered):
+    text = pdf_text(rendered["pdf"])
+    assert fx.DEPARTMENT in text  # printed literally: & < > # $ @ are not markup
+    assert "Budget execution" in text
+    assert "March 2025" in text and "2025-03-01" in text
+    assert "Spending reached 61% of the budget estimate against a 75% benchmark." in text
+    for value in ("12,345.6", "4,321.0", "7,654.3", "1,234.5", "62.0%", "28.6%", "Peshawar", "118"):
+        assert value in text, value
+    assert "Budget and expenditure by fund (PKR million)" in text
+    assert "Government of Khyber Pakhtunkhwa" in text
+    assert "feedc0ffee12" in text
+
+
+def test_key_messages_come_before_the_first_table(rendered):
+    text = pdf_text(rendered["pdf"])
+    assert text.index("Key messages") < text.index("Budget and expenditure by fund")
+
+
+def test_every_table_and_image_reaches_the_pdf(rendered):
+    body = html_pub.body_html(rendered["html"])
+    html_counts = pub.count_html(body)
+    assert html_counts == {"tables": 2, "images": 1}  # the fixture has 2 tables, 1 chart
+    typ = rendered["typ"].read_text()
+    assert pub.count_typst(typ) == html_counts
+    images = sum(len(p.images) for p in PdfReader(rendered["pdf"]).pages)
+    assert images == html_counts["images"]
+    # every cell of every HTML table is in the PDF text
+    text = re.sub(r"\s+", " ", pdf_text(rendered["pdf"]))
+    for cell in re.findall(r"<td\b[^>]*>([^<]*)</td>", body):
+        assert html_pub.heading_text(cell) in text, cell
+
+
+def test_numbers_right_aligned_in_typst(rendered):
+    typ = rendered["typ"].read_text()
+    assert "table.cell(align: right)[12,345.6]" in typ
+    assert "table.cell(align: right)[Budget estimate]" in typ
+    assert "[Current]," in typ  # text stays left
+
+
+def test_no_re_execution_and_no_code(rendered):
+    text = pdf_text(rendered["pdf"])
+    assert "import pandas" not in text and "debug output" not in text
+
+
+def test_typst_special_characters_are_safe(tmp_path):
+    nasty = '#set page(fill: red) $x^2$ @ref <lbl> *bold* _it_ `raw` \\ "q" #1 [a] {b} // c'
+    df = pd.DataFrame({"Entity": [nasty, "plain"], "Amount": [1.5, 2.0]})
+    nb = _nb(
+        report_meta(nasty, nasty, "2025-03", "2025-03-01"),
+        key_messages([nasty]),
+        table(df, caption=nasty, units="PKR million"),
+    )
+    out = pub.render_pdf(nb, PROV, tmp_path / "x.pdf")
+    text = pdf_text(out)
+    assert text.count(nasty) >= 4  # title, department, key message, table cell (and caption)
+    reader = PdfReader(out)
+    assert reader.metadata.title == nasty
+
+
+def test_long_and_wide_tables_break_and_fit(tmp_path):
+    long = pd.DataFrame({"District": [f"District {i:02d}" for i in range(80)], "Value": range(80)})
+    wide = pd.DataFrame({f"Column {i}": [1000.0 * i] for i in range(12)})
+    nb = _nb(
+        report_meta("Tables", "Health", "2025-03", "2025-03-01"),
+        table(long, caption="Long", max_rows=100),
+        table(wide, caption="Wide"),
+    )
+    out = pub.render_pdf(nb, PROV, tmp_path / "t.pdf")
+    text = pdf_text(out)
+    assert len(PdfReader(out).pages) >= 2
+    assert "District 00" in text and "District 79" in text
+    assert text.count("Column") == 12 and "10,000.0" in text and "11,000.0" in text  # wraps, fits
+
+
+def test_missing_table_is_an_error(monkeypatch, tmp_path):
+    real = pub.html_to_typst
+
+    def drop_tables(body):
+        return re.sub(
+            r"#figure\(\s*align\(center\)\[#table\(.*?kind: table\s*\)", "", real(body), flags=re.S
+        )
+
+    monkeypatch.setattr(pub, "html_to_typst", drop_tables)
+    nb = _nb(report_meta("T", "D", "2025-03", "x"), table(pd.DataFrame({"a": [1]}), caption="c"))
+    with pytest.raises(pub.PdfError, match="1 tables .* the Typst source 0"):
+        pub.render_pdf(nb, PROV, tmp_path / "y.pdf")
+    assert not (tmp_path / "y.pdf").exists()
+
+
+def test_extract_images(tmp_path):
+    png = b"\x89PNG\r\n\x1a\nfake"
+    b64 = base64.b64encode(png).decode()
+    body = f'<img src="data:image/png;base64,{b64}" alt="a"><img src="data:image/png;base64,{b64}">'
+    out, files = pub.extract_images(body, tmp_path / "media")
+    assert len(files) == 2 and files[0] == files[1]  # same content, one file
+    assert files[0].read_bytes() == png
+    assert "data:" not in out and out.count('src="media/img-') == 2
+    with pytest.raises(pub.PdfError, match="not valid base64"):
+        pub.extract_images('<img src="data:image/png;base64,@@@@">', tmp_path / "m2")
+
+
+def test_prepare_body_right_aligns_and_drops_styles():
+    body = '<style>x{}</style><table><tr><th class="num">V</th></tr><tr><td class="num">1</td></tr></table>'
+    out = pub.prepare_body(body)
+    assert "<style" not in out
+    assert '<th class="num" style="text-align: right">' in out
+    assert '<td class="num" style="text-align: right">' in out
+
+
+def test_render_time(rendered, tmp_path):
+    t0 = time.perf_counter()
+    pub.render_pdf(rendered["nb"], fx.PROVENANCE, tmp_path / "again.pdf", html=rendered["html"])
+    assert time.perf_counter() - t0 < 10

@@ -1,0 +1,645 @@
+"""Stocktake rules on tiny hand-made frames; every expected value is worked out by hand.
+
+Report month 2025-03 (judged at 2025-03-31); fiscal year 2024-25 ends 2025-06.
+
+Targets of department "health" (tolerance 10% of |target - baseline|):
+  U  up,   50 (2024-06) -> 80 (2025-06), trajectory 50 + 2.5k for k = 1..12 (2024-07 = 1);
+           actuals 50 + 2k, with no department-wide row in 2024-11 and 2025-01.
+  D  down, 100 (2024-06) -> 70 (2025-06), no trajectory rows (straight line 100 - 2.5k);
+           actuals 100 - 3k for k = 1..9.
+  N  up,   no actuals yet.
+  M  up,   10 (2024-12) -> 20 (2025-12); actuals 15, 18, 21 in 2025-01..03 (already met).
+  P  up,   0 (2024-06) -> 10 (2024-12) (date passed); actuals 7 (2024-12), 8 (2025-02).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from helpers.analysis import stocktake as st
+from helpers.present import stocktake as pst
+
+MONTH = "2025-03"
+TS = pd.Timestamp
+
+
+def _month(k: int) -> pd.Timestamp:
+    """k = 1 is 2024-07."""
+    return TS("2024-06-01") + pd.DateOffset(months=k)
+
+
+@pytest.fixture
+def targets() -> pd.DataFrame:
+    rows = [
+        ("U", "up", 50.0, "2024-06-01", 80.0, "2025-06-01", True),
+        ("D", "down", 100.0, "2024-06-01", 70.0, "2025-06-01", False),
+        ("N", "up", 0.0, "2024-06-01", 10.0, "2025-06-01", False),
+        ("M", "up", 10.0, "2024-12-01", 20.0, "2025-12-01", False),
+        ("P", "up", 0.0, "2024-06-01", 10.0, "2024-12-01", False),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "target_id": tid,
+                "department": "health",
+                "title": f"Target {tid}",
+                "unit": "%",
+                "direction": d,
+                "baseline": b,
+                "baseline_month": TS(bm),
+                "target_value": tv,
+                "target_month": TS(tm),
+                "owner": "Secretary",
+                "has_districts": hd,
+            }
+            for tid, d, b, bm, tv, tm, hd in rows
+        ]
+    )
+
+
+@pytest.fixture
+def trajectory() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "target_id": "U",
+            "month": [_month(k) for k in range(1, 13)],
+            "planned": [50 + 2.5 * k for k in range(1, 13)],
+        }
+    )
+
+
+@pytest.fixture
+def actuals() -> pd.DataFrame:
+    rows = []
+    for k in range(1, 10):
+        if k not in (5, 7):  # 2024-11 and 2025-01 are missing
+            rows.append(("U", _month(k), None, 50.0 + 2 * k))
+        rows.append(("D", _month(k), None, 100.0 - 3 * k))
+    rows += [
+        ("U", _month(5), "PK101", 59.0),  # a district row does not fill the department gap
+        ("U", _month(8), "PK101", 60.0),
+        ("U", _month(8), "PK102", 70.0),
+        ("U", _month(9), "PK101", 64.0),
+        ("U", _month(9), "PK102", 72.0),
+        ("M", TS("2025-01-01"), None, 15.0),
+        ("M", TS("2025-02-01"), None, 18.0),
+        ("M", TS("2025-03-01"), None, 21.0),
+        ("P", TS("2024-12-01"), None, 7.0),
+        ("P", TS("2025-02-01"), None, 8.0),
+        ("U", TS("2025-04-01"), None, 99.0),  # after the report month: ignored
+    ]
+    return pd.DataFrame(rows, columns=["target_id", "month", "district_pcode", "actual"])
+
+
+@pytest.fixture
+def districts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"pcode": ["PK101", "PK102", "PK103"], "name": ["Abbottabad", "Bannu", "Chitral"]}
+    )
+
+
+@pytest.fixture
+def milestones() -> pd.DataFrame:
+    rows = [
+        ("M1", "U", "2025-01-15", "2025-01-10", "completed"),
+        ("M2", "U", "2025-01-15", "2025-02-04", "completed"),
+        ("M3", "D", "2025-01-20", None, "in progress"),
+        ("M4", "D", "2025-03-10", "2025-04-05", "completed"),
+        ("M5", "U", "2025-03-31", None, "in progress"),
+        ("M6", "M", "2025-05-01", None, "not started"),
+        ("M7", "U", "2025-02-01", None, "dropped"),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "milestone_id": mid,
+                "target_id": tid,
+                "department": "health",
+                "title": f"Milestone {mid}",
+                "due_date": TS(due),
+                "completed_date": TS(done) if done else pd.NaT,
+                "status": status,
+            }
+            for mid, tid, due, done, status in rows
+        ]
+    )
+
+
+@pytest.fixture
+def ratings() -> pd.DataFrame:
+    rows = [
+        ("U", "2024-12-15", "Amber-Green"),
+        ("U", "2025-02-20", "Green"),
+        ("D", "2024-12-15", "Amber-Red"),
+        ("D", "2025-02-20", "Red"),
+        ("N", "2025-02-20", "Amber-Red"),
+        ("M", "2024-12-15", "Green"),
+        ("M", "2025-02-20", "Green"),
+        ("P", "2024-12-15", "Amber-Green"),
+        ("P", "2025-02-20", "Green"),
+        ("U", "2025-04-10", "Red"),  # after the report month: ignored
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "department": "health",
+                "target_id": t,
+                "stocktake_date": TS(d),
+                "rating": r,
+                "comment": "",
+            }
+            for t, d, r in rows
+        ]
+    )
+
+
+@pytest.fixture
+def actions() -> pd.DataFrame:
+    rows = [
+        ("A0", "U", "2024-12-15", "2025-01-31", "done"),
+        ("A1", "U", "2025-02-20", "2025-03-01", "open"),
+        ("A2", "D", "2025-02-20", "2025-03-15", "done"),
+        ("A3", "N", "2025-02-20", "2025-04-30", "open"),
+        ("A9", "U", "2025-04-10", "2025-05-30", "open"),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "action_id": a,
+                "department": "health",
+                "target_id": t,
+                "stocktake_date": TS(sd),
+                "action": f"Action {a}",
+                "owner": "DG",
+                "due_date": TS(due),
+                "status": s,
+            }
+            for a, t, sd, due, s in rows
+        ]
+    )
+
+
+@pytest.fixture
+def pack(targets, trajectory, actuals, milestones, ratings, actions, districts) -> st.StocktakePack:
+    rule = st.ScorecardRule(overrides={"health": {"U": 2.0, "N": 0.0}})
+    return st.build_pack(
+        "health",
+        MONTH,
+        targets,
+        trajectory,
+        actuals,
+        milestones,
+        ratings,
+        actions,
+        districts,
+        rule=rule,
+    )
+
+
+def _row(pack: st.StocktakePack, tid: str) -> dict:
+    return pack.summary.set_index("target_id").loc[tid].to_dict()
+
+
+# ------------------------------------------------------------------------------ trajectory
+
+
+def test_planned_value_is_interpolated_anchored_and_held(targets):
+    target = st.prepare_targets(targets).set_index("target_id").loc["U"].to_dict() | {
+        "target_id": "U"
+    }
+    sparse = pd.DataFrame(
+        {"target_id": "U", "month": [TS("2024-09-01"), TS("2024-12-01")], "planned": [60.0, 66.0]}
+    )
+    sparse = st.prepare_trajectory(sparse)
+    got = st.planned_at(target, sparse, [TS("2024-05-01"), TS("2024-06-01"), TS("2024-07-01"),
+                                         TS("2024-10-01"), TS("2025-03-01"), TS("2025-09-01")])  # fmt: skip
+    # before the baseline: no plan; baseline 50 -> 60 in three months; 60 -> 66 in three;
+    # 66 (2024-12) -> 80 (2025-06): +14/6 per month, three months on = 73; held after the target.
+    expected = [math.nan, 50.0, 50.0 + 10 / 3, 62.0, 73.0, 80.0]
+    np.testing.assert_allclose(got, expected, equal_nan=True)
+
+
+def test_off_track_up_target_with_gaps(pack):
+    u = _row(pack, "U")
+    assert u["latest_month"] == TS("2025-03-01")
+    assert u["latest_actual"] == 68.0  # 50 + 2*9
+    assert u["planned_at_latest"] == 72.5  # 50 + 2.5*9
+    assert u["gap"] == pytest.approx(-4.5)
+    assert u["gap_pct"] == pytest.approx(-4.5 / 72.5)
+    assert u["status"] == st.OFF_TRACK  # behind by 4.5 > 10% of 30 = 3
+    assert u["missing_months"] == [TS("2024-11-01"), TS("2025-01-01")]
+    assert u["n_missing"] == 2
+
+
+def test_tolerance_boundary_is_on_track(targets, trajectory):
+    target = st.prepare_targets(targets).iloc[0].to_dict()
+    act = st.prepare_actuals(
+        pd.DataFrame(
+            {
+                "target_id": "U",
+                "month": [TS("2025-03-01")],
+                "district_pcode": [None],
+                "actual": [69.5],
+            }
+        )
+    )
+    row, _ = st.assess_target(target, st.prepare_trajectory(trajectory), act, MONTH)
+    assert row["gap"] == pytest.approx(-3.0)  # 69.5 - 72.5, exactly 10% of 30
+    assert row["status"] == st.ON_TRACK
+    row, _ = st.assess_target(
+        target, st.prepare_trajectory(trajectory), act, MONTH, st.StocktakeSettings(tolerance=0.05)
+    )
+    assert row["status"] == st.OFF_TRACK
+
+
+def test_down_target_ahead_of_trajectory(pack):
+    d = _row(pack, "D")
+    assert d["latest_actual"] == 73.0  # 100 - 27
+    assert d["planned_at_latest"] == 77.5  # straight line 100 -> 70 over 12 months
+    assert d["gap"] == pytest.approx(4.5)  # lower is better: ahead by 4.5
+    assert d["status"] == st.ON_TRACK
+    assert d["trend"] == "improving"  # falling by 3 a month on a 'down' target
+    assert d["trend_per_month"] == pytest.approx(-3.0)
+    assert d["projected"] == pytest.approx(64.0)  # 73 - 3*3 at 2025-06
+    assert d["projected_outcome"] == "meets"
+    assert d["n_missing"] == 0
+
+
+def test_no_actuals_yet(pack):
+    n = _row(pack, "N")
+    assert n["status"] == st.NO_DATA
+    assert pd.isna(n["latest_month"]) and math.isnan(n["gap"])
+    assert pd.isna(n["projected_outcome"]) and math.isnan(n["projected"])
+    assert "0 monthly actual" in n["projection_note"]
+    assert n["n_missing"] == 9  # 2024-07 .. 2025-03
+
+
+def test_target_already_met_and_target_date_passed(pack):
+    assert _row(pack, "M")["status"] == st.MET  # 21 >= 20 ahead of 2025-12
+    p = _row(pack, "P")
+    assert p["status"] == st.MISSED  # 8 < 10 and 2024-12 is before 2025-03
+    assert p["date_passed"]
+    assert math.isnan(p["projected"]) and "passed" in p["projection_note"]
+    # no department-wide actual in 2024-07..2024-11 (plan ends 2024-12, which is present)
+    assert p["n_missing"] == 5
+
+
+def test_projection_prediction_interval_by_hand():
+    # x = 0..3 (2024-12 .. 2025-03), y = 1, 3, 2, 4: slope 0.8, intercept 1.3,
+    # residual SS 1.8, s^2 = 0.9; at x0 = 6 (2025-06): 1.3 + 4.8 = 6.1,
+    # se = sqrt(0.9 * (1 + 1/4 + 4.5^2/5)) = sqrt(4.77); 80% interval uses t(0.9, df=2).
+    target = {"target_id": "X", "direction": "up", "baseline": 0.0, "target_value": 7.0,
+              "target_month": TS("2025-06-01"), "baseline_month": TS("2024-06-01")}  # fmt: skip
+    series = pd.DataFrame(
+        {"month": pd.date_range("2024-12-01", periods=4, freq="MS"), "actual": [1.0, 3, 2, 4]}
+    )
+    proj = st.project(target, series, MONTH)
+    half = stats.t.ppf(0.9, 2) * math.sqrt(4.77)
+    assert proj.slope == pytest.approx(0.8)
+    assert proj.value == pytest.approx(6.1)
+    assert proj.lower == pytest.approx(6.1 - half)
+    assert proj.upper == pytest.approx(6.1 + half)
+    assert len(proj.path) == 4  # 2025-03 .. 2025-06
+    row, _ = st.assess_target(target, st.prepare_trajectory(pd.DataFrame(columns=["target_id", "month", "planned"])),
+                              series.assign(district_pcode=pd.NA, target_id="X"), MONTH)  # fmt: skip
+    assert row["projected_outcome"] == "misses"  # 6.1 < 7
+    assert row["likelihood"] == "uncertain"  # interval straddles 7
+
+
+def test_projection_needs_enough_recent_points_and_uses_month_spacing(pack):
+    u = _row(pack, "U")
+    # seven points on 50 + 2k with gaps: exact line, slope 2, 2025-06 (k=12) -> 74 < 80
+    assert u["projection_points"] == 7
+    assert u["trend_per_month"] == pytest.approx(2.0)
+    assert u["projected"] == pytest.approx(74.0)
+    assert u["projected_outcome"] == "misses"
+    assert u["likelihood"] == "likely to miss"
+    m = _row(pack, "M")  # three points < min_points 4
+    assert math.isnan(m["projected"]) and pd.isna(m["trend"])
+
+
+# ------------------------------------------------------------------------------ ratings
+
+
+def test_rating_changes_since_previous_stocktake(pack):
+    assert pack.stocktake_date == TS("2025-02-20")
+    assert pack.previous_stocktake_date == TS("2024-12-15")
+    rc = pack.summary.set_index("target_id")
+    assert rc.loc["U", "rating"] == "Green" and rc.loc["U", "rating_change"] == "up"
+    assert rc.loc["D", "rating"] == "Red" and rc.loc["D", "rating_change"] == "down"
+    assert rc.loc["N", "rating_change"] == "new"
+    assert rc.loc["M", "rating_change"] == "same"
+
+
+def test_rating_evidence_disagreement(pack):
+    flags = pack.summary.set_index("target_id")["evidence_flag"]
+    assert flags["U"] == "Rated Green but off trajectory and projected to miss"
+    assert flags["D"] == "Rated Red but on trajectory and projected to meet"
+    assert flags["P"] == "Rated Green but target date passed without meeting the target"
+    assert flags["M"] == ""  # Green and met
+    assert flags["N"] == ""  # no evidence either way
+
+
+@pytest.mark.parametrize(
+    ("rating", "status", "outcome", "flagged"),
+    [
+        ("Green", st.ON_TRACK, "misses", True),  # any adverse signal contradicts Green
+        ("Green", st.ON_TRACK, "meets", False),
+        ("Amber-Green", st.OFF_TRACK, "meets", False),  # one adverse signal is not enough
+        ("Amber-Green", st.OFF_TRACK, "misses", True),
+        ("Amber-Red", st.ON_TRACK, "meets", True),
+        ("Amber-Red", st.ON_TRACK, None, False),
+        ("Red", st.MET, None, True),
+        ("Red", st.NO_DATA, None, False),
+        (None, st.OFF_TRACK, "misses", False),
+    ],
+)
+def test_evidence_flag_rule(rating, status, outcome, flagged):
+    assert bool(st.evidence_flag(rating, status, outcome)) is flagged
+
+
+def test_actions_agreed_last_time(pack):
+    a = pack.actions.set_index("action_id")
+    assert list(a.index) == ["A1", "A2", "A3"]  # agreed 2025-02-20, the stocktake in force
+    assert a.loc["A1", "past_due"] and a.loc["A1", "days_past_due"] == 30  # 03-01 -> 03-31
+    assert not a.loc["A2", "past_due"] and not a.loc["A3", "past_due"]
+
+
+# ------------------------------------------------------------------------------ milestones
+
+
+def test_milestone_states(pack):
+    m = pack.milestones.set_index("milestone_id")
+    assert m["state"].to_dict() == {
+        "M1": "completed on time",
+        "M2": "completed late",
+        "M3": "overdue",
+        "M4": "overdue",  # completed only in April: still open at 2025-03-31
+        "M5": "due this month",
+        "M6": "not yet due",
+        "M7": "dropped",
+    }
+    assert m.loc["M2", "days_late"] == 20  # 01-15 -> 02-04
+    assert m.loc["M3", "days_overdue"] == 70  # 01-20 -> 03-31
+    assert m.loc["M3", "months_overdue"] == 2
+    assert m.loc["M4", "days_overdue"] == 21 and m.loc["M4", "months_overdue"] == 0
+    assert set(m.index[m["due_this_month"]]) == {"M4", "M5"}
+    assert _row(pack, "D")["milestones_overdue"] == 2
+
+
+def test_milestone_completion_rate_over_time(milestones):
+    rate = st.milestone_completion_rate(milestones, MONTH, months=3).set_index("month")
+    # Jan: M1 M2 M3 due, M1 done; Feb: same three due, M1 M2 done (M2 late);
+    # Mar: M1..M5 due, M1 M2 done (M4 only in April); M7 dropped never counts.
+    assert rate["due"].tolist() == [3, 3, 5]
+    assert rate["completed"].tolist() == [1, 2, 2]
+    assert rate["on_time"].tolist() == [1, 1, 1]
+    np.testing.assert_allclose(rate["completion_rate"], [1 / 3, 2 / 3, 0.4])
+    np.testing.assert_allclose(rate["on_time_rate"], [1 / 3, 1 / 3, 0.2])
+
+
+def test_completed_milestone_without_date_is_an_error(milestones):
+    bad = milestones.copy()
+    bad.loc[bad["milestone_id"] == "M1", "completed_date"] = pd.NaT
+    with pytest.raises(ValueError, match="completed without a completed_date"):
+        st.milestone_status(bad, MONTH)
+
+
+# ------------------------------------------------------------------------------ districts
+
+
+def test_district_breakdown_latest_month_best_first(pack):
+    d = pack.districts["U"]
+    assert d["district"].tolist() == ["Bannu", "Abbottabad"]  # 2025-03: 72, 64
+    assert (d["month"] == TS("2025-03-01")).all()
+    assert d["department_value"].tolist() == [68.0, 68.0]
+    assert d["difference"].tolist() == [4.0, -4.0]
+    assert d["rank"].tolist() == [1, 2]
+    assert set(pack.districts) == {"U"}  # only targets with has_districts
+
+
+def test_unknown_district_is_an_error(targets, actuals, districts):
+    target = st.prepare_targets(targets).iloc[0].to_dict()
+    a = st.prepare_actuals(
+        actuals.assign(district_pcode=actuals["district_pcode"].replace("PK102", "PK999"))
+    )
+    with pytest.raises(ValueError, match="PK999"):
+        st.district_breakdown(target, a[a["target_id"] == "U"], districts, MONTH)
+
+
+# ------------------------------------------------------------------------------ roll-up and scorecard
+
+
+def test_department_rollup(pack):
+    assert pack.n_targets == 5
+    assert pack.n_on_track == 2  # D on track, M met
+    assert pack.share_on_track == pytest.approx(0.4)
+    assert pack.status_counts() == {
+        "met": 1,
+        "on track": 1,
+        "off track": 1,
+        "missed": 1,
+        "no data": 1,
+    }
+    assert pack.as_of == TS("2025-03-01")
+
+
+def test_scorecard_arithmetic_by_hand(pack):
+    card = pack.scorecard.set_index("target_id")
+    # annual targets (FY 2024-25 ends 2025-06): U 80, D 70, N 10, P 10 (dates within the year);
+    # M ends 2025-12, so its plan at 2025-06: 10 + 10 * 6/12 = 15.
+    assert card["annual_target"].to_dict() == {
+        "U": 80.0,
+        "D": 70.0,
+        "N": 10.0,
+        "M": 15.0,
+        "P": 10.0,
+    }
+    # achievement: U (68-50)/30 = 0.6; D (73-100)/(70-100) = 0.9; M (21-10)/5 = 2.2 -> 1.0; P 0.8
+    assert card.loc["U", "achievement"] == pytest.approx(0.6)
+    assert card.loc["D", "achievement"] == pytest.approx(0.9)
+    assert card.loc["M", "achievement"] == pytest.approx(2.2)
+    assert card.loc["M", "scored"] == 1.0
+    assert card.loc["P", "achievement"] == pytest.approx(0.8)
+    assert not card.loc["N", "included"]  # weight 0
+    # weights U 2, others 1: 100 * (2*0.6 + 0.9 + 1.0 + 0.8) / 5 = 78.0 -> grade B
+    assert pack.score == pytest.approx(78.0)
+    assert pack.grade == "B"
+
+
+def test_scorecard_cap_and_missing_rules(targets, trajectory, actuals):
+    cap = st.ScorecardRule(overrides={"health": {"U": 2.0, "N": 0.0}}, cap=1.2)
+    # M now counts 1.2: 100 * (1.2 + 0.9 + 1.2 + 0.8) / 5 = 82.0
+    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, cap)) == pytest.approx(82.0)
+    zero = st.ScorecardRule(overrides={"health": {"U": 2.0}})
+    # N (no actual) scores 0 with weight 1: 100 * 3.9 / 6 = 65.0
+    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, zero)) == pytest.approx(65.0)
+    excl = st.ScorecardRule(overrides={"health": {"U": 2.0}}, missing="exclude")
+    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, excl)) == pytest.approx(78.0)
+
+
+def test_scorecard_weights_from_config(targets, trajectory, actuals):
+    config = {
+        "default_weight": 1.0,
+        "weights": {"health": {"U": 2, "N": 0}},
+        "scoring": {"cap": 1.0},
+    }
+    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, config)) == pytest.approx(
+        78.0
+    )
+    with pytest.raises(ValueError, match="unknown target_id"):
+        st.scorecard(targets, trajectory, actuals, MONTH, {"weights": {"health": {"ZZ": 1}}})
+    with pytest.raises(ValueError, match="non-negative"):
+        st.ScorecardRule.from_config({"weights": {"health": {"U": -1}}})
+
+
+def test_province_scorecard_one_row_per_department(targets, trajectory, actuals):
+    energy = pd.DataFrame(
+        [
+            {
+                "target_id": "E",
+                "department": "energy",
+                "title": "E",
+                "unit": "MW",
+                "direction": "up",
+                "baseline": 0.0,
+                "baseline_month": TS("2024-06-01"),
+                "target_value": 100.0,
+                "target_month": TS("2025-06-01"),
+                "owner": "x",
+                "has_districts": False,
+            }
+        ]  # fmt: skip
+    )
+    acts = pd.concat(
+        [
+            actuals,
+            pd.DataFrame(
+                [
+                    {
+                        "target_id": "E",
+                        "month": TS("2025-03-01"),
+                        "district_pcode": None,
+                        "actual": 50.0,
+                    }
+                ]
+            ),
+        ]
+    )
+    config = {"weights": {"health": {"U": 2, "N": 0}}}
+    out = st.province_scorecard(pd.concat([targets, energy]), trajectory, acts, MONTH, config)
+    assert out.columns.tolist() == ["department", "score", "grade", "targets", "on_track"]
+    got = out.set_index("department")
+    assert got.loc["health", "score"] == pytest.approx(78.0)
+    assert got.loc["health", "targets"] == 5 and got.loc["health", "on_track"] == 2
+    # energy: 50 of 100 = 0.5 -> 50.0 (D); plan 75 at 2025-03, behind by 25 > 10: off track
+    assert got.loc["energy", "score"] == pytest.approx(50.0)
+    assert got.loc["energy", "grade"] == "D"
+    assert got.loc["energy", "on_track"] == 0
+    assert out["department"].tolist() == ["health", "energy"]  # best score first
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def test_bad_targets_are_rejected(targets):
+    with pytest.raises(ValueError, match="direction"):
+        st.prepare_targets(targets.assign(direction="sideways"))
+    wrong = targets.copy()
+    wrong.loc[wrong["target_id"] == "D", "target_value"] = 120.0  # 'down' target above baseline
+    with pytest.raises(ValueError, match="beyond the baseline"):
+        st.prepare_targets(wrong)
+    with pytest.raises(ValueError, match="missing columns"):
+        st.prepare_targets(targets.drop(columns=["direction"]))
+
+
+def test_duplicate_actuals_and_unknown_ratings_are_rejected(actuals, ratings):
+    with pytest.raises(ValueError, match="more than one value"):
+        st.prepare_actuals(pd.concat([actuals, actuals.head(1)]))
+    with pytest.raises(ValueError, match="unknown rating"):
+        st.rating_changes(ratings.assign(rating="Blue"), MONTH)
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="tolerance"):
+        st.StocktakeSettings(tolerance=1.5)
+    with pytest.raises(ValueError, match="unknown status settings"):
+        st.StocktakeSettings.from_config({"status": {"tolerence": 0.1}})
+
+
+def test_shipped_config_loads():
+    config = st.load_config()
+    assert st.StocktakeSettings.from_config(config).tolerance == 0.10
+    assert st.ScorecardRule.from_config(config).grade(78.0) == "B"
+
+
+# ------------------------------------------------------------------------------ presentation
+
+
+def test_key_messages_name_the_evidence(pack):
+    messages = pst.key_message_sentences(pack)
+    text = " ".join(messages)
+    assert "2 of 5 targets" in text
+    assert "Target U" in text and "rated Green" in text
+    assert "2 milestones are overdue" in text
+    assert any(m.startswith("Decisions needed") for m in messages)
+
+
+def test_charts_render(pack, districts):
+    import matplotlib.pyplot as plt
+
+    from helpers.present import apply_theme
+
+    apply_theme()
+    for tid in pack.summary["target_id"]:
+        fig = pst.trajectory_chart(pack, tid)
+        ax = fig.axes[0]
+        assert ax.get_title() and "%" in ax.get_ylabel()
+        plt.close(fig)
+    fig = pst.district_chart(pack, "U")
+    assert fig.axes[0].get_title()
+    plt.close(fig)
+    fig = pst.completion_chart(pack)
+    assert fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_formatting_helpers():
+    assert pst.fmt_value(68.0, "%") == "68.0%"
+    assert pst.fmt_value(1234.56, "count") == "1,234.6"
+    assert pst.fmt_value(287.94, "thousand") == "287.9 thousand"
+    assert pst.fmt_value(float("nan"), "%") == "n/a"
+    assert pst.fmt_diff(-4.5, "%") == "\u22124.5 pp"  # a gap in a % measure is in points
+    assert pst.fmt_diff(-0.04, "%") == "0.0 pp"  # no '-0.0'
+    assert pst.fmt_diff(15.7, "count") == "+15.7"
+    months = [TS("2024-07-01"), TS("2024-08-01"), TS("2024-09-01"), TS("2025-01-01")]
+    assert pst.month_ranges(months) == "Jul 2024\u2013Sep 2024, Jan 2025"
+
+
+def test_department_without_targets_gives_an_empty_pack(
+    targets, trajectory, actuals, milestones, ratings, actions, districts
+):
+    pack = st.build_pack(
+        "finance", MONTH, targets, trajectory, actuals, milestones, ratings, actions, districts
+    )
+    assert pack.n_targets == 0 and pack.n_on_track == 0
+    assert math.isnan(pack.score) and pack.grade is None
+    assert pack.actions.empty and pack.milestones.empty
+    assert pst.key_message_sentences(pack) == [
+        "No delivery targets are recorded for this department as of Mar 2025."
+    ]
+
+
+def test_stocktake_in_force_comes_from_ratings(ratings, actions):
+    # an action dated after the last rated stocktake does not make a new stocktake
+    extra = actions.assign(stocktake_date=TS("2025-03-05"))
+    assert st.stocktake_dates(ratings, MONTH, extra)[-1] == TS("2025-02-20")
+    # with no ratings at all, the dates on which actions were agreed are used
+    assert st.stocktake_dates(ratings.iloc[0:0], MONTH, extra) == [TS("2025-03-05")]
+    # a month before any stocktake: nothing in force
+    assert st.stocktake_dates(ratings, "2024-11", actions) == []
