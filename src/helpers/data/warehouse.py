@@ -214,54 +214,57 @@ def budget_monthly(
 # -------------------------------------------------------------------------------------- stocktakes
 
 
-def targets(department: str) -> pd.DataFrame:
-    """A department's targets ordered by target_id."""
+def targets(department: str | None = None) -> pd.DataFrame:
+    """A department's targets (all departments when None), ordered by target_id."""
     _check(department)
-    return query("SELECT * FROM targets WHERE department = ? ORDER BY target_id", [department])
+    return query(
+        "SELECT * FROM targets WHERE (CAST(? AS VARCHAR) IS NULL OR department = ?) ORDER BY department, target_id",
+        [department, department],
+    )
 
 
-def trajectory(department: str) -> pd.DataFrame:
+def trajectory(department: str | None = None) -> pd.DataFrame:
     """Planned values per target and month for a department's targets."""
     _check(department)
     return query(
         "SELECT j.target_id, j.month, j.planned FROM target_trajectory j "
-        "JOIN targets t USING (target_id) WHERE t.department = ? ORDER BY j.target_id, j.month",
-        [department],
+        "JOIN targets t USING (target_id) WHERE (CAST(? AS VARCHAR) IS NULL OR t.department = ?) ORDER BY j.target_id, j.month",
+        [department, department],
     )
 
 
-def actuals(department: str) -> pd.DataFrame:
+def actuals(department: str | None = None) -> pd.DataFrame:
     """Actuals per target, month and district (district_pcode NULL = department-wide)."""
     _check(department)
     return query(
         "SELECT a.target_id, a.month, a.district_pcode, a.actual FROM target_actuals a "
-        "JOIN targets t USING (target_id) WHERE t.department = ? "
+        "JOIN targets t USING (target_id) WHERE (CAST(? AS VARCHAR) IS NULL OR t.department = ?) "
         "ORDER BY a.target_id, a.month, a.district_pcode NULLS FIRST",
-        [department],
+        [department, department],
     )
 
 
-def milestones(department: str) -> pd.DataFrame:
+def milestones(department: str | None = None) -> pd.DataFrame:
     _check(department)
     return query(
-        "SELECT * FROM milestones WHERE department = ? ORDER BY target_id, due_date, milestone_id",
-        [department],
+        "SELECT * FROM milestones WHERE (CAST(? AS VARCHAR) IS NULL OR department = ?) ORDER BY target_id, due_date, milestone_id",
+        [department, department],
     )
 
 
-def ratings(department: str) -> pd.DataFrame:
+def ratings(department: str | None = None) -> pd.DataFrame:
     _check(department)
     return query(
-        "SELECT * FROM ratings WHERE department = ? ORDER BY target_id, stocktake_date",
-        [department],
+        "SELECT * FROM ratings WHERE (CAST(? AS VARCHAR) IS NULL OR department = ?) ORDER BY target_id, stocktake_date",
+        [department, department],
     )
 
 
-def actions(department: str) -> pd.DataFrame:
+def actions(department: str | None = None) -> pd.DataFrame:
     _check(department)
     return query(
-        "SELECT * FROM actions WHERE department = ? ORDER BY stocktake_date, action_id",
-        [department],
+        "SELECT * FROM actions WHERE (CAST(? AS VARCHAR) IS NULL OR department = ?) ORDER BY stocktake_date, action_id",
+        [department, department],
     )
 
 

@@ -81,13 +81,16 @@ class headline(_Display):  # noqa: N801
     """Headline figures for the portal badges (not shown in the report body)."""
 
     def __init__(self, **figures: Any):
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in figures.items()}
+        clean = {
+            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in figures.items()
+        }
         self.extra = {HEADLINE_MIME: clean}
         self.html = ""
         self.plain = ""
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return dict(self.extra)
+        # An empty text/plain keeps front ends from showing the object's repr.
+        return {"text/plain": "", **self.extra}
 
 
 class heading(_Display):  # noqa: N801
