@@ -21,6 +21,7 @@ import pytest
 
 from helpers.analysis import pse
 from helpers.analysis.pse import PseSettings
+from helpers.present.display import HEADLINE_MIME
 
 matplotlib.use("Agg")
 
@@ -520,4 +521,4 @@ def test_display_objects_for_full_single_and_empty_scopes(march):
     lt = view.league_table(march).data
     assert list(lt["Rating"]) == ["High", "Medium", "No return", "No return", "Low"]
     badge = view.headline_badge(march)._repr_mimebundle_()
-    assert list(badge.values())[0] == {"at_risk": 1, "entities": 5}
+    assert badge[HEADLINE_MIME] == {"at_risk": 1, "entities": 5}

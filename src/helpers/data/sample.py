@@ -702,8 +702,13 @@ def pse(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
     silent = set(rng.choice(ids, size=min(3, len(ids)), replace=False)) if ids else set()
     for e in ents.itertuples():
         size = scale.get(e.entity_type, 500) * float(rng.lognormal(0, 0.5))
-        own_share = float(rng.uniform(0.05, 0.7))
+        own_share = float(rng.uniform(0.1, 0.7))
         assets = size * float(rng.uniform(3, 8))
+        # Most entities are solvent with a few months of cash and a small surplus; about one in
+        # six is stressed (thin cash, persistent deficit), as the oversight unit sees in practice.
+        stressed = rng.random() < 0.15
+        cash_months = float(rng.lognormal(np.log(1.0 if stressed else 4.0), 0.35))
+        balance = float(rng.normal(-0.08 if stressed else 0.04, 0.04))
         liab_ratio = (
             float(rng.uniform(1.2, 1.8))
             if e.entity_id in neg_equity
@@ -717,11 +722,11 @@ def pse(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
                 continue  # missing return
             growth = 1.02**qi
             exp = size * growth * float(rng.uniform(0.85, 1.15))
-            own = exp * own_share * float(rng.uniform(0.8, 1.2))
-            grants = exp * (1 - own_share) * float(rng.uniform(0.8, 1.15))
+            own = exp * own_share * (1 + balance + float(rng.normal(0, 0.05)))
+            grants = exp * (1 - own_share) * (1 + balance + float(rng.normal(0, 0.03)))
             a = assets * growth * float(rng.uniform(0.97, 1.03))
             liab = a * liab_ratio * float(rng.uniform(0.95, 1.05))
-            cash = max(0.0, a * float(rng.uniform(0.02, 0.15)))
+            cash = max(0.0, exp / 3 * cash_months * float(rng.uniform(0.85, 1.15)))
             sub = (q + pd.Timedelta(days=int(rng.gamma(4, lateness / 4)))).date().isoformat()
             if rng.random() < 0.02:
                 sub = ""
