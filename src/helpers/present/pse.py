@@ -297,24 +297,24 @@ def province_messages(a: PseAssessment, department_names: Mapping[str, str]) -> 
 
 
 def league_table(a: PseAssessment) -> table | note:
-    """One row per entity for the reporting quarter, most serious rating first."""
+    """One row per entity for the reporting quarter, most serious rating first.
+
+    Kept to the columns a reader needs to see why an entity is rated as it is, so the table fits
+    the page; the full metrics are in the trend charts and the at-risk table.
+    """
     if a.n_entities == 0:
         return note("No entities to list.")
     cur = _sorted_current(a)
     df = pd.DataFrame(
         {
             "Entity": cur["name"],
-            "Type": cur["entity_type"],
             "Rating": cur["rating"],
             "Last quarter": cur["previous_rating"],
-            "Surplus": cur["surplus"],
             "Surplus / expenditure": cur["surplus_margin"],
             "Grants / income": cur["grant_dependence"],
             "Cash cover (months)": cur["cash_cover_months"],
             "Liabilities": cur["liabilities"],
-            "Liabilities vs last quarter": cur["liabilities_growth_qoq"],
             "Liabilities vs year earlier": cur["liabilities_growth_yoy"],
-            "Equity": cur["equity"],
             "Return": cur["status"],
             "Why": cur["reasons"],
         }
@@ -324,14 +324,11 @@ def league_table(a: PseAssessment) -> table | note:
         caption=f"Entities by financial risk rating, {pse.quarter_text(a.quarter)}",
         units="PKR million; ratios as %; cash cover in months of expenditure",
         formats={
-            "Surplus": "{:,.1f}",
             "Surplus / expenditure": "pct",
             "Grants / income": "pct",
             "Cash cover (months)": "{:,.1f}",
             "Liabilities": "{:,.1f}",
-            "Liabilities vs last quarter": "pct",
             "Liabilities vs year earlier": "pct",
-            "Equity": "{:,.1f}",
         },
         max_rows=200,
         row_classes=[f"rating-{r.lower().replace(' ', '-')}" for r in cur["rating"]],

@@ -1,0 +1,759 @@
+"""Province overview presentation: key messages, league table, heatmap, attention list, survey.
+
+Everything here reads a :class:`helpers.analysis.overview.ProvinceOverview`; it formats, orders
+and words what the analysis computed and computes nothing new. The one exception is
+:func:`overview_report`, the loader the notebook calls: it reads the warehouse (through
+:mod:`helpers.data.warehouse` only) and hands the frames to the pure analysis functions.
+Amounts are PKR million; ratios are shown as percentages, gaps in percentage points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import textwrap
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import PercentFormatter
+
+from helpers.analysis import overview as ao
+from helpers.analysis import stocktake
+from helpers.analysis import survey as sv
+from helpers.analysis.overview import ProvinceOverview
+from helpers.data.calendar import as_month, month_label
+from helpers.present import budget as budget_view
+from helpers.present.display import figure, headline, key_messages, note, report_meta, table
+from helpers.present.theme import PALETTE
+
+FAMILY = "province_overview"
+TITLE = "Province overview: service delivery performance"
+UNITS = "PKR million"
+#: Diverging, colour-blind-safe palette for the gap heatmap (ColorBrewer RdBu: red = behind).
+HEATMAP_CMAP = "RdBu"
+MISSING_COLOUR = "#D9D9D9"
+#: How many departments a key message names at most.
+NAMED_IN_MESSAGES = 3
+_LABEL_WIDTH = 34  # characters per line of a department name on the heatmap axis
+
+
+# --------------------------------------------------------------------------------------------
+# Loading (the only function here that reads the warehouse)
+# --------------------------------------------------------------------------------------------
+
+
+def _month_end(month: dt.date) -> dt.date:
+    nxt = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def overview_report(
+    month, rule: ao.AttentionRule | None = None, min_n: int = sv.DEFAULT_MIN_N
+) -> ProvinceOverview:
+    """Read what the overview needs from the warehouse and compute it for ``month``.
+
+    Department names and priority areas are those valid on the last day of the report month.
+    Budget rows after the month are not read. The survey wave is the latest at or before the
+    month, compared with the wave before it.
+    """
+    from helpers.data import warehouse as wh
+
+    m = as_month(month)
+    registry = wh.departments(on=_month_end(m))
+    card = stocktake.province_scorecard(
+        wh.targets(), wh.trajectory(), wh.actuals(), m, weights=stocktake.load_config()
+    )
+    waves = wh.survey_waves()
+    wave = sv.select_wave(waves, m)
+    prev = sv.previous_wave(waves, wave) if wave is not None else None
+    services = wh.survey_services()
+    frames = {
+        w: sv.complete_frame(wh.survey_frame(w), wh.survey_respondents(w))
+        for w in (wave, prev)
+        if w is not None
+    }
+    survey = ao.survey_overview(
+        frames.get(wave), frames.get(prev), services, wave, prev, min_n=min_n
+    )
+    if wave is None and waves:
+        survey.notes.append(
+            f"No survey wave had been fielded by {month_label(m)}; the first wave was fielded "
+            f"in {month_label(min(waves))}."
+        )
+    return ao.build_overview(
+        m,
+        registry,
+        wh.budget_allocations(),
+        wh.budget_monthly(upto=m),
+        card,
+        survey,
+        rule=rule,
+    )
+
+
+def as_of_date(ov: ProvinceOverview, data_as_of) -> dt.date:
+    """The as-of date printed on the report: the last month of data the report could use."""
+    return min(as_month(data_as_of), ov.month)
+
+
+# --------------------------------------------------------------------------------------------
+# Wording helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _ok(x) -> bool:
+    return x is not None and not pd.isna(x)
+
+
+def _pct(x, digits: int = 0) -> str:
+    return "n/a" if not _ok(x) else f"{float(x) * 100:.{digits}f}%"
+
+
+def _pts(x) -> str:
+    n = abs(float(x)) * 100
+    return f"{n:.0f} point{'s' if round(n) != 1 else ''}"
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text else text
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _was_were(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
+# --------------------------------------------------------------------------------------------
+# Title, key messages, headline
+# --------------------------------------------------------------------------------------------
+
+
+def overview_meta(ov: ProvinceOverview, data_as_of) -> report_meta:
+    """The title block."""
+    return report_meta(
+        title=TITLE,
+        department="Government of Khyber Pakhtunkhwa (all departments)",
+        month=month_label(ov.month),
+        as_of=as_of_date(ov, data_as_of).isoformat(),
+        family=FAMILY,
+    )
+
+
+def budget_sentences(ov: ProvinceOverview) -> list[str]:
+    """Province spending, departments behind the benchmark and the year-end projections."""
+    t = ov.totals
+    when = month_label(ov.month)
+    out = []
+    gap = t["gap"]
+    if not _ok(gap):
+        out.append(f"No department has a budget estimate for FY {ov.fiscal_year}.")
+        return out
+    side = "behind" if gap < 0 else "ahead of"
+    position = (
+        f"in line with the {_pct(ov.benchmark)} time-elapsed benchmark"
+        if abs(gap) < 0.005
+        else f"{_pts(gap)} {side} the {_pct(ov.benchmark)} time-elapsed benchmark"
+    )
+    out.append(
+        f"Across the province, the {ov.departments} departments have spent "
+        f"{_pct(t['utilisation'])} of their combined budget estimate "
+        f"(PKR {t['expenditure'] / 1000:,.0f}bn of PKR {t['budget_estimate'] / 1000:,.0f}bn) "
+        f"by {when}, {position}."
+    )
+    behind = ov.behind
+    budgeted = int(ov.league["gap"].notna().sum())
+    margin = f"{ov.rule.underspend_margin * 100:.0f} points"
+    if behind.empty:
+        out.append(f"No department is behind the benchmark by more than {margin}.")
+    else:
+        top = behind.head(NAMED_IN_MESSAGES)
+        named = _join([f"{r.name} ({_pts(r.gap)} behind)" for r in top.itertuples(index=False)])
+        lead = "the largest gaps are" if len(top) > 1 else "the largest gap is"
+        if len(behind) == 1:
+            lead = "it is"
+        out.append(
+            f"{len(behind)} of {budgeted} departments {_was_were(len(behind))} behind the "
+            f"benchmark by more than {margin}; {lead} {named}."
+        )
+    proj = ov.league["projection_be"]
+    low = ov.league[proj < ov.rule.projection_floor - 1e-9]
+    high = ov.league[proj > ov.rule.projection_ceiling + 1e-9]
+    if proj.notna().any():
+        text = (
+            f"On their usual monthly spending profiles, {_plural(len(low), 'department')} "
+            f"{_was_were(len(low))} projected to end the year below "
+            f"{_pct(ov.rule.projection_floor)} of their budget estimate"
+        )
+        if len(high):
+            names = _join(list(high["name"].head(NAMED_IN_MESSAGES)))
+            text += f" and {len(high)} above {_pct(ov.rule.projection_ceiling)} ({names})"
+        out.append(text + ".")
+    return out
+
+
+def targets_sentence(ov: ProvinceOverview) -> str:
+    """Targets on track across the province and the lowest scorecard grades."""
+    card = ov.scorecard
+    if card.empty:
+        return f"No department had delivery targets to assess in {month_label(ov.month)}."
+    total, on = ov.targets_total, ov.on_track_total
+    share = on / total if total else math.nan
+    no_targets = int((ov.league["targets_status"] == ao.NO_TARGETS).sum())
+    text = (
+        f"{on} of the {total} delivery targets of the {len(card)} departments with targets "
+        f"({_pct(share)}) are on track or met; {total - on} are off track, missed or without "
+        f"recent data"
+    )
+    scored = card[card["score"].notna()].sort_values(["score", "department"])
+    if len(scored):
+        names = dict(zip(ov.league["department"], ov.league["name"], strict=True))
+        low = scored.head(min(2, len(scored)))
+        named = _join(
+            [
+                f"{names.get(r.department, r.department)} ({r.grade}, {r.score:.0f}/100)"
+                for r in low.itertuples(index=False)
+            ]
+        )
+        text += f". The lowest scorecard {'grades are' if len(low) > 1 else 'grade is'} {named}"
+    if no_targets:
+        text += f"; {_plural(no_targets, 'department')} {'has' if no_targets == 1 else 'have'} no targets"
+    return text + "."
+
+
+def survey_sentence(ov: ProvinceOverview) -> str | None:
+    """Weakest and strongest service satisfaction in the latest wave, and the pooled change."""
+    s = ov.survey
+    if s.wave is None:
+        return (
+            f"No citizen survey wave had been fielded by {month_label(ov.month)}, so the "
+            "overview has no satisfaction figures."
+        )
+    if not s.available:
+        return None
+    wave = month_label(s.wave)
+    per = s.services[(s.services["service"] != "all") & s.services["estimate"].notna()]
+    per = per.sort_values(["estimate", "label"])
+    suppressed = int(((s.services["service"] != "all") & s.services["estimate"].isna()).sum())
+    if per.empty:
+        return f"Too few respondents rated any service in the {wave} survey wave to publish."
+    low = per.iloc[0]
+    text = (
+        f"In the {wave} citizen survey, satisfaction is lowest with "
+        f"{_lower_first(str(low['label']))} ({_pct(low['estimate'])} satisfied, 95% CI "
+        f"{_pct(low['ci_low'])} to {_pct(low['ci_high'])})"
+    )
+    if len(per) > 1:
+        high = per.iloc[-1]
+        text += f" and highest with {_lower_first(str(high['label']))} ({_pct(high['estimate'])})"
+    overall = s.overall
+    if overall is not None and _ok(overall["estimate"]):
+        text += f"; across all surveyed services {_pct(overall['estimate'])} of users are satisfied"
+        if _ok(overall["change"]) and s.previous_wave is not None:
+            prev = month_label(s.previous_wave)
+            pts = overall["change"]
+            if overall["significant"]:
+                text += f", {'up' if pts > 0 else 'down'} {_pts(pts)} since {prev}"
+            else:
+                text += f", not significantly different from {prev}"
+    text += "."
+    moved = per[per["significant"] & per["change"].notna()]
+    if s.previous_wave is not None and len(moved):
+        ups = moved[moved["change"] > 0]
+        downs = moved[moved["change"] < 0]
+        parts = []
+        if len(downs):
+            parts.append(
+                "fell significantly for "
+                + _join([_lower_first(str(x)) for x in downs.sort_values("change")["label"]])
+            )
+        if len(ups):
+            parts.append(
+                "rose significantly for "
+                + _join(
+                    [
+                        _lower_first(str(x))
+                        for x in ups.sort_values("change", ascending=False)["label"]
+                    ]
+                )
+            )
+        text += " Since " + month_label(s.previous_wave) + ", satisfaction " + "; it ".join(parts)
+        text += "."
+    if suppressed:
+        text += (
+            f" {_plural(suppressed, 'service')} had fewer than {s.min_n} ratings and "
+            f"{_was_were(suppressed)} not published."
+        )
+    return text
+
+
+def attention_sentence(ov: ProvinceOverview) -> str:
+    """How many departments need attention under the rule, and the first few by name."""
+    att = ov.attention
+    k = ov.rule.min_reasons
+    signs = f"{k} or more warning signs" if k > 1 else "at least one warning sign"
+    if att.empty:
+        return f"No department shows {signs} under the attention rule this month."
+    top = att.head(NAMED_IN_MESSAGES)
+    named = _join([f"{r.name} ({r.n_reasons} signs)" for r in top.itertuples(index=False)])
+    more = f", among them {named}" if len(att) > len(top) else f": {named}"
+    return (
+        f"{_plural(len(att), 'department')} {'needs' if len(att) == 1 else 'need'} attention "
+        f"({signs}){more}."
+    )
+
+
+def key_message_sentences(ov: ProvinceOverview) -> list[str]:
+    """The key messages, written from the numbers in ``ov`` (never fixed text)."""
+    out = budget_sentences(ov)
+    out.append(targets_sentence(ov))
+    survey = survey_sentence(ov)
+    if survey:
+        out.append(survey)
+    out.append(attention_sentence(ov))
+    return out
+
+
+def overview_key_messages(ov: ProvinceOverview) -> key_messages:
+    """The key-messages box."""
+    return key_messages(key_message_sentences(ov))
+
+
+def overview_headline(ov: ProvinceOverview) -> headline:
+    """Portal badges (keys of the docs/architecture.md headline contract)."""
+    return headline(**ao.headline_values(ov))
+
+
+# --------------------------------------------------------------------------------------------
+# League table
+# --------------------------------------------------------------------------------------------
+
+
+def league_frame(ov: ProvinceOverview) -> pd.DataFrame:
+    """The league table as displayed (column names with units, text for missing targets)."""
+    lg = ov.league
+    flagged = set(ov.attention["department"])
+    targets = [
+        ao.NO_TARGETS if pd.isna(t) else f"{int(o)} of {int(t)}"
+        for t, o in zip(lg["targets"], lg["on_track"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "Department": lg["name"].astype(str),
+            "Priority area": lg["priority_area"].fillna("\u2013").astype(str),
+            "Budget estimate": lg["budget_estimate"],
+            "Spent (% of BE)": lg["util_be"],
+            "Gap vs benchmark": lg["gap"],
+            "Projected year-end (% of BE)": lg["projection_be"],
+            "Targets on track": targets,
+            "Score (0-100)": lg["score"],
+            "Grade": lg["grade"].astype(object).where(lg["grade"].notna(), "\u2013"),
+            "Satisfied (%)": lg["satisfaction"],
+            "Needs attention": ["yes" if d in flagged else "" for d in lg["department"]],
+        }
+    )
+
+
+def league_row_classes(ov: ProvinceOverview) -> list[str]:
+    """'bad' for departments needing attention, 'watch' with one or more signs, else 'good'."""
+    flagged = set(ov.attention["department"])
+    signs = set(ov.reasons["department"])
+    return [
+        "bad" if d in flagged else "watch" if d in signs else "good"
+        for d in ov.league["department"]
+    ]
+
+
+def league_table(ov: ProvinceOverview) -> list:
+    """The league table with its reading note."""
+    df = league_frame(ov)
+    no_survey = int((ov.league["survey_status"] == ao.NO_SERVICE).sum())
+    suppressed = int(ov.league["survey_status"].str.startswith("suppressed").sum())
+    wave = month_label(ov.survey.wave) if ov.survey.wave else None
+    parts = [
+        f"Ordered by the gap to the {_pct(ov.benchmark)} time-elapsed benchmark, furthest "
+        "behind first. Gap = spent (% of BE) minus the benchmark, in percentage points (pp). "
+        "Projected year-end uses the department's usual monthly spending profile. Score and "
+        "grade are the performance-contract scorecard; 'no targets' means the department has "
+        "no delivery targets (it is not a score of zero)."
+    ]
+    if wave:
+        parts.append(
+            f"Satisfied = share of users of the department's surveyed services rating them 4 or "
+            f"5 out of 5 in the {wave} wave; \u2013 means no surveyed service "
+            f"({no_survey} departments)"
+            + (f" or fewer than {ov.survey.min_n} ratings ({suppressed})" if suppressed else "")
+            + "."
+        )
+    else:
+        parts.append("Satisfied: no survey wave had been fielded by the report month.")
+    parts.append(
+        "The left edge marks departments needing attention (red), with one warning sign "
+        "(amber) or none (green)."
+    )
+    return [
+        table(
+            df,
+            caption=f"League table, {month_label(ov.month)} (FY {ov.fiscal_year})",
+            units=f"{UNITS}; % of budget estimate (BE); pp = percentage points",
+            formats={
+                "Budget estimate": "{:,.0f}",
+                "Spent (% of BE)": "pct",
+                "Gap vs benchmark": "pp",
+                "Projected year-end (% of BE)": "pct",
+                "Score (0-100)": "{:,.0f}",
+                "Satisfied (%)": "pct0",
+            },
+            row_classes=league_row_classes(ov),
+        ),
+        note(" ".join(parts)),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Heatmap
+# --------------------------------------------------------------------------------------------
+
+
+def heatmap_frame(ov: ProvinceOverview) -> pd.DataFrame:
+    """The gap matrix in percentage points, rows in league order, labelled with names."""
+    order = [d for d in ov.league["department"] if d in ov.gaps.index]
+    names = dict(zip(ov.league["department"], ov.league["name"], strict=True))
+    g = ov.gaps.reindex(order) * 100
+    g.index = [names.get(d, d) for d in order]
+    g.columns = [pd.Timestamp(c).strftime("%b %Y") for c in g.columns]
+    return g
+
+
+def _limit(values: np.ndarray) -> float:
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if finite.size else 10.0
+    return max(10.0, math.ceil(top / 5.0) * 5.0)
+
+
+def gap_heatmap(ov: ProvinceOverview) -> figure | note:
+    """Departments x months heatmap of the gap to the benchmark (pp), centred on zero."""
+    g = heatmap_frame(ov)
+    if g.empty:
+        return note("No department has budget data for this fiscal year.")
+    vals = g.to_numpy(dtype=float)
+    lim = _limit(vals)
+    n_rows, n_cols = vals.shape
+    labels = [textwrap.fill(str(n), _LABEL_WIDTH) for n in g.index]
+    two_line = any("\n" in lb for lb in labels)
+    height = max(3.5, 0.34 * n_rows + (0.8 if two_line else 0) + 1.9)
+    width = min(12.5, 4.6 + 0.72 * n_cols)
+    fig, ax = plt.subplots(figsize=(width, height))
+    cmap = plt.get_cmap(HEATMAP_CMAP).copy()
+    cmap.set_bad(MISSING_COLOUR)
+    norm = TwoSlopeNorm(vmin=-lim, vcenter=0.0, vmax=lim)
+    mesh = ax.pcolormesh(
+        np.ma.masked_invalid(vals), cmap=cmap, norm=norm, edgecolors="white", linewidth=0.6
+    )
+    for i in range(n_rows):
+        for j in range(n_cols):
+            v = vals[i, j]
+            if not np.isfinite(v):
+                ax.add_patch(
+                    Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="#8C8C8C", lw=0)
+                )
+                ax.text(j + 0.5, i + 0.5, "no data", ha="center", va="center", fontsize=6.5)
+                continue
+            dark = abs(v) > 0.55 * lim
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                f"{v:+.0f}" if round(v) != 0 else "0",
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color="white" if dark else "#1F2937",
+            )
+    ax.set_xticks(np.arange(n_cols) + 0.5)
+    ax.set_xticklabels([c.replace(" ", "\n") for c in g.columns], fontsize=8.5)
+    ax.set_yticks(np.arange(n_rows) + 0.5)
+    ax.set_yticklabels(labels, fontsize=8.5)
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_rows, 0)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.xaxis.set_ticks_position("top")
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("Month (spending cumulative from July)", fontsize=9)
+    ax.set_ylabel("Department (furthest behind at the top)", fontsize=9)
+    bar = fig.colorbar(mesh, ax=ax, shrink=min(1.0, 8 / height), pad=0.02, aspect=30)
+    bar.set_label("Gap to time-elapsed benchmark (percentage points)", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    fig.suptitle(
+        f"Spending against the time-elapsed benchmark, FY {ov.fiscal_year} (July to {ov.month:%B})",
+        fontsize=12,
+        fontweight="bold",
+        x=0.02,
+        ha="left",
+    )
+    fig.tight_layout()
+    behind = int(np.sum(vals[:, -1] < 0)) if n_cols else 0
+    alt = (
+        f"Heatmap of {n_rows} departments by {n_cols} months: cumulative spending as a share of "
+        f"the budget estimate minus the share of the year elapsed, in percentage points. In "
+        f"{month_label(ov.month)} {behind} of {n_rows} departments are behind the benchmark; "
+        f"the range is {np.nanmin(vals):+.0f} to {np.nanmax(vals):+.0f} points."
+    )
+    return figure(
+        fig,
+        alt=alt,
+        caption=(
+            "Each cell: cumulative expenditure from July to that month as a % of the annual "
+            "budget estimate, minus months elapsed / 12. Red = behind, blue = ahead; grey "
+            "hatched = no data received for that month (not counted as zero)."
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------------------------
+
+
+def attention_table(ov: ProvinceOverview) -> list:
+    """Departments needing attention, each with its reasons in plain words, and the rule."""
+    att = ov.attention
+    out: list = []
+    if att.empty:
+        out.append(note("No department meets the attention rule this month."))
+    else:
+        df = pd.DataFrame(
+            {
+                "Department": att["name"].astype(str),
+                "Warning signs": att["n_reasons"].astype(int),
+                "Why": [str(t)[:1].upper() + str(t)[1:] + "." for t in att["text"]],
+            }
+        )
+        out.append(
+            table(
+                df,
+                caption=(
+                    f"Departments needing attention, {month_label(ov.month)} "
+                    f"({len(att)} of {ov.departments})"
+                ),
+                units="most warning signs first",
+            )
+        )
+    out.append(note(ov.rule.describe()))
+    return out
+
+
+def reasons_frame(ov: ProvinceOverview) -> pd.DataFrame:
+    """How many departments show each warning sign (all departments, not just those flagged)."""
+    counts = ov.reasons.drop_duplicates(["department", "reason"])["reason"].value_counts()
+    return pd.DataFrame(
+        {
+            "Warning sign": list(ao.REASONS.values()),
+            "Departments": [int(counts.get(code, 0)) for code in ao.REASONS],
+        }
+    )
+
+
+def reasons_table(ov: ProvinceOverview) -> table:
+    """Warning signs across the province (counts of departments)."""
+    return table(
+        reasons_frame(ov),
+        caption=f"Warning signs across all {ov.departments} departments",
+        units="number of departments",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Survey headline
+# --------------------------------------------------------------------------------------------
+
+
+def _ci(low, high) -> str:
+    if not (_ok(low) and _ok(high)):
+        return "\u2013"
+    return f"{low * 100:.0f}% to {high * 100:.0f}%"
+
+
+def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
+    """Province-wide satisfaction per surveyed service as displayed (lowest first, pool last)."""
+    s = ov.survey.services
+    names = dict(zip(ov.league["department"], ov.league["name"], strict=True))
+    per = s[s["service"] != "all"].sort_values(["estimate", "label"], na_position="last")
+    rows = pd.concat([per, s[s["service"] == "all"]], ignore_index=True)
+    prev = month_label(ov.survey.previous_wave) if ov.survey.previous_wave else None
+    df = pd.DataFrame(
+        {
+            "Service": rows["label"].astype(str),
+            "Department": [
+                names.get(d, d) if _ok(d) else "\u2013" for d in rows["department"].astype(object)
+            ],
+            "Satisfied (%)": rows["estimate"].astype(float),
+            "95% CI": [_ci(lo, hi) for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)],
+            "Ratings (n)": rows["n"].astype("int64"),
+        }
+    )
+    if prev:
+        df[f"Change since {prev}"] = rows["change"].astype(float)
+        df["Significant (p<0.05)"] = [
+            ("yes" if sig else "no") if _ok(ch) else "\u2013"
+            for sig, ch in zip(rows["significant"], rows["change"], strict=True)
+        ]
+    df["Note"] = rows["status"].fillna("").astype(str)
+    return df
+
+
+def survey_table(ov: ProvinceOverview) -> list:
+    """The survey headline table (empty-state note when there is no wave)."""
+    s = ov.survey
+    if s.wave is None or not s.available:
+        return [note(survey_sentence(ov) or "No survey figures are available.")]
+    df = survey_frame(ov)
+    change_cols = [c for c in df.columns if c.startswith("Change since")]
+    return [
+        table(
+            df,
+            caption=f"Province-wide satisfaction by service, {month_label(s.wave)} survey wave",
+            units="% of users rating the service 4 or 5 out of 5; change in percentage points",
+            formats={"Satisfied (%)": "pct", **{c: "pp" for c in change_cols}},
+        )
+    ]
+
+
+def survey_chart(ov: ProvinceOverview) -> list:
+    """Satisfaction per service with 95% CIs, lowest at the top, the pooled figure as a line."""
+    s = ov.survey
+    if not s.available:
+        return []
+    per = s.services[(s.services["service"] != "all") & s.services["estimate"].notna()]
+    if per.empty:
+        return []
+    per = per.sort_values("estimate", ascending=False)
+    fig, ax = plt.subplots(figsize=(8.5, 0.38 * len(per) + 1.6))
+    y = np.arange(len(per))
+    err = np.vstack([per["estimate"] - per["ci_low"], per["ci_high"] - per["estimate"]]).clip(min=0)
+    ax.errorbar(
+        per["estimate"], y, xerr=err, fmt="o", color=PALETTE[0], ecolor=PALETTE[0], capsize=3
+    )
+    overall = s.overall_satisfaction
+    if overall is not None:
+        ax.axvline(overall, color="#6B7280", linestyle="--", linewidth=1)
+        ax.text(
+            overall,
+            len(per) - 0.4,
+            f" all services {overall:.0%}",
+            color="#374151",
+            fontsize=8.5,
+            va="bottom",
+        )
+    ax.set_yticks(y)
+    ax.set_yticklabels([textwrap.fill(str(x), 40) for x in per["label"]], fontsize=8.5)
+    ax.set_ylim(-0.6, len(per) - 0.1 + 0.5)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("Users satisfied (rating 4 or 5 of 5), % with 95% confidence interval")
+    ax.set_ylabel("Surveyed service")
+    ax.set_title(f"Satisfaction by service, {month_label(s.wave)} survey wave", loc="left")
+    fig.tight_layout()
+    low = per.iloc[-1]
+    alt = (
+        f"Dot chart of satisfaction for {len(per)} services: lowest {low['label']} at "
+        f"{low['estimate']:.0%}, highest {per.iloc[0]['label']} at {per.iloc[0]['estimate']:.0%}."
+    )
+    return [figure(fig, alt=alt)]
+
+
+# --------------------------------------------------------------------------------------------
+# PEFA and data notes
+# --------------------------------------------------------------------------------------------
+
+
+def pefa_section(ov: ProvinceOverview) -> list:
+    """Province-level PI-1 and PI-2.1 (by department) over the last three completed years."""
+    return [budget_view.pefa_table(ov.pefa), *budget_view.pefa_notes(ov.pefa)]
+
+
+def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
+    """Coverage, definitions and the rules behind every figure."""
+    out = [
+        note(
+            f"Budget data up to {month_label(ov.month)} (the warehouse holds data to "
+            f"{month_label(data_as_of)}; later months are not used). Amounts in {UNITS}."
+        )
+    ]
+    missing = ov.league[ov.league["months_missing"].fillna(0) > 0]
+    if len(missing):
+        items = _join([f"{r.name} ({int(r.months_missing)})" for r in missing.itertuples()])
+        out.append(
+            note(
+                f"Months missing or incomplete this fiscal year: {items}. Cumulative figures "
+                "cover reported months only and understate spending; the projection estimates "
+                "the missing months from the usual monthly profile.",
+                kind="warning",
+            )
+        )
+    else:
+        out.append(
+            note(f"Every department reported every month from July to {month_label(ov.month)}.")
+        )
+    no_budget = ov.league[ov.league["budget_status"] == ao.NO_BUDGET]
+    if len(no_budget):
+        out.append(
+            note(
+                f"No budget for FY {ov.fiscal_year}: {_join(list(no_budget['name']))}.",
+                kind="warning",
+            )
+        )
+    out.append(
+        note(
+            f"Benchmark = months elapsed / 12 (July = 1; {_pct(ov.benchmark)} in "
+            f"{ov.month:%B}). It is a straight line, while spending in Khyber Pakhtunkhwa is "
+            "usually bunched in May and June, so most departments sit behind it during the "
+            "year; the year-end projection (from each department's prior-year monthly profile) "
+            "is the better guide to the final outturn."
+        )
+    )
+    out.append(
+        note(
+            "Targets: a target is on track when its latest actual is ahead of its trajectory or "
+            "behind by no more than the tolerance in params/scorecard.yaml; the score (0-100) "
+            "and grade measure progress towards each target's annual value. Departments "
+            "without targets are shown as 'no targets'."
+        )
+    )
+    s = ov.survey
+    if s.wave is not None:
+        prev = (
+            f", compared with the {month_label(s.previous_wave)} wave (independent samples, "
+            "two-sided z-test)"
+            if s.previous_wave
+            else ""
+        )
+        out.append(
+            note(
+                f"Survey: the {month_label(s.wave)} wave, the latest fielded at or before the "
+                f"report month{prev}. Estimates are weighted, with design-based standard errors "
+                "(strata = districts, clusters = primary sampling units, finite population "
+                f"correction). Cells with fewer than {s.min_n} ratings are not published; "
+                f"estimates with a relative standard error above {sv.RSE_THRESHOLD:.0%} are "
+                "marked unstable. A department's figure pools its services (the unit is a "
+                "service use). No respondent-level data are shown."
+            )
+        )
+    for text in ov.notes:
+        out.append(note(text))
+    return out
