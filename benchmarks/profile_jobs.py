@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true", help="also time one fresh-kernel run per job")
     p.add_argument("--cprofile", type=Path, help="write a cProfile of the driver side here")
     p.add_argument("--cells", action="store_true", help="print each cell's time")
+    p.add_argument("--keep", type=Path, help="copy the executed notebooks into this folder")
     args = p.parse_args(argv)
     families = [f for f in args.families.split(",") if f]
 
@@ -230,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ncc.NotebookClient.__init__ = orig_init
             worker.shutdown()
+        if args.keep:
+            import shutil
+
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for nb_file in (outputs / ".cache").glob("*-0/*.ipynb"):
+                shutil.copy2(nb_file, args.keep / nb_file.name)
 
     print()
     hdr = (

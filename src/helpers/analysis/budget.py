@@ -1397,7 +1397,7 @@ def province_summary(
     """One row per department budgeted in the fiscal year of ``month``.
 
     Columns: department, budget_estimate, expenditure (cumulative, reported rows), util_be,
-    benchmark, gap (util_be - benchmark), projection_be (midpoint of the headline projection as
+    benchmark, gap (util_be - benchmark), projection_be (the headline projected outturn as
     a ratio of BE), projection_method, months_missing (missing or incomplete months this year),
     flags (count of :func:`budget_flags` rows). Sorted by gap, most behind first.
     """
@@ -1415,7 +1415,6 @@ def province_summary(
         proj = project_year_end(alloc, mon, dept, month_d)
         flags = budget_flags(position, trend, coverage, underspend_margin)
         total = position.set_index("scope").loc["total"]
-        mid = (proj.low_be + proj.high_be) / 2 if proj.has_interval else proj.point_be
         rows.append(
             {
                 "department": dept,
@@ -1424,7 +1423,7 @@ def province_summary(
                 "util_be": float(total["util_be"]),
                 "benchmark": time_benchmark(month_d),
                 "gap": float(total["gap_be"]),
-                "projection_be": mid,
+                "projection_be": proj.point_be,
                 "projection_method": proj.method,
                 "months_missing": int((coverage["status"] != "reported").sum()),
                 "flags": len(flags),

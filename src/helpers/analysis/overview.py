@@ -102,7 +102,7 @@ REASONS: dict[str, str] = {
     "projected_low": "Projected to under-spend the year",
     "projected_high": "Projected to over-spend the year",
     "low_grade": "Low scorecard grade",
-    "targets_off_track": "Most targets not on track",
+    "targets_off_track": "Too few targets on track",
     "missing_months": "Spending data missing",
     "satisfaction_fall": "Service satisfaction fell",
 }
@@ -215,15 +215,17 @@ class AttentionRule:
     def describe(self) -> str:
         """The rule in one plain paragraph (printed in the report's data notes)."""
         grades = " or ".join(self.low_grades) if self.low_grades else "none"
+        k = int(self.max_missing_months)
+        missing = "any month" if k == 0 else f"more than {k} month{'s' if k != 1 else ''}"
         return (
             f"A department needs attention when it shows at least {self.min_reasons} of these "
             f"warning signs: spending more than {self.underspend_margin * 100:.0f} points "
             f"behind the time-elapsed benchmark; projected year-end spending below "
             f"{self.projection_floor:.0%} or above {self.projection_ceiling:.0%} of the budget "
             f"estimate; a scorecard grade of {grades}; fewer than "
-            f"{self.min_on_track_share:.0%} of its targets on track; more than "
-            f"{self.max_missing_months} month(s) of spending data missing or incomplete this "
-            f"fiscal year; a statistically significant fall (p < {self.fall_p_value:g}) in "
+            f"{self.min_on_track_share:.0%} of its targets on track; {missing} of spending "
+            f"data missing or incomplete this fiscal year; a statistically significant fall "
+            f"(p < {self.fall_p_value:g}) in "
             "satisfaction with one of its surveyed services since the previous survey wave."
         )
 
@@ -624,11 +626,10 @@ def attention_reasons(
         if pd.notna(r.targets) and int(r.targets) > 0:
             share = int(r.on_track) / int(r.targets)
             if share < rule.min_on_track_share - 1e-9:
+                on = int(r.on_track)
+                count = "none" if on == 0 else f"only {on}"
                 found.append(
-                    (
-                        "targets_off_track",
-                        f"has only {int(r.on_track)} of its {int(r.targets)} targets on track",
-                    )
+                    ("targets_off_track", f"has {count} of its {int(r.targets)} targets on track")
                 )
         if pd.notna(r.months_missing) and int(r.months_missing) > rule.max_missing_months:
             k = int(r.months_missing)

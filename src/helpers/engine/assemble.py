@@ -6,6 +6,10 @@ cache, failed notebooks, ``manifest.json``, ``index.html``), renamed to
 it: a new symlink is created next to it and ``os.replace``d over the old one, which is atomic on
 POSIX. Readers see the old month or the new one, never a mix; a run killed at any point leaves
 the published month untouched (leftover staging directories are removed by the next run).
+
+Before the swap the staged month must pass the disclosure scan
+(:mod:`helpers.publish.disclosure`: no respondent identifiers or respondent-level rows, no survey
+cell below its ``min_n``); a month that fails is not published (:class:`DisclosureBlocked`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,22 @@ LOCKS = ".locks"
 
 class MonthBusy(RuntimeError):
     """Another run of the same month holds its lock."""
+
+
+class DisclosureBlocked(RuntimeError):
+    """The staged month failed the disclosure scan: it was not published.
+
+    ``findings`` are :class:`helpers.publish.disclosure.Finding` objects (file relative to the
+    month folder, location, kind, detail).
+    """
+
+    def __init__(self, month: str, findings: list[Any]):
+        self.month = month
+        self.findings = list(findings)
+        super().__init__(
+            f"{month}: not published: the disclosure scan found {len(self.findings)} problem(s) "
+            "in the outputs; the previously published month is unchanged"
+        )
 
 
 @contextlib.contextmanager
@@ -139,6 +159,22 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+def disclosure_gate(outputs_root: Path, month: str, staging: Path, manifest: dict[str, Any]):
+    """Scan the staged month (:func:`helpers.publish.disclosure.scan_month`); raise
+    :class:`DisclosureBlocked` when anything is found. Results are memoised per file content in
+    ``outputs/.cache/disclosure``, so reports taken from the cache are not re-read."""
+    from helpers.publish import disclosure
+
+    findings = disclosure.scan_month(
+        staging,
+        min_n_for=disclosure.min_n_by_file(manifest),
+        memo_dir=Path(outputs_root) / ".cache" / "disclosure",
+        jobs=os.cpu_count() or 1,
+    )
+    if findings:
+        raise DisclosureBlocked(month, findings)
+
+
 def publish_month(
     outputs_root: Path,
     month: str,
@@ -147,11 +183,15 @@ def publish_month(
     reports: list[dict[str, Any]],
     manifest: dict[str, Any],
     log=print,
+    scan: bool = True,
 ) -> Path:
     """Finish the staging build (manifest, month index), move it to ``.builds`` and swap it in.
 
     ``reports`` are the portal items (contract in docs/architecture.md); the report files must
-    already be in ``staging``. Returns the published build directory.
+    already be in ``staging``. With ``scan`` (the default) the staged month must pass the
+    disclosure scan first: otherwise :class:`DisclosureBlocked` is raised, the staging
+    directory is removed and the published month is untouched. Returns the published build
+    directory.
     """
     outputs_root = Path(outputs_root)
     staging.mkdir(parents=True, exist_ok=True)
@@ -163,13 +203,29 @@ def publish_month(
         log("warning: helpers.publish.portal is not available; month index not written")
     if portal is not None:
         portal.write_month_index(staging, month, reports, manifest)
+    if scan:
+        try:
+            disclosure_gate(outputs_root, month, staging, manifest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     builds = outputs_root / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
     final = builds / f"{month}-{run_id}"
     os.rename(staging, final)
-    _fsync_dir(builds)
-    previous = swap_in(outputs_root, month, final, run_id)
-    gc_builds(outputs_root, month, keep={final, previous} - {None})
-    if portal is not None:
-        portal.write_root_index(outputs_root)
+    try:
+        _fsync_dir(builds)
+        previous = swap_in(outputs_root, month, final, run_id)
+    except BaseException:
+        link = outputs_root / month
+        if not (link.is_symlink() and (outputs_root / os.readlink(link)).resolve() == final):
+            shutil.rmtree(final, ignore_errors=True)  # never swapped in: drop it
+        raise
+    # The month is published from here on; housekeeping failures only warrant a warning.
+    try:
+        gc_builds(outputs_root, month, keep={final, previous} - {None})
+        if portal is not None:
+            portal.write_root_index(outputs_root)
+    except OSError as exc:
+        log(f"warning: {month} is published, but updating the list of months failed: {exc}")
     return final

@@ -20,8 +20,9 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, month VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
     status VARCHAR, argv VARCHAR, git_commit VARCHAR, git_dirty BOOLEAN, executor VARCHAR,
     isolation VARCHAR, n_jobs INTEGER, n_done INTEGER, n_cached INTEGER, n_failed INTEGER,
-    duration_s DOUBLE
+    duration_s DOUBLE, note VARCHAR
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS note VARCHAR;
 CREATE TABLE IF NOT EXISTS jobs (
     run_id VARCHAR, month VARCHAR, job_id VARCHAR, family VARCHAR, department VARCHAR,
     status VARCHAR, reason VARCHAR, duration_s DOUBLE, cache_key VARCHAR,
@@ -111,11 +112,21 @@ class Ledger:
                 "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values
             )
 
-    def finish_run(self, run_id: str, status: str, counts: dict[str, int], duration: float) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        counts: dict[str, int],
+        duration: float,
+        note: str | None = None,
+    ) -> None:
+        """Record the end of a run: ``ok``, ``failed`` (some report failed, or publishing
+        failed: see ``note``), ``blocked`` (the disclosure scan refused the month: ``note`` says
+        why) or ``interrupted``."""
         with self._connect() as con:
             con.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, n_done = ?, n_cached = ?,"
-                " n_failed = ?, duration_s = ? WHERE run_id = ?",
+                " n_failed = ?, duration_s = ?, note = ? WHERE run_id = ?",
                 [
                     _now(),
                     status,
@@ -123,19 +134,21 @@ class Ledger:
                     counts.get("cached", 0),
                     counts.get("failed", 0),
                     duration,
+                    None if note is None else str(note)[:4000],
                     run_id,
                 ],
             )
 
     def last_failed(self, month: str) -> set[str]:
-        """Job ids whose most recent record for ``month`` is a failure."""
+        """Job ids whose most recent record for ``month`` is a failure (or was blocked by the
+        disclosure scan)."""
         if not self.path.exists():
             return set()
         with self._connect() as con:
             rows = con.execute(
                 "SELECT job_id FROM (SELECT job_id, status, row_number() OVER ("
                 " PARTITION BY job_id ORDER BY recorded_at DESC) AS rn FROM jobs"
-                " WHERE month = ?) WHERE rn = 1 AND status = 'failed'",
+                " WHERE month = ?) WHERE rn = 1 AND status IN ('failed', 'blocked')",
                 [month],
             ).fetchall()
         return {r[0] for r in rows}

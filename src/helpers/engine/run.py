@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -401,6 +402,60 @@ def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, 
         raise
     progress.close()
 
+    counts: dict[str, int] = dict(progress.counts)
+    try:
+        build, counts = _assemble_month(
+            args,
+            argv,
+            ctx,
+            suite,
+            settings,
+            plan,
+            cache,
+            staging,
+            git,
+            n_workers,
+            run_id,
+            results,
+            ledger,
+            t0,
+        )
+    except assemble.DisclosureBlocked as exc:
+        return _blocked(exc, plan, results, ledger, run_id, cache, ctx, counts, t0)
+    except OSError as exc:  # e.g. the disk filled up while the month was being assembled
+        shutil.rmtree(staging, ignore_errors=True)
+        note = f"publish failed: {type(exc).__name__}: {exc}; the published month is unchanged"
+        ledger.finish_run(run_id, "failed", counts, time.monotonic() - t0, note=note)
+        print(f"error: {plan.month}: {note}", file=sys.stderr)
+        return 1
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        ledger.finish_run(run_id, "interrupted", counts, time.monotonic() - t0)
+        raise
+    total = time.monotonic() - t0
+    ledger.finish_run(run_id, "failed" if counts["failed"] else "ok", counts, total)
+    _print_summary(plan, results, counts, total, ctx.outputs / plan.month, build)
+    return 1 if counts["failed"] else 0
+
+
+def _assemble_month(
+    args,
+    argv,
+    ctx,
+    suite,
+    settings,
+    plan,
+    cache,
+    staging,
+    git,
+    n_workers,
+    run_id,
+    results,
+    ledger,
+    t0,
+):
+    """Link every job of the plan into the staging build, write the manifest and publish it
+    (disclosure scan, then the atomic swap). Returns (build directory, counts)."""
     reports, manifest_jobs, not_run, cached_rows = [], [], [], []
     for job in plan.jobs:
         res = results.get(job.id)
@@ -503,10 +558,52 @@ def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, 
     build = assemble.publish_month(
         ctx.outputs, plan.month, run_id, staging, reports, manifest, log=log.info
     )
-    total = time.monotonic() - t0
-    ledger.finish_run(run_id, "failed" if counts["failed"] else "ok", counts, total)
-    _print_summary(plan, results, counts, total, ctx.outputs / plan.month, build)
-    return 1 if counts["failed"] else 0
+    return build, counts
+
+
+def _blocked(exc, plan, results, ledger, run_id, cache, ctx, counts, t0) -> int:
+    """The month failed the disclosure scan: record why, drop the offending cache entries (so
+    they are re-executed, never reused), keep the findings beside the run's logs."""
+    from helpers.publish import disclosure
+
+    offending = {
+        j.id: j
+        for j in plan.jobs
+        if any(f.file.startswith(f"{j.folder}/{j.family}.") for f in exc.findings)
+    }
+    rows = []
+    for job_id, job in sorted(offending.items()):
+        mine = [str(f) for f in exc.findings if f.file.startswith(f"{job.folder}/{job.family}.")]
+        rows.append(
+            {
+                "id": job_id,
+                "family": job.family,
+                "department": job.department,
+                "status": "blocked",
+                "reason": "disclosure",
+                "key": job.key,
+                "error": "\n".join(mine)[:1500],
+            }
+        )
+        if job.key:
+            shutil.rmtree(cache.entry(job.key), ignore_errors=True)
+    ledger.record_jobs(run_id, plan.month, rows)
+    note = disclosure.summarise(exc.findings)
+    ledger.finish_run(run_id, "blocked", counts, time.monotonic() - t0, note=note)
+    report = ctx.outputs / ".runs" / run_id / "disclosure.json"
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        assemble.write_json_atomic(report, [f.to_dict() for f in exc.findings])
+    except OSError:
+        report = None
+    lines = [f"error: {exc}"]
+    lines += [f"  {f}" for f in exc.findings[:20]]
+    if len(exc.findings) > 20:
+        lines.append(f"  ... and {len(exc.findings) - 20} more")
+    if report is not None:
+        lines.append(f"all findings: {report}")
+    print("\n".join(lines), file=sys.stderr)
+    return 1
 
 
 def _print_summary(plan, results, counts, total, month_dir, build) -> None:

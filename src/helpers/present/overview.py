@@ -196,7 +196,8 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
         text = (
             f"On their usual monthly spending profiles, {_plural(len(low), 'department')} "
             f"{_was_were(len(low))} projected to end the year below "
-            f"{_pct(ov.rule.projection_floor)} of their budget estimate"
+            f"{_pct(ov.rule.projection_floor)} of {'its' if len(low) == 1 else 'their'} "
+            "budget estimate"
         )
         if len(high):
             names = _join(list(high["name"].head(NAMED_IN_MESSAGES)))
@@ -308,7 +309,9 @@ def attention_sentence(ov: ProvinceOverview) -> str:
     if att.empty:
         return f"No department shows {signs} under the attention rule this month."
     top = att.head(NAMED_IN_MESSAGES)
-    named = _join([f"{r.name} ({r.n_reasons} signs)" for r in top.itertuples(index=False)])
+    named = _join(
+        [f"{r.name} ({_plural(int(r.n_reasons), 'sign')})" for r in top.itertuples(index=False)]
+    )
     more = f", among them {named}" if len(att) > len(top) else f": {named}"
     return (
         f"{_plural(len(att), 'department')} {'needs' if len(att) == 1 else 'need'} attention "
@@ -345,15 +348,14 @@ def overview_headline(ov: ProvinceOverview) -> headline:
 def league_frame(ov: ProvinceOverview) -> pd.DataFrame:
     """The league table as displayed (column names with units, text for missing targets)."""
     lg = ov.league
-    flagged = set(ov.attention["department"])
+    signs = ov.reasons.drop_duplicates(["department", "reason"])["department"].value_counts()
     targets = [
-        ao.NO_TARGETS if pd.isna(t) else f"{int(o)} of {int(t)}"
+        ao.NO_TARGETS.replace(" ", "\u00a0") if pd.isna(t) else f"{int(o)} of {int(t)}"
         for t, o in zip(lg["targets"], lg["on_track"], strict=True)
     ]
     return pd.DataFrame(
         {
             "Department": lg["name"].astype(str),
-            "Priority area": lg["priority_area"].fillna("\u2013").astype(str),
             "Budget estimate": lg["budget_estimate"],
             "Spent (% of BE)": lg["util_be"],
             "Gap vs benchmark": lg["gap"],
@@ -362,7 +364,7 @@ def league_frame(ov: ProvinceOverview) -> pd.DataFrame:
             "Score (0-100)": lg["score"],
             "Grade": lg["grade"].astype(object).where(lg["grade"].notna(), "\u2013"),
             "Satisfied (%)": lg["satisfaction"],
-            "Needs attention": ["yes" if d in flagged else "" for d in lg["department"]],
+            "Warning signs": [int(signs.get(d, 0)) for d in lg["department"]],
         }
     )
 
@@ -401,8 +403,9 @@ def league_table(ov: ProvinceOverview) -> list:
     else:
         parts.append("Satisfied: no survey wave had been fielded by the report month.")
     parts.append(
-        "The left edge marks departments needing attention (red), with one warning sign "
-        "(amber) or none (green)."
+        f"Warning signs: how many of the attention rule's signs the department shows; "
+        f"{ov.rule.min_reasons} or more means it needs attention (red left edge; amber = fewer "
+        "signs, green = none)."
     )
     return [
         table(
@@ -436,6 +439,14 @@ def heatmap_frame(ov: ProvinceOverview) -> pd.DataFrame:
     g.index = [names.get(d, d) for d in order]
     g.columns = [pd.Timestamp(c).strftime("%b %Y") for c in g.columns]
     return g
+
+
+def _signed(v: float) -> str:
+    """'+4', '\u221242' (a true minus sign) or '0' for a value in points."""
+    r = round(v)
+    if r == 0:
+        return "0"
+    return f"+{r:.0f}" if r > 0 else f"\u2212{abs(r):.0f}"
 
 
 def _limit(values: np.ndarray) -> float:
@@ -476,7 +487,7 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
             ax.text(
                 j + 0.5,
                 i + 0.5,
-                f"{v:+.0f}" if round(v) != 0 else "0",
+                _signed(v),
                 ha="center",
                 va="center",
                 fontsize=7.5,
@@ -586,7 +597,7 @@ def reasons_table(ov: ProvinceOverview) -> table:
 def _ci(low, high) -> str:
     if not (_ok(low) and _ok(high)):
         return "\u2013"
-    return f"{low * 100:.0f}% to {high * 100:.0f}%"
+    return f"{low * 100:.0f}\u2013{high * 100:.0f}%"
 
 
 def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
@@ -613,7 +624,9 @@ def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
             ("yes" if sig else "no") if _ok(ch) else "\u2013"
             for sig, ch in zip(rows["significant"], rows["change"], strict=True)
         ]
-    df["Note"] = rows["status"].fillna("").astype(str)
+    status = rows["status"].fillna("").astype(str)
+    if (status != "").any():
+        df["Note"] = status.to_numpy()
     return df
 
 

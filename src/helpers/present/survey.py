@@ -74,7 +74,7 @@ def survey_report(department: str, month, min_n: int = DEFAULT_MIN_N) -> SurveyR
     if not frames:
         frames = {w: None for w in _wave_list(wh.survey_waves())[:1]}
     results = analyse(department, month, services, districts, frames, min_n)
-    results.department_name = str(wh.department(department)["name"])
+    results.department_name = str(wh.department(department, on=as_month(month))["name"])
     if results.first_wave is None or results.first_wave > as_month(month):
         all_waves = _wave_list(wh.survey_waves())
         results.first_wave = all_waves[0] if all_waves else None
