@@ -36,7 +36,7 @@ data: $(STAMP) ## Generate the sample data (if data/raw is empty), validate it a
 	$(PY) -m helpers.cli data --data-dir "$(DATA_DIR)"
 
 reports: $(STAMP) | data/warehouse.duckdb ## Run and publish every report: make reports MONTH=YYYY-MM [DEPT=..] [NOTEBOOK=..] [JOBS=..]
-	$(PY) -m helpers.cli reports --month "$(MONTH)" $(if $(DEPT),--dept "$(DEPT)") $(if $(NOTEBOOK),--notebook "$(NOTEBOOK)") $(if $(JOBS),--jobs "$(JOBS)") $(ARGS)
+	$(PY) -m helpers.cli reports --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(ARGS)
 
 lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

@@ -72,9 +72,7 @@ def _instrument(timers: Timers) -> None:
 
     wrap(html_pub, "render_html", "publish.html")
     wrap(pdf_pub, "html_to_typst", "publish.pdf.pandoc")
-    import typst
-
-    wrap(typst, "compile", "publish.pdf.typst")
+    wrap(pdf_pub, "compile_typst", "publish.pdf.typst")
     wrap(pdf_pub, "render_pdf", "publish.pdf.total")
 
 
@@ -152,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(specs)} jobs: {', '.join(s['id'] for s in specs)}")
         t0 = time.perf_counter()
         execute.preimport_publishers()
-        print(f"worker imports (papermill, nbconvert, publishers): {time.perf_counter() - t0:.2f} s")
+        print(
+            f"worker imports (papermill, nbconvert, publishers): {time.perf_counter() - t0:.2f} s"
+        )
         _instrument(timers)
 
         worker = execute.KernelWorker("warm", 100)
@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
 
         boot = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(orig_boot)])
         t0 = time.perf_counter()
-        NotebookClient(boot, km=worker.km, kernel_name=worker.kernel_name, timeout=600).execute()
+        client = NotebookClient(boot, km=worker.km, kernel_name=worker.kernel_name, timeout=600)
+        client.kc = worker.kc  # one client per kernel (a second one would steal the replies)
+        client.execute()
         t_boot = time.perf_counter() - t0
         print(f"kernel start {t_start:.2f} s, boot cell (pre-imports) {t_boot:.2f} s")
 
@@ -214,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                     body = sum(c[1] for c in cells[1:])
                     rows.append((spec["id"], rep, res, total, reset, body, delta))
                     if res["status"] != "done":
-                        print(f"  {spec['id']}: {res['status']} {res.get('reason')}: {res.get('error')}")
+                        print(
+                            f"  {spec['id']}: {res['status']} {res.get('reason')}: {res.get('error')}"
+                        )
                     if args.cells:
                         for idx, secs, src in sorted(cells, key=lambda c: -c[1])[:6]:
                             print(f"    {spec['id']} cell {idx}: {secs:.3f} s  {src}")
@@ -224,9 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                     current["job"] = f"{spec['id']}#fresh"
                     t0 = time.perf_counter()
                     res = fw.run_job(dict(spec, key=spec["key"] + "-fresh", isolation="fresh"))
-                    rows.append(
-                        (spec["id"], "fresh", res, time.perf_counter() - t0, 0, 0, {})
-                    )
+                    rows.append((spec["id"], "fresh", res, time.perf_counter() - t0, 0, 0, {}))
                 fw.shutdown()
         finally:
             ncc.NotebookClient.__init__ = orig_init

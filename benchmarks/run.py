@@ -11,14 +11,23 @@ Measured side by side in one invocation, on the same month and the same job set
    pointing at it; checks that only that department's reports (and the province reports, which
    read every department) re-ran.
 
+Both approaches run a *snapshot* of the code, notebooks and parameters (copied into the
+benchmark's temporary folder; PYTHONPATH, KP_HELPERS_SRC, KP_NOTEBOOKS, KP_PARAMS and KP_LOCK_FILE
+point at it), so an engineer saving a file in the shared tree mid-benchmark neither changes
+what is measured nor invalidates the cache between the runs (``--no-snapshot`` uses the tree).
+After the full run it prints where the workers' time went (execution, publishing) per family,
+from the cache entries the run wrote.
+
 Also prints benchmarks/bench_data.run() figures when that module exists.
 Usage: .venv/bin/python benchmarks/run.py [--month 2025-03] [--depts 6] [--skip-naive]
+       [--no-snapshot] [--notebook FAMILY,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -38,12 +47,42 @@ from helpers.engine.plan import plan_month  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 
 
-def job_set(month: str, n_depts: int, warehouse: Path):
+def snapshot(dest: Path) -> dict[str, str]:
+    """Copy src/helpers, notebooks/, params/ and requirements.lock to ``dest``; return the
+    environment that makes `make reports`, papermill and the kernels use the copy."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    shutil.copytree(ROOT / "src" / "helpers", dest / "src" / "helpers", ignore=ignore)
+    shutil.copytree(paths.NOTEBOOKS_DIR, dest / "notebooks", ignore=ignore)
+    shutil.copytree(paths.PARAMS_DIR, dest / "params", ignore=ignore)
+    shutil.copy2(ROOT / "requirements.lock", dest / "requirements.lock")
+    return {
+        "PYTHONPATH": str(dest / "src"),
+        "KP_ROOT": str(ROOT),  # data/reference and the git commit still come from the tree
+        "KP_HELPERS_SRC": str(dest / "src" / "helpers"),
+        "KP_NOTEBOOKS": str(dest / "notebooks"),
+        "KP_PARAMS": str(dest / "params"),
+        "KP_LOCK_FILE": str(dest / "requirements.lock"),
+    }
+
+
+def job_set(
+    month: str,
+    n_depts: int,
+    warehouse: Path,
+    notebooks_dir: Path | None = None,
+    params_dir: Path | None = None,
+    families: list[str] | None = None,
+):
     """The jobs both approaches run: n departments x every family that applies to them, plus
-    the province notebooks (jobs whose notebook file exists)."""
-    suite = load_suite(paths.PARAMS_DIR / "suite.yaml")
+    the province notebooks (jobs whose notebook file exists), optionally only ``families``."""
+    suite = load_suite((params_dir or paths.PARAMS_DIR) / "suite.yaml")
     facts = Warehouse(warehouse)
-    plan = plan_month(suite, facts, month=month, notebooks_dir=paths.NOTEBOOKS_DIR)
+    plan = plan_month(suite, facts, month=month, notebooks_dir=notebooks_dir or paths.NOTEBOOKS_DIR)
+    if families:
+        unknown = set(families) - {j.family for j in plan.jobs}
+        if unknown:
+            raise SystemExit(f"unknown report family: {', '.join(sorted(unknown))}")
+        plan.jobs = [j for j in plan.jobs if j.family in families]
     # The departments with the most reports first (those with targets, survey and entities),
     # so the sample exercises every family.
     counts: dict[str, int] = {}
@@ -59,9 +98,9 @@ def job_set(month: str, n_depts: int, warehouse: Path):
     return depts, jobs
 
 
-def naive_loop(jobs, workdir: Path) -> float:
+def naive_loop(jobs, workdir: Path, extra_env: dict[str, str] | None = None) -> float:
     """Sequential papermill CLI + nbconvert CLI per report; returns seconds."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra_env or {}))
     t0 = time.monotonic()
     for j in jobs:
         out = workdir / j.folder / f"{j.family}.ipynb"
@@ -79,9 +118,13 @@ def naive_loop(jobs, workdir: Path) -> float:
     return time.monotonic() - t0
 
 
-def make_reports(month: str, jobs, outputs: Path, warehouse: Path) -> float:
+def make_reports(
+    month: str, jobs, outputs: Path, warehouse: Path, extra_env: dict[str, str] | None = None
+) -> float:
     """`make reports` selecting exactly ``jobs`` (their departments and families)."""
-    env = dict(os.environ, KP_OUTPUTS=str(outputs), KP_WAREHOUSE=str(warehouse))
+    env = dict(
+        os.environ, **(extra_env or {}), KP_OUTPUTS=str(outputs), KP_WAREHOUSE=str(warehouse)
+    )
     depts = ",".join(sorted({j.folder for j in jobs}))
     families = ",".join(sorted({j.family for j in jobs}))
     t0 = time.monotonic()
@@ -105,7 +148,38 @@ def make_reports(month: str, jobs, outputs: Path, warehouse: Path) -> float:
         raise SystemExit(f"make reports failed with status {proc.returncode}")
     if proc.returncode == 1:
         print("  note: some reports failed (see the summary in the engine's output)")
+        sys.stderr.write(proc.stdout[-3000:])
     return took
+
+
+def worker_breakdown(outputs: Path) -> list[tuple[str, int, float, float, float]]:
+    """(family, reports, mean execute s, mean publish s, mean total s) from the cache entries
+    (``result.json`` records what each worker measured)."""
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for rec_file in (outputs / ".cache").glob("*/result.json"):
+        try:
+            rec = json.loads(rec_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if rec.get("status") != "done":
+            continue
+        rows.setdefault(rec.get("family", "?"), []).append(
+            (
+                float(rec.get("execute_s") or 0),
+                float(rec.get("publish_s") or 0),
+                float(rec.get("duration") or 0),
+            )
+        )
+    return [
+        (
+            fam,
+            len(v),
+            sum(x[0] for x in v) / len(v),
+            sum(x[1] for x in v) / len(v),
+            sum(x[2] for x in v) / len(v),
+        )
+        for fam, v in sorted(rows.items())
+    ]
 
 
 def changed_warehouse(src: Path, dest: Path, department: str) -> None:
@@ -134,48 +208,88 @@ def last_run_statuses(outputs: Path, month: str) -> dict[str, str]:
     return {j["job_id"]: j["status"] for j in led.jobs(run_id)}
 
 
+def executed_since(outputs: Path, month: str, runs_before: int) -> list[str]:
+    """Jobs executed by the runs recorded after the first ``runs_before`` runs of the month
+    (a run that stopped at "up to date" records nothing)."""
+    from helpers.engine.ledger import Ledger
+
+    led = Ledger(outputs / "ledger.duckdb")
+    done = []
+    for run in led.runs(month)[runs_before:]:
+        done += [j["job_id"] for j in led.jobs(run["run_id"]) if j["status"] == "done"]
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--month", default="2025-03")
     p.add_argument("--depts", type=int, default=6, help="departments in the job set (default 6)")
     p.add_argument("--skip-naive", action="store_true", help="skip the (slow) naive loop")
+    p.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="run the working tree itself (concurrent edits then disturb the measurement)",
+    )
+    p.add_argument("--notebook", default="", help="only these families (comma list)")
     args = p.parse_args(argv)
     warehouse = paths.warehouse_path()
     if not warehouse.exists():
         print(f"error: warehouse not found at {warehouse}: run `make data`", file=sys.stderr)
         return 2
-    depts, jobs = job_set(args.month, args.depts, warehouse)
-    print(
-        f"benchmark: month {args.month}, {len(jobs)} reports "
-        f"({len(depts)} departments: {', '.join(depts)}; plus province), {os.cpu_count()} cores"
-    )
+    families = [f.strip() for f in args.notebook.split(",") if f.strip()] or None
     rows = []
     with tempfile.TemporaryDirectory(prefix="kp-bench-") as tmp:
         tmp = Path(tmp)
+        extra_env = None if args.no_snapshot else snapshot(tmp / "snapshot")
+        depts, jobs = job_set(
+            args.month,
+            args.depts,
+            warehouse,
+            notebooks_dir=Path(extra_env["KP_NOTEBOOKS"]) if extra_env else None,
+            params_dir=Path(extra_env["KP_PARAMS"]) if extra_env else None,
+            families=families,
+        )
+        print(
+            f"benchmark: month {args.month}, {len(jobs)} reports ({len(depts)} departments: "
+            f"{', '.join(depts)}; plus province), {os.cpu_count()} cores"
+            + ("" if extra_env else "; working tree (no snapshot)")
+        )
         naive = None
         if not args.skip_naive:
             print(
                 "naive loop (papermill CLI + nbconvert CLI per report, HTML only) ...", flush=True
             )
-            naive = naive_loop(jobs, tmp / "naive")
+            naive = naive_loop(jobs, tmp / "naive", extra_env)
             rows.append(("naive loop, HTML only", naive))
         print("make reports (fresh outputs, HTML + PDF) ...", flush=True)
         outputs = tmp / "outputs"
-        ours = make_reports(args.month, jobs, outputs, warehouse)
+        ours = make_reports(args.month, jobs, outputs, warehouse, extra_env)
         rows.append(("make reports, HTML + PDF", ours))
+        breakdown = worker_breakdown(outputs)
         print("make reports again, nothing changed ...", flush=True)
-        again = make_reports(args.month, jobs, outputs, warehouse)
+        again = make_reports(args.month, jobs, outputs, warehouse, extra_env)
         rows.append(("no-change re-run", again))
+        again_ran = executed_since(outputs, args.month, runs_before=1)
         changed = depts[0]
         print(f"make reports after changing one amount of {changed!r} ...", flush=True)
         copy = tmp / "warehouse-changed.duckdb"
         changed_warehouse(warehouse, copy, changed)
-        one = make_reports(args.month, jobs, outputs, copy)
+        one = make_reports(args.month, jobs, outputs, copy, extra_env)
         rows.append((f"one department changed ({changed})", one))
         statuses = last_run_statuses(outputs, args.month)
         reran = sorted(k for k, v in statuses.items() if v == "done")
         expected = sorted(j.id for j in jobs if j.department in (changed, None))
 
+    print()
+    print("where the workers' time went in the full run (mean seconds per report):")
+    print(f"  {'family':<22} {'reports':>7} {'execute':>8} {'publish':>8} {'total':>7}")
+    for fam, n, ex, pub, tot in breakdown:
+        print(f"  {fam:<22} {n:>7} {ex:>8.2f} {pub:>8.2f} {tot:>7.2f}")
+    if again_ran:
+        print(
+            f"warning: the no-change re-run executed {len(again_ran)} reports "
+            "(an input changed between the runs)"
+        )
     print()
     print(f"{'measure':<40} {'seconds':>9}")
     for name, secs in rows:

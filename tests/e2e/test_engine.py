@@ -314,6 +314,7 @@ def test_warm_kernel_report_is_identical_to_fresh(tmp_path):
     assert strip_volatile(warm) == strip_volatile(fresh)
     printed = [o for c in warm.cells for o in c.get("outputs", []) if o.get("name") == "stdout"]
     assert printed and "(2, 2)" not in printed[-1]["text"]  # polluted rcParams were reset
+    assert not printed[-1]["text"].strip().endswith(" 64")  # lowered rlimit was restored
     assert [c.execution_count for c in warm.cells if c.cell_type == "code"][:2] == [1, 2]
 
 

@@ -211,6 +211,16 @@ def test_survey_overview_estimates_suppression_and_change():
 def test_survey_overview_without_wave_or_previous():
     none = ao.survey_overview(None, None, SERVICES, wave=None)
     assert not none.available and none.overall_satisfaction is None
+    assert list(none.departments["department"]) == ["A", "B"]  # surveyed, but no wave yet
+    assert none.departments["estimate"].isna().all()
+    lg = ao.league_table(
+        pd.DataFrame({"slug": ["A", "C"], "name": ["A", "C"], "priority_area": "Other"}),
+        _summary([]),
+        _card([]),
+        none,
+    ).set_index("department")
+    assert lg.loc["A", "survey_status"] == ao.NO_WAVE
+    assert lg.loc["C", "survey_status"] == ao.NO_SERVICE
     only = ao.survey_overview(_survey_frame(2.0), None, SERVICES, wave="2024-12", min_n=3)
     assert only.previous_wave is None
     assert only.services["change"].isna().all()
@@ -479,8 +489,8 @@ def _overview(survey: ao.SurveyOverview | None = None, card: pd.DataFrame | None
 def test_key_message_sentences_are_written_from_the_numbers():
     msgs = view.key_message_sentences(_overview())
     assert msgs == [
-        "Across the province, the 3 departments have spent 60% of their combined budget "
-        "estimate (PKR 360bn of PKR 600bn) by March 2025, 15 points behind the 75% "
+        "Across the province, the 3 departments budgeted this year have spent 60% of their "
+        "combined budget estimate (PKR 360bn of PKR 600bn) by March 2025, 15 points behind the 75% "
         "time-elapsed benchmark.",
         "2 of 3 departments are behind the benchmark by more than 10 points; the largest gaps "
         "are Alpha (45 points behind) and Beta (15 points behind).",
@@ -519,6 +529,7 @@ def test_headline_carries_the_contract_keys():
     assert (h["on_track"], h["targets"]) == (6, 10)
     assert h["satisfaction"] == pytest.approx(0.42)
     assert (h["departments"], h["behind"], h["attention"]) == (3, 2, 1)
+    assert h["wave"] == "2024-12-01"
     empty = ao.headline_values(
         _overview(
             survey=ao.SurveyOverview(wave=None, previous_wave=None, min_n=30), card=_card([])
@@ -536,3 +547,54 @@ def test_league_display_shows_no_targets_as_text_not_zero():
     assert row.loc["Alpha", "Warning signs"] == 5
     html = view.league_table(_overview())[0].html
     assert 'class="num">-45.0 pp<' in html
+
+
+def test_targets_in_force_drops_targets_set_after_the_month():
+    targets = pd.DataFrame(
+        {"target_id": ["t1", "t2"], "baseline_month": ["2023-01-01", "2023-07-01"]}
+    )
+    trajectory = pd.DataFrame({"target_id": ["t1", "t2", "t2"], "planned": [1.0, 2.0, 3.0]})
+    actuals = pd.DataFrame({"target_id": ["t2", "t1"], "actual": [5.0, 4.0]})
+    t, tr, a = ao.targets_in_force(targets, trajectory, actuals, "2023-06")
+    assert list(t["target_id"]) == ["t1"]
+    assert list(tr["planned"]) == [1.0] and list(a["actual"]) == [4.0]
+    t, _, _ = ao.targets_in_force(targets, trajectory, actuals, "2023-07")
+    assert list(t["target_id"]) == ["t1", "t2"]  # the baseline month itself counts
+    assert ao.targets_in_force(targets, trajectory, actuals, "2022-12")[0].empty
+
+
+def test_name_lists_use_semicolons_when_names_hold_commas():
+    assert view._join(["A", "B"]) == "A and B"
+    assert view._join(["A", "B", "C"]) == "A, B and C"
+    assert view._join(["Finance", "Social Welfare, Special Education", "Food"]) == (
+        "Finance; Social Welfare, Special Education; and Food"
+    )
+
+
+def test_build_overview_refuses_a_year_without_budget(budget_frames):
+    alloc, mon = budget_frames
+    survey = ao.SurveyOverview(wave=None, previous_wave=None, min_n=30)
+    with pytest.raises(ValueError, match="no department has a budget for FY 2021-22"):
+        ao.build_overview("2021-09", REGISTRY, alloc, mon, _card([]), survey)
+
+
+def test_build_overview_puts_the_pieces_together(budget_frames):
+    alloc, mon = budget_frames
+    survey = ao.SurveyOverview(wave=None, previous_wave=None, min_n=30)
+    ov = ao.build_overview("2024-09", REGISTRY, alloc, mon, _card([("a", 50.0, "D", 2, 0)]), survey)
+    # Province: (60 + 30 + 5) / (120 + 240 + 0); rows after September are ignored.
+    assert ov.totals["expenditure"] == pytest.approx(95.0)
+    assert ov.totals["utilisation"] == pytest.approx(95 / 360)
+    assert ov.benchmark == pytest.approx(0.25) and ov.fy_m == 3
+    assert ov.gaps.shape == (3, 3)
+    lg = ov.league.set_index("department")
+    assert lg.loc["a", "gap"] == pytest.approx(0.25)  # = the last column of the gap matrix
+    assert lg.loc["b", "gap"] == pytest.approx(-0.125)
+    assert lg.loc["b", "months_missing"] == 2  # August missing, September incomplete (no A12)
+    # b: 12.5 points behind and 2 months missing; a: grade D and none of its 2 targets on track
+    # (each also has a projection sign from the straight-line pace: b about 50%, a about 200%).
+    att = ov.attention.set_index("department")
+    assert set(att.index) == {"a", "b"}
+    assert {"underspend", "missing_months"} <= set(att.loc["b", "reasons"])
+    assert {"low_grade", "targets_off_track"} <= set(att.loc["a", "reasons"])
+    assert ov.pefa.pi1 is None  # no completed years in the data

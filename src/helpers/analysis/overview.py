@@ -53,7 +53,7 @@ import pandas as pd
 
 from helpers.analysis import budget as bud
 from helpers.analysis import survey as sv
-from helpers.data.calendar import as_month, fiscal_year, fy_month_index, fy_months, month_label
+from helpers.data.calendar import as_month, fiscal_year, fy_month_index, fy_months
 
 __all__ = [
     "UNDERSPEND_MARGIN",
@@ -71,6 +71,7 @@ __all__ = [
     "ProvinceOverview",
     "gap_matrix",
     "province_totals",
+    "targets_in_force",
     "survey_overview",
     "league_table",
     "attention_reasons",
@@ -294,6 +295,34 @@ def province_totals(summary: pd.DataFrame, month) -> dict[str, float]:
     }
 
 
+def targets_in_force(
+    targets: pd.DataFrame, trajectory: pd.DataFrame, actuals: pd.DataFrame, month
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Keep the targets whose baseline month is at or before ``month`` (and their rows).
+
+    A target set after the report month did not exist then: counting it would show a report for
+    an early month with every target "off track" and every scorecard at 0.
+    """
+    for frame, cols, what in (
+        (targets, ("target_id", "baseline_month"), "targets"),
+        (trajectory, ("target_id",), "trajectory"),
+        (actuals, ("target_id",), "actuals"),
+    ):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{what} is missing columns {missing}")
+    base = pd.to_datetime(targets["baseline_month"])
+    if base.isna().any():
+        raise ValueError("targets: baseline_month is missing on some rows")
+    keep = targets.loc[base <= pd.Timestamp(as_month(month))].reset_index(drop=True)
+    ids = set(keep["target_id"])
+    return (
+        keep,
+        trajectory.loc[trajectory["target_id"].isin(ids)].reset_index(drop=True),
+        actuals.loc[actuals["target_id"].isin(ids)].reset_index(drop=True),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Survey: province-wide satisfaction per service and per department
 # --------------------------------------------------------------------------------------------
@@ -413,11 +442,17 @@ def survey_overview(
     if services.empty:
         res.notes.append("No surveyed services are registered.")
         return res
-    if w is None or current is None or len(current) == 0:
-        return res
     svc = services[["service", "label", "department"]].reset_index(drop=True)
     if svc["service"].duplicated().any():
         raise ValueError("services lists a service more than once")
+    labels = svc.groupby("department")["label"].agg(lambda x: "; ".join(x))
+    if w is None or current is None or len(current) == 0:
+        # No wave yet: keep the surveyed departments (no figures) so that they read
+        # "no survey wave yet" rather than "no surveyed service".
+        empty = pd.DataFrame({"department": list(labels.index), "services": list(labels)})
+        res.departments = empty.reindex(columns=_SURVEY_DEPT_COLUMNS)
+        res.departments["n"] = 0
+        return res
     dept_of = dict(zip(svc["service"], svc["department"], strict=True))
     cur = _with_department(sv.prepare_frame(current), dept_of)
     design = sv.design_for(cur)
@@ -439,9 +474,7 @@ def survey_overview(
     d_cur = _department_estimates(design, depts, min_n)
     d_prev = _department_estimates(design_p, depts, min_n) if prev is not None else None
     dep = _with_change(d_cur, d_prev, "department")
-    dep["services"] = dep["department"].map(
-        svc.groupby("department")["label"].agg(lambda x: "; ".join(x))
-    )
+    dep["services"] = dep["department"].map(labels)
     res.departments = dep[_SURVEY_DEPT_COLUMNS].reset_index(drop=True)
     if pw is None:
         res.notes.append("No earlier survey wave: change since the previous wave is not shown.")
@@ -752,6 +785,11 @@ def build_overview(
     m = as_month(month)
     alloc = bud.prepare_allocations(allocations)
     mon = bud.prepare_monthly(monthly)
+    if not (alloc["fiscal_year"] == fiscal_year(m)).any():
+        raise ValueError(
+            f"no department has a budget for FY {fiscal_year(m)}: the province overview for "
+            f"{m:%Y-%m} needs the budget allocations of that fiscal year"
+        )
     mon = mon.loc[mon["month"] <= pd.Timestamp(m)]
     mon.attrs["kp_prepared"] = True
     summary = bud.province_summary(alloc, mon, m, underspend_margin=rule.underspend_margin)
@@ -780,7 +818,8 @@ def build_overview(
 def headline_values(ov: ProvinceOverview) -> dict[str, float | int | str | None]:
     """Portal headline (docs/architecture.md keys): utilisation and benchmark (province ratios of
     BE), on_track and targets (province counts), satisfaction (all surveyed services pooled),
-    plus departments, behind (more than the margin behind the benchmark), attention, wave."""
+    plus departments, behind (more than the margin behind the benchmark), attention and wave
+    (ISO date of the survey wave, as the citizen survey family emits it)."""
 
     def clean(x) -> float | None:
         return None if x is None or not math.isfinite(float(x)) else round(float(x), 4)
@@ -797,5 +836,5 @@ def headline_values(ov: ProvinceOverview) -> dict[str, float | int | str | None]
         "departments": ov.departments,
         "behind": len(ov.behind),
         "attention": len(ov.attention),
-        "wave": month_label(ov.survey.wave) if ov.survey.wave else None,
+        "wave": ov.survey.wave.isoformat() if ov.survey.wave else None,
     }

@@ -276,8 +276,20 @@ def read_csv(path: Path, display: str) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(f"{display}: not a readable CSV file ({str(exc).strip()})") from None
     df.columns = [str(c).strip() for c in df.columns]
+    _check_header(list(df.columns), display)
     df.index = pd.RangeIndex(2, len(df) + 2)
     return _blank_to_na(df)
+
+
+def _check_header(header: list[str], display: str) -> None:
+    """Row 1 must name each column once (a repeated name makes the column ambiguous)."""
+    seen: set[str] = set()
+    dups = [h for h in header if h and (h in seen or seen.add(h))]
+    if dups:
+        raise InputError(
+            f"{display} row 1: column name(s) {', '.join(repr(d) for d in dict.fromkeys(dups))} "
+            "appear more than once in the header"
+        )
 
 
 def _cell_text(v) -> object:
@@ -315,6 +327,7 @@ def read_xlsx(path: Path, display: str) -> pd.DataFrame:
     if not rows:
         raise InputError(f"{display}: file is empty")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    _check_header(header, display)
     width = len(header)
     body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
     df = pd.DataFrame(body, columns=header, dtype=object)
@@ -336,6 +349,7 @@ def read_sav(path: Path, display: str) -> pd.DataFrame:
             f"{display}: cannot read the SPSS file (truncated or corrupt? {exc})"
         ) from None
     df.columns = [str(c).strip() for c in df.columns]
+    _check_header(list(df.columns), display)
     df.index = pd.RangeIndex(1, len(df) + 1)
     return _blank_to_na(df)
 

@@ -123,17 +123,25 @@ def _strip(s: pd.Series) -> pd.Series:
 
 
 def parse_number(s: pd.Series) -> pd.Series:
-    """Numbers as float64 (NaN where blank or not a plain number)."""
+    """Numbers as float64 (NaN where blank, not a plain number, or not finite: '1e309' would
+    otherwise load as infinity)."""
     if _is_numeric(s):
-        return s.astype("float64")
-    t = _strip(s)
-    ok = t.str.fullmatch(_NUMBER_RE).fillna(False).astype(bool)
-    return pd.to_numeric(t.where(ok), errors="coerce").astype("float64")
+        v = s.astype("float64")
+    else:
+        t = _strip(s)
+        ok = t.str.fullmatch(_NUMBER_RE).fillna(False).astype(bool)
+        v = pd.to_numeric(t.where(ok), errors="coerce").astype("float64")
+    return v.where(np.isfinite(v))
+
+
+MAX_EXACT_INT = 2**53  # whole numbers beyond this are not exact in a float (nor safe as ids)
 
 
 def parse_int(s: pd.Series) -> pd.Series:
+    """Whole numbers as Int64 (NA where blank, fractional or beyond +-2**53)."""
     v = parse_number(s)
-    return v.where(np.floor(v) == v).astype("Int64") if len(v) else v.astype("Int64")
+    whole = (np.floor(v) == v) & (v.abs() <= MAX_EXACT_INT)
+    return v.where(whole).astype("Int64") if len(v) else v.astype("Int64")
 
 
 def parse_month(s: pd.Series) -> pd.Series:
@@ -766,9 +774,14 @@ def failures(
             column = key[-1] if key else column
             rule = f"duplicate key ({', '.join(key)})"
             value = frame.loc[idx, column] if idx is not None and column in frame else value
-        elif check.startswith("*|") and isinstance(value, dict) and len(value) == 1:
+        elif check.startswith("*|") and isinstance(value, dict) and value:
+            # An element-wise frame check: one problem per failing column of the row.
             rule = check[2:]
-            column, value = next(iter(value.items()))
+            for column, cell in value.items():
+                k = (idx, column, rule)
+                if k not in out:
+                    out[k] = Problem(str(column), rule, _plain(cell), idx)
+            continue
         elif "|" in check and rec.get("schema_context") == "DataFrameSchema":
             column, rule = check.split("|", 1)
             value = frame.loc[idx, column] if idx is not None and column in frame else None

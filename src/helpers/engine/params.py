@@ -31,6 +31,9 @@ ISOLATION_MODES = {"warm", "fresh"}
 PUBLISHERS = {"nbconvert", "quarto"}
 FORMATS = {"html", "pdf"}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+SUITE_KEYS = {"families", "formats", "settings"}
+FAMILY_KEYS = {"title", "notebook", "scope", "applies_to", "parameters"}
+SPEC_KEYS = {"type", "default", "min", "max", "choices"}
 _SAFE_TOKEN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -118,19 +121,33 @@ def _check_token(kind: str, value: str) -> None:
 
 def _spec_from_yaml(family: str, name: str, decl: Any) -> ParamSpec:
     where = f"suite.yaml: {family}.parameters.{name}"
-    if not _NAME_RE.match(str(name)):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ParamError(f"{where}: parameter names must be lower_snake_case identifiers")
     if not isinstance(decl, Mapping) or "type" not in decl:
         raise ParamError(f"{where}: needs a mapping with 'type' and 'default'")
     ptype = decl["type"]
-    if ptype not in PARAM_TYPES:
+    if not isinstance(ptype, str) or ptype not in PARAM_TYPES:
         raise ParamError(f"{where}: unknown type {ptype!r} (one of {sorted(PARAM_TYPES)})")
     if "default" not in decl:
         raise ParamError(f"{where}: missing 'default'")
-    unknown = set(decl) - {"type", "default", "min", "max", "choices"}
+    unknown = set(map(str, decl)) - SPEC_KEYS
     if unknown:
         raise ParamError(f"{where}: unknown keys {sorted(unknown)}")
+    for bound in ("min", "max"):
+        value = decl.get(bound)
+        if value is not None and (
+            ptype not in ("int", "float") or not _is_number(value) or not math.isfinite(value)
+        ):
+            raise ParamError(
+                f"{where}: '{bound}' must be a finite number on an int/float parameter"
+            )
     choices = decl.get("choices")
+    if choices is not None and (
+        not isinstance(choices, list)
+        or not choices
+        or not all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in choices)
+    ):
+        raise ParamError(f"{where}: 'choices' must be a non-empty list of strings or numbers")
     return ParamSpec(
         name=str(name),
         type=ptype,
@@ -141,17 +158,38 @@ def _spec_from_yaml(family: str, name: str, decl: Any) -> ParamSpec:
     )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _settings_from_yaml(raw: Any) -> Settings:
-    raw = dict(raw or {})
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ParamError("suite.yaml: 'settings' must be a mapping")
+    raw = dict(raw)
     known = {"timeout_seconds", "isolation", "recycle_after", "jobs", "publisher"}
-    unknown = set(raw) - known
+    unknown = set(map(str, raw)) - known
     if unknown:
         raise ParamError(f"suite.yaml: unknown settings {sorted(unknown)}")
+    timeout = raw.get("timeout_seconds", 600)
+    if not _is_number(timeout):
+        raise ParamError(f"suite.yaml: settings.timeout_seconds must be a number, got {timeout!r}")
+    recycle = raw.get("recycle_after", 25)
+    if not isinstance(recycle, int) or isinstance(recycle, bool):
+        raise ParamError(f"suite.yaml: settings.recycle_after must be an integer, got {recycle!r}")
+    for key in ("isolation", "publisher"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ParamError(f"suite.yaml: settings.{key} must be a string, got {raw[key]!r}")
     jobs = raw.get("jobs", "auto")
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, str, type(None))):
+        raise ParamError(
+            f"suite.yaml: settings.jobs must be a positive integer or auto, got {jobs!r}"
+        )
     s = Settings(
-        timeout_seconds=float(raw.get("timeout_seconds", 600)),
+        timeout_seconds=float(timeout),
         isolation=str(raw.get("isolation", "warm")),
-        recycle_after=int(raw.get("recycle_after", 25)),
+        recycle_after=recycle,
         jobs=None if jobs in (None, "auto") else _positive_int("settings.jobs", jobs),
         publisher=str(raw.get("publisher", "nbconvert")),
     )
@@ -192,6 +230,11 @@ def load_suite(path: Path) -> Suite:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ParamError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, Mapping):
+        raise ParamError(f"{path}: expected a mapping with 'families', 'formats' and 'settings'")
+    unknown = set(map(str, raw)) - SUITE_KEYS
+    if unknown:
+        raise ParamError(f"{path}: unknown top-level keys {sorted(unknown)}")
     fams_raw = raw.get("families")
     if not isinstance(fams_raw, Mapping) or not fams_raw:
         raise ParamError(f"{path}: 'families' must be a non-empty mapping")
@@ -202,23 +245,29 @@ def load_suite(path: Path) -> Suite:
             raise ParamError(f"suite.yaml: family name {name!r} must be lower_snake_case")
         if not isinstance(decl, Mapping):
             raise ParamError(f"suite.yaml: family {name!r} must be a mapping")
-        nb = str(decl.get("notebook", ""))
+        unknown = set(map(str, decl)) - FAMILY_KEYS
+        if unknown:
+            raise ParamError(f"suite.yaml: family {name!r}: unknown keys {sorted(unknown)}")
+        if not isinstance(decl.get("notebook"), str):
+            raise ParamError(f"suite.yaml: {name}.notebook must be a file name ending .ipynb")
+        nb = decl["notebook"]
         if not nb.endswith(".ipynb") or "/" in nb or "\\" in nb:
             raise ParamError(f"suite.yaml: {name}.notebook must be a file name ending .ipynb")
         _check_token(f"suite.yaml: {name}.notebook", nb)
         scope = decl.get("scope")
-        if scope not in SCOPES:
+        if not isinstance(scope, str) or scope not in SCOPES:
             raise ParamError(f"suite.yaml: {name}.scope must be one of {sorted(SCOPES)}")
         applies = decl.get("applies_to")
-        if applies is not None and applies not in APPLIES_TO:
+        if applies is not None and (not isinstance(applies, str) or applies not in APPLIES_TO):
             raise ParamError(
                 f"suite.yaml: {name}.applies_to {applies!r} unknown (one of {sorted(APPLIES_TO)})"
             )
         if applies is not None and scope != "department":
             raise ParamError(f"suite.yaml: {name}.applies_to only makes sense for scope department")
-        params = {
-            str(p): _spec_from_yaml(name, p, d) for p, d in (decl.get("parameters") or {}).items()
-        }
+        params_raw = decl.get("parameters") or {}
+        if not isinstance(params_raw, Mapping):
+            raise ParamError(f"suite.yaml: {name}.parameters must be a mapping")
+        params = {str(p): _spec_from_yaml(name, p, d) for p, d in params_raw.items()}
         if "month" not in params or params["month"].type != "month":
             raise ParamError(f"suite.yaml: {name} must declare a 'month' parameter of type month")
         if scope == "department" and params.get("department", ParamSpec("", "", None)).type != (
@@ -229,13 +278,16 @@ def load_suite(path: Path) -> Suite:
             raise ParamError(f"suite.yaml: {name} (scope province) must not declare 'department'")
         families[name] = Family(
             name=name,
-            title=str(decl.get("title") or name),
+            title=_title(name, decl.get("title")),
             notebook=nb,
             scope=scope,
             parameters=params,
             applies_to=applies,
         )
-    formats = tuple(raw.get("formats") or ("html",))
+    formats_raw = raw.get("formats") or ["html"]
+    if not isinstance(formats_raw, list) or not all(isinstance(f, str) for f in formats_raw):
+        raise ParamError(f"{path}: 'formats' must be a list such as [html, pdf]")
+    formats = tuple(dict.fromkeys(formats_raw))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ParamError(f"suite.yaml: unknown formats {bad} (one of {sorted(FORMATS)})")
@@ -246,6 +298,14 @@ def load_suite(path: Path) -> Suite:
         settings=_settings_from_yaml(raw.get("settings")),
         raw_text=text,
     )
+
+
+def _title(name: str, title: Any) -> str:
+    if title is None:
+        return name
+    if not isinstance(title, str) or not title.strip() or any(ord(c) < 32 for c in title):
+        raise ParamError(f"suite.yaml: {name}.title must be one line of text")
+    return title
 
 
 def parse_assignment(text: str) -> tuple[str | None, str, str]:
@@ -351,3 +411,52 @@ def resolve_parameters(
             raw = department
         values[name] = coerce_value(spec, raw, departments=departments, month_range=month_range)
     return values
+
+
+#: Top-level keys of the other parameter files (read inside the report kernels).
+SCORECARD_KEYS = {"status", "scoring", "default_weight", "weights"}
+
+
+def check_parameter_files(params_dir: Path) -> None:
+    """Validate ``scorecard.yaml`` and ``pse.yaml`` in ``params_dir`` with the same code the
+    reports use, so a bad value stops the run here (ParamError, exit 2) instead of failing every
+    report inside its kernel. Imports the analysis modules: call only when something will run.
+    """
+    params_dir = Path(params_dir)
+    checks = []
+    scorecard = params_dir / "scorecard.yaml"
+    if scorecard.is_file():
+
+        def check_scorecard() -> None:
+            from helpers.analysis import stocktake
+
+            config = stocktake.load_config(scorecard)
+            unknown = set(map(str, config)) - SCORECARD_KEYS
+            if unknown:
+                raise ValueError(
+                    f"unknown keys {sorted(unknown)} (known: {sorted(SCORECARD_KEYS)})"
+                )
+            weight = config.get("default_weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise ValueError(f"default_weight must be a number, got {weight!r}")
+            stocktake.StocktakeSettings.from_config(config)
+            stocktake.ScorecardRule.from_config(config)
+
+        checks.append((scorecard, check_scorecard))
+    pse = params_dir / "pse.yaml"
+    if pse.is_file():
+
+        def check_pse() -> None:
+            from helpers.analysis import pse as pse_analysis
+
+            pse_analysis.load_settings(pse)
+
+        checks.append((pse, check_pse))
+    for path, check in checks:
+        try:
+            check()
+        except yaml.YAMLError as exc:
+            raise ParamError(f"{path}: not valid YAML ({exc})") from None
+        except (ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+            detail = str(exc).replace(f"{path}: ", "")
+            raise ParamError(f"{path}: {type(exc).__name__}: {detail}") from None

@@ -5,17 +5,23 @@ Workers pull job specs from a shared queue (natural load balancing) and send bac
 the ledger. A worker that dies (killed, out of memory) has its in-flight job recorded as failed
 (``worker_died``) and is replaced. Workers watch their parent: if the driver is killed, they kill
 their kernel and exit, so a SIGKILLed run leaves no stray kernels behind.
+
+Jobs are queued longest first (by the run time each family took last time, remembered in
+``<cache>/durations.json``; province reports first when nothing is known), so the run does not
+end with one worker busy on a long report while the others sit idle.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from helpers.engine.execute import process_worker, shutdown_process_worker
@@ -75,6 +81,78 @@ def _worker_main(
 
 
 LOST_AFTER_S = 15.0
+DURATIONS_FILE = "durations.json"
+
+
+def _family(spec: dict[str, Any]) -> str:
+    return str(spec.get("family") or spec["id"].rsplit("/", 1)[-1])
+
+
+class Durations:
+    """Per-family report run times from earlier runs (a hint for ordering, never a result).
+
+    Stored as ``{family: seconds}`` (exponentially smoothed) in ``<cache>/durations.json``,
+    written atomically by the driver; a missing or unreadable file means "nothing known".
+    """
+
+    SMOOTHING = 0.5
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.known: dict[str, float] = {}
+        if path is not None:
+            try:
+                data = json.loads(path.read_text())
+                self.known = {
+                    str(k): float(v)
+                    for k, v in data.items()
+                    if isinstance(v, (int, float)) and v >= 0
+                }
+            except (OSError, ValueError, AttributeError):
+                self.known = {}
+
+    def estimate(self, spec: dict[str, Any]) -> float | None:
+        return self.known.get(_family(spec))
+
+    def order(self, specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Longest expected first; unknown families keep their place after the known ones,
+        province reports (which read every department's data) first among them."""
+        indexed = list(enumerate(specs))
+
+        def key(item):
+            i, spec = item
+            est = self.estimate(spec)
+            if est is not None:
+                return (0, -est, i)
+            province = spec.get("department") is None
+            return (1, 0 if province else 1, i)
+
+        return [spec for _, spec in sorted(indexed, key=key)]
+
+    def record(self, results: Iterable[dict[str, Any]]) -> None:
+        """Fold the durations of successful reports into the file (best effort)."""
+        if self.path is None:
+            return
+        by_family: dict[str, list[float]] = {}
+        for res in results:
+            dur = res.get("duration")
+            if res.get("status") == "done" and isinstance(dur, (int, float)) and dur > 0:
+                by_family.setdefault(_family(res), []).append(float(dur))
+        if not by_family:
+            return
+        merged = dict(self.known)
+        for fam, values in by_family.items():
+            mean = sum(values) / len(values)
+            old = merged.get(fam)
+            merged[fam] = mean if old is None else old + self.SMOOTHING * (mean - old)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({k: round(v, 3) for k, v in sorted(merged.items())}))
+            os.replace(tmp, self.path)
+            self.known = merged
+        except OSError:
+            tmp.unlink(missing_ok=True)
 
 
 def _lost(spec: dict[str, Any], message: str) -> dict[str, Any]:
@@ -127,6 +205,16 @@ class LocalPool:
         in the driver as messages arrive."""
         if not specs:
             return
+        cache_root = specs[0].get("cache_root")
+        durations = Durations(Path(cache_root) / DURATIONS_FILE if cache_root else None)
+        specs = durations.order(specs)
+        finished: list[dict[str, Any]] = []
+        user_on_result = on_result
+
+        def on_result(res: dict[str, Any]) -> None:
+            finished.append({**res, "family": res.get("family") or _family(res)})
+            user_on_result(res)
+
         task_q = self._ctx.Queue()
         result_q = self._ctx.Queue()
         for spec in specs:
@@ -177,6 +265,7 @@ class LocalPool:
                     continue
                 self._handle(kind, wid, payload, inflight, remaining, on_start, on_result)
             completed = True
+            durations.record(finished)
         finally:
             if not completed:  # interrupted: stop now (SIGTERM makes workers kill their kernel)
                 for p in procs.values():

@@ -29,7 +29,13 @@ from helpers import paths
 from helpers.engine import assemble
 from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, sha256_bytes
 from helpers.engine.inputs import Warehouse, WarehouseFacts, WarehouseMissing
-from helpers.engine.params import ParamError, Settings, load_suite, validate_settings
+from helpers.engine.params import (
+    ParamError,
+    Settings,
+    check_parameter_files,
+    load_suite,
+    validate_settings,
+)
 from helpers.engine.plan import Job, MonthPlan, check_notebooks_exist, parse_overrides, plan_month
 
 log = logging.getLogger("helpers.engine")
@@ -65,9 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (not the stream of the
+    first call: in-process callers such as tests replace and close it between runs)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging() -> None:
     if not log.handlers:
-        h = logging.StreamHandler(sys.stderr)
+        h = _StderrHandler()
         h.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(h)
         log.setLevel(logging.INFO)
@@ -164,8 +183,13 @@ def compute_keys(plan: MonthPlan, facts: WarehouseFacts, env: Environment, cache
         if nb_hash is None:
             job.key, job.cached = "", False
             continue
+        # The family is part of the key: two families may run the same notebook with the same
+        # parameters, and a cache entry holds files named after its family.
         job.key = job_key(
-            notebook_hash=nb_hash, params=job.params, data_checksum=job.data_checksum, env=env
+            notebook_hash=sha256_bytes(f"{job.family}\0{nb_hash}".encode()),
+            params=job.params,
+            data_checksum=job.data_checksum,
+            env=env,
         )
         job.cached = cache.has(job.key)
 
@@ -287,9 +311,15 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         _save_facts(facts)
         return 0
     check_notebooks_exist(plan.selected_jobs())
+    if to_run:  # the reports read these files in their kernels: refuse bad values first
+        check_parameter_files(ctx.suite_path.parent)
     _save_facts(facts)  # only once everything is valid: a rejected run writes nothing
 
     with assemble.month_lock(ctx.outputs, plan.month, wait=args.wait, log=log.info):
+        # Another run may have filled the cache while this one waited for the lock.
+        for job in plan.jobs:
+            job.cached = bool(job.key) and cache.has(job.key)
+        to_run = {j.id for j in plan.selected_jobs() if args.force or not j.cached}
         published = assemble.published_manifest(ctx.outputs, plan.month)
         if not to_run and manifest_matches(published, plan, suite.formats):
             log.info(
@@ -632,7 +662,7 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     try:
         return run(list(argv), facts=facts)
     except (ParamError, WarehouseMissing) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
     except assemble.MonthBusy as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,9 +5,9 @@ custom MIME bundles the publishers read (report metadata, key messages, headline
 """
 
 from helpers.present.display import (
-    META_MIME,
     HEADLINE_MIME,
     KEY_MESSAGES_MIME,
+    META_MIME,
     figure,
     heading,
     headline,
@@ -16,7 +16,7 @@ from helpers.present.display import (
     report_meta,
     table,
 )
-from helpers.present.theme import apply_theme, fmt_pct, fmt_pkr, PALETTE
+from helpers.present.theme import PALETTE, apply_theme, fmt_pct, fmt_pkr
 
 __all__ = [
     "META_MIME",

@@ -181,12 +181,49 @@ class table(_Display):  # noqa: N801
         self.data = data
 
 
+def _escape_math(text: str) -> str:
+    return text.replace("$", r"\$")
+
+
+def literal_text(fig) -> None:
+    """Show every text of ``fig`` that came from data literally.
+
+    Matplotlib reads text between two ``$`` as math (mathtext): a department, district or
+    target name with ``$`` or ``\\`` would be garbled or make ``savefig`` raise. Titles, axis
+    labels, legends and annotations get ``parse_math=False``; tick labels from anything but the
+    numeric formatters (strings, categories, custom functions) have their ``$`` escaped.
+    Numeric tick labels and the axis offset text keep mathtext (used for exponents).
+    """
+    from matplotlib.text import Text
+    from matplotlib.ticker import EngFormatter, FuncFormatter, LogFormatter, ScalarFormatter
+
+    numeric = (ScalarFormatter, LogFormatter, EngFormatter)
+    keep: set[int] = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            keep.add(id(axis.offsetText))
+            keep.update(id(t) for t in axis.get_ticklabels(which="both"))
+            for minor in (False, True):
+                fmt = axis.get_minor_formatter() if minor else axis.get_major_formatter()
+                if isinstance(fmt, numeric) or getattr(fmt, "_kp_literal", False):
+                    continue
+                new = FuncFormatter(lambda x, pos, f=fmt: _escape_math(str(f(x, pos))))
+                new._kp_literal = True
+                (axis.set_minor_formatter if minor else axis.set_major_formatter)(new)
+                for t in axis.get_ticklabels(minor=minor):
+                    t.set_text(_escape_math(t.get_text()))
+    for text in fig.findobj(Text):
+        if id(text) not in keep:
+            text.set_parse_math(False)
+
+
 class figure(_Display):  # noqa: N801
     """A matplotlib figure embedded as a PNG data URI with a title and alt text; closes the figure."""
 
     def __init__(self, fig, alt: str, caption: str | None = None):
         import matplotlib.pyplot as plt
 
+        literal_text(fig)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
         plt.close(fig)

@@ -64,9 +64,15 @@ def overview_report(
 
     m = as_month(month)
     registry = wh.departments(on=_month_end(m))
-    card = stocktake.province_scorecard(
-        wh.targets(), wh.trajectory(), wh.actuals(), m, weights=stocktake.load_config()
+    targets, trajectory, actuals = ao.targets_in_force(
+        wh.targets(), wh.trajectory(), wh.actuals(), m
     )
+    if len(targets):
+        card = stocktake.province_scorecard(
+            targets, trajectory, actuals, m, weights=stocktake.load_config()
+        )
+    else:
+        card = pd.DataFrame(columns=["department", "score", "grade", "targets", "on_track"])
     waves = wh.survey_waves()
     wave = sv.select_wave(waves, m)
     prev = sv.previous_wave(waves, wave) if wave is not None else None
@@ -119,10 +125,13 @@ def _pts(x) -> str:
 
 
 def _join(items: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'; semicolons when an item holds a comma (department names)."""
     items = list(items)
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    sep = "; " if any("," in x for x in items) else ", "
+    last = "; and " if sep == "; " and len(items) > 2 else " and "
+    return sep.join(items[:-1]) + last + items[-1]
 
 
 def _lower_first(text: str) -> str:
@@ -153,6 +162,16 @@ def overview_meta(ov: ProvinceOverview, data_as_of) -> report_meta:
     )
 
 
+def _projection_basis(ov: ProvinceOverview) -> str:
+    """How the year-end projections were made, as the opening of a sentence."""
+    methods = set(ov.league["projection_method"].dropna().astype(str))
+    if methods and methods <= {"pace"}:
+        return "At their current straight-line pace"
+    if "pace" in methods:
+        return "On current projections (prior-year profiles where available, else current pace)"
+    return "On their usual monthly spending profiles"
+
+
 def budget_sentences(ov: ProvinceOverview) -> list[str]:
     """Province spending, departments behind the benchmark and the year-end projections."""
     t = ov.totals
@@ -169,7 +188,8 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
         else f"{_pts(gap)} {side} the {_pct(ov.benchmark)} time-elapsed benchmark"
     )
     out.append(
-        f"Across the province, the {ov.departments} departments have spent "
+        f"Across the province, the {_plural(len(ov.summary), 'department')} budgeted this "
+        f"year have spent "
         f"{_pct(t['utilisation'])} of their combined budget estimate "
         f"(PKR {t['expenditure'] / 1000:,.0f}bn of PKR {t['budget_estimate'] / 1000:,.0f}bn) "
         f"by {when}, {position}."
@@ -194,14 +214,15 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
     high = ov.league[proj > ov.rule.projection_ceiling + 1e-9]
     if proj.notna().any():
         text = (
-            f"On their usual monthly spending profiles, {_plural(len(low), 'department')} "
+            f"{_projection_basis(ov)}, {_plural(len(low), 'department')} "
             f"{_was_were(len(low))} projected to end the year below "
             f"{_pct(ov.rule.projection_floor)} of {'its' if len(low) == 1 else 'their'} "
             "budget estimate"
         )
         if len(high):
             names = _join(list(high["name"].head(NAMED_IN_MESSAGES)))
-            text += f" and {len(high)} above {_pct(ov.rule.projection_ceiling)} ({names})"
+            lead = "including " if len(high) > NAMED_IN_MESSAGES else ""
+            text += f" and {len(high)} above {_pct(ov.rule.projection_ceiling)} ({lead}{names})"
         out.append(text + ".")
     return out
 
@@ -364,18 +385,22 @@ def league_frame(ov: ProvinceOverview) -> pd.DataFrame:
             "Score (0-100)": lg["score"],
             "Grade": lg["grade"].astype(object).where(lg["grade"].notna(), "\u2013"),
             "Satisfied (%)": lg["satisfaction"],
-            "Warning signs": [int(signs.get(d, 0)) for d in lg["department"]],
+            "Warning signs": [
+                int(signs.get(d, 0)) if not status or d in signs else None
+                for d, status in zip(lg["department"], lg["budget_status"], strict=True)
+            ],
         }
     )
 
 
 def league_row_classes(ov: ProvinceOverview) -> list[str]:
-    """'bad' for departments needing attention, 'watch' with one or more signs, else 'good'."""
+    """'bad' for departments needing attention, 'watch' with one or more signs, 'good' with
+    none; no class for a department without a budget this year (nothing to judge it on)."""
     flagged = set(ov.attention["department"])
     signs = set(ov.reasons["department"])
     return [
-        "bad" if d in flagged else "watch" if d in signs else "good"
-        for d in ov.league["department"]
+        "bad" if d in flagged else "watch" if d in signs else "" if status else "good"
+        for d, status in zip(ov.league["department"], ov.league["budget_status"], strict=True)
     ]
 
 
@@ -388,7 +413,9 @@ def league_table(ov: ProvinceOverview) -> list:
     parts = [
         f"Ordered by the gap to the {_pct(ov.benchmark)} time-elapsed benchmark, furthest "
         "behind first. Gap = spent (% of BE) minus the benchmark, in percentage points (pp). "
-        "Projected year-end uses the department's usual monthly spending profile. Score and "
+        "Projected year-end: the headline projection of the budget execution report (the "
+        "department's prior-year monthly spending profile, a seasonal regression when it "
+        "back-tests better, or the straight-line pace when there is no history). Score and "
         "grade are the performance-contract scorecard; 'no targets' means the department has "
         "no delivery targets (it is not a score of zero)."
     ]
@@ -511,7 +538,8 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
     bar.set_label("Gap to time-elapsed benchmark (percentage points)", fontsize=9)
     bar.ax.tick_params(labelsize=8)
     fig.suptitle(
-        f"Spending against the time-elapsed benchmark, FY {ov.fiscal_year} (July to {ov.month:%B})",
+        f"Spending against the time-elapsed benchmark, FY {ov.fiscal_year} "
+        + (f"(July to {ov.month:%B})" if n_cols > 1 else "(July)"),
         fontsize=12,
         fontweight="bold",
         x=0.02,
@@ -594,12 +622,6 @@ def reasons_table(ov: ProvinceOverview) -> table:
 # --------------------------------------------------------------------------------------------
 
 
-def _ci(low, high) -> str:
-    if not (_ok(low) and _ok(high)):
-        return "\u2013"
-    return f"{low * 100:.0f}\u2013{high * 100:.0f}%"
-
-
 def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
     """Province-wide satisfaction per surveyed service as displayed (lowest first, pool last)."""
     s = ov.survey.services
@@ -614,7 +636,8 @@ def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
                 names.get(d, d) if _ok(d) else "\u2013" for d in rows["department"].astype(object)
             ],
             "Satisfied (%)": rows["estimate"].astype(float),
-            "95% CI": [_ci(lo, hi) for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)],
+            "95% CI from": rows["ci_low"].astype(float),
+            "95% CI to": rows["ci_high"].astype(float),
             "Ratings (n)": rows["n"].astype("int64"),
         }
     )
@@ -642,7 +665,12 @@ def survey_table(ov: ProvinceOverview) -> list:
             df,
             caption=f"Province-wide satisfaction by service, {month_label(s.wave)} survey wave",
             units="% of users rating the service 4 or 5 out of 5; change in percentage points",
-            formats={"Satisfied (%)": "pct", **{c: "pp" for c in change_cols}},
+            formats={
+                "Satisfied (%)": "pct",
+                "95% CI from": "pct",
+                "95% CI to": "pct",
+                **{c: "pp" for c in change_cols},
+            },
         )
     ]
 

@@ -14,8 +14,9 @@ publish and returns a :class:`Finding` (file, location, kind, detail) for each b
     input layout such as ``sat_bhu``): a respondent-level extract, not an estimate.
 ``small_cell``
     a survey table row whose unweighted n (a column headed ``n``, ``Ratings (n)``,
-    ``Respondents (n)``...) is below ``min_n`` but which still shows a figure (any cell with a
-    digit other than the n itself and the status text).
+    ``Respondents (n)``...) is below ``min_n`` but which still shows a figure: a numeric cell
+    (class ``num``) other than the n itself, or any cell with a percentage or a decimal number
+    (e.g. a confidence interval). Labels (names) and the status text are not figures.
 ``unreadable``
     a file the scan could not read (corrupt PDF or notebook): the scan fails closed.
 
@@ -96,6 +97,7 @@ N_HEADER = re.compile(
     r"|[a-z ]*\(n\))"
 )
 STATUS_HEADER = re.compile(r"(?:status|disclosure|note|notes)")
+FIGURE = re.compile(r"\d\s*%|\d\.\d")
 BLANK_CELLS = frozenset({"", "\u2013", "\u2014", "-", "n/a", "na", "suppressed", "none", "nan"})
 
 _DATA_URI = re.compile(r"""data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]*""", re.I)
@@ -175,6 +177,15 @@ def _parse_int(text: str) -> int | None:
     return int(t) if re.fullmatch(r"\d+", t) else None
 
 
+def _is_figure(tag: Any, text: str) -> bool:
+    """A cell that shows a figure: a numeric cell (class ``num``, as helpers.present.table
+    marks them) with a digit, or any cell with a percentage or a decimal number (intervals)."""
+    classes = tag.get("class") or []
+    if "num" in classes and re.search(r"\d", text):
+        return True
+    return bool(FIGURE.search(text))
+
+
 def _table_findings(table: Any, file: str, where: str, min_n: int) -> list[Finding]:
     rows = table.find_all("tr")
     header: list[str] = []
@@ -198,7 +209,8 @@ def _table_findings(table: Any, file: str, where: str, min_n: int) -> list[Findi
     skip = {n_col} | {i for i, h in enumerate(norm) if STATUS_HEADER.fullmatch(h)}
     body_rows = [r for r in rows if r.find("td") is not None]
     for r_i, row in enumerate(body_rows, start=1):
-        cells = [_cell_text(c) for c in row.find_all(["th", "td"])]
+        tags = row.find_all(["th", "td"])
+        cells = [_cell_text(c) for c in tags]
         if n_col >= len(cells):
             continue
         n = _parse_int(cells[n_col])
@@ -206,8 +218,8 @@ def _table_findings(table: Any, file: str, where: str, min_n: int) -> list[Findi
             continue
         shown = [
             (header[i] if i < len(header) else f"column {i + 1}", text)
-            for i, text in enumerate(cells)
-            if i not in skip and text.lower() not in BLANK_CELLS and re.search(r"\d", text)
+            for i, (tag, text) in enumerate(zip(tags, cells, strict=True))
+            if i not in skip and text.lower() not in BLANK_CELLS and _is_figure(tag, text)
         ]
         if shown:
             col, value = shown[0]

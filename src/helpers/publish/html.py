@@ -7,7 +7,8 @@ Everything is inline (styles, data-URI images); the Content-Security-Policy forb
 request and every script, so the page opens from disk or any web server and cannot call home.
 
 One :class:`nbconvert.HTMLExporter` is built per process and reused (building one and its Jinja
-environment costs far more than rendering a report).
+environment costs far more than rendering a report); :func:`warm_up` pays that cost ahead of the
+first report (the engine's workers call it while their kernel boots).
 """
 
 from __future__ import annotations
@@ -290,3 +291,21 @@ def render_html(nb: Any, provenance: Mapping[str, Any]) -> str:
         entries.insert(0, (2, "key-messages", "Key messages"))
     head = head.replace(TOC_MARK, _toc_html(entries), 1)
     return head + BODY_START + body + BODY_END + tail
+
+
+def warm_up() -> None:
+    """Build the exporter and compile its templates by rendering a tiny page (about 1 s, once
+    per process), so the first real report does not pay for it."""
+    import nbformat
+
+    output = nbformat.v4.new_output(
+        "display_data",
+        data={
+            "text/html": '<table class="kp-table"><thead><tr><th>a</th></tr></thead>'
+            '<tbody><tr><td class="num">1</td></tr></tbody></table>',
+            "text/plain": "a 1",
+        },
+    )
+    cell = nbformat.v4.new_code_cell("", outputs=[output])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Warm-up"), cell])
+    render_html(nb, {})

@@ -1,0 +1,162 @@
+"""The disclosure scanner on hand-made outputs: what it must flag, and what it must let pass."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+
+from helpers.analysis.survey import DEFAULT_MIN_N
+from helpers.present import table
+from helpers.publish import disclosure as d
+from helpers.publish import pdf as pdf_pub
+
+
+def _district_table(rows: list[tuple]) -> str:
+    """The district table as helpers.present.table renders it (hand-made values)."""
+    df = pd.DataFrame(
+        rows, columns=["Rank (1 = lowest)", "District", "Satisfied (4-5)", "95% CI", "Ratings (n)"]
+    )
+    df["Status"] = ["suppressed (n<30)" if r[4] < 30 else "" for r in rows]
+    return table(df, caption="Satisfaction by district", formats={"Satisfied (4-5)": "pct"}).html
+
+
+def _kinds(findings) -> list[tuple[str, str]]:
+    return [(f.file, f.kind) for f in findings]
+
+
+def test_default_min_n_matches_the_analysis_rule():
+    assert d.DEFAULT_MIN_N == DEFAULT_MIN_N == 30
+
+
+def test_suppressed_rows_pass_and_a_published_small_cell_is_flagged():
+    ok = _district_table(
+        [
+            (1, "Swat", 0.42, "40.0% to 45.0%", 120),
+            (None, "Tor Ghar 2", None, "\u2013", 12),  # suppressed; a digit in the name is fine
+            (None, "Kohat", None, "\u2013", 0),
+        ]
+    )
+    assert d.scan_html(ok, "f.html") == []
+    leaked = _district_table(
+        [(1, "Swat", 0.42, "40.0% to 45.0%", 120), (2, "Karak", 0.5, "30.0% to 70.0%", 29)]
+    )
+    found = d.scan_html(leaked, "f.html")
+    assert [(f.kind, f.location.split(", ")[-1]) for f in found] == [("small_cell", "row 2 ('2')")]
+    assert "n=29 below min_n=30" in found[0].detail
+    # A CI alone (no class num) is a figure too.
+    ci_only = _district_table([(None, "Karak", None, "30.0% to 70.0%", 5)])
+    assert _kinds(d.scan_html(ci_only, "f.html")) == [("f.html", "small_cell")]
+    # The report's own min_n decides: n = 40 is a small cell under min_n = 50.
+    row40 = _district_table([(1, "Swat", 0.42, "40.0% to 45.0%", 40)])
+    assert d.scan_html(row40, "f.html", min_n=30) == []
+    assert _kinds(d.scan_html(row40, "f.html", min_n=50)) == [("f.html", "small_cell")]
+
+
+def test_respondent_rows_and_identifiers_are_flagged():
+    extract = pd.DataFrame(
+        {"respondent_id": [101], "district_pcode": ["PK528"], "overall_satisfaction": [4]}
+    )
+    found = d.scan_html(table(extract, caption="Extract").html, "x.html")
+    assert ("x.html", "respondent_rows") in _kinds(found)
+    raw = pd.DataFrame({"gender": ["female"], "age_band": ["18-29"], "weight": [2.5]})
+    assert _kinds(d.scan_html(table(raw, caption="Raw").html, "x.html")) == [
+        ("x.html", "respondent_rows")
+    ]
+    text = "   respondent_id district_pcode  psu\n0  101  PK528  PK528-2412-03"
+    kinds = {f.kind for f in d.scan_text(text, "t", "stdout")}
+    assert kinds == {"respondent_identifier", "respondent_rows"}
+    assert {f.kind for f in d.scan_text("cluster PK528-2412-03 was revisited", "t", "x")} == {
+        "respondent_identifier"
+    }
+
+
+def test_prose_and_aggregates_are_not_flagged():
+    prose = (
+        "Key drivers: survey-weighted logistic regression on staff behaviour, waiting time, cost, "
+        "availability, cleanliness and on gender, age band and area; 2024-12-03 is a date."
+    )
+    assert d.scan_text(prose, "p", "text") == []
+    agg = pd.DataFrame({"Service": ["Hospitals"], "Satisfied (4-5)": [0.4], "Ratings (n)": [300]})
+    assert (
+        d.scan_html(table(agg, caption="Services", formats={"Satisfied (4-5)": "pct"}).html, "a")
+        == []
+    )
+
+
+def _notebook(outputs: list) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = outputs
+    nb.cells.append(cell)
+    return nb
+
+
+def test_notebook_outputs_streams_and_tracebacks_are_scanned(tmp_path):
+    month = tmp_path / "2025-03"
+    (month / "health").mkdir(parents=True)
+    leak = pd.DataFrame({"respondent_id": [7], "psu": ["PK501-2212-04"]}).to_string()
+    nbformat.write(
+        _notebook([nbformat.v4.new_output("stream", name="stdout", text=leak)]),
+        month / "health" / "citizen_survey.ipynb",
+    )
+    nbformat.write(
+        _notebook(
+            [
+                nbformat.v4.new_output(
+                    "error", ename="KeyError", evalue="'x'", traceback=["row PK501-2212-04"]
+                )
+            ]
+        ),
+        month / "health" / "stocktake.failed.ipynb",
+    )
+    nbformat.write(
+        _notebook([nbformat.v4.new_output("display_data", data={"text/plain": "fine"})]),
+        month / "health" / "budget_execution.ipynb",
+    )
+    (month / ".hidden.html").write_text("respondent_id")  # hidden files are not published
+    (month / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
+    found = d.scan_month(month)
+    files = {(f.file, f.kind) for f in found}
+    assert files == {
+        ("health/citizen_survey.ipynb", "respondent_identifier"),
+        ("health/citizen_survey.ipynb", "respondent_rows"),
+        ("health/stocktake.failed.ipynb", "respondent_identifier"),
+        ("broken.pdf", "unreadable"),
+    }
+    assert all(f.location for f in found)
+
+
+def test_pdf_text_is_scanned_and_results_are_memoised(tmp_path):
+    html = (
+        "<html><body><!-- kp-body-start --><p>Cluster PK528-2412-03 had the most complaints.</p>"
+        "<!-- kp-body-end --></body></html>"
+    )
+    month = tmp_path / "m"
+    month.mkdir()
+    nb = nbformat.v4.new_notebook()
+    pdf_pub.render_pdf(nb, {}, month / "r.pdf", html=html)
+    memo = tmp_path / "memo"
+    found = d.scan_month(month, memo_dir=memo)
+    assert _kinds(found) == [("r.pdf", "respondent_identifier")]
+    assert found[0].location == "page 1"
+    assert len(list(memo.glob("*.json"))) == 1
+    # The memo answers for the same content (even under another name).
+    (month / "r.pdf").rename(month / "copy.pdf")
+    again = d.scan_month(month, memo_dir=memo)
+    assert _kinds(again) == [("copy.pdf", "respondent_identifier")]
+
+
+def test_min_n_by_file_reads_each_jobs_parameter():
+    manifest = {
+        "jobs": [
+            {"params": {"min_n": 50}, "files": {"html": "health/citizen_survey.html"}},
+            {"params": {"month": "2025-03"}, "files": {"html": "health/stocktake.html"}},
+        ]
+    }
+    assert d.min_n_by_file(manifest) == {"health/citizen_survey.html": 50}
+    summary = d.summarise([d.Finding("a.html", "table 1", "small_cell", "n=3")] * 7, limit=2)
+    assert summary.startswith("disclosure scan: 7 small_cell: a.html: table 1: small_cell: n=3")
+    assert summary.endswith("... 5 more")
+    assert json.loads(json.dumps(d.Finding("a", "b", "c", "d").to_dict()))["file"] == "a"
