@@ -103,7 +103,7 @@ def test_title_block_from_report_meta(page):
     head = page[: page.index(pub.BODY_START)]
     assert "<h1>Budget execution</h1>" in head
     assert "March 2025" in head
-    assert "2025-03-01" in head
+    assert "1 March 2025" in head  # the as-of date, in words
     assert "Government of Khyber Pakhtunkhwa" in head
     # the meta output itself is not repeated in the body
     assert 'class="kp-title"' not in page
@@ -251,6 +251,20 @@ def test_mark_numeric_headers():
 )
 def test_month_label(month, label):
     assert pub.month_label(month) == label
+
+
+@pytest.mark.parametrize(
+    ("as_of", "label"),
+    [
+        ("2024-12-31", "31 December 2024"),
+        ("2025-03-01", "1 March 2025"),
+        ("2025-03", "March 2025"),
+        ("survey wave December 2024", "survey wave December 2024"),
+        ("2025-13-01", "2025-13-01"),
+    ],
+)
+def test_as_of_dates_read_as_words(as_of, label):
+    assert pub.date_label(as_of) == label
 
 
 def test_provenance_validation():

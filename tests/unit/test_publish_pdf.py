@@ -70,7 +70,7 @@ def test_pdf_text_has_frame_headline_and_table_values(rendered):
     text = pdf_text(rendered["pdf"])
     assert fx.DEPARTMENT in text  # printed literally: & < > # $ @ are not markup
     assert "Budget execution" in text
-    assert "March 2025" in text and "2025-03-01" in text
+    assert "March 2025" in text and "1 March 2025" in text  # the as-of date, in words
     assert "Spending reached 61% of the budget estimate against a 75% benchmark." in text
     for value in ("12,345.6", "4,321.0", "7,654.3", "1,234.5", "62.0%", "28.6%", "Peshawar", "118"):
         assert value in text, value

@@ -168,6 +168,7 @@ SERVICE_LEVEL = {
     "welfare": 0.0,
 }
 DRIVERS = {"staff": 0.45, "wait": 0.6, "cost": 0.2, "avail": 0.35, "clean": 0.25}
+DRIVER_TOTAL = sum(DRIVERS.values())
 SMALL_DISTRICTS = {"PK517", "PK534", "PK516", "PK515"}  # Kolai Palas, Tor Ghar, Kohistan Up/Low
 OWNERS = [
     "Secretary",
@@ -598,7 +599,7 @@ def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
     for pc in sorted(SMALL_DISTRICTS & set(pcodes)):
         pop[pc] = float(rng.uniform(60_000, 160_000))
     pop = {pc: round(v) for pc, v in pop.items()}
-    d_effect = {pc: float(rng.normal(0, 0.45)) for pc in pcodes}
+    d_effect = {pc: float(rng.normal(0, 0.3)) for pc in pcodes}
     n_psu = {pc: int(rng.integers(8, 16)) for pc in pcodes}
     urban = {pc: float(rng.uniform(0.1, 0.6)) for pc in pcodes}
     raw_alloc = np.array([np.sqrt(pop[pc]) for pc in pcodes])
@@ -612,7 +613,7 @@ def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
         for pc, n in zip(pcodes, alloc, strict=True):
             k = min(n_psu[pc], max(2, n // 4))
             psu_idx = rng.integers(0, k, n)
-            psu_effect = rng.normal(0, 0.25, k)[psu_idx]
+            psu_effect = rng.normal(0, 0.2, k)[psu_idx]
             psu_wt = rng.lognormal(0, 0.35, k)[psu_idx]
             weight = psu_wt / psu_wt.sum() * pop[pc]
             is_urban = rng.random(n) < urban[pc]
@@ -643,7 +644,13 @@ def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
                     lat[p] = SERVICE_LEVEL[s] + base + rng.normal(0, 0.9, n)
                     if p == "wait":
                         lat[p] -= 0.3 * is_urban
-                sat_lat = sum(DRIVERS[p] * lat[p] for p in DRIVERS) / 1.2 + rng.normal(0, 0.5, n)
+                # A weighted average of the attribute latents (so district and service levels carry
+                # over one to one) plus a personal component the attributes do not explain.
+                sat_lat = (
+                    sum(DRIVERS[p] * lat[p] for p in DRIVERS) / DRIVER_TOTAL
+                    + 0.3
+                    + rng.normal(0, 0.7, n)
+                )
                 cols = {"sat": _likert(sat_lat), **{p: _likert(lat[p]) for p in DRIVERS}}
                 for p in ATTRIBUTES:
                     v = cols[p].astype(float)

@@ -157,7 +157,7 @@ def overview_meta(ov: ProvinceOverview, data_as_of) -> report_meta:
         title=TITLE,
         department="Government of Khyber Pakhtunkhwa (all departments)",
         month=month_label(ov.month),
-        as_of=as_of_date(ov, data_as_of).isoformat(),
+        as_of=month_label(as_of_date(ov, data_as_of)),
         family=FAMILY,
     )
 

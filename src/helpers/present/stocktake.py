@@ -655,7 +655,7 @@ def completion_chart(pack: StocktakePack) -> Figure:
 
 def as_of_text(pack: StocktakePack) -> str:
     """The data as-of for the title block: the latest month with an actual, or a plain note."""
-    return pack.as_of.strftime("%Y-%m") if pack.as_of is not None else "n/a"
+    return pack.as_of.strftime("%B %Y") if pack.as_of is not None else "n/a"
 
 
 def score_sentence(pack: StocktakePack) -> str:

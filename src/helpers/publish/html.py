@@ -74,6 +74,14 @@ def month_label(month: str) -> str:
     return f"{_MONTHS[int(m.group(2)) - 1]} {m.group(1)}"
 
 
+def date_label(text: str) -> str:
+    """'2024-12-31' -> '31 December 2024', '2025-03' -> 'March 2025'; other text unchanged."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", str(text).strip())
+    if m and 1 <= int(m.group(2)) <= 12 and 1 <= int(m.group(3)) <= 31:
+        return f"{int(m.group(3))} {month_label(text)}"
+    return month_label(text)
+
+
 def _short(value: Any, n: int) -> str:
     text = "" if value is None else str(value).strip()
     return text[:n] if text else _NOT_RECORDED
@@ -253,7 +261,7 @@ def page_context(nb: Any, provenance: Mapping[str, Any]) -> dict[str, Any]:
         "department": department,
         "month": month,
         "month_raw": meta["month"],
-        "as_of": meta["as_of"],
+        "as_of": date_label(meta["as_of"]),
         "family": meta["family"],
         "unit": department or "Province-wide report",
         "kicker": "Performance monitoring report" + (f" \u00b7 {month}" if month else ""),
@@ -263,7 +271,7 @@ def page_context(nb: Any, provenance: Mapping[str, Any]) -> dict[str, Any]:
         "footer_line": (
             "Produced automatically from the executed report notebook by the KP reports "
             "pipeline; figures come from the provincial data warehouse"
-            + (f" as of {meta['as_of']}." if meta["as_of"] else ".")
+            + (f" as of {date_label(meta['as_of'])}." if meta["as_of"] else ".")
         ),
     }
 
