@@ -140,6 +140,25 @@ def test_long_and_wide_tables_break_and_fit(tmp_path):
     assert text.count("Column") == 12 and "10,000.0" in text and "11,000.0" in text  # wraps, fits
 
 
+def test_a_short_table_is_never_split_from_its_caption(tmp_path):
+    # A filler table of k rows moves the short table down the page in ~3-row steps over more
+    # than a page, so some k puts its caption at the foot of a page.
+    short = pd.DataFrame({"Flag": [f"Short row {i}" for i in range(6)], "Value": range(6)})
+    for k in range(35, 90, 3):
+        filler = pd.DataFrame({"District": [f"D{i:02d}" for i in range(k)], "Value": range(k)})
+        nb = _nb(
+            report_meta("Tables", "Health", "2025-03", "2025-03-01"),
+            table(filler, caption="Filler", max_rows=100),
+            table(short, caption="Short caption"),
+        )
+        pages = [
+            p.extract_text() for p in PdfReader(pub.render_pdf(nb, PROV, tmp_path / "s.pdf")).pages
+        ]
+        on = [i for i, t in enumerate(pages) if "Short caption" in t]
+        rows = [i for i, t in enumerate(pages) if "Short row" in t]
+        assert on and set(rows) == set(on), (k, on, rows)
+
+
 def test_missing_table_is_an_error(monkeypatch, tmp_path):
     real = pub.html_to_typst
 

@@ -177,6 +177,28 @@ def typst_inputs(nb: Any, provenance: Mapping[str, Any]) -> dict[str, str]:
     return {"kp-meta": json.dumps(meta, ensure_ascii=False)}
 
 
+#: A table figure of at most this many body rows is kept on one page with its caption (a long
+#: table breaks across pages, its header row repeated).
+KEEP_TOGETHER_ROWS = 15
+_TABLE_FIGURE = re.compile(
+    r"^#figure\(\n  align\(left\)\[#table\(\n.*?\n  , kind: table\n  \)$", re.S | re.M
+)
+_TABLE_ROW = re.compile(r"^    (?:\[|table\.cell\()", re.M)
+
+
+def keep_short_tables_together(source: str) -> str:
+    """Wrap short table figures in an unbreakable block, so a caption is never left alone at
+    the foot of a page with its rows on the next."""
+
+    def wrap(m: re.Match) -> str:
+        figure = m.group(0)
+        if len(_TABLE_ROW.findall(figure)) > KEEP_TOGETHER_ROWS:
+            return figure
+        return "#block(breakable: false, width: 100%)[" + figure + "]"
+
+    return _TABLE_FIGURE.sub(wrap, source)
+
+
 def build_typst_source(body: str, media_dir: Path) -> str:
     """Typst source of the report body (images extracted into ``media_dir``), checked complete.
 
@@ -185,6 +207,7 @@ def build_typst_source(body: str, media_dir: Path) -> str:
     prepared, _ = extract_images(prepare_body(body), media_dir)
     # Tables start at the left margin like the HTML (pandoc centres them).
     source = html_to_typst(prepared).replace("align(center)[#table(", "align(left)[#table(")
+    source = keep_short_tables_together(source)
     want, got = count_html(prepared), count_typst(source)
     if want != got:
         raise PdfError(
