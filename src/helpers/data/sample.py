@@ -474,7 +474,10 @@ def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
                     r = rng.random()
                     if r < 0.68 * (perf + 0.1):
                         status = "completed"
-                        c = due + dt.timedelta(days=int(rng.integers(-20, 75)))
+                        # About half on or before the due date, the rest up to ~3 months late.
+                        u = float(rng.random())
+                        late = int(-25 + 50 * u) if u < 0.5 else int(1 + (u - 0.5) * 180)
+                        c = due + dt.timedelta(days=late)
                         completed = min(c, data_end - dt.timedelta(days=1)).isoformat()
                     elif r < 0.95:
                         status = "in progress"
