@@ -121,6 +121,10 @@ def test_overrides_are_typed_and_checked(suite, tmp_path):
         ({"depts": ["/etc"]}, "absolute"),
         ({"notebooks": ["secret"]}, "unknown notebook"),
         ({"notebooks": ["overview"], "depts": ["health"]}, "matches no report"),
+        # A selection that names nothing must not widen to the whole month.
+        ({"depts": ["\r"]}, "names no department"),
+        ({"depts": [" , "]}, "names no department"),
+        ({"notebooks": [","]}, "names no notebook"),
     ],
 )
 def test_bad_selection(suite, tmp_path, kw, message):

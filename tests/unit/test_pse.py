@@ -422,9 +422,13 @@ def test_empty_scope_does_not_crash():
     assert a.n_entities == 0 and a.current.empty and a.worsened.empty
 
 
-def test_report_before_the_data_is_refused():
-    with pytest.raises(ValueError, match="no PSE returns data cover"):
-        pse.assess(entities(), returns(), "2023-06", settings())
+def test_report_before_the_data_rates_nothing_and_says_why():
+    a = pse.assess(entities(), returns(), "2023-06", settings())
+    assert a.before_data
+    assert a.n_entities == len(entities())  # the entities are still listed as overseen
+    assert a.current.empty and a.panel.empty and a.worsened.empty  # nobody shown as missing
+    assert a.n_at_risk == 0
+    assert any("before the first quarter in the data" in n for n in a.notes)
 
 
 @pytest.mark.parametrize(

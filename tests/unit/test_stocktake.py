@@ -483,6 +483,14 @@ def test_scorecard_cap_and_missing_rules(targets, trajectory, actuals):
     assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, excl)) == pytest.approx(78.0)
 
 
+def test_no_actual_for_any_kpi_is_not_scored(targets, trajectory, actuals):
+    # Before the first actual arrives a department is not scored: not 0 out of 100 (grade E).
+    card = st.scorecard(targets, trajectory, actuals.iloc[0:0], MONTH)
+    assert card["included"].all() and (card["scored"] == 0).all()  # each KPI counts 0 ...
+    assert math.isnan(st.score(card))  # ... but the department has no score yet
+    assert st.ScorecardRule().grade(st.score(card)) is None
+
+
 def test_scorecard_weights_from_config(targets, trajectory, actuals):
     config = {
         "default_weight": 1.0,

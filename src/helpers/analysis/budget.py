@@ -1331,6 +1331,13 @@ class ExecutionReport:
     def months_reported(self) -> int:
         return int((self.coverage["status"] != "missing").sum())
 
+    @property
+    def last_reported_month(self) -> dt.date | None:
+        """The latest month of the fiscal year, up to the report month, with any data for the
+        department (the report's data as-of); None when nothing was reported this year."""
+        got = self.coverage.loc[self.coverage["status"] != "missing", "month"]
+        return got.max().date() if len(got) else None
+
 
 def execution_report(
     allocations: pd.DataFrame,

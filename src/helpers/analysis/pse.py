@@ -559,6 +559,12 @@ class PseAssessment:
     current: pd.DataFrame
     worsened: pd.DataFrame
     notes: list[str]
+    data_start: pd.Timestamp | None = None
+
+    @property
+    def before_data(self) -> bool:
+        """The reporting quarter is before the first quarter in the data: nothing to rate."""
+        return self.data_start is not None and self.quarter < self.data_start
 
     @property
     def n_entities(self) -> int:
@@ -593,9 +599,9 @@ def assess(
     ``returns`` may hold other entities' returns only if they are in ``entities``. Returns after
     the reporting quarter or submitted after the month's cut-off are ignored.
     ``data_coverage`` = (first, last) quarter end with any return in the whole warehouse
-    (:func:`coverage` on all returns); the trend window is clipped to start at ``first`` and a
-    report for a quarter before ``first`` is refused (ValueError) rather than showing every entity
-    as missing. Defaults to the coverage of ``returns``.
+    (:func:`coverage` on all returns); the trend window is clipped to start at ``first``. For a
+    reporting quarter before ``first`` the assessment is empty (``before_data``, a note says
+    why) rather than showing every entity as missing. Defaults to the coverage of ``returns``.
     """
     ents = validate_entities(entities)
     rets = validate_returns(returns, ents)
@@ -607,13 +613,17 @@ def assess(
     first = pd.Timestamp(first) if first is not None else None
     last = pd.Timestamp(last) if last is not None else None
     notes: list[str] = []
-    if first is not None and quarter < first:
-        raise ValueError(
-            f"no PSE returns data cover the {quarter_text(quarter)} (the reporting quarter for "
-            f"{month_start:%B %Y}); the data start with the {quarter_text(first)}"
-        )
+    before_data = first is not None and quarter < first
     window = quarter_range(quarter, settings.trend_quarters)
-    if first is not None and window[0] < first:
+    if before_data:
+        # Nothing to rate yet: an empty window gives empty tables, not every entity "missing".
+        window = []
+        notes.append(
+            f"No returns are covered yet: the reporting quarter for {month_start:%B %Y} is the "
+            f"{quarter_text(quarter)}, before the first quarter in the data "
+            f"({quarter_text(first)}, due by {first + pd.Timedelta(days=settings.deadline_days):%d %B %Y})."
+        )
+    elif first is not None and window[0] < first:
         window = [q for q in window if q >= first]
         notes.append(
             f"Trends start at the {quarter_text(first)}, the first quarter in the data "
@@ -700,6 +710,7 @@ def assess(
         current=current,
         worsened=worsened,
         notes=notes,
+        data_start=first,
     )
 
 
@@ -860,5 +871,7 @@ def totals_trend(panel: pd.DataFrame, quarters: Sequence[Any]) -> pd.DataFrame:
 
 
 def headline_figures(assessment: PseAssessment) -> dict[str, int]:
-    """The portal badge figures: ``at_risk`` and ``entities`` (counts)."""
-    return {"at_risk": assessment.n_at_risk, "entities": assessment.n_entities}
+    """The portal badge figures: ``at_risk`` and ``entities`` (counts); ``at_risk`` is None
+    before the first quarter in the data (nothing rated, so no badge)."""
+    at_risk = None if assessment.before_data else assessment.n_at_risk
+    return {"at_risk": at_risk, "entities": assessment.n_entities}

@@ -61,7 +61,8 @@ Scorecard (performance contract)
     ``achievement = (latest_actual - baseline) / (annual_target - baseline)`` (distance
     travelled from the baseline; works for 'up' and 'down'), clipped to ``[0, cap]``
     (``cap`` 1.0 = 100% by default). A KPI without an actual scores 0 (``missing: zero``) or is
-    left out (``missing: exclude``). ``score = 100 * sum(w * achievement) / sum(w)``, capped at
+    left out (``missing: exclude``); with no actual for any weighted KPI there is no score (not a
+    score of 0). ``score = 100 * sum(w * achievement) / sum(w)``, capped at
     100, and a grade from the score bands. Scores rise through the fiscal year as KPIs approach
     their year-end targets, so departments are comparable within a month, not across months. Weights: ``default_weight`` plus per-department
     overrides keyed by target_id; a weight of 0 leaves a KPI out.
@@ -1003,10 +1004,13 @@ def scorecard(
 
 
 def score(card: pd.DataFrame) -> float:
-    """Weighted score 0-100 of scorecard rows (one department): 100 * sum(w*s)/sum(w), max 100."""
+    """Weighted score 0-100 of scorecard rows (one department): 100 * sum(w*s)/sum(w), max 100.
+
+    NaN (not scored) when no KPI is weighted or none of the weighted KPIs has an actual yet.
+    """
     inc = card[card["included"].astype(bool)]
     w = inc["weight"].sum()
-    if w <= 0:
+    if w <= 0 or inc["latest_actual"].isna().all():
         return math.nan
     return min(100.0, 100.0 * float((inc["weight"] * inc["scored"]).sum()) / float(w))
 

@@ -126,6 +126,10 @@ def plan_month(
         raise ParamError("the department registry is empty: run `make data`")
 
     dept_sel = split_list(",".join(depts))
+    if depts and not dept_sel:
+        raise ParamError(f"--dept names no department: {','.join(depts)!r}")
+    if notebooks and not split_list(",".join(notebooks)):
+        raise ParamError(f"--notebook names no notebook: {','.join(notebooks)!r}")
     for d in dept_sel:
         check_safe_string("department", d)
         if d != PROVINCE and d not in registry:

@@ -513,10 +513,23 @@ def pefa_notes(pefa: PefaResult) -> list[note]:
     return [note(pefa.note), note(rule)]
 
 
-def data_notes(report: ExecutionReport, as_of) -> list[note]:
+def as_of_text(report: ExecutionReport) -> str:
+    """The title block's data as-of: the department's last reported month this fiscal year."""
+    last = report.last_reported_month
+    return month_label(last) if last is not None else f"no data for FY {report.fiscal_year} yet"
+
+
+def data_notes(report: ExecutionReport) -> list[note]:
     """Data coverage, as-of date, definitions and flag rules."""
+    last = report.last_reported_month
     out = [
-        note(f"Data as of {month_label(as_of)} (last month with budget data). Amounts in {UNITS}.")
+        note(
+            f"Data as of {month_label(last)} (the department's last month with budget data). "
+            f"Amounts in {UNITS}."
+            if last is not None
+            else f"No budget data have been received for FY {report.fiscal_year} yet. "
+            f"Amounts in {UNITS}."
+        )
     ]
     if report.missing_months:
         out.append(

@@ -8,6 +8,7 @@ returns a ``note`` saying so instead of an empty chart.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -17,7 +18,7 @@ import pandas as pd
 
 from helpers.analysis import pse
 from helpers.analysis.pse import PseAssessment
-from helpers.present.display import figure, headline, note, table
+from helpers.present.display import figure, heading, headline, note, table
 from helpers.present.theme import PALETTE, STATUS_COLOURS, fmt_pct, fmt_pkr
 
 RATING_COLOURS = {
@@ -94,6 +95,33 @@ def _thresholds(a: PseAssessment, metric: str) -> list[tuple[float, str, str]]:
             if r.metric == metric:
                 out.append((r.value, level, r.label))
     return out
+
+
+def _rated(fn):
+    """A table or chart of ratings: nothing to show (None) before the first quarter in the
+    data, where the key messages and data notes say why."""
+
+    @functools.wraps(fn)
+    def wrapper(a: PseAssessment, *args, **kwargs):
+        return None if a.before_data else fn(a, *args, **kwargs)
+
+    return wrapper
+
+
+def section(a: PseAssessment, text: str) -> heading | None:
+    """A section heading, left out before the first quarter in the data (empty sections)."""
+    return None if a.before_data else heading(text)
+
+
+def _before_data_messages(a: PseAssessment, who: str) -> list[str]:
+    first = a.data_start
+    due = first + pd.Timedelta(days=a.settings.deadline_days)
+    return [
+        f"{who}. No quarterly return can be assessed for {a.month:%B %Y} yet: its reporting "
+        f"quarter, the {pse.quarter_text(a.quarter)}, is before the first quarter in the data.",
+        f"The first returns in the data are for the {pse.quarter_text(first)}, due by "
+        f"{due:%d %B %Y}; ratings start with the first report month after that deadline.",
+    ]
 
 
 def department_names(registry: pd.DataFrame) -> dict[str, str]:
@@ -222,6 +250,12 @@ def oversight_messages(a: PseAssessment, department_name: str) -> list[str]:
     """Key messages for one overseeing department's report."""
     if a.n_entities == 0:
         return [f"No public sector entities are recorded under {department_name}."]
+    if a.before_data:
+        return _before_data_messages(
+            a,
+            f"{department_name} oversees "
+            + _plural(a.n_entities, "public sector entity", "public sector entities"),
+        )
     c = a.rating_counts()
     msgs = [
         f"{department_name} oversees {_plural(a.n_entities, 'public sector entity', 'public sector entities')}. "
@@ -257,8 +291,14 @@ def province_messages(a: PseAssessment, department_names: Mapping[str, str]) -> 
     """Key messages for the province-wide summary (Corporate Governance Unit)."""
     if a.n_entities == 0:
         return ["No public sector entities are recorded in the registry."]
-    c = a.rating_counts()
     n_dept = a.entities["department"].nunique()
+    if a.before_data:
+        return _before_data_messages(
+            a,
+            f"{_plural(a.n_entities, 'public sector entity', 'public sector entities')} under "
+            f"{_plural(n_dept, 'department', 'departments')}",
+        )
+    c = a.rating_counts()
     msgs = [
         f"{_plural(a.n_entities, 'public sector entity', 'public sector entities')} under "
         f"{_plural(n_dept, 'department', 'departments')}. For the {pse.quarter_text(a.quarter)}: "
@@ -296,6 +336,7 @@ def province_messages(a: PseAssessment, department_names: Mapping[str, str]) -> 
 # --------------------------------------------------------------------------- tables
 
 
+@_rated
 def league_table(a: PseAssessment) -> table | note:
     """One row per entity for the reporting quarter, most serious rating first.
 
@@ -335,6 +376,7 @@ def league_table(a: PseAssessment) -> table | note:
     )
 
 
+@_rated
 def at_risk_table(
     a: PseAssessment, department_names: Mapping[str, str] | None = None
 ) -> table | note:
@@ -374,6 +416,7 @@ def at_risk_table(
     )
 
 
+@_rated
 def riskiest_table(a: PseAssessment, department_names: Mapping[str, str]) -> table | note:
     """The riskiest rated entities across the scope (``riskiest_top_n``)."""
     top = pse.riskiest(a.current, a.settings.riskiest_top_n)
@@ -405,6 +448,7 @@ def riskiest_table(a: PseAssessment, department_names: Mapping[str, str]) -> tab
     )
 
 
+@_rated
 def returns_table(
     a: PseAssessment, department_names: Mapping[str, str] | None = None
 ) -> table | note:
@@ -441,6 +485,7 @@ def returns_table(
     )
 
 
+@_rated
 def worsened_table(
     a: PseAssessment, department_names: Mapping[str, str] | None = None
 ) -> table | note:
@@ -492,6 +537,7 @@ def worsened_table(
     )
 
 
+@_rated
 def rating_table(a: PseAssessment, department_names: Mapping[str, str]) -> table | note:
     """Entities per rating and department, with a province total row."""
     counts = pse.rating_counts(a.current)
@@ -513,6 +559,7 @@ def rating_table(a: PseAssessment, department_names: Mapping[str, str]) -> table
     )
 
 
+@_rated
 def compliance_table(a: PseAssessment, department_names: Mapping[str, str]) -> table | note:
     """Returns due, on time, late and missing per department: reporting quarter and window."""
     now = pse.compliance(a.current)
@@ -597,6 +644,7 @@ def _entity_trend(
     return figure(fig, alt=alt, caption=caption)
 
 
+@_rated
 def grant_dependence_chart(a: PseAssessment) -> figure | note:
     """Grants as % of income per entity over the trend window (with the rating thresholds)."""
     return _entity_trend(
@@ -609,6 +657,7 @@ def grant_dependence_chart(a: PseAssessment) -> figure | note:
     )
 
 
+@_rated
 def cash_cover_chart(a: PseAssessment) -> figure | note:
     """Cash cover in months of expenditure per entity over the trend window."""
     return _entity_trend(
@@ -621,6 +670,7 @@ def cash_cover_chart(a: PseAssessment) -> figure | note:
     )
 
 
+@_rated
 def liabilities_chart(a: PseAssessment) -> figure | note:
     """Liabilities (PKR million) per entity, or the total when there are many entities."""
     n_with = a.panel.loc[a.panel["rating"] != pse.NO_RETURN, "entity_id"].nunique()
@@ -694,6 +744,7 @@ def _totals_lines(
     )
 
 
+@_rated
 def totals_chart(a: PseAssessment) -> figure | note:
     """Province totals of grants received and liabilities by quarter (all returns, like-for-like)."""
     return _totals_lines(
@@ -704,6 +755,7 @@ def totals_chart(a: PseAssessment) -> figure | note:
     )
 
 
+@_rated
 def rating_chart(a: PseAssessment, department_names: Mapping[str, str]) -> figure | note:
     """Horizontal stacked bars: entities per rating in each department."""
     counts = pse.rating_counts(a.current)
@@ -731,6 +783,7 @@ def rating_chart(a: PseAssessment, department_names: Mapping[str, str]) -> figur
     )
 
 
+@_rated
 def compliance_chart(a: PseAssessment, department_names: Mapping[str, str]) -> figure | note:
     """Share of returns due in the trend window that were on time, late or missing, by department."""
     comp = pse.compliance(a.panel)
