@@ -17,7 +17,6 @@ import pandas as pd
 import yaml
 
 from helpers import paths
-from helpers.data.sample import SampleOptions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -26,14 +25,6 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from test_engine import LAUNCHER, MONTH, Env, FakeWarehouse, family  # noqa: E402
 
 __all__ = ["LAUNCHER", "MONTH", "AdvEnv", "FakeWarehouse", "family", "edit_csv", "hostile_registry"]
-
-SMALL_OPTIONS = SampleOptions(
-    seed=11,
-    first_fy="2024-25",
-    last_fy="2024-25",
-    respondents=600,
-    departments=("health", "local-government", "zakat-ushr"),
-)
 
 #: Text that must reach readers as text: HTML, quotes, Markdown, Typst and mathtext specials.
 HOSTILE = "<script>alert(1)</script> \"q\" 'a' & **md** # h $x$ @ref <b> *s* _u_ \\ ] `c`"

@@ -1,7 +1,6 @@
 """Fixtures of the adversarial suite (helpers and constants live in adv_support.py).
 
-- ``small_raw`` / ``small_warehouse``: a small generated sample (3 departments, FY2024-25, two
-  survey waves of 600 respondents) and the warehouse built from it; read-only, copy to change.
+- ``kp_small_raw`` / ``kp_small_warehouse`` (from ``tests/conftest.py``): the small sample.
 - ``hostile_month``: a warehouse whose department, district, target, rating comment and action
   texts are hostile (HTML, quotes, Markdown, Typst and mathtext specials), and the month the real
   engine published from it for a narrow plan (stocktake and citizen survey, two departments).
@@ -12,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -22,30 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adv_support import (  # noqa: E402
     HOSTILE,
     MONTH,
-    SMALL_OPTIONS,
     edit_csv,
     hostile_registry,
 )
 
 from helpers.data import ingest  # noqa: E402
 from helpers.data.registry import load_registry  # noqa: E402
-from helpers.data.sample import write_sample  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def small_raw(tmp_path_factory) -> Path:
-    """Input files of the small sample (do not modify: copy with ``shutil.copytree``)."""
-    out = tmp_path_factory.mktemp("adv_small_raw")
-    write_sample(out, SMALL_OPTIONS)
-    return out
-
-
-@pytest.fixture(scope="session")
-def small_warehouse(small_raw, tmp_path_factory) -> Path:
-    """A warehouse built from ``small_raw`` (do not modify)."""
-    target = tmp_path_factory.mktemp("adv_small_wh") / "warehouse.duckdb"
-    assert ingest.run(small_raw, target, log=lambda *a, **k: None) == 0
-    return target
+from helpers.data.sample import SampleOptions, write_sample  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -72,11 +53,9 @@ def _build_hostile_month(tmp: Path) -> dict:
     from helpers.engine import run as engine_run
 
     tmp.mkdir(parents=True, exist_ok=True)
-    small_raw = tmp / "small_raw"
-    write_sample(small_raw, SMALL_OPTIONS)
     params, geo = hostile_registry(tmp)
     raw = tmp / "raw"
-    shutil.copytree(small_raw, raw)
+    write_sample(raw, SampleOptions.small())
     health = lambda df: df["department"] == "health"  # noqa: E731
 
     def targets(df):

@@ -114,10 +114,10 @@ def _assert_typed_clean(typed: pd.DataFrame, spec: schemas.InputSpec) -> None:
 
 @FUZZ
 @given(data=st.data())
-def test_csv_cells_are_loaded_cleanly_or_reported_with_row_and_column(small_raw, registry, data):
-    stem = data.draw(st.sampled_from(sorted(p.stem for p in small_raw.glob("*.csv"))))
+def test_csv_cells_are_loaded_cleanly_or_reported_with_row_and_column(kp_small_raw, registry, data):
+    stem = data.draw(st.sampled_from(sorted(p.stem for p in kp_small_raw.glob("*.csv"))))
     spec = schemas.SPECS[stem]
-    path = small_raw / f"{stem}.csv"
+    path = kp_small_raw / f"{stem}.csv"
     raw = ingest.read_input(path, f"{stem}.csv")
     raw.frame = raw.frame.head(12).copy()
     for _ in range(data.draw(st.integers(1, 4))):
@@ -165,16 +165,16 @@ def test_any_bytes_as_csv_give_a_frame_or_a_clear_error(tmp_path_factory, body):
     _check_messages(out.messages, "budget_monthly.csv", spec, len(frame))
 
 
-def _xlsx_bytes(small_raw: Path) -> bytes:
-    return (small_raw / "pse_returns.xlsx").read_bytes()
+def _xlsx_bytes(kp_small_raw: Path) -> bytes:
+    return (kp_small_raw / "pse_returns.xlsx").read_bytes()
 
 
 @FUZZ
 @given(data=st.data())
 def test_damaged_or_odd_xlsx_gives_a_frame_or_a_clear_error(
-    small_raw, registry, data, tmp_path_factory
+    kp_small_raw, registry, data, tmp_path_factory
 ):
-    good = _xlsx_bytes(small_raw)
+    good = _xlsx_bytes(kp_small_raw)
     path = tmp_path_factory.mktemp("xlsx") / "pse_returns.xlsx"
     how = data.draw(st.sampled_from(["truncate", "flip", "cells"]))
     if how == "truncate":
@@ -230,13 +230,13 @@ def _sha(path: Path) -> str:
 )
 @given(data=st.data())
 def test_a_failed_load_leaves_the_warehouse_byte_identical(
-    small_raw, small_warehouse, tmp_path_factory, capsys, data
+    kp_small_raw, kp_small_warehouse, tmp_path_factory, capsys, data
 ):
     tmp = tmp_path_factory.mktemp("load")
     raw = tmp / "raw"
-    shutil.copytree(small_raw, raw)
+    shutil.copytree(kp_small_raw, raw)
     wh = tmp / "warehouse.duckdb"
-    shutil.copy(small_warehouse, wh)
+    shutil.copy(kp_small_warehouse, wh)
     before = _sha(wh)
     name = data.draw(st.sampled_from(sorted(p.name for p in raw.glob("*.csv"))))
     lines = (raw / name).read_text(encoding="utf-8").splitlines()
@@ -273,8 +273,8 @@ def test_a_failed_load_leaves_the_warehouse_byte_identical(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-def test_survey_wave_cells_are_loaded_cleanly_or_reported(small_raw, registry, data):
-    path = small_raw / "survey_2024-12.sav"
+def test_survey_wave_cells_are_loaded_cleanly_or_reported(kp_small_raw, registry, data):
+    path = kp_small_raw / "survey_2024-12.sav"
     raw = ingest.read_input(path, "survey_2024-12.sav")
     raw.frame = raw.frame.head(40).copy()
     present = tuple(s for s in registry.services if f"used_{s}" in raw.frame.columns)

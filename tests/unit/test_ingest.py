@@ -109,14 +109,14 @@ def test_data_dir_env_points_elsewhere(small_raw_copy, tmp_path, monkeypatch):
 
 
 def test_default_empty_dir_generates_sample(tmp_path, monkeypatch):
-    from tests.unit.conftest import SMALL_OPTIONS  # noqa: PLC0415
-
     empty = tmp_path / "raw"
     empty.mkdir()
     monkeypatch.delenv("DATA_DIR", raising=False)
     monkeypatch.setattr(ingest, "default_data_dir", lambda: empty)
     original = sample.write_sample
-    monkeypatch.setattr(sample, "write_sample", lambda out: original(out, SMALL_OPTIONS))
+    monkeypatch.setattr(
+        sample, "write_sample", lambda out: original(out, sample.SampleOptions.small())
+    )
     assert ingest.cli(["--warehouse", str(tmp_path / "wh.duckdb")]) == 0
     assert (empty / "budget_monthly.csv").is_file()
 
@@ -223,6 +223,10 @@ CASES = {
     "month out of range": (
         _set("budget_monthly.csv", 6, "month", "2031-01"),
         "budget_monthly.csv row 6, column month: month out of range",
+    ),
+    "year zero": (
+        _set("budget_monthly.csv", 4, "month", "0000-01"),
+        "budget_monthly.csv row 4, column month: month out of range",
     ),
     "not a month": (
         _set("target_actuals.csv", 2, "month", "2024-13"),

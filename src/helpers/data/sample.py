@@ -189,6 +189,18 @@ class SampleOptions:
     respondents: int = 10_000
     departments: tuple[str, ...] | None = None  # None: every department in the registry
 
+    @classmethod
+    def small(cls) -> SampleOptions:
+        """A small sample in seconds (3 departments, FY2024-25, two waves of ~600 respondents):
+        the tests' shared fixture data."""
+        return cls(
+            seed=7,
+            first_fy="2024-25",
+            last_fy="2024-25",
+            respondents=600,
+            departments=("health", "local-government", "zakat-ushr"),
+        )
+
     @property
     def fiscal_years(self) -> list[str]:
         first, last = int(self.first_fy[:4]), int(self.last_fy[:4])

@@ -150,9 +150,9 @@ def parse_month(s: pd.Series) -> pd.Series:
         return s.where(s.dt.day == 1).astype("datetime64[s]")
     t = _strip(s)
     ok = t.str.fullmatch(_MONTH_RE).fillna(False).astype(bool)
-    return pd.to_datetime(t.where(ok).str.slice(0, 7) + "-01", errors="coerce").astype(
-        "datetime64[s]"
-    )
+    return pd.to_datetime(
+        t.where(ok).str.slice(0, 7) + "-01", errors="coerce", format="%Y-%m-%d"
+    ).astype("datetime64[s]")
 
 
 def parse_date(s: pd.Series) -> pd.Series:
@@ -800,8 +800,8 @@ def failures(
 def _plain(value):
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
+    if isinstance(value, pd.Timestamp):  # components: strftime fails outside years 1-9999
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dt.date):
