@@ -39,7 +39,7 @@ reports: $(STAMP) | data/warehouse.duckdb ## Run and publish every report: make 
 	$(PY) -m helpers.cli reports --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(ARGS)
 
 lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 test: $(STAMP) | data/warehouse.duckdb ## Run the test suite (unit, reference, end-to-end, adversarial)
 	$(PY) -m pytest -n 2 --dist loadgroup
