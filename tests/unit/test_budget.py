@@ -535,6 +535,24 @@ def test_key_messages_spending_above_releases_and_year_end():
     assert any("spending exceeds releases by PKR 44m" in x for x in s)
 
 
+def test_complete_year_is_an_outturn_not_a_projection():
+    # FY 2024-25 reported in full (10.1 a month; awkward decimals on purpose) after two
+    # history years: the year-end figure is the actual 121.2, with no projection drawn.
+    alloc, _ = with_history(("2022-23", FLAT), ("2023-24", JUNE))
+    _, monthly = with_history(("2022-23", FLAT), ("2023-24", JUNE), ("2024-25", [10.1] * 12))
+    monthly = monthly[~((monthly["fiscal_year"] == "2024-25") & (monthly["object_class"] != "A01"))]
+    monthly = monthly.drop_duplicates(["fiscal_year", "month", "fund", "object_class"], keep="last")
+    report = budget.execution_report(alloc, monthly, "d", "2025-06")
+    assert report.year_complete
+    assert report.projection.reported_to_date == pytest.approx(121.2)
+    assert "fiscal year is complete" in view.projection_note(report).plain
+    assert "PKR 121m" in view.projection_note(report).plain
+    chart = view.projection_chart(report)  # draws without a projection (no error bars)
+    assert "<img" in chart.html
+    one_gap = budget.execution_report(alloc, drop_month(monthly, "2025-02-01"), "d", "2025-06")
+    assert not one_gap.year_complete  # a missing month still needs the projection
+
+
 def test_headline_values():
     alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", JUNE))
     h = budget.headline_values(budget.execution_report(alloc, monthly, "d", "2024-09"))

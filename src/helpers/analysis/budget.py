@@ -1332,6 +1332,12 @@ class ExecutionReport:
         return int((self.coverage["status"] != "missing").sum())
 
     @property
+    def year_complete(self) -> bool:
+        """The report month is June and every month of the year was reported: the year-end
+        figure is the actual outturn, not a projection."""
+        return self.fy_m == 12 and not self.missing_months
+
+    @property
     def last_reported_month(self) -> dt.date | None:
         """The latest month of the fiscal year, up to the report month, with any data for the
         department (the report's data as-of); None when nothing was reported this year."""

@@ -124,8 +124,7 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         f"{gaps}{where}"
     )
     proj = projection_text(report)
-    year_over = report.fy_m == 12 and not report.missing_months
-    if proj and not year_over:
+    if proj and not report.year_complete:
         if report.projection.method == "pace":
             first += f"; on a straight-line pace it ends the year at {proj}"
         else:
@@ -438,6 +437,12 @@ def backtest_table(report: ExecutionReport) -> table | note:
 def projection_note(report: ExecutionReport) -> note:
     """Which method the headline uses and why."""
     p = report.projection
+    if report.year_complete:
+        return note(
+            f"The fiscal year is complete: year-end expenditure was {_pkr(p.reported_to_date)} "
+            f"({_pct(p.reported_to_date / p.budget_estimate)} of BE), so no projection is made. "
+            "The methods and back-tests below show how the projections of earlier months did."
+        )
     if p.method == "pace":
         return note(
             f"Headline projection: straight-line pace. {p.reason[0].upper()}{p.reason[1:]}."
@@ -826,7 +831,7 @@ def projection_chart(report: ExecutionReport) -> figure:
         marker="o",
         label=f"FY {report.fiscal_year} to date",
     )
-    if _ok(p.point) and len(t):
+    if _ok(p.point) and len(t) and not report.year_complete:
         last_m = int(t["fy_m"].max())
         last_v = float(t["cum_expenditure"].iloc[-1])
         ax.plot(
@@ -849,7 +854,7 @@ def projection_chart(report: ExecutionReport) -> figure:
             ax.errorbar(
                 [12],
                 [p.point],
-                yerr=[[p.point - p.low], [p.high - p.point]],
+                yerr=[[max(p.point - p.low, 0.0)], [max(p.high - p.point, 0.0)]],
                 color=PALETTE[0],
                 capsize=4,
             )
