@@ -550,6 +550,8 @@ def trend_chart(results: SurveyResults) -> list:
         ax.plot(x, part["estimate"] * 100, marker="o", color=colour, label=part["label"].iloc[0])
         ax.fill_between(x, part["ci_low"] * 100, part["ci_high"] * 100, color=colour, alpha=0.15)
     ax.set_ylim(0, 100)
+    waves = sorted(pd.to_datetime(t["wave"].unique()))
+    ax.set_xticks(waves, [f"{w:%b %Y}" for w in waves])  # one tick per wave, not per quarter
     ax.set_ylabel("Satisfied (% rating 4-5)")
     ax.set_xlabel("Survey wave (fieldwork month)")
     ax.set_title("Satisfaction across survey waves")
