@@ -303,6 +303,27 @@ def test_cache_skips_unchanged_and_reruns_changed_inputs(tmp_path, monkeypatch, 
     assert env.run("--param", "ok.scale=3") == 2  # ok declares no 'scale' (bad parameter)
 
 
+def test_narrowed_run_lists_out_of_date_reports_instead_of_dropping_them(tmp_path, capsys):
+    env = Env(tmp_path, [family("ok", "ok.ipynb")])
+    assert env.run() == 0
+    # Education's data change; the analyst then re-runs health only.
+    env.sums.write_text(json.dumps({"education": "v2-education"}))
+    capsys.readouterr()
+    assert env.run("--dept", "health") == 0
+    out = capsys.readouterr().out
+    assert "1 not rebuilt" in out and "warning: 1 report(s)" in out
+    month = env.outputs / MONTH
+    assert (month / "health" / "ok.html").exists()
+    assert not (month / "education" / "ok.html").exists()  # the stale file is not published
+    [row] = env.manifest()["not_run"]
+    assert row["id"] == "education/ok" and row["status"] == "not_rebuilt"
+    portal = (month / "index.html").read_text()
+    assert "Elementary &amp; Secondary Education" in portal and "not rebuilt" in portal
+    # The full run rebuilds it.
+    assert env.run() == 0
+    assert (month / "education" / "ok.html").exists() and env.manifest()["not_run"] == []
+
+
 def test_warm_kernel_report_is_identical_to_fresh(tmp_path):
     env = Env(tmp_path, [family("polluter", "polluter.ipynb"), family("ok", "ok.ipynb")])
     # One worker: the polluter runs first on the same warm kernel, then ok.

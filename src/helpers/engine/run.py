@@ -332,6 +332,12 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         return _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0)
 
 
+#: Status of a report outside a narrowed run (DEPT=, NOTEBOOK=, --only-failed) whose inputs
+#: changed since it was last built: listed in the portal, never published from stale output.
+NOT_REBUILT = "not_rebuilt"
+NOT_REBUILT_REASON = "out of date for the current code or data; not part of this run's selection"
+
+
 def _save_facts(facts: WarehouseFacts) -> None:
     if isinstance(facts, Warehouse):
         facts.save()
@@ -492,28 +498,31 @@ def _assemble_month(
         if res is None:
             rec = cache.result(job.key) if job.key and job.cached else None
             if rec is None:
+                # Outside this run's selection and out of date: listed (never a stale file),
+                # so readers see it needs rebuilding instead of the report silently vanishing.
+                res = {"status": NOT_REBUILT, "reason": NOT_REBUILT_REASON}
                 not_run.append(
                     {
                         "id": job.id,
                         "family": job.family,
                         "department": job.department,
-                        "status": "not_run",
+                        "status": NOT_REBUILT,
                         "key": job.key,
-                        "reason": "outside the selection and not cached for the current inputs",
+                        "reason": NOT_REBUILT_REASON,
                     }
                 )
-                continue
-            res = dict(
-                rec, id=job.id, status="cached", family=job.family, department=job.department
-            )
-            cached_rows.append(res)
+            else:
+                res = dict(
+                    rec, id=job.id, status="cached", family=job.family, department=job.department
+                )
+                cached_rows.append(res)
         folder = staging / job.folder
         files: dict[str, str] = {}
         if res["status"] in {"done", "cached"}:
             for kind, name in (res.get("files") or {}).items():
                 assemble.link_or_copy(cache.entry(job.key) / name, folder / name)
                 files[kind] = f"{job.folder}/{name}"
-        else:
+        elif res["status"] == "failed":
             failed_nb = folder / f"{job.family}.failed.ipynb"
             if failed_nb.exists():
                 files["failed_ipynb"] = f"{job.folder}/{failed_nb.name}"
@@ -528,11 +537,14 @@ def _assemble_month(
                 "priority_area": dept.priority_area if dept else None,
                 "status": res["status"],
                 "error": res.get("error") if res["status"] == "failed" else None,
+                "note": res.get("reason") if res["status"] == NOT_REBUILT else None,
                 "html": files.get("html"),
                 "pdf": files.get("pdf"),
                 "headline": res.get("headline") or {},
             }
         )
+        if res["status"] == NOT_REBUILT:
+            continue
         manifest_jobs.append(
             {
                 "id": job.id,
@@ -552,7 +564,10 @@ def _assemble_month(
             }
         )
     ledger.record_jobs(run_id, plan.month, cached_rows)
-    counts = {s: sum(1 for r in reports if r["status"] == s) for s in ("done", "cached", "failed")}
+    counts = {
+        s: sum(1 for r in reports if r["status"] == s)
+        for s in ("done", "cached", "failed", NOT_REBUILT)
+    }
     manifest = {
         "month": plan.month,
         "run_id": run_id,
@@ -649,10 +664,18 @@ def _print_summary(plan, results, counts, total, month_dir, build) -> None:
         )
     if len(lines) > 1:
         print("\n".join(lines))
+    stale = counts.get(NOT_REBUILT, 0)
     print(
         f"{plan.month}: {counts['done']} done, {counts['cached']} cached, {counts['failed']} failed"
-        f" in {total:.1f} s -> {month_dir} ({build.name})"
+        + (f", {stale} not rebuilt" if stale else "")
+        + f" in {total:.1f} s -> {month_dir} ({build.name})"
     )
+    if stale:
+        print(
+            f"warning: {stale} report(s) outside this run's selection are out of date for the "
+            f"current code or data and are listed as 'not rebuilt' (not published); "
+            f"`make reports MONTH={plan.month}` rebuilds them"
+        )
 
 
 def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:

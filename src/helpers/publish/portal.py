@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from helpers.publish.html import month_label, stylesheet
 
-STATUSES = ("done", "cached", "failed")
+STATUSES = ("done", "cached", "failed", "not_rebuilt")
 PROVINCE_FIRST = "province_overview"
 ERROR_EXCERPT_CHARS = 400
 
@@ -163,7 +163,7 @@ def _page(title: str, body: str, scripts: Sequence[str] = (), subtitle: str = ""
 
 
 def _status_badge(status: str) -> str:
-    label = {"done": "done", "cached": "cached", "failed": "failed"}.get(status, status)
+    label = {"not_rebuilt": "not rebuilt"}.get(status, status)
     return f'<span class="kp-status kp-status-{_esc(status)}">{_esc(label)}</span>'
 
 
@@ -200,6 +200,11 @@ def _error_html(report: Mapping[str, Any]) -> str:
     return f'<details class="kp-errorbox"><summary>Error</summary><pre>{_esc(text)}</pre></details>'
 
 
+def _note_html(report: Mapping[str, Any]) -> str:
+    note = report.get("note")
+    return f'<p class="kp-cellnote">{_esc(str(note))}</p>' if note else ""
+
+
 def _validate(reports: Sequence[Mapping[str, Any]]) -> None:
     required = ("family", "family_title", "scope", "status")
     for i, r in enumerate(reports):
@@ -219,7 +224,8 @@ def _validate(reports: Sequence[Mapping[str, Any]]) -> None:
 def _cell(report: Mapping[str, Any], label: str) -> str:
     return (
         f'<div class="kp-cell">{_status_badge(report["status"])} '
-        f"{_headline_html(report.get('headline'))}{_links(report, label)}{_error_html(report)}</div>"
+        f"{_headline_html(report.get('headline'))}{_links(report, label)}{_error_html(report)}"
+        f"{_note_html(report)}</div>"
     )
 
 
@@ -248,6 +254,8 @@ def _summary(reports: Sequence[Mapping[str, Any]], manifest: Mapping[str, Any]) 
         ("From cache", f"{counts['cached']:,}"),
         ("Failed", f"{counts['failed']:,}"),
     ]
+    if counts["not_rebuilt"]:
+        facts.append(("Not rebuilt", f"{counts['not_rebuilt']:,}"))
     run_at = run_date(manifest)
     if run_at:
         facts.append(("Run", run_at))
@@ -344,7 +352,7 @@ def write_month_index(
     """Write ``month_dir/index.html`` (province reports first, then departments x families).
 
     Each report: {family, family_title, scope (department|province), department, department_name,
-    priority_area, status (done|cached|failed), error, html, pdf (relative paths or None),
+    priority_area, status (done|cached|failed|not_rebuilt), error, note, html, pdf (relative paths or None),
     headline (dict)}.
     """
     month_dir = Path(month_dir)
