@@ -564,10 +564,9 @@ def _assemble_month(
             }
         )
     ledger.record_jobs(run_id, plan.month, cached_rows)
-    counts = {
-        s: sum(1 for r in reports if r["status"] == s)
-        for s in ("done", "cached", "failed", NOT_REBUILT)
-    }
+    counts = {s: sum(1 for r in reports if r["status"] == s) for s in ("done", "cached", "failed")}
+    if not_run:
+        counts[NOT_REBUILT] = len(not_run)
     manifest = {
         "month": plan.month,
         "run_id": run_id,
