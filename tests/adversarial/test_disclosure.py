@@ -148,6 +148,30 @@ def test_pdf_text_is_scanned_and_results_are_memoised(tmp_path):
     assert _kinds(again) == [("copy.pdf", "respondent_identifier")]
 
 
+def test_a_prescanned_file_is_judged_from_the_memo_with_its_findings(tmp_path, monkeypatch):
+    # What a worker prescans as it publishes is what the month's gate decides on: the gate
+    # reads the memo (no second scan) and still blocks on the findings recorded there.
+    month = tmp_path / "m"
+    (month / "health").mkdir(parents=True)
+    bad = month / "health" / "survey.html"
+    bad.write_text(
+        "<html><body><!-- kp-body-start --><p>respondent_id 4711</p>"
+        + _district_table([(1, "Swat", 0.42, "40.0% to 45.0%", 12)])
+        + "<!-- kp-body-end --></body></html>"
+    )
+    memo = tmp_path / "memo"
+    d.prescan(bad, 30, memo)
+    assert len(list(memo.glob("*.json"))) == 1
+
+    def no_second_scan(*args, **kwargs):
+        raise AssertionError("the gate re-scanned a prescanned file")
+
+    monkeypatch.setattr(d, "scan_file", no_second_scan)
+    found = d.scan_month(month, memo_dir=memo)
+    assert {"respondent_identifier", "small_cell"} <= {f.kind for f in found}
+    assert {f.file for f in found} == {"health/survey.html"}  # named by its place in the month
+
+
 def test_min_n_by_file_reads_each_jobs_parameter():
     manifest = {
         "jobs": [

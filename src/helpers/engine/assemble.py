@@ -168,7 +168,7 @@ def disclosure_gate(outputs_root: Path, month: str, staging: Path, manifest: dic
     findings = disclosure.scan_month(
         staging,
         min_n_for=disclosure.min_n_by_file(manifest),
-        memo_dir=Path(outputs_root) / ".cache" / "disclosure",
+        memo_dir=Path(outputs_root) / ".cache" / disclosure.MEMO_DIR,
         jobs=os.cpu_count() or 1,
     )
     if findings:

@@ -45,6 +45,8 @@ from typing import Any
 #: Default minimum unweighted n of a published survey cell (= helpers.analysis.survey.DEFAULT_MIN_N;
 #: a test keeps the two equal without making the publisher import the analysis stack).
 DEFAULT_MIN_N = 30
+#: Folder of the scan memo inside the engine's cache (``outputs/.cache/disclosure``).
+MEMO_DIR = "disclosure"
 #: Bump when the rules change: memoised results of older versions are ignored.
 SCANNER_VERSION = "1"
 
@@ -371,6 +373,20 @@ def _memo_write(memo: Path, found: list[Finding]) -> None:
         tmp.replace(memo)
     except OSError:
         pass  # the memo is an optimisation only
+
+
+def prescan(path: Path, min_n: int, memo_dir: Path) -> None:
+    """Scan one output file now and memoise the result under ``memo_dir`` (keyed by content),
+    so the month's gate (:func:`scan_month` with the same ``memo_dir``) only reads the memo.
+    The engine's workers call it as each report is published, spreading the PDF text
+    extraction over the workers instead of the driver's final step. Never raises."""
+    try:
+        path = Path(path)
+        memo = Path(memo_dir) / f"{_memo_key(path, min_n)}.json"
+        if not memo.exists():
+            _memo_write(memo, scan_file(path, path.name, min_n))
+    except Exception:
+        pass  # an optimisation only: the gate scans whatever has no memo
 
 
 def _scan_task(args: tuple[str, str, int]) -> list[Finding]:
