@@ -33,10 +33,10 @@ data/warehouse.duckdb: | $(STAMP)
 	@$(MAKE) --no-print-directory data
 
 data: $(STAMP) ## Generate the sample data (if data/raw is empty), validate it and load data/warehouse.duckdb
-	$(PY) -m helpers.cli data --data-dir "$(DATA_DIR)"
+	$(PY) -m helpers.cli data --data-dir "$(DATA_DIR)" $(ARGS)
 
-reports: $(STAMP) | data/warehouse.duckdb ## Run and publish every report: make reports MONTH=YYYY-MM [DEPT=..] [NOTEBOOK=..] [JOBS=..]
-	$(PY) -m helpers.cli reports --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(ARGS)
+reports: $(STAMP) | data/warehouse.duckdb ## Run and publish every report: make reports MONTH=YYYY-MM [DEPT=..] [NOTEBOOK=..] [JOBS=..] [PUBLISHER=quarto]
+	$(PY) -m helpers.cli reports --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(if $(PUBLISHER),--publisher="$(PUBLISHER)") $(ARGS)
 
 lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
@@ -54,7 +54,7 @@ format: $(STAMP) ## Format code and notebooks with ruff; strip notebook outputs
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP) | data/warehouse.duckdb ## Benchmarks: ingestion, slice queries, naive loop vs make reports
-	$(PY) benchmarks/run.py $(if $(MONTH),--month $(MONTH))
+	$(PY) benchmarks/run.py $(if $(MONTH),--month $(MONTH)) $(ARGS)
 
 lock: ## Re-resolve pins from pyproject.toml into requirements.lock and environment.yml
 	$(PYTHON_BOOT) -m venv /tmp/kp-lock-venv && /tmp/kp-lock-venv/bin/pip install --quiet -e '.[dev]'

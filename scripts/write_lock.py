@@ -25,7 +25,7 @@ def main(venv: str) -> None:
     )
     env = [
         "# Conda environment with the same pins as requirements.lock "
-        "(tests/unit/test_environment.py checks they agree).",
+        "(tests/unit/test_foundation.py checks they agree).",
         "name: kp-reports",
         "channels:",
         "  - conda-forge",

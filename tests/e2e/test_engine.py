@@ -41,7 +41,7 @@ class FakeWarehouse:
     def __init__(self, sums_file: Path):
         self.sums_file = sums_file
 
-    def departments(self):
+    def departments(self, on=None):
         return [
             Department("health", "Health", "Health"),
             Department("education", "Elementary & Secondary Education", "Education"),
@@ -352,6 +352,8 @@ def test_bad_parameters_exit_2_and_write_nothing(tmp_path, capsys):
         (["--jobs", "0"], "--jobs"),
         (["--timeout", "-1"], "timeout"),
     ]
+    if shutil.which("quarto") is None:  # asked for, but cannot run here: refused up front
+        cases.append((["--publisher", "quarto"], "Quarto is not installed"))
     for extra, message in cases:
         argv = env.argv()
         if extra[0] == "--month":

@@ -37,7 +37,7 @@ formats: [html]
 
 
 class FakeWarehouse:
-    def departments(self):
+    def departments(self, on=None):
         return [
             Department("health", "Health", "Health"),
             Department("energy", "Energy & Power", "Energy"),
@@ -136,3 +136,26 @@ def test_split_list():
     assert split_list(" a, b,,c ") == ["a", "b", "c"]
     assert split_list("") == []
     assert split_list(None) == []
+
+
+class DatedWarehouse(FakeWarehouse):
+    """A department that was closed on 1 Jan 2024 (valid_to is exclusive)."""
+
+    def __init__(self):
+        self.asked: list[dt.date] = []
+
+    def departments(self, on=None):
+        self.asked.append(on)
+        closed = [Department("closed", "Closed Department", "Other")]
+        return super().departments(on) + (closed if on < dt.date(2024, 1, 1) else [])
+
+
+def test_the_registry_of_the_report_month_decides_the_departments(suite, tmp_path):
+    facts = DatedWarehouse()
+    before = plan_month(suite, facts, month="2023-06", notebooks_dir=tmp_path)
+    assert "closed/budget" in [j.id for j in before.jobs]
+    assert facts.asked[-1] == dt.date(2023, 6, 30)  # valid at the end of the report month
+    after = plan_month(suite, facts, month="2025-03", notebooks_dir=tmp_path)
+    assert not [j for j in after.jobs if j.department == "closed"]
+    with pytest.raises(ParamError, match="not in the registry for 2025-03"):
+        plan_month(suite, facts, month="2025-03", notebooks_dir=tmp_path, depts=["closed"])

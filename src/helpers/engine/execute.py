@@ -483,7 +483,7 @@ class KernelWorker:
         files = {"ipynb": f"{family}.ipynb"}
         nbformat.write(nb, str(tmp / files["ipynb"]))
         formats = list(spec["formats"])
-        if spec.get("publisher") == "quarto" and _quarto_available():
+        if spec.get("publisher") == "quarto":  # checked installed before the run started
             from helpers.publish import quarto
 
             produced = quarto.render(tmp / files["ipynb"], tmp, formats)
@@ -570,15 +570,6 @@ def warm_up_publishers() -> None:
         pass
     finally:
         _PUBLISHERS_WARM.set()
-
-
-def _quarto_available() -> bool:
-    try:
-        from helpers.publish import quarto
-
-        return bool(quarto.available())
-    except ImportError:
-        return False
 
 
 # One worker per process (local pool processes and Dask workers both use this).

@@ -41,7 +41,7 @@ class Department:
 class WarehouseFacts(Protocol):
     """What the planner and the cache need (tests pass a fake)."""
 
-    def departments(self) -> list[Department]: ...
+    def departments(self, on: dt.date | None = None) -> list[Department]: ...
     def data_range(self) -> tuple[dt.date, dt.date]: ...
     def applies_to(self, rule: str) -> set[str]: ...
     def slice_checksum(self, department: str | None) -> str: ...
@@ -129,15 +129,18 @@ class Warehouse:
             self._module = warehouse
         return self._module
 
-    def departments(self) -> list[Department]:
+    def departments(self, on: dt.date | None = None) -> list[Department]:
+        """Registry rows valid on ``on`` (default today)."""
+
         def compute():
-            df = self.module.departments()
+            df = self.module.departments(on=on)
             return [
                 [str(r["slug"]), str(r["name"]), str(r.get("priority_area") or "")]
                 for r in df.to_dict("records")
             ]
 
-        return [Department(*row) for row in self._get("departments", compute)]
+        key = f"departments@{on.isoformat() if on else 'today'}"
+        return [Department(*row) for row in self._get(key, compute)]
 
     def data_range(self) -> tuple[dt.date, dt.date]:
         def compute():

@@ -8,12 +8,13 @@ plan (selected jobs are run, other jobs are taken from the cache when their curr
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.data.calendar import parse_month
+from helpers.data.calendar import add_months, parse_month
 from helpers.engine.inputs import Department, WarehouseFacts
 from helpers.engine.params import (
     Family,
@@ -121,9 +122,12 @@ def plan_month(
     lo, hi = facts.data_range()
     if not lo <= parse_month(month) <= hi:
         raise ParamError(f"month {month} is outside the data's range {lo:%Y-%m}..{hi:%Y-%m}")
-    registry = {d.slug: d for d in facts.departments()}
+    # The registry as it stood at the end of the report month: a department closed since (or
+    # created later) is planned only for the months it existed, under that month's name.
+    month_end = add_months(parse_month(month), 1) - dt.timedelta(days=1)
+    registry = {d.slug: d for d in facts.departments(on=month_end)}
     if not registry:
-        raise ParamError("the department registry is empty: run `make data`")
+        raise ParamError(f"the department registry has no department valid in {month}")
 
     dept_sel = split_list(",".join(depts))
     if depts and not dept_sel:
@@ -133,7 +137,7 @@ def plan_month(
     for d in dept_sel:
         check_safe_string("department", d)
         if d != PROVINCE and d not in registry:
-            raise ParamError(f"unknown department {d!r} (not in the registry)")
+            raise ParamError(f"unknown department {d!r} (not in the registry for {month})")
     fam_sel = [suite.family_by_selector(n).name for n in split_list(",".join(notebooks))]
 
     jobs: list[Job] = []

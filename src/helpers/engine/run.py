@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recycle-after", type=int, default=None)
     p.add_argument("--executor", choices=["local", "dask"], default=None, help="env EXECUTOR")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (env SCHEDULER)")
+    p.add_argument(
+        "--publisher", choices=["nbconvert", "quarto"], default=None, help="env PUBLISHER"
+    )
     p.add_argument("--wait", action="store_true", help="wait if the month is being run")
     p.add_argument("--suite", type=Path, default=None, help="suite.yaml (default params/)")
     p.add_argument("--notebooks-dir", type=Path, default=None)
@@ -166,7 +169,15 @@ def _settings(suite_settings: Settings, args: argparse.Namespace) -> Settings:
         if n < 1:
             raise ParamError(f"--jobs must be a positive integer, got {args.jobs!r}")
         s = replace(s, jobs=n)
+    publisher = args.publisher or os.environ.get("PUBLISHER")
+    if publisher:
+        s = replace(s, publisher=publisher)
     validate_settings(s)
+    if s.publisher == "quarto":
+        from helpers.publish import quarto
+
+        if not quarto.available():
+            raise ParamError(f"PUBLISHER=quarto: {quarto.QuartoNotInstalled()}")
     return s
 
 
