@@ -502,7 +502,7 @@ def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
                         f"{tid}-m{j + 1}",
                         tid,
                         slug,
-                        f"Milestone {j + 1}: {title.lower()}",
+                        f"Milestone {j + 1}: {title[:1].lower() + title[1:]}",
                         due.isoformat(),
                         completed,
                         status,

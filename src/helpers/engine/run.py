@@ -346,7 +346,7 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
 #: Status of a report outside a narrowed run (DEPT=, NOTEBOOK=, --only-failed) whose inputs
 #: changed since it was last built: listed in the portal, never published from stale output.
 NOT_REBUILT = "not_rebuilt"
-NOT_REBUILT_REASON = "out of date for the current code or data; not part of this run's selection"
+NOT_REBUILT_REASON = "out of date (code or data changed); the next full run rebuilds it"
 
 
 def _save_facts(facts: WarehouseFacts) -> None:
