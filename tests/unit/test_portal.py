@@ -193,6 +193,20 @@ def test_run_facts(page):
     assert facts["From cache"] == "1" and facts["Failed"] == "1"
 
 
+def test_not_rebuilt_report_is_listed_without_links():
+    stale = dict(
+        report("budget_execution", "Budget execution", dept="health", name="Health", area="Health",
+               status="not_rebuilt", html=None, pdf=None),
+        note="out of date (code or data changed); the next full run rebuilds it",
+    )  # fmt: skip
+    page = portal.render_month_index("2025-03", [stale], {})
+    row = page[page.index("<td") : page.index("</tr>", page.index("<td"))]
+    assert "not rebuilt" in row and "the next full run rebuilds it" in row
+    assert "<a " not in row  # nothing to open: the stale report is not published
+    facts = dict(re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", page))
+    assert facts["Not rebuilt"] == "1" and facts["Done"] == "0"
+
+
 @pytest.mark.parametrize(
     "bad",
     [
