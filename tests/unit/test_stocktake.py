@@ -449,6 +449,19 @@ def test_department_rollup(pack):
     assert pack.as_of == TS("2025-03-01")
 
 
+def test_a_target_set_after_the_month_is_not_in_its_pack(
+    targets, trajectory, actuals, milestones, ratings, actions, districts
+):
+    # Target M starts (baseline) in December 2024: a November pack knows nothing of it.
+    frames = (targets, trajectory, actuals, milestones, ratings, actions, districts)
+    before = st.build_pack("health", "2024-11", *frames)
+    assert "M" not in set(before.summary["target_id"]) and before.n_targets == 4
+    assert "M6" not in set(before.milestones["milestone_id"])  # nor its milestones
+    assert "M" not in set(before.scorecard["target_id"])
+    after = st.build_pack("health", "2024-12", *frames)
+    assert "M" in set(after.summary["target_id"]) and after.n_targets == 5
+
+
 def test_scorecard_arithmetic_by_hand(pack):
     card = pack.scorecard.set_index("target_id")
     # annual targets (FY 2024-25 ends 2025-06): U 80, D 70, N 10, P 10 (dates within the year);

@@ -53,6 +53,7 @@ import pandas as pd
 
 from helpers.analysis import budget as bud
 from helpers.analysis import survey as sv
+from helpers.analysis.stocktake import targets_in_force
 from helpers.data.calendar import as_month, fiscal_year, fy_month_index, fy_months
 
 __all__ = [
@@ -293,34 +294,6 @@ def province_totals(summary: pd.DataFrame, month) -> dict[str, float]:
         "benchmark": bench,
         "gap": util - bench,
     }
-
-
-def targets_in_force(
-    targets: pd.DataFrame, trajectory: pd.DataFrame, actuals: pd.DataFrame, month
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Keep the targets whose baseline month is at or before ``month`` (and their rows).
-
-    A target set after the report month did not exist then: counting it would show a report for
-    an early month with every target "off track" and every scorecard at 0.
-    """
-    for frame, cols, what in (
-        (targets, ("target_id", "baseline_month"), "targets"),
-        (trajectory, ("target_id",), "trajectory"),
-        (actuals, ("target_id",), "actuals"),
-    ):
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{what} is missing columns {missing}")
-    base = pd.to_datetime(targets["baseline_month"])
-    if base.isna().any():
-        raise ValueError("targets: baseline_month is missing on some rows")
-    keep = targets.loc[base <= pd.Timestamp(as_month(month))].reset_index(drop=True)
-    ids = set(keep["target_id"])
-    return (
-        keep,
-        trajectory.loc[trajectory["target_id"].isin(ids)].reset_index(drop=True),
-        actuals.loc[actuals["target_id"].isin(ids)].reset_index(drop=True),
-    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -1078,6 +1078,34 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
+def targets_in_force(
+    targets: pd.DataFrame, trajectory: pd.DataFrame, actuals: pd.DataFrame, month
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Keep the targets whose baseline month is at or before ``month`` (and their rows).
+
+    A target set after the report month did not exist then: counting it would show a report for
+    an early month with every target "off track" and every scorecard at 0.
+    """
+    for frame, cols, what in (
+        (targets, ("target_id", "baseline_month"), "targets"),
+        (trajectory, ("target_id",), "trajectory"),
+        (actuals, ("target_id",), "actuals"),
+    ):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{what} is missing columns {missing}")
+    base = pd.to_datetime(targets["baseline_month"])
+    if base.isna().any():
+        raise ValueError("targets: baseline_month is missing on some rows")
+    keep = targets.loc[base <= pd.Timestamp(as_month(month))].reset_index(drop=True)
+    ids = set(keep["target_id"])
+    return (
+        keep,
+        trajectory.loc[trajectory["target_id"].isin(ids)].reset_index(drop=True),
+        actuals.loc[actuals["target_id"].isin(ids)].reset_index(drop=True),
+    )
+
+
 def _of_department(df: pd.DataFrame, department: str, ids: set[str]) -> pd.DataFrame:
     """Rows of one department: by the ``department`` column when present, else by target_id."""
     if "department" in df.columns:
@@ -1151,11 +1179,13 @@ def build_pack(
 ) -> StocktakePack:
     """Assess every target of one department in the report month and assemble the pack.
 
-    All frames may hold other departments' rows; only ``department``'s targets are used.
+    All frames may hold other departments' rows; only ``department``'s targets in force in the
+    report month (:func:`targets_in_force`) are used.
     """
     settings = settings or StocktakeSettings()
     rule = _as_rule(rule)
     month = _month_ts(month)
+    targets, trajectory, actuals = targets_in_force(targets, trajectory, actuals, month)
     t = prepare_targets(targets)
     t = t[t["department"] == department].sort_values("target_id").reset_index(drop=True)
     ids = set(t["target_id"])
@@ -1163,7 +1193,8 @@ def build_pack(
     tr = tr[tr["target_id"].isin(ids)]
     a = prepare_actuals(actuals)
     a = a[a["target_id"].isin(ids)]
-    ms = milestone_status(_of_department(milestones, department, ids), month)
+    ms = _of_department(milestones, department, ids)
+    ms = milestone_status(ms[ms["target_id"].astype(str).isin(ids)], month)
     r = _of_department(ratings, department, ids)
     act = _of_department(actions, department, ids)
     rc = rating_changes(r, month, act)

@@ -522,20 +522,21 @@ class KernelWorker:
         record = {k: v for k, v in result.items() if k not in {"id"}}
         record.update(provenance=provenance, family=family, params=spec["params"])
         cache.commit(tmp, spec["key"], json.loads(json.dumps(record, default=str)))
-        _prescan(cache, spec, files)
+        _prescan(cache, spec, files, result["hashes"])
 
 
-def _prescan(cache: Cache, spec: dict[str, Any], files: dict[str, str]) -> None:
+def _prescan(cache: Cache, spec: dict[str, Any], files: dict[str, str], hashes) -> None:
     """Run the disclosure scan on this report's files now, in the worker (memoised by content,
     so the month's gate before publishing only reads the results)."""
     from helpers.publish import disclosure
 
-    min_n = spec["params"].get("min_n")
-    if isinstance(min_n, bool) or not isinstance(min_n, int):
-        min_n = disclosure.DEFAULT_MIN_N
-    for name in files.values():
+    min_n = disclosure.min_n_of(spec["params"]) or disclosure.DEFAULT_MIN_N
+    for kind, name in files.items():
         disclosure.prescan(
-            cache.entry(spec["key"]) / name, max(1, min_n), cache.root / disclosure.MEMO_DIR
+            cache.entry(spec["key"]) / name,
+            min_n,
+            cache.root / disclosure.MEMO_DIR,
+            digest=hashes.get(kind),
         )
 
 

@@ -212,7 +212,7 @@ class LocalPool:
         user_on_result = on_result
 
         def on_result(res: dict[str, Any]) -> None:
-            finished.append({**res, "family": res.get("family") or _family(res)})
+            finished.append(res)
             user_on_result(res)
 
         task_q = self._ctx.Queue()

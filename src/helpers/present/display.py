@@ -140,6 +140,7 @@ class table(_Display):  # noqa: N801
 
     ``formats`` maps a column to 'pct' (ratio shown as %), 'pct0', 'pp' (percentage points), or a
     format string such as '{:,.0f}'. ``units`` is shown under the caption, e.g. 'PKR million'.
+    A frame without rows is shown as one line (the caption and "none"), not an empty table.
     """
 
     def __init__(
@@ -175,6 +176,8 @@ class table(_Display):  # noqa: N801
         self.html = (
             f'<table class="kp-table"><caption>{cap}</caption><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>{more}"
+            if len(data)
+            else f'<p class="kp-note"><strong>{cap}</strong>: none.</p>'  # no header-only table
         )
         self.plain = f"{caption}\n{data.to_string(index=False)}"
         self.extra = {}

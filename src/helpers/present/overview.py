@@ -64,7 +64,7 @@ def overview_report(
 
     m = as_month(month)
     registry = wh.departments(on=_month_end(m))
-    targets, trajectory, actuals = ao.targets_in_force(
+    targets, trajectory, actuals = stocktake.targets_in_force(
         wh.targets(), wh.trajectory(), wh.actuals(), m
     )
     if len(targets):

@@ -661,6 +661,8 @@ def as_of_text(pack: StocktakePack) -> str:
 def score_sentence(pack: StocktakePack) -> str:
     """One sentence on the performance-contract score."""
     if _missing(pack.score):
+        if pack.scorecard.empty:
+            return "There are no targets in force, so there is no performance-contract score."
         if (pack.scorecard["weight"] > 0).any():
             return "No KPI has an actual yet, so there is no performance-contract score."
         return "No KPI carries a weight, so there is no performance-contract score."

@@ -344,12 +344,16 @@ def scan_file(path: Path, file: str | None = None, min_n: int = DEFAULT_MIN_N) -
     return []
 
 
-def _memo_key(path: Path, min_n: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return f"{h.hexdigest()}-{path.suffix.lower().lstrip('.')}-{min_n}-v{SCANNER_VERSION}"
+def _memo_key(path: Path, min_n: int, digest: str | None = None) -> str:
+    """Memo name: the file's SHA-256 (``digest`` when the caller already has it), its type,
+    ``min_n`` and the scanner version."""
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+    return f"{digest}-{path.suffix.lower().lstrip('.')}-{min_n}-v{SCANNER_VERSION}"
 
 
 def _memo_read(memo: Path, file: str) -> list[Finding] | None:
@@ -375,14 +379,15 @@ def _memo_write(memo: Path, found: list[Finding]) -> None:
         pass  # the memo is an optimisation only
 
 
-def prescan(path: Path, min_n: int, memo_dir: Path) -> None:
+def prescan(path: Path, min_n: int, memo_dir: Path, digest: str | None = None) -> None:
     """Scan one output file now and memoise the result under ``memo_dir`` (keyed by content),
     so the month's gate (:func:`scan_month` with the same ``memo_dir``) only reads the memo.
     The engine's workers call it as each report is published, spreading the PDF text
-    extraction over the workers instead of the driver's final step. Never raises."""
+    extraction over the workers instead of the driver's final step. ``digest``: the file's
+    SHA-256 when already known. Never raises."""
     try:
         path = Path(path)
-        memo = Path(memo_dir) / f"{_memo_key(path, min_n)}.json"
+        memo = Path(memo_dir) / f"{_memo_key(path, min_n, digest)}.json"
         if not memo.exists():
             _memo_write(memo, scan_file(path, path.name, min_n))
     except Exception:
@@ -455,16 +460,23 @@ def scan_month(
     return [f for rel in sorted(results) for f in results[rel]]
 
 
+def min_n_of(params: Mapping[str, Any] | None) -> int | None:
+    """The ``min_n`` a job ran with (its ``min_n`` parameter, at least 1), or None."""
+    value = (params or {}).get("min_n")
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return max(1, value)
+
+
 def min_n_by_file(manifest: Mapping[str, Any], default: int = DEFAULT_MIN_N) -> dict[str, int]:
     """{file relative to the month folder: the ``min_n`` parameter its job ran with}."""
     out: dict[str, int] = {}
     for job in manifest.get("jobs") or []:
-        params = job.get("params") or {}
-        value = params.get("min_n")
-        if isinstance(value, bool) or not isinstance(value, int):
+        value = min_n_of(job.get("params"))
+        if value is None:
             continue
         for rel in (job.get("files") or {}).values():
-            out[str(rel)] = max(1, int(value))
+            out[str(rel)] = value
     return out
 
 

@@ -301,9 +301,8 @@ def render_html(nb: Any, provenance: Mapping[str, Any]) -> str:
     return head + BODY_START + body + BODY_END + tail
 
 
-def warm_up() -> None:
-    """Build the exporter and compile its templates by rendering a tiny page (about 1 s, once
-    per process), so the first real report does not pay for it."""
+def warm_up_notebook() -> Any:
+    """A tiny executed-looking notebook (a heading and a numeric table) for warming up."""
     import nbformat
 
     output = nbformat.v4.new_output(
@@ -315,5 +314,10 @@ def warm_up() -> None:
         },
     )
     cell = nbformat.v4.new_code_cell("", outputs=[output])
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Warm-up"), cell])
-    render_html(nb, {})
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Warm-up"), cell])
+
+
+def warm_up() -> None:
+    """Build the exporter and compile its templates by rendering a tiny page (about 1 s, once
+    per process), so the first real report does not pay for it."""
+    render_html(warm_up_notebook(), {})

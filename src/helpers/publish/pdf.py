@@ -255,12 +255,5 @@ def render_pdf(
 def warm_up() -> None:
     """Scan the fonts, check pandoc's options and compile a tiny report with the template
     (once per process), so the first real report does not pay for it."""
-    import nbformat
-
-    output = nbformat.v4.new_output(
-        "display_data", data={"text/html": "<p>Warm-up</p>", "text/plain": "Warm-up"}
-    )
-    cell = nbformat.v4.new_code_cell("", outputs=[output])
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("## Warm-up"), cell])
     with tempfile.TemporaryDirectory(prefix="kp-pdf-warm-") as tmp:
-        render_pdf(nb, {}, Path(tmp) / "warm-up.pdf")
+        render_pdf(html_pub.warm_up_notebook(), {}, Path(tmp) / "warm-up.pdf")
