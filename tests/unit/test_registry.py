@@ -6,7 +6,10 @@ import datetime as dt
 
 import pytest
 
-from helpers.data.registry import PRIORITY_AREAS, RegistryError, load_registry
+from helpers import profile
+from helpers.data.registry import RegistryError, load_registry
+
+PRIORITY_AREAS = profile.load("kp").priority_areas
 
 
 @pytest.fixture(scope="module")

@@ -449,11 +449,6 @@ def _ctx(reg: Registry) -> Context:
     )
 
 
-def _month_fy(month: pd.Series) -> pd.Series:
-    start = month.dt.year.where(month.dt.month >= 7, month.dt.year - 1).astype("int64")
-    return start.astype(str) + "-" + ((start + 1) % 100).astype(str).str.zfill(2)
-
-
 def _survey_tables(
     wave: pd.Timestamp, typed: pd.DataFrame, services: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -522,7 +517,7 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
     if monthly is not None:
         monthly = monthly.copy()
         monthly["fiscal_year"] = (
-            _month_fy(monthly["month"]) if len(monthly) else pd.Series(dtype=str)
+            schemas.month_fy(monthly["month"]).astype(str) if len(monthly) else pd.Series(dtype=str)
         )
         out.tables["budget_monthly"] = monthly
     targets = load("targets")

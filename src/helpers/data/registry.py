@@ -1,9 +1,12 @@
 """The dated registry: departments (with name history), districts, public sector entities and
 surveyed services.
 
-Sources (reviewed files, not generated):
-- ``params/departments.yaml``: departments, entities, services (see the comments in that file);
-- ``data/reference/kp_adm2_districts_simplified.geojson``: the 35 OCHA districts and P-codes.
+Sources (reviewed files, not generated), both named by the active jurisdiction profile
+(:mod:`helpers.profile`):
+- its registry (``params/profiles/<p>/departments.yaml``): departments, entities, services (see
+  the comments in that file); priority areas must be among the profile's;
+- its geography (a GeoJSON boundary file; id and name properties from the profile), or none:
+  a government without a district breakdown has an empty ``districts`` table.
 
 The registry is loaded into the warehouse tables ``departments``, ``districts``, ``entities`` and
 ``survey_services`` by :mod:`helpers.data.ingest`; report code reads those tables through
@@ -22,9 +25,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from helpers import paths
+from helpers import profile as profiles
 
-PRIORITY_AREAS = ("Education", "Health", "Local Government", "Energy", "CM initiatives", "Other")
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 SERVICE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -34,13 +36,14 @@ class RegistryError(ValueError):
 
 
 def departments_file() -> Path:
-    """``params/departments.yaml`` (KP_PARAMS redirects the params directory)."""
-    return paths.PARAMS_DIR / "departments.yaml"
+    """The active profile's registry file (``params/profiles/<p>/departments.yaml``)."""
+    return profiles.active().registry_file
 
 
-def districts_file() -> Path:
-    """The OCHA district boundaries that define the 35 districts (KP_REFERENCE redirects)."""
-    return paths.REFERENCE_DIR / "kp_adm2_districts_simplified.geojson"
+def districts_file() -> Path | None:
+    """The active profile's boundary file (None: the profile has no geography)."""
+    geo = profiles.active().geography
+    return geo.file if geo is not None else None
 
 
 def _as_date(value, where: str) -> dt.date | None:
@@ -115,7 +118,7 @@ class Registry:
         return str(hit.iloc[0])
 
 
-def _load_departments(doc: dict, src: Path) -> pd.DataFrame:
+def _load_departments(doc: dict, src: Path, areas: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     seen: set[str] = set()
     for i, dep in enumerate(doc.get("departments") or [], start=1):
@@ -127,8 +130,11 @@ def _load_departments(doc: dict, src: Path) -> pd.DataFrame:
             raise RegistryError(f"{where}: duplicate slug {slug!r}")
         seen.add(slug)
         area = dep.get("priority_area")
-        if area not in PRIORITY_AREAS:
-            raise RegistryError(f"{where} ({slug}): priority_area {area!r} not in {PRIORITY_AREAS}")
+        if area not in areas:
+            raise RegistryError(
+                f"{where} ({slug}): priority_area {area!r} not in the profile's priority_areas "
+                f"({', '.join(areas)})"
+            )
         names = dep.get("names") or []
         if not names:
             raise RegistryError(f"{where} ({slug}): no names")
@@ -162,20 +168,25 @@ def _load_departments(doc: dict, src: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _load_districts(src: Path) -> pd.DataFrame:
+def _load_districts(src: Path | None, id_prop: str, name_prop: str) -> pd.DataFrame:
+    if src is None:
+        return pd.DataFrame({"pcode": pd.Series(dtype=str), "name": pd.Series(dtype=str)})
     try:
         doc = json.loads(src.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RegistryError(f"{src}: district boundaries file not found") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{src}: not valid GeoJSON ({exc})") from exc
-    rows = [
-        {"pcode": f["properties"]["admin2Pcode"], "name": f["properties"]["admin2Name_en"]}
-        for f in doc.get("features", [])
-    ]
+    rows = []
+    for i, f in enumerate(doc.get("features", []), start=1):
+        props = f.get("properties") or {}
+        missing = [p for p in (id_prop, name_prop) if props.get(p) in (None, "")]
+        if missing:
+            raise RegistryError(f"{src}: feature {i} has no property {missing[0]!r}")
+        rows.append({"pcode": str(props[id_prop]), "name": str(props[name_prop])})
     df = pd.DataFrame(rows, columns=["pcode", "name"])
     if df.empty or df["pcode"].duplicated().any():
-        raise RegistryError(f"{src}: expected unique admin2Pcode values in the features")
+        raise RegistryError(f"{src}: expected unique {id_prop} values in the features")
     return df.sort_values("pcode").reset_index(drop=True)
 
 
@@ -223,20 +234,27 @@ def load_registry(
     departments_path: Path | None = None, districts_path: Path | None = None
 ) -> Registry:
     """Read and check the registry files; raise :class:`RegistryError` on any inconsistency."""
+    prof = profiles.active()
     dep_src = Path(departments_path or departments_file())
-    dis_src = Path(districts_path or districts_file())
+    dis_src = districts_path or districts_file()
+    dis_src = Path(dis_src) if dis_src is not None else None
+    geo = prof.geography
     try:
         doc = yaml.safe_load(dep_src.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as exc:
         raise RegistryError(f"{dep_src}: registry file not found") from exc
     except yaml.YAMLError as exc:
         raise RegistryError(f"{dep_src}: not valid YAML ({exc})") from exc
-    departments = _load_departments(doc, dep_src)
+    departments = _load_departments(doc, dep_src, prof.priority_areas)
     slugs = set(departments["slug"])
     return Registry(
         departments=departments,
-        districts=_load_districts(dis_src),
+        districts=_load_districts(
+            dis_src,
+            geo.id_property if geo else "admin2Pcode",
+            geo.name_property if geo else "admin2Name_en",
+        ),
         entities=_load_entities(doc, slugs, dep_src),
         survey_services=_load_services(doc, slugs, dep_src),
-        sources=(dep_src, dis_src),
+        sources=(dep_src, prof.source) + ((dis_src,) if dis_src is not None else ()),
     )

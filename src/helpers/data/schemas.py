@@ -26,6 +26,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from helpers.data import calendar
+
 FUNDS = ("current", "development")
 OBJECT_CLASSES = tuple(f"A{i:02d}" for i in range(1, 14))
 DIRECTIONS = ("up", "down")
@@ -81,12 +83,15 @@ class Context:
     target_departments: dict[str, str] = field(default_factory=dict)
 
     def month_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """First and last month of the data's fiscal years (from budget_allocations)."""
+        """First and last month of the budget's fiscal years (from budget_allocations).
+
+        Only the budget family's own monthly file is checked against it: every other family's
+        months come from its own data, so a government may provide any family alone."""
         if not self.fiscal_years:
             return None
-        years = sorted(self.fiscal_years)
-        first = pd.Timestamp(int(years[0][:4]), 7, 1)
-        last = pd.Timestamp(int(years[-1][:4]) + 1, 6, 1)
+        years = sorted(self.fiscal_years, key=calendar.fy_start_year)
+        first = pd.Timestamp(calendar.fy_start(years[0]))
+        last = pd.Timestamp(calendar.fy_end(years[-1]))
         return first, last
 
 
@@ -220,10 +225,19 @@ def _no_thousands(s: pd.Series) -> pd.Series:
 
 
 def _fy_ok(s: pd.Series) -> pd.Series:
-    m = _strip(s).str.extract(_FY_RE.pattern)
-    start = pd.to_numeric(m[0], errors="coerce")
-    end = pd.to_numeric(m[1], errors="coerce")
-    return ((start + 1) % 100 == end).fillna(False).astype(bool)
+    """A fiscal-year label in the profile's style (2024-25 for a July year, 2024 for January)."""
+    return _strip(s).map(lambda v: isinstance(v, str) and calendar.is_fy_label(v)).astype(bool)
+
+
+def month_fy(month: pd.Series) -> pd.Series:
+    """Fiscal-year label of each month (NaT -> <NA>), in the profile's calendar."""
+    out = pd.Series(pd.NA, index=month.index, dtype="string")
+    ok = month.notna()
+    if ok.any():
+        starts = month[ok].dt.year - (month[ok].dt.month < calendar.fy_start_month())
+        labels = {y: calendar.fy_label_of(int(y)) for y in starts.unique()}
+        out[ok] = starts.map(labels)
+    return out
 
 
 def _elementwise(d: pd.DataFrame, results: dict[str, pd.Series]) -> pd.DataFrame:
@@ -262,7 +276,9 @@ def format_schema(spec: InputSpec) -> pa.DataFrameSchema:
                 )
             )
         if f.kind == "fy":
-            checks.append(pa.Check(_fy_ok, error="not a fiscal year (YYYY-YY, e.g. 2024-25)"))
+            checks.append(
+                pa.Check(_fy_ok, error=f"not a fiscal year ({calendar.fy_label_example()})")
+            )
         cols[f.name] = pa.Column(None, checks=checks, nullable=not f.required, required=True)
     frame_checks = [_grouped_check(k, v) for k, v in grouped.items()]
     return pa.DataFrameSchema(cols, checks=frame_checks, name=spec.stem)
@@ -329,7 +345,10 @@ def _budget_alloc_rows(ctx: Context) -> list[pa.Check]:
         return d["revised_estimate"].isna() == d["revised_month"].isna()
 
     def revised_in_year(d: pd.DataFrame) -> pd.Series:
-        start = pd.to_datetime(d["fiscal_year"].str.slice(0, 4) + "-07-01", errors="coerce")
+        start = pd.to_datetime(
+            d["fiscal_year"].map(lambda fy: calendar.fy_start(fy) if calendar.is_fy_label(fy) else None),
+            errors="coerce",
+        )
         m = d["revised_month"]
         return m.isna() | ((m >= start) & (m < start + pd.DateOffset(years=1)))
 
@@ -359,12 +378,7 @@ def _budget_monthly_rows(ctx: Context) -> list[pa.Check]:
     def in_fiscal_years(d: pd.DataFrame) -> pd.Series:
         if not ctx.fiscal_years:
             return pd.Series(True, index=d.index)
-        start = d["month"].dt.year.where(d["month"].dt.month >= 7, d["month"].dt.year - 1)
-        fy = (
-            start.astype("Int64").astype("string")
-            + "-"
-            + ((start + 1) % 100).astype("Int64").astype("string").str.zfill(2)
-        )
+        fy = month_fy(d["month"])
         return fy.isin(list(ctx.fiscal_years)).fillna(False).astype(bool)
 
     fys = ", ".join(sorted(ctx.fiscal_years))
@@ -415,7 +429,6 @@ def _trajectory_cols(ctx: Context) -> dict[str, list[pa.Check]]:
 def _actuals_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     return {
         "target_id": _target_ref(ctx),
-        "month": _in_data_months(ctx),
         "district_pcode": [_known(ctx.districts, "district")],
     }
 
@@ -460,22 +473,10 @@ def _pse_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     def quarter_end(s: pd.Series) -> pd.Series:
         return s.dt.is_quarter_end
 
-    rng = ctx.month_range()
-    q_range = []
-    if rng is not None:
-        first, last = rng
-        q_range = [
-            pa.Check.in_range(
-                first,
-                last + pd.offsets.MonthEnd(0),
-                error=f"quarter_end out of range ({first:%Y-%m}..{last:%Y-%m}, the data's fiscal years)",
-            )
-        ]
     return {
         "entity_id": [_known(ctx.entities, "entity")],
         "quarter_end": [
             pa.Check(quarter_end, error="not a quarter end (31 Mar, 30 Jun, 30 Sep, 31 Dec)"),
-            *q_range,
         ],
         **{a: [_non_negative()] for a in amounts},
     }

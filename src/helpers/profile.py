@@ -1,0 +1,339 @@
+"""Jurisdiction profiles: everything about a government that the reports must not hard-code.
+
+A profile is a folder ``params/profiles/<name>/`` holding ``profile.yaml`` (this module reads
+and checks it), the dated department registry it names, and optionally its own ``pse.yaml`` and
+``scorecard.yaml`` (else the shared ones in ``params/`` apply). Which profile is active:
+
+- ``KP_PROFILE`` in the environment (``make ... PROFILE=punjab`` sets it through the CLI, and
+  the batch engine passes it on to every kernel), else
+- ``profile:`` in ``params/suite.yaml`` (the suite's default profile).
+
+Every module that needs the government's name, currency, calendar, geography or priority areas
+asks :func:`active`; nothing else in ``helpers`` spells them out. The module imports nothing
+from the rest of the package but :mod:`helpers.paths`, so every room may use it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from helpers import paths
+
+PROFILE_ENV = "KP_PROFILE"
+PROFILE_FILE = "profile.yaml"
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+FY_LABELS = ("start-end", "start", "end")
+AMOUNT_UNITS = ("one", "thousand", "million", "billion")
+_UNIT_SUFFIX = {"one": "", "thousand": "k", "million": "m", "billion": "bn"}
+FAMILY_NAMES = (
+    "budget_execution",
+    "stocktake",
+    "citizen_survey",
+    "pse_oversight",
+    "pse_province",
+    "province_overview",
+)
+TOP_KEYS = {
+    "name",
+    "government",
+    "currency",
+    "fiscal_year",
+    "geography",
+    "priority_areas",
+    "registry",
+    "families",
+    "sample",
+}
+MONTH_NAMES = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+class ProfileError(ValueError):
+    """A profile is unknown, or its file has a missing or invalid field (CLI exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Currency:
+    """The currency and the unit every amount in the input files is held in."""
+
+    code: str
+    unit: str = "million"
+
+    @property
+    def label(self) -> str:
+        """'PKR million' (table units, axis labels); 'PKR' when amounts are in single units."""
+        return self.code if self.unit == "one" else f"{self.code} {self.unit}"
+
+    def fmt(self, value: float | None, compact: bool = False, digits: int = 1) -> str:
+        """'PKR 1,234.5m'; with ``compact``, amounts of 1,000 units or more in the next unit
+        up ('PKR 12.3bn'). None or NaN gives 'n/a'."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "n/a"
+        i = AMOUNT_UNITS.index(self.unit)
+        v = float(value)
+        if compact:
+            while abs(v) >= 1000 and i + 1 < len(AMOUNT_UNITS):
+                v, i = v / 1000, i + 1
+        return f"{self.code} {v:,.{digits}f}{_UNIT_SUFFIX[AMOUNT_UNITS[i]]}"
+
+
+@dataclass(frozen=True)
+class Geography:
+    """The sub-national units the survey and district breakdowns use (from a boundary file)."""
+
+    file: Path
+    id_property: str
+    name_property: str
+    unit: str = "district"
+    units: str = "districts"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One government's settings (see ``params/profiles/*/profile.yaml``)."""
+
+    name: str
+    folder: Path
+    government: str
+    short_name: str
+    scope_word: str
+    currency: Currency
+    fy_start_month: int
+    fy_label: str
+    geography: Geography | None
+    priority_areas: tuple[str, ...]
+    registry_file: Path
+    families: tuple[str, ...] | None
+    sample: Mapping[str, Any]
+
+    @property
+    def source(self) -> Path:
+        return self.folder / PROFILE_FILE
+
+    @property
+    def fy_start_name(self) -> str:
+        """Name of the first month of the fiscal year ('July')."""
+        return MONTH_NAMES[self.fy_start_month - 1]
+
+    def params_file(self, name: str) -> Path:
+        """The profile's own ``name`` (e.g. pse.yaml) if it has one, else the shared one."""
+        own = self.folder / name
+        return own if own.is_file() else paths.PARAMS_DIR / name
+
+    def files(self) -> list[Path]:
+        """Every file of the profile that shapes a report (for cache keys)."""
+        out = sorted(p for p in self.folder.glob("*") if p.is_file())
+        if self.geography is not None and self.geography.file.is_file():
+            out.append(self.geography.file)
+        return out
+
+
+def profiles_dir() -> Path:
+    return paths.PARAMS_DIR / "profiles"
+
+
+def known_profiles() -> list[str]:
+    d = profiles_dir()
+    return sorted(p.name for p in d.iterdir() if (p / PROFILE_FILE).is_file()) if d.is_dir() else []
+
+
+def default_name() -> str:
+    """``profile:`` in params/suite.yaml (the suite's default profile)."""
+    suite = paths.PARAMS_DIR / "suite.yaml"
+    return _default_cached(str(suite), _mtime(suite))
+
+
+@lru_cache(maxsize=4)
+def _default_cached(suite_text: str, _stamp: int) -> str:
+    suite = Path(suite_text)
+    try:
+        doc = yaml.safe_load(suite.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"{suite}: cannot read the default profile ({exc})") from None
+    name = doc.get("profile") if isinstance(doc, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise ProfileError(f"{suite}: field 'profile' (the default profile) is missing")
+    return name
+
+
+def active_name() -> str:
+    env = os.environ.get(PROFILE_ENV)
+    if env:
+        return env
+    now = time.monotonic()
+    if _DEFAULT and now - _DEFAULT[0] < 1.0:
+        return _DEFAULT[1]
+    name = default_name()
+    _DEFAULT[:] = [now, name]
+    return name
+
+
+_DEFAULT: list = []
+
+
+def is_default(name: str | None = None) -> bool:
+    return (name or active_name()) == default_name()
+
+
+def active() -> Profile:
+    """The active profile (see the module docstring)."""
+    return load(active_name())
+
+
+def load(name: str) -> Profile:
+    """Read and check ``params/profiles/<name>/profile.yaml`` (memoised on the file's mtime)."""
+    folder = profiles_dir() / str(name)
+    key = (str(name), str(folder))
+    hit = _RECENT.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < 1.0:
+        return hit[1]
+    prof = _load_cached(key[0], key[1], _mtime(folder / PROFILE_FILE))
+    _RECENT[key] = (now, prof)
+    return prof
+
+
+# The last profile returned per name, re-checked against its file at most once a second: hot
+# paths (the calendar, per row) must not stat a file on every call.
+_RECENT: dict[tuple[str, str], tuple[float, Profile]] = {}
+
+
+def _mtime(p: Path) -> int:
+    try:
+        return p.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@lru_cache(maxsize=16)
+def _load_cached(name: str, folder_text: str, _stamp: int) -> Profile:
+    folder = Path(folder_text)
+    src = folder / PROFILE_FILE
+    if not NAME_RE.match(name) or not src.is_file():
+        known = ", ".join(known_profiles()) or "(none)"
+        raise ProfileError(f"unknown profile {name!r}; known profiles: {known}")
+    try:
+        doc = yaml.safe_load(src.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{src}: not valid YAML ({exc})") from None
+    return parse(doc, folder, name)
+
+
+def parse(doc: Any, folder: Path, name: str | None = None) -> Profile:
+    """Build a Profile from a parsed profile.yaml; raises ProfileError naming file and field."""
+    src = Path(folder) / PROFILE_FILE
+
+    def bad(field: str, why: str) -> ProfileError:
+        return ProfileError(f"{src}: field '{field}': {why}")
+
+    if not isinstance(doc, Mapping):
+        raise ProfileError(f"{src}: expected a mapping of fields")
+    unknown = sorted(set(map(str, doc)) - TOP_KEYS)
+    if unknown:
+        raise bad(unknown[0], f"unknown field (known: {', '.join(sorted(TOP_KEYS))})")
+
+    def section(key: str, required: bool = True) -> Mapping[str, Any] | None:
+        v = doc.get(key)
+        if v is None and not required:
+            return None
+        if not isinstance(v, Mapping):
+            raise bad(key, "missing" if v is None else "must be a mapping")
+        return v
+
+    def text(m: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+        v = m.get(key, default)
+        if not isinstance(v, str) or not v.strip():
+            raise bad(f"{where}.{key}" if where else key, "missing or not text")
+        return v.strip()
+
+    pname = text(doc, "name", "")
+    if name is not None and pname != name:
+        raise bad("name", f"{pname!r} does not match the folder name {name!r}")
+    if not NAME_RE.match(pname):
+        raise bad("name", f"{pname!r} must be lowercase letters, digits, '-' or '_'")
+
+    gov = section("government")
+    cur = section("currency")
+    unit = text(cur, "unit", "currency", "million")
+    if unit not in AMOUNT_UNITS:
+        raise bad("currency.unit", f"{unit!r} not one of {', '.join(AMOUNT_UNITS)}")
+    code = text(cur, "code", "currency")
+
+    fy = section("fiscal_year")
+    start = fy.get("start_month")
+    if isinstance(start, bool) or not isinstance(start, int) or not 1 <= start <= 12:
+        raise bad("fiscal_year.start_month", f"must be a month number 1-12, got {start!r}")
+    label = text(fy, "label", "fiscal_year", "start-end" if start != 1 else "start")
+    if label not in FY_LABELS:
+        raise bad("fiscal_year.label", f"{label!r} not one of {', '.join(FY_LABELS)}")
+    if start == 1 and label == "start-end":
+        raise bad("fiscal_year.label", "a January fiscal year lies in one calendar year: use start")
+
+    geo_doc = section("geography", required=False)
+    geography = None
+    if geo_doc is not None:
+        file_name = text(geo_doc, "file", "geography")
+        gfile = Path(file_name) if Path(file_name).is_absolute() else paths.REFERENCE_DIR / file_name
+        if not gfile.is_file():
+            gfile = Path(folder) / file_name
+        if not gfile.is_file():
+            raise bad("geography.file", f"{file_name!r} not found in {paths.REFERENCE_DIR} or {folder}")
+        geography = Geography(
+            file=gfile,
+            id_property=text(geo_doc, "id_property", "geography"),
+            name_property=text(geo_doc, "name_property", "geography"),
+            unit=text(geo_doc, "unit", "geography", "district"),
+            units=text(geo_doc, "units", "geography", text(geo_doc, "unit", "geography", "district") + "s"),
+        )
+
+    areas = doc.get("priority_areas")
+    if not isinstance(areas, list) or not areas or not all(isinstance(a, str) and a for a in areas):
+        raise bad("priority_areas", "must be a non-empty list of names")
+    if len(set(areas)) != len(areas):
+        raise bad("priority_areas", "names must be unique")
+
+    registry = text(doc, "registry", "", "departments.yaml")
+    reg_file = Path(folder) / registry
+    if not reg_file.is_file():
+        raise bad("registry", f"{registry!r} not found in {folder}")
+
+    fams = doc.get("families")
+    families = None
+    if fams is not None:
+        if not isinstance(fams, list) or not fams:
+            raise bad("families", "must be a non-empty list (or left out: follow the inputs)")
+        wrong = [f for f in fams if f not in FAMILY_NAMES]
+        if wrong:
+            raise bad("families", f"unknown family {wrong[0]!r} (known: {', '.join(FAMILY_NAMES)})")
+        families = tuple(fams)
+
+    sample = doc.get("sample") or {}
+    if not isinstance(sample, Mapping):
+        raise bad("sample", "must be a mapping")
+
+    return Profile(
+        name=pname,
+        folder=Path(folder),
+        government=text(gov, "name", "government"),
+        short_name=text(gov, "short", "government"),
+        scope_word=text(gov, "scope", "government", "province"),
+        currency=Currency(code=code, unit=unit),
+        fy_start_month=start,
+        fy_label=label,
+        geography=geography,
+        priority_areas=tuple(areas),
+        registry_file=reg_file,
+        families=families,
+        sample=dict(sample),
+    )
