@@ -20,6 +20,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -168,6 +169,8 @@ def _default_cached(suite_text: str, _stamp: int) -> str:
 
 
 def active_name() -> str:
+    if _OVERRIDE:
+        return _OVERRIDE[-1].name
     env = os.environ.get(PROFILE_ENV)
     if env:
         return env
@@ -187,8 +190,23 @@ def is_default(name: str | None = None) -> bool:
 
 
 def active() -> Profile:
-    """The active profile (see the module docstring)."""
+    """The active profile (see the module docstring); :func:`use` overrides it."""
+    if _OVERRIDE:
+        return _OVERRIDE[-1]
     return load(active_name())
+
+
+_OVERRIDE: list[Profile] = []
+
+
+@contextmanager
+def use(prof: Profile | str):
+    """Make ``prof`` (a Profile or a profile name) the active profile inside a ``with`` block."""
+    _OVERRIDE.append(load(prof) if isinstance(prof, str) else prof)
+    try:
+        yield _OVERRIDE[-1]
+    finally:
+        _OVERRIDE.pop()
 
 
 def load(name: str) -> Profile:
