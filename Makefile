@@ -11,7 +11,9 @@ DEPT ?=
 NOTEBOOK ?=
 JOBS ?=
 ARGS ?=
-export DATA_DIR ?= data/raw
+PROFILE ?=
+DATA_DIR ?=
+PROFILE_ARG = $(if $(PROFILE),--profile="$(PROFILE)")
 
 .PHONY: help setup data reports lab test lint format bench clean lock
 
@@ -32,11 +34,13 @@ $(STAMP): requirements.lock pyproject.toml
 data/warehouse.duckdb: | $(STAMP)
 	@$(MAKE) --no-print-directory data
 
-data: $(STAMP) ## Generate the sample data (if data/raw is empty), validate it and load data/warehouse.duckdb
-	$(PY) -m helpers.cli data --data-dir "$(DATA_DIR)" $(ARGS)
+data: $(STAMP) ## Validate the inputs and load the warehouse [PROFILE=..] [DATA_DIR=..] (sample generated if the profile's data/raw is empty)
+	$(PY) -m helpers.cli data $(PROFILE_ARG) $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") $(ARGS)
 
-reports: $(STAMP) | data/warehouse.duckdb ## Run and publish every report: make reports MONTH=YYYY-MM [DEPT=..] [NOTEBOOK=..] [JOBS=..] [PUBLISHER=quarto]
-	$(PY) -m helpers.cli reports --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(if $(PUBLISHER),--publisher="$(PUBLISHER)") $(ARGS)
+reports: $(STAMP) ## Run and publish every report: make reports MONTH=YYYY-MM [PROFILE=..] [DEPT=..] [NOTEBOOK=..] [JOBS=..] [PUBLISHER=quarto]
+	@wh=$$($(PY) -m helpers.cli where warehouse $(PROFILE_ARG)) || exit 2; \
+	  test -f "$$wh" || $(MAKE) --no-print-directory data PROFILE="$(PROFILE)" ARGS=
+	$(PY) -m helpers.cli reports $(PROFILE_ARG) --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(if $(PUBLISHER),--publisher="$(PUBLISHER)") $(ARGS)
 
 lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
@@ -61,4 +65,4 @@ lock: ## Re-resolve pins from pyproject.toml into requirements.lock and environm
 	/tmp/kp-lock-venv/bin/python scripts/write_lock.py /tmp/kp-lock-venv
 
 clean: ## Remove outputs, the warehouse and caches (keeps .venv and data/raw)
-	rm -rf outputs data/warehouse.duckdb data/warehouse.duckdb.* data/rejected .pytest_cache .ruff_cache
+	rm -rf outputs data/warehouse.duckdb data/warehouse.duckdb.* data/*/warehouse.duckdb* data/rejected data/*/rejected .pytest_cache .ruff_cache

@@ -12,7 +12,27 @@ USAGE = """usage: python -m helpers.cli COMMAND [options]
 commands:
   data      validate the input files and (re)build data/warehouse.duckdb
   reports   plan, execute and publish the reports for a month
+  where     print a location of the active profile: warehouse | raw | outputs [--profile P]
 """
+
+
+def where(argv: list[str]) -> int:
+    """``where warehouse|raw|outputs [--profile P]``: for the Makefile (no pandas imported)."""
+    from helpers import paths, profile
+
+    what = argv[0] if argv else ""
+    name = argv[argv.index("--profile") + 1] if "--profile" in argv[:-1] else None
+    places = {"warehouse": paths.warehouse_path, "raw": paths.raw_dir, "outputs": paths.outputs_dir}
+    if what not in places:
+        print(f"error: where {what!r}: one of {', '.join(places)}", file=sys.stderr)
+        return 2
+    try:
+        profile.select(name)
+    except profile.ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(places[what]())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         from helpers.data.ingest import cli
     elif command == "reports":
         from helpers.engine.run import cli
+    elif command == "where":
+        return where(rest)
     else:
         print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
         return 2

@@ -207,7 +207,6 @@ CASES = {
     ),
     "latin-1": (_latin1, "targets.csv row 4: not UTF-8"),
     "empty file": (lambda d: (d / "actions.csv").write_bytes(b""), "actions.csv: file is empty"),
-    "header only": (_header_only, "ratings.csv: no data rows"),
     "duplicate key": (
         _duplicate,
         "column object_class: duplicate key (department, month, fund, object_class)",
@@ -264,7 +263,10 @@ CASES = {
         _xlsx_entity,
         "pse_returns.xlsx row 3, column entity_id: unknown entity",
     ),
-    "missing file": (lambda d: (d / "targets.csv").unlink(), "targets.csv: missing input file"),
+    "missing file": (
+        lambda d: (d / "targets.csv").unlink(),
+        "targets.csv: missing input file (the stocktake inputs need it",
+    ),
 }
 
 
@@ -359,3 +361,72 @@ def test_survey_dont_know_becomes_null():
 def test_registry_loaded_once_for_context():
     ctx = ingest._ctx(load_registry())
     assert "health" in ctx.departments and "PK528" in ctx.districts
+
+
+# -------------------------------------------------------------- families stand alone (profiles)
+
+
+def _connect(wh):
+    import duckdb
+
+    return duckdb.connect(str(wh), read_only=True)
+
+
+def test_header_only_optional_file_loads_as_no_rows(small_raw_copy, tmp_path):
+    """A header-only ratings file is a delivery unit that has not rated yet: zero ratings."""
+    _header_only(small_raw_copy)
+    wh = tmp_path / "wh.duckdb"
+    assert ingest.run(small_raw_copy, wh, log=lambda *a, **k: None) == 0
+    con = _connect(wh)
+    assert con.execute("SELECT count(*) FROM ratings").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM targets").fetchone()[0] > 0
+
+
+def test_budget_files_alone_load_and_other_families_are_not_provided(small_raw_copy, tmp_path):
+    """A government that hands over only its budget files: no other family's file is required,
+    and the warehouse records which input groups it holds and their own months."""
+    for p in small_raw_copy.iterdir():
+        if not p.name.startswith("budget_"):
+            p.unlink()
+    wh = tmp_path / "wh.duckdb"
+    lines = []
+    assert (
+        ingest.run(small_raw_copy, wh, log=lambda *a, **k: lines.append(" ".join(map(str, a)))) == 0
+    )
+    con = _connect(wh)
+    info = dict(con.execute("SELECT key, value FROM load_info").fetchall())
+    months = con.execute("SELECT min(month), max(month) FROM budget_monthly").fetchone()
+    assert info["inputs"] == "budget"
+    assert info["months.budget"] == f"{months[0]:%Y-%m-%d}..{months[1]:%Y-%m-%d}"
+    assert info["profile"] == "kp"
+    for table in ("targets", "pse_returns", "survey_respondents", "ratings"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+    assert any("not provided: stocktake, pse, survey" in line for line in lines)
+
+
+def test_stocktake_alone_takes_its_months_from_its_own_data(small_raw_copy, tmp_path):
+    """Without budget files, the stocktake's months are not checked against a budget year."""
+    for p in small_raw_copy.iterdir():
+        if p.stem not in {"targets", "target_trajectory", "target_actuals"}:
+            p.unlink()
+    wh = tmp_path / "wh.duckdb"
+    assert ingest.run(small_raw_copy, wh, log=lambda *a, **k: None) == 0
+    info = dict(_connect(wh).execute("SELECT key, value FROM load_info").fetchall())
+    assert info["inputs"] == "stocktake"
+    assert info["data_as_of"] == info["months.stocktake"].split("..")[1]
+
+
+def test_a_folder_without_any_input_is_refused(tmp_path, capsys):
+    empty = tmp_path / "in"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("nothing here")
+    assert ingest.cli(["--data-dir", str(empty), "--warehouse", str(tmp_path / "w.duckdb")]) == 1
+    assert "no input data" in capsys.readouterr().err
+
+
+def test_unknown_profile_exits_2_listing_the_known_ones(tmp_path, capsys):
+    code = ingest.cli(["--profile", "atlantis", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "unknown profile 'atlantis'" in err and "kp" in err

@@ -79,7 +79,9 @@ def is_fy_label(text: str) -> bool:
 def fy_label_example() -> str:
     """A label in the profile's style, for messages: 'YYYY-YY, e.g. 2024-25'."""
     s, lab = _cal()
-    return ("YYYY-YY, e.g. " if lab == "start-end" and s != 1 else "YYYY, e.g. ") + fy_label_of(2024)
+    return ("YYYY-YY, e.g. " if lab == "start-end" and s != 1 else "YYYY, e.g. ") + fy_label_of(
+        2024
+    )
 
 
 def fy_start(fy: str) -> dt.date:

@@ -28,11 +28,20 @@ import duckdb
 import pandas as pd
 
 from helpers import paths
+from helpers import profile as profiles
 from helpers.data import schemas
+from helpers.data.groups import INPUT_GROUPS
 from helpers.data.registry import Registry, RegistryError, load_registry
-from helpers.data.schemas import ATTRIBUTES, DONT_KNOW, SPECS, SURVEY_FILE_RE, Context, InputSpec
+from helpers.data.schemas import (
+    ATTRIBUTES,
+    DONT_KNOW,
+    SPECS,
+    SURVEY_FILE_RE,
+    Context,
+    InputSpec,
+)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 MAX_MESSAGES_PER_FILE = 20
 
 # Warehouse DDL: table -> [(column, type)], and the sort order rows are stored in.
@@ -223,6 +232,7 @@ class Outcome:
     messages: list[str] = field(default_factory=list)
     rejected: dict[str, pd.DataFrame] = field(default_factory=dict)
     sources: list[tuple[str, str, int, str]] = field(default_factory=list)
+    provided: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -365,8 +375,6 @@ def read_input(path: Path, display: str) -> RawFile:
         frame, word = read_sav(path, display), "case"
     else:
         raise InputError(f"{display}: unsupported file type {ext!r} (use .csv or .xlsx)")
-    if frame.empty:
-        raise InputError(f"{display}: no data rows (header only)")
     return RawFile(path, display, frame, word, sha256_file(path))
 
 
@@ -494,6 +502,9 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
     out.tables["entities"] = registry.entities
     out.tables["survey_services"] = registry.survey_services
 
+    def exists(stem: str) -> bool:
+        return any((data_dir / f"{stem}.{e}").is_file() for e in SPECS[stem].formats)
+
     def load(stem: str) -> pd.DataFrame | None:
         spec = SPECS[stem]
         path = _find(data_dir, stem, spec.formats, display_dir, out)
@@ -509,21 +520,45 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         out.sources.append((path.name, raw.sha256, len(raw.frame), spec.table))
         return typed
 
-    alloc = load("budget_allocations")
-    if alloc is not None:
-        ctx.fiscal_years = frozenset(alloc["fiscal_year"].dropna())
-        out.tables["budget_allocations"] = alloc
-    monthly = load("budget_monthly")
-    if monthly is not None:
-        monthly = monthly.copy()
-        monthly["fiscal_year"] = (
-            schemas.month_fy(monthly["month"]).astype(str) if len(monthly) else pd.Series(dtype=str)
-        )
-        out.tables["budget_monthly"] = monthly
-    targets = load("targets")
-    if targets is not None:
-        ctx.target_departments = dict(zip(targets["target_id"], targets["department"], strict=True))
-        out.tables["targets"] = targets
+    # Which input groups are provided: any of a group's files present. A provided group needs
+    # all its required files; its missing optional files load as empty tables.
+    wanted: list[str] = []
+    for group, (required, optional) in INPUT_GROUPS.items():
+        stems = required + optional
+        if not stems or not any(exists(s) for s in stems):
+            continue
+        out.provided.add(group)
+        for stem in required:
+            if not exists(stem):
+                others = ", ".join(s for s in stems if exists(s))
+                out.messages.append(
+                    f"{display_dir}/{stem}.{SPECS[stem].formats[0]}: missing input file "
+                    f"(the {group} inputs need it: {others} present)"
+                )
+        wanted += [s for s in stems if exists(s)]
+
+    if "budget_allocations" in wanted:
+        alloc = load("budget_allocations")
+        if alloc is not None:
+            ctx.fiscal_years = frozenset(alloc["fiscal_year"].dropna())
+            out.tables["budget_allocations"] = alloc
+    if "budget_monthly" in wanted:
+        monthly = load("budget_monthly")
+        if monthly is not None:
+            monthly = monthly.copy()
+            monthly["fiscal_year"] = (
+                schemas.month_fy(monthly["month"]).astype(str)
+                if len(monthly)
+                else pd.Series(dtype=str)
+            )
+            out.tables["budget_monthly"] = monthly
+    if "targets" in wanted:
+        targets = load("targets")
+        if targets is not None:
+            ctx.target_departments = dict(
+                zip(targets["target_id"], targets["department"], strict=True)
+            )
+            out.tables["targets"] = targets
     for stem in (
         "target_trajectory",
         "target_actuals",
@@ -532,9 +567,10 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         "actions",
         "pse_returns",
     ):
-        typed = load(stem)
-        if typed is not None:
-            out.tables[stem] = typed
+        if stem in wanted:
+            typed = load(stem)
+            if typed is not None:
+                out.tables[stem] = typed
 
     # survey: one file per wave, survey_YYYY-MM.{sav,csv,xlsx}
     files = (
@@ -556,12 +592,9 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
             )
             continue
         waves[m.group(1)] = p
-    if not waves and data_dir.is_dir():
-        out.messages.append(
-            f"{display_dir}/survey_YYYY-MM.sav: missing input file (no survey wave files)"
-        )
+    if waves:
+        out.provided.add("survey")
     resp_parts, rating_parts = [], []
-    rng = ctx.month_range()
     for label, path in sorted(waves.items()):
         display = f"{display_dir}/{path.name}"
         try:
@@ -570,11 +603,6 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
             wave = pd.NaT
         if pd.isna(wave):
             out.messages.append(f"{display}: wave month {label!r} in the file name is not a month")
-            continue
-        if rng is not None and not (rng[0] <= wave <= rng[1]):
-            out.messages.append(
-                f"{display}: wave {label} outside the data's fiscal years ({rng[0]:%Y-%m}..{rng[1]:%Y-%m})"
-            )
             continue
         try:
             raw = read_input(path, display)
@@ -619,18 +647,56 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+# The month columns that give each input group its own range of months.
+GROUP_MONTHS: dict[str, tuple[tuple[str, str], ...]] = {
+    "budget": (("budget_monthly", "month"),),
+    "stocktake": (("target_trajectory", "month"), ("target_actuals", "month")),
+    "pse": (("pse_returns", "quarter_end"),),
+    "survey": (("survey_respondents", "wave"),),
+}
+
+
+def group_ranges(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[dt.date, dt.date]]:
+    """First and last month of each input group that has data (groups without rows left out)."""
+    out = {}
+    for group, cols in GROUP_MONTHS.items():
+        months = [
+            pd.to_datetime(tables[t][c]).dropna()
+            for t, c in cols
+            if t in tables and c in tables[t].columns and len(tables[t])
+        ]
+        months = [m for m in months if len(m)]
+        if not months:
+            continue
+        allm = pd.concat(months)
+        lo, hi = allm.min(), allm.max()
+        out[group] = (dt.date(lo.year, lo.month, 1), dt.date(hi.year, hi.month, 1))
+    return out
+
+
 def _load_info(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    monthly = tables["budget_monthly"]
-    first = monthly["month"].min()
-    last = monthly["month"].max()
+    prof = profiles.active()
+    ranges = group_ranges(tables)
+    first = min(lo for lo, _ in ranges.values())
+    last = max(hi for _, hi in ranges.values())
+    as_of = ranges["budget"][1] if "budget" in ranges else last
     info = {
-        "data_as_of": f"{last:%Y-%m-%d}",
+        "data_as_of": f"{as_of:%Y-%m-%d}",
         "first_month": f"{first:%Y-%m-%d}",
         "last_month": f"{last:%Y-%m-%d}",
+        "inputs": ",".join(sorted(ranges)),
+        **{f"months.{g}": f"{lo:%Y-%m-%d}..{hi:%Y-%m-%d}" for g, (lo, hi) in ranges.items()},
+        "profile": prof.name,
+        "fy_start_month": str(prof.fy_start_month),
         "loaded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "schema_version": SCHEMA_VERSION,
     }
     return pd.DataFrame({"key": list(info), "value": list(info.values())})
+
+
+def _empty_table(name: str) -> pd.DataFrame:
+    cols, _ = TABLES[name]
+    return pd.DataFrame({c: pd.Series([], dtype="object") for c, _ in cols})
 
 
 def build_warehouse(
@@ -643,6 +709,9 @@ def build_warehouse(
     for p in (tmp, Path(f"{tmp}.wal")):
         p.unlink(missing_ok=True)
     tables = dict(tables)
+    for name in TABLES:
+        if name not in tables and name not in {"load_info", "source_files"}:
+            tables[name] = _empty_table(name)
     tables["load_info"] = _load_info(tables)
     tables["source_files"] = pd.DataFrame(sources, columns=["file", "sha256", "rows", "table_name"])
     try:
@@ -712,7 +781,7 @@ def write_rejected(rejected_dir: Path, rejected: dict[str, pd.DataFrame]) -> lis
 
 
 def default_data_dir() -> Path:
-    return paths.ROOT / "data" / "raw"
+    return paths.raw_dir()
 
 
 def run(
@@ -744,6 +813,11 @@ def run(
         )
         return 0
     outcome = collect(data_dir, reg, display_dir)
+    if outcome.ok and not group_ranges(outcome.tables):
+        outcome.messages.append(
+            f"{display_dir}: no input data (no rows in any of the budget, stocktake, survey or "
+            "PSE files); see docs/data-dictionary.md for the file names"
+        )
     write_rejected(rejected_dir, outcome.rejected)
     if not outcome.ok:
         log(
@@ -758,6 +832,13 @@ def run(
     build_warehouse(warehouse, outcome.tables, outcome.sources)
     counts = ", ".join(f"{k} {len(v):,}" for k, v in outcome.tables.items())
     log(f"loaded {_display(warehouse)} in {time.perf_counter() - t0:.1f} s: {counts}")
+    ranges = group_ranges(outcome.tables)
+    missing = [g for g in INPUT_GROUPS if g not in ranges]
+    log(
+        f"profile {profiles.active().name}: inputs "
+        + ", ".join(f"{g} {lo:%Y-%m}..{hi:%Y-%m}" for g, (lo, hi) in ranges.items())
+        + (f"; not provided: {', '.join(missing)}" if missing else "")
+    )
     return 0
 
 
@@ -792,7 +873,17 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--force", action="store_true", help="rebuild even when the inputs are unchanged"
     )
+    ap.add_argument(
+        "--profile",
+        default=None,
+        help="jurisdiction profile (default: $KP_PROFILE, else suite.yaml)",
+    )
     args = ap.parse_args(argv)
+    try:
+        prof = profiles.select(args.profile)
+    except profiles.ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     env_dir = os.environ.get("DATA_DIR")
     data_dir = args.data_dir or (Path(env_dir) if env_dir else default_data_dir())
     warehouse = args.warehouse or paths.warehouse_path()
@@ -801,7 +892,7 @@ def cli(argv: list[str] | None = None) -> int:
         if is_default and (not data_dir.exists() or not any(data_dir.iterdir())):
             from helpers.data.sample import write_sample
 
-            print(f"{_display(data_dir)} is empty: generating the sample data first")
+            print(f"{_display(data_dir)} is empty: generating the {prof.name} sample data first")
             write_sample(data_dir)
         return run(data_dir, warehouse, args.rejected_dir, force=args.force, log=_print)
     except (OSError, duckdb.Error) as exc:

@@ -346,7 +346,9 @@ def _budget_alloc_rows(ctx: Context) -> list[pa.Check]:
 
     def revised_in_year(d: pd.DataFrame) -> pd.Series:
         start = pd.to_datetime(
-            d["fiscal_year"].map(lambda fy: calendar.fy_start(fy) if calendar.is_fy_label(fy) else None),
+            d["fiscal_year"].map(
+                lambda fy: calendar.fy_start(fy) if calendar.is_fy_label(fy) else None
+            ),
             errors="coerce",
         )
         m = d["revised_month"]
@@ -634,6 +636,7 @@ SPECS: dict[str, InputSpec] = {
         ),
     ]
 }
+
 
 SURVEY_STEM = "survey"  # survey_YYYY-MM.{sav,csv,xlsx}, one file per wave
 SURVEY_FILE_RE = re.compile(r"^survey_(\d{4}-\d{2})\.(sav|csv|xlsx)$")

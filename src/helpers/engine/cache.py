@@ -91,9 +91,12 @@ class Environment:
         formats: Iterable[str],
         publisher: str,
         params_dir: Path | None = None,
+        profile_files: Iterable[Path] = (),
     ) -> Environment:
         """``params_dir``: the other parameter files (scorecard weights, PSE thresholds...)
-        count too; suite.yaml itself enters through each job's resolved parameters."""
+        count too; suite.yaml itself enters through each job's resolved parameters.
+        ``profile_files``: the active jurisdiction profile's files (names, currency, calendar,
+        boundary file), which shape every report's wording."""
         lock = sha256_file(lock_file) if Path(lock_file).is_file() else "no-lock-file"
         params = ""
         if params_dir is not None:
@@ -101,6 +104,8 @@ class Environment:
             for p in sorted(Path(params_dir).glob("*.y*ml")):
                 if p.name not in {"suite.yaml", "suite.yml"} and p.is_file():
                     h.update(p.name.encode() + b"\0" + sha256_file(p).encode() + b"\n")
+            for p in profile_files:
+                h.update(b"profile:" + Path(p).name.encode() + b"\0" + sha256_file(p).encode())
             params = h.hexdigest()
         return cls(
             helpers=tree_hash(helpers_dir, ["**/*.py"]),

@@ -43,6 +43,7 @@ class WarehouseFacts(Protocol):
 
     def departments(self, on: dt.date | None = None) -> list[Department]: ...
     def data_range(self) -> tuple[dt.date, dt.date]: ...
+    def inputs(self) -> set[str]: ...
     def applies_to(self, rule: str) -> set[str]: ...
     def slice_checksum(self, department: str | None) -> str: ...
 
@@ -149,6 +150,18 @@ class Warehouse:
 
         lo, hi = self._get("data_range", compute)
         return dt.date.fromisoformat(lo), dt.date.fromisoformat(hi)
+
+    def _info(self, key: str, default: str = "") -> str:
+        return self._get(f"info:{key}", lambda: str(self.module.load_info().get(key, default)))
+
+    def inputs(self) -> set[str]:
+        """Input groups with data (``load_info.inputs``: budget, stocktake, survey, pse)."""
+        text = self._info("inputs", "budget,stocktake,survey,pse")  # older warehouses: all
+        return {g for g in text.split(",") if g}
+
+    def profile(self) -> str:
+        """The jurisdiction profile the warehouse was loaded for (older warehouses: '')."""
+        return self._info("profile")
 
     def applies_to(self, rule: str) -> set[str]:
         sql = APPLIES_TO_SQL[rule]

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from helpers.data.calendar import parse_month
+from helpers.data.groups import INPUT_GROUPS
 
 PARAM_TYPES = {"department", "month", "int", "float", "str", "bool"}
 SCOPES = {"department", "province"}
@@ -32,7 +33,7 @@ PUBLISHERS = {"nbconvert", "quarto"}
 FORMATS = {"html", "pdf"}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 SUITE_KEYS = {"profile", "families", "formats", "settings"}
-FAMILY_KEYS = {"title", "notebook", "scope", "applies_to", "parameters"}
+FAMILY_KEYS = {"title", "notebook", "scope", "applies_to", "data", "parameters"}
 SPEC_KEYS = {"type", "default", "min", "max", "choices"}
 _SAFE_TOKEN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -63,6 +64,7 @@ class Family:
     scope: str
     parameters: dict[str, ParamSpec]
     applies_to: str | None = None
+    data: tuple[str, ...] = ()  # input groups it reads; planned when any of them has data
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,16 @@ def validate_settings(s: Settings) -> None:
         raise ParamError(f"publisher must be one of {sorted(PUBLISHERS)}, got {s.publisher!r}")
 
 
+def check_profile_families(prof, suite: Suite) -> None:
+    """A profile's ``families:`` must name families the suite defines."""
+    unknown = [f for f in prof.families or () if f not in suite.families]
+    if unknown:
+        raise ParamError(
+            f"{prof.source}: field 'families': unknown family {unknown[0]!r} "
+            f"(the suite has {', '.join(suite.families)})"
+        )
+
+
 def load_suite(path: Path) -> Suite:
     """Read and check suite.yaml. Raises ParamError for anything malformed."""
     path = Path(path)
@@ -264,6 +276,16 @@ def load_suite(path: Path) -> Suite:
             )
         if applies is not None and scope != "department":
             raise ParamError(f"suite.yaml: {name}.applies_to only makes sense for scope department")
+        data = decl.get("data") or []
+        data = [data] if isinstance(data, str) else data
+        if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
+            raise ParamError(f"suite.yaml: {name}.data must be a list of input groups")
+        unknown_groups = [d for d in data if d not in INPUT_GROUPS]
+        if unknown_groups:
+            raise ParamError(
+                f"suite.yaml: {name}.data: unknown input group {unknown_groups[0]!r} "
+                f"(one of {', '.join(INPUT_GROUPS)})"
+            )
         params_raw = decl.get("parameters") or {}
         if not isinstance(params_raw, Mapping):
             raise ParamError(f"suite.yaml: {name}.parameters must be a mapping")
@@ -283,6 +305,7 @@ def load_suite(path: Path) -> Suite:
             scope=scope,
             parameters=params,
             applies_to=applies,
+            data=tuple(data),
         )
     formats_raw = raw.get("formats") or ["html"]
     if not isinstance(formats_raw, list) or not all(isinstance(f, str) for f in formats_raw):

@@ -62,6 +62,9 @@ class MonthPlan:
     jobs: list[Job]
     selected: set[str] = field(default_factory=set)
     departments: dict[str, Department] = field(default_factory=dict)
+    # Families not planned because the government provides no data for them (or its profile
+    # does not use them): the portal lists them as "not provided".
+    not_provided: list[str] = field(default_factory=list)
 
     def selected_jobs(self) -> list[Job]:
         return [j for j in self.jobs if j.id in self.selected]
@@ -108,9 +111,12 @@ def plan_month(
     depts: Iterable[str] = (),
     notebooks: Iterable[str] = (),
     overrides: Mapping[str | None, Mapping[str, str]] | None = None,
+    families: Iterable[str] | None = None,
 ) -> MonthPlan:
     """Validate the selection and every job's parameters, and list the month's jobs.
 
+    A family is planned when any input group it reads (``data:`` in suite.yaml) has data in
+    the warehouse and, when ``families`` (the profile's list) is given, it is listed there.
     Raises ParamError (nothing has run) for any bad value.
     """
     overrides = overrides or {}
@@ -139,9 +145,24 @@ def plan_month(
         if d != PROVINCE and d not in registry:
             raise ParamError(f"unknown department {d!r} (not in the registry for {month})")
     fam_sel = [suite.family_by_selector(n).name for n in split_list(",".join(notebooks))]
+    provided = facts.inputs() if hasattr(facts, "inputs") else None
+    wanted = set(families) if families is not None else None
+    not_provided = [
+        f.name
+        for f in suite.families.values()
+        if (wanted is not None and f.name not in wanted)
+        or (provided is not None and f.data and not provided & set(f.data))
+    ]
+    if len(not_provided) == len(suite.families):
+        raise ParamError("no report family has data: run `make data` with the input files")
+    for f in fam_sel:
+        if f in not_provided:
+            raise ParamError(f"--notebook {f}: not provided (no data for it in the warehouse)")
 
     jobs: list[Job] = []
     for fam in suite.families.values():
+        if fam.name in not_provided:
+            continue
         nb_path = (Path(notebooks_dir) / fam.notebook).resolve()
         fam_over = _family_overrides(fam, overrides)
         if fam.scope == "province":
@@ -182,7 +203,13 @@ def plan_month(
         selected.add(job.id)
     if (dept_sel or fam_sel) and not selected:
         raise ParamError("the selection (DEPT=/NOTEBOOK=) matches no report for this month")
-    return MonthPlan(month=month, jobs=jobs, selected=selected, departments=registry)
+    return MonthPlan(
+        month=month,
+        jobs=jobs,
+        selected=selected,
+        departments=registry,
+        not_provided=not_provided,
+    )
 
 
 def check_notebooks_exist(jobs: Iterable[Job]) -> None:

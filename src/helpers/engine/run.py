@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import paths
+from helpers import profile as profiles
 from helpers.engine import assemble
 from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, sha256_bytes
 from helpers.engine.inputs import Warehouse, WarehouseFacts, WarehouseMissing
@@ -33,6 +34,7 @@ from helpers.engine.params import (
     ParamError,
     Settings,
     check_parameter_files,
+    check_profile_families,
     load_suite,
     validate_settings,
 )
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan, execute and publish the reports of a month.",
     )
     p.add_argument("--month", default="", help="YYYY-MM (required)")
+    p.add_argument("--profile", default=None, help="jurisdiction profile (env KP_PROFILE)")
     p.add_argument("--dept", action="append", default=[], help="department slug(s), comma list")
     p.add_argument("--notebook", action="append", default=[], help="family or notebook name(s)")
     p.add_argument("--jobs", default=None, help="parallel workers (default: one per core)")
@@ -268,7 +271,11 @@ def job_spec(
         "isolation": settings.isolation,
         "recycle_after": settings.recycle_after,
         "log_dir": str(log_dir),
-        "env": {"KP_WAREHOUSE": str(warehouse), "KP_PARAMS": str(params_dir)},
+        "env": {
+            "KP_WAREHOUSE": str(warehouse),
+            "KP_PARAMS": str(params_dir),
+            profiles.PROFILE_ENV: profiles.active_name(),
+        },
         "failed_path": str(staging / job.folder / f"{job.family}.failed.ipynb"),
         "provenance": {
             "commit": git.get("commit"),
@@ -285,12 +292,23 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.month:
         raise ParamError("--month is required (make reports MONTH=YYYY-MM)")
+    try:
+        prof = profiles.select(args.profile)
+    except profiles.ProfileError as exc:
+        raise ParamError(str(exc)) from None
     ctx = RunContext(args)
     suite = load_suite(ctx.suite_path)
+    check_profile_families(prof, suite)
     settings = _settings(suite.settings, args)
     cache = Cache(ctx.outputs / ".cache")
     if facts is None:
         facts = Warehouse(ctx.warehouse, memo_path=cache.root / "warehouse.json")
+        loaded = facts.profile()
+        if loaded and loaded != prof.name:
+            raise ParamError(
+                f"the warehouse {ctx.warehouse} was loaded for profile {loaded!r}, not "
+                f"{prof.name!r}: run `make data PROFILE={prof.name}`"
+            )
     overrides = parse_overrides(args.param, suite)
     plan = plan_month(
         suite,
@@ -300,6 +318,7 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         depts=args.dept,
         notebooks=args.notebook,
         overrides=overrides,
+        families=prof.families,
     )
     env = Environment.compute(
         ctx.helpers_dir,
@@ -307,6 +326,7 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         suite.formats,
         settings.publisher,
         params_dir=ctx.suite_path.parent,
+        profile_files=prof.files(),
     )
     compute_keys(plan, facts, env, cache)
     ledger_path = ctx.outputs / "ledger.duckdb"
@@ -609,6 +629,13 @@ def _assemble_month(
         "counts": counts,
         "jobs": manifest_jobs,
         "not_run": not_run,
+        "profile": {
+            "name": profiles.active().name,
+            "government": profiles.active().government,
+        },
+        "not_provided": [
+            {"family": f, "title": suite.families[f].title} for f in plan.not_provided
+        ],
     }
     build = assemble.publish_month(
         ctx.outputs, plan.month, run_id, staging, reports, manifest, log=log.info
