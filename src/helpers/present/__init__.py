@@ -16,7 +16,7 @@ from helpers.present.display import (
     report_meta,
     table,
 )
-from helpers.present.theme import PALETTE, apply_theme, fmt_pct, fmt_pkr
+from helpers.present.theme import PALETTE, apply_theme, fmt_money, fmt_pct, fmt_pkr, money_label
 
 __all__ = [
     "META_MIME",
@@ -25,8 +25,10 @@ __all__ = [
     "PALETTE",
     "apply_theme",
     "figure",
+    "fmt_money",
     "fmt_pct",
     "fmt_pkr",
+    "money_label",
     "heading",
     "headline",
     "key_messages",

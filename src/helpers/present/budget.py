@@ -2,7 +2,7 @@
 
 Everything here reads a :class:`helpers.analysis.budget.ExecutionReport` (or the province
 frames); it formats, orders and words what the analysis computed and computes nothing new.
-Amounts are PKR million; ratios are shown as percentages with their denominator named.
+Amounts are in the active profile's currency unit; ratios are shown as percentages with their denominator named.
 """
 
 from __future__ import annotations
@@ -25,25 +25,18 @@ from helpers.analysis.budget import (
     PefaResult,
     headline_values,
 )
-from helpers.data.calendar import fy_months, month_label
+from helpers.data.calendar import fy_months, fy_start_name, month_label
 from helpers.present.display import figure, headline, note, table
-from helpers.present.theme import PALETTE, STATUS_COLOURS
+from helpers.present.theme import (
+    PALETTE,
+    STATUS_COLOURS,
+    fmt_money,
+    fy_end_name,
+    fy_end_pair,
+    fy_month_ticks,
+    money_label,
+)
 
-UNITS = "PKR million"
-FY_MONTH_TICKS = [
-    "Jul",
-    "Aug",
-    "Sep",
-    "Oct",
-    "Nov",
-    "Dec",
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-]
 _BENCH_COLOUR = "#6B7280"
 _FLAG_LABELS = {
     "underspend": "Under-spending",
@@ -73,7 +66,8 @@ def _pts(x) -> str:
 
 
 def _pkr(x) -> str:
-    return "n/a" if not _ok(x) else f"PKR {float(x):,.0f}m"
+    """An amount in whole held units, e.g. '<code> 1,235m' for a million unit."""
+    return "n/a" if not _ok(x) else fmt_money(float(x), digits=0)
 
 
 def _join(items: Sequence[str]) -> str:
@@ -85,6 +79,11 @@ def _join(items: Sequence[str]) -> str:
 
 def _months_text(months: Sequence) -> str:
     return _join([month_label(m) for m in months])
+
+
+def _span(month) -> str:
+    """'<first month of the fiscal year> to <Month YYYY>' (the fiscal year to date)."""
+    return f"{fy_start_name()} to {month_label(month)}"
 
 
 def _range_text(low: float, high: float) -> str:
@@ -179,9 +178,10 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
     seas = report.seasonality.dropna(subset=["june_share"])
     if len(seas):
         out.append(
-            f"Spending bunches at the year end: in {_join(list(seas['fiscal_year']))} June alone "
-            f"took {_pct(seas['june_share'].mean())} of the year's spending on average "
-            f"(May and June together {_pct(seas['may_june_share'].mean())})."
+            f"Spending bunches at the year end: in {_join(list(seas['fiscal_year']))} "
+            f"{fy_end_name()} alone took {_pct(seas['june_share'].mean())} of the year's "
+            f"spending on average ({fy_end_pair(' and ')} together "
+            f"{_pct(seas['may_june_share'].mean())})."
         )
 
     flags = report.flags.loc[~report.flags["kind"].isin(["missing_months", "incomplete_months"])]
@@ -230,14 +230,15 @@ def figures_table(report: ExecutionReport) -> table:
         ("Projection, low", p.low, p.low_be),
         ("Projection, high", p.high, p.high_be),
     ]
-    df = pd.DataFrame(rows, columns=["Figure", "PKR million", "% of BE / ratio"])
-    df["PKR million"] = df["PKR million"].astype("float64")
+    money = money_label()
+    df = pd.DataFrame(rows, columns=["Figure", money, "% of BE / ratio"])
+    df[money] = df[money].astype("float64")
     df["% of BE / ratio"] = df["% of BE / ratio"].astype("float64")
     return table(
         df,
         caption=f"Headline figures, {month_label(report.month)} (FY {report.fiscal_year})",
-        units=f"{UNITS}; ratios as %",
-        formats={"PKR million": "{:,.1f}", "% of BE / ratio": "pct"},
+        units=f"{money}; ratios as %",
+        formats={money: "{:,.1f}", "% of BE / ratio": "pct"},
     )
 
 
@@ -262,10 +263,10 @@ def position_table(report: ExecutionReport) -> table:
     return table(
         df,
         caption=(
-            f"Cumulative spending by fund and component, July to {month_label(report.month)}, "
+            f"Cumulative spending by fund and component, {_span(report.month)}, "
             f"against a {_pct(report.benchmark)} benchmark"
         ),
-        units=f"{UNITS}; utilisation as % of the named denominator; gap in percentage points",
+        units=f"{money_label()}; utilisation as % of the named denominator; gap in percentage points",
         formats={
             "BE": money,
             "Final grant": money,
@@ -298,8 +299,8 @@ def object_class_table(report: ExecutionReport) -> table:
     )
     return table(
         df,
-        caption=f"Spending by object class, July to {month_label(report.month)}",
-        units=f"{UNITS}; gap in percentage points",
+        caption=f"Spending by object class, {_span(report.month)}",
+        units=f"{money_label()}; gap in percentage points",
         formats={
             "BE": "{:,.1f}",
             "Releases": "{:,.1f}",
@@ -330,7 +331,7 @@ def monthly_table(report: ExecutionReport) -> table:
     return table(
         df,
         caption=f"Monthly releases and expenditure, FY {report.fiscal_year}",
-        units=f"{UNITS}; a missing month shows a dash and is not counted as zero",
+        units=f"{money_label()}; a missing month shows a dash and is not counted as zero",
         formats={
             "Releases": "{:,.1f}",
             "Expenditure": "{:,.1f}",
@@ -343,24 +344,29 @@ def monthly_table(report: ExecutionReport) -> table:
 
 
 def seasonality_table(report: ExecutionReport) -> table | note:
-    """June and May-June shares of annual spending in past years."""
+    """Shares of annual spending booked in the fiscal year's last month and last two months,
+    in past years."""
     s = report.seasonality
+    last, pair = fy_end_name(), fy_end_pair()
     if s.empty:
-        return note("No completed past fiscal year in the data: the June share cannot be shown.")
+        return note(f"No completed past fiscal year in the data: the {last} share cannot be shown.")
     df = pd.DataFrame(
         {
             "Fiscal year": s["fiscal_year"],
             "Annual expenditure": s["annual_expenditure"],
-            "June share": s["june_share"],
-            "May-June share": s["may_june_share"],
+            f"{last} share": s["june_share"],
+            f"{pair} share": s["may_june_share"],
             "Complete data": s["complete"],
         }
     )
     return table(
         df,
-        caption="Year-end bunching: share of annual spending booked in June and in May-June",
-        units=f"{UNITS}; shares of the year's expenditure (a year with missing months is not shown)",
-        formats={"Annual expenditure": "{:,.1f}", "June share": "pct", "May-June share": "pct"},
+        caption=f"Year-end bunching: share of annual spending booked in {last} and in {pair}",
+        units=(
+            f"{money_label()}; shares of the year's expenditure "
+            "(a year with missing months is not shown)"
+        ),
+        formats={"Annual expenditure": "{:,.1f}", f"{last} share": "pct", f"{pair} share": "pct"},
     )
 
 
@@ -386,7 +392,7 @@ def projection_table(report: ExecutionReport) -> table:
             f"Year-end projection for FY {report.fiscal_year} by method "
             f"(back-test: the method applied at fiscal month {report.fy_m} of past years)"
         ),
-        units=f"{UNITS}; MAPE = mean absolute percentage error against the actual outturn",
+        units=f"{money_label()}; MAPE = mean absolute percentage error against the actual outturn",
         formats={
             "Projection": "{:,.1f}",
             "Low": "{:,.1f}",
@@ -423,7 +429,7 @@ def backtest_table(report: ExecutionReport) -> table | note:
     return table(
         df,
         caption=f"Back-test at fiscal month {report.fy_m}: projection against actual outturn",
-        units=f"{UNITS}; absolute error as % of the actual outturn",
+        units=f"{money_label()}; absolute error as % of the actual outturn",
         formats={
             "Projection": "{:,.1f}",
             "Low": "{:,.1f}",
@@ -497,7 +503,7 @@ def pefa_table(pefa: PefaResult) -> table | note:
             f"PEFA budget reliability: PI-1 score {pefa.pi1 or 'not scored'}, "
             f"{pefa.pi2_dimension} score {pefa.pi2 or 'not scored'}"
         ),
-        units=f"{UNITS}; original budget estimates (BE)",
+        units=f"{money_label()}; original budget estimates (BE)",
         formats={
             "Budget estimate": "{:,.1f}",
             "Actual": "{:,.1f}",
@@ -530,10 +536,10 @@ def data_notes(report: ExecutionReport) -> list[note]:
     out = [
         note(
             f"Data as of {month_label(last)} (the department's last month with budget data). "
-            f"Amounts in {UNITS}."
+            f"Amounts in {money_label()}."
             if last is not None
             else f"No budget data have been received for FY {report.fiscal_year} yet. "
-            f"Amounts in {UNITS}."
+            f"Amounts in {money_label()}."
         )
     ]
     if report.missing_months:
@@ -547,7 +553,7 @@ def data_notes(report: ExecutionReport) -> list[note]:
             )
         )
     else:
-        out.append(note(f"Every month from July to {month_label(report.month)} was reported."))
+        out.append(note(f"Every month from {_span(report.month)} was reported."))
     if report.incomplete_months:
         out.append(
             note(
@@ -558,7 +564,7 @@ def data_notes(report: ExecutionReport) -> list[note]:
         )
     out.append(
         note(
-            "Definitions: benchmark = months elapsed / 12 (July = 1). BE = original budget "
+            f"Definitions: benchmark = months elapsed / 12 ({fy_start_name()} = 1). BE = original budget "
             "estimate; final grant = revised estimate, shown only once it is known for every "
             "line of the scope at the report month. Salary = current fund, object class A01; "
             "non-salary = other current classes; development = ADP."
@@ -594,7 +600,7 @@ def data_notes(report: ExecutionReport) -> list[note]:
 
 def _fy_axis(ax) -> None:
     ax.set_xticks(range(1, 13))
-    ax.set_xticklabels(FY_MONTH_TICKS)
+    ax.set_xticklabels(fy_month_ticks())
     ax.set_xlim(0.5, 12.5)
     ax.set_xlabel("Month of the fiscal year")
 
@@ -673,7 +679,8 @@ def cumulative_chart(report: ExecutionReport) -> figure:
 
 
 def monthly_chart(report: ExecutionReport) -> figure:
-    """Monthly expenditure this year (bars) and in past years (lines), June highlighted."""
+    """Monthly expenditure this year (bars) and in past years (lines), the year's last two
+    months highlighted."""
     fig, ax = plt.subplots()
     past = sorted(y for y in set(report.trend["fiscal_year"]) if y < report.fiscal_year)[-3:]
     for i, fy in enumerate(past):
@@ -705,15 +712,16 @@ def monthly_chart(report: ExecutionReport) -> figure:
             color=STATUS_COLOURS["bad"],
             rotation=90,
         )
-    ax.axvspan(10.5, 12.5, color=STATUS_COLOURS["watch"], alpha=0.12, label="May-June")
+    ax.axvspan(10.5, 12.5, color=STATUS_COLOURS["watch"], alpha=0.12, label=fy_end_pair())
     _fy_axis(ax)
     _pkr_axis(ax)
-    ax.set_ylabel(f"Expenditure in the month ({UNITS})")
-    ax.set_title("Monthly expenditure: year-end bunching in May-June")
+    ax.set_ylabel(f"Expenditure in the month ({money_label()})")
+    ax.set_title(f"Monthly expenditure: year-end bunching in {fy_end_pair()}")
     ax.legend(loc="upper left", fontsize=9)
     s = report.seasonality.dropna(subset=["june_share"])
     alt = "Chart of monthly expenditure by fiscal month" + (
-        f"; June took {_pct(s['june_share'].mean())} of annual spending in past years on average."
+        f"; {fy_end_name()} took {_pct(s['june_share'].mean())} of annual spending in past "
+        "years on average."
         if len(s)
         else "."
     )
@@ -865,7 +873,7 @@ def projection_chart(report: ExecutionReport) -> figure:
     _fy_axis(ax)
     _pkr_axis(ax)
     ax.set_ylim(bottom=0)
-    ax.set_ylabel(f"Cumulative expenditure ({UNITS})")
+    ax.set_ylabel(f"Cumulative expenditure ({money_label()})")
     ax.set_title("Year-end projection")
     ax.legend(loc="lower right", fontsize=8)
     alt = (
@@ -878,5 +886,6 @@ def projection_chart(report: ExecutionReport) -> figure:
 
 
 def fy_month_labels(fy: str) -> list[str]:
-    """'Jul 2024' ... 'Jun 2025' for a fiscal year (chart and table labels)."""
+    """'Mon YYYY' for each month of a fiscal year, from its first month (chart and table
+    labels)."""
     return [m.strftime("%b %Y") for m in fy_months(fy)]
