@@ -1,12 +1,13 @@
 """Budget execution analysis: utilisation, seasonality, year-end projection, flags and PEFA.
 
 Pure functions on tidy DataFrames with the columns of the warehouse tables
-``budget_allocations`` and ``budget_monthly`` (docs/architecture.md). No I/O. Amounts are
-PKR million throughout; ratios are floats (0.61 = 61%).
+``budget_allocations`` and ``budget_monthly`` (docs/architecture.md). No I/O. Amounts are in
+the active profile's currency unit throughout (``profile.active().currency``); ratios are floats
+(0.61 = 61%). The fiscal year is the profile's (:mod:`helpers.data.calendar`).
 
 Definitions and settings (each a named module constant or a parameter):
 
-- Time-elapsed benchmark for fiscal month m (July = 1) is m / 12.
+- Time-elapsed benchmark for fiscal month m (the fiscal year's first month = 1) is m / 12.
 - Utilisation is always reported with its denominator: budget estimate (BE, original),
   final grant (revised estimate, only when known at the report month: ``revised_month`` on or
   before it, for every row of the scope), and cumulative releases.
@@ -31,12 +32,15 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from helpers import profile
 from helpers.data.calendar import (
     add_months,
     as_month,
     fiscal_year,
+    fy_label_of,
     fy_month_index,
     fy_months,
+    fy_start_month,
     month_label,
 )
 
@@ -268,7 +272,7 @@ def pefa_pi2_score(variances: Sequence[float]) -> str:
 
 
 def time_benchmark(month) -> float:
-    """Time-elapsed benchmark: fiscal month index / 12 (July = 1/12, March = 0.75)."""
+    """Time-elapsed benchmark: fiscal month index / 12 (first month = 1/12, ninth = 0.75)."""
     return fy_month_index(month) / 12
 
 
@@ -293,8 +297,21 @@ def _month_starts(values: pd.Series, name: str, allow_missing: bool = False) -> 
 
 
 def _fy_of_timestamps(ts: pd.Series) -> pd.Series:
-    start = ts.dt.year.where(ts.dt.month >= 7, ts.dt.year - 1)
-    return start.astype(str) + "-" + (start + 1).astype(str).str[-2:]
+    """The fiscal-year label of each month start (the profile's calendar and label style)."""
+    s = fy_start_month()
+    start = ts.dt.year.where(ts.dt.month >= s, ts.dt.year - 1)
+    labels = {int(y): fy_label_of(int(y)) for y in start.dropna().unique()}
+    return start.map(labels)
+
+
+def _fy_m(ts: pd.Series) -> pd.Series:
+    """Month number within the fiscal year (its first month = 1 ... 12)."""
+    return ((ts.dt.month - fy_start_month()) % 12 + 1).astype("int64")
+
+
+def _money(value: float) -> str:
+    """An amount in the profile's currency with one decimal, in the unit it is held in."""
+    return profile.active().currency.fmt(value)
 
 
 def _fund_check(df: pd.DataFrame, name: str) -> None:
@@ -341,7 +358,7 @@ def prepare_allocations(allocations: pd.DataFrame) -> pd.DataFrame:
 def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
     """Validate and normalise ``budget_monthly`` rows (returns a new frame).
 
-    Adds ``fy_m`` (fiscal month, July = 1) and ``component``. Raises ``ValueError`` on missing
+    Adds ``fy_m`` (fiscal month, the year's first month = 1) and ``component``. Raises ``ValueError`` on missing
     columns, unknown funds, duplicated keys, a fiscal year inconsistent with the month, or
     missing release/expenditure values (a data gap is a missing row, never a NULL amount).
     """
@@ -371,7 +388,7 @@ def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
     if df.duplicated(key).any():
         dups = df.loc[df.duplicated(key, keep=False), key].head(3).to_dict("records")
         raise ValueError(f"budget_monthly: duplicated keys, e.g. {dups}")
-    df["fy_m"] = ((df["month"].dt.month - 7) % 12 + 1).astype("int64")
+    df["fy_m"] = _fy_m(df["month"])
     df["component"] = _components(df)
     df.attrs["kp_prepared"] = True
     return df
@@ -647,7 +664,9 @@ def monthly_trend(
 
 
 def seasonality(trend: pd.DataFrame) -> pd.DataFrame:
-    """June and May-June share of annual spending per complete past fiscal year.
+    """Share of annual spending in the fiscal year's last month (``june_share``: fiscal month
+    12) and last two months (``may_june_share``: months 11 and 12), per
+    complete past fiscal year.
 
     ``trend`` is the output of :func:`monthly_trend`. Years with missing months get NaN shares
     and ``complete`` False. Columns: fiscal_year, annual_expenditure, june_share,
@@ -690,7 +709,7 @@ _METHOD_LABELS = {
 
 @dataclass
 class Projection:
-    """Year-end expenditure projection for one fiscal year (PKR million and ratios of BE).
+    """Year-end expenditure projection for one fiscal year (amounts in the profile's currency unit, and ratios of BE).
 
     ``methods`` has one row per method (profile, model) with columns method, label, available,
     point, low, high, point_be, low_be, high_be, backtest_mape, backtest_years, note;
@@ -1046,8 +1065,8 @@ def budget_flags(
                     "kind": "above_releases",
                     "scope": r.scope,
                     "message": (
-                        f"{label}: spending of PKR {r.expenditure:,.1f}m is above releases of "
-                        f"PKR {r.releases:,.1f}m (by PKR {r.expenditure - r.releases:,.1f}m)."
+                        f"{label}: spending of {_money(r.expenditure)} is above releases of "
+                        f"{_money(r.releases)} (by {_money(r.expenditure - r.releases)})."
                     ),
                 }
             )
@@ -1066,7 +1085,7 @@ def budget_flags(
                     "kind": "jump",
                     "scope": "total",
                     "message": (
-                        f"{label}: net expenditure is negative (PKR {r.expenditure:,.1f}m); "
+                        f"{label}: net expenditure is negative ({_money(r.expenditure)}); "
                         "reversals exceed spending."
                     ),
                 }
@@ -1081,9 +1100,9 @@ def budget_flags(
                         "kind": "jump",
                         "scope": "total",
                         "message": (
-                            f"{label}: expenditure of PKR {r.expenditure:,.1f}m is "
+                            f"{label}: expenditure of {_money(r.expenditure)} is "
                             f"{ratio:.1f} times {month_label(prev.month)}'s "
-                            f"PKR {prev.expenditure:,.1f}m."
+                            f"{_money(prev.expenditure)}."
                         ),
                     }
                 )
@@ -1333,7 +1352,7 @@ class ExecutionReport:
 
     @property
     def year_complete(self) -> bool:
-        """The report month is June and every month of the year was reported: the year-end
+        """The report month is the fiscal year's last and every month of the year was reported: the year-end
         figure is the actual outturn, not a projection."""
         return self.fy_m == 12 and not self.missing_months
 
