@@ -3,6 +3,16 @@
 ``python -m helpers.data.sample --out data/raw [--seed 2025] [--respondents 10000]
 [--departments health,finance] [--first-fy 2022-23 --last-fy 2025-26]``
 
+The sample follows the active jurisdiction profile (:mod:`helpers.profile`): its registry
+(departments, entities, surveyed services), its districts (none without a geography: then no
+district actuals and no survey files), its fiscal calendar (the default years are the fiscal
+years holding July 2022 and July 2025, in the profile's label style), its ``families:`` (only
+their input files are written) and its ``sample:`` section (``survey_label``; ``sizes``: annual
+budget per department slug in billions of the currency; ``under_spenders``, ``over_spenders``,
+``gaps``; ``extra_target_departments``). Without those keys the Khyber Pakhtunkhwa settings
+below apply to the slugs they name; other departments get a seeded size and the target
+templates of their priority area (or the generic ones).
+
 Everything is drawn from one seeded ``numpy.random.Generator``: the same options give
 byte-identical CSV/XLSX content and identical survey values. The structure is realistic on
 purpose (June bunching, under- and over-spenders, missing months, reversals, off-track targets,
@@ -21,13 +31,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers import profile as profiles
 from helpers.data import calendar
 from helpers.data.registry import Registry, load_registry
 from helpers.data.schemas import ATTRIBUTES, DONT_KNOW
 
 DEFAULT_SEED = 2025
-FIRST_FY = "2022-23"
-LAST_FY = "2025-26"
+# The default fiscal years are those of the active profile holding these months (KP: 2022-23 to
+# 2025-26); budget sizes grow 10% a year from the first.
+FIRST_MONTH = "2022-07"
+LAST_MONTH = "2025-07"
+# Amounts are held in the profile's currency unit; sizes are given in billions.
+_PER_BILLION = {"one": 1e9, "thousand": 1e6, "million": 1000.0, "billion": 1.0}
 
 # Approximate annual budget (PKR billion, FY2022-23) of the larger departments.
 SIZE_BN = {
@@ -121,6 +136,99 @@ TARGET_TEMPLATES = {
         ("Couple-years of protection", "thousand", "up", 520, 700),
     ],
 }
+# Templates for departments without their own, by priority area: the first entry whose keywords
+# occur in the area's name (case-insensitive). "Other" and unmatched areas get GENERIC_TARGETS only.
+AREA_TEMPLATES = [
+    (
+        ("education", "school", "literacy"),
+        [
+            ("Out-of-school children aged 5-16", "thousand", "down", 9500, 7800),
+            ("Net primary enrolment rate", "%", "up", 62, 75),
+            ("Schools with functional toilets and drinking water", "%", "up", 70, 92),
+            ("Teachers trained in the revised curriculum", "thousand", "up", 0, 60),
+        ],
+    ),
+    (
+        ("health", "population"),
+        [
+            ("Fully immunised children aged 12-23 months", "%", "up", 70, 90),
+            ("Deliveries in health facilities", "%", "up", 62, 78),
+            ("Health facilities with essential medicines in stock", "%", "up", 55, 85),
+            ("Vacant doctor posts in public facilities", "count", "down", 1800, 700),
+        ],
+    ),
+    (
+        ("water", "climate"),
+        [
+            ("Water storage capacity added", "thousand acre-feet", "up", 0, 900),
+            ("Flood protection works completed", "count", "up", 0, 60),
+            ("Area under high-efficiency irrigation", "thousand acres", "up", 40, 160),
+            ("Certified seed supplied to farmers", "thousand tonnes", "up", 380, 520),
+        ],
+    ),
+    (
+        ("agri", "food", "livestock", "irrigation"),
+        [
+            ("Farmers registered for subsidised inputs", "thousand", "up", 150, 900),
+            ("Certified seed supplied to farmers", "thousand tonnes", "up", 380, 520),
+            ("Wheat procured against the procurement target", "%", "up", 70, 100),
+            ("Canal water lost before the farm gate", "%", "down", 40, 30),
+        ],
+    ),
+    (
+        ("urban", "local government", "municipal"),
+        [
+            ("Solid waste collected in cities", "%", "up", 60, 85),
+            ("Population with piped drinking water", "%", "up", 45, 60),
+            ("Water samples meeting quality standards", "%", "up", 70, 85),
+            ("Public transport daily ridership", "thousand", "up", 250, 400),
+        ],
+    ),
+    (
+        ("energy", "power"),
+        [
+            ("Generation capacity commissioned", "MW", "up", 0, 1200),
+            ("Public buildings solarised", "count", "up", 1500, 9000),
+            ("Transmission and distribution losses", "%", "down", 17, 14),
+            ("Bills recovered against bills issued", "%", "up", 88, 95),
+        ],
+    ),
+    (
+        ("safety", "security", "police", "law"),
+        [
+            ("Emergency calls answered within 7 minutes", "%", "up", 75, 90),
+            ("Criminal cases with challan submitted within 14 days", "%", "up", 45, 75),
+            ("Police stations with front desks and e-FIR", "count", "up", 200, 700),
+            ("Conviction rate in prosecuted cases", "%", "up", 38, 55),
+        ],
+    ),
+    (
+        ("economy", "revenue", "fiscal", "finance"),
+        [
+            ("Tax collected against the annual target", "%", "up", 85, 100),
+            ("Income tax returns filed", "thousand", "up", 3500, 5500),
+            ("Development budget released on schedule", "%", "up", 60, 90),
+            ("Public procurement through e-tendering", "%", "up", 20, 80),
+        ],
+    ),
+    (
+        ("social", "welfare", "protection"),
+        [
+            ("Households receiving quarterly cash transfers", "thousand", "up", 8000, 9500),
+            ("Payments made through biometric verification", "%", "up", 70, 98),
+            ("Helpline complaints resolved within 30 days", "%", "up", 55, 85),
+        ],
+    ),
+    (
+        ("infrastructure", "transport", "communication", "works"),
+        [
+            ("Highways rehabilitated", "km", "up", 0, 1500),
+            ("Trains arriving on time", "%", "up", 55, 80),
+            ("Projects completed within the approved cost", "%", "up", 40, 70),
+            ("Broadband subscriptions", "million", "up", 120, 150),
+        ],
+    ),
+]
 GENERIC_TARGETS = [
     ("Files disposed of within 15 working days", "%", "up", 45, 85),
     ("Citizen complaints resolved on the portal", "%", "up", 60, 90),
@@ -167,6 +275,10 @@ SERVICE_LEVEL = {
     "rescue": 1.0,
     "welfare": 0.0,
 }
+# Services not in SERVICE_USE (other profiles' codes): these, else a default.
+OTHER_SERVICE_USE = {"teaching": 0.15, "vet": 0.16}
+OTHER_SERVICE_LEVEL = {"teaching": -0.2, "vet": 0.1}
+DEFAULT_SERVICE_USE, DEFAULT_SERVICE_LEVEL = 0.2, 0.0
 DRIVERS = {"staff": 0.45, "wait": 0.6, "cost": 0.2, "avail": 0.35, "clean": 0.25}
 DRIVER_TOTAL = sum(DRIVERS.values())
 SMALL_DISTRICTS = {"PK517", "PK534", "PK516", "PK515"}  # Kolai Palas, Tor Ghar, Kohistan Up/Low
@@ -184,27 +296,31 @@ class SampleOptions:
     """What to generate. Defaults give the full sample; tests pass smaller ones."""
 
     seed: int = DEFAULT_SEED
-    first_fy: str = FIRST_FY
-    last_fy: str = LAST_FY
+    first_fy: str | None = None  # None: the active profile's fiscal year holding FIRST_MONTH
+    last_fy: str | None = None  # None: ... holding LAST_MONTH
     respondents: int = 10_000
     departments: tuple[str, ...] | None = None  # None: every department in the registry
 
     @classmethod
     def small(cls) -> SampleOptions:
-        """A small sample in seconds (3 departments, FY2024-25, two waves of ~600 respondents):
-        the tests' shared fixture data."""
+        """A small sample in seconds (3 departments, the fiscal year holding July 2024, two waves
+        of ~600 respondents): the tests' shared fixture data. The three departments are KP's
+        health, local-government and zakat-ushr where the registry has them, else all."""
+        fy = calendar.fiscal_year("2024-07")
+        trio = ("health", "local-government", "zakat-ushr")
         return cls(
             seed=7,
-            first_fy="2024-25",
-            last_fy="2024-25",
+            first_fy=fy,
+            last_fy=fy,
             respondents=600,
-            departments=("health", "local-government", "zakat-ushr"),
+            departments=trio if set(trio) <= set(load_registry().slugs) else None,
         )
 
     @property
     def fiscal_years(self) -> list[str]:
-        first, last = int(self.first_fy[:4]), int(self.last_fy[:4])
-        return [f"{y}-{str(y + 1)[-2:]}" for y in range(first, last + 1)]
+        first = calendar.fy_start_year(self.first_fy or calendar.fiscal_year(FIRST_MONTH))
+        last = calendar.fy_start_year(self.last_fy or calendar.fiscal_year(LAST_MONTH))
+        return [calendar.fy_label_of(y) for y in range(first, last + 1)]
 
     @property
     def months(self) -> list[dt.date]:
@@ -215,6 +331,16 @@ def _rng(opts: SampleOptions, stream: str) -> np.random.Generator:
     """One independent, reproducible stream per part (adding a part does not shift others)."""
     key = sum(ord(c) * (i + 1) for i, c in enumerate(stream))
     return np.random.default_rng([opts.seed, key])
+
+
+def _config() -> dict:
+    """The active profile's ``sample:`` section."""
+    return dict(profiles.active().sample)
+
+
+def _base_year() -> int:
+    """The calendar year the sizes refer to (start of the fiscal year holding FIRST_MONTH)."""
+    return calendar.fy_start_year(calendar.fiscal_year(FIRST_MONTH))
 
 
 def _departments(reg: Registry, opts: SampleOptions) -> list[str]:
@@ -280,12 +406,21 @@ def _class_shares(slug: str) -> tuple[dict[str, float], dict[str, float], float]
 def budget(reg: Registry, opts: SampleOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     """budget_allocations and budget_monthly input frames."""
     rng = _rng(opts, "budget")
+    cfg = _config()
+    sizes = cfg.get("sizes") or SIZE_BN
+    under = set(cfg.get("under_spenders", UNDER))
+    over = set(cfg.get("over_spenders", OVER))
+    gaps = dict(cfg.get("gaps", GAPS))
+    per_bn = _PER_BILLION[profiles.active().currency.unit]
+    base_year = _base_year()
     alloc_rows, month_rows = [], []
     for slug in _departments(reg, opts):
-        size = SIZE_BN.get(slug, float(rng.uniform(2.0, 9.0))) * 1000.0  # PKR million
+        # the seeded default is drawn for every department, so that sizes do not shift others
+        size = float(sizes.get(slug, float(rng.uniform(2.0, 9.0)))) * per_bn
         cur, dev, dev_share = _class_shares(slug)
         for k, fy in enumerate(opts.fiscal_years):
-            year_size = size * (1.1 ** (int(fy[:4]) - 2022)) * rng.uniform(0.95, 1.05)
+            growth = 1.1 ** (calendar.fy_start_year(fy) - base_year)
+            year_size = size * growth * rng.uniform(0.95, 1.05)
             months = calendar.fy_months(fy)
             for fund, shares, fund_share in (
                 ("current", cur, 1 - dev_share),
@@ -293,10 +428,10 @@ def budget(reg: Registry, opts: SampleOptions) -> tuple[pd.DataFrame, pd.DataFra
             ):
                 for oc, share in shares.items():
                     be = year_size * fund_share * share
-                    if fund == "development" and slug in UNDER:
+                    if fund == "development" and slug in under:
                         re_factor = rng.uniform(0.75, 0.9)
                         spend = rng.uniform(0.5, 0.68)
-                    elif slug in OVER and fund == "current":
+                    elif slug in over and fund == "current":
                         re_factor = rng.uniform(1.06, 1.15)
                         spend = rng.uniform(0.98, 1.03)
                     else:
@@ -365,14 +500,16 @@ def budget(reg: Registry, opts: SampleOptions) -> tuple[pd.DataFrame, pd.DataFra
         ],
     )
     # missing months (data gaps, not zero) for a couple of departments
-    for slug, n in GAPS.items():
+    for slug, n in gaps.items():
         if slug in set(monthly["department"]):
             months = sorted(monthly.loc[monthly["department"] == slug, "month"].unique())
             gone = rng.choice(months[:-1], size=min(n, len(months) - 1), replace=False)
             monthly = monthly.loc[~((monthly["department"] == slug) & monthly["month"].isin(gone))]
-    # a few reversals: small negative expenditure on non-salary classes, flagged
+    # a few reversals: small negative expenditure on non-salary classes, flagged (never in the
+    # last month of the fiscal year)
+    last_month = f"{(calendar.fy_start_month() - 2) % 12 + 1:02d}"
     cand = monthly.index[
-        (monthly["object_class"].isin(["A03", "A13"])) & (monthly["month"].str[5:] != "06")
+        (monthly["object_class"].isin(["A03", "A13"])) & (monthly["month"].str[5:] != last_month)
     ]
     if len(cand):
         for i in rng.choice(cand, size=min(6, len(cand)), replace=False):
@@ -387,8 +524,23 @@ def budget(reg: Registry, opts: SampleOptions) -> tuple[pd.DataFrame, pd.DataFra
 
 def _target_departments(reg: Registry, opts: SampleOptions) -> list[str]:
     pri = set(reg.departments.loc[reg.departments["priority_area"] != "Other", "slug"])
-    chosen = pri | set(EXTRA_TARGET_DEPARTMENTS)
+    extra = _config().get("extra_target_departments", EXTRA_TARGET_DEPARTMENTS)
+    chosen = pri | set(extra)
     return [s for s in _departments(reg, opts) if s in chosen]
+
+
+def _templates(slug: str, area: str, own: dict | None = None) -> list[tuple]:
+    """The department's target templates: the profile's (``sample.targets``), else the built-in
+    ones of its slug, else those of its priority area (may be none)."""
+    if own and slug in own:
+        return [tuple(t) for t in own[slug]]
+    if slug in TARGET_TEMPLATES:
+        return TARGET_TEMPLATES[slug]
+    name = str(area).casefold()
+    for keywords, templates in AREA_TEMPLATES:
+        if any(k in name for k in keywords):
+            return templates
+    return []
 
 
 def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
@@ -398,6 +550,8 @@ def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
     first, last = months[0], months[-1]
     span = len(months)
     pcodes = sorted(reg.pcodes)
+    areas = dict(zip(reg.departments["slug"], reg.departments["priority_area"], strict=True))
+    profile_targets = _config().get("targets") or {}
     out = {
         k: []
         for k in (
@@ -410,11 +564,10 @@ def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
         )
     }
     for slug in _target_departments(reg, opts):
-        pool = list(TARGET_TEMPLATES.get(slug, [])) + GENERIC_TARGETS
+        own = _templates(slug, areas[slug], profile_targets)
+        pool = list(own) + GENERIC_TARGETS
         n_targets = int(rng.integers(3, min(8, len(pool)) + 1))
-        picks = pool[: len(TARGET_TEMPLATES.get(slug, []))] + list(
-            rng.permutation(np.array(GENERIC_TARGETS, dtype=object))
-        )
+        picks = pool[: len(own)] + list(rng.permutation(np.array(GENERIC_TARGETS, dtype=object)))
         evidence = {}
         for t in range(n_targets):
             title, unit, direction, base, goal = picks[t]
@@ -424,7 +577,7 @@ def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
             t_idx = span - 1 - int(rng.integers(0, 7))
             t_idx = max(t_idx, b_idx + 6)
             b_month, t_month = months[b_idx], months[t_idx]
-            has_d = bool(rng.random() < 0.35)
+            has_d = bool(rng.random() < 0.35) and bool(pcodes)  # no geography: none
             out["targets"].append(
                 [
                     tid,
@@ -597,8 +750,17 @@ def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
 
 
 def survey_waves(opts: SampleOptions) -> list[dt.date]:
-    """Fieldwork months: every December and June inside the fiscal years."""
-    return [m for m in opts.months if m.month in (6, 12)]
+    """Fieldwork months: the 6th and 12th month of every fiscal year (December and June for a
+    July year)."""
+    return [m for m in opts.months if calendar.fy_month_index(m) in (6, 12)]
+
+
+def _service_use(s: str) -> float:
+    return SERVICE_USE.get(s, OTHER_SERVICE_USE.get(s, DEFAULT_SERVICE_USE))
+
+
+def _service_level(s: str) -> float:
+    return SERVICE_LEVEL.get(s, OTHER_SERVICE_LEVEL.get(s, DEFAULT_SERVICE_LEVEL))
 
 
 def _likert(latent: np.ndarray) -> np.ndarray:
@@ -609,7 +771,9 @@ def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
     """One wide respondent-level frame per wave (SPSS layout, 9 = don't know)."""
     rng = _rng(opts, "survey")
     pcodes = sorted(reg.pcodes)
-    services = [s for s in reg.services if s in SERVICE_USE]
+    services = list(reg.services)
+    if not pcodes:
+        return {}
     pop = {pc: float(rng.lognormal(np.log(650_000), 0.45)) for pc in pcodes}
     for pc in sorted(SMALL_DISTRICTS & set(pcodes)):
         pop[pc] = float(rng.uniform(60_000, 160_000))
@@ -650,13 +814,14 @@ def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
             base = d_effect[pc] + psu_effect + 0.04 * w
             sat_sum = np.zeros(n)
             sat_n = np.zeros(n)
+            extra = {}
             for s in services:
-                use_p = SERVICE_USE[s] * (1.4 if s in {"waste", "transport"} else 1.0)
+                use_p = _service_use(s) * (1.4 if s in {"waste", "transport"} else 1.0)
                 used = rng.random(n) < np.where(is_urban, min(use_p * 1.3, 0.95), use_p * 0.85)
-                df[f"used_{s}"] = used.astype(int)
+                extra[f"used_{s}"] = used.astype(int)
                 lat = {}
                 for p in ("staff", "wait", "cost", "avail", "clean"):
-                    lat[p] = SERVICE_LEVEL[s] + base + rng.normal(0, 0.9, n)
+                    lat[p] = _service_level(s) + base + rng.normal(0, 0.9, n)
                     if p == "wait":
                         lat[p] -= 0.3 * is_urban
                 # A weighted average of the attribute latents (so district and service levels carry
@@ -671,7 +836,7 @@ def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
                     v = cols[p].astype(float)
                     v[rng.random(n) < 0.03] = DONT_KNOW
                     v[~used] = np.nan
-                    df[f"{p}_{s}"] = v
+                    extra[f"{p}_{s}"] = v
                 sat_sum += np.where(used, sat_lat, 0.0)
                 sat_n += used
             overall = np.where(sat_n > 0, sat_sum / np.maximum(sat_n, 1), base) + rng.normal(
@@ -679,7 +844,8 @@ def survey(reg: Registry, opts: SampleOptions) -> dict[dt.date, pd.DataFrame]:
             )
             o = _likert(overall).astype(float)
             o[rng.random(n) < 0.04] = DONT_KNOW
-            df["overall_satisfaction"] = o
+            extra["overall_satisfaction"] = o
+            df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
             frames.append(df)
         wave_df = pd.concat(frames, ignore_index=True)
         base_cols = [
@@ -706,7 +872,9 @@ def pse(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
     deps = set(_departments(reg, opts))
     ents = reg.entities.loc[reg.entities["department"].isin(deps)]
     quarters = [
-        pd.Timestamp(m) + pd.offsets.MonthEnd(0) for m in opts.months if m.month in (3, 6, 9, 12)
+        pd.Timestamp(m) + pd.offsets.MonthEnd(0)
+        for m in opts.months
+        if calendar.fy_month_index(m) in (3, 6, 9, 12)
     ]
     scale = {
         "university": 1800,
@@ -718,12 +886,13 @@ def pse(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
         "development authority": 700,
         "foundation": 300,
     }
+    unit = _PER_BILLION[profiles.active().currency.unit] / 1000.0  # scale is in millions
     rows = []
     ids = list(ents["entity_id"])
     neg_equity = set(rng.choice(ids, size=min(2, len(ids)), replace=False)) if ids else set()
     silent = set(rng.choice(ids, size=min(3, len(ids)), replace=False)) if ids else set()
     for e in ents.itertuples():
-        size = scale.get(e.entity_type, 500) * float(rng.lognormal(0, 0.5))
+        size = scale.get(e.entity_type, 500) * unit * float(rng.lognormal(0, 0.5))
         own_share = float(rng.uniform(0.1, 0.7))
         assets = size * float(rng.uniform(3, 8))
         # Most entities are solvent with a few months of cash and a small surplus; about one in
@@ -793,14 +962,47 @@ LIKERT_LABELS = {
 }
 
 
+# The input groups each report family reads (the overview reads the others' inputs).
+FAMILY_INPUTS = {
+    "budget_execution": ("budget",),
+    "stocktake": ("stocktake",),
+    "citizen_survey": ("survey",),
+    "pse_oversight": ("pse",),
+    "pse_province": ("pse",),
+    "province_overview": (),
+}
+
+
+def input_groups() -> set[str]:
+    """The input groups to generate for the active profile: those of its ``families:`` (every
+    group when it lists none); no survey for a profile without geography."""
+    prof = profiles.active()
+    if prof.families is None:
+        groups = {g for gs in FAMILY_INPUTS.values() for g in gs}
+    else:
+        groups = {g for f in prof.families for g in FAMILY_INPUTS.get(f, ())}
+    if prof.geography is None:
+        groups.discard("survey")
+    return groups
+
+
+def survey_label() -> str:
+    """The survey files' label: the profile's ``sample.survey_label``, else from its short name."""
+    prof = profiles.active()
+    return str(prof.sample.get("survey_label") or f"{prof.short_name} citizen perception survey")
+
+
 def write_sample(
     out: Path, opts: SampleOptions | None = None, registry: Registry | None = None
 ) -> list[Path]:
-    """Write every input file into ``out`` (created if needed); return the paths written."""
+    """Write the input files of the active profile's families into ``out`` (created if needed);
+    return the paths written."""
     import pyreadstat
 
     opts = opts or SampleOptions()
     reg = registry or load_registry()
+    groups = input_groups()
+    label = survey_label()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -810,12 +1012,14 @@ def write_sample(
         df.to_csv(p, index=False, lineterminator="\n")
         written.append(p)
 
-    alloc, monthly = budget(reg, opts)
-    csv(alloc, "budget_allocations.csv")
-    csv(monthly, "budget_monthly.csv")
-    for name, df in stocktakes(reg, opts).items():
-        csv(df, f"{name}.csv")
-    for wave, df in survey(reg, opts).items():
+    if "budget" in groups:
+        alloc, monthly = budget(reg, opts)
+        csv(alloc, "budget_allocations.csv")
+        csv(monthly, "budget_monthly.csv")
+    if "stocktake" in groups:
+        for name, df in stocktakes(reg, opts).items():
+            csv(df, f"{name}.csv")
+    for wave, df in (survey(reg, opts) if "survey" in groups else {}).items():
         p = out / f"survey_{wave:%Y-%m}.sav"
         likert_cols = [
             c for c in df.columns if c.split("_")[0] in ATTRIBUTES or c == "overall_satisfaction"
@@ -823,17 +1027,18 @@ def write_sample(
         pyreadstat.write_sav(
             df,
             str(p),
-            file_label=f"KP citizen perception survey, fieldwork {wave:%B %Y}",
+            file_label=f"{label}, fieldwork {wave:%B %Y}",
             variable_value_labels={c: LIKERT_LABELS for c in likert_cols},
         )
         _fix_sav_timestamp(p)
         written.append(p)
-    p = out / "pse_returns.xlsx"
-    frame = pse(reg, opts)
-    with pd.ExcelWriter(p, engine="openpyxl") as xw:
-        frame.to_excel(xw, index=False, sheet_name="returns")
-    _normalise_xlsx_timestamps(p)
-    written.append(p)
+    if "pse" in groups:
+        p = out / "pse_returns.xlsx"
+        frame = pse(reg, opts)
+        with pd.ExcelWriter(p, engine="openpyxl") as xw:
+            frame.to_excel(xw, index=False, sheet_name="returns")
+        _normalise_xlsx_timestamps(p)
+        written.append(p)
     return written
 
 
@@ -876,8 +1081,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--respondents", type=int, default=10_000, help="survey respondents per wave")
     ap.add_argument("--departments", default=None, help="comma-separated slugs (default: all)")
-    ap.add_argument("--first-fy", default=FIRST_FY)
-    ap.add_argument("--last-fy", default=LAST_FY)
+    ap.add_argument(
+        "--first-fy", default=None, help="first fiscal year (default: the one holding July 2022)"
+    )
+    ap.add_argument(
+        "--last-fy", default=None, help="last fiscal year (default: the one holding July 2025)"
+    )
     a = ap.parse_args(argv)
     opts = SampleOptions(
         seed=a.seed,
