@@ -46,7 +46,18 @@ TOP_KEYS = {
     "registry",
     "families",
     "sample",
+    "chart_of_accounts",
 }
+ROLES = (
+    "salary",
+    "non_salary",
+    "development",
+    "interest",
+    "principal",
+    "contingency",
+    "revenue",
+    "other",
+)
 MONTH_NAMES = (
     "January February March April May June July August September October November December"
 ).split()
@@ -93,6 +104,118 @@ class Geography:
 
 
 @dataclass(frozen=True)
+class ObjectClass:
+    """One object class (economic category) of the chart of accounts.
+
+    ``role`` tells the reports (and PEFA indicators) what the class is: one of :data:`ROLES`.
+    ``may_be_negative``: budget lines of this class may carry negative amounts (revenue or
+    asset-sale lines); a mapping may also mark single lines (see helpers.data.mapping)."""
+
+    code: str
+    name: str
+    role: str = "other"
+    may_be_negative: bool = False
+
+
+@dataclass(frozen=True)
+class ChartOfAccounts:
+    """Funds and object classes the budget inputs use (``chart_of_accounts:`` in profile.yaml)."""
+
+    funds: tuple[str, ...]
+    object_classes: tuple[ObjectClass, ...]
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.object_classes)
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {c.code: c.name for c in self.object_classes}
+
+    def role(self, code: str) -> str | None:
+        return next((c.role for c in self.object_classes if c.code == code), None)
+
+    def with_role(self, role: str) -> tuple[str, ...]:
+        return tuple(c.code for c in self.object_classes if c.role == role)
+
+    @property
+    def negative_ok(self) -> frozenset[str]:
+        """Classes whose lines may be negative (flagged, or role revenue)."""
+        return frozenset(
+            c.code for c in self.object_classes if c.may_be_negative or c.role == "revenue"
+        )
+
+
+# The KP chart (New Accounting Model): the default when a profile has no chart_of_accounts.
+KP_CHART = ChartOfAccounts(
+    funds=("current", "development"),
+    object_classes=tuple(
+        ObjectClass(code, name, role)
+        for code, name, role in (
+            ("A01", "Employee related expenses", "salary"),
+            ("A02", "Project pre-investment analysis", "non_salary"),
+            ("A03", "Operating expenses", "non_salary"),
+            ("A04", "Employees' retirement benefits", "non_salary"),
+            ("A05", "Grants, subsidies and write-off of loans", "non_salary"),
+            ("A06", "Transfers", "non_salary"),
+            ("A07", "Interest payment", "interest"),
+            ("A08", "Loans and advances", "non_salary"),
+            ("A09", "Physical assets", "non_salary"),
+            ("A10", "Principal repayments", "principal"),
+            ("A11", "Investments", "non_salary"),
+            ("A12", "Civil works", "non_salary"),
+            ("A13", "Repairs and maintenance", "non_salary"),
+        )
+    ),
+)
+
+
+def _parse_chart(doc: Any, bad) -> ChartOfAccounts:
+    """``chart_of_accounts:`` (funds: [..]; object_classes: [{code, name, role, may_be_negative}])."""
+    if doc is None:
+        return KP_CHART
+    if not isinstance(doc, Mapping):
+        raise bad("chart_of_accounts", "must be a mapping (funds, object_classes)")
+    extra = sorted(set(map(str, doc)) - {"funds", "object_classes"})
+    if extra:
+        raise bad(f"chart_of_accounts.{extra[0]}", "unknown field (known: funds, object_classes)")
+    funds = doc.get("funds", list(KP_CHART.funds))
+    if not isinstance(funds, list) or not funds or not all(isinstance(f, str) and f for f in funds):
+        raise bad("chart_of_accounts.funds", "must be a non-empty list of fund codes")
+    if len(set(funds)) != len(funds):
+        raise bad("chart_of_accounts.funds", "fund codes must be unique")
+    raw = doc.get("object_classes")
+    if raw is None:
+        return ChartOfAccounts(tuple(funds), KP_CHART.object_classes)
+    if not isinstance(raw, list) or not raw:
+        raise bad("chart_of_accounts.object_classes", "must be a non-empty list")
+    classes = []
+    for i, c in enumerate(raw):
+        where = f"chart_of_accounts.object_classes[{i}]"
+        if not isinstance(c, Mapping):
+            raise bad(where, "must be a mapping (code, name, role)")
+        extra = sorted(set(map(str, c)) - {"code", "name", "role", "may_be_negative"})
+        if extra:
+            raise bad(f"{where}.{extra[0]}", "unknown field (known: code, name, role, may_be_negative)")
+        code, cname = c.get("code"), c.get("name")
+        if not isinstance(code, str) or not code.strip():
+            raise bad(f"{where}.code", "missing or not text")
+        if not isinstance(cname, str) or not cname.strip():
+            raise bad(f"{where}.name", "missing or not text")
+        role = c.get("role", "other")
+        if role not in ROLES:
+            raise bad(f"{where}.role", f"{role!r} not one of {', '.join(ROLES)}")
+        neg = c.get("may_be_negative", False)
+        if not isinstance(neg, bool):
+            raise bad(f"{where}.may_be_negative", "must be true or false")
+        classes.append(ObjectClass(code.strip(), cname.strip(), role, neg))
+    codes = [c.code for c in classes]
+    if len(set(codes)) != len(codes):
+        raise bad("chart_of_accounts.object_classes", "codes must be unique")
+    return ChartOfAccounts(tuple(funds), tuple(classes))
+
+
+@dataclass(frozen=True)
 class Profile:
     """One government's settings (see ``params/profiles/*/profile.yaml``)."""
 
@@ -109,6 +232,12 @@ class Profile:
     registry_file: Path
     families: tuple[str, ...] | None
     sample: Mapping[str, Any]
+    chart: ChartOfAccounts = KP_CHART
+
+    @property
+    def mappings_dir(self) -> Path:
+        """``params/profiles/<p>/mappings/``: one YAML mapping per source export."""
+        return self.folder / "mappings"
 
     @property
     def source(self) -> Path:
@@ -361,4 +490,5 @@ def parse(doc: Any, folder: Path, name: str | None = None) -> Profile:
         registry_file=reg_file,
         families=families,
         sample=dict(sample),
+        chart=_parse_chart(doc.get("chart_of_accounts"), bad),
     )
