@@ -16,7 +16,7 @@ Definitions
 -----------
 Gap matrix (the heatmap)
     For each department budgeted in the fiscal year of the report month and each month m of
-    that year up to the report month: ``gap = cumulative expenditure July..m / annual BE - m/12``
+    that year up to the report month: ``gap = cumulative expenditure from the fiscal year's first month to m / annual BE - m/12``
     (a ratio; 0.05 = 5 percentage points ahead of the time-elapsed benchmark). Cumulative
     expenditure covers reported rows only, exactly as in ``province_summary``; a month with no
     row for the department is a data gap and its cell is missing (NaN), never zero. A department
@@ -28,7 +28,7 @@ Province totals
 "Needs attention" rule (:class:`AttentionRule`, each threshold a named constant)
     A department collects a *reason* for each warning sign below, and needs attention when it
     has at least ``min_reasons`` of them (default 2: the time-elapsed benchmark is linear while
-    spending is bunched in May-June, so one sign alone is common and not on its own alarming).
+    spending is bunched in the year's last two months, so one sign alone is common and not on its own alarming).
 
     ``underspend``         utilisation of BE more than ``underspend_margin`` below the benchmark;
     ``projected_low``      projected year-end spending below ``projection_floor`` of BE;
@@ -51,10 +51,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from helpers import profile
 from helpers.analysis import budget as bud
 from helpers.analysis import survey as sv
 from helpers.analysis.stocktake import targets_in_force
-from helpers.data.calendar import as_month, fiscal_year, fy_month_index, fy_months
+from helpers.data.calendar import as_month, fiscal_year, fy_month_index, fy_months, fy_start_month
 
 __all__ = [
     "UNDERSPEND_MARGIN",
@@ -241,7 +242,7 @@ def gap_matrix(allocations: pd.DataFrame, monthly: pd.DataFrame, month) -> pd.Da
     """Gap to the time-elapsed benchmark per department (rows) and fiscal month (columns).
 
     Rows: departments budgeted in the fiscal year of ``month`` (sorted by slug; index name
-    ``department``). Columns: month starts (Timestamps) from July to ``month`` (name ``month``).
+    ``department``). Columns: month starts (Timestamps) from the fiscal year's first month to ``month`` (name ``month``).
     Values: cumulative expenditure to that month / annual BE minus fiscal month / 12 (ratios).
     NaN where the department has no ``budget_monthly`` row in that month (a data gap) or a zero
     BE. Raises ``ValueError`` when nothing is budgeted in that fiscal year.
@@ -276,7 +277,7 @@ def gap_matrix(allocations: pd.DataFrame, monthly: pd.DataFrame, month) -> pd.Da
 def province_totals(summary: pd.DataFrame, month) -> dict[str, float]:
     """Province-wide budget position from :func:`~helpers.analysis.budget.province_summary`.
 
-    Returns budget_estimate and expenditure (PKR million, summed over departments), utilisation
+    Returns budget_estimate and expenditure (the profile's currency unit, summed over departments), utilisation
     (expenditure / BE), benchmark and gap (utilisation - benchmark).
     """
     bud_cols = ("budget_estimate", "expenditure")
@@ -568,6 +569,11 @@ def league_table(
     return out[LEAGUE_COLUMNS].reset_index(drop=True)
 
 
+def _fy_end_name() -> str:
+    """Name of the fiscal year's last month (the month before its first)."""
+    return dt.date(2000, (fy_start_month() + 10) % 12 + 1, 1).strftime("%B")
+
+
 def _pts(x: float) -> str:
     n = abs(float(x)) * 100
     return f"{n:.0f} point{'s' if round(n) != 1 else ''}"
@@ -595,6 +601,7 @@ def attention_reasons(
                 f"satisfaction with {str(r.label)[:1].lower() + str(r.label)[1:]} fell "
                 f"{_pts(r.change)} since the previous survey wave, to {r.estimate:.0%}"
             )
+    year_end = _fy_end_name()
     rows: list[dict] = []
     for r in league.itertuples(index=False):
         found: list[tuple[str, str]] = []
@@ -611,7 +618,7 @@ def attention_reasons(
                 (
                     "projected_low",
                     f"is projected to spend only {r.projection_be:.0%} of its budget estimate "
-                    "by the end of June",
+                    f"by the end of {year_end}",
                 )
             )
         if pd.notna(r.projection_be) and r.projection_be > rule.projection_ceiling + 1e-9:
@@ -619,7 +626,7 @@ def attention_reasons(
                 (
                     "projected_high",
                     f"is projected to spend {r.projection_be:.0%} of its budget estimate by the "
-                    "end of June, more than budgeted",
+                    f"end of {year_end}, more than budgeted",
                 )
             )
         if pd.notna(r.grade) and str(r.grade) in rule.low_grades:
@@ -760,7 +767,8 @@ def build_overview(
     mon = bud.prepare_monthly(monthly)
     if not (alloc["fiscal_year"] == fiscal_year(m)).any():
         raise ValueError(
-            f"no department has a budget for FY {fiscal_year(m)}: the province overview for "
+            f"no department has a budget for FY {fiscal_year(m)}: the "
+            f"{profile.active().scope_word} overview for "
             f"{m:%Y-%m} needs the budget allocations of that fiscal year"
         )
     mon = mon.loc[mon["month"] <= pd.Timestamp(m)]

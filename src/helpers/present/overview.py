@@ -1,10 +1,10 @@
-"""Province overview presentation: key messages, league table, heatmap, attention list, survey.
+"""Overview presentation (the whole government, all departments): key messages, league table, heatmap, attention list, survey.
 
 Everything here reads a :class:`helpers.analysis.overview.ProvinceOverview`; it formats, orders
 and words what the analysis computed and computes nothing new. The one exception is
 :func:`overview_report`, the loader the notebook calls: it reads the warehouse (through
 :mod:`helpers.data.warehouse` only) and hands the frames to the pure analysis functions.
-Amounts are PKR million; ratios are shown as percentages, gaps in percentage points.
+Amounts are in the profile's currency unit; ratios are shown as percentages, gaps in percentage points.
 """
 
 from __future__ import annotations
@@ -21,24 +21,40 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
+from helpers import profile
 from helpers.analysis import overview as ao
 from helpers.analysis import stocktake
 from helpers.analysis import survey as sv
 from helpers.analysis.overview import ProvinceOverview
-from helpers.data.calendar import as_month, month_label
+from helpers.data.calendar import as_month, fy_start_name, month_label
 from helpers.present import budget as budget_view
 from helpers.present.display import figure, headline, key_messages, note, report_meta, table
-from helpers.present.theme import PALETTE
+from helpers.present.theme import PALETTE, fy_end_pair, money_label
 
 FAMILY = "province_overview"
-TITLE = "Province overview: service delivery performance"
-UNITS = "PKR million"
 #: Diverging, colour-blind-safe palette for the gap heatmap (ColorBrewer RdBu: red = behind).
 HEATMAP_CMAP = "RdBu"
 MISSING_COLOUR = "#D9D9D9"
 #: How many departments a key message names at most.
 NAMED_IN_MESSAGES = 3
 _LABEL_WIDTH = 34  # characters per line of a department name on the heatmap axis
+
+
+def _scope() -> str:
+    """What the whole government is called in report text ('province' for KP)."""
+    return profile.active().scope_word
+
+
+def _strata() -> str:
+    """What the survey's strata are, in words (the profile's geographic units)."""
+    geo = profile.active().geography
+    return geo.units if geo is not None else "the survey's sampling strata"
+
+
+def title() -> str:
+    """The report title: '<Scope> overview: service delivery performance'."""
+    s = _scope()
+    return f"{s[:1].upper()}{s[1:]} overview: service delivery performance"
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,6 +154,16 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text else text
 
 
+def _big(x: float) -> str:
+    """A large total in the unit a thousand times the held one, no decimals (e.g.
+    '<code> 360bn' for amounts held in millions)."""
+    cur = profile.active().currency
+    i = profile.AMOUNT_UNITS.index(cur.unit)
+    if i + 1 < len(profile.AMOUNT_UNITS):
+        return profile.Currency(cur.code, profile.AMOUNT_UNITS[i + 1]).fmt(x / 1000, digits=0)
+    return cur.fmt(x, digits=0)
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
@@ -154,8 +180,8 @@ def _was_were(n: int) -> str:
 def overview_meta(ov: ProvinceOverview, data_as_of) -> report_meta:
     """The title block."""
     return report_meta(
-        title=TITLE,
-        department="Government of Khyber Pakhtunkhwa (all departments)",
+        title=title(),
+        department=f"{profile.active().government} (all departments)",
         month=month_label(ov.month),
         as_of=month_label(as_of_date(ov, data_as_of)),
         family=FAMILY,
@@ -188,10 +214,10 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
         else f"{_pts(gap)} {side} the {_pct(ov.benchmark)} time-elapsed benchmark"
     )
     out.append(
-        f"Across the province, the {_plural(len(ov.summary), 'department')} budgeted this "
+        f"Across the {_scope()}, the {_plural(len(ov.summary), 'department')} budgeted this "
         f"year have spent "
         f"{_pct(t['utilisation'])} of their combined budget estimate "
-        f"(PKR {t['expenditure'] / 1000:,.0f}bn of PKR {t['budget_estimate'] / 1000:,.0f}bn) "
+        f"({_big(t['expenditure'])} of {_big(t['budget_estimate'])}) "
         f"by {when}, {position}."
     )
     behind = ov.behind
@@ -438,7 +464,7 @@ def league_table(ov: ProvinceOverview) -> list:
         table(
             df,
             caption=f"League table, {month_label(ov.month)} (FY {ov.fiscal_year})",
-            units=f"{UNITS}; % of budget estimate (BE); pp = percentage points",
+            units=f"{money_label()}; % of budget estimate (BE); pp = percentage points",
             formats={
                 "Budget estimate": "{:,.0f}",
                 "Spent (% of BE)": "pct",
@@ -532,14 +558,14 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
         ax.spines[side].set_visible(False)
     ax.xaxis.set_ticks_position("top")
     ax.xaxis.set_label_position("top")
-    ax.set_xlabel("Month (spending cumulative from July)", fontsize=9)
+    ax.set_xlabel(f"Month (spending cumulative from {fy_start_name()})", fontsize=9)
     ax.set_ylabel("Department (furthest behind at the top)", fontsize=9)
     bar = fig.colorbar(mesh, ax=ax, shrink=min(1.0, 8 / height), pad=0.02, aspect=30)
     bar.set_label("Gap to time-elapsed benchmark (percentage points)", fontsize=9)
     bar.ax.tick_params(labelsize=8)
     fig.suptitle(
         f"Spending against the time-elapsed benchmark, FY {ov.fiscal_year} "
-        + (f"(July to {ov.month:%B})" if n_cols > 1 else "(July)"),
+        + (f"({fy_start_name()} to {ov.month:%B})" if n_cols > 1 else f"({fy_start_name()})"),
         fontsize=12,
         fontweight="bold",
         x=0.02,
@@ -557,7 +583,7 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
         fig,
         alt=alt,
         caption=(
-            "Each cell: cumulative expenditure from July to that month as a % of the annual "
+            f"Each cell: cumulative expenditure from {fy_start_name()} to that month as a % of the annual "
             "budget estimate, minus months elapsed / 12. Red = behind, blue = ahead; grey "
             "hatched = no data received for that month (not counted as zero)."
         ),
@@ -609,7 +635,7 @@ def reasons_frame(ov: ProvinceOverview) -> pd.DataFrame:
 
 
 def reasons_table(ov: ProvinceOverview) -> table:
-    """Warning signs across the province (counts of departments)."""
+    """Warning signs across all departments (counts of departments)."""
     return table(
         reasons_frame(ov),
         caption=f"Warning signs across all {ov.departments} departments",
@@ -663,7 +689,10 @@ def survey_table(ov: ProvinceOverview) -> list:
     return [
         table(
             df,
-            caption=f"Province-wide satisfaction by service, {month_label(s.wave)} survey wave",
+            caption=(
+                f"{_scope()[:1].upper()}{_scope()[1:]}-wide satisfaction by service, "
+                f"{month_label(s.wave)} survey wave"
+            ),
             units="% of users rating the service 4 or 5 out of 5; change in percentage points",
             formats={
                 "Satisfied (%)": "pct",
@@ -733,7 +762,7 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
     out = [
         note(
             f"Budget data up to {month_label(ov.month)} (the warehouse holds data to "
-            f"{month_label(data_as_of)}; later months are not used). Amounts in {UNITS}."
+            f"{month_label(data_as_of)}; later months are not used). Amounts in {money_label()}."
         )
     ]
     missing = ov.league[ov.league["months_missing"].fillna(0) > 0]
@@ -749,7 +778,10 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
         )
     else:
         out.append(
-            note(f"Every department reported every month from July to {month_label(ov.month)}.")
+            note(
+                f"Every department reported every month from {fy_start_name()} to "
+                f"{month_label(ov.month)}."
+            )
         )
     no_budget = ov.league[ov.league["budget_status"] == ao.NO_BUDGET]
     if len(no_budget):
@@ -761,9 +793,10 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
         )
     out.append(
         note(
-            f"Benchmark = months elapsed / 12 (July = 1; {_pct(ov.benchmark)} in "
-            f"{ov.month:%B}). It is a straight line, while spending in Khyber Pakhtunkhwa is "
-            "usually bunched in May and June, so most departments sit behind it during the "
+            f"Benchmark = months elapsed / 12 ({fy_start_name()} = 1; {_pct(ov.benchmark)} in "
+            f"{ov.month:%B}). It is a straight line, while spending in "
+            f"{profile.active().short_name} is usually bunched in {fy_end_pair(' and ')}, so "
+            "most departments sit behind it during the "
             "year; the year-end projection (from each department's prior-year monthly profile) "
             "is the better guide to the final outturn."
         )
@@ -788,7 +821,7 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
             note(
                 f"Survey: the {month_label(s.wave)} wave, the latest fielded at or before the "
                 f"report month{prev}. Estimates are weighted, with design-based standard errors "
-                "(strata = districts, clusters = primary sampling units, finite population "
+                f"(strata = {_strata()}, clusters = primary sampling units, finite population "
                 f"correction). Cells with fewer than {s.min_n} ratings are not published; "
                 f"estimates with a relative standard error above {sv.RSE_THRESHOLD:.0%} are "
                 "marked unstable. A department's figure pools its services (the unit is a "
