@@ -26,10 +26,24 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from helpers import profile as profiles
 from helpers.data import calendar
 
-FUNDS = ("current", "development")
-OBJECT_CLASSES = tuple(f"A{i:02d}" for i in range(1, 14))
+# KP's chart of accounts (the default profile's); the rules use the *active* profile's chart
+# (``chart_of_accounts:`` in profile.yaml, see :func:`funds` and :func:`object_classes`).
+FUNDS = profiles.KP_CHART.funds
+OBJECT_CLASSES = profiles.KP_CHART.codes
+
+
+def funds() -> tuple[str, ...]:
+    """The active profile's fund codes (KP: current, development)."""
+    return profiles.active().chart.funds
+
+
+def object_classes() -> tuple[str, ...]:
+    """The active profile's object-class codes (KP: A01..A13)."""
+    return profiles.active().chart.codes
+
 DIRECTIONS = ("up", "down")
 MILESTONE_STATUS = ("not started", "in progress", "completed", "dropped")
 RATINGS = ("Green", "Amber-Green", "Amber-Red", "Red")
@@ -81,6 +95,17 @@ class Context:
     services: tuple[str, ...] = ()
     fiscal_years: frozenset[str] = frozenset()
     target_departments: dict[str, str] = field(default_factory=dict)
+    #: the chart of accounts (default: the active profile's)
+    funds: tuple[str, ...] = field(default_factory=funds)
+    object_classes: tuple[str, ...] = field(default_factory=object_classes)
+    #: object classes whose budget lines may be negative (chart: may_be_negative / role revenue)
+    negative_classes: frozenset[str] = field(
+        default_factory=lambda: profiles.active().chart.negative_ok
+    )
+    #: row labels a mapping marked as lines that may be negative (for the file being checked)
+    negative_rows: frozenset = frozenset()
+    #: target ids present in targets but rejected there (their children say "target rejected")
+    rejected_targets: dict[str, int] = field(default_factory=dict)
 
     def month_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """First and last month of the budget's fiscal years (from budget_allocations).
@@ -333,14 +358,23 @@ def _row_rule(column: str, rule: str, fn: Callable[[pd.DataFrame], pd.Series]) -
 def _budget_alloc_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     return {
         "department": [_known(ctx.departments, "department")],
-        "fund": [_isin(FUNDS, "unknown fund")],
-        "object_class": [_isin(OBJECT_CLASSES, "unknown object class")],
-        "budget_estimate": [_non_negative()],
-        "revised_estimate": [_non_negative()],
+        "fund": [_isin(ctx.funds, "unknown fund")],
+        "object_class": [_isin(ctx.object_classes, "unknown object class")],
     }
 
 
+def _may_be_negative(ctx: Context, d: pd.DataFrame) -> pd.Series:
+    """Lines allowed to be negative: their class says so, or the mapping marked the row."""
+    ok = d["object_class"].isin(list(ctx.negative_classes)).fillna(False).astype(bool)
+    if ctx.negative_rows:
+        ok |= d.index.isin(list(ctx.negative_rows))
+    return ok
+
+
 def _budget_alloc_rows(ctx: Context) -> list[pa.Check]:
+    def non_negative(col: str) -> Callable[[pd.DataFrame], pd.Series]:
+        return lambda d: (d[col] >= 0) | d[col].isna() | _may_be_negative(ctx, d)
+
     def revised_pair(d: pd.DataFrame) -> pd.Series:
         return d["revised_estimate"].isna() == d["revised_month"].isna()
 
@@ -355,6 +389,8 @@ def _budget_alloc_rows(ctx: Context) -> list[pa.Check]:
         return m.isna() | ((m >= start) & (m < start + pd.DateOffset(years=1)))
 
     return [
+        _row_rule("budget_estimate", "negative amount", non_negative("budget_estimate")),
+        _row_rule("revised_estimate", "negative amount", non_negative("revised_estimate")),
         _row_rule(
             "revised_month",
             "revised_estimate and revised_month must both be given or both blank",
@@ -368,14 +404,19 @@ def _budget_monthly_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     return {
         "department": [_known(ctx.departments, "department")],
         "month": _in_data_months(ctx),
-        "fund": [_isin(FUNDS, "unknown fund")],
-        "object_class": [_isin(OBJECT_CLASSES, "unknown object class")],
+        "fund": [_isin(ctx.funds, "unknown fund")],
+        "object_class": [_isin(ctx.object_classes, "unknown object class")],
     }
 
 
 def _budget_monthly_rows(ctx: Context) -> list[pa.Check]:
     def signed(col: str) -> Callable[[pd.DataFrame], pd.Series]:
-        return lambda d: (d[col] >= 0) | d[col].isna() | d["reversal"].fillna(False).astype(bool)
+        return lambda d: (
+            (d[col] >= 0)
+            | d[col].isna()
+            | d["reversal"].fillna(False).astype(bool)
+            | _may_be_negative(ctx, d)
+        )
 
     def in_fiscal_years(d: pd.DataFrame) -> pd.Series:
         if not ctx.fiscal_years:
