@@ -7,7 +7,7 @@ Inputs are plain DataFrames shaped like the warehouse tables (docs/architecture.
   assets, cash, submitted_date)`` - one row per return received; a quarter without a row is a
   missing return.
 
-Definitions (amounts PKR million; flows are for the quarter, stocks at the quarter end):
+Definitions (amounts in the profile's currency unit; flows are for the quarter, stocks at the quarter end):
 
 - income = own revenue + grants received
 - surplus = income - expenditure; surplus before grants = own revenue - expenditure
@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from helpers import paths
-from helpers.data.calendar import as_month, fiscal_year
+from helpers import profile
+from helpers.data.calendar import as_month
+from helpers.data.calendar import quarter_label as _fiscal_quarter_label
 
 ENTITY_COLUMNS = ("entity_id", "name", "department", "entity_type")
 AMOUNT_COLUMNS = ("own_revenue", "grants_received", "expenditure", "liabilities", "assets", "cash")
@@ -61,22 +62,22 @@ ON_TIME, LATE, UNKNOWN_DATE, MISSING, NOT_DUE = (
 )
 STATUSES = (ON_TIME, LATE, UNKNOWN_DATE, MISSING, NOT_DUE)
 
-METRIC_LABELS = {
-    "own_revenue": "Own revenue (PKR million)",
-    "grants_received": "Grants received (PKR million)",
-    "expenditure": "Expenditure (PKR million)",
-    "liabilities": "Liabilities (PKR million)",
-    "assets": "Assets (PKR million)",
-    "cash": "Cash (PKR million)",
-    "income": "Income (PKR million)",
-    "surplus": "Surplus (PKR million)",
-    "surplus_before_grants": "Surplus before grants (PKR million)",
+_METRIC_LABEL_TEXTS = {
+    "own_revenue": "Own revenue ({money})",
+    "grants_received": "Grants received ({money})",
+    "expenditure": "Expenditure ({money})",
+    "liabilities": "Liabilities ({money})",
+    "assets": "Assets ({money})",
+    "cash": "Cash ({money})",
+    "income": "Income ({money})",
+    "surplus": "Surplus ({money})",
+    "surplus_before_grants": "Surplus before grants ({money})",
     "surplus_margin": "Surplus / expenditure",
     "surplus_margin_before_grants": "Surplus before grants / expenditure",
     "own_revenue_share": "Own revenue / income",
     "grant_dependence": "Grants / income",
     "cash_cover_months": "Cash cover (months of expenditure)",
-    "equity": "Equity (PKR million)",
+    "equity": "Equity ({money})",
     "liabilities_growth_qoq": "Liabilities growth vs last quarter",
     "liabilities_growth_yoy": "Liabilities growth vs a year earlier",
     "own_revenue_yoy": "Own revenue change vs a year earlier",
@@ -84,6 +85,23 @@ METRIC_LABELS = {
     "expenditure_yoy": "Expenditure change vs a year earlier",
     "cash_cover_change_yoy": "Cash cover change vs a year earlier (months)",
 }
+
+
+class _MetricLabels(Mapping):
+    """Metric -> display label; amounts are labelled with the active profile's currency unit
+    (read on each access, so a label follows the profile in force)."""
+
+    def __getitem__(self, key: str) -> str:
+        return _METRIC_LABEL_TEXTS[key].format(money=profile.active().currency.label)
+
+    def __iter__(self):
+        return iter(_METRIC_LABEL_TEXTS)
+
+    def __len__(self) -> int:
+        return len(_METRIC_LABEL_TEXTS)
+
+
+METRIC_LABELS: Mapping[str, str] = _MetricLabels()
 _OPS = {
     "<": np.less,
     "<=": np.less_equal,
@@ -212,8 +230,9 @@ def _parse_rule(raw: Mapping[str, Any]) -> RiskRule:
 
 
 def load_settings(path: str | Path | None = None) -> PseSettings:
-    """Read params/pse.yaml (or ``path``) into validated :class:`PseSettings`."""
-    path = Path(path) if path is not None else paths.PARAMS_DIR / "pse.yaml"
+    """Read ``pse.yaml`` (or ``path``) into validated :class:`PseSettings`: the active profile's
+    own, else the shared one in ``params/``."""
+    path = Path(path) if path is not None else profile.active().params_file("pse.yaml")
     with open(path, encoding="utf-8") as fh:
         raw = yaml.safe_load(fh) or {}
     try:
@@ -256,13 +275,14 @@ def quarter_range(last: Any, n: int) -> list[pd.Timestamp]:
 
 
 def quarter_label(quarter: Any) -> str:
-    """Fiscal quarter label: 2024-12-31 -> 'Q2 2024-25' (fiscal year July-June)."""
-    q = pd.Timestamp(quarter)
-    return f"Q{((q.month - 7) % 12) // 3 + 1} {fiscal_year(q)}"
+    """Fiscal quarter label in the profile's calendar: 2024-12-31 -> 'Q2 2024-25' for a fiscal
+    year starting in the seventh month, 'Q4 2024' for a January year."""
+    return _fiscal_quarter_label(pd.Timestamp(quarter))
 
 
 def quarter_text(quarter: Any) -> str:
-    """Long label: 2024-12-31 -> 'quarter ending 31 December 2024 (Q2 2024-25)'."""
+    """Long label: 2024-12-31 -> 'quarter ending 31 December 2024 (Q2 2024-25)' (see
+    :func:`quarter_label`)."""
     q = pd.Timestamp(quarter)
     return f"quarter ending {q.day} {q.strftime('%B %Y')} ({quarter_label(q)})"
 

@@ -16,10 +16,11 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
+from helpers import profile
 from helpers.analysis import pse
 from helpers.analysis.pse import PseAssessment
 from helpers.present.display import figure, heading, headline, note, table
-from helpers.present.theme import PALETTE, STATUS_COLOURS, fmt_pct, fmt_pkr
+from helpers.present.theme import PALETTE, STATUS_COLOURS, fmt_money, fmt_pct, money_label
 
 RATING_COLOURS = {
     pse.HIGH: STATUS_COLOURS["bad"],
@@ -43,6 +44,11 @@ _MAX_LINES = len(_LINE_COLOURS)
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def _scope() -> str:
+    """What the whole government is called in report text ('province' for KP)."""
+    return profile.active().scope_word
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -153,7 +159,7 @@ def rules_text(settings: pse.PseSettings) -> str:
         "report month count as missing. Rating High if any of: "
         f"{high}. Medium if no High rule holds and any of: {med}. Low otherwise. An entity "
         "without a return for the quarter is rated 'No return'. A rule whose ratio cannot be "
-        "computed does not apply. Amounts in PKR million; revenue, grants and expenditure are "
+        f"computed does not apply. Amounts in {money_label()}; revenue, grants and expenditure are "
         "for the quarter, liabilities, assets and cash at the quarter end; cash cover = cash / "
         "(quarterly expenditure / 3); grant dependence = grants / (own revenue + grants)."
     )
@@ -206,9 +212,9 @@ def _yoy_sentence(a: PseAssessment, who: str) -> str | None:
     if now["entities"] == 0:
         return None
     text = (
-        f"{who} that reported received {fmt_pkr(now['grants_received'], 'auto')} in grants in the "
+        f"{who} that reported received {fmt_money(now['grants_received'], 'auto')} in grants in the "
         f"quarter ({fmt_pct(now['grant_dependence'])} of their income); their liabilities totalled "
-        f"{fmt_pkr(now['liabilities'], 'auto')}"
+        f"{fmt_money(now['liabilities'], 'auto')}"
     )
     if year_ago in a.quarters:
         ll = pse.totals_trend(a.panel, [year_ago, a.quarter])
@@ -288,7 +294,7 @@ def oversight_messages(a: PseAssessment, department_name: str) -> list[str]:
 
 
 def province_messages(a: PseAssessment, department_names: Mapping[str, str]) -> list[str]:
-    """Key messages for the province-wide summary (Corporate Governance Unit)."""
+    """Key messages for the summary across all departments (Corporate Governance Unit)."""
     if a.n_entities == 0:
         return ["No public sector entities are recorded in the registry."]
     n_dept = a.entities["department"].nunique()
@@ -363,7 +369,7 @@ def league_table(a: PseAssessment) -> table | note:
     return table(
         df,
         caption=f"Entities by financial risk rating, {pse.quarter_text(a.quarter)}",
-        units="PKR million; ratios as %; cash cover in months of expenditure",
+        units=f"{money_label()}; ratios as %; cash cover in months of expenditure",
         formats={
             "Surplus / expenditure": "pct",
             "Grants / income": "pct",
@@ -406,7 +412,7 @@ def at_risk_table(
     return table(
         df,
         caption=f"Entities at risk, {pse.quarter_text(a.quarter)}",
-        units="PKR million; ratios as %",
+        units=f"{money_label()}; ratios as %",
         formats={
             "Cash cover (months)": "{:,.1f}",
             "Surplus / expenditure": "pct",
@@ -437,8 +443,8 @@ def riskiest_table(a: PseAssessment, department_names: Mapping[str, str]) -> tab
     )
     return table(
         df,
-        caption=f"Riskiest entities in the province, {pse.quarter_text(a.quarter)}",
-        units="PKR million; ratios as %",
+        caption=f"Riskiest entities in the {_scope()}, {pse.quarter_text(a.quarter)}",
+        units=f"{money_label()}; ratios as %",
         formats={
             "Cash cover (months)": "{:,.1f}",
             "Surplus / expenditure": "pct",
@@ -539,7 +545,7 @@ def worsened_table(
 
 @_rated
 def rating_table(a: PseAssessment, department_names: Mapping[str, str]) -> table | note:
-    """Entities per rating and department, with a province total row."""
+    """Entities per rating and department, with a total row for the whole government."""
     counts = pse.rating_counts(a.current)
     if counts.empty:
         return note("No entities to count.")
@@ -547,7 +553,11 @@ def rating_table(a: PseAssessment, department_names: Mapping[str, str]) -> table
     total = counts[list(pse.RATINGS) + ["Total"]].sum()
     df = counts.assign(department=[_dept_name(d, department_names) for d in counts["department"]])
     df = pd.concat(
-        [df, pd.DataFrame([{"department": "Province", **total.to_dict()}])], ignore_index=True
+        [
+            df,
+            pd.DataFrame([{"department": _scope()[:1].upper() + _scope()[1:], **total.to_dict()}]),
+        ],
+        ignore_index=True,
     ).rename(columns={"department": "Department"})
     for col in [*pse.RATINGS, "Total"]:
         df[col] = df[col].astype("int64")
@@ -672,16 +682,16 @@ def cash_cover_chart(a: PseAssessment) -> figure | note:
 
 @_rated
 def liabilities_chart(a: PseAssessment) -> figure | note:
-    """Liabilities (PKR million) per entity, or the total when there are many entities."""
+    """Liabilities (in the currency unit) per entity, or the total when there are many entities."""
     n_with = a.panel.loc[a.panel["rating"] != pse.NO_RETURN, "entity_id"].nunique()
     if n_with <= _MAX_LINES:
         return _entity_trend(
-            a, "liabilities", 1.0, "Liabilities (PKR million)", "Liabilities", "liabilities"
+            a, "liabilities", 1.0, f"Liabilities ({money_label()})", "Liabilities", "liabilities"
         )
     return _totals_lines(
         a,
         ["liabilities"],
-        "Total liabilities (PKR million)",
+        f"Total liabilities ({money_label()})",
         "Liabilities",
     )
 
@@ -699,9 +709,9 @@ def _totals_lines(
     axes = np.atleast_1d(axes)
     x = np.arange(len(qs))
     labels = {
-        "grants_received": "Grants received in the quarter (PKR million)",
-        "liabilities": "Liabilities at quarter end (PKR million)",
-        "own_revenue": "Own revenue in the quarter (PKR million)",
+        "grants_received": f"Grants received in the quarter ({money_label()})",
+        "liabilities": f"Liabilities at quarter end ({money_label()})",
+        "own_revenue": f"Own revenue in the quarter ({money_label()})",
     }
     alt_parts = []
     for ax, col in zip(axes, columns, strict=True):
@@ -746,11 +756,11 @@ def _totals_lines(
 
 @_rated
 def totals_chart(a: PseAssessment) -> figure | note:
-    """Province totals of grants received and liabilities by quarter (all returns, like-for-like)."""
+    """Totals of grants received and liabilities by quarter (all returns, like-for-like)."""
     return _totals_lines(
         a,
         ["grants_received", "liabilities"],
-        "PKR million",
+        money_label(),
         "Grants received and liabilities of public sector entities",
     )
 
@@ -777,7 +787,7 @@ def rating_chart(a: PseAssessment, department_names: Mapping[str, str]) -> figur
     return figure(
         fig,
         alt=(
-            f"Entities by risk rating in each department; province: {c[pse.HIGH]} High, "
+            f"Entities by risk rating in each department; {_scope()}: {c[pse.HIGH]} High, "
             f"{c[pse.MEDIUM]} Medium, {c[pse.LOW]} Low, {c[pse.NO_RETURN]} no return."
         ),
     )
