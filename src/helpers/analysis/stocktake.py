@@ -81,7 +81,7 @@ import pandas as pd
 import statsmodels.api as sm
 import yaml
 
-from helpers import paths
+from helpers import profile
 from helpers.data.calendar import as_month, fiscal_year, fy_start
 
 RATINGS: tuple[str, ...] = ("Red", "Amber-Red", "Amber-Green", "Green")  # worst -> best
@@ -126,8 +126,9 @@ ACTION_COLUMNS = (
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
-    """Read ``params/scorecard.yaml`` (status rule settings, KPI weights, scoring rule)."""
-    path = Path(path) if path is not None else paths.PARAMS_DIR / "scorecard.yaml"
+    """Read ``scorecard.yaml`` (status rule settings, KPI weights, scoring rule): the active
+    profile's own, else the shared one in ``params/``."""
+    path = Path(path) if path is not None else profile.active().params_file("scorecard.yaml")
     with open(path, encoding="utf-8") as fh:
         config = yaml.safe_load(fh) or {}
     if not isinstance(config, dict):
