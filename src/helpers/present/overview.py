@@ -154,14 +154,22 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text else text
 
 
-def _big(x: float) -> str:
-    """A large total in the unit a thousand times the held one, no decimals (e.g.
-    '<code> 360bn' for amounts held in millions)."""
+def _big_pair(part: float, whole: float) -> tuple[str, str]:
+    """Two large totals in one unit, a thousand times the held one or more ('<code> 360bn' and
+    '<code> 600bn' for amounts held in millions), chosen by the larger of the two; no decimals
+    unless the larger is below 10 in that unit."""
     cur = profile.active().currency
-    i = profile.AMOUNT_UNITS.index(cur.unit)
-    if i + 1 < len(profile.AMOUNT_UNITS):
-        return profile.Currency(cur.code, profile.AMOUNT_UNITS[i + 1]).fmt(x / 1000, digits=0)
-    return cur.fmt(x, digits=0)
+    units = profile.AMOUNT_UNITS
+    i0 = i = units.index(cur.unit)
+    v = max(abs(float(part)), abs(float(whole)))
+    while v >= 1000 and i + 1 < len(units):
+        v, i = v / 1000, i + 1
+    shown = profile.Currency(cur.code, units[i])
+    digits = 0 if v >= 10 else 1
+    scale = 1000 ** (i - i0)
+    return shown.fmt(float(part) / scale, digits=digits), shown.fmt(
+        float(whole) / scale, digits=digits
+    )
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -213,11 +221,12 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
         if abs(gap) < 0.005
         else f"{_pts(gap)} {side} the {_pct(ov.benchmark)} time-elapsed benchmark"
     )
+    spent_text, be_text = _big_pair(t["expenditure"], t["budget_estimate"])
     out.append(
         f"Across the {_scope()}, the {_plural(len(ov.summary), 'department')} budgeted this "
         f"year have spent "
         f"{_pct(t['utilisation'])} of their combined budget estimate "
-        f"({_big(t['expenditure'])} of {_big(t['budget_estimate'])}) "
+        f"({spent_text} of {be_text}) "
         f"by {when}, {position}."
     )
     behind = ov.behind
