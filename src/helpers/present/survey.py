@@ -19,7 +19,7 @@ from matplotlib.colors import Normalize
 from matplotlib.patches import Patch, Polygon
 from matplotlib.ticker import NullFormatter
 
-from helpers import paths
+from helpers import profile
 from helpers.analysis.survey import (
     ATTRIBUTES,
     DEFAULT_MIN_N,
@@ -44,6 +44,56 @@ FAMILY = "citizen_survey"
 TITLE = "Citizen perception survey"
 SUPPRESSED_COLOUR = "#D9D9D9"
 MAP_CMAP = "cividis"  # perceptually uniform and colour-blind safe
+
+
+# ---------------------------------------------------------------------------- profile words
+# The survey's geographic units (districts, regions ...) and what the whole government is called
+# come from the active profile; without a geography no map and no per-unit view is shown.
+
+#: Adjective for the whole-government figure per scope word ('the provincial figure'); any other
+#: scope word reads 'the <short name> figure'.
+SCOPE_ADJECTIVES = {
+    "province": "provincial",
+    "country": "national",
+    "nation": "national",
+    "federal government": "federal",
+    "state": "state",
+    "region": "regional",
+    "county": "county",
+    "city": "city-wide",
+    "municipality": "municipal",
+}
+
+
+def _geo():
+    return profile.active().geography
+
+
+def _unit() -> str:
+    """'district' (the profile's geographic unit; 'area' when it has none)."""
+    geo = _geo()
+    return geo.unit if geo is not None else "area"
+
+
+def _units() -> str:
+    geo = _geo()
+    return geo.units if geo is not None else "areas"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _whole_figure() -> str:
+    """'the provincial figure' for a province; 'the national figure' for a country."""
+    p = profile.active()
+    adj = SCOPE_ADJECTIVES.get(p.scope_word.lower())
+    return f"the {adj} figure" if adj else f"the {p.short_name} figure"
+
+
+def _has_units(results: SurveyResults) -> bool:
+    """A per-unit (district) view is shown only with a geography and figures to show."""
+    return _geo() is not None and results.available
 
 
 # ---------------------------------------------------------------------------- loading
@@ -106,7 +156,8 @@ def _change(results: SurveyResults, service: str, measure: str = "satisfied") ->
 
 # ---------------------------------------------------------------------------- key messages
 def survey_key_messages(results: SurveyResults) -> key_messages:
-    """Plain sentences from the data: level and change, lowest districts, strongest driver."""
+    """Plain sentences from the data: level and change, lowest districts (or the profile's
+    units), strongest driver."""
     msgs: list[str] = []
     if results.services.empty:
         return key_messages(
@@ -151,6 +202,8 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
     d = results.districts
     pub = d[d["estimate"].notna()].sort_values("estimate")
     suppressed = int((~d["estimate"].notna()).sum())
+    if _geo() is None:
+        pub, suppressed = pub.iloc[0:0], 0
     if len(pub) >= 3:
         low = pub.head(2)
         high = pub.tail(1).iloc[0]
@@ -159,19 +212,19 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
             for _, r in low.iterrows()
         )
         text = (
-            f"Across districts, satisfaction is lowest in {names} and highest in "
+            f"Across {_units()}, satisfaction is lowest in {names} and highest in "
             f"{high['name']} ({_pct(high['estimate'])})"
         )
         prov = _pct(low["province_estimate"].iloc[0])
         below = low.loc[low["below_province"], "name"].tolist()
         if len(below) == 2:
-            text += f"; both are significantly below the provincial figure of {prov}"
+            text += f"; both are significantly below {_whole_figure()} of {prov}"
         elif len(below) == 1:
-            text += f"; {below[0]} is significantly below the provincial figure of {prov}"
+            text += f"; {below[0]} is significantly below {_whole_figure()} of {prov}"
         msgs.append(text + ".")
     if suppressed:
         msgs.append(
-            f"{suppressed} of {len(d)} districts had fewer than {results.min_n} ratings and are "
+            f"{suppressed} of {len(d)} {_units()} had fewer than {results.min_n} ratings and are "
             "not published."
         )
     drv = results.drivers
@@ -288,19 +341,20 @@ def change_table(results: SurveyResults) -> list:
 
 
 def district_table(results: SurveyResults) -> list:
-    """District ranking (lowest first) with CIs, n, effective n and disclosure status."""
-    if not results.available:
+    """District (unit) ranking (lowest first) with CIs, n, effective n and disclosure status;
+    nothing without a geography."""
+    if not _has_units(results):
         return []
     d = results.districts
     df = pd.DataFrame(
         {
             "Rank (1 = lowest)": d["rank"],
-            "District": d["name"],
+            _cap(_unit()): d["name"],
             "Satisfied (4-5)": d["estimate"],
             "95% CI": [_ci_text(lo, hi) for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
             "Ratings (n)": d["n"],
             "Effective n": d["n_eff"],
-            "Versus province": np.select(
+            f"Versus {profile.active().scope_word}": np.select(
                 [d["below_province"], d["above_province"]], ["below", "above"], default=""
             ),
             "Status": d["status"],
@@ -309,8 +363,10 @@ def district_table(results: SurveyResults) -> list:
     return [
         table(
             df,
-            caption=f"Satisfaction by district, {month_label(results.wave)} wave",
-            units="% of service users rating 4-5; 'below'/'above' = CI excludes the provincial figure",
+            caption=f"Satisfaction by {_unit()}, {month_label(results.wave)} wave",
+            units=(
+                f"% of service users rating 4-5; 'below'/'above' = CI excludes {_whole_figure()}"
+            ),
             formats={
                 "Satisfied (4-5)": "pct",
                 "Effective n": "{:,.0f}",
@@ -353,7 +409,13 @@ def _driver_label(row: pd.Series) -> str:
 
 # ---------------------------------------------------------------------------- charts
 def _load_polygons(path: Path | None = None) -> list[tuple[str, list[np.ndarray]]]:
-    path = path or (paths.REFERENCE_DIR / "kp_adm2_districts_simplified.geojson")
+    """(unit id, outer rings) per feature of the profile's boundary file (or ``path``, read with
+    the profile's id property)."""
+    geo = _geo()
+    if geo is None and path is None:
+        return []
+    path = path or geo.file
+    id_property = geo.id_property if geo is not None else "admin2Pcode"
     with open(path, encoding="utf-8") as fh:
         gj = json.load(fh)
     out = []
@@ -364,13 +426,14 @@ def _load_polygons(path: Path | None = None) -> list[tuple[str, list[np.ndarray]
             rings = [np.asarray(geom["coordinates"][0])]
         elif geom["type"] == "MultiPolygon":
             rings = [np.asarray(p[0]) for p in geom["coordinates"]]
-        out.append((feat["properties"]["admin2Pcode"], rings))
+        out.append((feat["properties"][id_property], rings))
     return out
 
 
 def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
-    """Choropleth of satisfaction by district; suppressed districts grey and hatched."""
-    if not results.available:
+    """Choropleth of satisfaction by district (the profile's unit); suppressed units grey and
+    hatched. Nothing without a geography."""
+    if not _has_units(results):
         return []
     d = results.districts.set_index("pcode")
     fig, ax = plt.subplots(figsize=(7.5, 8))
@@ -407,7 +470,7 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
     ax.autoscale_view()
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title(f"Satisfaction with department services by district, {month_label(results.wave)}")
+    ax.set_title(f"Satisfaction with department services by {_unit()}, {month_label(results.wave)}")
     handles = [
         Patch(
             facecolor=SUPPRESSED_COLOUR,
@@ -419,9 +482,9 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
     ax.legend(handles=handles, loc="lower left", frameon=False, fontsize=9)
     lowest = results.districts[results.districts["estimate"].notna()].nsmallest(2, "estimate")
     alt = (
-        "Map of Khyber Pakhtunkhwa districts shaded by satisfaction; "
+        f"Map of {profile.active().short_name} {_units()} shaded by satisfaction; "
         + (f"lowest: {', '.join(lowest['name'])}; " if len(lowest) else "")
-        + f"{int(results.districts['suppressed'].sum())} districts suppressed."
+        + f"{int(results.districts['suppressed'].sum())} {_units()} suppressed."
     )
     return [
         figure(
@@ -433,12 +496,13 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
 
 
 def district_chart(results: SurveyResults) -> list:
-    """Published districts ranked by satisfaction with 95% CIs and the provincial line."""
-    if not results.available:
+    """Published districts (the profile's units) ranked by satisfaction with 95% CIs and the
+    whole-government line. Nothing without a geography."""
+    if not _has_units(results):
         return []
     d = results.districts[results.districts["estimate"].notna()].sort_values("estimate")
     if d.empty:
-        return [note("No district has enough ratings to publish a district estimate.")]
+        return [note(f"No {_unit()} has enough ratings to publish a {_unit()} estimate.")]
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.26 * len(d) + 1)))
     y = np.arange(len(d))
     colours = np.where(
@@ -458,15 +522,17 @@ def district_chart(results: SurveyResults) -> list:
     ax.scatter(d["estimate"] * 100, y, c=list(colours), zorder=3, s=28)
     prov = float(d["province_estimate"].iloc[0]) * 100
     ax.axvline(prov, color="#374151", linestyle="--", linewidth=1)
-    ax.text(prov, len(d) - 0.3, f" province {prov:.0f}%", fontsize=8, va="bottom")
+    ax.text(
+        prov, len(d) - 0.3, f" {profile.active().scope_word} {prov:.0f}%", fontsize=8, va="bottom"
+    )
     ax.set_yticks(
         y, [f"{n}{' *' if u else ''}" for n, u in zip(d["name"], d["unstable"], strict=True)]
     )
     ax.set_xlabel("Satisfied (% rating 4-5), with 95% confidence interval")
     ax.set_ylabel("")
-    ax.set_title(f"District ranking, {month_label(results.wave)} (lowest at the bottom)")
-    alt = f"Dot plot of {len(d)} districts; lowest {d['name'].iloc[0]} at {d['estimate'].iloc[0] * 100:.0f}%."
-    cap = "Red: significantly below the provincial figure; green: above. * unstable (RSE > 30%)."
+    ax.set_title(f"{_cap(_unit())} ranking, {month_label(results.wave)} (lowest at the bottom)")
+    alt = f"Dot plot of {len(d)} {_units()}; lowest {d['name'].iloc[0]} at {d['estimate'].iloc[0] * 100:.0f}%."
+    cap = f"Red: significantly below {_whole_figure()}; green: above. * unstable (RSE > 30%)."
     return [figure(fig, alt=alt, caption=cap)]
 
 
@@ -565,22 +631,28 @@ def trend_chart(results: SurveyResults) -> list:
 
 def methods_note(results: SurveyResults) -> list:
     """How the figures were made: design, weights, variance, suppression rule."""
+    geo = _geo()
+    if geo is not None:
+        strata, stratum = f"{geo.units} (strata)", geo.unit
+        domains, pooled = f"{geo.unit} and service", f"Department and {geo.unit}"
+    else:
+        strata, stratum, domains, pooled = "strata", "stratum", "service", "Department"
     parts = []
     if results.available:
         parts.append(
             f"The {month_label(results.wave)} wave has {results.respondents:,} respondents in "
-            f"{results.psus:,} primary sampling units across {results.strata} districts (strata)."
+            f"{results.psus:,} primary sampling units across {results.strata} {strata}."
         )
     parts.append(
         "Estimates are weighted with the survey design weights. Standard errors use Taylor "
-        "linearisation over districts (strata) and primary sampling units, with a finite "
-        "population correction from the district population; district and service figures are "
+        f"linearisation over {strata} and primary sampling units, with a finite "
+        f"population correction from the {stratum} population; {domains} figures are "
         "domain estimates from the full design. Intervals are 95% normal-approximation intervals; "
         "effective n is Kish's (sum of weights)^2 / sum of squared weights."
     )
     parts.append(
         "Satisfied = rating 4 or 5 on a 5-point scale; net satisfaction = % 4-5 minus % 1-2; "
-        "'don't know' answers are excluded. Department and district figures pool the "
+        f"'don't know' answers are excluded. {pooled} figures pool the "
         "department's services (one rating per respondent and service used)."
     )
     parts.append(
@@ -601,6 +673,12 @@ def methods_note(results: SurveyResults) -> list:
 def section(results: SurveyResults, text: str) -> list:
     """A section heading, or nothing when the report has no survey figures."""
     return [heading(text)] if results.available else []
+
+
+def units_section(results: SurveyResults) -> list:
+    """The heading of the per-unit part ('Districts'), or nothing without a geography or
+    survey figures."""
+    return [heading(_cap(_units()))] if _has_units(results) else []
 
 
 def survey_meta(results: SurveyResults) -> report_meta:
@@ -634,4 +712,5 @@ __all__ = [
     "survey_meta",
     "survey_report",
     "trend_chart",
+    "units_section",
 ]
