@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from helpers import profile
 from helpers.publish import notebook as nbread
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -51,9 +52,36 @@ DISPLAY_PRIORITY = [
 PROVENANCE_KEYS = ("commit", "dirty", "data_checksum", "run_at", "cache_key")
 _NOT_RECORDED = "not recorded"
 
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+_MONTHS = [datetime(2000, n, 1).strftime("%B") for n in range(1, 13)]
+
+#: Adjective for the whole government per profile scope word ('the provincial data warehouse');
+#: another scope word reads 'the <short name> data warehouse'. (The survey view has the same
+#: table: helpers.present.survey.SCOPE_ADJECTIVES.)
+SCOPE_ADJECTIVES = {
+    "province": "provincial",
+    "country": "national",
+    "nation": "national",
+    "federal government": "federal",
+    "state": "state",
+    "region": "regional",
+    "county": "county",
+    "city": "city-wide",
+    "municipality": "municipal",
+}
+
+
+def government_words() -> dict[str, str]:
+    """What the page frame says about the government, from the active profile: ``government``
+    (the header line and PDF author), ``scope_report`` (the header's unit line of a report
+    for the whole government, e.g. 'Province-wide report') and ``scope_adjective``
+    ('provincial')."""
+    p = profile.active()
+    scope = p.scope_word
+    return {
+        "government": p.government,
+        "scope_report": f"{scope[:1].upper()}{scope[1:]}-wide report",
+        "scope_adjective": SCOPE_ADJECTIVES.get(scope.lower(), p.short_name),
+    }
 
 
 def stylesheet() -> str:
@@ -256,21 +284,23 @@ def page_context(nb: Any, provenance: Mapping[str, Any]) -> dict[str, Any]:
     department = meta["department"]
     month = month_label(meta["month"]) if meta["month"] else ""
     title = meta["title"] or "Report"
+    words = government_words()
     return {
+        "government": words["government"],
         "title": title,
         "department": department,
         "month": month,
         "month_raw": meta["month"],
         "as_of": date_label(meta["as_of"]),
         "family": meta["family"],
-        "unit": department or "Province-wide report",
+        "unit": department or words["scope_report"],
         "kicker": "Performance monitoring report" + (f" \u00b7 {month}" if month else ""),
         "page_title": " \u2013 ".join(x for x in (title, department, month) if x),
         "messages": nbread.key_messages(nb),
         "provenance_items": provenance_items(provenance),
         "footer_line": (
             "Produced automatically from the executed report notebook by the KP reports "
-            "pipeline; figures come from the provincial data warehouse"
+            f"pipeline; figures come from the {words['scope_adjective']} data warehouse"
             + (f" as of {date_label(meta['as_of'])}." if meta["as_of"] else ".")
         ),
     }

@@ -166,6 +166,8 @@ def typst_inputs(nb: Any, provenance: Mapping[str, Any]) -> dict[str, str]:
     """``sys.inputs`` for the template: one JSON string with everything the frame shows."""
     ctx = html_pub.page_context(nb, provenance)
     meta = {
+        "government": ctx["government"],
+        "scope_report": ctx["unit"] if not ctx["department"] else "",
         "title": ctx["title"],
         "department": ctx["department"],
         "month": ctx["month"],

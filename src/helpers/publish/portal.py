@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from helpers import profile
 from helpers.publish.html import month_label, stylesheet
 
 STATUSES = ("done", "cached", "failed", "not_rebuilt")
@@ -152,7 +153,7 @@ def _page(title: str, body: str, scripts: Sequence[str] = (), subtitle: str = ""
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_esc(title)}</title>\n<style>\n{stylesheet()}\n</style>\n</head>\n"
         '<body class="kp-portal">\n<div class="kp-govbar" role="banner"><div class="kp-wrap">'
-        '<span class="kp-gov">Government of Khyber Pakhtunkhwa</span>'
+        f'<span class="kp-gov">{_esc(profile.active().government)}</span>'
         '<span class="kp-unit">Performance monitoring reports</span></div></div>\n'
         '<div class="kp-wrap kp-page">\n<header class="kp-titleblock">'
         '<p class="kp-kicker">Delivery Unit &amp; Finance Department</p>'
@@ -229,6 +230,12 @@ def _cell(report: Mapping[str, Any], label: str) -> str:
     )
 
 
+def _scope_heading() -> str:
+    """Heading of the reports for the whole government: the profile's scope word ('Province')."""
+    scope = profile.active().scope_word
+    return scope[:1].upper() + scope[1:]
+
+
 def _province_section(reports: list[Mapping[str, Any]]) -> str:
     if not reports:
         return ""
@@ -241,7 +248,7 @@ def _province_section(reports: list[Mapping[str, Any]]) -> str:
         for r in ordered
     )
     return (
-        '<section aria-labelledby="province"><h2 id="province">Province</h2>'
+        f'<section aria-labelledby="province"><h2 id="province">{_esc(_scope_heading())}</h2>'
         f'<ul class="kp-cards">{cards}</ul></section>'
     )
 
