@@ -858,7 +858,8 @@ def riskiest(current: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def totals_trend(panel: pd.DataFrame, quarters: Sequence[Any]) -> pd.DataFrame:
-    """Totals per quarter (PKR million) of own revenue, grants, expenditure, liabilities, cash.
+    """Totals per quarter (in the profile's currency unit) of own revenue, grants, expenditure,
+    liabilities, cash.
 
     Two bases, because missing returns make raw totals jump: ``basis='all returns'`` sums every
     return received; ``basis='like-for-like'`` sums only entities with a return in every quarter

@@ -139,7 +139,8 @@ class table(_Display):  # noqa: N801
     """A readable table: numbers right-aligned with thousands separators, units in the caption.
 
     ``formats`` maps a column to 'pct' (ratio shown as %), 'pct0', 'pp' (percentage points), or a
-    format string such as '{:,.0f}'. ``units`` is shown under the caption, e.g. 'PKR million'.
+    format string such as '{:,.0f}'. ``units`` is shown under the caption, e.g. the profile's
+    currency label ('<code> million').
     A frame without rows is shown as one line (the caption and "none"), not an empty table.
     """
 

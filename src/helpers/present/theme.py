@@ -69,8 +69,8 @@ def fmt_pct(value: float | None, digits: int = 0) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
-# Calendar words of the active profile's fiscal year (the year runs from calendar.fy_start_name()
-# to fy_end_name(); a July year ends in the month before July).
+# Calendar words of the active profile's fiscal year: it runs from calendar.fy_start_name() to
+# fy_end_name(), the month before the start month.
 
 
 def _month_name(number: int) -> str:
