@@ -50,14 +50,13 @@ def hostile_registry(tmp: Path) -> tuple[Path, Path]:
     """Copies of the registry files with the health department and one district renamed."""
     params = tmp / "params"
     shutil.copytree(paths.PARAMS_DIR, params)
-    doc = yaml.safe_load((params / "departments.yaml").read_text(encoding="utf-8"))
+    reg = params / "profiles" / "kp" / "departments.yaml"
+    doc = yaml.safe_load(reg.read_text(encoding="utf-8"))
     for dept in doc["departments"]:
         if dept["slug"] == "health":
             for entry in dept["names"]:
                 entry["name"] = HOSTILE_DEPT
-    (params / "departments.yaml").write_text(
-        yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
+    reg.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     geo_src = paths.REFERENCE_DIR / "kp_adm2_districts_simplified.geojson"
     geo = json.loads(geo_src.read_text(encoding="utf-8"))
     for feat in geo["features"]:

@@ -73,7 +73,7 @@ def _build_hostile_month(tmp: Path) -> dict:
     edit_csv(raw / "targets.csv", targets)
     edit_csv(raw / "ratings.csv", ratings)
     edit_csv(raw / "actions.csv", actions)
-    registry = load_registry(params / "departments.yaml", geo)
+    registry = load_registry(params / "profiles" / "kp" / "departments.yaml", geo)
     warehouse = tmp / "warehouse.duckdb"
     messages: list[str] = []
     code = ingest.run(raw, warehouse, registry=registry, log=lambda *a, **k: messages.append(a))
