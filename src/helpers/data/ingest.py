@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import datetime as dt
 import hashlib
 import io
@@ -25,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from helpers import paths
 from helpers import profile as profiles
+from helpers.data import mapping as mappings
 from helpers.data import schemas
 from helpers.data.groups import INPUT_GROUPS
 from helpers.data.registry import Registry, RegistryError, load_registry
@@ -41,7 +45,7 @@ from helpers.data.schemas import (
     InputSpec,
 )
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 MAX_MESSAGES_PER_FILE = 20
 
 # Warehouse DDL: table -> [(column, type)], and the sort order rows are stored in.
@@ -201,6 +205,16 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
         ],
         ["entity_id", "quarter_end"],
     ),
+    "data_notes": (
+        [
+            ("file", "VARCHAR"),
+            ("row", "BIGINT"),
+            ("column", "VARCHAR"),
+            ("rule", "VARCHAR"),
+            ("value", "VARCHAR"),
+        ],
+        ["file", "row NULLS FIRST", "rule"],
+    ),
     "load_info": ([("key", "VARCHAR"), ("value", "VARCHAR")], ["key"]),
     "source_files": (
         [("file", "VARCHAR"), ("sha256", "VARCHAR"), ("rows", "BIGINT"), ("table_name", "VARCHAR")],
@@ -222,6 +236,17 @@ class RawFile:
     frame: pd.DataFrame
     row_word: str = "row"
     sha256: str = ""
+    #: mapped sources: where a canonical cell came from, (file, 'row 12', source column)
+    locate: object = None
+    #: name of the rejected-rows file (default: the input file's name)
+    rejected_name: str | None = None
+    #: canonical rows a mapping marked as lines that may be negative
+    negative_rows: frozenset = frozenset()
+
+    def where(self, index, column: str | None) -> tuple[str, str, str | None]:
+        if self.locate is not None:
+            return self.locate(index, column)
+        return self.display, f"{self.row_word} {index}", column
 
 
 @dataclass
@@ -233,10 +258,44 @@ class Outcome:
     rejected: dict[str, pd.DataFrame] = field(default_factory=dict)
     sources: list[tuple[str, str, int, str]] = field(default_factory=list)
     provided: set[str] = field(default_factory=set)
+    #: rows rejected, per file: {file: {rule: rows}} (each row counted once, by its first rule)
+    rejected_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: plausibility warnings and mapping notes (the load goes on); stored in data_notes
+    notes: list[mappings.Note] = field(default_factory=list)
+    #: per loaded input: where its typed rows came from (RawFile.where)
+    origin: dict[str, RawFile] = field(default_factory=dict)
+    #: extra load_info keys (frequency of each mapped input, mappings used)
+    info: dict[str, str] = field(default_factory=dict)
+    #: per mapped input: amount column -> scale factor (to see amounts in source units)
+    scales: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.messages
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(sum(c.values()) for c in self.rejected_counts.values())
+
+    def summary(self) -> str:
+        """'38,012 rows rejected in 3 files: 37,950 unknown department, 51 duplicate key, ...'"""
+        by_rule: dict[str, int] = {}
+        for counts in self.rejected_counts.values():
+            for rule, n in counts.items():
+                by_rule[rule] = by_rule.get(rule, 0) + n
+        n = self.rows_rejected
+        files = sum(1 for c in self.rejected_counts.values() if c)
+        parts = ", ".join(f"{v:,} {k}" for k, v in sorted(by_rule.items(), key=lambda kv: -kv[1]))
+        head = (
+            f"{n:,} row{'s' if n != 1 else ''} rejected in {files} file{'s' if files != 1 else ''}"
+            + (f": {parts}" if parts else "")
+        )
+        file_level = len(self.messages) - self.row_messages
+        if file_level > 0:
+            head += f"; {file_level} file-level problem{'s' if file_level != 1 else ''}"
+        return head
+
+    row_messages: int = 0
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -260,20 +319,28 @@ def _blank_to_na(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_csv(path: Path, display: str) -> pd.DataFrame:
-    """CSV as text cells. UTF-8 (a BOM is accepted); other encodings are rejected clearly."""
+def read_csv(
+    path: Path, display: str, encoding: str = "utf-8", header_row: int = 1
+) -> pd.DataFrame:
+    """CSV as text cells. UTF-8 (a BOM is accepted); other encodings are rejected clearly
+    unless a mapping declares the file's encoding (``encoding: latin-1``)."""
     data = path.read_bytes()
     if not data.strip():
         raise InputError(f"{display}: file is empty")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
-        text = data.decode("utf-8")
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+        if encoding.lower().replace("_", "-") not in {"utf-8", "utf8"}:
+            raise InputError(
+                f"{display} row {line}: not {encoding} text (byte 0x{data[exc.start]:02x}) as "
+                "its mapping declares"
+            ) from None
         raise InputError(
             f"{display} row {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}, e.g. a latin-1 "
-            "export); save the file as 'CSV UTF-8'"
+            "export); save the file as 'CSV UTF-8' (or declare encoding: in a mapping)"
         ) from None
     try:
         df = pd.read_csv(
@@ -282,12 +349,13 @@ def read_csv(path: Path, display: str) -> pd.DataFrame:
             keep_default_na=False,
             na_values=[],
             skip_blank_lines=False,
+            skiprows=header_row - 1,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(f"{display}: not a readable CSV file ({str(exc).strip()})") from None
     df.columns = [str(c).strip() for c in df.columns]
     _check_header(list(df.columns), display)
-    df.index = pd.RangeIndex(2, len(df) + 2)
+    df.index = pd.RangeIndex(header_row + 1, len(df) + header_row + 1)
     return _blank_to_na(df)
 
 
@@ -316,17 +384,29 @@ def _cell_text(v) -> object:
     return str(v)
 
 
-def read_xlsx(path: Path, display: str) -> pd.DataFrame:
-    """The first worksheet as text cells; row 1 is the header."""
+def read_xlsx(path: Path, display: str, sheet=None, header_row: int = 1) -> pd.DataFrame:
+    """A worksheet (default the first) as text cells; ``header_row`` (default 1) is the header."""
     import openpyxl
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
-            ws = wb.worksheets[0]
+            if sheet is None:
+                ws = wb.worksheets[0]
+            elif isinstance(sheet, int):
+                ws = wb.worksheets[sheet - 1]
+            elif sheet in wb.sheetnames:
+                ws = wb[sheet]
+            else:
+                raise InputError(
+                    f"{display}: no worksheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})"
+                )
             rows = [tuple(_cell_text(v) for v in r) for r in ws.iter_rows(values_only=True)]
+            rows = rows[header_row - 1 :]
         finally:
             wb.close()
+    except InputError:
+        raise
     except Exception as exc:  # openpyxl raises many types for damaged files
         kind = type(exc).__name__
         raise InputError(
@@ -342,7 +422,7 @@ def read_xlsx(path: Path, display: str) -> pd.DataFrame:
     body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
     df = pd.DataFrame(body, columns=header, dtype=object)
     df = df.loc[:, [h != "" for h in header]]
-    df.index = pd.RangeIndex(2, len(df) + 2)
+    df.index = pd.RangeIndex(header_row + 1, len(df) + header_row + 1)
     return _blank_to_na(df)
 
 
@@ -389,8 +469,54 @@ def _fmt_value(v) -> str:
     return str(v)
 
 
-def _validate(raw: RawFile, spec: InputSpec, ctx: Context, out: Outcome) -> pd.DataFrame | None:
-    """Both pandera passes; messages and rejected rows into ``out``; typed valid rows returned."""
+def _rule_name(rule: str) -> str:
+    """The rule without its detail, for counts: 'unknown department (not in the registry)' ->
+    'unknown department'; 'duplicate key (a, b)' -> 'duplicate key'."""
+    return rule.split(" (")[0].strip()
+
+
+def _suggest(column: str | None, value, ctx: Context, reg: Registry | None) -> str:
+    """'; closest: ...' (difflib) or '; valid: ...' for an unknown code."""
+    if not isinstance(value, str) or column is None:
+        return ""
+    named: dict[str, str] = {}  # candidate text -> code shown
+    if column == "department" and reg is not None:
+        d = reg.departments
+        named = {s: s for s in d["slug"]} | dict(zip(d["name"], d["slug"], strict=True))
+    elif column == "district_pcode" and reg is not None:
+        d = reg.districts
+        named = {p: p for p in d["pcode"]} | dict(zip(d["name"], d["pcode"], strict=True))
+    elif column == "entity_id" and reg is not None:
+        d = reg.entities
+        named = {e: e for e in d["entity_id"]} | dict(zip(d["name"], d["entity_id"], strict=True))
+    elif column == "target_id":
+        named = {t: t for t in ctx.target_departments}
+    elif column == "object_class":
+        chart = profiles.active().chart
+        named = {c.code: c.code for c in chart.object_classes} | chart_names(chart)
+    if not named:
+        return ""
+    hits = mappings.closest(value, list(named))
+    if hits:
+        shown = []
+        for h in hits:
+            code = named[h]
+            shown.append(repr(code) if code == h else f"{code!r} ({h})")
+        return "; closest: " + ", ".join(dict.fromkeys(shown))
+    codes = sorted(set(named.values()))
+    more = f", ... ({len(codes)} in all)" if len(codes) > 14 else ""
+    return "; valid: " + ", ".join(codes[:14]) + more
+
+
+def chart_names(chart) -> dict[str, str]:
+    return {c.name: c.code for c in chart.object_classes}
+
+
+def _validate(
+    raw: RawFile, spec: InputSpec, ctx: Context, out: Outcome, reg: Registry | None = None
+) -> pd.DataFrame | None:
+    """Both pandera passes over **all** rows (a format problem does not hide a content one);
+    messages, per-rule counts and rejected rows into ``out``; typed valid rows returned."""
     missing = [c for c in spec.columns if c not in raw.frame.columns]
     if missing:
         out.messages.append(
@@ -400,31 +526,86 @@ def _validate(raw: RawFile, spec: InputSpec, ctx: Context, out: Outcome) -> pd.D
         return None
     frame = raw.frame[spec.columns]
     problems = schemas.failures(schemas.format_schema(spec), frame, spec.key)
-    bad_format = {p.index for p in problems if p.index is not None}
-    typed = schemas.parse_frame(spec, frame.loc[~frame.index.isin(bad_format)])
-    problems += schemas.failures(schemas.content_schema(spec, ctx), typed, spec.key)
+    bad_cells = {(p.index, p.column) for p in problems if p.index is not None}
+    bad_rows = {p.index for p in problems if p.index is not None}
+    typed = schemas.parse_frame(spec, frame)
+    if raw.negative_rows:
+        ctx = dataclasses.replace(ctx, negative_rows=raw.negative_rows)
+    row_rules = {
+        str(c.error).split("|", 1)[1]
+        for c in (spec.frame_rules(ctx) if spec.frame_rules else [])
+        if "|" in str(c.error)
+    }
+    key_na = typed[list(spec.key)].isna().any(axis=1) if spec.key else None
+    for p in schemas.failures(schemas.content_schema(spec, ctx), typed, spec.key):
+        if p.index in bad_rows:
+            # no cascades inside a row: a cell that did not parse is not checked again, nor
+            # are the rules across columns or the key of a row with an unparsed cell
+            if (p.index, p.column) in bad_cells or p.rule in row_rules:
+                continue
+            if p.rule.startswith("duplicate key") and key_na is not None and key_na.loc[p.index]:
+                continue
+        problems.append(p)
+    problems.sort(key=lambda p: (p.index if p.index is not None else -1))
+
+    # a row whose parent target was rejected is counted once, as "target rejected"
+    parent_rejected: dict[int, str] = {}
+    if ctx.rejected_targets and "target_id" in frame.columns and spec.stem != "targets":
+        tid = frame["target_id"].astype("string").str.strip()
+        hit = tid.isin(list(ctx.rejected_targets)).fillna(False).astype(bool)
+        parent_rejected = {i: tid[i] for i in frame.index[hit]}
+        problems = [p for p in problems if p.index not in parent_rejected]
+        for i, t in parent_rejected.items():
+            problems.append(
+                schemas.Problem(
+                    "target_id", f"target rejected (in targets, {ctx.rejected_targets[t]})", t, i
+                )
+            )
+        problems.sort(key=lambda p: (p.index if p.index is not None else -1))
+
     reasons: dict[int, list[str]] = {}
+    first_rule: dict[int, str] = {}
     shown = 0
     for p in problems:
         if p.index is None:
             out.messages.append(f"{raw.display}: {p.rule} {p.column!r}")
             continue
         reasons.setdefault(p.index, []).append(f"{p.column}: {p.rule}")
+        first_rule.setdefault(p.index, _rule_name(p.rule))
         if shown < MAX_MESSAGES_PER_FILE:
             value = "" if p.value is None else f" ({_fmt_value(p.value)})"
-            out.messages.append(
-                f"{raw.display} {raw.row_word} {p.index}, column {p.column}: {p.rule}{value}"
-            )
+            hint = _suggest(p.column, p.value, ctx, reg) if p.rule.startswith("unknown ") else ""
+            display, where, column = raw.where(p.index, p.column)
+            out.messages.append(f"{display} {where}, column {column}: {p.rule}{value}{hint}")
+            out.row_messages += 1
         shown += 1
     if shown > MAX_MESSAGES_PER_FILE:
         out.messages.append(
             f"{raw.display}: ... and {shown - MAX_MESSAGES_PER_FILE} more problems (all rows in the rejected file)"
         )
+        out.row_messages += 1
+    counts: dict[str, int] = {}
+    for rule in first_rule.values():
+        counts[rule] = counts.get(rule, 0) + 1
+    if counts:
+        out.rejected_counts[raw.display] = counts
     if reasons:
         rej = raw.frame.loc[sorted(reasons)].copy()
         rej.insert(0, "reason", ["; ".join(reasons[i]) for i in rej.index])
-        rej.insert(0, raw.row_word, rej.index)
-        out.rejected[raw.path.name] = rej
+        if raw.locate is not None:
+            loc = [raw.where(i, None) for i in rej.index]
+            rej.insert(0, "source_row", [w for _, w, _ in loc])
+            rej.insert(0, "source_file", [f for f, _, _ in loc])
+        else:
+            rej.insert(0, raw.row_word, rej.index)
+        out.rejected[raw.rejected_name or raw.path.name] = rej
+    if spec.stem == "targets" and reasons:
+        tid = frame["target_id"].astype("string").str.strip()
+        valid = set(tid.loc[~tid.index.isin(reasons)].dropna())
+        for i in sorted(reasons):
+            t = tid.get(i)
+            if isinstance(t, str) and t not in valid:
+                ctx.rejected_targets.setdefault(t, raw.where(i, None)[1])
     return typed.loc[~typed.index.isin(reasons)]
 
 
@@ -502,22 +683,93 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
     out.tables["entities"] = registry.entities
     out.tables["survey_services"] = registry.survey_services
 
+    prof = profiles.active()
+    maps = mappings.load_mappings(prof.mappings_dir, SPECS)  # MappingError: exit 2
+    files = sorted(p for p in data_dir.iterdir() if p.is_file()) if data_dir.is_dir() else []
+    mapped: dict[str, list[tuple[mappings.Mapping, Path]]] = {}
+    for m in maps:
+        for p in files:
+            if m.matches(p.name):
+                mapped.setdefault(m.produces, []).append((m, p))
+    for m in maps:
+        out.sources.append((_display(m.path), sha256_file(m.path), 0, "mapping"))
+    lookup = mappings.registry_lookup(registry, prof.chart)
+
     def exists(stem: str) -> bool:
-        return any((data_dir / f"{stem}.{e}").is_file() for e in SPECS[stem].formats)
+        return stem in mapped or any(
+            (data_dir / f"{stem}.{e}").is_file() for e in SPECS[stem].formats
+        )
+
+    def load_mapped(stem: str) -> RawFile | None:
+        spec = SPECS[stem]
+        parts: list[mappings.Mapped] = []
+        for m, path in mapped[stem]:
+            display = f"{display_dir}/{path.name}"
+            try:
+                src = read_source(path, display, m)
+            except InputError as exc:
+                out.messages.append(f"{exc} (read through mapping {m.name})")
+                continue
+            out.sources.append((path.name, sha256_file(path), len(src), spec.table))
+            part = mappings.apply(m, src, display, spec, lookup)
+            out.notes += part.notes
+            parts.append(part)
+            out.info[f"frequency.{stem}"] = m.frequency
+            out.info[f"cumulative.{stem}"] = str(m.cumulative).lower()
+            if m.scale:
+                out.scales[stem] = dict(m.scale)
+        for e in spec.formats:
+            if (data_dir / f"{stem}.{e}").is_file():
+                out.notes.append(
+                    mappings.Note(
+                        f"{display_dir}/{stem}.{e}",
+                        None,
+                        None,
+                        f"not read: a mapped source replaces it ({', '.join(sorted({m.name for m, _ in mapped[stem]}))})",
+                    )
+                )
+        if not parts:
+            return None
+        frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        offsets, n = [], 0
+        for p in parts:
+            offsets.append(n)
+            n += len(p.frame)
+
+        def locate(index, column, parts=parts, offsets=offsets):
+            k = max(i for i, o in enumerate(offsets) if o <= index)
+            return parts[k].locate(index - offsets[k], column)
+
+        neg = frozenset(o + i for p, o in zip(parts, offsets, strict=True) for i in p.negative_ok)
+        display = parts[0].display if len(parts) == 1 else f"{stem} (mapped from {len(parts)} files)"
+        return RawFile(
+            data_dir,
+            display,
+            frame,
+            locate=locate,
+            rejected_name=f"{stem}.csv",
+            negative_rows=neg,
+        )
 
     def load(stem: str) -> pd.DataFrame | None:
         spec = SPECS[stem]
-        path = _find(data_dir, stem, spec.formats, display_dir, out)
-        if path is None:
-            return None
-        display = f"{display_dir}/{path.name}"
-        try:
-            raw = read_input(path, display)
-        except InputError as exc:
-            out.messages.append(str(exc))
-            return None
-        typed = _validate(raw, spec, ctx, out)
-        out.sources.append((path.name, raw.sha256, len(raw.frame), spec.table))
+        if stem in mapped:
+            raw = load_mapped(stem)
+            if raw is None:
+                return None
+        else:
+            path = _find(data_dir, stem, spec.formats, display_dir, out)
+            if path is None:
+                return None
+            display = f"{display_dir}/{path.name}"
+            try:
+                raw = read_input(path, display)
+            except InputError as exc:
+                out.messages.append(str(exc))
+                return None
+            out.sources.append((path.name, raw.sha256, len(raw.frame), spec.table))
+        typed = _validate(raw, spec, ctx, out, registry)
+        out.origin[stem] = raw
         return typed
 
     # Which input groups are provided: any of a group's files present. A provided group needs
@@ -573,11 +825,7 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
                 out.tables[stem] = typed
 
     # survey: one file per wave, survey_YYYY-MM.{sav,csv,xlsx}
-    files = (
-        sorted(p for p in data_dir.iterdir() if p.name.startswith("survey_"))
-        if data_dir.is_dir()
-        else []
-    )
+    files = [p for p in files if p.name.startswith("survey_")]
     waves: dict[str, Path] = {}
     for p in files:
         m = SURVEY_FILE_RE.match(p.name)
@@ -623,7 +871,7 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
                     f"{display}: column {c!r} names a service not in the registry ({svc!r})"
                 )
         spec = schemas.survey_spec(tuple(present))
-        typed = _validate(raw, spec, ctx, out)
+        typed = _validate(raw, spec, ctx, out, registry)
         out.sources.append(
             (path.name, raw.sha256, len(raw.frame), "survey_respondents,survey_ratings")
         )
@@ -634,7 +882,164 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
     if resp_parts:
         out.tables["survey_respondents"] = pd.concat(resp_parts, ignore_index=True)
         out.tables["survey_ratings"] = pd.concat(rating_parts, ignore_index=True)
+    if "budget" in out.provided:
+        out.info["budget.frequency"] = out.info.get("frequency.budget_monthly", "monthly")
+        # the warehouse always holds flows: a cumulative source is converted at load
+        out.info["budget.source_cumulative"] = out.info.get("cumulative.budget_monthly", "false")
+        out.info["budget.stored_as"] = "flows"
+    if maps:
+        used = sorted({m.name for lst in mapped.values() for m, _ in lst})
+        out.info["mappings"] = ",".join(used)
+    if out.ok:
+        out.notes += plausibility(out)
     return out
+
+
+def read_source(path: Path, display: str, m: mappings.Mapping) -> pd.DataFrame:
+    """A mapped source file as text cells (index = source row numbers), as its mapping says."""
+    ext = path.suffix.lower()
+    if ext == ".csv":
+        return read_csv(path, display, encoding=m.encoding, header_row=m.header_row)
+    if ext == ".xlsx":
+        return read_xlsx(path, display, sheet=m.sheet, header_row=m.header_row)
+    if ext == ".sav":
+        return read_sav(path, display)
+    raise InputError(f"{display}: unsupported file type {ext!r} (use .csv or .xlsx)")
+
+
+# ------------------------------------------------------------------------------- plausibility
+
+YEAR_RANGE = (1990, 2100)
+LINE_MEDIAN_FACTOR = 10
+YEAR_ON_YEAR_FACTOR = 1000
+AMOUNTS = {
+    "budget_allocations": ("budget_estimate", "revised_estimate"),
+    "budget_monthly": ("release", "expenditure"),
+    "pse_returns": (
+        "own_revenue",
+        "grants_received",
+        "expenditure",
+        "liabilities",
+        "assets",
+        "cash",
+    ),
+}
+
+
+def _looks_like_date(v: float) -> str | None:
+    """'a year' for whole numbers 1990..2100 (not a multiple of 100); 'a date' for YYYYMMDD."""
+    if not np.isfinite(v) or v != np.floor(v):
+        return None
+    n = int(abs(v))
+    if YEAR_RANGE[0] <= n <= YEAR_RANGE[1] and n % 100:
+        return "a year"
+    if 19900101 <= n <= 21001231:
+        try:
+            dt.date(n // 10000, n // 100 % 100, n % 100)
+            return "a date (YYYYMMDD)"
+        except ValueError:
+            return None
+    return None
+
+
+def plausibility(out: Outcome) -> list[mappings.Note]:
+    """Warnings (the load goes on): zero BE with spending, a line over 10x its department's
+    median line, amounts that look like years or dates, a total 1000x off the previous year."""
+    notes: list[mappings.Note] = []
+
+    def note(stem: str, index, column: str, rule: str, value) -> None:
+        raw = out.origin.get(stem)
+        if raw is None:
+            notes.append(mappings.Note(stem, None, column, rule, value))
+            return
+        display, where, col = raw.where(index, column)
+        m = re.match(r"(?:row|case)s? (\d+)", where)
+        notes.append(mappings.Note(display, int(m.group(1)) if m else None, col, rule, value))
+
+    for stem, cols in AMOUNTS.items():
+        t = out.tables.get(stem)
+        if t is None or not len(t):
+            continue
+        scale = out.scales.get(stem, {})
+        for c in cols:
+            v = t[c].dropna()
+            src = v / scale.get(c, 1.0)  # as written in the source file
+            kinds = src.map(_looks_like_date)
+            for i, k in kinds.dropna().items():
+                note(stem, i, c, f"amount looks like {k}", _fmt_value(float(src[i])))
+
+    alloc = out.tables.get("budget_allocations")
+    monthly = out.tables.get("budget_monthly")
+    if alloc is not None and len(alloc):
+        key = ["department", "fiscal_year", "fund", "object_class"]
+        if monthly is not None and len(monthly):
+            spent = monthly.groupby(key)["expenditure"].sum()
+            j = alloc.join(spent.rename("_spent"), on=key)
+            hit = (j["budget_estimate"] == 0) & (j["_spent"] > 0)
+            for i in j.index[hit]:
+                note(
+                    "budget_allocations",
+                    i,
+                    "budget_estimate",
+                    "zero budget estimate with spending",
+                    f"spent {j.at[i, '_spent']:.6g}",
+                )
+        # a line over 10x the median of the same line (department, fund, object class) in
+        # the other fiscal years: salary lines are routinely 10-50x a department's median
+        # line in real budgets, so the median is taken over the line's own years
+        be = alloc["budget_estimate"]
+        line = ["department", "fund", "object_class"]
+        pos = be.where(be > 0)
+        n = pos.groupby([alloc[c] for c in line]).transform("count")
+        med = pos.groupby([alloc[c] for c in line]).transform("median")
+        hit = (be > LINE_MEDIAN_FACTOR * med) & (n >= 3)
+        for i in alloc.index[hit]:
+            note(
+                "budget_allocations",
+                i,
+                "budget_estimate",
+                f"line over {LINE_MEDIAN_FACTOR}x the department's median for the line",
+                f"{be[i]:.6g} (median over {int(n[i])} years {med[i]:.6g})",
+            )
+        tot = alloc.groupby(["department", "fiscal_year"])["budget_estimate"].sum().reset_index()
+        tot["_start"] = tot["fiscal_year"].map(calendar_start_year)
+        tot = tot.sort_values(["department", "_start"])
+        tot["_prev"] = tot.groupby("department")["budget_estimate"].shift(1)
+        tot["_prev_start"] = tot.groupby("department")["_start"].shift(1)
+        ratio = tot["budget_estimate"] / tot["_prev"]
+        off = (
+            (tot["_prev"] > 0)
+            & (tot["budget_estimate"] > 0)
+            & (tot["_start"] - tot["_prev_start"] == 1)
+            & ((ratio > YEAR_ON_YEAR_FACTOR) | (ratio < 1 / YEAR_ON_YEAR_FACTOR))
+        )
+        for _, r in tot.loc[off].iterrows():
+            first = alloc.index[
+                (alloc["department"] == r["department"])
+                & (alloc["fiscal_year"] == r["fiscal_year"])
+            ][0]
+            raw = out.origin.get("budget_allocations")
+            display = raw.where(first, None)[0] if raw is not None else "budget_allocations"
+            notes.append(
+                mappings.Note(
+                    display,
+                    None,
+                    "budget_estimate",
+                    f"{r['department']} {r['fiscal_year']}: total {YEAR_ON_YEAR_FACTOR}x off "
+                    "the previous year",
+                    f"{r['budget_estimate']:.6g} against {r['_prev']:.6g}",
+                )
+            )
+    return notes
+
+
+def calendar_start_year(fy) -> int | None:
+    from helpers.data import calendar
+
+    try:
+        return calendar.fy_start_year(str(fy))
+    except (TypeError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -666,6 +1071,14 @@ def group_ranges(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[dt.date, dt
             if t in tables and c in tables[t].columns and len(tables[t])
         ]
         months = [m for m in months if len(m)]
+        alloc = tables.get("budget_allocations")
+        if not months and group == "budget" and alloc is not None and len(alloc):
+            # annual budget without monthly rows: the budget's fiscal years (first month of
+            # the first year to the first month of the last: the latest budget adopted)
+            from helpers.data import calendar
+
+            years = sorted(set(alloc["fiscal_year"].dropna()), key=calendar.fy_start_year)
+            months = [pd.to_datetime(pd.Series([calendar.fy_start(years[0]), calendar.fy_start(years[-1])]))]
         if not months:
             continue
         allm = pd.concat(months)
@@ -674,7 +1087,7 @@ def group_ranges(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[dt.date, dt
     return out
 
 
-def _load_info(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _load_info(tables: dict[str, pd.DataFrame], extra: dict[str, str] | None = None) -> pd.DataFrame:
     prof = profiles.active()
     ranges = group_ranges(tables)
     first = min(lo for lo, _ in ranges.values())
@@ -691,6 +1104,13 @@ def _load_info(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         "loaded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "schema_version": SCHEMA_VERSION,
     }
+    if "budget" in ranges:  # the defaults of an unmapped (monthly, flows) budget
+        info |= {
+            "budget.frequency": "monthly",
+            "budget.source_cumulative": "false",
+            "budget.stored_as": "flows",
+        }
+    info |= extra or {}
     return pd.DataFrame({"key": list(info), "value": list(info.values())})
 
 
@@ -699,8 +1119,25 @@ def _empty_table(name: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype="object") for c, _ in cols})
 
 
+def notes_frame(notes: list[mappings.Note]) -> pd.DataFrame:
+    """The data_notes table: file, row, column, rule, value (one row per note)."""
+    return pd.DataFrame(
+        {
+            "file": [n.file for n in notes],
+            "row": pd.array([n.row for n in notes], dtype="Int64"),
+            "column": [n.column for n in notes],
+            "rule": [n.rule for n in notes],
+            "value": [None if n.value is None else str(n.value) for n in notes],
+        }
+    )
+
+
 def build_warehouse(
-    target: Path, tables: dict[str, pd.DataFrame], sources: list[tuple[str, str, int, str]]
+    target: Path,
+    tables: dict[str, pd.DataFrame],
+    sources: list[tuple[str, str, int, str]],
+    notes: list[mappings.Note] | None = None,
+    info: dict[str, str] | None = None,
 ) -> None:
     """Write all tables into a temporary DuckDB file beside ``target``, then replace it atomically."""
     target = Path(target)
@@ -712,7 +1149,9 @@ def build_warehouse(
     for name in TABLES:
         if name not in tables and name not in {"load_info", "source_files"}:
             tables[name] = _empty_table(name)
-    tables["load_info"] = _load_info(tables)
+    if notes is not None:
+        tables["data_notes"] = notes_frame(notes)
+    tables["load_info"] = _load_info(tables, info)
     tables["source_files"] = pd.DataFrame(sources, columns=["file", "sha256", "rows", "table_name"])
     try:
         con = duckdb.connect(str(tmp))
@@ -756,8 +1195,13 @@ def loaded_checksums(target: Path) -> dict[str, str] | None:
 
 
 def current_checksums(data_dir: Path, registry: Registry) -> dict[str, str]:
-    """{file: sha256} of the registry sources and every input file in ``data_dir``."""
+    """{file: sha256} of the registry sources, the profile's mapping files and every input
+    file in ``data_dir``."""
     sums = {_display(src): sha256_file(src) for src in registry.sources}
+    mdir = profiles.active().mappings_dir
+    if mdir.is_dir():
+        for p in sorted(mdir.glob("*.yaml")) + sorted(mdir.glob("*.yml")):
+            sums[_display(p)] = sha256_file(p)
     for p in sorted(data_dir.iterdir()):
         if p.is_file() and p.suffix.lower() in {".csv", ".xlsx", ".sav"}:
             sums[p.name] = sha256_file(p)
@@ -812,7 +1256,11 @@ def run(
             f"{_display(warehouse)} is up to date: inputs unchanged since the last load (nothing to do)"
         )
         return 0
-    outcome = collect(data_dir, reg, display_dir)
+    try:
+        outcome = collect(data_dir, reg, display_dir)
+    except mappings.MappingError as exc:
+        log(f"error: {exc}", file=sys.stderr)
+        return 2
     if outcome.ok and not group_ranges(outcome.tables):
         outcome.messages.append(
             f"{display_dir}: no input data (no rows in any of the budget, stocktake, survey or "
@@ -821,7 +1269,7 @@ def run(
     write_rejected(rejected_dir, outcome.rejected)
     if not outcome.ok:
         log(
-            f"error: {len(outcome.messages)} problem(s) in the input files; the warehouse was not changed",
+            f"error: {outcome.summary()}; the warehouse was not changed",
             file=sys.stderr,
         )
         for m in outcome.messages:
@@ -829,7 +1277,9 @@ def run(
         if outcome.rejected:
             log(f"rejected rows written to {_display(rejected_dir)}/", file=sys.stderr)
         return 1
-    build_warehouse(warehouse, outcome.tables, outcome.sources)
+    build_warehouse(warehouse, outcome.tables, outcome.sources, outcome.notes, outcome.info)
+    if outcome.notes:
+        log_notes(outcome.notes, log)
     counts = ", ".join(f"{k} {len(v):,}" for k, v in outcome.tables.items())
     log(f"loaded {_display(warehouse)} in {time.perf_counter() - t0:.1f} s: {counts}")
     ranges = group_ranges(outcome.tables)
@@ -840,6 +1290,26 @@ def run(
         + (f"; not provided: {', '.join(missing)}" if missing else "")
     )
     return 0
+
+
+MAX_NOTES_SHOWN = 30
+
+
+def log_notes(notes: list[mappings.Note], log=print) -> None:
+    """'warning: 3 data notes (the load went on; stored in data_notes): ...'"""
+    by_rule: dict[str, int] = {}
+    for n in notes:
+        r = _rule_name(re.sub(r"^\S+ \S+: ", "", n.rule) if "total" in n.rule else n.rule)
+        by_rule[r] = by_rule.get(r, 0) + 1
+    parts = ", ".join(f"{v:,} {k}" for k, v in sorted(by_rule.items(), key=lambda kv: -kv[1]))
+    log(f"warning: {len(notes):,} data note{'s' if len(notes) != 1 else ''} (the load went on; stored in data_notes): {parts}")
+    for n in notes[:MAX_NOTES_SHOWN]:
+        where = f" row {n.row}" if n.row is not None else ""
+        col = f", column {n.column}" if n.column else ""
+        value = f" ({n.value})" if n.value is not None else ""
+        log(f"  {n.file}{where}{col}: {n.rule}{value}")
+    if len(notes) > MAX_NOTES_SHOWN:
+        log(f"  ... and {len(notes) - MAX_NOTES_SHOWN:,} more (table data_notes)")
 
 
 def _print(*args, file=None) -> None:

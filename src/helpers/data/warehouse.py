@@ -423,3 +423,13 @@ def slice_checksum(department: str | None = None) -> str:
     if department not in sums:
         raise UnknownDepartment(department)
     return sums[department]
+
+
+def data_notes(file: str | None = None) -> pd.DataFrame:
+    """Plausibility warnings and mapping notes recorded at load (file, row, column, rule,
+    value); empty for a warehouse built before data notes existed."""
+    try:
+        where, params = ("WHERE file = ?", [file]) if file else ("", [])
+        return query(f'SELECT file, "row", "column", rule, value FROM data_notes {where} ORDER BY ALL', params)
+    except duckdb.Error:
+        return pd.DataFrame(columns=["file", "row", "column", "rule", "value"])
