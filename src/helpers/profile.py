@@ -58,6 +58,25 @@ ROLES = (
     "revenue",
     "other",
 )
+#: Adjective for the whole government per scope word ('the provincial figure'), used when the
+#: profile gives no ``government.adjective``; any other scope word reads as the short name.
+SCOPE_ADJECTIVES = {
+    "province": "provincial",
+    "country": "national",
+    "nation": "national",
+    "federal government": "federal",
+    "state": "state",
+    "region": "regional",
+    "county": "county",
+    "city": "city-wide",
+    "municipality": "municipal",
+}
+#: Offices named in reports and the portal (``government.offices`` overrides each).
+DEFAULT_OFFICES = {
+    "delivery": "Delivery Unit",
+    "finance": "Finance Department",
+    "entities": "Finance Department, Corporate Governance Unit",
+}
 MONTH_NAMES = (
     "January February March April May June July August September October November December"
 ).split()
@@ -196,7 +215,9 @@ def _parse_chart(doc: Any, bad) -> ChartOfAccounts:
             raise bad(where, "must be a mapping (code, name, role)")
         extra = sorted(set(map(str, c)) - {"code", "name", "role", "may_be_negative"})
         if extra:
-            raise bad(f"{where}.{extra[0]}", "unknown field (known: code, name, role, may_be_negative)")
+            raise bad(
+                f"{where}.{extra[0]}", "unknown field (known: code, name, role, may_be_negative)"
+            )
         code, cname = c.get("code"), c.get("name")
         if not isinstance(code, str) or not code.strip():
             raise bad(f"{where}.code", "missing or not text")
@@ -224,6 +245,8 @@ class Profile:
     government: str
     short_name: str
     scope_word: str
+    scope_adjective: str
+    offices: Mapping[str, str]
     currency: Currency
     fy_start_month: int
     fy_label: str
@@ -476,12 +499,22 @@ def parse(doc: Any, folder: Path, name: str | None = None) -> Profile:
     if not isinstance(sample, Mapping):
         raise bad("sample", "must be a mapping")
 
+    short = text(gov, "short", "government")
+    scope = text(gov, "scope", "government", "province")
+    offices_doc = gov.get("offices") or {}
+    if not isinstance(offices_doc, Mapping) or set(offices_doc) - set(DEFAULT_OFFICES):
+        raise bad("government.offices", f"a mapping with keys among {', '.join(DEFAULT_OFFICES)}")
+    offices = {k: text(offices_doc, k, "government.offices", v) for k, v in DEFAULT_OFFICES.items()}
     return Profile(
         name=pname,
         folder=Path(folder),
         government=text(gov, "name", "government"),
-        short_name=text(gov, "short", "government"),
-        scope_word=text(gov, "scope", "government", "province"),
+        short_name=short,
+        scope_word=scope,
+        scope_adjective=text(
+            gov, "adjective", "government", SCOPE_ADJECTIVES.get(scope.lower(), short)
+        ),
+        offices=offices,
         currency=Currency(code=code, unit=unit),
         fy_start_month=start,
         fy_label=label,

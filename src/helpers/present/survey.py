@@ -50,20 +50,6 @@ MAP_CMAP = "cividis"  # perceptually uniform and colour-blind safe
 # The survey's geographic units (districts, regions ...) and what the whole government is called
 # come from the active profile; without a geography no map and no per-unit view is shown.
 
-#: Adjective for the whole-government figure per scope word ('the provincial figure'); any other
-#: scope word reads 'the <short name> figure'.
-SCOPE_ADJECTIVES = {
-    "province": "provincial",
-    "country": "national",
-    "nation": "national",
-    "federal government": "federal",
-    "state": "state",
-    "region": "regional",
-    "county": "county",
-    "city": "city-wide",
-    "municipality": "municipal",
-}
-
 
 def _geo():
     return profile.active().geography
@@ -86,9 +72,7 @@ def _cap(text: str) -> str:
 
 def _whole_figure() -> str:
     """'the provincial figure' for a province; 'the national figure' for a country."""
-    p = profile.active()
-    adj = SCOPE_ADJECTIVES.get(p.scope_word.lower())
-    return f"the {adj} figure" if adj else f"the {p.short_name} figure"
+    return f"the {profile.active().scope_adjective} figure"
 
 
 def _has_units(results: SurveyResults) -> bool:

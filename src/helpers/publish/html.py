@@ -54,21 +54,6 @@ _NOT_RECORDED = "not recorded"
 
 _MONTHS = [datetime(2000, n, 1).strftime("%B") for n in range(1, 13)]
 
-#: Adjective for the whole government per profile scope word ('the provincial data warehouse');
-#: another scope word reads 'the <short name> data warehouse'. (The survey view has the same
-#: table: helpers.present.survey.SCOPE_ADJECTIVES.)
-SCOPE_ADJECTIVES = {
-    "province": "provincial",
-    "country": "national",
-    "nation": "national",
-    "federal government": "federal",
-    "state": "state",
-    "region": "regional",
-    "county": "county",
-    "city": "city-wide",
-    "municipality": "municipal",
-}
-
 
 def government_words() -> dict[str, str]:
     """What the page frame says about the government, from the active profile: ``government``
@@ -80,7 +65,7 @@ def government_words() -> dict[str, str]:
     return {
         "government": p.government,
         "scope_report": f"{scope[:1].upper()}{scope[1:]}-wide report",
-        "scope_adjective": SCOPE_ADJECTIVES.get(scope.lower(), p.short_name),
+        "scope_adjective": p.scope_adjective,
     }
 
 
@@ -299,7 +284,7 @@ def page_context(nb: Any, provenance: Mapping[str, Any]) -> dict[str, Any]:
         "messages": nbread.key_messages(nb),
         "provenance_items": provenance_items(provenance),
         "footer_line": (
-            "Produced automatically from the executed report notebook by the KP reports "
+            "Produced automatically from the executed report notebook by the reports "
             f"pipeline; figures come from the {words['scope_adjective']} data warehouse"
             + (f" as of {date_label(meta['as_of'])}." if meta["as_of"] else ".")
         ),

@@ -37,6 +37,14 @@ AT_RISK_WATCH = 0.25
 
 _MONTH_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _esc = html.escape
+
+
+def _offices() -> str:
+    """'Delivery Unit & Finance Department': the offices the portal serves (from the profile)."""
+    o = profile.active().offices
+    return f"{o['delivery']} & {o['finance']}"
+
+
 DASH = "\u2013"
 
 FILTER_SCRIPT = """(function () {
@@ -156,7 +164,7 @@ def _page(title: str, body: str, scripts: Sequence[str] = (), subtitle: str = ""
         f'<span class="kp-gov">{_esc(profile.active().government)}</span>'
         '<span class="kp-unit">Performance monitoring reports</span></div></div>\n'
         '<div class="kp-wrap kp-page">\n<header class="kp-titleblock">'
-        '<p class="kp-kicker">Delivery Unit &amp; Finance Department</p>'
+        f'<p class="kp-kicker">{_esc(_offices())}</p>'
         f"<h1>{_esc(title)}</h1>"
         + (f'<p class="kp-subtitle">{subtitle}</p>' if subtitle else "")
         + f'</header>\n<main id="kp-main">\n{body}\n</main>\n</div>\n{script_tags}\n</body>\n</html>\n'
