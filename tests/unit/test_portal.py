@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from bs4 import BeautifulSoup
 
 from helpers.publish import portal
 
@@ -287,3 +288,18 @@ def test_root_index(tmp_path):
 
 def test_root_index_empty(tmp_path):
     assert "No months have been published" in portal.write_root_index(tmp_path / "out").read_text()
+
+
+def test_families_without_data_are_listed_as_not_provided():
+    reports = [report("province_overview", "Province overview", scope="province")]
+    manifest = {
+        "not_provided": [
+            {"family": "stocktake", "title": "Delivery stocktake"},
+            {"family": "citizen_survey", "title": "Citizen perception survey"},
+        ]
+    }
+    page = portal.render_month_index("2025-03", reports, manifest)
+    text = " ".join(BeautifulSoup(page, "html.parser").get_text(" ").split())
+    assert "Not provided: Delivery stocktake, Citizen perception survey" in text
+    assert "Failed 0" in text  # counted apart from failures
+    assert "not provided" not in portal.render_month_index("2025-03", reports, {}).lower()

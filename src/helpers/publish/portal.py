@@ -284,6 +284,19 @@ def _summary(reports: Sequence[Mapping[str, Any]], manifest: Mapping[str, Any]) 
     return f'<dl class="kp-facts kp-runfacts">{items}</dl>'
 
 
+def _not_provided(manifest: Mapping[str, Any]) -> str:
+    """The report families this government provides no data for (manifest ``not_provided``):
+    named as "not provided", never as failed and never filled with another family's data."""
+    items = [n for n in manifest.get("not_provided") or [] if isinstance(n, Mapping)]
+    if not items:
+        return ""
+    names = ", ".join(_esc(str(n.get("title") or n.get("family"))) for n in items)
+    return (
+        f'<p class="kp-note kp-not-provided"><strong>Not provided:</strong> {names} '
+        "(no input data loaded for these report families, so they are not produced).</p>"
+    )
+
+
 def render_month_index(
     month: str, reports: Sequence[Mapping[str, Any]], manifest: Mapping[str, Any] | None = None
 ) -> str:
@@ -350,7 +363,12 @@ def render_month_index(
             f"<caption>Reports by department and family</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div></section>"
         )
-    body = _summary(reports, manifest) + _province_section(province) + dept_section
+    body = (
+        _summary(reports, manifest)
+        + _not_provided(manifest)
+        + _province_section(province)
+        + dept_section
+    )
     if not reports:
         body += '<p class="kp-note">No reports were produced for this month.</p>'
     body += '<p class="kp-note kp-portal-foot"><a href="../index.html">All months</a></p>'
