@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from helpers import profile as profiles
 from helpers.data.calendar import parse_month
 from helpers.data.groups import INPUT_GROUPS
 
@@ -324,11 +325,14 @@ def load_suite(path: Path) -> Suite:
 
 
 def _title(name: str, title: Any) -> str:
+    """The family's title; ``{scope}`` / ``{Scope}`` in it become the active profile's scope word
+    ('Province overview' for KP, 'Country overview' for a country)."""
     if title is None:
         return name
     if not isinstance(title, str) or not title.strip() or any(ord(c) < 32 for c in title):
         raise ParamError(f"suite.yaml: {name}.title must be one line of text")
-    return title
+    scope = profiles.active().scope_word
+    return title.replace("{scope}", scope).replace("{Scope}", scope[:1].upper() + scope[1:])
 
 
 def parse_assignment(text: str) -> tuple[str | None, str, str]:
