@@ -883,7 +883,12 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         out.tables["survey_respondents"] = pd.concat(resp_parts, ignore_index=True)
         out.tables["survey_ratings"] = pd.concat(rating_parts, ignore_index=True)
     if "budget" in out.provided:
-        out.info["budget.frequency"] = out.info.get("frequency.budget_monthly", "monthly")
+        monthly = out.tables.get("budget_monthly")
+        annual_only = monthly is None or not len(monthly)
+        out.info["budget.frequency"] = out.info.get(
+            "frequency.budget_monthly",
+            out.info.get("frequency.budget_allocations", "monthly") if annual_only else "monthly",
+        )
         # the warehouse always holds flows: a cumulative source is converted at load
         out.info["budget.source_cumulative"] = out.info.get("cumulative.budget_monthly", "false")
         out.info["budget.stored_as"] = "flows"

@@ -34,7 +34,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,8 @@ class Condition:
         if self.op == "blank":
             return s.isna() == bool(self.arg)
         if self.op == "matches":
-            return s.astype("string").str.contains(str(self.arg), regex=True).fillna(False)
+            pattern = re.compile(str(self.arg))
+            return s.map(lambda v: bool(pattern.search(str(v))) if pd.notna(v) else False).astype(bool)
         norm = s.map(lambda v: None if pd.isna(v) else normalise(v))
         hit = norm.isin({normalise(v) for v in self.arg}).fillna(False).astype(bool)
         return hit if self.op == "in" else ~hit
@@ -166,7 +168,7 @@ class Mapping:
 # ------------------------------------------------------------------------------------ parsing
 
 
-def load_mappings(folder: Path, inputs: Mapping[str, Any]) -> list[Mapping]:
+def load_mappings(folder: Path, inputs: AbcMapping[str, Any]) -> list[Mapping]:
     """Every ``*.yaml`` in ``folder`` (sorted by name); ``inputs``: stem -> InputSpec."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -181,14 +183,14 @@ def load_mappings(folder: Path, inputs: Mapping[str, Any]) -> list[Mapping]:
     return out
 
 
-def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
+def parse(doc: Any, path: Path, inputs: AbcMapping[str, Any]) -> Mapping:
     """Check a mapping document; raise MappingError naming ``path`` and the field."""
     path = Path(path)
 
     def bad(fld: str, why: str) -> MappingError:
         return MappingError(f"mapping {path}: field '{fld}': {why}")
 
-    if not isinstance(doc, Mapping):
+    if not isinstance(doc, AbcMapping):
         raise MappingError(f"mapping {path}: expected a mapping of fields")
     unknown = sorted(set(map(str, doc)) - TOP_KEYS)
     if unknown:
@@ -202,7 +204,7 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
     src = doc.get("source")
     if isinstance(src, str):
         src = {"file": src}
-    if not isinstance(src, Mapping) or not isinstance(src.get("file"), str):
+    if not isinstance(src, AbcMapping) or not isinstance(src.get("file"), str):
         raise bad("source.file", "missing: the source file name or glob in the data folder")
     extra = sorted(set(map(str, src)) - SOURCE_KEYS)
     if extra:
@@ -239,7 +241,7 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
     m.drop_duplicate_rows = dd
 
     def condition(c: Any, where: str) -> Condition:
-        if not isinstance(c, Mapping) or not isinstance(c.get("column"), str):
+        if not isinstance(c, AbcMapping) or not isinstance(c.get("column"), str):
             raise bad(where, "needs column: and one of in, not_in, matches, blank")
         extra = sorted(set(map(str, c)) - FILTER_KEYS)
         if extra:
@@ -264,12 +266,12 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
     if not isinstance(filters, list):
         raise bad("filters", "must be a list of keep:/drop: conditions")
     for i, f in enumerate(filters):
-        if not isinstance(f, Mapping) or len(f) != 1 or next(iter(f)) not in {"keep", "drop"}:
+        if not isinstance(f, AbcMapping) or len(f) != 1 or next(iter(f)) not in {"keep", "drop"}:
             raise bad(f"filters[{i}]", "each filter is {keep: {...}} or {drop: {...}}")
         kind = next(iter(f))
         m.filters.append((kind, condition(f[kind], f"filters[{i}].{kind}")))
     allow = doc.get("allow_negative") or []
-    if isinstance(allow, Mapping):
+    if isinstance(allow, AbcMapping):
         allow = [allow]
     if not isinstance(allow, list):
         raise bad("allow_negative", "must be a condition or a list of conditions")
@@ -281,7 +283,7 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
         return col
 
     cols = doc.get("columns") or {}
-    if not isinstance(cols, Mapping):
+    if not isinstance(cols, AbcMapping):
         raise bad("columns", "must map canonical columns to source columns")
     for k, v in cols.items():
         canonical(k, f"columns.{k}")
@@ -290,16 +292,16 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
             raise bad(f"columns.{k}", "must name a source column (or a list of them)")
         m.columns[k] = list(srcs)
     consts = doc.get("constants") or {}
-    if not isinstance(consts, Mapping):
+    if not isinstance(consts, AbcMapping):
         raise bad("constants", "must map canonical columns to values")
     for k, v in consts.items():
         m.constants[canonical(k, f"constants.{k}")] = v
     der = doc.get("derive") or {}
-    if not isinstance(der, Mapping):
+    if not isinstance(der, AbcMapping):
         raise bad("derive", "must map canonical columns to {from, as}")
     for k, v in der.items():
         canonical(k, f"derive.{k}")
-        if not isinstance(v, Mapping) or not isinstance(v.get("from"), str):
+        if not isinstance(v, AbcMapping) or not isinstance(v.get("from"), str):
             raise bad(f"derive.{k}", "needs from: (a source column) and as:")
         extra = sorted(set(map(str, v)) - DERIVE_KEYS)
         if extra:
@@ -319,7 +321,7 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
     if not isinstance(wide, list):
         raise bad("wide", "must be a list of slices {constants: {...}, columns: {...}}")
     for i, sl in enumerate(wide):
-        if not isinstance(sl, Mapping) or set(map(str, sl)) - {"constants", "columns"}:
+        if not isinstance(sl, AbcMapping) or set(map(str, sl)) - {"constants", "columns"}:
             raise bad(f"wide[{i}]", "a slice has constants: and columns: only")
         sc = dict(sl.get("constants") or {})
         take = dict(sl.get("columns") or {})
@@ -334,17 +336,17 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
         m.wide.append((sc, take))
 
     vals = doc.get("values") or {}
-    if not isinstance(vals, Mapping):
+    if not isinstance(vals, AbcMapping):
         raise bad("values", "must map canonical columns to value maps")
     for k, v in vals.items():
         canonical(k, f"values.{k}")
-        if not isinstance(v, Mapping):
+        if not isinstance(v, AbcMapping):
             raise bad(f"values.{k}", "needs map: and/or registry:")
         extra = sorted(set(map(str, v)) - VALUE_KEYS)
         if extra:
             raise bad(f"values.{k}.{extra[0]}", f"unknown key (known: {', '.join(sorted(VALUE_KEYS))})")
         table_doc = v.get("map") or {}
-        if not isinstance(table_doc, Mapping):
+        if not isinstance(table_doc, AbcMapping):
             raise bad(f"values.{k}.map", "must map source names to codes")
         table: dict[str, str] = {}
         for name, code in table_doc.items():
@@ -361,7 +363,7 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
         m.values[k] = ValueMap(k, table, tuple(map(str, table_doc)), reg, unmatched)
 
     sc = doc.get("scale") or {}
-    if not isinstance(sc, Mapping):
+    if not isinstance(sc, AbcMapping):
         raise bad("scale", "must map canonical amount columns to factors")
     for k, v in sc.items():
         canonical(k, f"scale.{k}")
@@ -369,7 +371,7 @@ def parse(doc: Any, path: Path, inputs: Mapping[str, Any]) -> Mapping:
             raise bad(f"scale.{k}", "must be a non-zero number (e.g. 1.0e-6: PKR to PKR million)")
         m.scale[k] = float(v)
     fb = doc.get("fill_blank") or {}
-    if not isinstance(fb, Mapping):
+    if not isinstance(fb, AbcMapping):
         raise bad("fill_blank", "must map canonical columns to values")
     for k, v in fb.items():
         m.fill_blank[canonical(k, f"fill_blank.{k}")] = v
@@ -508,7 +510,13 @@ def apply(
                 first.setdefault(k, i)
             for i in df.index[dup]:
                 notes.append(
-                    Note(display, int(i), None, f"exact repeat of row {first[key[i]]}: dropped")
+                    Note(
+                        display,
+                        int(i),
+                        None,
+                        "exact repeat of an earlier row: dropped",
+                        f"row {first[key[i]]}",
+                    )
                 )
             df = df.loc[~dup]
     neg = pd.Series(False, index=df.index)
@@ -558,8 +566,8 @@ def apply(
                         display,
                         int(rows[0]),
                         srcs[0],
-                        f"{k}: no match for {name!r}; {len(rows)} row(s) dropped (mapping says unmatched: drop)",
-                        name,
+                        f"no {k} matches the name: rows dropped (unmatched: drop)",
+                        f"{name!r}, {len(rows)} row(s)",
                     )
                 )
             drop |= miss
