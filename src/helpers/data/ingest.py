@@ -892,8 +892,8 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         # the warehouse always holds flows: a cumulative source is converted at load
         out.info["budget.source_cumulative"] = out.info.get("cumulative.budget_monthly", "false")
         out.info["budget.stored_as"] = "flows"
-    if maps:
-        used = sorted({m.name for lst in mapped.values() for m, _ in lst})
+    used = sorted({m.name for lst in mapped.values() for m, _ in lst})
+    if used:
         out.info["mappings"] = ",".join(used)
     if out.ok:
         out.notes += plausibility(out)
