@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 APPLIES_TO_SQL = {
+    "departments_with_budget": "SELECT DISTINCT department FROM budget_allocations",
     "departments_with_targets": "SELECT DISTINCT department FROM targets",
     "departments_with_surveyed_services": "SELECT DISTINCT department FROM survey_services",
     "departments_with_entities": "SELECT DISTINCT department FROM entities",

@@ -25,6 +25,7 @@ from helpers.data.groups import INPUT_GROUPS
 PARAM_TYPES = {"department", "month", "int", "float", "str", "bool"}
 SCOPES = {"department", "province"}
 APPLIES_TO = {
+    "departments_with_budget",
     "departments_with_targets",
     "departments_with_surveyed_services",
     "departments_with_entities",
