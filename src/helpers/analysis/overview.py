@@ -56,6 +56,7 @@ from helpers.analysis import budget as bud
 from helpers.analysis import survey as sv
 from helpers.analysis.stocktake import targets_in_force
 from helpers.data.calendar import as_month, fiscal_year, fy_month_index, fy_months, fy_start_month
+from helpers.data.groups import INPUT_GROUPS
 
 __all__ = [
     "UNDERSPEND_MARGIN",
@@ -721,6 +722,13 @@ class ProvinceOverview:
     attention: pd.DataFrame
     pefa: bud.PefaResult
     notes: list[str] = field(default_factory=list)
+    # The input groups the government provides (load_info.inputs): sections and sentences about
+    # targets or the survey appear only when their data exist at all.
+    inputs: frozenset[str] = frozenset(INPUT_GROUPS)
+
+    def has(self, group: str) -> bool:
+        """Whether the government provides the input group (budget, stocktake, survey, pse)."""
+        return group in self.inputs
 
     @property
     def departments(self) -> int:
@@ -752,6 +760,7 @@ def build_overview(
     scorecard: pd.DataFrame,
     survey: SurveyOverview,
     rule: AttentionRule | None = None,
+    inputs: frozenset[str] | None = None,
 ) -> ProvinceOverview:
     """Compute the province overview for ``month`` from frames already read.
 
@@ -793,6 +802,7 @@ def build_overview(
         attention=needing_attention(reasons, league, rule),
         pefa=bud.pefa_province(alloc, mon, m, require_complete=False),
         notes=notes,
+        inputs=frozenset(INPUT_GROUPS) if inputs is None else frozenset(inputs),
     )
 
 

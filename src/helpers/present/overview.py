@@ -28,7 +28,15 @@ from helpers.analysis import survey as sv
 from helpers.analysis.overview import ProvinceOverview
 from helpers.data.calendar import as_month, fy_start_name, month_label
 from helpers.present import budget as budget_view
-from helpers.present.display import figure, headline, key_messages, note, report_meta, table
+from helpers.present.display import (
+    figure,
+    heading,
+    headline,
+    key_messages,
+    note,
+    report_meta,
+    table,
+)
 from helpers.present.theme import PALETTE, fy_end_pair, money_label
 
 FAMILY = "province_overview"
@@ -106,6 +114,7 @@ def overview_report(
             f"No survey wave had been fielded by {month_label(m)}; the first wave was fielded "
             f"in {month_label(min(waves))}."
         )
+    inputs = wh.load_info().get("inputs")
     return ao.build_overview(
         m,
         registry,
@@ -114,6 +123,7 @@ def overview_report(
         card,
         survey,
         rule=rule,
+        inputs=None if inputs is None else frozenset(g for g in inputs.split(",") if g),
     )
 
 
@@ -378,12 +388,19 @@ def attention_sentence(ov: ProvinceOverview) -> str:
 def key_message_sentences(ov: ProvinceOverview) -> list[str]:
     """The key messages, written from the numbers in ``ov`` (never fixed text)."""
     out = budget_sentences(ov)
-    out.append(targets_sentence(ov))
-    survey = survey_sentence(ov)
+    if ov.has("stocktake"):
+        out.append(targets_sentence(ov))
+    survey = survey_sentence(ov) if ov.has("survey") else None
     if survey:
         out.append(survey)
     out.append(attention_sentence(ov))
     return out
+
+
+def section_heading(ov: ProvinceOverview, group: str, text: str) -> heading | None:
+    """The heading of a section about an input group, or nothing when the government does not
+    provide that group (the section is left out, not shown empty)."""
+    return heading(text) if ov.has(group) else None
 
 
 def overview_key_messages(ov: ProvinceOverview) -> key_messages:
@@ -409,7 +426,7 @@ def league_frame(ov: ProvinceOverview) -> pd.DataFrame:
         ao.NO_TARGETS.replace(" ", "\u00a0") if pd.isna(t) else f"{int(o)} of {int(t)}"
         for t, o in zip(lg["targets"], lg["on_track"], strict=True)
     ]
-    return pd.DataFrame(
+    df = pd.DataFrame(
         {
             "Department": lg["name"].astype(str),
             "Budget estimate": lg["budget_estimate"],
@@ -426,6 +443,9 @@ def league_frame(ov: ProvinceOverview) -> pd.DataFrame:
             ],
         }
     )
+    absent = [] if ov.has("stocktake") else ["Targets on track", "Score (0-100)", "Grade"]
+    absent += [] if ov.has("survey") else ["Satisfied (%)"]
+    return df.drop(columns=absent)
 
 
 def league_row_classes(ov: ProvinceOverview) -> list[str]:
@@ -450,11 +470,15 @@ def league_table(ov: ProvinceOverview) -> list:
         "behind first. Gap = spent (% of BE) minus the benchmark, in percentage points (pp). "
         "Projected year-end: the headline projection of the budget execution report (the "
         "department's prior-year monthly spending profile, a seasonal regression when it "
-        "back-tests better, or the straight-line pace when there is no history). Score and "
-        "grade are the performance-contract scorecard; 'no targets' means the department has "
-        "no delivery targets (it is not a score of zero)."
+        "back-tests better, or the straight-line pace when there is no history)."
+        + (
+            " Score and grade are the performance-contract scorecard; 'no targets' means the "
+            "department has no delivery targets (it is not a score of zero)."
+            if ov.has("stocktake")
+            else ""
+        )
     ]
-    if wave:
+    if ov.has("survey") and wave:
         parts.append(
             f"Satisfied = share of users of the department's surveyed services rating them 4 or "
             f"5 out of 5 in the {wave} wave; \u2013 means no surveyed service "
@@ -462,7 +486,7 @@ def league_table(ov: ProvinceOverview) -> list:
             + (f" or fewer than {ov.survey.min_n} ratings ({suppressed})" if suppressed else "")
             + "."
         )
-    else:
+    elif ov.has("survey"):
         parts.append("Satisfied: no survey wave had been fielded by the report month.")
     parts.append(
         f"Warning signs: how many of the attention rule's signs the department shows; "
@@ -689,8 +713,11 @@ def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
 
 
 def survey_table(ov: ProvinceOverview) -> list:
-    """The survey headline table (empty-state note when there is no wave)."""
+    """The survey headline table (empty-state note when there is no wave; nothing when the
+    government runs no survey)."""
     s = ov.survey
+    if not ov.has("survey"):
+        return []
     if s.wave is None or not s.available:
         return [note(survey_sentence(ov) or "No survey figures are available.")]
     df = survey_frame(ov)
