@@ -121,3 +121,40 @@ def test_year_end_budget_report_has_no_projection_clause(published):
     text = _text(published["outputs"] / "2026-06" / "health" / "budget_execution.html")
     assert "100% time-elapsed benchmark" in text
     assert "at this pace it ends the year" not in text
+
+
+def _headline(notebook: Path) -> dict:
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.kp.headline+json" in data:
+                return data["application/vnd.kp.headline+json"]
+    raise AssertionError(f"no headline in {notebook}")
+
+
+@pytest.mark.parametrize("month", MONTHS)
+def test_default_profile_budget_headline_equals_the_definition(published, month):
+    """KP (the default profile) keeps its numbers: utilisation = expenditure from the start of
+    the fiscal year (July) to the report month / the year's budget estimate, summed in SQL."""
+    import duckdb
+
+    from helpers.data.calendar import fiscal_year
+
+    con = duckdb.connect(str(paths.ROOT / "data" / "warehouse.duckdb"), read_only=True)
+    fy = fiscal_year(month)
+    start = f"{int(fy[:4])}-07-01"  # KP's year starts in July
+    spent = con.execute(
+        "SELECT sum(expenditure) FROM budget_monthly WHERE department = 'health' "
+        "AND month BETWEEN ? AND ?",
+        [start, f"{month}-01"],
+    ).fetchone()[0]
+    budget = con.execute(
+        "SELECT sum(budget_estimate) FROM budget_allocations WHERE department = 'health' "
+        "AND fiscal_year = ?",
+        [fy],
+    ).fetchone()[0]
+    head = _headline(published["outputs"] / month / "health" / "budget_execution.ipynb")
+    assert head["utilisation"] == pytest.approx(spent / budget, abs=1e-4)
+    months_elapsed = (int(month[:4]) * 12 + int(month[5:])) - (int(start[:4]) * 12 + 7) + 1
+    assert head["benchmark"] == pytest.approx(months_elapsed / 12)
