@@ -18,16 +18,18 @@ commands:
 
 def where(argv: list[str]) -> int:
     """``where warehouse|raw|outputs [--profile P]``: for the Makefile (no pandas imported)."""
+    import argparse
+
     from helpers import paths, profile
 
-    what = argv[0] if argv else ""
-    name = argv[argv.index("--profile") + 1] if "--profile" in argv[:-1] else None
     places = {"warehouse": paths.warehouse_path, "raw": paths.raw_dir, "outputs": paths.outputs_dir}
-    if what not in places:
-        print(f"error: where {what!r}: one of {', '.join(places)}", file=sys.stderr)
-        return 2
+    ap = argparse.ArgumentParser(prog="python -m helpers.cli where")
+    ap.add_argument("what", choices=list(places))
+    ap.add_argument("--profile", default=None)
+    args = ap.parse_args(argv)
+    what = args.what
     try:
-        profile.select(name)
+        profile.select(args.profile)
     except profile.ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
