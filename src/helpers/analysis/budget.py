@@ -42,13 +42,19 @@ from helpers.data.calendar import (
     fy_months,
     fy_start_month,
     month_label,
+    quarter_label,
 )
 
 __all__ = [
     "ALLOCATION_COLUMNS",
     "MONTHLY_COLUMNS",
-    "OBJECT_CLASSES",
-    "SCOPE_LABELS",
+    "FREQUENCIES",
+    "PLAUSIBLE_MAX",
+    "check_frequency",
+    "frequency_of",
+    "period_label",
+    "object_classes",
+    "scope_labels",
     "DEFAULT_UNDERSPEND_MARGIN",
     "JUMP_RATIO",
     "JUMP_MIN_SHARE",
@@ -96,34 +102,122 @@ MONTHLY_COLUMNS = (
     "release",
     "expenditure",
 )
-FUNDS = ("current", "development")
-SALARY_CLASS = "A01"
 
-#: New Accounting Model object classes (Chart of Accounts).
-OBJECT_CLASSES = {
-    "A01": "Employee related expenses",
-    "A02": "Project pre-investment analysis",
-    "A03": "Operating expenses",
-    "A04": "Employees' retirement benefits",
-    "A05": "Grants, subsidies and write-off of loans",
-    "A06": "Transfers",
-    "A07": "Interest payment",
-    "A08": "Loans and advances",
-    "A09": "Physical assets",
-    "A10": "Principal repayments",
-    "A11": "Investments",
-    "A12": "Civil works",
-    "A13": "Repairs and maintenance",
-}
 
-#: Reporting scopes, in display order. They overlap (total = current + development).
-SCOPE_LABELS = {
-    "total": "Total",
-    "current": "Current",
-    "salary": "Salary (current, A01)",
-    "non_salary": "Non-salary (current, other classes)",
-    "development": "Development (ADP)",
+def _chart() -> profile.ChartOfAccounts:
+    """The active profile's chart of accounts (funds, object classes and their roles)."""
+    return profile.active().chart
+
+
+def funds() -> tuple[str, ...]:
+    """The funds of the active profile's chart of accounts (KP: current, development)."""
+    return _chart().funds
+
+
+def current_fund() -> str:
+    """The chart's first fund is the current (recurrent) fund; every other fund is development
+    (capital) spending."""
+    return _chart().funds[0]
+
+
+def salary_classes() -> tuple[str, ...]:
+    """Object classes with role ``salary`` (KP: A01)."""
+    return _chart().with_role("salary")
+
+
+def development_classes() -> tuple[str, ...]:
+    """Object classes with role ``development``: development spending in any fund."""
+    return _chart().with_role("development")
+
+
+def object_classes() -> dict[str, str]:
+    """Object class code -> name, from the active profile's chart of accounts."""
+    return dict(_chart().names)
+
+
+def scope_labels() -> dict[str, str]:
+    """Reporting scopes, in display order, labelled from the active chart of accounts. They
+    overlap (total = current + development). KP: 'Salary (current, A01)', 'Development (ADP)'."""
+    chart = _chart()
+    cur = current_fund()
+    other = [f for f in chart.funds if f != cur]
+    sal = ", ".join(salary_classes()) or "no salary class"
+    if chart == profile.KP_CHART:
+        dev = "Development (ADP)"
+    else:
+        parts = [f"{f} fund" for f in other] + list(development_classes())
+        dev = f"Development ({', '.join(parts)})" if parts else "Development"
+    return {
+        "total": "Total",
+        "current": cur[:1].upper() + cur[1:],
+        "salary": f"Salary ({cur}, {sal})",
+        "non_salary": f"Non-salary ({cur}, other classes)",
+        "development": dev,
+    }
+
+
+def __getattr__(name: str):
+    # FUNDS, OBJECT_CLASSES and SCOPE_LABELS follow the active profile (read when asked).
+    if name == "FUNDS":
+        return funds()
+    if name == "OBJECT_CLASSES":
+        return object_classes()
+    if name == "SCOPE_LABELS":
+        return scope_labels()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: Frequencies budget data may come in (``load_info['budget.frequency']``), and the months in
+#: one period of each.
+FREQUENCIES = ("monthly", "quarterly", "annual")
+PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
+PERIOD_WORDS = {
+    "monthly": ("month", "months"),
+    "quarterly": ("quarter", "quarters"),
+    "annual": ("year", "years"),
 }
+#: A year-end projection above this multiple of BE is withheld as implausible (2.0 = 200%);
+#: the report gives the reported position and a data note instead. An actual outturn (a
+#: complete year) is never withheld.
+PLAUSIBLE_MAX = 2.0
+
+
+def check_frequency(frequency: str | None) -> str:
+    """'monthly' (also for None or ''), 'quarterly' or 'annual'; ValueError otherwise."""
+    f = str(frequency or "monthly").strip().lower()
+    if f not in FREQUENCIES:
+        raise ValueError(
+            f"budget frequency must be one of {', '.join(FREQUENCIES)}, got {frequency!r}"
+        )
+    return f
+
+
+def frequency_of(load_info) -> str:
+    """The budget data's frequency from the warehouse's ``load_info`` (``budget.frequency``;
+    monthly when absent)."""
+    return check_frequency((load_info or {}).get("budget.frequency"))
+
+
+def period_end_m(fy_m: int, frequency: str = "monthly") -> int:
+    """Fiscal month (1-12) at which the period holding fiscal month ``fy_m`` ends."""
+    n = PERIOD_MONTHS[check_frequency(frequency)]
+    return int(math.ceil(int(fy_m) / n) * n)
+
+
+def period_label(month, frequency: str = "monthly") -> str:
+    """'March 2025' (monthly), 'Q2 2025' (quarterly: the fiscal quarter and year), 'FY 2024-25'
+    (annual) for the period that holds ``month``."""
+    f = check_frequency(frequency)
+    if f == "monthly":
+        return month_label(month)
+    if f == "quarterly":
+        return quarter_label(month)
+    return f"FY {fiscal_year(month)}"
+
+
+def periods_in_year(frequency: str = "monthly") -> int:
+    return 12 // PERIOD_MONTHS[check_frequency(frequency)]
+
 
 #: Flag under-spending when utilisation of BE is more than this below the benchmark.
 DEFAULT_UNDERSPEND_MARGIN = 0.10
@@ -315,9 +409,10 @@ def _money(value: float) -> str:
 
 
 def _fund_check(df: pd.DataFrame, name: str) -> None:
-    bad = sorted(set(df["fund"].dropna().astype(str)) - set(FUNDS))
+    known = funds()
+    bad = sorted(set(df["fund"].dropna().astype(str)) - set(known))
     if bad or df["fund"].isna().any():
-        raise ValueError(f"{name}: fund must be one of {FUNDS}, found {bad or 'missing'}")
+        raise ValueError(f"{name}: fund must be one of {known}, found {bad or 'missing'}")
 
 
 def _is_prepared(df: pd.DataFrame) -> bool:
@@ -395,10 +490,11 @@ def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
 
 
 def _components(df: pd.DataFrame) -> pd.Series:
+    dev = (df["fund"] != current_fund()) | df["object_class"].isin(development_classes())
     comp = np.where(
-        df["fund"] == "development",
+        dev,
         "development",
-        np.where(df["object_class"] == SALARY_CLASS, "salary", "non_salary"),
+        np.where(df["object_class"].isin(salary_classes()), "salary", "non_salary"),
     )
     return pd.Series(comp, index=df.index, dtype="str")
 
@@ -434,13 +530,26 @@ def _dept_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:
 
 
 def month_coverage(
-    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    frequency: str = "monthly",
 ) -> pd.DataFrame:
-    """Reporting status of each month of the fiscal year up to ``month`` for one department.
+    """Reporting status of each period of the fiscal year up to ``month`` for one department.
 
-    Columns: month (Timestamp), fy_m, rows, expected_rows, status in {reported, incomplete,
-    missing}. Expected rows are the (fund, object class) pairs budgeted that year.
+    One row per period of the data's ``frequency`` that has ended by ``month`` (monthly: every
+    month to ``month``; quarterly: the quarters whose last month is on or before it; annual:
+    the year, once ``month`` is its last month). A period is *reported* when it has a row for
+    every (fund, object class) budgeted that year, *incomplete* when it has some rows,
+    *missing* when it has none. For quarterly and annual data, periods without rows after the
+    last period with rows are *awaited* (ended, not yet received): the report is as of the last
+    reported period, and they are not gaps. A month inside a reported quarter is never missing:
+    only periods are. Columns: month (Timestamp of the period's last month), fy_m (its fiscal
+    month), rows, expected_rows, status in {reported, incomplete, missing, awaited}.
     """
+    f = check_frequency(frequency)
+    n = PERIOD_MONTHS[f]
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     fy = fiscal_year(month)
@@ -450,9 +559,10 @@ def month_coverage(
     expected_keys = set(map(tuple, expected.to_numpy().tolist()))
     rows = _dept_rows(mon, department)
     rows = rows.loc[rows["fiscal_year"] == fy]
+    months = fy_months(fy)
     out = []
-    for i, start in enumerate(fy_months(fy)[:m], start=1):
-        here = rows.loc[rows["month"] == pd.Timestamp(start)]
+    for end in range(n, m + 1, n):
+        here = rows.loc[(rows["fy_m"] > end - n) & (rows["fy_m"] <= end)]
         keys = set(map(tuple, here[["fund", "object_class"]].to_numpy().tolist()))
         if here.empty:
             status = "missing"
@@ -462,22 +572,53 @@ def month_coverage(
             status = "reported"
         out.append(
             {
-                "month": pd.Timestamp(start),
-                "fy_m": i,
+                "month": pd.Timestamp(months[end - 1]),
+                "fy_m": end,
                 "rows": len(here),
                 "expected_rows": len(expected_keys),
                 "status": status,
             }
         )
+    if f != "monthly":
+        for r in reversed(out):
+            if r["status"] != "missing":
+                break
+            r["status"] = "awaited"
     return pd.DataFrame(out, columns=["month", "fy_m", "rows", "expected_rows", "status"])
 
 
+def as_of_month(coverage: pd.DataFrame, month, frequency: str = "monthly") -> pd.Timestamp | None:
+    """The date the report's position describes (its "as of"), from :func:`month_coverage`.
+
+    Monthly data: the report month itself (a month without rows there is a *missing* month,
+    as it always was). Quarterly and annual data: the last month of the latest period with
+    rows (e.g. June for data up to Q2 of a January year, also when the report month is
+    August); None when no period of the year has rows yet.
+    """
+    if check_frequency(frequency) == "monthly":
+        return _ts(month)
+    got = coverage.loc[~coverage["status"].isin(["missing", "awaited"]), "month"]
+    return pd.Timestamp(got.max()) if len(got) else None
+
+
+def position_benchmark(coverage: pd.DataFrame, month, frequency: str = "monthly") -> float:
+    """Time-elapsed benchmark at the report's as-of (:func:`as_of_month`): its fiscal month
+    / 12 (monthly: the report month, 9/12 = 75% in March of a July year; quarterly: 50% at the
+    end of Q2). NaN when nothing has been reported this year (quarterly or annual data)."""
+    at = as_of_month(coverage, month, frequency)
+    return math.nan if at is None else time_benchmark(at)
+
+
 def _complete_years(
-    alloc: pd.DataFrame, mon: pd.DataFrame, department: str, years: Iterable[str]
+    alloc: pd.DataFrame,
+    mon: pd.DataFrame,
+    department: str,
+    years: Iterable[str],
+    frequency: str = "monthly",
 ) -> dict[str, bool]:
     out = {}
     for fy in years:
-        cov = month_coverage(alloc, mon, department, fy_months(fy)[-1])
+        cov = month_coverage(alloc, mon, department, fy_months(fy)[-1], frequency)
         out[fy] = bool((cov["status"] == "reported").all())
     return out
 
@@ -525,10 +666,24 @@ def _scope_groups() -> dict:
     }
 
 
+def _position_date(alloc, mon, department, month, frequency) -> pd.Timestamp | None:
+    if check_frequency(frequency) == "monthly":
+        return _ts(month)
+    return as_of_month(month_coverage(alloc, mon, department, month, frequency), month, frequency)
+
+
 def utilisation(
-    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    frequency: str = "monthly",
 ) -> pd.DataFrame:
     """Cumulative position at ``month`` for one department, one row per scope.
+
+    With quarterly or annual data the position is at the report's as-of (the end of the last
+    reported period, :func:`as_of_month`) and so is the benchmark; with nothing reported yet
+    this year the spending columns are NaN (unknown), not zero.
 
     Scopes: total, current, salary, non_salary, development (scopes with no budget and no
     spending are left out). Columns: scope, label, budget_estimate, final_grant (NaN until the
@@ -545,14 +700,27 @@ def utilisation(
     if a.loc[a["fiscal_year"] == fy].empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
     groups = _scope_groups()
+    at = _position_date(alloc, mon, department, month, frequency)
+    upto = at if at is not None else _ts(add_months(fy_months(fy)[0], -1))
     rows = _position_rows(
-        a.loc[a["fiscal_year"] == fy], _to_date(mon, department, fy, month_ts), month_ts, groups
+        a.loc[a["fiscal_year"] == fy], _to_date(mon, department, fy, upto), month_ts, groups
     )
     out = pd.DataFrame(rows).rename(columns={"key": "scope"})
-    out.insert(1, "label", out["scope"].map(SCOPE_LABELS))
-    out["benchmark"] = time_benchmark(month)
+    out.insert(1, "label", out["scope"].map(scope_labels()))
+    if at is None:
+        for col in (
+            "releases",
+            "expenditure",
+            "util_be",
+            "util_final_grant",
+            "util_releases",
+            "released_unspent",
+            "release_share_of_be",
+        ):
+            out[col] = math.nan
+    out["benchmark"] = time_benchmark(at) if at is not None else math.nan
     out["gap_be"] = out["util_be"] - out["benchmark"]
-    last = _last_year_point(alloc, mon, department, month, groups)
+    last = _last_year_point(alloc, mon, department, at if at is not None else month, groups)
     out["last_year_util_be"] = out["scope"].map(last).astype("float64")
     out["change_vs_last_year"] = out["util_be"] - out["last_year_util_be"]
     return out.reset_index(drop=True)
@@ -579,7 +747,11 @@ def _last_year_point(alloc, mon, department, month, groups) -> dict[str, float]:
 
 
 def utilisation_by_object_class(
-    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    frequency: str = "monthly",
 ) -> pd.DataFrame:
     """Cumulative position by object class (both funds together) at ``month``.
 
@@ -595,16 +767,33 @@ def utilisation_by_object_class(
     a = a.loc[a["fiscal_year"] == fy]
     if a.empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
-    mo = _to_date(mon, department, fy, month_ts)
+    at = _position_date(alloc, mon, department, month, frequency)
+    mo = _to_date(
+        mon,
+        department,
+        fy,
+        at if at is not None else _ts(fy_months(fy)[0]) - pd.DateOffset(months=1),
+    )
     classes = sorted(set(a["object_class"]) | set(mo["object_class"]))
     groups = {oc: (lambda df, oc=oc: df["object_class"] == oc) for oc in classes}
     out = pd.DataFrame(_position_rows(a, mo, month_ts, groups)).rename(
         columns={"key": "object_class"}
     )
-    out.insert(1, "label", out["object_class"].map(OBJECT_CLASSES).fillna("Unknown class"))
+    out.insert(1, "label", out["object_class"].map(object_classes()).fillna("Unknown class"))
     total = out["expenditure"].sum()
     out["share_of_spending"] = out["expenditure"] / total if total > 0 else math.nan
-    out["benchmark"] = time_benchmark(month)
+    if at is None:
+        for col in (
+            "releases",
+            "expenditure",
+            "util_be",
+            "util_final_grant",
+            "util_releases",
+            "released_unspent",
+            "share_of_spending",
+        ):
+            out[col] = math.nan
+    out["benchmark"] = time_benchmark(at) if at is not None else math.nan
     out["gap_be"] = out["util_be"] - out["benchmark"]
     return out.drop(columns=["release_share_of_be"]).reset_index(drop=True)
 
@@ -614,9 +803,23 @@ def utilisation_by_object_class(
 # --------------------------------------------------------------------------------------------
 
 
-def _monthly_totals(mon: pd.DataFrame, department: str, upto: pd.Timestamp) -> pd.DataFrame:
+def _monthly_totals(
+    mon: pd.DataFrame, department: str, upto: pd.Timestamp, frequency: str = "monthly"
+) -> pd.DataFrame:
+    """Department totals per period (monthly: per month), dated at the period's last month;
+    only periods ended by ``upto``."""
     rows = _dept_rows(mon, department)
     rows = rows.loc[rows["month"] <= upto]
+    n = PERIOD_MONTHS[check_frequency(frequency)]
+    if n > 1:
+        rows = rows.copy()
+        end = ((rows["fy_m"] + n - 1) // n) * n
+        rows["month"] = [
+            pd.Timestamp(add_months(mm, int(e - k)))
+            for mm, e, k in zip(rows["month"], end, rows["fy_m"], strict=True)
+        ]
+        rows["fy_m"] = end.astype("int64")
+        rows = rows.loc[rows["month"] <= upto]
     return (
         rows.groupby(["fiscal_year", "fy_m", "month"], as_index=False)[["release", "expenditure"]]
         .sum()
@@ -626,9 +829,15 @@ def _monthly_totals(mon: pd.DataFrame, department: str, upto: pd.Timestamp) -> p
 
 
 def monthly_trend(
-    allocations: pd.DataFrame, monthly: pd.DataFrame, department: str, month
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    frequency: str = "monthly",
 ) -> pd.DataFrame:
-    """Department monthly flows for every fiscal year with a budget, up to ``month``.
+    """Department flows per period (monthly: per month) for every fiscal year with a budget,
+    up to ``month``; with quarterly or annual data one row per quarter or year, dated at its
+    last month (``fy_m`` = that fiscal month).
 
     One row per month (all twelve months of past years, months 1..m of the current year);
     missing months have NaN flows (never zero). Columns: fiscal_year, month, fy_m, status,
@@ -641,11 +850,11 @@ def monthly_trend(
     fy_now = fiscal_year(month)
     a = _dept_rows(alloc, department)
     years = sorted(y for y in set(a["fiscal_year"]) if y <= fy_now)
-    totals = _monthly_totals(mon, department, month_ts)
+    totals = _monthly_totals(mon, department, month_ts, frequency)
     frames = []
     for fy in years:
         last = month if fy == fy_now else fy_months(fy)[-1]
-        cov = month_coverage(alloc, mon, department, last)
+        cov = month_coverage(alloc, mon, department, last, frequency)
         t = totals.loc[totals["fiscal_year"] == fy, ["month", "release", "expenditure"]]
         f = cov[["month", "fy_m", "status"]].merge(t, on="month", how="left")
         f.insert(0, "fiscal_year", fy)
@@ -663,19 +872,22 @@ def monthly_trend(
     return pd.concat(frames, ignore_index=True)
 
 
-def seasonality(trend: pd.DataFrame) -> pd.DataFrame:
+def seasonality(trend: pd.DataFrame, frequency: str = "monthly") -> pd.DataFrame:
     """Share of annual spending in the fiscal year's last month (``june_share``: fiscal month
     12) and last two months (``may_june_share``: months 11 and 12), per
     complete past fiscal year.
 
     ``trend`` is the output of :func:`monthly_trend`. Years with missing months get NaN shares
     and ``complete`` False. Columns: fiscal_year, annual_expenditure, june_share,
-    may_june_share, complete.
+    may_june_share, complete. Quarterly data: ``june_share`` is the last quarter's share and
+    ``may_june_share`` is NaN (no month inside a quarter is known); annual data: no rows (there
+    is no within-year profile).
     """
+    f_ = check_frequency(frequency)
     out = []
     for fy, f in trend.groupby("fiscal_year", sort=True):
-        if len(f) < 12:
-            continue  # the current, unfinished year
+        if f_ == "annual" or len(f) < periods_in_year(f_):
+            continue  # the current, unfinished year (or annual data: no profile)
         complete = bool((f["status"] == "reported").all())
         annual = float(f["expenditure"].sum())
         june = float(f.loc[f["fy_m"] == 12, "expenditure"].sum())
@@ -686,7 +898,7 @@ def seasonality(trend: pd.DataFrame) -> pd.DataFrame:
                 "fiscal_year": fy,
                 "annual_expenditure": annual if complete else math.nan,
                 "june_share": june / annual if ok else math.nan,
-                "may_june_share": (may + june) / annual if ok else math.nan,
+                "may_june_share": (may + june) / annual if ok and f_ == "monthly" else math.nan,
                 "complete": complete,
             }
         )
@@ -731,6 +943,17 @@ class Projection:
     reason: str
     methods: pd.DataFrame
     backtest: pd.DataFrame
+    frequency: str = "monthly"
+    #: why the headline projection was withheld ('' when it was not), see PLAUSIBLE_MAX
+    withheld: str = ""
+    #: the fiscal month of the as-of the projection starts from (monthly: the report month)
+    as_of_m: int = 0
+
+    @property
+    def months_covered(self) -> int:
+        """Months of the year covered by the reported periods (``months_reported`` counts
+        periods: months, quarters or years)."""
+        return self.months_reported * PERIOD_MONTHS[self.frequency]
 
     @property
     def point_be(self) -> float:
@@ -749,7 +972,7 @@ class Projection:
         return math.isfinite(self.low) and math.isfinite(self.high)
 
 
-def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float]) -> dict:
+def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float], n: int = 1) -> dict:
     """Scale reported spending by the share of the year those months took in prior years.
 
     ``history`` maps complete prior fiscal years to their 12 monthly totals; ``reported`` maps
@@ -761,7 +984,7 @@ def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float]) 
         return {"available": False, "note": "needs at least one complete prior year"}
     if not reported:
         return {"available": False, "note": "no month reported this year"}
-    idx = np.array(sorted(reported)) - 1
+    idx = np.array(sorted(reported)) // n - 1  # period ends (fiscal months) to period numbers
     cum = float(sum(reported.values()))
     shares = np.vstack([v / v.sum() for v in usable.values()])
     mean_share = shares.mean(axis=0)[idx].sum()
@@ -779,7 +1002,10 @@ def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float]) 
 
 
 def _model_method(
-    history: pd.DataFrame, current: dict[int, float], interval: float = MODEL_INTERVAL
+    history: pd.DataFrame,
+    current: dict[int, float],
+    interval: float = MODEL_INTERVAL,
+    ends: Sequence[int] = tuple(range(1, 13)),
 ) -> dict:
     """OLS on log monthly spending with fiscal-year and fiscal-month fixed effects.
 
@@ -796,7 +1022,7 @@ def _model_method(
     )
     data = pd.concat([history[["fiscal_year", "fy_m", "expenditure"]], cur], ignore_index=True)
     data = data.loc[data["expenditure"] > 0]
-    to_predict = [k for k in range(1, 13) if k not in current]
+    to_predict = [k for k in ends if k not in current]
     if "__current__" not in set(data["fiscal_year"]):
         return {"available": False, "note": "no positive spending reported this year"}
     if data["fiscal_year"].nunique() < 2:
@@ -847,7 +1073,12 @@ def _year_inputs(totals: pd.DataFrame, fy: str, upto_m: int) -> dict[int, float]
 
 
 def _run_methods(
-    totals: pd.DataFrame, complete: dict[str, bool], fy: str, m: int, lookback: int
+    totals: pd.DataFrame,
+    complete: dict[str, bool],
+    fy: str,
+    m: int,
+    lookback: int,
+    frequency: str = "monthly",
 ) -> dict[str, dict]:
     prior = sorted(y for y in complete if y < fy)[-lookback:]
     history = {}
@@ -857,10 +1088,12 @@ def _run_methods(
             history[y] = t["expenditure"].to_numpy(dtype="float64")
     reported = _year_inputs(totals, fy, m)
     hist_rows = totals.loc[totals["fiscal_year"].isin(prior)]
-    return {
-        "profile": _profile_method(history, reported),
-        "model": _model_method(hist_rows, reported),
-    }
+    n = PERIOD_MONTHS[frequency]
+    if frequency == "annual":
+        model = {"available": False, "note": "annual data: no within-year profile to model"}
+    else:
+        model = _model_method(hist_rows, reported, ends=tuple(range(n, 13, n)))
+    return {"profile": _profile_method(history, reported, n), "model": model}
 
 
 def project_year_end(
@@ -869,6 +1102,7 @@ def project_year_end(
     department: str,
     month,
     lookback: int = PROJECTION_LOOKBACK,
+    frequency: str = "monthly",
 ) -> Projection:
     """Project the department's full-year expenditure for the fiscal year of ``month``.
 
@@ -889,19 +1123,33 @@ def project_year_end(
     model when the profile is unavailable; a straight-line pace (reported spending x 12 / months
     reported, no interval) when neither is available (e.g. no prior year).
     Missing months are handled by both methods (they are projected, not read as zero).
+
+    Quarterly and annual data (``frequency``): the same methods on the data's own periods
+    (quarterly: a prior-year quarterly profile; a regression with quarter effects), starting
+    from the as-of (the last reported period's end, :func:`as_of_month`); the back-test is run
+    at that same point. The straight-line pace is reported spending / the share of the year
+    the reported periods cover (months covered / 12; monthly: x 12 / months reported). Annual
+    data: no within-year projection; a year with its executed amount shows its outturn.
+    A headline projection above ``PLAUSIBLE_MAX`` x BE (200%) is withheld (NaN, ``withheld``
+    says why) unless the year is complete (an outturn is never withheld).
     """
+    freq = check_frequency(frequency)
+    n_months = PERIOD_MONTHS[freq]
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     fy = fiscal_year(month)
     m = fy_month_index(month)
+    if freq != "monthly":
+        at = _position_date(alloc, mon, department, month, freq)
+        m = fy_month_index(at) if at is not None else 0
     a = _dept_rows(alloc, department)
     be = float(a.loc[a["fiscal_year"] == fy, "budget_estimate"].sum())
     if a.loc[a["fiscal_year"] == fy].empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
-    totals = _monthly_totals(mon, department, _ts(month))
+    totals = _monthly_totals(mon, department, _ts(month), freq)
     past = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
-    complete = _complete_years(alloc, mon, department, past)
-    live = _run_methods(totals, complete, fy, m, lookback)
+    complete = _complete_years(alloc, mon, department, past, freq)
+    live = _run_methods(totals, complete, fy, m, lookback, freq)
 
     bt_rows = []
     for y in past:
@@ -913,7 +1161,7 @@ def project_year_end(
         earlier = {k: v for k, v in complete.items() if k < y}
         if not any(earlier.values()):
             continue
-        res = _run_methods(totals, earlier, y, m, lookback)
+        res = _run_methods(totals, earlier, y, m, lookback, freq)
         for method, r in res.items():
             if not r["available"]:
                 continue
@@ -964,12 +1212,25 @@ def project_year_end(
     if chosen == "pace":
         if not reported:
             point = math.nan
-            reason = "no month reported this year: no projection"
+            reason = (
+                "annual data: the year's executed amount is not in the data yet, and there is "
+                "no within-year projection"
+                if freq == "annual"
+                else f"no {PERIOD_WORDS[freq][0]} reported this year: no projection"
+            )
         else:
-            point = float(sum(reported.values())) * 12 / len(reported)
+            point = float(sum(reported.values())) * 12 / (n_months * len(reported))
         low = high = math.nan
     else:
         point, low, high = (live[chosen][k] for k in ("point", "low", "high"))
+    withheld = ""
+    complete_now = m == 12 and bool(reported) and len(reported) == 12 // n_months
+    if not complete_now and be > 0 and math.isfinite(point) and point > PLAUSIBLE_MAX * be:
+        withheld = (
+            f"the {_METHOD_LABELS[chosen].lower()} gives {point / be:.0%} of the budget estimate, "
+            f"above the plausibility limit of {PLAUSIBLE_MAX:.0%}; no year-end projection is shown"
+        )
+        point = low = high = math.nan
     return Projection(
         fiscal_year=fy,
         fy_m=m,
@@ -984,6 +1245,9 @@ def project_year_end(
         reason=reason,
         methods=methods,
         backtest=backtest,
+        frequency=freq,
+        withheld=withheld,
+        as_of_m=m,
     )
 
 
@@ -1025,6 +1289,7 @@ def budget_flags(
     underspend_margin: float = DEFAULT_UNDERSPEND_MARGIN,
     jump_ratio: float = JUMP_RATIO,
     jump_min_share: float = JUMP_MIN_SHARE,
+    frequency: str = "monthly",
 ) -> pd.DataFrame:
     """Things a reader should not miss, one row per flag: kind, scope, message.
 
@@ -1037,7 +1302,13 @@ def budget_flags(
       it, and the change is at least ``jump_min_share`` of the annual BE; consecutive reported
       months only. A month with negative net expenditure is always flagged.
     - ``missing_months`` / ``incomplete_months``: months with no rows / with some rows missing.
+      With quarterly or annual data the same rules apply to the data's periods (a month inside
+      a reported quarter is never missing), and ``awaited_periods`` lists the periods ended
+      after the last reported one (the report is as of that one).
     """
+    freq = check_frequency(frequency)
+    one, many = PERIOD_WORDS[freq]
+    labels = scope_labels()
     if not 0 <= underspend_margin < 1:
         raise ValueError(f"underspend_margin must be in [0, 1), got {underspend_margin}")
     if jump_ratio <= 1:
@@ -1046,7 +1317,7 @@ def budget_flags(
     for r in position.itertuples(index=False):
         if r.scope == "current":
             continue
-        label = SCOPE_LABELS.get(r.scope, r.scope)
+        label = labels.get(r.scope, r.scope)
         if math.isfinite(r.util_be) and r.util_be < r.benchmark - underspend_margin - _EPS:
             flags.append(
                 {
@@ -1078,7 +1349,7 @@ def budget_flags(
         if r.status == "missing" or not math.isfinite(r.expenditure):
             prev = None
             continue
-        label = month_label(r.month)
+        label = period_label(r.month, freq)
         if r.expenditure < 0:
             flags.append(
                 {
@@ -1101,7 +1372,7 @@ def budget_flags(
                         "scope": "total",
                         "message": (
                             f"{label}: expenditure of {_money(r.expenditure)} is "
-                            f"{ratio:.1f} times {month_label(prev.month)}'s "
+                            f"{ratio:.1f} times {period_label(prev.month, freq)}'s "
                             f"{_money(prev.expenditure)}."
                         ),
                     }
@@ -1113,17 +1384,30 @@ def budget_flags(
     ):
         months = coverage.loc[coverage["status"] == status, "month"]
         if len(months):
-            names = ", ".join(month_label(mm) for mm in months)
+            names = ", ".join(period_label(mm, freq) for mm in months)
             flags.append(
                 {
                     "kind": kind,
                     "scope": "total",
                     "message": (
-                        f"{len(months)} month{'s' if len(months) > 1 else ''} with {words}: "
+                        f"{len(months)} {one if len(months) == 1 else many} with {words}: "
                         f"{names}. Cumulative figures exclude them (not counted as zero)."
                     ),
                 }
             )
+    waiting = coverage.loc[coverage["status"] == "awaited", "month"]
+    if len(waiting):
+        names = ", ".join(period_label(mm, freq) for mm in waiting)
+        flags.append(
+            {
+                "kind": "awaited_periods",
+                "scope": "total",
+                "message": (
+                    f"{names} ended by the report month but {'has' if len(waiting) == 1 else 'have'}"
+                    f" no data yet: the figures are as of the last reported {one}."
+                ),
+            }
+        )
     return pd.DataFrame(flags, columns=["kind", "scope", "message"])
 
 
@@ -1202,6 +1486,7 @@ def pefa_department(
     department: str,
     month,
     require_complete: bool = True,
+    frequency: str = "monthly",
 ) -> PefaResult:
     """PI-1 (aggregate outturn) and PI-2.2 (composition by object class) for one department.
 
@@ -1217,7 +1502,8 @@ def pefa_department(
     years = _completed_years(a["fiscal_year"], month)
     rows = []
     for fy in years:
-        cov = month_coverage(alloc, mon, department, fy_months(fy)[-1])
+        cov = month_coverage(alloc, mon, department, fy_months(fy)[-1], frequency)
+        n = PERIOD_MONTHS[check_frequency(frequency)]
         b = a.loc[a["fiscal_year"] == fy].groupby("object_class")["budget_estimate"].sum()
         act = mo.loc[mo["fiscal_year"] == fy].groupby("object_class")["expenditure"].sum()
         heads = sorted(set(b.index) | set(act.index))
@@ -1234,7 +1520,7 @@ def pefa_department(
                 "outturn": _ratio(float(act.sum()), float(b.sum())),
                 "variance": variance,
                 "complete": bool((cov["status"] == "reported").all()),
-                "months_missing": int((cov["status"] != "reported").sum()),
+                "months_missing": int((cov["status"] != "reported").sum()) * n,
             }
         )
     table = pd.DataFrame(
@@ -1254,7 +1540,11 @@ def pefa_department(
 
 
 def pefa_province(
-    allocations: pd.DataFrame, monthly: pd.DataFrame, month, require_complete: bool = True
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    month,
+    require_complete: bool = True,
+    frequency: str = "monthly",
 ) -> PefaResult:
     """Province-level PI-1 and PI-2.1 (composition by administrative head = department).
 
@@ -1275,8 +1565,10 @@ def pefa_province(
         b, act = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0)
         gaps = 0
         for dept in sorted(set(a["department"])):
-            cov = month_coverage(alloc, mon, dept, fy_months(fy)[-1])
-            gaps += int((cov["status"] != "reported").sum())
+            cov = month_coverage(alloc, mon, dept, fy_months(fy)[-1], frequency)
+            gaps += (
+                int((cov["status"] != "reported").sum()) * PERIOD_MONTHS[check_frequency(frequency)]
+            )
         try:
             variance = composition_variance(act, b)
         except ValueError:
@@ -1331,6 +1623,32 @@ class ExecutionReport:
     projection: Projection
     flags: pd.DataFrame
     pefa: PefaResult
+    #: the budget data's frequency (``load_info['budget.frequency']``): monthly, quarterly, annual
+    frequency: str = "monthly"
+
+    @property
+    def period_months(self) -> int:
+        return PERIOD_MONTHS[self.frequency]
+
+    @property
+    def as_of(self) -> dt.date | None:
+        """The date the position describes: the report month (monthly data) or the last month
+        of the latest reported period (quarterly, annual); None when nothing is reported yet."""
+        at = as_of_month(self.coverage, self.month, self.frequency)
+        return at.date() if at is not None else None
+
+    @property
+    def as_of_m(self) -> int:
+        """Fiscal month of :attr:`as_of` (0 when nothing is reported this year)."""
+        at = self.as_of
+        return fy_month_index(at) if at is not None else 0
+
+    @property
+    def awaited_periods(self) -> list[dt.date]:
+        """Periods (their last months) ended by the report month and not yet reported, after
+        the last reported one (quarterly and annual data only)."""
+        c = self.coverage
+        return [m.date() for m in c.loc[c["status"] == "awaited", "month"]]
 
     @property
     def total(self) -> pd.Series:
@@ -1339,6 +1657,8 @@ class ExecutionReport:
 
     @property
     def missing_months(self) -> list[dt.date]:
+        """Missing periods (for quarterly or annual data: the last month of each missing
+        period; a month inside a reported quarter is never missing)."""
         return [m.date() for m in self.coverage.loc[self.coverage["status"] == "missing", "month"]]
 
     @property
@@ -1348,19 +1668,22 @@ class ExecutionReport:
 
     @property
     def months_reported(self) -> int:
-        return int((self.coverage["status"] != "missing").sum())
+        """Periods with data this year (months, quarters or years by the data's frequency)."""
+        return int((~self.coverage["status"].isin(["missing", "awaited"])).sum())
 
     @property
     def year_complete(self) -> bool:
-        """The report month is the fiscal year's last and every month of the year was reported: the year-end
-        figure is the actual outturn, not a projection."""
-        return self.fy_m == 12 and not self.missing_months
+        """The position is at the fiscal year's last month and every period of the year was
+        reported: the year-end figure is the actual outturn, not a projection."""
+        if self.frequency == "monthly":
+            return self.fy_m == 12 and not self.missing_months
+        return self.as_of_m == 12 and not self.missing_months and not self.awaited_periods
 
     @property
     def last_reported_month(self) -> dt.date | None:
         """The latest month of the fiscal year, up to the report month, with any data for the
         department (the report's data as-of); None when nothing was reported this year."""
-        got = self.coverage.loc[self.coverage["status"] != "missing", "month"]
+        got = self.coverage.loc[~self.coverage["status"].isin(["missing", "awaited"]), "month"]
         return got.max().date() if len(got) else None
 
 
@@ -1370,8 +1693,13 @@ def execution_report(
     department: str,
     month,
     underspend_margin: float = DEFAULT_UNDERSPEND_MARGIN,
+    frequency: str = "monthly",
 ) -> ExecutionReport:
     """Compute the whole budget execution report for one department and month.
+
+    ``frequency`` is the budget data's (``load_info['budget.frequency']``, read by the caller):
+    with quarterly or annual data every figure uses the data's own periods (see
+    :func:`month_coverage`, :func:`as_of_month`, :func:`project_year_end`).
 
     ``allocations`` and ``monthly`` may hold several departments and years (prior years are
     needed for last year's point, seasonality, projection and PEFA); rows after ``month`` are
@@ -1382,24 +1710,26 @@ def execution_report(
     month_d = as_month(month)
     mon = mon.loc[mon["month"] <= pd.Timestamp(month_d)]
     mon.attrs["kp_prepared"] = True
-    position = utilisation(alloc, mon, department, month_d)
-    trend = monthly_trend(alloc, mon, department, month_d)
-    coverage = month_coverage(alloc, mon, department, month_d)
+    f = check_frequency(frequency)
+    position = utilisation(alloc, mon, department, month_d, f)
+    trend = monthly_trend(alloc, mon, department, month_d, f)
+    coverage = month_coverage(alloc, mon, department, month_d, f)
     return ExecutionReport(
         department=str(department),
         month=month_d,
         fiscal_year=fiscal_year(month_d),
         fy_m=fy_month_index(month_d),
-        benchmark=time_benchmark(month_d),
+        benchmark=position_benchmark(coverage, month_d, f),
         underspend_margin=underspend_margin,
         position=position,
-        by_object_class=utilisation_by_object_class(alloc, mon, department, month_d),
+        by_object_class=utilisation_by_object_class(alloc, mon, department, month_d, f),
         trend=trend,
-        seasonality=seasonality(trend),
+        seasonality=seasonality(trend, f),
         coverage=coverage,
-        projection=project_year_end(alloc, mon, department, month_d),
-        flags=budget_flags(position, trend, coverage, underspend_margin),
-        pefa=pefa_department(alloc, mon, department, month_d),
+        projection=project_year_end(alloc, mon, department, month_d, frequency=f),
+        flags=budget_flags(position, trend, coverage, underspend_margin, frequency=f),
+        pefa=pefa_department(alloc, mon, department, month_d, frequency=f),
+        frequency=f,
     )
 
 
@@ -1425,8 +1755,13 @@ def province_summary(
     monthly: pd.DataFrame,
     month,
     underspend_margin: float = DEFAULT_UNDERSPEND_MARGIN,
+    frequency: str = "monthly",
 ) -> pd.DataFrame:
     """One row per department budgeted in the fiscal year of ``month``.
+
+    ``benchmark`` is each department's own (at its as-of, :func:`position_benchmark`; the
+    report month for monthly data); ``months_missing`` counts months in missing or incomplete
+    periods (a missing quarter is three months; awaited periods are not counted).
 
     Columns: department, budget_estimate, expenditure (cumulative, reported rows), util_be,
     benchmark, gap (util_be - benchmark), projection_be (the headline projected outturn as
@@ -1440,12 +1775,14 @@ def province_summary(
     mon.attrs["kp_prepared"] = True
     fy = fiscal_year(month_d)
     rows = []
+    f = check_frequency(frequency)
+    n = PERIOD_MONTHS[f]
     for dept in sorted(set(alloc.loc[alloc["fiscal_year"] == fy, "department"])):
-        position = utilisation(alloc, mon, dept, month_d)
-        trend = monthly_trend(alloc, mon, dept, month_d)
-        coverage = month_coverage(alloc, mon, dept, month_d)
-        proj = project_year_end(alloc, mon, dept, month_d)
-        flags = budget_flags(position, trend, coverage, underspend_margin)
+        position = utilisation(alloc, mon, dept, month_d, f)
+        trend = monthly_trend(alloc, mon, dept, month_d, f)
+        coverage = month_coverage(alloc, mon, dept, month_d, f)
+        proj = project_year_end(alloc, mon, dept, month_d, frequency=f)
+        flags = budget_flags(position, trend, coverage, underspend_margin, frequency=f)
         total = position.set_index("scope").loc["total"]
         rows.append(
             {
@@ -1453,11 +1790,11 @@ def province_summary(
                 "budget_estimate": float(total["budget_estimate"]),
                 "expenditure": float(total["expenditure"]),
                 "util_be": float(total["util_be"]),
-                "benchmark": time_benchmark(month_d),
+                "benchmark": position_benchmark(coverage, month_d, f),
                 "gap": float(total["gap_be"]),
                 "projection_be": proj.point_be,
                 "projection_method": proj.method,
-                "months_missing": int((coverage["status"] != "reported").sum()),
+                "months_missing": int(coverage["status"].isin(["missing", "incomplete"]).sum() * n),
                 "flags": len(flags),
             }
         )
