@@ -34,18 +34,17 @@ from helpers import paths
 from helpers import profile as profiles
 from helpers.data import mapping as mappings
 from helpers.data import schemas
+from helpers.data import survey_instrument
 from helpers.data.groups import INPUT_GROUPS
 from helpers.data.registry import Registry, RegistryError, load_registry
 from helpers.data.schemas import (
-    ATTRIBUTES,
-    DONT_KNOW,
     SPECS,
     SURVEY_FILE_RE,
     Context,
     InputSpec,
 )
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 MAX_MESSAGES_PER_FILE = 20
 
 # Warehouse DDL: table -> [(column, type)], and the sort order rows are stored in.
@@ -111,6 +110,11 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
             ("target_month", "DATE"),
             ("owner", "VARCHAR"),
             ("has_districts", "BOOLEAN"),
+            ("frequency", "VARCHAR"),
+            ("tolerance", "DOUBLE"),
+            ("tolerance_basis", "VARCHAR"),
+            ("band_low", "DOUBLE"),
+            ("band_high", "DOUBLE"),
         ],
         ["department", "target_id"],
     ),
@@ -169,6 +173,7 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
             ("district_pcode", "VARCHAR"),
             ("psu", "VARCHAR"),
             ("weight", "DOUBLE"),
+            ("stratum", "VARCHAR"),
             ("stratum_population", "DOUBLE"),
             ("gender", "VARCHAR"),
             ("age_band", "VARCHAR"),
@@ -517,6 +522,9 @@ def _validate(
 ) -> pd.DataFrame | None:
     """Both pandera passes over **all** rows (a format problem does not hide a content one);
     messages, per-rule counts and rejected rows into ``out``; typed valid rows returned."""
+    absent = [f.name for f in spec.fields if f.optional_column and f.name not in raw.frame.columns]
+    if absent:  # an optional column left out of the file reads as blank
+        raw = dataclasses.replace(raw, frame=raw.frame.assign(**{c: None for c in absent}))
     missing = [c for c in spec.columns if c not in raw.frame.columns]
     if missing:
         out.messages.append(
@@ -639,36 +647,197 @@ def _ctx(reg: Registry) -> Context:
 
 
 def _survey_tables(
-    wave: pd.Timestamp, typed: pd.DataFrame, services: list[str]
+    wave: pd.Timestamp, typed: pd.DataFrame, services: list[str], instrument=None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    def likert(s: pd.Series) -> pd.Series:
-        return s.where(s != DONT_KNOW).astype("Int64")
+    """survey_respondents and survey_ratings rows of one wave (non-answer codes -> NULL).
 
-    resp = typed[
-        [
-            "respondent_id",
-            "district_pcode",
-            "psu",
-            "weight",
-            "stratum_population",
-            "gender",
-            "age_band",
-            "area",
-        ]
-    ].copy()
-    resp.insert(0, "wave", wave)
-    resp["overall_satisfaction"] = likert(typed["overall_satisfaction"])
+    Ratings: one row per respondent and service used (or per respondent and service when the
+    service's items are asked of everyone); columns satisfaction (the instrument's outcome),
+    KP's five attributes (NULL when the instrument has none of that name) and the instrument's
+    other attributes."""
+    inst = instrument or survey_instrument.active()
+
+    def codes(s: pd.Series, scale) -> pd.Series:
+        na = list(scale.non_answer_codes)
+        return (s.where(~s.isin(na)) if na else s).astype("Int64")
+
+    resp = pd.DataFrame({"wave": wave, "respondent_id": typed["respondent_id"]})
+    for col in ("district_pcode", "psu", "weight", "stratum", "stratum_population"):
+        resp[col] = typed[col] if col in typed.columns else None
+    if inst.stratum_column is None:
+        resp["stratum"] = None
+    for col in ("gender", "age_band", "area"):
+        resp[col] = typed[col] if col in typed.columns else None
+    overall = inst.overall_item
+    resp["overall_satisfaction"] = (
+        codes(typed["overall_satisfaction"], overall.scale)
+        if overall is not None
+        else pd.array([pd.NA] * len(typed), dtype="Int64")
+    )
+    columns = rating_columns(inst)
     parts = []
     for s in services:
-        used = typed[f"used_{s}"].fillna(False).astype(bool)
-        sub = typed.loc[used]
+        if inst.needs_used(s):
+            used = typed[f"{inst.used_prefix}_{s}"].fillna(False).astype(bool)
+            everyone = any(i.asked == "everyone" for i in inst.service_items.values())
+            sub = typed if everyone else typed.loc[used]
+        else:
+            sub = typed
         part = pd.DataFrame({"wave": wave, "respondent_id": sub["respondent_id"], "service": s})
-        for prefix, col in ATTRIBUTES.items():
-            part[col] = likert(sub[f"{prefix}_{s}"])
+        for col in columns:
+            name = inst.outcome if col == "satisfaction" else col
+            item = inst.items.get(name)
+            if item is None or not item.per_service:
+                part[col] = pd.array([pd.NA] * len(sub), dtype="Int64")
+            else:
+                part[col] = codes(sub[item.canonical(s)], item.scale)
         parts.append(part)
-    cols = ["wave", "respondent_id", "service", *ATTRIBUTES.values()]
+    cols = ["wave", "respondent_id", "service", *columns]
     ratings = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     return resp, ratings
+
+
+KP_RATING_COLUMNS = tuple(c for c, _ in TABLES["survey_ratings"][0][3:])
+
+
+def rating_columns(inst) -> list[str]:
+    """survey_ratings' rating columns: satisfaction, KP's attributes, then the instrument's
+    other attributes (in its order)."""
+    extra = [a for a in inst.attributes if a not in KP_RATING_COLUMNS]
+    return [*KP_RATING_COLUMNS, *extra]
+
+
+def _survey_canonical(
+    raw: RawFile, inst, services: list[str], out: Outcome
+) -> RawFile | None:
+    """The wave file with the instrument's columns under their canonical names (KP's), text
+    labels recoded to codes and category values to levels; problems name the file's columns."""
+    d = inst.design
+    source: dict[str, str] = {"respondent_id": inst.respondent_id}
+    if inst.geography is not None:
+        source["district_pcode"] = inst.geography
+    for canon, col in (("psu", d.psu), ("weight", d.weight), ("stratum_population", d.fpc)):
+        if col is not None:
+            source[canon] = col
+    if inst.stratum_column == "stratum":
+        source["stratum"] = d.strata
+    for name, cat in inst.categories.items():
+        source[name] = cat.column
+    if inst.overall_item is not None:
+        source["overall_satisfaction"] = inst.overall_item.column
+    scales = {}
+    if inst.overall_item is not None:
+        scales["overall_satisfaction"] = inst.overall_item.scale
+    for s in services:
+        if inst.needs_used(s):
+            source[f"{inst.used_prefix}_{s}"] = f"{inst.used_prefix}_{s}"
+        for item in inst.service_items.values():
+            source[item.canonical(s)] = item.source(s)
+            scales[item.canonical(s)] = item.scale
+    frame = raw.frame
+    optional = {item.canonical(s) for s in services for item in inst.service_items.values()}
+    missing = [
+        (c, src) for c, src in source.items() if src not in frame.columns and c not in optional
+    ]
+    if missing:
+        shown = ", ".join(repr(src) + (f" ({c})" if c != src else "") for c, src in missing)
+        out.messages.append(
+            f"{raw.display}: missing column{'s' if len(missing) > 1 else ''} {shown} "
+            f"(the survey instrument {inst.path or 'default'} names them)"
+        )
+        return None
+    renamed = {c: src for c, src in source.items() if c != src}
+    changed = False
+    new = frame.copy() if renamed else frame
+    for c, src in source.items():
+        if src not in frame.columns:  # an optional item not in this file: all blank
+            new = new.copy() if new is frame else new
+            new[c] = None
+            changed = True
+            continue
+        col = frame[src]
+        textual = col.dtype == object or pd.api.types.is_string_dtype(col)
+        if c in scales and textual and (scales[c].labels or scales[c].non_answer_labels):
+            rec = scales[c].recode_text(col)
+            if not rec.equals(col):
+                new = new.copy() if new is frame else new
+                new[c], changed = rec, True
+                continue
+        if c in inst.categories and textual:
+            rec = inst.categories[c].recode(col)
+            if not rec.equals(col):
+                new = new.copy() if new is frame else new
+                new[c], changed = rec, True
+                continue
+        if c == "district_pcode" and textual and inst.geography_values:
+            rec = col.map(
+                lambda v: inst.geography_values.get(survey_instrument.normalise(v), v)
+                if isinstance(v, str)
+                else v
+            ).astype("object")
+            new = new.copy() if new is frame else new
+            new[c], changed = rec, True
+            continue
+        if c != src:
+            new[c] = col
+    if not renamed and not changed:
+        return raw
+
+    def locate(index, column, raw=raw):
+        return raw.display, f"{raw.row_word} {index}", source.get(column, column)
+
+    return dataclasses.replace(raw, frame=new, locate=locate if renamed else None)
+
+
+def _survey_totals(
+    display: str, typed: pd.DataFrame, inst, registry: Registry, out: Outcome
+) -> None:
+    """Rules across the rows of a wave: the weights sum to their totals; every raking cell
+    has respondents (file-level messages: nothing loads)."""
+    d = inst.design
+    rule_tol = f"tolerance {survey_instrument.TOLERANCE:.1%}"
+    if d.weights_sum_to is not None and len(typed):
+        w = typed["weight"].astype(float)
+        if d.weights_sum_to == "fpc":
+            by = inst.stratum_column
+            keys = typed[by] if by is not None else pd.Series("all", index=typed.index)
+            sw = w.groupby(keys).sum()
+            pop = typed["stratum_population"].astype(float).groupby(keys).first()
+            for k in sw.index:
+                if abs(sw[k] - pop[k]) > survey_instrument.TOLERANCE * pop[k]:
+                    unit = {"district_pcode": "district", "stratum": "stratum"}.get(by, "file")
+                    out.messages.append(
+                        f"{display} {unit} {k}, column {d.weight}: weights sum to {sw[k]:,.1f} "
+                        f"but {d.fpc} is {pop[k]:,.1f} (rule: the weights of a stratum sum to "
+                        f"its population, design.weights_sum_to: fpc; {rule_tol})"
+                    )
+        else:
+            total = float(d.weights_sum_to)
+            if abs(w.sum() - total) > survey_instrument.TOLERANCE * total:
+                out.messages.append(
+                    f"{display}, column {d.weight}: weights sum to {w.sum():,.1f} but "
+                    f"design.weights_sum_to is {total:,.1f} (rule: the weights sum to the "
+                    f"population total; {rule_tol})"
+                )
+    for i, m in enumerate(d.raking):
+        if "district_pcode" in m.variables:
+            unknown = sorted(
+                {k[m.variables.index("district_pcode")] for k in m.totals} - set(registry.pcodes)
+            )
+            if unknown:
+                out.messages.append(
+                    f"{inst.path}: field 'design.raking[{i}].totals', column district_pcode: "
+                    f"unknown district {unknown[0]!r} (rule: raking cells are registry units)"
+                )
+                continue
+        have = set(map(tuple, typed[list(m.variables)].astype(str).to_numpy())) if len(typed) else set()
+        empty = [k for k in m.totals if k not in have]
+        if empty:
+            out.messages.append(
+                f"{display}: no respondent in raking cell {', '.join(m.variables)} = "
+                f"{', '.join(empty[0])} of {inst.path}, field 'design.raking[{i}]' (rule: "
+                "every cell with a population total needs respondents to be raked)"
+            )
 
 
 def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) -> Outcome:
@@ -810,6 +979,9 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
             ctx.target_departments = dict(
                 zip(targets["target_id"], targets["department"], strict=True)
             )
+            ctx.target_frequencies = dict(
+                zip(targets["target_id"], targets["frequency"].fillna("monthly"), strict=True)
+            )
             out.tables["targets"] = targets
     for stem in (
         "target_trajectory",
@@ -824,8 +996,13 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
             if typed is not None:
                 out.tables[stem] = typed
 
-    # survey: one file per wave, survey_YYYY-MM.{sav,csv,xlsx}
-    files = [p for p in files if p.name.startswith("survey_")]
+    # survey: one file per wave, survey_YYYY-MM.{sav,csv,xlsx} (or named in the instrument's
+    # files:), read as the profile's survey instrument defines it
+    inst = survey_instrument.active(prof)  # InstrumentError (a MappingError): exit 2
+    if inst.path is not None:
+        out.sources.append((_display(inst.path), sha256_file(inst.path), 0, "survey_instrument"))
+    named = {p.name: p for p in files if p.name in inst.files}
+    files = [p for p in files if p.name.startswith("survey_") and p.name not in named]
     waves: dict[str, Path] = {}
     for p in files:
         m = SURVEY_FILE_RE.match(p.name)
@@ -840,6 +1017,15 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
             )
             continue
         waves[m.group(1)] = p
+    for name, p in sorted(named.items()):
+        label = inst.files[name]
+        if label in waves:
+            out.messages.append(
+                f"{display_dir}: two files for survey wave {label} ({waves[label].name}, {name}); "
+                "keep exactly one"
+            )
+            continue
+        waves[label] = p
     if waves:
         out.provided.add("survey")
     resp_parts, rating_parts = [], []
@@ -857,26 +1043,32 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         except InputError as exc:
             out.messages.append(str(exc))
             continue
-        present = [s for s in registry.services if f"used_{s}" in raw.frame.columns]
-        prefixes = ("used", *ATTRIBUTES)
+        present = inst.present_services(raw.frame.columns, registry.services)
+        spec = schemas.survey_spec(tuple(present), inst)
+        prefixes = (inst.used_prefix, *{i.prefix or i.name for i in inst.service_items.values()})
+        d_ = inst.design
         for c in raw.frame.columns:
             head, _, svc = c.partition("_")
             if (
                 head in prefixes
                 and svc
-                and c not in schemas.survey_spec(tuple(present)).columns
-                and c != "overall_satisfaction"
+                and c not in spec.columns
+                and c not in {i.column for i in inst.items.values()}
+                and c not in {d_.weight, d_.psu, d_.strata, d_.fpc, inst.respondent_id}
             ):
                 out.messages.append(
                     f"{display}: column {c!r} names a service not in the registry ({svc!r})"
                 )
-        spec = schemas.survey_spec(tuple(present))
-        typed = _validate(raw, spec, ctx, out, registry)
         out.sources.append(
             (path.name, raw.sha256, len(raw.frame), "survey_respondents,survey_ratings")
         )
+        canon = _survey_canonical(raw, inst, present, out)
+        if canon is None:
+            continue
+        typed = _validate(canon, spec, ctx, out, registry)
         if typed is not None:
-            r, t = _survey_tables(wave, typed, present)
+            _survey_totals(display, typed, inst, registry, out)
+            r, t = _survey_tables(wave, typed, present, inst)
             resp_parts.append(r)
             rating_parts.append(t)
     if resp_parts:
@@ -1154,6 +1346,7 @@ def build_warehouse(
     for name in TABLES:
         if name not in tables and name not in {"load_info", "source_files"}:
             tables[name] = _empty_table(name)
+    ddl = _with_survey_columns(tables)
     if notes is not None:
         tables["data_notes"] = notes_frame(notes)
     tables["load_info"] = _load_info(tables, info)
@@ -1161,7 +1354,7 @@ def build_warehouse(
     try:
         con = duckdb.connect(str(tmp))
         try:
-            for name, (cols, order) in TABLES.items():
+            for name, (cols, order) in ddl.items():
                 df = tables[name]
                 df = df[[c for c, _ in cols]].reset_index(drop=True)
                 con.register("_src", df)
@@ -1179,6 +1372,17 @@ def build_warehouse(
     finally:
         for p in (tmp, Path(f"{tmp}.wal")):
             p.unlink(missing_ok=True)
+
+
+def _with_survey_columns(tables: dict[str, pd.DataFrame]) -> dict:
+    """TABLES, with survey_ratings extended by the instrument's own attribute columns."""
+    ratings = tables.get("survey_ratings")
+    cols, order = TABLES["survey_ratings"]
+    known = {c for c, _ in cols}
+    extra = [c for c in (ratings.columns if ratings is not None else []) if c not in known]
+    if not extra:
+        return TABLES
+    return TABLES | {"survey_ratings": ([*cols, *((c, "SMALLINT") for c in extra)], order)}
 
 
 def loaded_checksums(target: Path) -> dict[str, str] | None:
@@ -1203,6 +1407,9 @@ def current_checksums(data_dir: Path, registry: Registry) -> dict[str, str]:
     """{file: sha256} of the registry sources, the profile's mapping files and every input
     file in ``data_dir``."""
     sums = {_display(src): sha256_file(src) for src in registry.sources}
+    inst = survey_instrument.path_for()
+    if inst.is_file():
+        sums[_display(inst)] = sha256_file(inst)
     mdir = profiles.active().mappings_dir
     if mdir.is_dir():
         for p in sorted(mdir.glob("*.yaml")) + sorted(mdir.glob("*.yml")):

@@ -44,7 +44,10 @@ def object_classes() -> tuple[str, ...]:
     """The active profile's object-class codes (KP: A01..A13)."""
     return profiles.active().chart.codes
 
-DIRECTIONS = ("up", "down")
+DIRECTIONS = ("up", "down", "maintain")
+TARGET_FREQUENCIES = ("monthly", "quarterly", "annual")  # blank = monthly
+PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
+TOLERANCE_BASES = ("change", "planned", "absolute")  # blank = the profile's (scorecard.yaml)
 MILESTONE_STATUS = ("not started", "in progress", "completed", "dropped")
 RATINGS = ("Green", "Amber-Green", "Amber-Red", "Red")
 ACTION_STATUS = ("open", "done", "overdue", "dropped")
@@ -83,6 +86,8 @@ class Field:
     kind: str = "text"
     required: bool = True
     doc: str = ""
+    #: the column itself may be absent from the file (read as blank); e.g. targets' tolerance
+    optional_column: bool = False
 
 
 @dataclass
@@ -95,6 +100,8 @@ class Context:
     services: tuple[str, ...] = ()
     fiscal_years: frozenset[str] = frozenset()
     target_departments: dict[str, str] = field(default_factory=dict)
+    #: target id -> frequency (monthly, quarterly, annual) from targets
+    target_frequencies: dict[str, str] = field(default_factory=dict)
     #: the chart of accounts (default: the active profile's)
     funds: tuple[str, ...] = field(default_factory=funds)
     object_classes: tuple[str, ...] = field(default_factory=object_classes)
@@ -436,6 +443,103 @@ def _budget_monthly_rows(ctx: Context) -> list[pa.Check]:
     ]
 
 
+def period_end(month: pd.Series, frequency: pd.Series) -> pd.Series:
+    """True where ``month`` is the last month of a period of ``frequency`` (fiscal quarters and
+    years of the profile's calendar; every month for monthly or blank). NaT/NA pass."""
+    n = frequency.map(PERIOD_MONTHS).fillna(1).astype(int)
+    k = (month.dt.month - calendar.fy_start_month()) % 12 + 1  # 1 = first month of the year
+    ok = (k % n) == 0
+    return (month.isna() | ok.fillna(True)).astype(bool)
+
+
+def _period_rule(what: str) -> str:
+    q = ", ".join(
+        pd.Timestamp(2000, (calendar.fy_start_month() - 1 + k) % 12 + 1, 1).strftime("%b")
+        for k in (2, 5, 8, 11)
+    )
+    y = pd.Timestamp(2000, (calendar.fy_start_month() - 2) % 12 + 1, 1).strftime("%b")
+    return (
+        f"{what} not at the end of the target's period (quarterly: {q}; annual: {y})"
+    )
+
+
+def target_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]:
+    """The rules a targets row must satisfy: (column, rule, fn(frame) -> bool per row).
+
+    One list for ``make data`` (:func:`_targets_rows`) and the analysis
+    (:func:`helpers.analysis.stocktake.prepare_targets`): a target file that contradicts itself
+    is refused at load, never first at report time. Optional columns may be absent from ``d``.
+    """
+
+    def col(d: pd.DataFrame, c: str) -> pd.Series:
+        return d[c] if c in d.columns else pd.Series(np.nan, index=d.index, dtype="float64")
+
+    def text(d: pd.DataFrame, c: str) -> pd.Series:
+        v = d[c] if c in d.columns else pd.Series(pd.NA, index=d.index, dtype="object")
+        return v.astype("string").str.strip()
+
+    def maintain(d):
+        return (text(d, "direction") == "maintain").fillna(False).astype(bool)
+
+    def no_band(d):
+        return ~maintain(d) | (col(d, "band_low").notna() & col(d, "band_high").notna())
+
+    def band_only_maintain(d):
+        has = col(d, "band_low").notna() | col(d, "band_high").notna()
+        return maintain(d) | ~has | text(d, "direction").isna()
+
+    def band_order(d):
+        lo, hi = col(d, "band_low"), col(d, "band_high")
+        return lo.isna() | hi.isna() | (lo <= hi)
+
+    def value_in_band(d):
+        lo, hi, tv = col(d, "band_low"), col(d, "band_high"), col(d, "target_value")
+        return ~maintain(d) | lo.isna() | hi.isna() | tv.isna() | ((lo <= tv) & (tv <= hi))
+
+    def basis(d):
+        b = text(d, "tolerance_basis")
+        return b.isna() | b.isin(TOLERANCE_BASES).fillna(False).astype(bool)
+
+    def tolerance_range(d):
+        t, b = col(d, "tolerance"), text(d, "tolerance_basis")
+        relative = b.isin(["change", "planned"]).fillna(False).astype(bool)
+        return t.isna() | ((t >= 0) & (~relative | (t < 1)))
+
+    def basis_needs_tolerance(d):
+        return text(d, "tolerance_basis").isna() | col(d, "tolerance").notna()
+
+    def frequency(d):
+        f = text(d, "frequency")
+        return f.isna() | f.isin(TARGET_FREQUENCIES).fillna(False).astype(bool)
+
+    def at_period_end(c):
+        def fn(d):
+            if c not in d.columns:
+                return pd.Series(True, index=d.index)
+            return period_end(pd.to_datetime(d[c]), text(d, "frequency"))
+
+        return fn
+
+    return [
+        ("target_month", "target_month not after baseline_month",
+         lambda d: ~(d["target_month"] <= d["baseline_month"]).fillna(False).astype(bool)),
+        ("band_low", "maintain target without a band (band_low and band_high required)", no_band),
+        ("band_low", "band given for an up/down target (only maintain targets have a band)",
+         band_only_maintain),
+        ("band_high", "band_high below band_low", band_order),
+        ("target_value", "maintain target_value outside its band (band_low..band_high)",
+         value_in_band),
+        ("tolerance_basis", f"unknown tolerance_basis (allowed: {', '.join(TOLERANCE_BASES)})",
+         basis),
+        ("tolerance", "tolerance negative, or 1 or more for a relative basis (change, planned)",
+         tolerance_range),
+        ("tolerance", "tolerance_basis given without a tolerance", basis_needs_tolerance),
+        ("frequency", f"unknown frequency (allowed: {', '.join(TARGET_FREQUENCIES)})", frequency),
+        ("baseline_month", _period_rule("baseline_month"), at_period_end("baseline_month")),
+        ("target_month", _period_rule("target_month"), at_period_end("target_month")),
+    ]  # fmt: skip
+
+
 def _targets_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     return {
         "department": [_known(ctx.departments, "department")],
@@ -444,13 +548,7 @@ def _targets_cols(ctx: Context) -> dict[str, list[pa.Check]]:
 
 
 def _targets_rows(ctx: Context) -> list[pa.Check]:
-    return [
-        _row_rule(
-            "target_month",
-            "target_month not after baseline_month",
-            lambda d: d["target_month"] > d["baseline_month"],
-        )
-    ]
+    return [_row_rule(c, rule, fn) for c, rule, fn in target_rules()]
 
 
 def _target_ref(ctx: Context) -> list[pa.Check]:
@@ -465,8 +563,22 @@ def _dept_matches_target(ctx: Context) -> list[pa.Check]:
     return [_row_rule("department", "department differs from the target's department", same)]
 
 
+def _at_target_frequency(ctx: Context, what: str) -> list[pa.Check]:
+    """Trajectory and actual months at the end of their target's period (quarterly, annual)."""
+
+    def fn(d: pd.DataFrame) -> pd.Series:
+        freq = d["target_id"].map(ctx.target_frequencies)
+        return period_end(d["month"], freq.astype("object"))
+
+    return [_row_rule("month", _period_rule(f"{what} month"), fn)]
+
+
 def _trajectory_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     return {"target_id": _target_ref(ctx)}
+
+
+def _trajectory_rows(ctx: Context) -> list[pa.Check]:
+    return _at_target_frequency(ctx, "trajectory")
 
 
 def _actuals_cols(ctx: Context) -> dict[str, list[pa.Check]]:
@@ -474,6 +586,10 @@ def _actuals_cols(ctx: Context) -> dict[str, list[pa.Check]]:
         "target_id": _target_ref(ctx),
         "district_pcode": [_known(ctx.districts, "district")],
     }
+
+
+def _actuals_rows(ctx: Context) -> list[pa.Check]:
+    return _at_target_frequency(ctx, "actual")
 
 
 def _milestones_cols(ctx: Context) -> dict[str, list[pa.Check]]:
@@ -578,7 +694,7 @@ SPECS: dict[str, InputSpec] = {
                 F("target_id"),
                 F("department"),
                 F("title"),
-                F("unit"),
+                F("unit", required=False),
                 F("direction"),
                 F("baseline", "number"),
                 F("baseline_month", "month"),
@@ -586,6 +702,11 @@ SPECS: dict[str, InputSpec] = {
                 F("target_month", "month"),
                 F("owner"),
                 F("has_districts", "bool"),
+                F("frequency", required=False, optional_column=True),
+                F("tolerance", "number", False, optional_column=True),
+                F("tolerance_basis", required=False, optional_column=True),
+                F("band_low", "number", False, optional_column=True),
+                F("band_high", "number", False, optional_column=True),
             ),
             ("target_id",),
             column_rules=_targets_cols,
@@ -597,6 +718,7 @@ SPECS: dict[str, InputSpec] = {
             (F("target_id"), F("month", "month"), F("planned", "number")),
             ("target_id", "month"),
             column_rules=_trajectory_cols,
+            frame_rules=_trajectory_rows,
         ),
         InputSpec(
             "target_actuals",
@@ -609,6 +731,7 @@ SPECS: dict[str, InputSpec] = {
             ),
             ("target_id", "month", "district_pcode"),
             column_rules=_actuals_cols,
+            frame_rules=_actuals_rows,
         ),
         InputSpec(
             "milestones",
@@ -694,62 +817,120 @@ SURVEY_BASE_FIELDS = (
 )
 
 
-def survey_spec(services: tuple[str, ...]) -> InputSpec:
-    """The spec of one survey wave file for the services present in it (wide layout)."""
-    fields = list(SURVEY_BASE_FIELDS)
+def survey_base_fields(inst) -> list[Field]:
+    """The respondent-level columns an instrument uses (KP: all of SURVEY_BASE_FIELDS), by
+    their canonical names; a design column the instrument leaves out is not read."""
+    d = inst.design
+    out = [F("respondent_id", "int")]
+    if inst.geography is not None:
+        out.append(F("district_pcode"))
+    if d.psu is not None:
+        out.append(F("psu"))
+    if d.weight is not None:
+        out.append(F("weight", "number"))
+    if inst.stratum_column == "stratum":
+        out.append(F("stratum"))
+    if d.fpc is not None:
+        out.append(F("stratum_population", "number"))
+    for name in ("gender", "age_band", "area"):
+        if name in inst.categories:
+            out.append(F(name, "text", inst.categories[name].required))
+    if inst.overall is not None:
+        out.append(F("overall_satisfaction", "likert", False))
+    return out
+
+
+def survey_spec(services: tuple[str, ...], instrument=None) -> InputSpec:
+    """The spec of one survey wave file for the services present in it (wide layout), as the
+    instrument (default: the active profile's, see :mod:`helpers.data.survey_instrument`)
+    defines it. Column names are canonical (KP's); :func:`helpers.data.ingest` renames the
+    file's own columns to them and reports problems under the file's names."""
+    from helpers.data import survey_instrument
+
+    inst = instrument or survey_instrument.active()
+    fields = survey_base_fields(inst)
+    rating_cols: dict[str, tuple[str | None, object]] = {}  # column -> (used column, scale)
     for s in services:
-        fields.append(F(f"used_{s}", "bool"))
-        fields += [F(f"{p}_{s}", "likert", False) for p in ATTRIBUTES]
+        used = f"{inst.used_prefix}_{s}"
+        if inst.needs_used(s):
+            fields.append(F(used, "bool"))
+        for item in inst.service_items.values():
+            col = item.canonical(s)
+            fields.append(F(col, "likert", False))
+            rating_cols[col] = (used if item.asked == "users" else None, item.scale)
 
     def cols(ctx: Context) -> dict[str, list[pa.Check]]:
-        likert = [
-            pa.Check.isin(list(LIKERT_CODES), error="Likert code not in 1-5 or 9 (don't know)")
-        ]
-        out = {
+        out: dict[str, list[pa.Check]] = {
             "district_pcode": [_known(ctx.districts, "district")],
             "weight": [pa.Check.gt(0, error="weight not positive")],
             "stratum_population": [pa.Check.gt(0, error="stratum_population not positive")],
-            "gender": [_isin(GENDERS, "unknown gender")],
-            "age_band": [_isin(AGE_BANDS, "unknown age band")],
-            "area": [_isin(AREAS, "unknown area")],
-            "overall_satisfaction": likert,
         }
+        for name, cat in inst.categories.items():
+            what = {"gender": "unknown gender", "age_band": "unknown age band"}.get(
+                name, f"unknown {name.replace('_', ' ')}"
+            )
+            out[name] = [_isin(cat.levels, what)]
+        if inst.overall_item is not None:
+            sc = inst.overall_item.scale
+            out["overall_satisfaction"] = [pa.Check.isin(list(sc.allowed), error=sc.rule)]
         return out
 
     def rows(ctx: Context) -> list[pa.Check]:
+        names = {f.name for f in fields}
+
         def one_district_per_psu(d: pd.DataFrame) -> pd.Series:
             n = d.groupby("psu")["district_pcode"].transform("nunique")
             return n <= 1
 
-        def constant_population(d: pd.DataFrame) -> pd.Series:
-            n = d.groupby("district_pcode")["stratum_population"].transform("nunique")
+        def one_stratum_per_psu(d: pd.DataFrame) -> pd.Series:
+            n = d.groupby("psu")["stratum"].transform("nunique")
             return n <= 1
 
-        checks = [
-            _row_rule("psu", "PSU appears in more than one district", one_district_per_psu),
-            _row_rule(
-                "stratum_population",
-                "stratum_population differs within the district",
-                constant_population,
-            ),
-        ]
-        rating_cols = {f"{p}_{s}": f"used_{s}" for s in services for p in ATTRIBUTES}
+        strata = inst.stratum_column
 
-        def likert_codes(d: pd.DataFrame) -> pd.DataFrame:
-            return _elementwise(d, {c: d[c].isin(LIKERT_CODES) | d[c].isna() for c in rating_cols})
+        def constant_population(d: pd.DataFrame) -> pd.Series:
+            if strata is None:
+                return pd.Series(d["stratum_population"].nunique() <= 1, index=d.index)
+            n = d.groupby(strata)["stratum_population"].transform("nunique")
+            return n <= 1
 
-        if rating_cols:
+        checks = []
+        if "psu" in names and strata == "district_pcode":
             checks.append(
-                pa.Check(likert_codes, error="*|Likert code not in 1-5 or 9 (don't know)")
+                _row_rule("psu", "PSU appears in more than one district", one_district_per_psu)
             )
+        elif "psu" in names and strata == "stratum":
+            checks.append(
+                _row_rule("psu", "PSU appears in more than one stratum", one_stratum_per_psu)
+            )
+        if "stratum_population" in names:
+            where = {"district_pcode": "district", "stratum": "stratum"}.get(strata, "file")
+            checks.append(
+                _row_rule(
+                    "stratum_population",
+                    f"stratum_population differs within the {where}",
+                    constant_population,
+                )
+            )
+        by_rule: dict[str, list[str]] = {}
+        for c, (_u, sc) in rating_cols.items():
+            by_rule.setdefault(sc.rule, []).append(c)
+        for rule, group in by_rule.items():
+            allowed = list(rating_cols[group[0]][1].allowed)
+
+            def codes_ok(d: pd.DataFrame, group=group, allowed=allowed) -> pd.DataFrame:
+                return _elementwise(d, {c: d[c].isin(allowed) | d[c].isna() for c in group})
+
+            checks.append(pa.Check(codes_ok, error=f"*|{rule}"))
+        users_only = {c: u for c, (u, _sc) in rating_cols.items() if u is not None}
 
         def unused_blank(d: pd.DataFrame) -> pd.DataFrame:
             return _elementwise(
                 d,
-                {c: d[u].fillna(True).astype(bool) | d[c].isna() for c, u in rating_cols.items()},
+                {c: d[u].fillna(True).astype(bool) | d[c].isna() for c, u in users_only.items()},
             )
 
-        if rating_cols:
+        if users_only:
             checks.append(
                 pa.Check(
                     unused_blank, error="*|rating given for a service not used (used_<service> = 0)"
