@@ -15,6 +15,7 @@ from the rest of the package but :mod:`helpers.paths`, so every room may use it.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import re
@@ -77,9 +78,7 @@ DEFAULT_OFFICES = {
     "finance": "Finance Department",
     "entities": "Finance Department, Corporate Governance Unit",
 }
-MONTH_NAMES = (
-    "January February March April May June July August September October November December"
-).split()
+MONTH_NAMES = [dt.date(2000, m, 1).strftime("%B") for m in range(1, 13)]
 
 
 class ProfileError(ValueError):
@@ -95,12 +94,12 @@ class Currency:
 
     @property
     def label(self) -> str:
-        """'PKR million' (table units, axis labels); 'PKR' when amounts are in single units."""
+        """'AMD thousand' (table units, axis labels); 'AMD' when amounts are in single units."""
         return self.code if self.unit == "one" else f"{self.code} {self.unit}"
 
     def fmt(self, value: float | None, compact: bool = False, digits: int = 1) -> str:
-        """'PKR 1,234.5m'; with ``compact``, amounts of 1,000 units or more in the next unit
-        up ('PKR 12.3bn'). None or NaN gives 'n/a'."""
+        """'AMD 1,234.5k' (unit thousand); with ``compact``, amounts of 1,000 units or more in
+        the next unit up ('AMD 12.3m'). None or NaN gives 'n/a'."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "n/a"
         i = AMOUNT_UNITS.index(self.unit)
@@ -268,7 +267,7 @@ class Profile:
 
     @property
     def fy_start_name(self) -> str:
-        """Name of the first month of the fiscal year ('July')."""
+        """Name of the first month of the fiscal year ('April' for an April year)."""
         return MONTH_NAMES[self.fy_start_month - 1]
 
     def params_file(self, name: str) -> Path:

@@ -1,5 +1,5 @@
 """Fiscal calendar of the active profile (``fiscal_year.start_month`` and ``label`` in its
-profile.yaml): July-June for Khyber Pakhtunkhwa, January-December or April-March elsewhere.
+profile.yaml): a year may start in any month (January, April, the seventh month ...).
 Months are first-of-month dates.
 
 Fiscal-year labels depend on the profile's ``label`` style: ``start-end`` gives '2024-25' (the
@@ -62,7 +62,7 @@ def fy_start_year(fy: str) -> int:
 
 
 def fiscal_year(month) -> str:
-    """The fiscal year label of a month: 2025-03 -> '2024-25' (July year)."""
+    """The fiscal year label of a month: 2025-03 -> '2024-25' (an April year, start-end label)."""
     s, _ = _cal()
     m = as_month(month)
     return fy_label_of(m.year if m.month >= s else m.year - 1)
@@ -129,7 +129,7 @@ def fy_start_month() -> int:
 
 
 def fy_start_name() -> str:
-    """Name of the month the fiscal year starts in ('July')."""
+    """Name of the month the fiscal year starts in ('April' for an April year)."""
     return _profile.active().fy_start_name
 
 
@@ -139,7 +139,7 @@ def fy_start_abbr() -> str:
 
 
 def span_label(month) -> str:
-    """The fiscal year to date in words: 'July to March' ('July' in the first month)."""
+    """The fiscal year to date in words: 'April to June' ('April' in the first month)."""
     m = as_month(month)
     first = fy_start_name()
     return first if fy_month_index(m) == 1 else f"{first} to {m:%B}"
@@ -151,5 +151,5 @@ def fiscal_quarter(date) -> int:
 
 
 def quarter_label(date) -> str:
-    """Fiscal quarter of a date: 2024-12-31 -> 'Q2 2024-25' (July year), 'Q4 2024' (January)."""
+    """Fiscal quarter of a date: 2024-12-31 -> 'Q3 2024-25' (April year), 'Q4 2024' (January)."""
     return f"Q{fiscal_quarter(date)} {fiscal_year(date)}"

@@ -19,7 +19,7 @@ Pipeline, in this order (each step optional):
    takes its own source columns and constants, e.g. one slice per month, quarter or year).
 4. ``values``: value maps (source name to code), matched ignoring case, spacing and
    punctuation; ``registry:`` also accepts the registry's own names and codes.
-5. ``scale`` (e.g. PKR to PKR million: ``1.0e-6``), ``fill_blank``.
+5. ``scale`` (e.g. single units to millions: ``1.0e-6``), ``fill_blank``.
 6. ``aggregate: sum``: rows sharing the canonical key are summed.
 7. ``cumulative: true``: year-to-date values become flows (per key and fiscal year).
 
@@ -100,7 +100,9 @@ class Condition:
             return s.isna() == bool(self.arg)
         if self.op == "matches":
             pattern = re.compile(str(self.arg))
-            return s.map(lambda v: bool(pattern.search(str(v))) if pd.notna(v) else False).astype(bool)
+            return s.map(lambda v: bool(pattern.search(str(v))) if pd.notna(v) else False).astype(
+                bool
+            )
         norm = s.map(lambda v: None if pd.isna(v) else normalise(v))
         hit = norm.isin({normalise(v) for v in self.arg}).fillna(False).astype(bool)
         return hit if self.op == "in" else ~hit
@@ -245,7 +247,9 @@ def parse(doc: Any, path: Path, inputs: AbcMapping[str, Any]) -> Mapping:
             raise bad(where, "needs column: and one of in, not_in, matches, blank")
         extra = sorted(set(map(str, c)) - FILTER_KEYS)
         if extra:
-            raise bad(f"{where}.{extra[0]}", f"unknown key (known: {', '.join(sorted(FILTER_KEYS))})")
+            raise bad(
+                f"{where}.{extra[0]}", f"unknown key (known: {', '.join(sorted(FILTER_KEYS))})"
+            )
         ops = [k for k in ("in", "not_in", "matches", "blank") if k in c]
         if len(ops) != 1:
             raise bad(where, "give exactly one of in, not_in, matches, blank")
@@ -305,13 +309,17 @@ def parse(doc: Any, path: Path, inputs: AbcMapping[str, Any]) -> Mapping:
             raise bad(f"derive.{k}", "needs from: (a source column) and as:")
         extra = sorted(set(map(str, v)) - DERIVE_KEYS)
         if extra:
-            raise bad(f"derive.{k}.{extra[0]}", f"unknown key (known: {', '.join(sorted(DERIVE_KEYS))})")
+            raise bad(
+                f"derive.{k}.{extra[0]}", f"unknown key (known: {', '.join(sorted(DERIVE_KEYS))})"
+            )
         kind = v.get("as")
         if kind not in {"fiscal_year", "last_month", "month"}:
             raise bad(f"derive.{k}.as", "one of fiscal_year, last_month, month")
         year_is = v.get("year_is", "end")
         if year_is not in {"start", "end"}:
-            raise bad(f"derive.{k}.year_is", "start or end (is the year the fiscal year's first or last?)")
+            raise bad(
+                f"derive.{k}.year_is", "start or end (is the year the fiscal year's first or last?)"
+            )
         month = v.get("month", 6)
         if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
             raise bad(f"derive.{k}.month", "a month number 1-12")
@@ -344,7 +352,9 @@ def parse(doc: Any, path: Path, inputs: AbcMapping[str, Any]) -> Mapping:
             raise bad(f"values.{k}", "needs map: and/or registry:")
         extra = sorted(set(map(str, v)) - VALUE_KEYS)
         if extra:
-            raise bad(f"values.{k}.{extra[0]}", f"unknown key (known: {', '.join(sorted(VALUE_KEYS))})")
+            raise bad(
+                f"values.{k}.{extra[0]}", f"unknown key (known: {', '.join(sorted(VALUE_KEYS))})"
+            )
         table_doc = v.get("map") or {}
         if not isinstance(table_doc, AbcMapping):
             raise bad(f"values.{k}.map", "must map source names to codes")
@@ -368,7 +378,7 @@ def parse(doc: Any, path: Path, inputs: AbcMapping[str, Any]) -> Mapping:
     for k, v in sc.items():
         canonical(k, f"scale.{k}")
         if isinstance(v, bool) or not isinstance(v, int | float) or v == 0:
-            raise bad(f"scale.{k}", "must be a non-zero number (e.g. 1.0e-6: PKR to PKR million)")
+            raise bad(f"scale.{k}", "must be a non-zero number (e.g. 1.0e-6: units to millions)")
         m.scale[k] = float(v)
     fb = doc.get("fill_blank") or {}
     if not isinstance(fb, AbcMapping):
@@ -537,7 +547,9 @@ def apply(
         base[k] = _derive(d, df[d.source])
         base_cols[k] = d.source
     for k, v in m.constants.items():
-        base[k] = pd.Series([None if v is None else str(v)] * len(df), index=df.index, dtype="object")
+        base[k] = pd.Series(
+            [None if v is None else str(v)] * len(df), index=df.index, dtype="object"
+        )
         base_cols[k] = CONSTANT
 
     # value maps (on the shared columns; a list of source columns is tried in order)
@@ -554,7 +566,7 @@ def apply(
         used = pd.Series(base_cols[k], index=df.index, dtype="object")
         for src in srcs:
             col = df[src] if src in df.columns else base[k]
-            hit = col.map(lambda v: table.get(normalise(v)) if pd.notna(v) else None)
+            hit = col.map(lambda v, t=table: t.get(normalise(v)) if pd.notna(v) else None)
             take = result.isna() & hit.notna()
             result[take] = hit[take]
             used[take] = src
@@ -579,7 +591,9 @@ def apply(
         df = df.loc[keep]
         neg = neg.loc[keep]
         base = {k: v.loc[keep] for k, v in base.items()}
-        base_cols = {k: (v.loc[keep] if isinstance(v, pd.Series) else v) for k, v in base_cols.items()}
+        base_cols = {
+            k: (v.loc[keep] if isinstance(v, pd.Series) else v) for k, v in base_cols.items()
+        }
 
     slices = m.wide or [({}, {})]
     parts, rows, cols, negs = [], [], [], []
@@ -602,10 +616,7 @@ def apply(
                 part[k] = part[k].where(part[k].notna(), str(fill))
         per_row = [
             {
-                **{
-                    k: (v.loc[i] if isinstance(v, pd.Series) else v)
-                    for k, v in base_cols.items()
-                },
+                **{k: (v.loc[i] if isinstance(v, pd.Series) else v) for k, v in base_cols.items()},
                 **colmap,
             }
             for i in part.index
@@ -686,7 +697,11 @@ def _to_flows(out: Mapped, spec) -> None:
     fy = month_fy(month)
     amounts = _amount_columns(spec)
     group_cols = [c for c in spec.key if c != "month"]
-    keys = f[group_cols].astype("string").fillna("\x00").agg("\x1f".join, axis=1) + "\x1f" + fy.fillna("?")
+    keys = (
+        f[group_cols].astype("string").fillna("\x00").agg("\x1f".join, axis=1)
+        + "\x1f"
+        + fy.fillna("?")
+    )
     order = pd.DataFrame({"k": keys, "m": month}).sort_values(["k", "m"]).index
     for c in amounts:
         v = _number(f[c])

@@ -6,10 +6,10 @@
 The sample follows the active jurisdiction profile (:mod:`helpers.profile`): its registry
 (departments, entities, surveyed services), its districts (none without a geography: then no
 district actuals and no survey files), its fiscal calendar (the default years are the fiscal
-years holding July 2022 and July 2025, in the profile's label style), its ``families:`` (only
+years holding 2022-07 and 2025-07, in the profile's label style), its ``families:`` (only
 their input files are written) and its ``sample:`` section (``survey_label``; ``sizes``: annual
 budget per department slug in billions of the currency; ``under_spenders``, ``over_spenders``,
-``gaps``; ``extra_target_departments``). Without those keys the Khyber Pakhtunkhwa settings
+``gaps``; ``extra_target_departments``). Without those keys the default profile's settings
 below apply to the slugs they name; other departments get a seeded size and the target
 templates of their priority area (or the generic ones).
 
@@ -44,7 +44,8 @@ LAST_MONTH = "2025-07"
 # Amounts are held in the profile's currency unit; sizes are given in billions.
 _PER_BILLION = {"one": 1e9, "thousand": 1e6, "million": 1000.0, "billion": 1.0}
 
-# Approximate annual budget (PKR billion, FY2022-23) of the larger departments.
+# Approximate annual budget (billion, in the default profile's currency, FY2022-23) of the
+# larger departments.
 SIZE_BN = {
     "elementary-secondary-education": 260.0,
     "health": 190.0,
@@ -303,7 +304,7 @@ class SampleOptions:
 
     @classmethod
     def small(cls) -> SampleOptions:
-        """A small sample in seconds (3 departments, the fiscal year holding July 2024, two waves
+        """A small sample in seconds (3 departments, the fiscal year holding 2024-07, two waves
         of ~600 respondents): the tests' shared fixture data. The three departments are KP's
         health, local-government and zakat-ushr where the registry has them, else all."""
         fy = calendar.fiscal_year("2024-07")
@@ -750,8 +751,8 @@ def stocktakes(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
 
 
 def survey_waves(opts: SampleOptions) -> list[dt.date]:
-    """Fieldwork months: the 6th and 12th month of every fiscal year (December and June for a
-    July year)."""
+    """Fieldwork months: the 6th and 12th month of every fiscal year (September and March for
+    an April year)."""
     return [m for m in opts.months if calendar.fy_month_index(m) in (6, 12)]
 
 
@@ -1082,10 +1083,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--respondents", type=int, default=10_000, help="survey respondents per wave")
     ap.add_argument("--departments", default=None, help="comma-separated slugs (default: all)")
     ap.add_argument(
-        "--first-fy", default=None, help="first fiscal year (default: the one holding July 2022)"
+        "--first-fy", default=None, help="first fiscal year (default: the one holding 2022-07)"
     )
     ap.add_argument(
-        "--last-fy", default=None, help="last fiscal year (default: the one holding July 2025)"
+        "--last-fy", default=None, help="last fiscal year (default: the one holding 2025-07)"
     )
     a = ap.parse_args(argv)
     opts = SampleOptions(
