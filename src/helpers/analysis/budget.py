@@ -584,7 +584,11 @@ def month_coverage(
             if r["status"] != "missing":
                 break
             r["status"] = "awaited"
-    return pd.DataFrame(out, columns=["month", "fy_m", "rows", "expected_rows", "status"])
+    df = pd.DataFrame(out, columns=["month", "fy_m", "rows", "expected_rows", "status"])
+    if not out:  # no period ended yet (annual data before the year's last month)
+        df["month"] = pd.Series(dtype=mon["month"].dtype)
+        df["fy_m"] = pd.Series(dtype="int64")
+    return df
 
 
 def as_of_month(coverage: pd.DataFrame, month, frequency: str = "monthly") -> pd.Timestamp | None:
@@ -814,10 +818,17 @@ def _monthly_totals(
     if n > 1:
         rows = rows.copy()
         end = ((rows["fy_m"] + n - 1) // n) * n
-        rows["month"] = [
-            pd.Timestamp(add_months(mm, int(e - k)))
-            for mm, e, k in zip(rows["month"], end, rows["fy_m"], strict=True)
-        ]
+        shift = (end - rows["fy_m"]).astype("int64")
+        rows["month"] = pd.to_datetime(
+            pd.Series(
+                [
+                    pd.Timestamp(add_months(mm, int(k)))
+                    for mm, k in zip(rows["month"], shift, strict=True)
+                ],
+                index=rows.index,
+                dtype="datetime64[ns]",
+            )
+        ).astype(rows["month"].dtype)
         rows["fy_m"] = end.astype("int64")
         rows = rows.loc[rows["month"] <= upto]
     return (
@@ -917,6 +928,12 @@ _METHOD_LABELS = {
     "model": "Seasonal regression (statsmodels OLS)",
     "pace": "Straight-line pace",
 }
+
+
+def _method_label(method: str, frequency: str = "monthly") -> str:
+    """'Prior-year monthly profile' ('quarterly' for quarterly data, 'annual' for annual)."""
+    word = {"monthly": "monthly", "quarterly": "quarterly", "annual": "annual"}[frequency]
+    return _METHOD_LABELS[method].replace("monthly", word)
 
 
 @dataclass
@@ -1193,7 +1210,7 @@ def project_year_end(
         method_rows.append(
             {
                 "method": method,
-                "label": _METHOD_LABELS[method],
+                "label": _method_label(method, freq),
                 "available": r["available"],
                 "point": r.get("point", math.nan),
                 "low": r.get("low", math.nan),
@@ -1223,11 +1240,13 @@ def project_year_end(
         low = high = math.nan
     else:
         point, low, high = (live[chosen][k] for k in ("point", "low", "high"))
+    if chosen == "pace" and freq != "monthly":
+        reason = reason.replace("reported months", f"reported {PERIOD_WORDS[freq][1]}")
     withheld = ""
     complete_now = m == 12 and bool(reported) and len(reported) == 12 // n_months
     if not complete_now and be > 0 and math.isfinite(point) and point > PLAUSIBLE_MAX * be:
         withheld = (
-            f"the {_METHOD_LABELS[chosen].lower()} gives {point / be:.0%} of the budget estimate, "
+            f"the {_method_label(chosen, freq).lower()} gives {point / be:.0%} of the budget estimate, "
             f"above the plausibility limit of {PLAUSIBLE_MAX:.0%}; no year-end projection is shown"
         )
         point = low = high = math.nan
@@ -1238,7 +1257,7 @@ def project_year_end(
         reported_to_date=float(sum(reported.values())),
         months_reported=len(reported),
         method=chosen,
-        label=_METHOD_LABELS[chosen],
+        label=_method_label(chosen, freq),
         point=float(point),
         low=float(low),
         high=float(high),

@@ -16,16 +16,26 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from helpers import profile
 from helpers.analysis.budget import (
     JUMP_MIN_SHARE,
     JUMP_RATIO,
     MODEL_INTERVAL,
-    SCOPE_LABELS,
+    PERIOD_WORDS,
+    PLAUSIBLE_MAX,
     ExecutionReport,
     PefaResult,
+    current_fund,
     headline_values,
+    period_label,
+    salary_classes,
+    scope_labels,
 )
-from helpers.data.calendar import fy_months, fy_start_name, month_label
+from helpers.data.calendar import (
+    fy_months,
+    fy_start_name,
+    month_label,
+)
 from helpers.present.display import figure, headline, note, table
 from helpers.present.theme import (
     PALETTE,
@@ -44,7 +54,69 @@ _FLAG_LABELS = {
     "jump": "Unusual month-on-month change",
     "missing_months": "Missing months",
     "incomplete_months": "Incomplete months",
+    "awaited_periods": "Periods not yet reported",
 }
+
+
+def _flag_labels(report: ExecutionReport) -> dict[str, str]:
+    if _monthly(report):
+        return _FLAG_LABELS
+    words = _word(report, True)
+    return {
+        **_FLAG_LABELS,
+        "jump": f"Unusual {_word(report)}-on-{_word(report)} change",
+        "missing_months": f"Missing {words}",
+        "incomplete_months": f"Incomplete {words}",
+    }
+
+
+def _monthly(report: ExecutionReport) -> bool:
+    return getattr(report, "frequency", "monthly") == "monthly"
+
+
+def _word(report: ExecutionReport, plural: bool = False) -> str:
+    """'month', 'quarter' or 'year' (the data's period), or its plural."""
+    return PERIOD_WORDS[report.frequency][1 if plural else 0]
+
+
+def _plabel(report: ExecutionReport, month) -> str:
+    """A period's name: 'March 2025', 'Q2 2025' or 'FY 2024-25'."""
+    return period_label(month, report.frequency)
+
+
+def _periods_text(report: ExecutionReport, months: Sequence) -> str:
+    return _join([_plabel(report, m) for m in months])
+
+
+def _as_of_words(report: ExecutionReport) -> str:
+    """Monthly data: 'March 2025'. Quarterly: 'the end of Q2 2025 (June 2025)'."""
+    if _monthly(report) or report.as_of is None:
+        return month_label(report.month)
+    return f"the end of {_plabel(report, report.as_of)} ({month_label(report.as_of)})"
+
+
+def _to_date_span(report: ExecutionReport) -> str:
+    """The part of the fiscal year the position covers: '<first month> to <as-of month>'."""
+    at = report.month if _monthly(report) or report.as_of is None else report.as_of
+    return _span(at)
+
+
+def _basis(report: ExecutionReport) -> str:
+    """What an incomplete year's projection rests on: 'spending in Q1 to Q2 2025, 2 of 4
+    quarters' (quarterly and annual data)."""
+    got = report.coverage.loc[~report.coverage["status"].isin(["missing", "awaited"]), "month"]
+    if not len(got):
+        return "no reported period"
+    first, last = _plabel(report, got.min()), _plabel(report, got.max())
+    if first == last:
+        span = first
+    elif first.split(" ", 1)[-1] == last.split(" ", 1)[-1] and report.frequency == "quarterly":
+        span = f"{first.split(' ', 1)[0]} to {last}"  # 'Q1 to Q2 2025'
+    else:
+        span = f"{first} to {last}"
+    n = len(got)
+    total = 12 // report.period_months
+    return f"spending in {span}, {n} of {total} {_word(report, True)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,8 +173,69 @@ def projection_text(report: ExecutionReport) -> str:
     return f"about {_pct(p.point_be)} of the estimate"
 
 
+def _annual_messages(report: ExecutionReport, department_name: str) -> list[str]:
+    """Annual data: executed against approved (BE) per year; no within-year projection."""
+    tr = report.trend
+    done = tr.loc[tr["status"] == "reported"].sort_values("month")
+    out: list[str] = []
+    if len(done):
+        last = done.iloc[-1]
+        fy = last["fiscal_year"]
+        out.append(
+            f"In FY {fy}, the latest year with executed figures, {department_name} spent "
+            f"{_pct(last['cum_util_be'])} of its approved budget (executed {_pkr(last['expenditure'])} "
+            f"against a budget estimate of {_pkr(last['budget_estimate'])})."
+        )
+        earlier = done.iloc[-4:-1]
+        if len(earlier):
+            parts = [
+                f"{_pct(r.cum_util_be)} in FY {r.fiscal_year}"
+                for r in earlier.itertuples(index=False)
+            ]
+            out.append(f"Earlier years: {_join(parts)}.")
+    if not report.year_complete:
+        be = report.total["budget_estimate"]
+        out.append(
+            f"FY {report.fiscal_year}: budget estimate {_pkr(be)}; the data are annual, so the "
+            "year's executed amount is known only once the year is closed, and no within-year "
+            "projection is made."
+        )
+    if not out:
+        out.append(f"{department_name} has no budget data to report for FY {report.fiscal_year}.")
+    return out
+
+
+def _period_first_sentence(
+    report: ExecutionReport, department_name: str, gaps: str, where: str
+) -> str:
+    """Quarterly data: the position at the last reported quarter's end, and the outturn (a
+    complete year), the projection with its basis, or why none is shown."""
+    t = report.total
+    p = report.projection
+    first = (
+        f"{department_name} had spent {_pct(t['util_be'])} of its budget estimate by "
+        f"{_as_of_words(report)}, the latest {_word(report)} reported{gaps}{where}"
+    )
+    proj = projection_text(report)
+    if report.year_complete:
+        first += f"; the year is complete: its outturn is {_pct(t['util_be'])} of the estimate"
+    elif p.withheld:
+        first += (
+            f"; no year-end projection is shown, as it would exceed {PLAUSIBLE_MAX:.0%} of the "
+            "estimate (see Data notes)"
+        )
+    elif proj:
+        first += (
+            f"; at this pace it ends the year at {proj} (projection: {p.label.lower()}, from "
+            f"{_basis(report)})"
+        )
+    return first + "."
+
+
 def key_message_sentences(report: ExecutionReport, department_name: str) -> list[str]:
     """Plain sentences that open the report, written from the numbers in ``report``."""
+    if report.frequency == "annual":
+        return _annual_messages(report, department_name)
     t = report.total
     when = month_label(report.month)
     out: list[str] = []
@@ -117,21 +250,33 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         where = f", {_pts(gap)} {side} the {_pct(report.benchmark)} time-elapsed benchmark"
     gaps = ""
     if report.missing_months:
-        gaps = f" (reported months only: no data for {_months_text(report.missing_months)})"
-    first = (
-        f"{department_name} has spent {_pct(t['util_be'])} of its budget estimate by {when}"
-        f"{gaps}{where}"
-    )
-    proj = projection_text(report)
-    if proj and not report.year_complete:
-        if report.projection.method == "pace":
-            first += f"; on a straight-line pace it ends the year at {proj}"
-        else:
-            first += (
-                f"; at this pace it ends the year at {proj} "
-                f"(projection: {report.projection.label.lower()})"
-            )
-    out.append(first + ".")
+        gaps = (
+            f" (reported {_word(report, True)} only: no data for "
+            f"{_periods_text(report, report.missing_months)})"
+        )
+    if not _monthly(report):
+        if report.as_of is None:
+            return [
+                f"{department_name} has no {report.frequency} spending data for FY "
+                f"{report.fiscal_year} yet: its budget estimate is {_pkr(t['budget_estimate'])}."
+            ]
+        out.append(_period_first_sentence(report, department_name, gaps, where))
+        when = month_label(report.as_of)
+    else:
+        first = (
+            f"{department_name} has spent {_pct(t['util_be'])} of its budget estimate by {when}"
+            f"{gaps}{where}"
+        )
+        proj = projection_text(report)
+        if proj and not report.year_complete:
+            if report.projection.method == "pace":
+                first += f"; on a straight-line pace it ends the year at {proj}"
+            else:
+                first += (
+                    f"; at this pace it ends the year at {proj} "
+                    f"(projection: {report.projection.label.lower()})"
+                )
+        out.append(first + ".")
 
     unspent = t["released_unspent"]
     if _ok(unspent) and unspent < 0:
@@ -157,10 +302,11 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
     if len(comps) > 1:
         low = comps.sort_values("util_be").iloc[0]
         high = comps.sort_values("util_be").iloc[-1]
+        labels = scope_labels()
         out.append(
-            f"{SCOPE_LABELS[low['scope']].split(' (')[0]} spending is the furthest behind at "
+            f"{labels[low['scope']].split(' (')[0]} spending is the furthest behind at "
             f"{_pct(low['util_be'])} of its estimate; "
-            f"{SCOPE_LABELS[high['scope']].split(' (')[0].lower()} is at "
+            f"{labels[high['scope']].split(' (')[0].lower()} is at "
             f"{_pct(high['util_be'])}."
         )
 
@@ -176,7 +322,13 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         )
 
     seas = report.seasonality.dropna(subset=["june_share"])
-    if len(seas):
+    if len(seas) and not _monthly(report):
+        out.append(
+            f"Spending bunches at the year end: in {_join(list(seas['fiscal_year']))} the last "
+            f"{_word(report)} alone took {_pct(seas['june_share'].mean())} of the year's "
+            "spending on average."
+        )
+    elif len(seas):
         out.append(
             f"Spending bunches at the year end: in {_join(list(seas['fiscal_year']))} "
             f"{fy_end_name()} alone took {_pct(seas['june_share'].mean())} of the year's "
@@ -184,7 +336,9 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
             f"{_pct(seas['may_june_share'].mean())})."
         )
 
-    flags = report.flags.loc[~report.flags["kind"].isin(["missing_months", "incomplete_months"])]
+    flags = report.flags.loc[
+        ~report.flags["kind"].isin(["missing_months", "incomplete_months", "awaited_periods"])
+    ]
     if len(flags):
         kinds = _join(
             [_FLAG_LABELS[k].lower() for k in dict.fromkeys(flags["kind"]) if k in _FLAG_LABELS]
@@ -195,8 +349,14 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         )
     if report.incomplete_months:
         out.append(
-            f"Some object classes were not reported in {_months_text(report.incomplete_months)}; "
-            "those figures are incomplete."
+            f"Some object classes were not reported in "
+            f"{_periods_text(report, report.incomplete_months)}; those figures are incomplete."
+        )
+    if not _monthly(report) and report.awaited_periods:
+        out.append(
+            f"{_periods_text(report, report.awaited_periods)} ended by {month_label(report.month)} "
+            f"but {'is' if len(report.awaited_periods) == 1 else 'are'} not in the data yet: the "
+            f"figures are as of {_as_of_words(report)}."
         )
     return out
 
@@ -234,9 +394,16 @@ def figures_table(report: ExecutionReport) -> table:
     df = pd.DataFrame(rows, columns=["Figure", money, "% of BE / ratio"])
     df[money] = df[money].astype("float64")
     df["% of BE / ratio"] = df["% of BE / ratio"].astype("float64")
+    when = month_label(report.month)
+    if not _monthly(report):
+        when = (
+            f"as of {_as_of_words(report)}, report month {month_label(report.month)}"
+            if report.as_of is not None
+            else f"report month {month_label(report.month)}, no {_word(report)} reported yet"
+        )
     return table(
         df,
-        caption=f"Headline figures, {month_label(report.month)} (FY {report.fiscal_year})",
+        caption=f"Headline figures, {when} (FY {report.fiscal_year})",
         units=f"{money}; ratios as %",
         formats={money: "{:,.1f}", "% of BE / ratio": "pct"},
     )
@@ -263,7 +430,7 @@ def position_table(report: ExecutionReport) -> table:
     return table(
         df,
         caption=(
-            f"Cumulative spending by fund and component, {_span(report.month)}, "
+            f"Cumulative spending by fund and component, {_to_date_span(report)}, "
             f"against a {_pct(report.benchmark)} benchmark"
         ),
         units=f"{money_label()}; utilisation as % of the named denominator; gap in percentage points",
@@ -299,7 +466,7 @@ def object_class_table(report: ExecutionReport) -> table:
     )
     return table(
         df,
-        caption=f"Spending by object class, {_span(report.month)}",
+        caption=f"Spending by object class, {_to_date_span(report)}",
         units=f"{money_label()}; gap in percentage points",
         formats={
             "BE": "{:,.1f}",
@@ -315,10 +482,13 @@ def object_class_table(report: ExecutionReport) -> table:
 
 def monthly_table(report: ExecutionReport) -> table:
     """This fiscal year's monthly releases and expenditure, missing months marked."""
+    if report.frequency == "annual":
+        return annual_table(report)
     tr = report.trend.loc[report.trend["fiscal_year"] == report.fiscal_year]
+    col = _word(report).capitalize()
     df = pd.DataFrame(
         {
-            "Month": [month_label(m) for m in tr["month"]],
+            col: [_plabel(report, m) for m in tr["month"]],
             "Data": tr["status"].to_numpy(),
             "Releases": tr["release"].to_numpy(),
             "Expenditure": tr["expenditure"].to_numpy(),
@@ -327,11 +497,15 @@ def monthly_table(report: ExecutionReport) -> table:
             "Benchmark": tr["fy_m"].to_numpy() / 12,
         }
     )
-    classes = ["kp-missing" if s == "missing" else "" for s in tr["status"]]
+    classes = ["kp-missing" if s in ("missing", "awaited") else "" for s in tr["status"]]
+    freq_word = {"monthly": "Monthly", "quarterly": "Quarterly"}[report.frequency]
     return table(
         df,
-        caption=f"Monthly releases and expenditure, FY {report.fiscal_year}",
-        units=f"{money_label()}; a missing month shows a dash and is not counted as zero",
+        caption=f"{freq_word} releases and expenditure, FY {report.fiscal_year}",
+        units=(
+            f"{money_label()}; a missing {_word(report)} shows a dash and is not counted as zero"
+            + ("" if _monthly(report) else "; benchmark at the quarter's end")
+        ),
         formats={
             "Releases": "{:,.1f}",
             "Expenditure": "{:,.1f}",
@@ -343,11 +517,76 @@ def monthly_table(report: ExecutionReport) -> table:
     )
 
 
+def annual_table(report: ExecutionReport) -> table | note:
+    """Annual data: approved (BE) against executed, one row per fiscal year."""
+    tr = report.trend.sort_values("month")
+    if tr.empty:
+        return note("No fiscal year with a budget in the data.")
+    df = pd.DataFrame(
+        {
+            "Fiscal year": tr["fiscal_year"].to_numpy(),
+            "Budget estimate (approved)": tr["budget_estimate"].to_numpy(),
+            "Executed": tr["expenditure"].to_numpy(),
+            "Executed, % of BE": tr["cum_util_be"].where(tr["status"] == "reported").to_numpy(),
+            "Data": [
+                "executed" if st == "reported" else ("partial" if st == "incomplete" else "not yet")
+                for st in tr["status"]
+            ],
+        }
+    )
+    return table(
+        df,
+        caption="Executed against approved budget, by fiscal year (annual data)",
+        units=f"{money_label()}; a year without executed figures shows a dash, not zero",
+        formats={
+            "Budget estimate (approved)": "{:,.1f}",
+            "Executed": "{:,.1f}",
+            "Executed, % of BE": "pct",
+        },
+        row_classes=["" if st == "reported" else "kp-missing" for st in tr["status"]],
+    )
+
+
+def section_title(report: ExecutionReport, section: str) -> str:
+    """Section headings that follow the data's frequency (``trend``, ``projection``)."""
+    if section == "trend":
+        return {
+            "monthly": "Monthly trend and year-end bunching",
+            "quarterly": "Quarterly trend and year-end bunching",
+            "annual": "Executed against approved, by year",
+        }[report.frequency]
+    if section == "projection":
+        return "Year-end outturn" if report.frequency == "annual" else "Year-end projection"
+    raise ValueError(f"unknown section {section!r}")
+
+
 def seasonality_table(report: ExecutionReport) -> table | note:
     """Shares of annual spending booked in the fiscal year's last month and last two months,
     in past years."""
     s = report.seasonality
     last, pair = fy_end_name(), fy_end_pair()
+    if report.frequency == "annual":
+        return note("Annual data: there is no within-year spending profile to show.")
+    if report.frequency == "quarterly":
+        if s.empty:
+            return note(
+                "No completed past fiscal year in the data: the last quarter's share "
+                "cannot be shown."
+            )
+        df = pd.DataFrame(
+            {
+                "Fiscal year": s["fiscal_year"],
+                "Annual expenditure": s["annual_expenditure"],
+                "Last quarter's share": s["june_share"],
+                "Complete data": s["complete"],
+            }
+        )
+        return table(
+            df,
+            caption="Year-end bunching: share of annual spending booked in the last quarter",
+            units=f"{money_label()}; shares of the year's expenditure",
+            formats={"Annual expenditure": "{:,.1f}", "Last quarter's share": "pct"},
+        )
     if s.empty:
         return note(f"No completed past fiscal year in the data: the {last} share cannot be shown.")
     df = pd.DataFrame(
@@ -370,8 +609,13 @@ def seasonality_table(report: ExecutionReport) -> table | note:
     )
 
 
-def projection_table(report: ExecutionReport) -> table:
+def projection_table(report: ExecutionReport) -> table | note:
     """Both projection methods with their intervals and back-test error."""
+    if report.frequency == "annual":
+        return note(
+            "Annual data: no within-year projection. A year's outturn is its executed amount, "
+            "shown once the year is in the data."
+        )
     m = report.projection.methods
     df = pd.DataFrame(
         {
@@ -390,7 +634,8 @@ def projection_table(report: ExecutionReport) -> table:
         df,
         caption=(
             f"Year-end projection for FY {report.fiscal_year} by method "
-            f"(back-test: the method applied at fiscal month {report.fy_m} of past years)"
+            f"(back-test: the method applied at fiscal month "
+            f"{report.fy_m if _monthly(report) else report.projection.as_of_m} of past years)"
         ),
         units=f"{money_label()}; MAPE = mean absolute percentage error against the actual outturn",
         formats={
@@ -406,6 +651,8 @@ def projection_table(report: ExecutionReport) -> table:
 def backtest_table(report: ExecutionReport) -> table | note:
     """Each past year's back-test projection against the actual outturn."""
     b = report.projection.backtest
+    if report.frequency == "annual":
+        return note("Annual data: no back-test (there is no within-year projection).")
     if b.empty:
         return note(
             "No back-test was possible: it needs a complete past year with at least one "
@@ -428,7 +675,11 @@ def backtest_table(report: ExecutionReport) -> table | note:
     )
     return table(
         df,
-        caption=f"Back-test at fiscal month {report.fy_m}: projection against actual outturn",
+        caption=(
+            f"Back-test at fiscal month "
+            f"{report.fy_m if _monthly(report) else report.projection.as_of_m}: projection "
+            "against actual outturn"
+        ),
         units=f"{money_label()}; absolute error as % of the actual outturn",
         formats={
             "Projection": "{:,.1f}",
@@ -443,15 +694,28 @@ def backtest_table(report: ExecutionReport) -> table | note:
 def projection_note(report: ExecutionReport) -> note:
     """Which method the headline uses and why."""
     p = report.projection
+    if report.frequency == "annual" and not report.year_complete:
+        return note(
+            f"Annual data: FY {report.fiscal_year}'s executed amount is not in the data yet; "
+            "no within-year projection is made."
+        )
+    if p.withheld:
+        return note(
+            f"No headline projection: {p.withheld}. The rule: a projection above "
+            f"{PLAUSIBLE_MAX:.0%} of the budget estimate is not plausible and is withheld; "
+            "the reported position stands.",
+            kind="warning",
+        )
     if report.year_complete:
         return note(
             f"The fiscal year is complete: year-end expenditure was {_pkr(p.reported_to_date)} "
             f"({_pct(p.reported_to_date / p.budget_estimate)} of BE), so no projection is made. "
             "The methods and back-tests below show how the projections of earlier months did."
         )
+    basis = "" if _monthly(report) else f" Based on {_basis(report)}."
     if p.method == "pace":
         return note(
-            f"Headline projection: straight-line pace. {p.reason[0].upper()}{p.reason[1:]}."
+            f"Headline projection: straight-line pace. {p.reason[0].upper()}{p.reason[1:]}." + basis
         )
     interval = (
         f" The range shown is {_pkr(p.low)} to {_pkr(p.high)}."
@@ -460,7 +724,7 @@ def projection_note(report: ExecutionReport) -> note:
     )
     return note(
         f"Headline projection: {p.label.lower()}, {_pkr(p.point)} ({_pct(p.point_be)} of BE), "
-        f"chosen because {p.reason}.{interval}"
+        f"chosen because {p.reason}.{interval}{basis}"
     )
 
 
@@ -468,14 +732,16 @@ def flags_table(report: ExecutionReport) -> table | note:
     """The flags a reader should not miss."""
     f = report.flags
     if f.empty:
+        word = "month" if _monthly(report) else _word(report)
         return note(
             "No flags: spending is within the under-spending margin, not above releases, "
-            "without unusual monthly changes and with every month reported."
+            f"without unusual {'monthly' if _monthly(report) else word + '-on-' + word} changes "
+            f"and with every {word} reported."
         )
     df = pd.DataFrame(
         {
-            "Flag": f["kind"].map(_FLAG_LABELS).fillna(f["kind"]),
-            "Where": f["scope"].map(SCOPE_LABELS).fillna(f["scope"]),
+            "Flag": f["kind"].map(_flag_labels(report)).fillna(f["kind"]),
+            "Where": f["scope"].map(scope_labels()).fillna(f["scope"]),
             "Detail": f["message"],
         }
     )
@@ -530,8 +796,123 @@ def as_of_text(report: ExecutionReport) -> str:
     return month_label(last) if last is not None else f"no data for FY {report.fiscal_year} yet"
 
 
+def _definitions_text() -> str:
+    """Scope definitions from the active chart of accounts (KP: 'Salary = current fund, object
+    class A01; non-salary = other current classes; development = ADP.')."""
+    chart = profile.active().chart
+    cur = current_fund()
+    sal = salary_classes()
+    sal_text = f"object class{'es' if len(sal) > 1 else ''} {', '.join(sal)}" if sal else "no class"
+    if chart == profile.KP_CHART:
+        dev = "ADP"
+    else:
+        others = [f for f in chart.funds if f != cur]
+        dev = " and ".join(f"the {f} fund" for f in others) or "none"
+        dev_classes = chart.with_role("development")
+        if dev_classes:
+            dev += f", and classes {', '.join(dev_classes)} in any fund"
+    return (
+        f"Salary = {cur} fund, {sal_text}; non-salary = other {cur} classes; development = {dev}."
+    )
+
+
+def _period_data_notes(report: ExecutionReport) -> list[note]:
+    """Data notes for quarterly and annual data: the as-of, the periods, the rules."""
+    word, words = _word(report), _word(report, True)
+    money = f"Amounts in {money_label()}."
+    out = []
+    if report.as_of is not None:
+        out.append(
+            note(
+                f"Budget data are {report.frequency}. Data as of {_as_of_words(report)}: the "
+                f"end of the department's last {word} with data, up to the report month "
+                f"{month_label(report.month)}. Utilisation, the benchmark and the projection "
+                f"are all taken at that date. {money}"
+            )
+        )
+    else:
+        out.append(
+            note(
+                f"Budget data are {report.frequency}. No {word} of FY {report.fiscal_year} had "
+                f"been reported by {month_label(report.month)}. {money}"
+            )
+        )
+    if report.missing_months:
+        out.append(
+            note(
+                f"Missing {words} this fiscal year: "
+                f"{_periods_text(report, report.missing_months)}. No data were received for "
+                f"them; cumulative figures cover reported {words} only and understate spending.",
+                kind="warning",
+            )
+        )
+    if report.awaited_periods:
+        out.append(
+            note(
+                f"Not yet reported: {_periods_text(report, report.awaited_periods)} (ended by the "
+                f"report month, no data yet); the report is as of the last reported {word}.",
+                kind="warning",
+            )
+        )
+    if report.incomplete_months:
+        out.append(
+            note(
+                f"Incomplete {words} (some budgeted object classes without a row): "
+                f"{_periods_text(report, report.incomplete_months)}.",
+                kind="warning",
+            )
+        )
+    if report.frequency == "quarterly":
+        out.append(
+            note(
+                "Months inside a reported quarter are not missing: the data give quarters, and "
+                "each quarter is counted at its last month."
+            )
+        )
+    out.append(
+        note(
+            f"Definitions: benchmark = months elapsed at the as-of date / 12 ({fy_start_name()} = "
+            f"1; the end of Q2 = 50%). BE = original budget estimate; final grant = revised "
+            f"estimate, shown only once it is known for every line of the scope. "
+            f"{_definitions_text()}"
+        )
+    )
+    if report.frequency == "annual":
+        out.append(
+            note(
+                "Annual data: each year's executed amount is compared with its approved budget "
+                "(BE); a year without its executed amount has no outturn, and no within-year "
+                "projection is made."
+            )
+        )
+    else:
+        out.append(
+            note(
+                "Projection methods, on the data's quarters: (1) prior-year quarterly profile - "
+                "spending in the reported quarters divided by the share of annual spending "
+                "those quarters took in up to three complete prior years; (2) seasonal "
+                "regression with quarter effects; without a usable prior year, the straight-line "
+                "pace = reported spending / (months covered by the reported quarters / 12). "
+                f"A projection above {PLAUSIBLE_MAX:.0%} of BE is withheld as implausible."
+            )
+        )
+    out.append(
+        note(
+            f"Flag rules: under-spending when utilisation of BE is more than "
+            f"{report.underspend_margin * 100:.0f} points below the benchmark; spending above "
+            f"cumulative releases; a {word} at least {JUMP_RATIO:g} times the previous reported "
+            f"{word} (or at most 1/{JUMP_RATIO:g} of it) when the change is at least "
+            f"{JUMP_MIN_SHARE:.0%} of the annual BE; missing, incomplete or not yet reported "
+            f"{words}."
+        )
+    )
+    return out
+
+
 def data_notes(report: ExecutionReport) -> list[note]:
     """Data coverage, as-of date, definitions and flag rules."""
+    if not _monthly(report):
+        return _period_data_notes(report)
     last = report.last_reported_month
     out = [
         note(
@@ -566,8 +947,7 @@ def data_notes(report: ExecutionReport) -> list[note]:
         note(
             f"Definitions: benchmark = months elapsed / 12 ({fy_start_name()} = 1). BE = original budget "
             "estimate; final grant = revised estimate, shown only once it is known for every "
-            "line of the scope at the report month. Salary = current fund, object class A01; "
-            "non-salary = other current classes; development = ADP."
+            f"line of the scope at the report month. {_definitions_text()}"
         )
     )
     out.append(
@@ -616,7 +996,7 @@ def _year_trend(report: ExecutionReport, fy: str) -> pd.DataFrame:
 
 def _gapped(t: pd.DataFrame, column: str) -> pd.Series:
     """A cumulative column with missing months blanked, so the line breaks at a gap."""
-    return t[column].where(t["status"] != "missing")
+    return t[column].where(~t["status"].isin(["missing", "awaited"]))
 
 
 def _previous(report: ExecutionReport) -> str | None:
@@ -624,8 +1004,65 @@ def _previous(report: ExecutionReport) -> str | None:
     return years[-1] if years else None
 
 
-def cumulative_chart(report: ExecutionReport) -> figure:
-    """Cumulative spending as % of BE this year and last year against the benchmark path."""
+def annual_chart(report: ExecutionReport) -> figure | note:
+    """Annual data: approved (BE) and executed per fiscal year, executed as % of BE on top."""
+    tr = report.trend.sort_values("month")
+    if tr.empty:
+        return note("No fiscal year with a budget in the data.")
+    years = list(tr["fiscal_year"])
+    x = np.arange(len(years))
+    done = tr["status"].eq("reported").to_numpy()
+    executed = tr["expenditure"].where(done)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.bar(x - 0.2, tr["budget_estimate"], width=0.4, color=PALETTE[5], label="Approved (BE)")
+    ax.bar(x + 0.2, executed.fillna(0), width=0.4, color=PALETTE[0], label="Executed")
+    for xi, v, util, ok in zip(x, executed, tr["cum_util_be"], done, strict=True):
+        if ok and _ok(util):
+            ax.annotate(
+                _pct(util),
+                (xi + 0.2, v),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
+        elif not ok:
+            ax.annotate(
+                "not yet",
+                (xi + 0.2, 0),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                rotation=90,
+                color=STATUS_COLOURS["bad"],
+            )
+    ax.set_xticks(x)
+    ax.set_xticklabels(
+        years, rotation=45 if len(years) > 6 else 0, ha="right" if len(years) > 6 else "center"
+    )
+    _pkr_axis(ax)
+    ax.set_ylabel(money_label())
+    ax.set_title("Executed against approved budget, by fiscal year")
+    ax.legend(loc="upper left", fontsize=9)
+    shown = tr.loc[done]
+    alt = "Bar chart of approved and executed budget per fiscal year" + (
+        "; executed as % of approved: "
+        + "; ".join(f"{r.fiscal_year} {_pct(r.cum_util_be)}" for r in shown.itertuples(index=False))
+        + "."
+        if len(shown)
+        else "; no year has executed figures yet."
+    )
+    return figure(
+        fig, alt=alt, caption="Annual data: labels give executed as % of the approved budget (BE)."
+    )
+
+
+def cumulative_chart(report: ExecutionReport) -> figure | note:
+    """Cumulative spending as % of BE this year and last year against the benchmark path
+    (annual data: :func:`annual_chart`)."""
+    if report.frequency == "annual":
+        return annual_chart(report)
     fig, ax = plt.subplots()
     ax.plot([0, 12], [0, 1], color=_BENCH_COLOUR, ls=":", lw=1.5, label="Time-elapsed benchmark")
     prev = _previous(report)
@@ -657,7 +1094,7 @@ def cumulative_chart(report: ExecutionReport) -> figure:
             facecolors="white",
             edgecolors=STATUS_COLOURS["bad"],
             zorder=5,
-            label="Month missing (no data; total so far shown)",
+            label=f"{_word(report).capitalize()} missing (no data; total so far shown)",
         )
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(bottom=0)
@@ -668,7 +1105,7 @@ def cumulative_chart(report: ExecutionReport) -> figure:
     tot = report.total
     alt = (
         f"Line chart: cumulative expenditure reached {_pct(tot['util_be'])} of the budget "
-        f"estimate by {month_label(report.month)} against a {_pct(report.benchmark)} benchmark"
+        f"estimate by {_as_of_words(report)} against a {_pct(report.benchmark)} benchmark"
         + (
             f"; last year at the same point {_pct(tot['last_year_util_be'])}."
             if _ok(tot["last_year_util_be"])
@@ -678,9 +1115,13 @@ def cumulative_chart(report: ExecutionReport) -> figure:
     return figure(fig, alt=alt, caption="Expenditure as % of the original budget estimate (BE).")
 
 
-def monthly_chart(report: ExecutionReport) -> figure:
+def monthly_chart(report: ExecutionReport) -> figure | note:
     """Monthly expenditure this year (bars) and in past years (lines), the year's last two
-    months highlighted."""
+    months highlighted (quarterly data: per quarter, the last quarter highlighted)."""
+    if report.frequency == "annual":
+        return note("Annual data: no within-year spending to chart (see the table below).")
+    if not _monthly(report):
+        return _period_chart(report)
     fig, ax = plt.subplots()
     past = sorted(y for y in set(report.trend["fiscal_year"]) if y < report.fiscal_year)[-3:]
     for i, fy in enumerate(past):
@@ -732,10 +1173,62 @@ def monthly_chart(report: ExecutionReport) -> figure:
     )
 
 
+def _period_chart(report: ExecutionReport) -> figure:
+    """Quarterly expenditure this year (bars) and in past years (lines), by fiscal quarter."""
+    n = report.period_months
+    fig, ax = plt.subplots()
+    past = sorted(y for y in set(report.trend["fiscal_year"]) if y < report.fiscal_year)[-3:]
+    for i, fy in enumerate(past):
+        t = _year_trend(report, fy)
+        ax.plot(
+            t["fy_m"] // n,
+            t["expenditure"],
+            lw=1.6,
+            marker=".",
+            color=PALETTE[(i + 1) % 8],
+            label=f"FY {fy}",
+        )
+    t = _year_trend(report, report.fiscal_year)
+    ax.bar(
+        t["fy_m"] // n,
+        t["expenditure"].fillna(0),
+        color=PALETTE[0],
+        alpha=0.45,
+        label=f"FY {report.fiscal_year}",
+    )
+    for q, st in zip(t["fy_m"] // n, t["status"], strict=True):
+        if st in ("missing", "awaited"):
+            ax.annotate(
+                "no data" if st == "missing" else "not yet",
+                (q, 0),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color=STATUS_COLOURS["bad"],
+                rotation=90,
+            )
+    k = 12 // n
+    ax.set_xticks(range(1, k + 1))
+    ax.set_xticklabels([f"Q{i}" for i in range(1, k + 1)])
+    ax.set_xlim(0.5, k + 0.5)
+    ax.set_xlabel("Quarter of the fiscal year")
+    ax.axvspan(k - 0.5, k + 0.5, color=STATUS_COLOURS["watch"], alpha=0.12, label="Last quarter")
+    _pkr_axis(ax)
+    ax.set_ylabel(f"Expenditure in the quarter ({money_label()})")
+    ax.set_title("Quarterly expenditure")
+    ax.legend(loc="upper left", fontsize=9)
+    return figure(
+        fig,
+        alt="Chart of quarterly expenditure by fiscal quarter, this year and past years.",
+        caption="Bars: this year; lines: past years. Quarters without data are not drawn as zero.",
+    )
+
+
 def components_chart(report: ExecutionReport) -> figure:
     """Utilisation of BE and of releases by component against the benchmark."""
     p = report.position.loc[report.position["scope"] != "current"].iloc[::-1]
-    labels = [SCOPE_LABELS[s].split(" (")[0] for s in p["scope"]]
+    labels = [scope_labels()[s].split(" (")[0] for s in p["scope"]]
     y = np.arange(len(p))
     fig, ax = plt.subplots()
     ax.barh(
@@ -754,13 +1247,14 @@ def components_chart(report: ExecutionReport) -> figure:
                 va="center",
                 fontsize=8,
             )
-    ax.axvline(
-        report.benchmark,
-        color=_BENCH_COLOUR,
-        ls=":",
-        lw=1.5,
-        label=f"Benchmark {_pct(report.benchmark)}",
-    )
+    if _ok(report.benchmark):
+        ax.axvline(
+            report.benchmark,
+            color=_BENCH_COLOUR,
+            ls=":",
+            lw=1.5,
+            label=f"Benchmark {_pct(report.benchmark)}",
+        )
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -788,13 +1282,14 @@ def object_class_chart(report: ExecutionReport) -> figure:
         for g in o["gap_be"]
     ]
     ax.barh(labels, o["util_be"].fillna(0), color=colours)
-    ax.axvline(
-        report.benchmark,
-        color=_BENCH_COLOUR,
-        ls=":",
-        lw=1.5,
-        label=f"Benchmark {_pct(report.benchmark)}",
-    )
+    if _ok(report.benchmark):
+        ax.axvline(
+            report.benchmark,
+            color=_BENCH_COLOUR,
+            ls=":",
+            lw=1.5,
+            label=f"Benchmark {_pct(report.benchmark)}",
+        )
     for i, v in enumerate(o["util_be"]):
         if _ok(v):
             ax.annotate(
@@ -803,7 +1298,8 @@ def object_class_chart(report: ExecutionReport) -> figure:
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("Cumulative expenditure, % of budget estimate")
     ax.set_title("Spending by object class against the benchmark")
-    ax.legend(loc="lower right", fontsize=8)
+    if _ok(report.benchmark):
+        ax.legend(loc="lower right", fontsize=8)
     behind = o.loc[o["gap_be"] < -report.underspend_margin, "object_class"].tolist()[::-1]
     alt = "Bar chart of utilisation by object class" + (
         f"; more than {report.underspend_margin * 100:.0f} points behind: {', '.join(behind)}."
@@ -815,8 +1311,12 @@ def object_class_chart(report: ExecutionReport) -> figure:
     )
 
 
-def projection_chart(report: ExecutionReport) -> figure:
+def projection_chart(report: ExecutionReport) -> figure | note:
     """Cumulative spending this year with the projected year end and its interval."""
+    if report.frequency == "annual":
+        return note(
+            "Annual data: no within-year projection; the chart above shows each year's outturn."
+        )
     p = report.projection
     fig, ax = plt.subplots()
     prev = _previous(report)
@@ -842,6 +1342,9 @@ def projection_chart(report: ExecutionReport) -> figure:
     if _ok(p.point) and len(t) and not report.year_complete:
         last_m = int(t["fy_m"].max())
         last_v = float(t["cum_expenditure"].iloc[-1])
+        if not _monthly(report):  # from the as-of (the last reported quarter's end)
+            last_m = report.as_of_m
+            last_v = float(report.total["expenditure"])
         ax.plot(
             [last_m, 12],
             [last_v, p.point],
