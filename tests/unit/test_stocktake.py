@@ -571,10 +571,12 @@ def test_province_scorecard_one_row_per_department(targets, trajectory, actuals)
 def test_bad_targets_are_rejected(targets):
     with pytest.raises(ValueError, match="direction"):
         st.prepare_targets(targets.assign(direction="sideways"))
-    wrong = targets.copy()
-    wrong.loc[wrong["target_id"] == "D", "target_value"] = 120.0  # 'down' target above baseline
-    with pytest.raises(ValueError, match="beyond the baseline"):
-        st.prepare_targets(wrong)
+    # a baseline already at or past the target is valid (a level to hold: issue 16)
+    past = targets.copy()
+    past.loc[past["target_id"] == "D", "target_value"] = 120.0  # 'down' target above baseline
+    assert len(st.prepare_targets(past)) == len(targets)
+    with pytest.raises(ValueError, match="maintain target without a band"):
+        st.prepare_targets(targets.assign(direction="maintain"))
     with pytest.raises(ValueError, match="missing columns"):
         st.prepare_targets(targets.drop(columns=["direction"]))
 

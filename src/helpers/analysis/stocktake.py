@@ -86,7 +86,12 @@ from helpers.data.calendar import as_month, fiscal_year, fy_start
 
 RATINGS: tuple[str, ...] = ("Red", "Amber-Red", "Amber-Green", "Green")  # worst -> best
 RATING_RANK = {r: i for i, r in enumerate(RATINGS)}
-DIRECTIONS = ("up", "down")
+DIRECTIONS = ("up", "down", "maintain")
+FREQUENCIES = ("monthly", "quarterly", "annual")
+PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
+PERIOD_WORD = {"monthly": "month", "quarterly": "quarter", "annual": "year"}
+TOLERANCE_BASES = ("change", "planned", "absolute")
+OPTIONAL_TARGET_COLUMNS = ("frequency", "tolerance", "tolerance_basis", "band_low", "band_high")
 MILESTONE_STATUSES = ("not started", "in progress", "completed", "dropped")
 ACTION_STATUSES = ("open", "done", "overdue", "dropped")
 
@@ -141,6 +146,7 @@ class StocktakeSettings:
     """Thresholds of the trajectory, trend and projection rules (see the module docstring)."""
 
     tolerance: float = 0.10
+    tolerance_basis: str = "change"
     projection_window: int = 12
     min_points: int = 4
     interval_level: float = 0.80
@@ -148,7 +154,14 @@ class StocktakeSettings:
     stale_after: int = 3
 
     def __post_init__(self) -> None:
-        if not 0 <= self.tolerance < 1:
+        if self.tolerance_basis not in TOLERANCE_BASES:
+            raise ValueError(
+                f"tolerance_basis must be one of {TOLERANCE_BASES}, got {self.tolerance_basis!r}"
+            )
+        if self.tolerance_basis == "absolute":
+            if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):
+                raise ValueError(f"tolerance must not be negative, got {self.tolerance}")
+        elif not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance}")
         if self.min_points < 3:
             raise ValueError(f"min_points must be at least 3, got {self.min_points}")
@@ -302,7 +315,9 @@ def prepare_targets(targets: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"targets: duplicate target_id {sorted(set(dup))}")
     bad_dir = t.loc[~t["direction"].isin(DIRECTIONS), "target_id"]
     if len(bad_dir):
-        raise ValueError(f"targets: direction must be 'up' or 'down' for {list(bad_dir)}")
+        raise ValueError(
+            f"targets: direction must be 'up', 'down' or 'maintain' for {list(bad_dir)}"
+        )
     for col in ("baseline", "target_value"):
         t[col] = _numeric(t[col], f"targets.{col}")
         if t[col].isna().any():
@@ -315,16 +330,21 @@ def prepare_targets(targets: pd.DataFrame) -> pd.DataFrame:
             raise ValueError(
                 f"targets.{col} is missing for {list(t.loc[t[col].isna(), 'target_id'])}"
             )
-    sign = np.where(t["direction"] == "up", 1.0, -1.0)
-    wrong_way = t.loc[sign * (t["target_value"] - t["baseline"]) <= 0, "target_id"]
-    if len(wrong_way):
-        raise ValueError(
-            "targets: target_value must lie beyond the baseline in the target's direction "
-            f"(above for 'up', below for 'down'): {list(wrong_way)}"
-        )
-    early = t.loc[t["target_month"] <= t["baseline_month"], "target_id"]
-    if len(early):
-        raise ValueError(f"targets: target_month must be after baseline_month for {list(early)}")
+    for col in OPTIONAL_TARGET_COLUMNS:
+        if col not in t.columns:
+            t[col] = pd.NA
+    for col in ("tolerance", "band_low", "band_high"):
+        t[col] = _numeric(t[col], f"targets.{col}")
+    for col in ("frequency", "tolerance_basis"):
+        t[col] = t[col].astype("object").where(t[col].notna(), None)
+    # the same rules as make data (helpers.data.schemas.target_rules): one definition
+    from helpers.data.schemas import target_rules
+
+    for column, rule, fn in target_rules():
+        bad = t.loc[~fn(t).to_numpy(dtype=bool), "target_id"]
+        if len(bad):
+            raise ValueError(f"targets.{column}: {rule}: {list(bad)}")
+    t["frequency"] = t["frequency"].fillna("monthly")
     if "has_districts" not in t.columns:
         t["has_districts"] = False
     t["has_districts"] = t["has_districts"].fillna(False).astype(bool)
@@ -372,7 +392,67 @@ def prepare_actuals(actuals: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sign(direction: str) -> float:
-    return 1.0 if direction == "up" else -1.0
+    """+1 for up, -1 for down (and 0 for maintain: no better side)."""
+    return 1.0 if direction == "up" else -1.0 if direction == "down" else 0.0
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def frequency_of(target: Mapping[str, Any]) -> str:
+    """The target's reporting frequency (monthly when not given)."""
+    f = target.get("frequency")
+    return "monthly" if _blank(f) else str(f)
+
+
+def period_months(target: Mapping[str, Any]) -> int:
+    """Months in one reporting period of the target (1, 3 or 12)."""
+    return PERIOD_MONTHS[frequency_of(target)]
+
+
+def band_of(target: Mapping[str, Any]) -> tuple[float, float]:
+    """(band_low, band_high) of a maintain target (NaN, NaN otherwise)."""
+    lo, hi = target.get("band_low"), target.get("band_high")
+    return (
+        math.nan if _blank(lo) else float(lo),
+        math.nan if _blank(hi) else float(hi),
+    )
+
+
+def tolerance_rule(
+    target: Mapping[str, Any], settings: StocktakeSettings | None = None
+) -> tuple[float, str]:
+    """(tolerance, basis) in force for a target: its own when given, else the profile's."""
+    settings = settings or StocktakeSettings()
+    tol, basis = target.get("tolerance"), target.get("tolerance_basis")
+    if _blank(tol):
+        return float(settings.tolerance), settings.tolerance_basis
+    return float(tol), (settings.tolerance_basis if _blank(basis) else str(basis))
+
+
+def allowed_shortfall(
+    target: Mapping[str, Any], planned: float, settings: StocktakeSettings | None = None
+) -> float:
+    """How far behind the plan an up/down target may be and still be on track (target's unit).
+
+    ``change``: tolerance x |target_value - baseline|; ``planned``: tolerance x |planned| (0
+    when the plan is 0); ``absolute``: the tolerance itself."""
+    tol, basis = tolerance_rule(target, settings)
+    if basis == "absolute":
+        return tol
+    if basis == "planned":
+        return tol * abs(planned) if not math.isnan(planned) else math.nan
+    return tol * abs(float(target["target_value"]) - float(target["baseline"]))
+
+
+def _in_band(value: float, band: tuple[float, float]) -> bool:
+    return band[0] <= value <= band[1]
+
+
+def band_distance(value: float, band: tuple[float, float]) -> float:
+    """How far a value lies outside the band (0 inside it)."""
+    return max(0.0, band[0] - value, value - band[1])
 
 
 def _plan_points(
@@ -443,7 +523,7 @@ def project(
     """
     settings = settings or StocktakeSettings()
     month = _month_ts(month)
-    lo = _mi(month) - settings.projection_window + 1
+    lo = _mi(month) - settings.projection_window * period_months(target) + 1
     first = pd.Timestamp(year=lo // 12, month=lo % 12 + 1, day=1)
     recent = series[(series["month"] <= month) & (series["month"] >= first)].sort_values("month")
     proj = Projection(n_points=len(recent), level=settings.interval_level)
@@ -452,8 +532,9 @@ def project(
         proj.reason = (
             "the target date has passed"
             if passed
-            else f"{len(recent)} monthly actual(s) in the last {settings.projection_window} "
-            f"months; at least {settings.min_points} are needed for a trend and projection"
+            else f"{len(recent)} {frequency_of(target)} actual(s) in the last "
+            f"{settings.projection_window} {PERIOD_WORD[frequency_of(target)]}s; at least "
+            f"{settings.min_points} are needed for a trend and projection"
         )
         return proj
     x0 = _mi(recent["month"].iloc[0])
@@ -489,7 +570,10 @@ def project(
     return proj
 
 
-def _meets(value: float, target_value: float, direction: str) -> bool:
+def _meets(value: float, target_value: float, direction: str, band=None) -> bool:
+    """At or beyond the target in its direction; for maintain, inside the band."""
+    if direction == "maintain":
+        return _in_band(value, band)
     return _sign(direction) * (value - target_value) >= 0
 
 
@@ -502,17 +586,18 @@ def missing_months(
     month, and not beyond the last planned month.
     """
     month = _month_ts(month)
+    step = period_months(target)
     if len(trajectory_t):
         start = trajectory_t["month"].min()
         end_plan = max(trajectory_t["month"].max(), target["target_month"])
     else:
-        start = target["baseline_month"] + pd.offsets.MonthBegin(1)
+        start = target["baseline_month"] + pd.DateOffset(months=step)
         end_plan = target["target_month"]
     end = min(month, end_plan)
     if end < start:
         return []
     have = set(series["month"])
-    return [m for m in pd.date_range(start, end, freq="MS") if m not in have]
+    return [m for m in pd.date_range(start, end, freq=f"{step}MS") if m not in have]
 
 
 def assess_target(
@@ -531,7 +616,13 @@ def assess_target(
     month = _month_ts(month)
     direction = target["direction"]
     s = _sign(direction)
+    band = band_of(target)
+    maintain = direction == "maintain"
     journey = abs(float(target["target_value"]) - float(target["baseline"]))
+    # the scale of "flat": the planned change, or a maintain target's band width
+    scale = (band[1] - band[0]) if maintain else journey
+    step = period_months(target)
+    tol, basis = tolerance_rule(target, settings)
     series = actuals_t.loc[
         actuals_t["district_pcode"].isna() & (actuals_t["month"] <= month), ["month", "actual"]
     ].sort_values("month")
@@ -555,6 +646,15 @@ def assess_target(
         "months_since_latest": math.nan,
         "stale": False,
     }
+    row.update(
+        frequency=frequency_of(target),
+        band_low=band[0],
+        band_high=band[1],
+        tolerance=tol,
+        tolerance_basis=basis,
+        allowed_shortfall=math.nan,
+        outside_band=math.nan,
+    )
     proj = project(target, series, month, settings)
     missing = missing_months(target, trajectory_t, series, month)
     row["missing_months"] = missing
@@ -567,7 +667,9 @@ def assess_target(
         planned = float(planned_at(target, trajectory_t, latest_month)[0])
         if math.isnan(planned):  # an actual before the baseline month: compare with the baseline
             planned = float(target["baseline"])
-        gap = s * (latest - planned)
+        # maintain: the gap is minus the distance outside the band (0 inside it)
+        gap = -band_distance(latest, band) if maintain else s * (latest - planned)
+        allowed = 0.0 if maintain else allowed_shortfall(target, planned, settings)
         row.update(
             latest_month=latest_month,
             latest_actual=latest,
@@ -575,13 +677,23 @@ def assess_target(
             gap=gap,
             gap_pct=gap / abs(planned) if planned != 0 else math.nan,
             months_since_latest=_mi(month) - _mi(latest_month),
-            stale=(_mi(month) - _mi(latest_month)) > settings.stale_after,
+            # a quarterly or annual reading is due only once a period: stale after the period
+            # plus the usual lag
+            stale=(_mi(month) - _mi(latest_month)) > settings.stale_after + step - 1,
+            allowed_shortfall=allowed,
+            outside_band=band_distance(latest, band) if maintain else math.nan,
         )
-        if _meets(latest, float(target["target_value"]), direction):
+        if maintain:
+            inside = _in_band(latest, band)
+            if date_passed:
+                row["status"] = MET if inside else MISSED
+            else:
+                row["status"] = ON_TRACK if inside else OFF_TRACK
+        elif _meets(latest, float(target["target_value"]), direction):
             row["status"] = MET
         elif date_passed:
             row["status"] = MISSED
-        elif gap >= -settings.tolerance * journey - 1e-12 * max(1.0, journey):
+        elif gap >= -allowed - 1e-12 * max(1.0, journey, abs(planned)):
             row["status"] = ON_TRACK
         else:
             row["status"] = OFF_TRACK
@@ -589,10 +701,13 @@ def assess_target(
     row["trend_per_month"] = proj.slope
     if math.isnan(proj.slope):
         row["trend"] = None
-    elif abs(proj.slope) < settings.trend_flat * journey:
+    elif abs(proj.slope) < settings.trend_flat * scale:
         row["trend"] = "flat"
+    elif maintain:
+        row["trend"] = "rising" if proj.slope > 0 else "falling"
     else:
         row["trend"] = "improving" if s * proj.slope > 0 else "worsening"
+    row["trend_per_period"] = proj.slope * step
     # projection
     row.update(
         projected=proj.value,
@@ -601,7 +716,15 @@ def assess_target(
         projection_points=proj.n_points,
         projection_note=proj.reason,
     )
-    if proj.available:
+    if proj.available and maintain:
+        row["projected_outcome"] = "meets" if _in_band(proj.value, band) else "misses"
+        if _in_band(proj.lower, band) and _in_band(proj.upper, band):
+            row["likelihood"] = "likely to meet"
+        elif proj.upper < band[0] or proj.lower > band[1]:
+            row["likelihood"] = "likely to miss"
+        else:
+            row["likelihood"] = "uncertain"
+    elif proj.available:
         tv = float(target["target_value"])
         row["projected_outcome"] = "meets" if _meets(proj.value, tv, direction) else "misses"
         worst = proj.lower if direction == "up" else proj.upper
@@ -912,6 +1035,12 @@ def district_breakdown(
         }
     )
     out["department_value"] = dept_value
+    if target["direction"] == "maintain":  # better = closer to the level to hold
+        tv = float(target["target_value"])
+        out["difference"] = abs(dept_value - tv) - (out["actual"] - tv).abs()
+        out = out.sort_values(["difference", "district"], ascending=[False, True])
+        out["rank"] = np.arange(1, len(out) + 1)
+        return out[cols].reset_index(drop=True)
     out["difference"] = s * (out["actual"] - dept_value)
     out = out.sort_values(["actual", "district"], ascending=[target["direction"] == "down", True])
     out["rank"] = np.arange(1, len(out) + 1)
@@ -932,7 +1061,13 @@ def annual_target(target: Mapping[str, Any], trajectory_t: pd.DataFrame, month: 
     return float(target["baseline"]) if math.isnan(value) else value
 
 
-def achievement(latest: float, baseline: float, annual: float, direction: str) -> float:
+def achievement(
+    latest: float,
+    baseline: float,
+    annual: float,
+    direction: str,
+    band: tuple[float, float] | None = None,
+) -> float:
     """Uncapped achievement: share of the distance from baseline to the annual target travelled.
 
     When the annual target does not lie beyond the baseline in the target's direction, the KPI
@@ -940,6 +1075,8 @@ def achievement(latest: float, baseline: float, annual: float, direction: str) -
     """
     if latest is None or math.isnan(latest):
         return math.nan
+    if direction == "maintain":  # held within the band: achieved; outside it: not
+        return 1.0 if _in_band(latest, band) else 0.0
     s = _sign(direction)
     denom = annual - baseline
     if s * denom <= 0:
@@ -978,7 +1115,9 @@ def scorecard(
         series = a[(a["target_id"] == tid) & a["district_pcode"].isna() & (a["month"] <= month)]
         latest = float(series.sort_values("month")["actual"].iloc[-1]) if len(series) else math.nan
         annual = annual_target(target, tr_t, month)
-        ach = achievement(latest, target["baseline"], annual, target["direction"])
+        ach = achievement(
+            latest, target["baseline"], annual, target["direction"], band_of(target)
+        )
         weight = rule.weight(target["department"], tid)
         if math.isnan(ach):
             scored = 0.0 if rule.missing == "zero" else math.nan
@@ -1075,7 +1214,8 @@ SUMMARY_COLUMNS = [
     "planned_at_latest", "gap", "gap_pct", "months_since_latest", "stale", "missing_months",
     "n_missing", "status", "trend_per_month", "trend", "projected", "projected_lower",
     "projected_upper", "projection_points", "projection_note", "projected_outcome", "likelihood",
-    "milestones_overdue", "milestones_due_this_month",
+    "milestones_overdue", "milestones_due_this_month", "frequency", "band_low", "band_high",
+    "tolerance", "tolerance_basis", "allowed_shortfall", "outside_band", "trend_per_period",
 ]  # fmt: skip
 
 

@@ -28,6 +28,9 @@ from helpers.present.theme import PALETTE, STATUS_COLOURS
 
 MINUS = "\u2212"
 UNITLESS = ("count", "number", "no.", "")
+NO_UNIT = ("-", "\u2013", "\u2014", "n/a", "none")  # placeholders some files put in the unit column
+PERIOD_WORD = {"monthly": "month", "quarterly": "quarter", "annual": "year"}
+MAX_DIGITS = 6
 STATUS_TONE = {MET: "good", ON_TRACK: "good", OFF_TRACK: "bad", MISSED: "bad", NO_DATA: "neutral"}
 
 
@@ -43,12 +46,39 @@ def _missing(value: Any) -> bool:
     return bool(pd.isna(value))
 
 
-def fmt_value(value: Any, unit: str | None) -> str:
+def clean_unit(unit: Any) -> str:
+    """The unit as text; '' when blank, missing or a placeholder such as '-' (unit is optional)."""
+    if unit is None or _missing(unit):
+        return ""
+    text = str(unit).strip()
+    return "" if text.lower() in NO_UNIT else text
+
+
+def gap_digits(gap: Any, allowed: Any = 0.0, digits: int = 1) -> int:
+    """Decimals needed for a printed gap to explain its status (at least ``digits``).
+
+    More decimals are used while rounding would hide the comparison with the allowed shortfall
+    (a gap of -0.04 against an allowance of 0.03 prints as -0.04, not '0.0'): the rounded gap
+    keeps the sign of the gap and the same side of ``-allowed``."""
+    if _missing(gap):
+        return digits
+    g = float(gap)
+    a = 0.0 if _missing(allowed) else float(allowed)
+    for d in range(digits, MAX_DIGITS + 1):
+        rg, ra = round(g, d), round(a, d)
+        same_sign = (rg > 0) == (g > 0) and (rg < 0) == (g < 0)
+        same_side = (rg >= -ra) == (g >= -a) and (rg >= 0) == (g >= 0)
+        if same_sign and same_side:
+            return d
+    return MAX_DIGITS
+
+
+def fmt_value(value: Any, unit: str | None, digits: int = 1) -> str:
     """A value with its unit: 68.0% / 1,234.0 children; 'n/a' when missing."""
     if _missing(value):
         return "n/a"
-    unit = (unit or "").strip()
-    number = f"{float(value):,.1f}"
+    unit = clean_unit(unit)
+    number = f"{float(value):,.{digits}f}"
     if unit == "%":
         return f"{number}%"
     if unit.lower() in UNITLESS:
@@ -61,7 +91,7 @@ def fmt_diff(value: Any, unit: str | None, sign: bool = True, digits: int = 1) -
     if _missing(value):
         return "n/a"
     v = round(float(value), digits)
-    unit = (unit or "").strip()
+    unit = clean_unit(unit)
     prefix = ("+" if v > 0 else MINUS if v < 0 else "") if sign else ""
     number = f"{abs(v):,.{digits}f}"
     if unit == "%":
@@ -234,22 +264,39 @@ def target_sentence(pack: StocktakePack, target_id: str) -> str:
     """One paragraph on a target: latest actual vs plan, trend, projection, rating."""
     t = _target(pack, target_id)
     unit = t["unit"]
+    maintain = t["direction"] == "maintain"
     if t["status"] == NO_DATA:
-        text = f"No actual has been reported yet (target {fmt_value(t['target_value'], unit)} by {fmt_month(t['target_month'])})."
+        text = f"No actual has been reported yet (target {target_text(t)} by {fmt_month(t['target_month'])})."
+    elif maintain:
+        where = (
+            "within the band"
+            if t["outside_band"] == 0
+            else f"{fmt_diff(t['outside_band'], unit, sign=False, digits=gap_digits(-t['outside_band']))} "
+            f"{'below' if t['latest_actual'] < t['band_low'] else 'above'} the band"
+        )
+        text = (
+            f"The latest actual ({fmt_month(t['latest_month'])}) is {fmt_value(t['latest_actual'], unit)}: "
+            f"{where} {band_text(t)} (status: {t['status']})."
+        )
     else:
         ahead = "ahead of" if t["gap"] >= 0 else "behind"
+        d = gap_digits(t["gap"], t.get("allowed_shortfall"))
         text = (
-            f"The latest actual ({fmt_month(t['latest_month'])}) is {fmt_value(t['latest_actual'], unit)} against "
-            f"a planned {fmt_value(t['planned_at_latest'], unit)}: {fmt_diff(abs(t['gap']), unit, sign=False)} {ahead} trajectory "
-            f"(status: {t['status']})."
+            f"The latest actual ({fmt_month(t['latest_month'])}) is {fmt_value(t['latest_actual'], unit, max(1, d))} against "
+            f"a planned {fmt_value(t['planned_at_latest'], unit, max(1, d))}: {fmt_diff(abs(t['gap']), unit, sign=False, digits=d)} {ahead} trajectory "
+            f"(status: {t['status']}{allowance_text(t, d)})."
         )
+    if t["status"] != NO_DATA:
         if not _missing(t["trend"]):
-            text += f" The trend over recent months is {t['trend']} ({fmt_diff(t['trend_per_month'], unit)} a month)."
+            text += (
+                f" The trend over recent {_period(t)}s is {t['trend']} "
+                f"({fmt_diff(t.get('trend_per_period', t['trend_per_month']), unit)} a {_period(t)})."
+            )
         if not _missing(t["projected"]):
             text += (
                 f" At this pace it would reach {fmt_value(t['projected'], unit)} by {fmt_month(t['target_month'])} "
                 f"({pack.settings.interval_level:.0%} interval {fmt_value(t['projected_lower'], unit)} to "
-                f"{fmt_value(t['projected_upper'], unit)}) against a target of {fmt_value(t['target_value'], unit)}: "
+                f"{fmt_value(t['projected_upper'], unit)}) against a target of {target_text(t)}: "
                 f"{t['likelihood']}."
             )
         elif not _missing(t["projection_note"]) and t["projection_note"]:
@@ -260,6 +307,41 @@ def target_sentence(pack: StocktakePack, target_id: str) -> str:
             text += f" (was {t['previous_rating']})"
         text += "."
     return text
+
+
+def _period(t: dict[str, Any]) -> str:
+    return PERIOD_WORD.get(t.get("frequency") or "monthly", "month")
+
+
+def band_text(t: dict[str, Any]) -> str:
+    """'93.0%\u201397.0%' for a maintain target's band."""
+    return f"{fmt_value(t['band_low'], t['unit'])}\u2013{fmt_value(t['band_high'], t['unit'])}"
+
+
+def target_text(t: dict[str, Any]) -> str:
+    """The target as words: '80.0%', or 'hold 95.0% (band 93.0%\u201397.0%)'."""
+    if t["direction"] == "maintain":
+        return f"hold {fmt_value(t['target_value'], t['unit'])} (band {band_text(t)})"
+    return fmt_value(t["target_value"], t["unit"])
+
+
+def tolerance_text(t: dict[str, Any]) -> str:
+    """The on-track allowance of an up/down target in words."""
+    tol, basis = t.get("tolerance"), t.get("tolerance_basis")
+    if _missing(tol) or t["direction"] == "maintain":
+        return "none (a maintain target is on track inside its band)"
+    if basis == "absolute":
+        return f"behind the plan by up to {fmt_diff(tol, t['unit'], sign=False, digits=gap_digits(tol))}"
+    what = "the planned value" if basis == "planned" else "the planned change from baseline to target"
+    return f"behind the plan by up to {float(tol):.0%} of {what}"
+
+
+def allowance_text(t: dict[str, Any], digits: int) -> str:
+    """'; allowed shortfall 0.03' when the gap is behind the plan (explains the status)."""
+    a = t.get("allowed_shortfall")
+    if _missing(a) or _missing(t["gap"]) or t["gap"] >= 0 or t["status"] not in (ON_TRACK, OFF_TRACK):
+        return ""
+    return f"; allowed shortfall {fmt_diff(a, t['unit'], sign=False, digits=digits)}"
 
 
 def data_notes(pack: StocktakePack) -> list[str]:
@@ -273,15 +355,38 @@ def data_notes(pack: StocktakePack) -> list[str]:
     ]
     for r in s.itertuples():
         if r.n_missing:
-            notes.append(
-                f"{r.title}: no actual for {_plural(r.n_missing, 'month')} ({month_ranges(r.missing_months)})."
+            word = PERIOD_WORD.get(getattr(r, "frequency", None) or "monthly", "month")
+            shown = (
+                month_ranges(r.missing_months)
+                if word == "month"
+                else ", ".join(fmt_month(m) for m in r.missing_months)
             )
+            notes.append(f"{r.title}: no actual for {_plural(r.n_missing, word)} ({shown}).")
         if r.stale:
             notes.append(f"{r.title}: the latest actual is {r.months_since_latest:.0f} months old.")
     st = pack.settings
+    basis = {
+        "change": "of the planned change from baseline to target",
+        "planned": "of the planned value",
+    }.get(st.tolerance_basis)
+    allowance = (
+        f"{st.tolerance:.0%} {basis}"
+        if basis
+        else f"{st.tolerance:g} in the target's unit"
+    )
+    own = [
+        r.title
+        for r in s.itertuples()
+        if r.direction != "maintain"
+        and (r.tolerance != st.tolerance or r.tolerance_basis != st.tolerance_basis)
+    ] if "tolerance" in s.columns else []
+    if own:
+        allowance += f" (own tolerance: {_join(own)})"
+    if "direction" in s.columns and (s["direction"] == "maintain").any():
+        allowance += "; a target to maintain is on track while inside its band"
     notes.append(
         f"On track means the latest actual is ahead of the trajectory for its month, or behind it by no "
-        f"more than {st.tolerance:.0%} of the planned change from baseline to target. Projections fit a "
+        f"more than {allowance}. Projections fit a "
         f"straight line (OLS) to up to {st.projection_window} months of actuals (at least {st.min_points}) "
         f"and show a {st.interval_level:.0%} prediction interval."
     )
@@ -327,13 +432,14 @@ def summary_table(pack: StocktakePack) -> pd.DataFrame:
             "Planned": [
                 fmt_value(v, u) for v, u in zip(s["planned_at_latest"], s["unit"], strict=True)
             ],
-            "Gap (+ ahead)": [fmt_diff(v, u) for v, u in zip(s["gap"], s["unit"], strict=True)],
+            "Gap (+ ahead)": [
+                fmt_diff(v, u, digits=gap_digits(v, a))
+                for v, u, a in zip(s["gap"], s["unit"], s["allowed_shortfall"], strict=True)
+            ],
             "Projected at target date": [
                 fmt_value(v, u) for v, u in zip(s["projected"], s["unit"], strict=True)
             ],
-            "Target value": [
-                fmt_value(v, u) for v, u in zip(s["target_value"], s["unit"], strict=True)
-            ],
+            "Target value": [target_text(r) for r in s.to_dict("records")],
             "Rating": s["rating"].fillna("not rated"),
             "Change": s["rating_change"].fillna(""),
             "Evidence flag": s["evidence_flag"].replace("", "\u2013"),
@@ -459,25 +565,32 @@ def target_facts(pack: StocktakePack, target_id: str) -> pd.DataFrame:
         if not _missing(t["projected"])
         else ("n/a" if _missing(t["projection_note"]) else t["projection_note"] or "n/a")
     )
+    direction = {
+        "up": "higher is better",
+        "down": "lower is better",
+        "maintain": f"hold within {band_text(t)}" if t["direction"] == "maintain" else "",
+    }[t["direction"]]
+    d = gap_digits(t["gap"], t.get("allowed_shortfall"))
     rows = [
         ("Owner", t.get("owner") if not _missing(t.get("owner")) else "n/a"),
-        ("Direction", "higher is better" if t["direction"] == "up" else "lower is better"),
+        ("Direction", direction),
         ("Baseline", fmt_value(t["baseline"], u)),
-        ("Target", f"{fmt_value(t['target_value'], u)} by {fmt_month(t['target_month'])}"),
+        ("Target", f"{target_text(t)} by {fmt_month(t['target_month'])}"),
         ("Latest actual", f"{fmt_value(t['latest_actual'], u)} ({fmt_month(t['latest_month'])})"),
         ("Planned for that month", fmt_value(t["planned_at_latest"], u)),
         (
             "Gap (+ ahead)",
             "n/a"
             if _missing(t["gap"])
-            else f"{fmt_diff(t['gap'], u)} ({'n/a' if _missing(t['gap_pct']) else format(t['gap_pct'], '+.1%')} of plan)",
+            else f"{fmt_diff(t['gap'], u, digits=d)} ({'n/a' if _missing(t['gap_pct']) else format(t['gap_pct'], '+.1%')} of plan)",
         ),
+        ("On track if", tolerance_text(t)),
         ("Status", t["status"]),
         (
             "Trend",
             "n/a"
             if _missing(t["trend"])
-            else f"{t['trend']} ({fmt_diff(t['trend_per_month'], u, digits=2)} a month)",
+            else f"{t['trend']} ({fmt_diff(t.get('trend_per_period', t['trend_per_month']), u, digits=2)} a {_period(t)})",
         ),
         (f"Projected at target date ({pack.settings.interval_level:.0%} interval)", proj),
         ("Rating (recorded)", t["rating"] if not _missing(t.get("rating")) else "not rated"),
@@ -486,7 +599,7 @@ def target_facts(pack: StocktakePack, target_id: str) -> pd.DataFrame:
             t["previous_rating"] if not _missing(t.get("previous_rating")) else "n/a",
         ),
         ("Evidence flag", "none" if _missing(t["evidence_flag"]) else t["evidence_flag"] or "none"),
-        ("Months without data", str(t["n_missing"])),
+        (f"{_period(t).capitalize()}s without data", str(t["n_missing"])),
     ]
     return pd.DataFrame(rows, columns=["Measure", "Value"])
 
@@ -513,7 +626,7 @@ def _month_axis(ax) -> None:
 
 def _unit_label(unit: str) -> str:
     """Axis label naming the unit: 'Per cent (%)', 'Number', 'Thousand'."""
-    unit = (unit or "").strip()
+    unit = clean_unit(unit)
     if unit == "%":
         return "Per cent (%)"
     if unit.lower() in UNITLESS:
@@ -568,6 +681,9 @@ def trajectory_chart(pack: StocktakePack, target_id: str) -> Figure:
             linewidth=0,
             label=f"{proj.level:.0%} prediction interval",
         )
+    if t["direction"] == "maintain":
+        ax.axhspan(t["band_low"], t["band_high"], color=PALETTE[2], alpha=0.12, linewidth=0,
+                   label=f"Band to hold ({band_text(t)})")  # fmt: skip
     ax.scatter(
         [t["target_month"]],
         [t["target_value"]],
