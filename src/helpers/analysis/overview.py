@@ -234,12 +234,26 @@ class AttentionRule:
         )
 
 
+def province_benchmark(summary: pd.DataFrame, month, frequency: str = "monthly") -> float:
+    """The benchmark the province figures are read against. Monthly data: the report month's
+    (m / 12). Quarterly or annual data: the latest as-of among the departments (the end of the
+    latest period any department reported: the data's as-of); NaN when none reported yet.
+    Departments that have not reported that period are behind it in the table, and named in
+    their own reports."""
+    if bud.check_frequency(frequency) == "monthly":
+        return bud.time_benchmark(month)
+    b = pd.to_numeric(summary.get("benchmark"), errors="coerce") if len(summary) else None
+    return float(b.max()) if b is not None and b.notna().any() else math.nan
+
+
 # --------------------------------------------------------------------------------------------
 # Budget: the gap matrix and province totals
 # --------------------------------------------------------------------------------------------
 
 
-def gap_matrix(allocations: pd.DataFrame, monthly: pd.DataFrame, month) -> pd.DataFrame:
+def gap_matrix(
+    allocations: pd.DataFrame, monthly: pd.DataFrame, month, frequency: str = "monthly"
+) -> pd.DataFrame:
     """Gap to the time-elapsed benchmark per department (rows) and fiscal month (columns).
 
     Rows: departments budgeted in the fiscal year of ``month`` (sorted by slug; index name
@@ -247,20 +261,37 @@ def gap_matrix(allocations: pd.DataFrame, monthly: pd.DataFrame, month) -> pd.Da
     Values: cumulative expenditure to that month / annual BE minus fiscal month / 12 (ratios).
     NaN where the department has no ``budget_monthly`` row in that month (a data gap) or a zero
     BE. Raises ``ValueError`` when nothing is budgeted in that fiscal year.
+
+    Quarterly or annual data (``frequency``): one column per period ended by ``month`` (its
+    last month), the benchmark at that month; a period without rows is NaN. Annual data
+    before the year's last month: no column.
     """
+    freq = bud.check_frequency(frequency)
+    n = bud.PERIOD_MONTHS[freq]
     alloc = bud.prepare_allocations(allocations)
     mon = bud.prepare_monthly(monthly)
     m = as_month(month)
     fy = fiscal_year(m)
-    months = [pd.Timestamp(x) for x in fy_months(fy)[: fy_month_index(m)]]
+    all_months = fy_months(fy)
+    months = [pd.Timestamp(all_months[e - 1]) for e in range(n, fy_month_index(m) + 1, n)]
     be = alloc.loc[alloc["fiscal_year"] == fy].groupby("department")["budget_estimate"].sum()
     if be.empty:
         raise ValueError(f"no budget allocations in fiscal year {fy}")
+    if not months:
+        out = pd.DataFrame(
+            index=be.index, columns=pd.DatetimeIndex([], name="month"), dtype="float64"
+        )
+        out.index.name = "department"
+        return out
     rows = mon.loc[
         (mon["fiscal_year"] == fy)
         & (mon["month"] <= months[-1])
         & (mon["department"].isin(be.index))
     ]
+    if n > 1 and len(rows):  # date each row at its period's last month
+        rows = rows.copy()
+        end = ((rows["fy_m"] + n - 1) // n) * n
+        rows["month"] = [months[int(e) // n - 1] for e in end]
     flows = pd.DataFrame(np.nan, index=be.index, columns=pd.Index(months), dtype="float64")
     if len(rows):
         sums = rows.groupby(["department", "month"])["expenditure"].sum().unstack("month")
@@ -275,11 +306,15 @@ def gap_matrix(allocations: pd.DataFrame, monthly: pd.DataFrame, month) -> pd.Da
     return gaps
 
 
-def province_totals(summary: pd.DataFrame, month) -> dict[str, float]:
+def province_totals(
+    summary: pd.DataFrame, month, benchmark: float | None = None
+) -> dict[str, float]:
     """Province-wide budget position from :func:`~helpers.analysis.budget.province_summary`.
 
     Returns budget_estimate and expenditure (the profile's currency unit, summed over departments), utilisation
-    (expenditure / BE), benchmark and gap (utilisation - benchmark).
+    (expenditure / BE), benchmark and gap (utilisation - benchmark). ``benchmark`` defaults to
+    the report month's (monthly data); with quarterly or annual data the caller passes the
+    benchmark at the data's as-of (:func:`province_benchmark`).
     """
     bud_cols = ("budget_estimate", "expenditure")
     missing = [c for c in bud_cols if c not in summary.columns]
@@ -288,7 +323,7 @@ def province_totals(summary: pd.DataFrame, month) -> dict[str, float]:
     be = float(summary["budget_estimate"].sum())
     spent = float(summary["expenditure"].sum())
     util = spent / be if be > 0 else math.nan
-    bench = bud.time_benchmark(month)
+    bench = bud.time_benchmark(month) if benchmark is None else float(benchmark)
     return {
         "budget_estimate": be,
         "expenditure": spent,
@@ -725,6 +760,8 @@ class ProvinceOverview:
     # The input groups the government provides (load_info.inputs): sections and sentences about
     # targets or the survey appear only when their data exist at all.
     inputs: frozenset[str] = frozenset(INPUT_GROUPS)
+    #: the budget data's frequency (monthly, quarterly, annual)
+    frequency: str = "monthly"
 
     def has(self, group: str) -> bool:
         """Whether the government provides the input group (budget, stocktake, survey, pse)."""
@@ -761,6 +798,7 @@ def build_overview(
     survey: SurveyOverview,
     rule: AttentionRule | None = None,
     inputs: frozenset[str] | None = None,
+    frequency: str = "monthly",
 ) -> ProvinceOverview:
     """Compute the province overview for ``month`` from frames already read.
 
@@ -769,7 +807,10 @@ def build_overview(
     :func:`helpers.analysis.stocktake.province_scorecard` for ``month``. ``survey``: output of
     :func:`survey_overview`. The budget position per department comes from
     :func:`helpers.analysis.budget.province_summary` with ``rule.underspend_margin``.
+    ``frequency``: the budget data's (``load_info['budget.frequency']``), passed to the budget
+    analysis (projections, coverage and benchmarks by the data's own periods).
     """
+    freq = bud.check_frequency(frequency)
     rule = rule or AttentionRule()
     m = as_month(month)
     alloc = bud.prepare_allocations(allocations)
@@ -782,7 +823,10 @@ def build_overview(
         )
     mon = mon.loc[mon["month"] <= pd.Timestamp(m)]
     mon.attrs["kp_prepared"] = True
-    summary = bud.province_summary(alloc, mon, m, underspend_margin=rule.underspend_margin)
+    summary = bud.province_summary(
+        alloc, mon, m, underspend_margin=rule.underspend_margin, frequency=freq
+    )
+    bench = province_benchmark(summary, m, freq)
     notes: list[str] = list(survey.notes)
     league = league_table(registry, summary, scorecard, survey, notes)
     reasons = attention_reasons(league, survey.services, rule)
@@ -790,19 +834,20 @@ def build_overview(
         month=m,
         fiscal_year=fiscal_year(m),
         fy_m=fy_month_index(m),
-        benchmark=bud.time_benchmark(m),
+        benchmark=bench,
         rule=rule,
         summary=summary,
-        totals=province_totals(summary, m),
-        gaps=gap_matrix(alloc, mon, m),
+        totals=province_totals(summary, m, bench),
+        gaps=gap_matrix(alloc, mon, m, freq),
         scorecard=scorecard.reset_index(drop=True),
         survey=survey,
         league=league,
         reasons=reasons,
         attention=needing_attention(reasons, league, rule),
-        pefa=bud.pefa_province(alloc, mon, m, require_complete=False),
+        pefa=bud.pefa_province(alloc, mon, m, require_complete=False, frequency=freq),
         notes=notes,
         inputs=frozenset(INPUT_GROUPS) if inputs is None else frozenset(inputs),
+        frequency=freq,
     )
 
 

@@ -22,11 +22,12 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
 from helpers import profile
+from helpers.analysis import budget as abud
 from helpers.analysis import overview as ao
 from helpers.analysis import stocktake
 from helpers.analysis import survey as sv
 from helpers.analysis.overview import ProvinceOverview
-from helpers.data.calendar import as_month, fy_start_name, month_label
+from helpers.data.calendar import add_months, as_month, fy_start, fy_start_name, month_label
 from helpers.present import budget as budget_view
 from helpers.present.display import (
     figure,
@@ -114,7 +115,8 @@ def overview_report(
             f"No survey wave had been fielded by {month_label(m)}; the first wave was fielded "
             f"in {month_label(min(waves))}."
         )
-    inputs = wh.load_info().get("inputs")
+    info = wh.load_info()
+    inputs = info.get("inputs")
     return ao.build_overview(
         m,
         registry,
@@ -124,6 +126,7 @@ def overview_report(
         survey,
         rule=rule,
         inputs=None if inputs is None else frozenset(g for g in inputs.split(",") if g),
+        frequency=abud.frequency_of(info),
     )
 
 
@@ -206,6 +209,28 @@ def overview_meta(ov: ProvinceOverview, data_as_of) -> report_meta:
     )
 
 
+def _freq(ov: ProvinceOverview) -> str:
+    return getattr(ov, "frequency", "monthly")
+
+
+def _period_word(ov: ProvinceOverview) -> str:
+    return {"monthly": "month", "quarterly": "quarter", "annual": "year"}[_freq(ov)]
+
+
+def _as_of_text(ov: ProvinceOverview) -> str | None:
+    """Quarterly or annual data: 'the end of Q2 2025 (June 2025), the latest quarter reported';
+    None when nothing is reported this year. Monthly: the report month."""
+    if _freq(ov) == "monthly":
+        return month_label(ov.month)
+    if not _ok(ov.benchmark):
+        return None
+    end = add_months(fy_start(ov.fiscal_year), round(ov.benchmark * 12) - 1)
+    return (
+        f"the end of {abud.period_label(end, _freq(ov))} ({month_label(end)}), the latest "
+        f"{_period_word(ov)} reported"
+    )
+
+
 def _projection_basis(ov: ProvinceOverview) -> str:
     """How the year-end projections were made, as the opening of a sentence."""
     methods = set(ov.league["projection_method"].dropna().astype(str))
@@ -213,7 +238,8 @@ def _projection_basis(ov: ProvinceOverview) -> str:
         return "At their current straight-line pace"
     if "pace" in methods:
         return "On current projections (prior-year profiles where available, else current pace)"
-    return "On their usual monthly spending profiles"
+    word = "quarterly" if _freq(ov) == "quarterly" else "monthly"
+    return f"On their usual {word} spending profiles"
 
 
 def budget_sentences(ov: ProvinceOverview) -> list[str]:
@@ -222,6 +248,23 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
     when = month_label(ov.month)
     out = []
     gap = t["gap"]
+    if _freq(ov) != "monthly":
+        at = _as_of_text(ov)
+        if at is None:
+            _spent, be_text = _big_pair(0.0, t["budget_estimate"])
+            return [
+                f"Budget data are {_freq(ov)}: no {_period_word(ov)} of FY {ov.fiscal_year} has "
+                f"been reported by {month_label(ov.month)}. The "
+                f"{_plural(len(ov.summary), 'department')} budgeted this year have a combined "
+                f"budget estimate of {be_text}"
+                + (
+                    "; executed amounts are known once the year is closed, and no within-year "
+                    "projection is made."
+                    if _freq(ov) == "annual"
+                    else "."
+                )
+            ]
+        when = at
     if not _ok(gap):
         out.append(f"No department has a budget estimate for FY {ov.fiscal_year}.")
         return out
@@ -257,7 +300,7 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
     proj = ov.league["projection_be"]
     low = ov.league[proj < ov.rule.projection_floor - 1e-9]
     high = ov.league[proj > ov.rule.projection_ceiling + 1e-9]
-    if proj.notna().any():
+    if proj.notna().any() and _freq(ov) != "annual":
         text = (
             f"{_projection_basis(ov)}, {_plural(len(low), 'department')} "
             f"{_was_were(len(low))} projected to end the year below "
@@ -469,8 +512,15 @@ def league_table(ov: ProvinceOverview) -> list:
         f"Ordered by the gap to the {_pct(ov.benchmark)} time-elapsed benchmark, furthest "
         "behind first. Gap = spent (% of BE) minus the benchmark, in percentage points (pp). "
         "Projected year-end: the headline projection of the budget execution report (the "
-        "department's prior-year monthly spending profile, a seasonal regression when it "
+        f"department's prior-year {'quarterly' if _freq(ov) == 'quarterly' else 'monthly'} "
+        "spending profile, a seasonal regression when it "
         "back-tests better, or the straight-line pace when there is no history)."
+        + (
+            " Annual data: each department's position is its executed amount against its "
+            "approved budget; there is no within-year projection."
+            if _freq(ov) == "annual"
+            else ""
+        )
         + (
             " Score and grade are the performance-contract scorecard; 'no targets' means the "
             "department has no delivery targets (it is not a score of zero)."
@@ -523,7 +573,10 @@ def heatmap_frame(ov: ProvinceOverview) -> pd.DataFrame:
     names = dict(zip(ov.league["department"], ov.league["name"], strict=True))
     g = ov.gaps.reindex(order) * 100
     g.index = [names.get(d, d) for d in order]
-    g.columns = [pd.Timestamp(c).strftime("%b %Y") for c in g.columns]
+    if _freq(ov) == "monthly":
+        g.columns = [pd.Timestamp(c).strftime("%b %Y") for c in g.columns]
+    else:
+        g.columns = [abud.period_label(pd.Timestamp(c), _freq(ov)) for c in g.columns]
     return g
 
 
@@ -544,7 +597,12 @@ def _limit(values: np.ndarray) -> float:
 def gap_heatmap(ov: ProvinceOverview) -> figure | note:
     """Departments x months heatmap of the gap to the benchmark (pp), centred on zero."""
     g = heatmap_frame(ov)
-    if g.empty:
+    if _freq(ov) == "annual":
+        return note(
+            "Annual budget data: no within-year spending to map; each department's executed "
+            "amount against its approved budget is in its budget execution report."
+        )
+    if g.empty or g.shape[1] == 0:
         return note("No department has budget data for this fiscal year.")
     vals = g.to_numpy(dtype=float)
     lim = _limit(vals)
@@ -591,7 +649,10 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
         ax.spines[side].set_visible(False)
     ax.xaxis.set_ticks_position("top")
     ax.xaxis.set_label_position("top")
-    ax.set_xlabel(f"Month (spending cumulative from {fy_start_name()})", fontsize=9)
+    ax.set_xlabel(
+        f"{_period_word(ov).capitalize()} (spending cumulative from {fy_start_name()})",
+        fontsize=9,
+    )
     ax.set_ylabel("Department (furthest behind at the top)", fontsize=9)
     bar = fig.colorbar(mesh, ax=ax, shrink=min(1.0, 8 / height), pad=0.02, aspect=30)
     bar.set_label("Gap to time-elapsed benchmark (percentage points)", fontsize=9)
@@ -607,7 +668,7 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
     fig.tight_layout()
     behind = int(np.sum(vals[:, -1] < 0)) if n_cols else 0
     alt = (
-        f"Heatmap of {n_rows} departments by {n_cols} months: cumulative spending as a share of "
+        f"Heatmap of {n_rows} departments by {n_cols} {_period_word(ov)}s: cumulative spending as a share of "
         f"the budget estimate minus the share of the year elapsed, in percentage points. In "
         f"{month_label(ov.month)} {behind} of {n_rows} departments are behind the benchmark; "
         f"the range is {np.nanmin(vals):+.0f} to {np.nanmax(vals):+.0f} points."
@@ -802,6 +863,21 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
         )
     ]
     missing = ov.league[ov.league["months_missing"].fillna(0) > 0]
+    if _freq(ov) != "monthly":
+        word = _period_word(ov)
+        at = _as_of_text(ov)
+        out.append(
+            note(
+                f"Budget data are {_freq(ov)}. Each department's position, benchmark and "
+                f"projection are at the end of its last reported {word}; months inside a "
+                f"reported {word} are not missing. "
+                + (
+                    f"The {_scope()} figures are read against the benchmark at {at}."
+                    if at
+                    else f"No {word} of FY {ov.fiscal_year} has been reported yet."
+                )
+            )
+        )
     if len(missing):
         items = _join([f"{r.name} ({int(r.months_missing)})" for r in missing.itertuples()])
         out.append(
@@ -812,7 +888,7 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
                 kind="warning",
             )
         )
-    else:
+    elif _freq(ov) == "monthly":
         out.append(
             note(
                 f"Every department reported every month from {fy_start_name()} to "
@@ -827,16 +903,36 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
                 kind="warning",
             )
         )
-    out.append(
-        note(
-            f"Benchmark = months elapsed / 12 ({fy_start_name()} = 1; {_pct(ov.benchmark)} in "
-            f"{ov.month:%B}). It is a straight line, while spending in "
-            f"{profile.active().short_name} is usually bunched in {fy_end_pair(' and ')}, so "
-            "most departments sit behind it during the "
-            "year; the year-end projection (from each department's prior-year monthly profile) "
-            "is the better guide to the final outturn."
+    if _freq(ov) == "monthly":
+        out.append(
+            note(
+                f"Benchmark = months elapsed / 12 ({fy_start_name()} = 1; {_pct(ov.benchmark)} in "
+                f"{ov.month:%B}). It is a straight line, while spending in "
+                f"{profile.active().short_name} is usually bunched in {fy_end_pair(' and ')}, so "
+                "most departments sit behind it during the "
+                "year; the year-end projection (from each department's prior-year monthly profile) "
+                "is the better guide to the final outturn."
+            )
         )
-    )
+    elif _freq(ov) == "quarterly":
+        out.append(
+            note(
+                f"Benchmark = months elapsed at the end of the last reported quarter / 12 "
+                f"({fy_start_name()} = 1; the end of Q2 = 50%). Year-end projections use the "
+                "data's quarters (each department's prior-year quarterly profile, else the pace "
+                "of its reported quarters: spending / (months covered / 12)); a projection above "
+                f"{abud.PLAUSIBLE_MAX:.0%} of the budget estimate is withheld as "
+                "implausible."
+            )
+        )
+    else:
+        out.append(
+            note(
+                "Annual data: a year's executed amount is compared with its approved budget "
+                "(BE) once the year is in the data; there is no within-year benchmark or "
+                "projection."
+            )
+        )
     out.append(
         note(
             "Targets: a target is on track when its latest actual is ahead of its trajectory or "
