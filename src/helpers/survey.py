@@ -23,8 +23,10 @@ from helpers.analysis.survey import (
 )
 from helpers.analysis.survey_design import (
     LonelyPSUError,
+    RakingError,
     SurveyDesign,
     SurveyDesignError,
+    rake,
 )
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "DEFAULT_MIN_N",
     "RSE_THRESHOLD",
     "LonelyPSUError",
+    "RakingError",
     "SurveyDataError",
     "SurveyDesign",
     "SurveyDesignError",
@@ -43,6 +46,7 @@ __all__ = [
     "district_estimates",
     "key_drivers",
     "prepare_frame",
+    "rake",
     "select_wave",
     "service_estimates",
     "wave_trend",

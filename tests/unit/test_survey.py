@@ -293,7 +293,7 @@ def test_prepare_frame_rejects_bad_input():
     with pytest.raises(an.SurveyDataError, match="outside 1..5"):
         an.prepare_frame(f)
     with pytest.raises(an.SurveyDataError, match="lacks columns"):
-        an.prepare_frame(f.drop(columns=["psu"]))
+        an.prepare_frame(f.drop(columns=["service"]))
 
 
 def test_apply_disclosure_thresholds():

@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from helpers.analysis.survey_design import SurveyDesign, SurveyDesignError
+from helpers.analysis.survey_design import RakingError, SurveyDesign, SurveyDesignError
+from helpers.data import survey_instrument
 from helpers.data.calendar import as_month
 
 STRATUM, PSU, WEIGHT, FPC = "district_pcode", "psu", "weight", "stratum_population"
@@ -76,7 +77,10 @@ MEASURES: dict[str, str] = {
     "net": "Net satisfaction",
     "satisfaction": "Mean score (1-5)",
 }
-REQUIRED_COLUMNS = (STRATUM, PSU, WEIGHT, FPC, "respondent_id", "service", "satisfaction")
+REQUIRED_COLUMNS = ("respondent_id", "service", "satisfaction")
+EQUAL_WEIGHT = "_equal_weight"
+DRIVER_MIN_ROWS = 30  # fewest complete ratings for a driver model ...
+DRIVER_ROWS_PER_TERM = 5  # ... and per model term
 
 
 class SurveyDataError(ValueError):
@@ -84,38 +88,49 @@ class SurveyDataError(ValueError):
 
 
 # ---------------------------------------------------------------------------- preparation
-def prepare_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def _instrument(instrument=None):
+    return instrument if instrument is not None else survey_instrument.active()
+
+
+def prepare_frame(frame: pd.DataFrame, instrument=None) -> pd.DataFrame:
     """Validate a survey frame and add the derived 0/1 and -1/0/+1 indicators.
 
-    Adds ``satisfied`` (1 if satisfaction in 4-5, 0 if 1-3, NaN if missing), ``net``
-    (+1 / 0 / -1, NaN if missing) and the same for ``overall_satisfaction`` when present
-    (``overall_satisfied``). Raises :class:`SurveyDataError` for missing columns or ratings
-    outside 1..5.
+    Adds ``satisfied`` (1 if satisfaction lies in the instrument's satisfied range, e.g. 4-5;
+    0 otherwise; NaN if missing), ``net`` (+1 satisfied / 0 / -1 dissatisfied, NaN if missing)
+    and ``overall_satisfied`` for ``overall_satisfaction`` when present. Raises
+    :class:`SurveyDataError` for missing columns or ratings outside the item's scale.
     """
+    inst = _instrument(instrument)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise SurveyDataError(f"survey frame lacks columns: {', '.join(missing)}")
     out = frame.copy()
-    rating_cols = ["satisfaction", "overall_satisfaction", *ATTRIBUTES]
-    for col in rating_cols:
+    scales = {"satisfaction": inst.outcome_item.scale}
+    scales |= {a: it.scale for a, it in inst.attributes.items()}
+    if inst.overall_item is not None:
+        scales["overall_satisfaction"] = inst.overall_item.scale
+    for col, sc in scales.items():
         if col not in out.columns:
             continue
         vals = pd.to_numeric(out[col], errors="coerce").astype("float64")
-        bad = vals.notna() & ~vals.isin([1, 2, 3, 4, 5])
+        bad = vals.notna() & ~vals.isin(list(sc.codes))
         if bad.any():
-            raise SurveyDataError(f"{col}: {int(bad.sum())} rating(s) outside 1..5")
+            raise SurveyDataError(
+                f"{col}: {int(bad.sum())} rating(s) outside {sc.low}..{sc.high}"
+            )
         out[col] = vals
+    sc = scales["satisfaction"]
     s = out["satisfaction"]
-    out["satisfied"] = np.where(s.isna(), np.nan, s.isin(SATISFIED_SCORES).astype(float))
+    sat = s.isin(list(sc.satisfied_codes)).astype(float)
+    out["satisfied"] = np.where(s.isna(), np.nan, sat)
     out["net"] = np.where(
-        s.isna(),
-        np.nan,
-        s.isin(SATISFIED_SCORES).astype(float) - s.isin(DISSATISFIED_SCORES).astype(float),
+        s.isna(), np.nan, sat - s.isin(list(sc.dissatisfied_codes)).astype(float)
     )
     if "overall_satisfaction" in out.columns:
         o = out["overall_satisfaction"]
+        osc = scales.get("overall_satisfaction", sc)
         out["overall_satisfied"] = np.where(
-            o.isna(), np.nan, o.isin(SATISFIED_SCORES).astype(float)
+            o.isna(), np.nan, o.isin(list(osc.satisfied_codes)).astype(float)
         )
     return out
 
@@ -127,9 +142,7 @@ def complete_frame(frame: pd.DataFrame, respondents: pd.DataFrame) -> pd.DataFra
     design must keep every PSU of the wave (a PSU with no service user still counts in the
     variance, with zero influence). Respondents already in ``frame`` are not duplicated.
     """
-    missing = [
-        c for c in ("respondent_id", STRATUM, PSU, WEIGHT, FPC) if c not in respondents.columns
-    ]
+    missing = [c for c in ("respondent_id",) if c not in respondents.columns]
     if missing:
         raise SurveyDataError(f"respondent file lacks columns: {', '.join(missing)}")
     extra = respondents[~respondents["respondent_id"].isin(frame["respondent_id"])]
@@ -140,11 +153,51 @@ def complete_frame(frame: pd.DataFrame, respondents: pd.DataFrame) -> pd.DataFra
     return pd.concat([frame, extra], ignore_index=True)
 
 
-def design_for(frame: pd.DataFrame) -> SurveyDesign:
-    """The survey design of one wave (strata = districts, PSU, weight, fpc = stratum size)."""
-    return SurveyDesign(
-        frame, weight=WEIGHT, strata=STRATUM, psu=PSU, fpc=FPC, lonely_psu=LONELY_PSU
+def _usable(frame: pd.DataFrame, col: str | None) -> str | None:
+    """The column when the frame holds it with values (None: the design leaves it out)."""
+    if col is None or col not in frame.columns or frame[col].isna().all():
+        return None
+    return col
+
+
+def design_for(frame: pd.DataFrame, instrument=None) -> SurveyDesign:
+    """The survey design of one wave, as the instrument defines it (KP: strata = districts,
+    PSU, weight, fpc = stratum size).
+
+    Without weights every respondent weighs 1 (equal weights); without PSUs each respondent is
+    its own sampling unit (simple random sampling within strata; a respondent's ratings of
+    several services stay together); without strata one stratum. With raking margins in the
+    instrument the weights are raked to them (:meth:`SurveyDesign.raked`)."""
+    inst = _instrument(instrument)
+    weight = _usable(frame, WEIGHT) if not inst.equal_weights else None
+    if weight is None:
+        frame = frame.assign(**{EQUAL_WEIGHT: 1.0})
+        weight = EQUAL_WEIGHT
+    strata = _usable(frame, inst.stratum_column)
+    psu = _usable(frame, PSU) if inst.design.psu is not None else None
+    if psu is None:
+        psu = "respondent_id"
+    fpc = _usable(frame, FPC) if inst.design.fpc is not None else None
+    design = SurveyDesign(
+        frame, weight=weight, strata=strata, psu=psu, fpc=fpc, lonely_psu=LONELY_PSU
     )
+    if inst.design.raking:
+        margins = [(list(m.variables), m.frame()) for m in inst.design.raking]
+        design = design.raked(margins, unit="respondent_id")
+    return design
+
+
+def design_words(instrument=None) -> dict[str, object]:
+    """What the report says about the design: weights (design / equal / raked), PSUs, strata."""
+    inst = _instrument(instrument)
+    d = inst.design
+    return {
+        "equal_weights": inst.equal_weights,
+        "psu": d.psu is not None,
+        "strata": d.strata is not None,
+        "fpc": d.fpc is not None,
+        "raking": [list(m.variables) for m in d.raking],
+    }
 
 
 def select_wave(waves: Iterable, month) -> dt.date | None:
@@ -217,27 +270,35 @@ def _inherit_flags(est: pd.DataFrame, keys: list[str], min_n: int) -> pd.DataFra
 
 # ---------------------------------------------------------------------------- estimates
 def _measure_estimates(
-    design: SurveyDesign, by: str | list[str] | None, domain: np.ndarray | None
+    design: SurveyDesign, by: str | list[str] | None, domain: np.ndarray | None, instrument=None
 ) -> pd.DataFrame:
     res = design.means(list(MEASURES), by=by, domain=domain)
     res = res.rename(columns={"variable": "measure"})
-    return clip_intervals(res, "measure")
+    return clip_intervals(res, "measure", instrument=instrument)
 
 
 MEASURE_RANGES = {"satisfied": (0.0, 1.0), "net": (-1.0, 1.0), "satisfaction": (1.0, 5.0)}
 
 
+def measure_ranges(instrument=None) -> dict[str, tuple[float, float]]:
+    """The possible range of each measure (the mean score on the outcome's scale)."""
+    sc = _instrument(instrument).outcome_item.scale
+    return MEASURE_RANGES | {"satisfaction": (float(sc.low), float(sc.high))}
+
+
 def clip_intervals(
-    est: pd.DataFrame, measure_col: str | None = None, measure: str = "satisfied"
+    est: pd.DataFrame, measure_col: str | None = None, measure: str = "satisfied",
+    instrument=None,
 ) -> pd.DataFrame:
     """Truncate normal-approximation CIs to the possible range of each measure.
 
     A share cannot fall below 0% (a CI of 1% +/- 3% is published as 0% to 4%). The SE is kept.
     """
     out = est.copy()
+    ranges = measure_ranges(instrument)
     kinds = out[measure_col] if measure_col else pd.Series(measure, index=out.index)
-    lo = kinds.map(lambda k: MEASURE_RANGES[k][0]).astype(float)
-    hi = kinds.map(lambda k: MEASURE_RANGES[k][1]).astype(float)
+    lo = kinds.map(lambda k: ranges[k][0]).astype(float)
+    hi = kinds.map(lambda k: ranges[k][1]).astype(float)
     out["ci_low"] = out["ci_low"].clip(lower=lo)
     out["ci_high"] = out["ci_high"].clip(upper=hi)
     return out
@@ -248,6 +309,7 @@ def service_estimates(
     services: pd.DataFrame,
     min_n: int = DEFAULT_MIN_N,
     design: SurveyDesign | None = None,
+    instrument=None,
 ) -> pd.DataFrame:
     """Satisfaction, net satisfaction and mean score per service, plus the department pool.
 
@@ -255,13 +317,13 @@ def service_estimates(
     Returns one row per (service, measure) with estimate, se, CI, n, n_eff, rse, flags; the
     pooled department row has ``service == "all"``.
     """
-    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame)
-    design = design or design_for(prepared)
+    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame, instrument)
+    design = design or design_for(prepared, instrument)
     codes = list(services["service"])
     in_dept = prepared["service"].isin(codes).to_numpy()
-    per = _measure_estimates(design, "service", in_dept)
+    per = _measure_estimates(design, "service", in_dept, instrument)
     per = per[per["service"].isin(codes)]
-    pooled = _measure_estimates(design, None, in_dept).assign(service="all")
+    pooled = _measure_estimates(design, None, in_dept, instrument).assign(service="all")
     out = pd.concat([per, pooled], ignore_index=True)
     labels = dict(zip(services["service"], services["label"], strict=True))
     labels["all"] = "All department services" if len(codes) > 1 else labels.get(codes[0], "")
@@ -282,23 +344,32 @@ def district_estimates(
     districts: pd.DataFrame,
     min_n: int = DEFAULT_MIN_N,
     design: SurveyDesign | None = None,
+    instrument=None,
 ) -> pd.DataFrame:
     """Top-2-box satisfaction with the department's services per district, ranked.
 
-    ``districts`` has columns ``pcode`` and ``name`` (all 35; districts without respondents get
-    n = 0 and are suppressed). Domain estimates use the full design. Adds ``rank`` (1 = lowest
-    published satisfaction) and ``below_province`` (the CI lies wholly below the provincial
-    figure).
+    ``districts`` has columns ``pcode`` and ``name`` (every unit of the profile's geography).
+    A unit without a rating of these services is **not surveyed** (n = 0, ``surveyed`` False,
+    status "not surveyed"); a unit with fewer than ``min_n`` ratings is suppressed. Domain
+    estimates use the full design. Adds ``rank`` (1 = lowest published satisfaction) and
+    ``below_province`` (the CI lies wholly below the whole-government figure).
     """
-    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame)
-    design = design or design_for(prepared)
+    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame, instrument)
+    design = design or design_for(prepared, instrument)
     in_dept = prepared["service"].isin(list(services)).to_numpy()
-    res = clip_intervals(design.mean("satisfied", by=STRATUM, domain=in_dept))
+    if STRATUM in design.data.columns and design.data[STRATUM].notna().any():
+        res = clip_intervals(
+            design.mean("satisfied", by=STRATUM, domain=in_dept), instrument=instrument
+        )
+    else:
+        res = pd.DataFrame(columns=[STRATUM, "estimate", "se", "ci_low", "ci_high", "n", "n_eff"])
     prov = design.mean("satisfied", domain=in_dept).iloc[0]
     res = res.rename(columns={STRATUM: "pcode"})
     out = districts[["pcode", "name"]].merge(res, on="pcode", how="left")
     out["n"] = out["n"].fillna(0).astype("int64")
     out = apply_disclosure(out, min_n)
+    out["surveyed"] = out["n"] > 0
+    out.loc[~out["surveyed"], "status"] = "not surveyed"
     published = out["estimate"].notna()
     out["rank"] = out["estimate"].rank(method="min").where(published).astype("Int64")
     out["below_province"] = published & (out["ci_high"] < prov["estimate"])
@@ -329,45 +400,108 @@ def compare_waves(
     return out.drop(columns=["se1", "se0"])
 
 
+def driver_terms(
+    frame: pd.DataFrame,
+    services: Sequence[str],
+    outcome: str = DRIVER_OUTCOME,
+    instrument=None,
+) -> tuple[list[str], dict[str, str], dict[str, int]]:
+    """Which attributes and respondent categories the driver model can use.
+
+    Returns (attributes used, {attribute left out: why}, {attribute: ratings with an answer}).
+    An attribute of the instrument is used when the frame has it and enough of the
+    department's ratings answer it together with the outcome; attributes are dropped, the one
+    with the fewest answers first, until the complete rows reach ``DRIVER_ROWS_PER_TERM`` per
+    model term and at least ``DRIVER_MIN_ROWS``."""
+    inst = _instrument(instrument)
+    y_col = "satisfied" if outcome == "satisfaction" else "overall_satisfied"
+    data = frame
+    in_dept = data["service"].isin(list(services))
+    if y_col in data.columns:
+        base = in_dept & data[y_col].notna()
+    else:
+        base = in_dept & False
+    counts: dict[str, int] = {}
+    lacking: dict[str, str] = {}
+    cands = []
+    for a in inst.drivers:
+        if a not in data.columns:
+            counts[a] = 0
+            lacking[a] = "not in the survey data"
+            continue
+        counts[a] = int((base & data[a].notna()).sum())
+        if counts[a] == 0:
+            lacking[a] = "no answers"
+        else:
+            cands.append(a)
+    cats = [c for c in inst.categories if c in data.columns and data.loc[base, c].notna().any()]
+
+    def n_terms(attrs: list[str]) -> int:
+        return 1 + len(attrs) + sum(len(inst.categories[c].levels) - 1 for c in cats)
+
+    while cands:
+        complete = int((base & data[[*cands, *cats]].notna().all(axis=1)).sum())
+        if complete >= max(DRIVER_MIN_ROWS, DRIVER_ROWS_PER_TERM * n_terms(cands)):
+            break
+        worst = min(cands, key=lambda a: (counts[a], a))
+        cands.remove(worst)
+        lacking[worst] = f"too few answers ({counts[worst]:,} ratings)"
+    return cands, lacking, counts
+
+
 def key_drivers(
     frame: pd.DataFrame,
     services: Sequence[str],
     outcome: str = DRIVER_OUTCOME,
     design: SurveyDesign | None = None,
+    instrument=None,
+    attributes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Survey-weighted logit of being satisfied on attribute ratings and demographics.
 
-    Rows: uses of the department's services with the outcome, all attribute ratings and all
-    demographics present (complete cases, a domain of the full design). With more than one
-    service, service dummies are added as controls (not reported). Returns one row per reported
-    term with ``term``, ``label``, ``kind`` ('attribute'/'demographic'), ``coef``, ``se``,
+    Rows: uses of the department's services with the outcome, all attribute ratings used and
+    all respondent categories present (complete cases, a domain of the full design). The
+    attributes are the instrument's drivers (default: those :func:`driver_terms` keeps); a
+    category level without complete rows is left out. With more than one service, service
+    dummies are added as controls (not reported). Returns one row per reported term with
+    ``term``, ``label``, ``kind`` ('attribute'/'demographic'), ``coef``, ``se``,
     ``odds_ratio``, ``or_low``, ``or_high``, ``p_value``, and the model ``n``.
     """
-    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame)
-    design = design or design_for(prepared)
+    inst = _instrument(instrument)
+    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame, inst)
+    design = design or design_for(prepared, inst)
     if outcome not in ("satisfaction", "overall_satisfaction"):
         raise ValueError("outcome must be 'satisfaction' or 'overall_satisfaction'")
     y_col = "satisfied" if outcome == "satisfaction" else "overall_satisfied"
     data = design.data
     in_dept = data["service"].isin(list(services))
-    needed = [y_col, *ATTRIBUTES, *DEMOGRAPHICS]
+    attrs = list(inst.drivers if attributes is None else attributes)
+    cats = {c: inst.categories[c] for c in inst.categories if c in data.columns}
+    cats = {c: v for c, v in cats.items() if data.loc[in_dept, c].notna().any()}
+    needed = [y_col, *attrs, *cats]
     absent = [c for c in needed if c not in data.columns]
     if absent:
         raise SurveyDataError(f"key drivers need columns: {', '.join(absent)}")
+    if not attrs:
+        raise SurveyDataError("no attribute has enough answers for a key-driver model")
     complete = in_dept & data[needed].notna().all(axis=1)
     x = pd.DataFrame(index=data.index)
-    for a in ATTRIBUTES:
+    for a in attrs:
         x[a] = data[a].astype(float)
-    for col, (_ref, levels) in DEMOGRAPHICS.items():
-        for lv in levels:
+    labels = {a: inst.label_of(a) for a in attrs}
+    for col, cat in cats.items():
+        for lv in cat.levels:
+            if lv == cat.reference or not (complete & (data[col] == lv)).any():
+                continue
             x[f"{col}={lv}"] = (data[col] == lv).astype(float)
+            labels[f"{col}={lv}"] = cat.label(lv)
     svc = sorted(set(data.loc[complete, "service"]))
     for s in svc[1:]:
         x[f"service={s}"] = (data["service"] == s).astype(float)
     res = design.logit(data[y_col], x, domain=complete.to_numpy())
     res = res[~res["term"].str.startswith("service=") & (res["term"] != "const")]
-    res["kind"] = np.where(res["term"].isin(list(ATTRIBUTES)), "attribute", "demographic")
-    res["label"] = res["term"].map({**ATTRIBUTES, **DEMOGRAPHIC_LABELS})
+    res["kind"] = np.where(res["term"].isin(attrs), "attribute", "demographic")
+    res["label"] = res["term"].map(labels)
     return res.reset_index(drop=True)
 
 
@@ -376,6 +510,7 @@ def wave_trend(
     services: pd.DataFrame,
     min_n: int = DEFAULT_MIN_N,
     estimates: Mapping | None = None,
+    instrument=None,
 ) -> pd.DataFrame:
     """Top-2-box satisfaction per service (and pooled) for each wave in ``frames``.
 
@@ -393,7 +528,7 @@ def wave_trend(
         elif fr is None or len(fr) == 0:
             continue
         else:
-            est = service_estimates(fr, services, min_n)
+            est = service_estimates(fr, services, min_n, instrument=instrument)
         parts.append(est[est["measure"] == "satisfied"].assign(wave=w))
     if not parts:
         return pd.DataFrame(columns=["wave", "service", "label", "estimate", "se", "n"])
@@ -423,6 +558,10 @@ class SurveyResults:
     strata: int = 0
     notes: list[str] = field(default_factory=list)
     department_name: str = ""
+    #: the survey instrument the figures were made with (None: the active profile's)
+    instrument: object = None
+    #: attributes the driver model left out: {attribute: why}
+    drivers_lacking: dict = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -448,6 +587,7 @@ def analyse(
     districts: pd.DataFrame,
     frames: Mapping,
     min_n: int = DEFAULT_MIN_N,
+    instrument=None,
 ) -> SurveyResults:
     """Build every published table of the survey report for one department and month.
 
@@ -459,7 +599,9 @@ def analyse(
     m = as_month(month)
     waves = sorted(as_month(w) for w in frames)
     wave = select_wave(waves, m)
+    inst = _instrument(instrument)
     res = SurveyResults(department, m, int(min_n), wave, first_wave=waves[0] if waves else None)
+    res.instrument = inst
     res.services = services[["service", "label"]].reset_index(drop=True)
     if services.empty:
         res.notes.append(f"The department '{department}' has no surveyed services.")
@@ -467,29 +609,45 @@ def analyse(
     if wave is None:
         return res
     by_month = {as_month(k): v for k, v in frames.items()}
-    cur = prepare_frame(by_month[wave])
+    cur = prepare_frame(by_month[wave], inst)
     codes = list(services["service"])
     if not cur["service"].isin(codes).any():
         res.notes.append("No respondent in this wave rated the department's services.")
         return res
-    design = design_for(cur)
+    try:
+        design = design_for(cur, inst)
+    except RakingError as exc:
+        res.notes.append(f"The survey weights could not be raked to the population totals: {exc}")
+        return res
     res.respondents = int(cur["respondent_id"].nunique())
     res.psus, res.strata = design.n_psu, design.n_strata
-    res.estimates = service_estimates(cur, services, min_n, design)
-    res.districts = district_estimates(cur, codes, districts, min_n, design)
-    try:
-        res.drivers = key_drivers(cur, codes, design=design)
-    except (SurveyDesignError, np.linalg.LinAlgError, ValueError) as exc:
-        res.notes.append(f"The key-driver model could not be estimated: {exc}")
+    res.estimates = service_estimates(cur, services, min_n, design, inst)
+    res.districts = district_estimates(cur, codes, districts, min_n, design, inst)
+    attrs, lacking, counts = driver_terms(design.data, codes, instrument=inst)
+    res.drivers_lacking = lacking
+    if lacking:
+        shown = "; ".join(f"{inst.label_of(a).lower()}: {why}" for a, why in lacking.items())
+        res.notes.append(
+            "Key drivers: "
+            + ("no attribute has enough answers for the model" if not attrs else
+               f"the model leaves out attributes that lack data")
+            + f" ({shown})."
+        )
+    if attrs:
+        try:
+            res.drivers = key_drivers(cur, codes, design=design, instrument=inst, attributes=attrs)
+        except (SurveyDesignError, np.linalg.LinAlgError, ValueError) as exc:
+            res.notes.append(f"The key-driver model could not be estimated: {exc}")
     prev = previous_wave(waves, wave)
     res.previous_wave = prev
     done = {wave: res.estimates}
     if prev is not None and by_month.get(prev) is not None and len(by_month[prev]):
-        done[prev] = service_estimates(by_month[prev], services, min_n)
+        done[prev] = service_estimates(by_month[prev], services, min_n, instrument=inst)
         res.changes = compare_waves(res.estimates, done[prev], ["service", "measure"]).merge(
             res.estimates[["service", "measure", "label"]], on=["service", "measure"]
         )
     res.trend = wave_trend(
-        {w: by_month[w] for w in waves if w <= wave}, services, min_n, estimates=done
+        {w: by_month[w] for w in waves if w <= wave}, services, min_n, estimates=done,
+        instrument=inst,
     )
     return res

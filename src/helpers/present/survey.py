@@ -21,13 +21,13 @@ from matplotlib.ticker import NullFormatter
 
 from helpers import profile
 from helpers.analysis.survey import (
-    ATTRIBUTES,
     DEFAULT_MIN_N,
     RSE_THRESHOLD,
     SurveyResults,
     analyse,
     complete_frame,
 )
+from helpers.data import survey_instrument
 from helpers.data.calendar import as_month, month_label
 from helpers.present.display import (
     figure,
@@ -75,6 +75,31 @@ def _whole_figure() -> str:
     return f"the {profile.active().scope_adjective} figure"
 
 
+def _inst(results: SurveyResults | None = None):
+    """The instrument the results were made with (else the active profile's)."""
+    inst = getattr(results, "instrument", None) if results is not None else None
+    return inst if inst is not None else survey_instrument.active()
+
+
+def _scale(results: SurveyResults | None = None):
+    return _inst(results).outcome_item.scale
+
+
+def _sat_col(results: SurveyResults | None = None) -> str:
+    """'Satisfied (4-5)'."""
+    return f"Satisfied ({_scale(results).satisfied_text})"
+
+
+def _mean_col(results: SurveyResults | None = None) -> str:
+    """'Mean score (1-5)'."""
+    return f"Mean score ({_scale(results).range_text})"
+
+
+def _who(results: SurveyResults | None = None) -> str:
+    """'users' when only users of a service rate it, else 'respondents'."""
+    return "users" if _inst(results).outcome_item.asked == "users" else "respondents"
+
+
 def _has_units(results: SurveyResults) -> bool:
     """A per-unit (district) view is shown only with a geography and figures to show."""
     return _geo() is not None and results.available
@@ -100,19 +125,40 @@ def survey_report(department: str, month, min_n: int = DEFAULT_MIN_N) -> SurveyR
     districts = wh.districts()
     waves = [w for w in _wave_list(wh.survey_waves()) if w <= as_month(month)]
     codes = list(services["service"]) if len(services) else []
+    inst = survey_instrument.active()
     frames = (
-        {w: complete_frame(wh.survey_frame(w, codes), wh.survey_respondents(w)) for w in waves}
+        {w: complete_frame(_frame(wh, w, codes, inst), wh.survey_respondents(w)) for w in waves}
         if codes
         else {}
     )
     if not frames:
         frames = {w: None for w in _wave_list(wh.survey_waves())[:1]}
-    results = analyse(department, month, services, districts, frames, min_n)
+    results = analyse(department, month, services, districts, frames, min_n, instrument=inst)
     results.department_name = str(wh.department(department, on=as_month(month))["name"])
     if results.first_wave is None or results.first_wave > as_month(month):
         all_waves = _wave_list(wh.survey_waves())
         results.first_wave = all_waves[0] if all_waves else None
     return results
+
+
+def _frame(wh, wave, codes: list[str], inst) -> pd.DataFrame:
+    """One wave's ratings of ``codes`` joined to their respondents: the warehouse's
+    ``survey_frame`` when the instrument's attributes are KP's columns, else every rating
+    column of ``survey_ratings`` (the instrument's own attributes), as float."""
+    from helpers.data.ingest import KP_RATING_COLUMNS
+
+    if all(a in KP_RATING_COLUMNS for a in inst.attributes):
+        return wh.survey_frame(wave, codes)
+    cols = wh.query("SELECT * FROM survey_ratings LIMIT 0").columns
+    rating = [c for c in cols if c not in ("wave", "respondent_id", "service")]
+    sel = ", ".join(f's."{c}"::DOUBLE AS "{c}"' for c in rating)
+    return wh.query(
+        "SELECT r.* REPLACE (r.overall_satisfaction::DOUBLE AS overall_satisfaction), "
+        f"s.service, {sel} FROM survey_respondents r JOIN survey_ratings s "
+        "USING (wave, respondent_id) WHERE r.wave = ? "
+        "AND s.service IN (SELECT UNNEST(?::VARCHAR[])) ORDER BY s.service, r.respondent_id",
+        [as_month(wave), list(codes)],
+    )
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -185,9 +231,11 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
         msgs.append(text + ".")
     d = results.districts
     pub = d[d["estimate"].notna()].sort_values("estimate")
-    suppressed = int((~d["estimate"].notna()).sum())
+    surveyed = d["surveyed"] if "surveyed" in d.columns else pd.Series(True, index=d.index)
+    suppressed = int((~d["estimate"].notna() & surveyed).sum())
+    not_surveyed = int((~surveyed).sum())
     if _geo() is None:
-        pub, suppressed = pub.iloc[0:0], 0
+        pub, suppressed, not_surveyed = pub.iloc[0:0], 0, 0
     if len(pub) >= 3:
         low = pub.head(2)
         high = pub.tail(1).iloc[0]
@@ -211,6 +259,11 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
             f"{suppressed} of {len(d)} {_units()} had fewer than {results.min_n} ratings and are "
             "not published."
         )
+    if not_surveyed:
+        msgs.append(
+            f"{not_surveyed} of {len(d)} {_units()} had no respondent rating these services "
+            "(not surveyed)."
+        )
     drv = results.drivers
     if not drv.empty:
         att = drv[(drv["kind"] == "attribute") & (drv["p_value"] < 0.05) & (drv["coef"] > 0)]
@@ -218,7 +271,8 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
             top = att.sort_values("coef", ascending=False).iloc[0]
             msgs.append(
                 f"{top['label']} is the strongest driver of satisfaction: each extra point on its "
-                f"5-point rating multiplies the odds of being satisfied by {top['odds_ratio']:.1f}."
+                f"{_inst(results).items[top['term']].scale.points}-point rating multiplies the odds "
+                f"of being satisfied by {top['odds_ratio']:.1f}."
             )
         else:
             msgs.append(
@@ -261,11 +315,11 @@ def service_table(results: SurveyResults) -> list:
         out.append(
             {
                 "Service": s["label"],
-                "Satisfied (4-5)": s["estimate"],
+                _sat_col(results): s["estimate"],
                 "95% CI": _ci_text(s["ci_low"], s["ci_high"]),
                 "Net satisfaction": nt["estimate"],
                 "Net 95% CI": _ci_text(nt["ci_low"], nt["ci_high"]),
-                "Mean score (1-5)": ms["estimate"],
+                _mean_col(results): ms["estimate"],
                 "Mean 95% CI": _ci_text(ms["ci_low"], ms["ci_high"], unit=""),
                 "Ratings (n)": int(s["n"]),
                 "Effective n": s["n_eff"],
@@ -277,11 +331,15 @@ def service_table(results: SurveyResults) -> list:
         table(
             df,
             caption=f"Satisfaction with services, {month_label(results.wave)} wave",
-            units="% of users rating 4-5; net = % 4-5 minus % 1-2; mean on a 1-5 scale",
+            units=(
+                f"% of {_who(results)} rating {_scale(results).satisfied_text}; net = % "
+                f"{_scale(results).satisfied_text} minus % {_scale(results).dissatisfied_text}; "
+                f"mean on a {_scale(results).range_text} scale"
+            ),
             formats={
-                "Satisfied (4-5)": "pct",
+                _sat_col(results): "pct",
                 "Net satisfaction": "pct",
-                "Mean score (1-5)": "{:.2f}",
+                _mean_col(results): "{:.2f}",
                 "Effective n": "{:,.0f}",
             },
         )
@@ -334,7 +392,7 @@ def district_table(results: SurveyResults) -> list:
         {
             "Rank (1 = lowest)": d["rank"],
             _cap(_unit()): d["name"],
-            "Satisfied (4-5)": d["estimate"],
+            _sat_col(results): d["estimate"],
             "95% CI": [_ci_text(lo, hi) for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
             "Ratings (n)": d["n"],
             "Effective n": d["n_eff"],
@@ -349,10 +407,11 @@ def district_table(results: SurveyResults) -> list:
             df,
             caption=f"Satisfaction by {_unit()}, {month_label(results.wave)} wave",
             units=(
-                f"% of service users rating 4-5; 'below'/'above' = CI excludes {_whole_figure()}"
+                f"% of service {_who(results)} rating {_scale(results).satisfied_text}; "
+                f"'below'/'above' = CI excludes {_whole_figure()}"
             ),
             formats={
-                "Satisfied (4-5)": "pct",
+                _sat_col(results): "pct",
                 "Effective n": "{:,.0f}",
                 "Rank (1 = lowest)": "{:.0f}",
             },
@@ -379,7 +438,10 @@ def drivers_table(results: SurveyResults) -> list:
         table(
             df,
             caption=f"Key drivers of satisfaction (model on {int(d['n'].iloc[0]):,} ratings)",
-            units="odds ratio of being satisfied; attributes per point on a 1-5 rating",
+            units=(
+                "odds ratio of being satisfied; attributes per point on a "
+                f"{_scale(results).range_text} rating"
+            ),
             formats={"Odds ratio": "{:.2f}", "p-value": "{:.3f}"},
         )
     ]
@@ -428,13 +490,16 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
         vmax = vmin + 5
     norm_ = Normalize(vmin=vmin, vmax=vmax)
     cmap = plt.get_cmap(MAP_CMAP)
-    pub, sup = [], []
+    pub, sup, nots = [], [], []
     pub_vals = []
+    surveyed = d["surveyed"] if "surveyed" in d.columns else pd.Series(True, index=d.index)
     for pcode, rings in _load_polygons(geojson):
         v = values.get(pcode, np.nan)
         for ring in rings:
             poly = Polygon(ring, closed=True)
-            if pd.isna(v):
+            if pd.isna(v) and not bool(surveyed.get(pcode, False)):
+                nots.append(poly)
+            elif pd.isna(v):
                 sup.append(poly)
             else:
                 pub.append(poly)
@@ -444,12 +509,16 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
         pc.set_array(np.asarray(pub_vals))
         ax.add_collection(pc)
         cb = fig.colorbar(pc, ax=ax, shrink=0.6, pad=0.02)
-        cb.set_label("Satisfied (% rating 4-5)")
+        cb.set_label(f"Satisfied (% rating {_scale(results).satisfied_text})")
     if sup:
         ax.add_collection(
             PatchCollection(
                 sup, facecolor=SUPPRESSED_COLOUR, edgecolor="white", hatch="///", linewidth=0.6
             )
+        )
+    if nots:
+        ax.add_collection(
+            PatchCollection(nots, facecolor="white", edgecolor="#9CA3AF", hatch="..", linewidth=0.6)
         )
     ax.autoscale_view()
     ax.set_aspect("equal")
@@ -463,20 +532,22 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
             label=f"Suppressed (fewer than {results.min_n} ratings)",
         )
     ]
+    if nots:
+        handles.append(
+            Patch(facecolor="white", hatch="..", edgecolor="#9CA3AF", label="Not surveyed")
+        )
     ax.legend(handles=handles, loc="lower left", frameon=False, fontsize=9)
     lowest = results.districts[results.districts["estimate"].notna()].nsmallest(2, "estimate")
     alt = (
         f"Map of {profile.active().short_name} {_units()} shaded by satisfaction; "
         + (f"lowest: {', '.join(lowest['name'])}; " if len(lowest) else "")
-        + f"{int(results.districts['suppressed'].sum())} {_units()} suppressed."
+        + f"{int((results.districts['suppressed'] & surveyed.to_numpy()).sum())} {_units()} suppressed"
+        + (f", {int((~surveyed).sum())} not surveyed." if nots else ".")
     )
-    return [
-        figure(
-            fig,
-            alt=alt,
-            caption="Darker = lower satisfaction. Hatched grey: not published (too few ratings).",
-        )
-    ]
+    caption = "Darker = lower satisfaction. Hatched grey: not published (too few ratings)."
+    if nots:
+        caption += " Dotted white: not surveyed (no respondent)."
+    return [figure(fig, alt=alt, caption=caption)]
 
 
 def district_chart(results: SurveyResults) -> list:
@@ -512,7 +583,9 @@ def district_chart(results: SurveyResults) -> list:
     ax.set_yticks(
         y, [f"{n}{' *' if u else ''}" for n, u in zip(d["name"], d["unstable"], strict=True)]
     )
-    ax.set_xlabel("Satisfied (% rating 4-5), with 95% confidence interval")
+    ax.set_xlabel(
+        f"Satisfied (% rating {_scale(results).satisfied_text}), with 95% confidence interval"
+    )
     ax.set_ylabel("")
     ax.set_title(f"{_cap(_unit())} ranking, {month_label(results.wave)} (lowest at the bottom)")
     alt = f"Dot plot of {len(d)} {_units()}; lowest {d['name'].iloc[0]} at {d['estimate'].iloc[0] * 100:.0f}%."
@@ -579,7 +652,9 @@ def service_chart(results: SurveyResults) -> list:
     )
     ax.set_yticks(y, s["label"])
     ax.set_xlim(0, 100)
-    ax.set_xlabel("Satisfied (% rating 4-5), with 95% confidence interval")
+    ax.set_xlabel(
+        f"Satisfied (% rating {_scale(results).satisfied_text}), with 95% confidence interval"
+    )
     ax.set_title(f"Satisfaction by service, {month_label(results.wave)}")
     return [figure(fig, alt="Bar chart of satisfaction per service with confidence intervals.")]
 
@@ -602,7 +677,7 @@ def trend_chart(results: SurveyResults) -> list:
     ax.set_ylim(0, 100)
     waves = sorted(pd.to_datetime(t["wave"].unique()))
     ax.set_xticks(waves, [f"{w:%b %Y}" for w in waves])  # one tick per wave, not per quarter
-    ax.set_ylabel("Satisfied (% rating 4-5)")
+    ax.set_ylabel(f"Satisfied (% rating {_scale(results).satisfied_text})")
     ax.set_xlabel("Survey wave (fieldwork month)")
     ax.set_title("Satisfaction across survey waves")
     ax.legend(frameon=False, fontsize=8, loc="lower left")
@@ -627,16 +702,60 @@ def methods_note(results: SurveyResults) -> list:
             f"The {month_label(results.wave)} wave has {results.respondents:,} respondents in "
             f"{results.psus:,} primary sampling units across {results.strata} {strata}."
         )
+    inst = _inst(results)
+    d = inst.design
+    if inst.equal_weights:
+        weights = (
+            "The survey file has no weights: every respondent counts equally (equal weights), "
+            "so the figures describe the sample unless it was drawn with equal chances."
+        )
+    else:
+        weights = "Estimates are weighted with the survey design weights."
+    if d.raking:
+        margins = "; ".join(" x ".join(v.replace("_", " ") for v in m.variables) for m in d.raking)
+        weights += (
+            f" The weights are raked to known population totals ({margins}) by iterative "
+            "proportional fitting (Deville and Särndal 1992; as R's survey::rake), and the "
+            "standard errors allow for the raking."
+        )
+    units_text = "primary sampling units" if d.psu is not None else "respondents"
+    if d.psu is None:
+        design_text = (
+            f"Standard errors use Taylor linearisation assuming simple random sampling of "
+            f"respondents within {strata}" if d.strata is not None else
+            "Standard errors use Taylor linearisation assuming simple random sampling of "
+            "respondents"
+        )
+    elif d.strata is None:
+        design_text = "Standard errors use Taylor linearisation over primary sampling units"
+    else:
+        design_text = f"Standard errors use Taylor linearisation over {strata} and {units_text}"
+    fpc = (
+        f", with a finite population correction from the {stratum} population"
+        if d.fpc is not None
+        else ""
+    )
     parts.append(
-        "Estimates are weighted with the survey design weights. Standard errors use Taylor "
-        f"linearisation over {strata} and primary sampling units, with a finite "
-        f"population correction from the {stratum} population; {domains} figures are "
+        f"{weights} {design_text}{fpc}; {domains} figures are "
         "domain estimates from the full design. Intervals are 95% normal-approximation intervals; "
         "effective n is Kish's (sum of weights)^2 / sum of squared weights."
     )
+    sc = inst.outcome_item.scale
+    lo, hi = sc.satisfied
+    sat_words = (
+        f"rating {lo} or {hi}" if hi == lo + 1 else f"rating {sc.satisfied_text}" if hi > lo else f"rating {lo}"
+    )
+    non_answers = sorted(set(sc.non_answer_codes.values()) | set(sc.non_answer_labels.values()))
+    na_text = (
+        " and ".join(f"'{m}'" for m in non_answers) + " answers are excluded"
+        if non_answers
+        else "blank answers are excluded"
+    )
+    who = "" if inst.outcome_item.asked == "users" else " (asked of every respondent)"
     parts.append(
-        "Satisfied = rating 4 or 5 on a 5-point scale; net satisfaction = % 4-5 minus % 1-2; "
-        f"'don't know' answers are excluded. {pooled} figures pool the "
+        f"Satisfied = {sat_words} on a {sc.points}-point scale{who}; net satisfaction = % "
+        f"{sc.satisfied_text} minus % {sc.dissatisfied_text}; "
+        f"{na_text}. {pooled} figures pool the "
         "department's services (one rating per respondent and service used)."
     )
     parts.append(
@@ -644,14 +763,28 @@ def methods_note(results: SurveyResults) -> list:
         f"published ('suppressed'); figures with a relative standard error above "
         f"{RSE_THRESHOLD:.0%} are marked unstable. Respondent-level data are never published."
     )
+    attrs = [
+        inst.label_of(a).lower()
+        for a in inst.drivers
+        if a not in (results.drivers_lacking or {})
+    ]
+    cats = _and([c.replace("_", " ") for c in inst.categories])
     parts.append(
         "Change between waves is tested as the difference of two independent estimates "
         "(z-test, 5% level). Key drivers: survey-weighted logistic regression of being satisfied "
-        f"on the ratings of {', '.join(v.lower() for v in ATTRIBUTES.values())} and on gender, age "
-        "band and area, with design-based standard errors; complete answers only."
+        f"on the ratings of {', '.join(attrs) or 'no attribute'}"
+        + (f" and on {cats}" if cats else "")
+        + ", with design-based standard errors; complete answers only."
     )
     parts.extend(results.notes)
     return [note(p) for p in parts]
+
+
+def _and(words: list[str]) -> str:
+    """'gender, age band and area'."""
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def section(results: SurveyResults, text: str) -> list:
