@@ -666,3 +666,183 @@ def test_stocktake_in_force_comes_from_ratings(ratings, actions):
     assert st.stocktake_dates(ratings.iloc[0:0], MONTH, extra) == [TS("2025-03-05")]
     # a month before any stocktake: nothing in force
     assert st.stocktake_dates(ratings, "2024-11", actions) == []
+
+
+# ------------------------------------------------- issue 16: maintain, tolerance, frequency
+
+
+def _one(tid="X", direction="up", baseline=60.0, target_value=61.0, bm="2024-06-01",
+         tm="2025-06-01", unit="%", **extra) -> dict:  # fmt: skip
+    t = pd.DataFrame(
+        [
+            {
+                "target_id": tid,
+                "department": "health",
+                "title": f"Target {tid}",
+                "unit": unit,
+                "direction": direction,
+                "baseline": baseline,
+                "baseline_month": TS(bm),
+                "target_value": target_value,
+                "target_month": TS(tm),
+                "owner": "Secretary",
+                "has_districts": False,
+                **extra,
+            }
+        ]
+    )
+    return st.prepare_targets(t).iloc[0].to_dict()
+
+
+def _acts(tid: str, pairs) -> pd.DataFrame:
+    return st.prepare_actuals(
+        pd.DataFrame(
+            {
+                "target_id": tid,
+                "month": [TS(m) for m, _ in pairs],
+                "district_pcode": None,
+                "actual": [v for _, v in pairs],
+            }
+        )
+    )
+
+
+NO_TR = st.prepare_trajectory(pd.DataFrame(columns=["target_id", "month", "planned"]))
+
+
+def _assess(target, pairs, month=MONTH, settings=None):
+    row, _ = st.assess_target(target, NO_TR, _acts(target["target_id"], pairs), month, settings)
+    return row
+
+
+def test_maintain_target_inside_and_outside_its_band():
+    # hold 95 within 93..97 from 2024-06 to 2025-06
+    t = _one("M", "maintain", 95.0, 95.0, band_low=93.0, band_high=97.0)
+    inside = _assess(t, [("2025-03-01", 96.2)])
+    assert inside["status"] == st.ON_TRACK and inside["gap"] == 0.0
+    below = _assess(t, [("2025-03-01", 92.5)])
+    # 0.5 below the band's floor of 93: off track, gap -0.5
+    assert below["status"] == st.OFF_TRACK
+    assert below["gap"] == pytest.approx(-0.5) and below["outside_band"] == pytest.approx(0.5)
+    # after the target date: inside = met, outside = missed
+    assert _assess(t, [("2025-06-01", 96.0)], "2025-07")["status"] == st.MET
+    assert _assess(t, [("2025-06-01", 98.0)], "2025-07")["status"] == st.MISSED
+    # scorecard: held within the band = achieved (1), outside = 0
+    assert st.achievement(96.0, 95.0, 95.0, "maintain", (93.0, 97.0)) == 1.0
+    assert st.achievement(97.5, 95.0, 95.0, "maintain", (93.0, 97.0)) == 0.0
+    text = pst.target_sentence(_pack_of(t, [("2025-03-01", 92.5)]), "M")
+    assert "0.5 pp below the band 93.0%\u201397.0%" in text
+
+
+def _pack_of(target: dict, pairs, month=MONTH, settings=None) -> st.StocktakePack:
+    t = pd.DataFrame([target])
+    a = _acts(target["target_id"], pairs)
+    empty = lambda cols: pd.DataFrame(columns=cols)  # noqa: E731
+    return st.build_pack(
+        "health", month, t, NO_TR, a, empty(st.MILESTONE_COLUMNS), empty(st.RATING_COLUMNS),
+        empty(st.ACTION_COLUMNS), pd.DataFrame({"pcode": [], "name": []}), settings,
+    )  # fmt: skip
+
+
+def test_baseline_already_past_the_target_is_valid():
+    # up target with baseline 97 (2024-06) above its target 95 (2025-06): a level to hold
+    t = _one("P", "up", 97.0, 95.0)
+    assert _assess(t, [("2025-03-01", 96.0)])["status"] == st.MET
+    row = _assess(t, [("2025-03-01", 94.0)])
+    # plan at 2025-03 = 97 - 2 x 9/12 = 95.5; gap = 94 - 95.5 = -1.5; allowed 0.1 x 2 = 0.2
+    assert row["planned_at_latest"] == pytest.approx(95.5)
+    assert row["gap"] == pytest.approx(-1.5) and row["allowed_shortfall"] == pytest.approx(0.2)
+    assert row["status"] == st.OFF_TRACK
+    # annual target 95 is not beyond the baseline: achieved only at or above 95
+    assert st.achievement(94.0, 97.0, 95.0, "up") == 0.0
+    assert st.achievement(95.0, 97.0, 95.0, "up") == 1.0
+
+
+def test_target_of_zero_and_the_tolerance_bases():
+    # down 10 (2024-06) -> 0 (2025-06): plan at 2025-03 = 10 - 10 x 9/12 = 2.5
+    t = _one("Z", "down", 10.0, 0.0, unit="")
+    row = _assess(t, [("2025-03-01", 3.0)])
+    assert row["planned_at_latest"] == pytest.approx(2.5)
+    assert row["gap"] == pytest.approx(-0.5) and row["gap_pct"] == pytest.approx(-0.2)
+    # change basis (profile default): allowed 0.1 x 10 = 1.0 -> on track
+    assert row["allowed_shortfall"] == pytest.approx(1.0) and row["status"] == st.ON_TRACK
+    # planned basis: 0.1 x 2.5 = 0.25 -> off track
+    planned = st.StocktakeSettings(tolerance=0.1, tolerance_basis="planned")
+    row_p = _assess(t, [("2025-03-01", 3.0)], settings=planned)
+    assert row_p["allowed_shortfall"] == pytest.approx(0.25) and row_p["status"] == st.OFF_TRACK
+    # at the target month the plan is 0: a relative-to-plan tolerance allows nothing
+    at_zero = _assess(t, [("2025-06-01", 0.1)], "2025-06", settings=planned)
+    assert at_zero["allowed_shortfall"] == 0.0 and at_zero["status"] == st.OFF_TRACK
+    assert math.isnan(at_zero["gap_pct"])
+    assert _assess(t, [("2025-06-01", 0.0)], "2025-06")["status"] == st.MET  # 0 reached
+    # the target's own absolute tolerance (0.5 units) overrides the profile's
+    own = _one("Z", "down", 10.0, 0.0, unit="", tolerance=0.5, tolerance_basis="absolute")
+    row_o = _assess(own, [("2025-03-01", 3.0)], settings=planned)
+    assert row_o["allowed_shortfall"] == 0.5 and row_o["status"] == st.ON_TRACK  # -0.5 >= -0.5
+
+
+def test_gap_printed_with_enough_decimals_to_explain_the_status():
+    # up 60 -> 61: plan at 2025-03 = 60.75; actual 60.64 -> gap -0.11; allowed 0.1 x 1 = 0.1
+    t = _one("X", "up", 60.0, 61.0)
+    row = _assess(t, [("2025-03-01", 60.64)])
+    assert row["gap"] == pytest.approx(-0.11) and row["status"] == st.OFF_TRACK
+    # one decimal would print -0.1, which is within the allowance of 0.1: two are used
+    assert pst.gap_digits(row["gap"], row["allowed_shortfall"]) == 2
+    assert pst.fmt_diff(row["gap"], "%", digits=2) == "\u22120.11 pp"
+    # the issue's case: -0.04 behind with 0.03 allowed would print "0.0 pp"
+    assert pst.gap_digits(-0.04, 0.03) == 2
+    assert pst.gap_digits(-4.55, 2.0) == 1  # KP's usual gaps keep one decimal
+    table = pst.summary_table(_pack_of(t, [("2025-03-01", 60.64)]))
+    assert table["Gap (+ ahead)"].iloc[0] == "\u22120.11 pp"
+    # an absolute tolerance of 0.25 (in the unit) puts the same gap on track
+    own = _one("X", "up", 60.0, 61.0, tolerance=0.25, tolerance_basis="absolute")
+    assert _assess(own, [("2025-03-01", 60.64)])["status"] == st.ON_TRACK
+
+
+def test_unit_is_optional():
+    assert pst.fmt_value(12.0, None) == "12.0"
+    assert pst.fmt_value(12.0, float("nan")) == "12.0"
+    assert pst.fmt_value(12.0, "-") == "12.0"  # a placeholder, not a unit
+    assert pst.fmt_diff(-1.25, None, digits=2) == "\u22121.25"
+
+
+def test_quarterly_target_missing_quarters_staleness_and_projection():
+    # quarterly up 100 (2024-06) -> 140 (2025-06); plan 10 a quarter
+    t = _one("Q", "up", 100.0, 140.0, frequency="quarterly")
+    pairs = [("2024-09-01", 108.0), ("2025-03-01", 121.0)]
+    row = _assess(t, pairs)
+    # expected quarters: 2024-09, 2024-12, 2025-03; 2024-12 is missing
+    assert row["missing_months"] == [TS("2024-12-01")] and row["n_missing"] == 1
+    # plan at 2025-03 = 100 + 40 x 9/12 = 130; gap -9; allowed 0.1 x 40 = 4 -> off track
+    assert row["gap"] == pytest.approx(-9.0) and row["status"] == st.OFF_TRACK
+    # stale after the quarter plus the lag: 3 + 3 - 1 = 5 months
+    assert not _assess(t, pairs, "2025-08")["stale"]  # 5 months old
+    assert _assess(t, pairs, "2025-09")["stale"]  # 6 months old
+    assert "2 quarterly actual(s) in the last 12 quarters" in row["projection_note"]
+    # six quarterly actuals 90, 95, ..., 115 (2023-12 .. 2025-03), 5 a quarter: all six are in
+    # the window of 12 quarters (a 12-month window would hold only four)
+    t2 = _one("Q", "up", 85.0, 140.0, bm="2023-09-01", frequency="quarterly")
+    months = ["2023-12-01", "2024-03-01", "2024-06-01", "2024-09-01", "2024-12-01", "2025-03-01"]
+    row2 = _assess(t2, list(zip(months, [90.0, 95.0, 100.0, 105.0, 110.0, 115.0], strict=True)))
+    assert row2["projection_points"] == 6
+    assert row2["trend_per_period"] == pytest.approx(5.0)
+    assert row2["trend_per_month"] == pytest.approx(5.0 / 3)
+    assert row2["projected"] == pytest.approx(120.0)  # 115 + 5 at 2025-06
+    assert row2["projected_outcome"] == "misses"
+
+
+def test_annual_target_expects_one_reading_a_year():
+    t = _one("A", "up", 60.0, 80.0, bm="2023-06-01", tm="2026-06-01", frequency="annual")
+    row = _assess(t, [("2024-06-01", 65.0)], "2025-07")
+    # expected: 2024-06 and 2025-06 (no reading) -> one missing year
+    assert row["missing_months"] == [TS("2025-06-01")]
+    assert not row["stale"]  # 13 months old, within 12 + 3 - 1 = 14
+
+
+def test_profile_tolerance_basis_is_a_setting():
+    with pytest.raises(ValueError, match="tolerance_basis"):
+        st.StocktakeSettings(tolerance_basis="relative")
+    assert st.StocktakeSettings(tolerance=2.0, tolerance_basis="absolute").tolerance == 2.0
+    with pytest.raises(ValueError, match="tolerance"):
+        st.StocktakeSettings(tolerance=2.0, tolerance_basis="planned")
+    assert st.StocktakeSettings.from_config(st.load_config()).tolerance_basis == "change"
