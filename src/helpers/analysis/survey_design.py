@@ -86,7 +86,7 @@ def rake(
     margins: Sequence[tuple[Sequence[str], pd.DataFrame]],
     *,
     maxit: int = 100,
-    epsilon: float = 1e-10,
+    epsilon: float = 1e-12,
 ) -> np.ndarray:
     """Raked weights: ``weight`` calibrated to each margin's population totals by iterative
     proportional fitting (R ``survey::rake``).
