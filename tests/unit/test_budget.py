@@ -575,3 +575,197 @@ def test_notebook_is_clean_and_parameterised():
         assert c.get("outputs") == [] and c.get("execution_count") is None
         src = "".join(c["source"])
         assert "def " not in src and "class " not in src
+
+
+# --------------------------------------------------------------------------------------------
+# Budget data at quarterly or annual frequency (docs/methods.md, 1.10), KP calendar (July year)
+# --------------------------------------------------------------------------------------------
+# One department "q", FY 2024-25, BE 400 (current A01). Quarterly flows, each dated at the
+# quarter's last month (Q1 = July-September, dated September): 100 in Q1 and 100 in Q2.
+# Definitions: a period is a quarter; the as-of is the end of the last reported quarter;
+# benchmark = as-of fiscal month / 12; with no prior year, pace = reported / (months covered
+# / 12); a month inside a reported quarter is never missing.
+
+
+def _q_alloc(be: float = 400.0, fy: str = "2024-25", dept: str = "q") -> dict:
+    return {
+        "department": dept,
+        "fiscal_year": fy,
+        "fund": "current",
+        "object_class": "A01",
+        "budget_estimate": be,
+        "revised_estimate": None,
+        "revised_month": None,
+    }
+
+
+def _q_row(month: str, spend: float, dept: str = "q") -> dict:
+    return {
+        "department": dept,
+        "month": f"{month}-01",
+        "fund": "current",
+        "object_class": "A01",
+        "release": spend,
+        "expenditure": spend,
+    }
+
+
+def _q_frames(rows: list[tuple[str, float]], alloc: list[dict] | None = None):
+    from helpers.data.calendar import fiscal_year
+
+    mon = pd.DataFrame([{**_q_row(m, v), "fiscal_year": fiscal_year(m)} for m, v in rows])
+    return pd.DataFrame(alloc or [_q_alloc()]), mon
+
+
+def test_quarterly_position_is_at_the_last_reported_quarter_end():
+    alloc, mon = _q_frames([("2024-09", 100.0), ("2024-12", 100.0)])
+    # February 2025 lies inside Q3 (January-March), not yet ended: the position is at December
+    r = budget.execution_report(alloc, mon, "q", "2025-02", frequency="quarterly")
+    assert r.as_of == dt.date(2024, 12, 1)
+    assert r.total["util_be"] == pytest.approx(200 / 400)
+    assert r.benchmark == pytest.approx(6 / 12)  # not 8 / 12 (February)
+    assert r.total["gap_be"] == pytest.approx(0.0)
+    assert list(r.coverage["status"]) == ["reported", "reported"]  # quarters, not months
+    assert r.missing_months == [] and r.awaited_periods == []
+    assert r.flags.empty
+
+
+def test_quarterly_pace_uses_the_time_the_quarters_cover_not_a_count_of_rows():
+    alloc, mon = _q_frames([("2024-09", 100.0), ("2024-12", 100.0)])
+    p = budget.project_year_end(alloc, mon, "q", "2025-02", frequency="quarterly")
+    assert p.method == "pace"
+    assert p.point == pytest.approx(200 / (6 / 12))  # 400 = 100% of BE
+    assert p.point_be == pytest.approx(1.0)
+    # the monthly reading of the same rows gives 200 x 12 / 2 = 1,200 (300%): withheld
+    monthly = budget.project_year_end(alloc, mon, "q", "2025-02")
+    assert math.isnan(monthly.point_be) and "gives 300% of the budget estimate" in monthly.withheld
+
+
+def test_quarter_ended_but_not_received_is_awaited_not_missing():
+    alloc, mon = _q_frames([("2024-09", 100.0), ("2024-12", 100.0)])
+    r = budget.execution_report(alloc, mon, "q", "2025-04", frequency="quarterly")
+    assert list(r.coverage["status"]) == ["reported", "reported", "awaited"]
+    assert r.as_of == dt.date(2024, 12, 1) and r.benchmark == pytest.approx(0.5)
+    assert r.missing_months == []
+    assert list(r.flags["kind"]) == ["awaited_periods"]
+    assert "Q3 2024-25" in r.flags["message"].iloc[0]
+
+
+def test_quarter_without_data_between_reported_ones_is_missing():
+    alloc, mon = _q_frames([("2024-09", 100.0), ("2025-03", 100.0)])
+    r = budget.execution_report(alloc, mon, "q", "2025-03", frequency="quarterly")
+    assert list(r.coverage["status"]) == ["reported", "missing", "reported"]
+    assert r.missing_months == [dt.date(2024, 12, 1)]
+    assert r.benchmark == pytest.approx(9 / 12)
+    p = r.projection
+    assert p.point == pytest.approx(200 / (6 / 12))  # two quarters reported = 6 months
+
+
+def test_quarterly_profile_projection_from_prior_year_quarters():
+    # FY 2023-24 quarters 100, 100, 100, 200 (total 500): Q1-Q2 took 40% of the year
+    alloc = [_q_alloc(500.0, "2023-24"), _q_alloc(400.0)]
+    rows = [("2023-09", 100.0), ("2023-12", 100.0), ("2024-03", 100.0), ("2024-06", 200.0)]
+    a, mon = _q_frames(rows + [("2024-09", 80.0), ("2024-12", 80.0)], alloc)
+    p = budget.project_year_end(a, mon, "q", "2025-01", frequency="quarterly")
+    assert p.method == "profile"
+    assert p.point == pytest.approx(160 / 0.4)
+    assert p.label == "Prior-year quarterly profile"
+
+
+def test_quarterly_complete_year_is_the_outturn():
+    rows = [("2024-09", 100.0), ("2024-12", 100.0), ("2025-03", 100.0), ("2025-06", 90.0)]
+    alloc, mon = _q_frames(rows)
+    r = budget.execution_report(alloc, mon, "q", "2025-06", frequency="quarterly")
+    assert r.year_complete
+    assert r.total["util_be"] == pytest.approx(390 / 400)
+    assert r.projection.point == pytest.approx(390.0)
+    first = view.key_message_sentences(r, "Q")[0]
+    assert "the year is complete: its outturn is 98% of the estimate" in first
+
+
+def test_implausible_projection_is_withheld():
+    # one quarter at 60% of BE: the pace gives 240%, above the 200% limit
+    alloc, mon = _q_frames([("2024-09", 240.0)])
+    p = budget.project_year_end(alloc, mon, "q", "2024-11", frequency="quarterly")
+    assert math.isnan(p.point) and "plausibility limit of 200%" in p.withheld
+    r = budget.execution_report(alloc, mon, "q", "2024-11", frequency="quarterly")
+    assert budget.headline_values(r)["projection_low"] is None
+    assert "no year-end projection is shown" in view.key_message_sentences(r, "Q")[0]
+
+
+def test_annual_data_compare_executed_with_approved_per_year():
+    alloc = [_q_alloc(500.0, "2023-24"), _q_alloc(400.0)]
+    a, mon = _q_frames([("2024-06", 450.0)], alloc)
+    # inside FY 2024-25: no executed amount yet, no utilisation, no projection
+    r = budget.execution_report(a, mon, "q", "2025-03", frequency="annual")
+    assert r.as_of is None and math.isnan(r.benchmark) and math.isnan(r.total["util_be"])
+    assert math.isnan(r.projection.point)
+    head = budget.headline_values(r)
+    assert head["utilisation"] is None and head["benchmark"] is None
+    msgs = view.key_message_sentences(r, "Q")
+    assert "In FY 2023-24, the latest year with executed figures, Q spent 90%" in msgs[0]
+    assert any("no within-year projection" in m for m in msgs)
+    # the closed year: its outturn
+    r = budget.execution_report(a, mon, "q", "2024-06", frequency="annual")
+    assert r.year_complete and r.total["util_be"] == pytest.approx(450 / 500)
+    assert r.projection.point == pytest.approx(450.0)
+
+
+def test_monthly_is_the_default_and_unknown_frequencies_are_refused():
+    assert budget.frequency_of({}) == "monthly"
+    assert budget.frequency_of({"budget.frequency": "quarterly"}) == "quarterly"
+    with pytest.raises(ValueError, match="weekly"):
+        budget.check_frequency("weekly")
+
+
+def test_scopes_and_classes_follow_the_profiles_chart_of_accounts(tmp_path):
+    from helpers import profile
+
+    (tmp_path / "departments.yaml").write_text("departments: []\n", encoding="utf-8")
+    doc = {
+        "name": "t",
+        "government": {"name": "Government of T", "short": "T"},
+        "currency": {"code": "AMD", "unit": "million"},
+        "fiscal_year": {"start_month": 1, "label": "start"},
+        "priority_areas": ["Health"],
+        "registry": "departments.yaml",
+        "chart_of_accounts": {
+            "funds": ["recurrent", "capital"],
+            "object_classes": [
+                {"code": "21", "name": "Compensation of employees", "role": "salary"},
+                {"code": "22", "name": "Use of goods and services", "role": "non_salary"},
+                {"code": "31", "name": "Non-financial assets", "role": "development"},
+            ],
+        },
+    }
+    with profile.use(profile.parse(doc, tmp_path)):
+        assert budget.OBJECT_CLASSES == {
+            "21": "Compensation of employees",
+            "22": "Use of goods and services",
+            "31": "Non-financial assets",
+        }
+        labels = budget.SCOPE_LABELS
+        assert labels["salary"] == "Salary (recurrent, 21)"
+        assert labels["development"] == "Development (capital fund, 31)"
+        line = {
+            "department": "t",
+            "fiscal_year": "2025",
+            "revised_estimate": None,
+            "revised_month": None,
+        }
+        alloc = pd.DataFrame(
+            [
+                {**line, "fund": "recurrent", "object_class": "21", "budget_estimate": 100.0},
+                {**line, "fund": "recurrent", "object_class": "31", "budget_estimate": 50.0},
+                {**line, "fund": "capital", "object_class": "22", "budget_estimate": 50.0},
+            ]
+        )
+        prepared = budget.prepare_allocations(alloc)
+        # development = the capital fund, or a class with role development in any fund
+        assert list(prepared["component"]) == ["salary", "development", "development"]
+        with pytest.raises(ValueError, match="fund must be one of"):
+            budget.prepare_allocations(alloc.assign(fund="current"))
+    # KP reads exactly as before
+    assert budget.SCOPE_LABELS["salary"] == "Salary (current, A01)"
+    assert budget.SCOPE_LABELS["development"] == "Development (ADP)"
+    assert budget.OBJECT_CLASSES["A07"] == "Interest payment"
