@@ -273,7 +273,7 @@ def test_report_words_follow_the_instrument(report):
     from helpers.present import survey as ps
 
     res = report("government")
-    notes = " ".join(n.data if hasattr(n, "data") else str(n) for n in ps.methods_note(res))
+    notes = " ".join(n.plain for n in ps.methods_note(res))
     html = "".join(o._repr_mimebundle_().get("text/html", "") for o in ps.methods_note(res))
     assert "simple random sampling of respondents" in html
     assert "rating 3 on a 3-point scale (asked of every respondent)" in html
