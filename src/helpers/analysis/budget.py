@@ -11,8 +11,13 @@ Definitions and settings (each a named module constant or a parameter):
 - Utilisation is always reported with its denominator: budget estimate (BE, original),
   final grant (revised estimate, only when known at the report month: ``revised_month`` on or
   before it, for every row of the scope), and cumulative releases.
-- Salary = current fund, object class A01; non-salary = current fund, other classes;
-  development = development fund (ADP).
+- Scopes from the active profile's chart of accounts: salary = current (first) fund, classes
+  with role salary (KP: A01); non-salary = current fund, other classes; development = any
+  other fund (KP: ADP), or a class with role development.
+- Frequency (``frequency`` argument, from ``load_info['budget.frequency']``; monthly by
+  default): quarterly and annual data are read by their own periods, at the end of the last
+  reported period (docs/methods.md, 1.10). A year-end projection above ``PLAUSIBLE_MAX`` x BE
+  is withheld.
 - A month with no ``budget_monthly`` row for the department is *missing*; a month with some rows
   but not one for every (fund, object class) budgeted that year is *incomplete*. Gaps are never
   read as zero: cumulative figures cover reported rows only and say so; the year-end projection
