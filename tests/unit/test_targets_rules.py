@@ -140,3 +140,20 @@ def test_valid_new_rules_load(tmp_path, capsys):
 def test_files_without_the_new_columns_still_load(tmp_path, capsys):
     code, out, _, _ = _load(tmp_path, f"{HEAD}\n{OK_ROW}\n", actuals="T1,2024-11,,61\n", capsys=capsys)
     assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    "row, rule",
+    [
+        ("V,health,Verified,%,up,60,2024-06,80,2025-06,S,no,T9", "verifies a target_id not in targets"),
+        ("V,health,Verified,%,up,60,2024-06,80,2025-06,S,no,V", "a target cannot verify itself"),
+        ("V,energy,Verified,%,up,60,2024-06,80,2025-06,S,no,T1",
+         "verifies a target of another department"),
+    ],
+)  # fmt: skip
+def test_self_contradicting_verification_is_refused(tmp_path, capsys, row, rule):
+    text = f"{HEAD},verifies\n{OK_ROW},\n{row}\n"
+    code, out, wh, raw = _load(tmp_path, text, capsys=capsys)
+    assert code == 1, out
+    assert f"{raw}/targets.csv row 3, column verifies: {rule}" in out
+    assert not wh.exists()

@@ -91,7 +91,9 @@ FREQUENCIES = ("monthly", "quarterly", "annual")
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 PERIOD_WORD = {"monthly": "month", "quarterly": "quarter", "annual": "year"}
 TOLERANCE_BASES = ("change", "planned", "absolute")
-OPTIONAL_TARGET_COLUMNS = ("frequency", "tolerance", "tolerance_basis", "band_low", "band_high")
+OPTIONAL_TARGET_COLUMNS = (
+    "frequency", "tolerance", "tolerance_basis", "band_low", "band_high", "verifies",
+)  # fmt: skip
 MILESTONE_STATUSES = ("not started", "in progress", "completed", "dropped")
 ACTION_STATUSES = ("open", "done", "overdue", "dropped")
 
@@ -335,7 +337,7 @@ def prepare_targets(targets: pd.DataFrame) -> pd.DataFrame:
             t[col] = pd.NA
     for col in ("tolerance", "band_low", "band_high"):
         t[col] = _numeric(t[col], f"targets.{col}")
-    for col in ("frequency", "tolerance_basis"):
+    for col in ("frequency", "tolerance_basis", "verifies"):
         t[col] = t[col].astype("object").where(t[col].notna(), None)
     # the same rules as make data (helpers.data.schemas.target_rules): one definition
     from helpers.data.schemas import target_rules
@@ -1048,6 +1050,78 @@ def district_breakdown(
 
 
 # --------------------------------------------------------------------------------------------
+# Reported against verified
+# --------------------------------------------------------------------------------------------
+
+VERIFICATION_COLUMNS = [
+    "target_id", "verified_id", "title", "unit", "month", "reported", "verified",
+    "difference", "verified_share", "note",
+]  # fmt: skip
+
+
+def reported_targets(targets_t: pd.DataFrame) -> pd.DataFrame:
+    """The targets that are not a verification of another (``verifies`` blank)."""
+    if "verifies" not in targets_t.columns:
+        return targets_t
+    return targets_t[targets_t["verifies"].isna()]
+
+
+def verification(targets_t: pd.DataFrame, actuals_t: pd.DataFrame, month: Any) -> pd.DataFrame:
+    """Reported against independently verified values (an evidence check of what is reported).
+
+    A target whose ``verifies`` names another target holds the verified values of that (the
+    reported) target. Per pair: the latest month at or before ``month`` in which both have a
+    department-wide actual; ``difference = verified - reported`` and ``verified_share =
+    verified / reported`` (NaN when the reported value is 0). ``note`` says when only one side
+    has data. Columns: VERIFICATION_COLUMNS (empty without pairs)."""
+    month = _month_ts(month)
+    if "verifies" not in targets_t.columns:
+        return pd.DataFrame(columns=VERIFICATION_COLUMNS)
+    pairs = targets_t[targets_t["verifies"].notna()]
+    titles = dict(zip(targets_t["target_id"], targets_t["title"], strict=True))
+    units = dict(zip(targets_t["target_id"], targets_t["unit"], strict=True))
+    a = actuals_t[actuals_t["district_pcode"].isna() & (actuals_t["month"] <= month)]
+    rows = []
+    for ver in pairs.to_dict("records"):
+        rep_id, ver_id = ver["verifies"], ver["target_id"]
+        r = a[a["target_id"] == rep_id].set_index("month")["actual"]
+        v = a[a["target_id"] == ver_id].set_index("month")["actual"]
+        both = sorted(set(r.index) & set(v.index))
+        row = {
+            "target_id": rep_id,
+            "verified_id": ver_id,
+            "title": titles.get(rep_id, rep_id),
+            "unit": units.get(rep_id),
+            "month": pd.NaT,
+            "reported": math.nan,
+            "verified": math.nan,
+            "difference": math.nan,
+            "verified_share": math.nan,
+            "note": "",
+        }
+        if both:
+            m = both[-1]
+            rv, vv = float(r[m]), float(v[m])
+            row.update(
+                month=m,
+                reported=rv,
+                verified=vv,
+                difference=vv - rv,
+                verified_share=vv / rv if rv != 0 else math.nan,
+            )
+        elif len(r) and not len(v):
+            row["note"] = "reported, not verified yet"
+        elif len(v) and not len(r):
+            row["note"] = "verified, nothing reported"
+        elif len(r):
+            row["note"] = "reported and verified in different months"
+        else:
+            row["note"] = "no data"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=VERIFICATION_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
 # Scorecard
 # --------------------------------------------------------------------------------------------
 
@@ -1098,7 +1172,7 @@ def scorecard(
     excluded), included.
     """
     rule = _as_rule(weights)
-    t = prepare_targets(targets)
+    t = reported_targets(prepare_targets(targets))  # a verification is evidence, not a KPI
     tr = prepare_trajectory(trajectory)
     a = prepare_actuals(actuals)
     month = _month_ts(month)
@@ -1173,7 +1247,7 @@ def province_scorecard(
     if settings is None:
         settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
     card = scorecard(targets, trajectory, actuals, month, rule)
-    t = prepare_targets(targets)
+    t = reported_targets(prepare_targets(targets))
     tr = prepare_trajectory(trajectory)
     a = prepare_actuals(actuals)
     status = {}
@@ -1276,6 +1350,10 @@ class StocktakePack:
     grade: str | None
     settings: StocktakeSettings
     rule: ScorecardRule
+    #: reported against verified values (targets with ``verifies``), see :func:`verification`
+    verification: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=VERIFICATION_COLUMNS)
+    )
 
     @property
     def n_targets(self) -> int:
@@ -1327,13 +1405,16 @@ def build_pack(
     rule = _as_rule(rule)
     month = _month_ts(month)
     targets, trajectory, actuals = targets_in_force(targets, trajectory, actuals, month)
-    t = prepare_targets(targets)
-    t = t[t["department"] == department].sort_values("target_id").reset_index(drop=True)
+    t_all = prepare_targets(targets)
+    t_all = t_all[t_all["department"] == department].sort_values("target_id")
+    a_all = prepare_actuals(actuals)
+    checks = verification(t_all, a_all[a_all["target_id"].isin(set(t_all["target_id"]))], month)
+    # targets holding verified values of another are evidence, not targets of their own
+    t = reported_targets(t_all).reset_index(drop=True)
     ids = set(t["target_id"])
     tr = prepare_trajectory(trajectory)
     tr = tr[tr["target_id"].isin(ids)]
-    a = prepare_actuals(actuals)
-    a = a[a["target_id"].isin(ids)]
+    a = a_all[a_all["target_id"].isin(ids)]
     ms = _of_department(milestones, department, ids)
     ms = milestone_status(ms[ms["target_id"].astype(str).isin(ids)], month)
     r = _of_department(ratings, department, ids)
@@ -1391,4 +1472,5 @@ def build_pack(
         grade=rule.grade(sc),
         settings=settings,
         rule=rule,
+        verification=checks,
     )

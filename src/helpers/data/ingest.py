@@ -44,7 +44,7 @@ from helpers.data.schemas import (
     InputSpec,
 )
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 MAX_MESSAGES_PER_FILE = 20
 
 # Warehouse DDL: table -> [(column, type)], and the sort order rows are stored in.
@@ -115,6 +115,7 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
             ("tolerance_basis", "VARCHAR"),
             ("band_low", "DOUBLE"),
             ("band_high", "DOUBLE"),
+            ("verifies", "VARCHAR"),
         ],
         ["department", "target_id"],
     ),

@@ -512,6 +512,25 @@ def target_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]
         f = text(d, "frequency")
         return f.isna() | f.isin(TARGET_FREQUENCIES).fillna(False).astype(bool)
 
+    def verifies(d, check):
+        v = text(d, "verifies")
+        ids = d["target_id"].astype("string").str.strip()
+        dept = dict(zip(ids, d["department"], strict=False)) if "department" in d else {}
+        ver = dict(zip(ids, v, strict=False))
+        out = []
+        for i, tid, dep in zip(v, ids, d.get("department", ids), strict=True):
+            if i is pd.NA or i is None or (isinstance(i, float) and np.isnan(i)):
+                out.append(True)
+            elif check == "known":
+                out.append(i in dept)
+            elif check == "self":
+                out.append(i != tid)
+            elif check == "department":
+                out.append(i not in dept or dept[i] == dep)
+            else:  # chain: the verified target must itself be a reported one
+                out.append(i not in ver or pd.isna(ver[i]))
+        return pd.Series(out, index=d.index, dtype=bool)
+
     def at_period_end(c):
         def fn(d):
             if c not in d.columns:
@@ -537,6 +556,12 @@ def target_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]
         ("frequency", f"unknown frequency (allowed: {', '.join(TARGET_FREQUENCIES)})", frequency),
         ("baseline_month", _period_rule("baseline_month"), at_period_end("baseline_month")),
         ("target_month", _period_rule("target_month"), at_period_end("target_month")),
+        ("verifies", "verifies a target_id not in targets", lambda d: verifies(d, "known")),
+        ("verifies", "a target cannot verify itself", lambda d: verifies(d, "self")),
+        ("verifies", "verifies a target of another department",
+         lambda d: verifies(d, "department")),
+        ("verifies", "verifies a target that itself verifies another",
+         lambda d: verifies(d, "chain")),
     ]  # fmt: skip
 
 
@@ -707,6 +732,7 @@ SPECS: dict[str, InputSpec] = {
                 F("tolerance_basis", required=False, optional_column=True),
                 F("band_low", "number", False, optional_column=True),
                 F("band_high", "number", False, optional_column=True),
+                F("verifies", required=False, optional_column=True),
             ),
             ("target_id",),
             column_rules=_targets_cols,

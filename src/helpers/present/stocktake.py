@@ -254,10 +254,50 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
         )
     elif len(ms):
         msgs.append("No milestone is overdue or due this month.")
+    checked = verification_sentence(pack)
+    if checked:
+        msgs.append(checked)
     decisions = decisions_needed(pack)
     if decisions:
         msgs.append("Decisions needed: " + "; ".join(decisions) + ".")
     return msgs
+
+
+def verification_sentence(pack: StocktakePack) -> str:
+    """Reported against verified in one sentence ('' when no target is verified)."""
+    v = pack.verification
+    v = v[v["month"].notna()] if len(v) else v
+    if not len(v):
+        return ""
+    parts = []
+    for r in v.itertuples():
+        share = "" if _missing(r.verified_share) else f", {r.verified_share:.1%} of the reported value"
+        parts.append(
+            f"{r.title}: reported {fmt_value(r.reported, r.unit)}, verified "
+            f"{fmt_value(r.verified, r.unit)} ({fmt_diff(r.difference, r.unit)}{share}; {fmt_month(r.month)})"
+        )
+    return "Reported against independently verified: " + "; ".join(parts) + "."
+
+
+def verification_table(pack: StocktakePack) -> pd.DataFrame:
+    """Reported against verified values, one row per verified indicator."""
+    v = pack.verification
+    return pd.DataFrame(
+        {
+            "Indicator": v["title"],
+            "Month": [fmt_month(m) for m in v["month"]],
+            "Reported": [fmt_value(x, u) for x, u in zip(v["reported"], v["unit"], strict=True)],
+            "Verified": [fmt_value(x, u) for x, u in zip(v["verified"], v["unit"], strict=True)],
+            "Verified \u2212 reported": [
+                fmt_diff(x, u) for x, u in zip(v["difference"], v["unit"], strict=True)
+            ],
+            "Verified / reported": v["verified_share"],
+            "Note": v["note"],
+        }
+    )
+
+
+VERIFICATION_FORMATS = {"Verified / reported": "pct"}
 
 
 def target_sentence(pack: StocktakePack, target_id: str) -> str:
