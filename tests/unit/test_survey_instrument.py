@@ -79,7 +79,7 @@ def _geojson() -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def make_profile(folder: Path, instrument: dict | None) -> profile.Profile:
+def make_profile(folder: Path, instrument: dict | None, geography: bool = True) -> profile.Profile:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "districts.geojson").write_text(json.dumps(_geojson()), encoding="utf-8")
     doc = {
@@ -91,6 +91,8 @@ def make_profile(folder: Path, instrument: dict | None) -> profile.Profile:
         "priority_areas": ["Health"],
         "registry": "departments.yaml",
     }
+    if not geography:
+        del doc["geography"]
     (folder / "profile.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     reg = {
         "registry_start": "2020-01-01",
@@ -143,7 +145,9 @@ def land(tmp_path, monkeypatch):
     state = {"instrument": copy.deepcopy(BASE), "frame": wave_file()}
 
     def load():
-        prof = make_profile(tmp_path / "profiles" / "surveyland", state["instrument"])
+        prof = make_profile(
+            tmp_path / "profiles" / "surveyland", state["instrument"], state.get("geography", True)
+        )
         state["frame"].to_csv(raw / "survey_2025-06.csv", index=False)
         lines: list[str] = []
         with profile.use(prof):
@@ -359,6 +363,25 @@ def test_raking_to_population_totals_in_the_report(land):
         res = ps.survey_report("health", "2025-12", min_n=10)
         text = " ".join(n.plain for n in ps.methods_note(res))
         assert "raked to known population totals (district pcode x gender; age band)" in text
+
+
+def test_no_geography_no_unit_view(land):
+    """A profile without districts or regions: the instrument has no geography; the report
+    has figures but no per-unit table, chart or map."""
+    land["geography"] = False
+    code, log = land["load"]()
+    assert code == 2 and "the profile surveyland has no geography" in log  # still names one
+    del land["instrument"]["geography"]
+    land["instrument"]["design"]["strata"] = None
+    code, log = land["load"]()
+    assert code == 0, log
+    from helpers.present import survey as ps
+
+    with profile.use(land["prof"]):
+        res = ps.survey_report("health", "2025-12", min_n=10)
+        assert res.available and res.strata == 1
+        assert ps.district_table(res) == [] and ps.district_map(res) == []
+        assert res.headline_satisfaction is not None
 
 
 def test_make_data_refuses_a_contradicting_instrument(land, capsys):

@@ -1000,6 +1000,11 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
     # survey: one file per wave, survey_YYYY-MM.{sav,csv,xlsx} (or named in the instrument's
     # files:), read as the profile's survey instrument defines it
     inst = survey_instrument.active(prof)  # InstrumentError (a MappingError): exit 2
+    if inst.geography is not None and prof.geography is None:
+        raise survey_instrument.InstrumentError(
+            f"{inst.path}: field 'geography.column': the profile {prof.name} has no geography "
+            "(no districts or regions): leave geography out of the instrument"
+        )
     if inst.path is not None:
         out.sources.append((_display(inst.path), sha256_file(inst.path), 0, "survey_instrument"))
     named = {p.name: p for p in files if p.name in inst.files}

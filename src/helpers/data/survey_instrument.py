@@ -34,6 +34,7 @@ imports only :mod:`helpers.profile` and :mod:`helpers.data.mapping` (for the err
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -809,6 +810,19 @@ def _load_cached(path_text: str, _stamp: int) -> Instrument:
 
 
 def active(prof: profiles.Profile | None = None) -> Instrument:
-    """The active profile's instrument: its ``survey.yaml``, else the KP default."""
+    """The active profile's instrument: its ``survey.yaml``, else the KP default (for a
+    profile without a geography: without the district column and without strata)."""
+    prof = prof or profiles.active()
     p = path_for(prof)
-    return load(p) if p.is_file() else KP_INSTRUMENT
+    if p.is_file():
+        return load(p)
+    if prof.geography is None:
+        return KP_NO_GEOGRAPHY
+    return KP_INSTRUMENT
+
+
+KP_NO_GEOGRAPHY = dataclasses.replace(
+    KP_INSTRUMENT,
+    geography=None,
+    design=dataclasses.replace(KP_INSTRUMENT.design, strata=None),
+)
