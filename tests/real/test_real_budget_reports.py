@@ -1,0 +1,131 @@
+"""Budget reports on real annual data: World Bank BOOST Pakistan (approved vs executed) and the
+federal budget books, loaded through the federal profile's shipped mappings alone.
+
+Skips with a reason when ../shared/real-data is absent. Hand checks are sums of the source CSV's
+component lines read with the csv module (the lines the mapping keeps: wages, goods and
+services, capital, roads maintenance and subsidies; not the totals or their parts), not with
+the mapping code. BOOST `year` 2021 = FY 2020-21 (the year the fiscal year ends).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import budget, paths, profile
+from helpers.data import ingest
+
+REAL = paths.ROOT.parent / "shared" / "real-data"
+if not REAL.is_dir():
+    REAL = Path("/work/shared/real-data")
+
+DROP = re.compile(r"^Spending in (judiciary|roads)$|basic wages|allowances|basic services")
+SECTORS = {"Health": "national-health-services", "Infrastructure": "communications"}
+
+
+def _need(*parts: str) -> Path:
+    p = REAL.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"real data not available: {p} (see ../shared/real-data/README.md)")
+    return p
+
+
+def _hand(src: Path) -> dict[tuple[str, int], tuple[float, float]]:
+    """(department, BOOST year) -> (approved, executed) in PKR million, summed by hand."""
+    out: dict = {}
+    with src.open(encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            if r["country_code"] != "PAK" or r["sector"] not in SECTORS:
+                continue
+            if DROP.search(r["budget_line"]):
+                continue
+            key = (SECTORS[r["sector"]], int(float(r["year"])))
+            a, e = out.get(key, (0.0, 0.0))
+            out[key] = (a + float(r["approved_value"]) / 1e6, e + float(r["executed_value"]) / 1e6)
+    return out
+
+
+@pytest.fixture(scope="module")
+def boost(tmp_path_factory):
+    src = _need("boost", "boost_budget_execution_pakistan.csv")
+    books = _need("pk_federal_budget")
+    root = tmp_path_factory.mktemp("boost")
+    raw = root / "raw"
+    raw.mkdir()
+    shutil.copy(src, raw / src.name)
+    for f in ("budget_2023_24.xlsx", "budget_2024_25.xlsx"):
+        shutil.copy(books / f, raw / f)
+    wh_path = root / "warehouse.duckdb"
+    with profile.use("federal"):
+        code = ingest.run(raw, wh_path, log=lambda *a, **k: None)
+    assert code == 0
+    import duckdb
+
+    con = duckdb.connect(str(wh_path), read_only=True)
+    try:
+        info = dict(con.execute("SELECT key, value FROM load_info").fetchall())
+        alloc = con.execute("SELECT * FROM budget_allocations").df()
+        monthly = con.execute("SELECT * FROM budget_monthly").df()
+    finally:
+        con.close()
+    return {"info": info, "alloc": alloc, "monthly": monthly, "hand": _hand(src)}
+
+
+def _report(boost, dept: str, month: str):
+    with profile.use("federal"):
+        f = budget.frequency_of(boost["info"])
+        return f, budget.execution_report(
+            boost["alloc"], boost["monthly"], dept, month, frequency=f
+        )
+
+
+def test_boost_is_loaded_as_annual(boost):
+    assert boost["info"]["budget.frequency"] == "annual"
+
+
+@pytest.mark.parametrize("dept", sorted(SECTORS.values()))
+def test_closed_year_shows_executed_against_approved(boost, dept):
+    approved, executed = boost["hand"][(dept, 2021)]
+    f, r = _report(boost, dept, "2021-06")
+    assert f == "annual"
+    assert r.year_complete
+    assert r.total["budget_estimate"] == pytest.approx(approved, rel=1e-9)
+    assert r.total["expenditure"] == pytest.approx(executed, rel=1e-9)
+    assert r.total["util_be"] == pytest.approx(executed / approved, rel=1e-9)
+    assert r.projection.point == pytest.approx(executed, rel=1e-9)  # the outturn
+    with profile.use("federal"):
+        from helpers.present import budget as view
+
+        first = view.key_message_sentences(r, dept)[0]
+    assert f"spent {executed / approved:.0%} of its approved budget" in first
+    assert "FY 2020-21" in first
+
+
+def test_inside_a_year_there_is_no_within_year_projection(boost):
+    f, r = _report(boost, "national-health-services", "2021-03")
+    assert r.as_of is None and math.isnan(r.benchmark)
+    assert math.isnan(r.projection.point)  # not executed x 12 / months
+    head = budget.headline_values(r)
+    assert head["utilisation"] is None and head["projection_low"] is None
+    approved, executed = boost["hand"][("national-health-services", 2020)]
+    with profile.use("federal"):
+        from helpers.present import budget as view
+
+        msgs = view.key_message_sentences(r, "Health")
+    assert (
+        f"In FY 2019-20, the latest year with executed figures, Health spent {executed / approved:.0%}"
+        in msgs[0]
+    )
+    assert any("no within-year projection" in m for m in msgs)
+
+
+def test_budget_books_year_without_executed_figures(boost):
+    # FY 2024-25: budget estimates from the 2024-25 book, no executed amount in any source
+    f, r = _report(boost, "national-health-services", "2024-07")
+    assert math.isnan(r.total["util_be"]) and r.total["budget_estimate"] > 0
+    assert not r.year_complete and math.isnan(r.projection.point)
