@@ -846,3 +846,24 @@ def test_profile_tolerance_basis_is_a_setting():
     with pytest.raises(ValueError, match="tolerance"):
         st.StocktakeSettings(tolerance=2.0, tolerance_basis="planned")
     assert st.StocktakeSettings.from_config(st.load_config()).tolerance_basis == "change"
+
+
+def test_maintain_and_quarterly_targets_render():
+    m = _one("M", "maintain", 95.0, 95.0, band_low=93.0, band_high=97.0)
+    pack = _pack_of(m, [("2025-01-01", 94.0), ("2025-02-01", 96.0), ("2025-03-01", 97.4)])
+    facts = dict(pst.target_facts(pack, "M").to_numpy())
+    assert facts["Direction"] == "hold within 93.0%\u201397.0%"
+    assert facts["Target"] == "hold 95.0% (band 93.0%\u201397.0%) by Jun 2025"
+    assert pack.summary["status"].iloc[0] == st.OFF_TRACK  # 0.4 above the band
+    assert "0.4 pp above the band" in pst.target_sentence(pack, "M")
+    pst.trajectory_chart(pack, "M")
+    q = _one("Q", "up", 100.0, 140.0, frequency="quarterly", unit=None)
+    qpack = _pack_of(q, [("2024-09-01", 108.0), ("2025-03-01", 121.0)])
+    facts = dict(pst.target_facts(qpack, "Q").to_numpy())
+    assert facts["Quarters without data"] == "1"
+    assert facts["Latest actual"] == "121.0 (Mar 2025)"  # no unit: no trailing dash or space
+    assert any("no actual for 1 quarter (Dec 2024)" in n for n in pst.data_notes(qpack))
+    pst.trajectory_chart(qpack, "Q")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
