@@ -27,7 +27,13 @@ from helpers import profile
 from helpers.data import ingest
 from helpers.data.registry import load_registry
 
-GSS = Path(__file__).resolve().parents[2].parent / "shared" / "real-data" / "gss2012" / "gss2012_poliscidata.csv"
+GSS = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "real-data"
+    / "gss2012"
+    / "gss2012_poliscidata.csv"
+)
 pytestmark = pytest.mark.skipif(
     not GSS.is_file(), reason=f"GSS 2012 extract not available at {GSS} (../shared/real-data)"
 )
@@ -43,7 +49,12 @@ DIVISIONS = [
     "MOUNTAIN",
     "PACIFIC",
 ]
-SERVICES = {"fedgov": "confed", "congress": "conlegis", "medicine": "conmedic", "schools": "coneduc"}
+SERVICES = {
+    "fedgov": "confed",
+    "congress": "conlegis",
+    "medicine": "conmedic",
+    "schools": "coneduc",
+}
 
 INSTRUMENT = {
     "description": "GSS 2012 (poliscidata extract): confidence in institutions",
@@ -65,8 +76,12 @@ INSTRUMENT = {
         },
     },
     "items": {
-        "happy": {"column": "happy", "scale": "happy", "asked": "everyone",
-                  "wording": "Taken all together, how would you say things are these days?"},
+        "happy": {
+            "column": "happy",
+            "scale": "happy",
+            "asked": "everyone",
+            "wording": "Taken all together, how would you say things are these days?",
+        },
         "satisfaction": {
             "columns": SERVICES,
             "scale": "confidence",
@@ -79,8 +94,11 @@ INSTRUMENT = {
     "overall": "happy",
     "drivers": [],
     "categories": {
-        "gender": {"column": "sex", "levels": {"female": ["Female"], "male": ["Male"]},
-                   "reference": "male"},
+        "gender": {
+            "column": "sex",
+            "levels": {"female": ["Female"], "male": ["Male"]},
+            "reference": "male",
+        },
         "age_band": {"column": "age_3", "levels": ["18-40", "41-60", "61+"], "required": False},
     },
     "geography": {
@@ -112,11 +130,20 @@ def write_profile(folder: Path, instrument: dict) -> profile.Profile:
     (folder / "divisions.geojson").write_text(json.dumps(_geojson()), encoding="utf-8")
     doc = {
         "name": "us-gss",
-        "government": {"name": "United States (GSS test profile)", "short": "US", "scope": "country"},
+        "government": {
+            "name": "United States (GSS test profile)",
+            "short": "US",
+            "scope": "country",
+        },
         "currency": {"code": "USD", "unit": "million"},
         "fiscal_year": {"start_month": 10, "label": "end"},
-        "geography": {"file": "divisions.geojson", "id_property": "code",
-                      "name_property": "name", "unit": "division", "units": "divisions"},
+        "geography": {
+            "file": "divisions.geojson",
+            "id_property": "code",
+            "name_property": "name",
+            "unit": "division",
+            "units": "divisions",
+        },
         "priority_areas": ["Government", "Health", "Education"],
         "registry": "departments.yaml",
     }
@@ -124,7 +151,11 @@ def write_profile(folder: Path, instrument: dict) -> profile.Profile:
     reg = {
         "registry_start": "2010-01-01",
         "departments": [
-            {"slug": s, "priority_area": a, "names": [{"name": n, "valid_from": "2010-01-01", "valid_to": None}]}
+            {
+                "slug": s,
+                "priority_area": a,
+                "names": [{"name": n, "valid_from": "2010-01-01", "valid_to": None}],
+            }
             for s, a, n in (
                 ("government", "Government", "Federal government and Congress"),
                 ("health", "Health", "Health"),
@@ -154,7 +185,9 @@ def gss(tmp_path_factory):
     lines: list[str] = []
     with profile.use(prof):
         reg = load_registry()
-        code = ingest.run(raw, wh, registry=reg, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+        code = ingest.run(
+            raw, wh, registry=reg, log=lambda *a, **k: lines.append(" ".join(map(str, a)))
+        )
     return {"prof": prof, "wh": wh, "code": code, "log": lines, "raw": raw}
 
 
@@ -195,19 +228,33 @@ def test_make_data_loads_the_gss_through_the_instrument(gss):
 
     con = duckdb.connect(str(gss["wh"]), read_only=True)
     try:
-        n = con.execute("SELECT count(*), count(DISTINCT district_pcode) FROM survey_respondents").fetchone()
+        n = con.execute(
+            "SELECT count(*), count(DISTINCT district_pcode) FROM survey_respondents"
+        ).fetchone()
         assert n == (1974, 9)
         # asked of everyone: one rating row per respondent and service; blanks (not asked) NULL
-        counts = dict(con.execute(
-            "SELECT service, count(satisfaction) FROM survey_ratings GROUP BY 1").fetchall())
+        counts = dict(
+            con.execute(
+                "SELECT service, count(satisfaction) FROM survey_ratings GROUP BY 1"
+            ).fetchall()
+        )
         raw = pd.read_csv(GSS)
         assert counts == {s: int(raw[c].notna().sum()) for s, c in SERVICES.items()}
         assert con.execute("SELECT count(*) FROM survey_ratings").fetchone()[0] == 4 * 1974
-        w = con.execute("SELECT min(weight), max(weight), count(psu), count(stratum) FROM survey_respondents").fetchone()
+        w = con.execute(
+            "SELECT min(weight), max(weight), count(psu), count(stratum) FROM survey_respondents"
+        ).fetchone()
         assert w[2] == 0 and w[3] == 0  # no PSUs, no strata in the extract
-        genders = dict(con.execute("SELECT gender, count(*) FROM survey_respondents GROUP BY 1").fetchall())
+        genders = dict(
+            con.execute("SELECT gender, count(*) FROM survey_respondents GROUP BY 1").fetchall()
+        )
         assert genders == {"female": 1088, "male": 886}
-        assert con.execute("SELECT count(*) FROM survey_respondents WHERE age_band IS NULL").fetchone()[0] == 5
+        assert (
+            con.execute(
+                "SELECT count(*) FROM survey_respondents WHERE age_band IS NULL"
+            ).fetchone()[0]
+            == 5
+        )
     finally:
         con.close()
 
@@ -256,10 +303,15 @@ def test_divisions_from_the_profile_and_department_pool(report):
     # the department pools its two services (one rating per respondent and service)
     raw = pd.read_csv(GSS)
     long = pd.concat(
-        [raw[["region", "wtss"]].assign(a=raw["confed"]), raw[["region", "wtss"]].assign(a=raw["conlegis"])]
+        [
+            raw[["region", "wtss"]].assign(a=raw["confed"]),
+            raw[["region", "wtss"]].assign(a=raw["conlegis"]),
+        ]
     ).dropna(subset=["a"])
     long["sat"] = (long["a"] == "A GREAT DEAL").astype(float)
-    pooled = (long["wtss"] * long["sat"]).groupby(long["region"]).sum() / long.groupby("region")["wtss"].sum()
+    pooled = (long["wtss"] * long["sat"]).groupby(long["region"]).sum() / long.groupby("region")[
+        "wtss"
+    ].sum()
     for region, share in pooled.items():
         assert d.loc[region.title(), "estimate"] == pytest.approx(share, abs=1e-12)
         assert d.loc[region.title(), "n"] == int((long["region"] == region).sum())

@@ -144,10 +144,17 @@ def test_two_way_margin_district_by_gender_and_age_band():
     d["psu"] = d["district"] + "-" + rng.integers(0, 5, n).astype(str)
     d["w"] = 100.0 * (1 + (d["district"] == "D2"))
     dg = pd.DataFrame(
-        [(dd, g, t) for dd, g, t in [
-            ("D1", "female", 10_000), ("D1", "male", 9_000), ("D2", "female", 16_000),
-            ("D2", "male", 15_000), ("D3", "female", 5_000), ("D3", "male", 5_000),
-        ]],
+        [
+            (dd, g, t)
+            for dd, g, t in [
+                ("D1", "female", 10_000),
+                ("D1", "male", 9_000),
+                ("D2", "female", 16_000),
+                ("D2", "male", 15_000),
+                ("D3", "female", 5_000),
+                ("D3", "male", 5_000),
+            ]
+        ],
         columns=["district", "gender", "total"],
     )
     age = pd.DataFrame({"age": ["18-29", "30-44", "45+"], "total": [25_000.0, 20_000.0, 15_000.0]})
@@ -158,7 +165,9 @@ def test_two_way_margin_district_by_gender_and_age_band():
     for _, r in dg.iterrows():
         assert got[(r["district"], r["gender"])] == pytest.approx(r["total"], rel=1e-9)
     got_age = pd.Series(des.w).groupby(d["age"]).sum()
-    assert got_age.to_dict() == pytest.approx(dict(zip(age["age"], age["total"], strict=True)), rel=1e-9)
+    assert got_age.to_dict() == pytest.approx(
+        dict(zip(age["age"], age["total"], strict=True)), rel=1e-9
+    )
     est = des.mean("y").iloc[0]
     assert 0 < est["se"] < 0.05
 

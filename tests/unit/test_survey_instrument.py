@@ -41,14 +41,23 @@ BASE = {
             "range": [1, 5],
             "satisfied": [4, 5],
             "non_answer": {9: "don't know", "DK": "don't know"},
-            "labels": {"Very dissatisfied": 1, "Dissatisfied": 2, "Neutral": 3,
-                       "Satisfied": 4, "Very satisfied": 5},
+            "labels": {
+                "Very dissatisfied": 1,
+                "Dissatisfied": 2,
+                "Neutral": 3,
+                "Satisfied": 4,
+                "Very satisfied": 5,
+            },
         },
     },
     "items": {
         "overall": {"column": "q_overall", "scale": "five", "asked": "everyone"},
-        "satisfaction": {"prefix": "sat", "scale": "ten", "asked": "users",
-                         "wording": "How satisfied are you with the clinic (0-10)?"},
+        "satisfaction": {
+            "prefix": "sat",
+            "scale": "ten",
+            "asked": "users",
+            "wording": "How satisfied are you with the clinic (0-10)?",
+        },
         "courtesy": {"prefix": "court", "scale": "ten", "asked": "users"},
         "speed": {"prefix": "speed", "scale": "ten", "asked": "users"},
         "price": {"prefix": "price", "scale": "ten", "asked": "users"},
@@ -59,8 +68,12 @@ BASE = {
     "categories": {
         "gender": {
             "column": "sex",
-            "levels": {"female": ["F", "woman"], "male": ["M", "man"], "other": ["X"],
-                       "not stated": ["refused", "NS"]},
+            "levels": {
+                "female": ["F", "woman"],
+                "male": ["M", "man"],
+                "other": ["X"],
+                "not stated": ["refused", "NS"],
+            },
             "reference": "male",
         },
         "age_band": {"column": "agegrp", "levels": ["16-34", "35-64", "65+"]},
@@ -74,8 +87,13 @@ def _geojson() -> dict:
     feats = []
     for i, (code, name) in enumerate(DISTRICTS.items()):
         ring = [[i, 0], [i + 1, 0], [i + 1, 1], [i, 1], [i, 0]]
-        feats.append({"type": "Feature", "properties": {"code": code, "name": name},
-                      "geometry": {"type": "Polygon", "coordinates": [ring]}})
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"code": code, "name": name},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -84,7 +102,11 @@ def make_profile(folder: Path, instrument: dict | None, geography: bool = True) 
     (folder / "districts.geojson").write_text(json.dumps(_geojson()), encoding="utf-8")
     doc = {
         "name": "surveyland",
-        "government": {"name": "Government of Surveyland", "short": "Surveyland", "scope": "country"},
+        "government": {
+            "name": "Government of Surveyland",
+            "short": "Surveyland",
+            "scope": "country",
+        },
         "currency": {"code": "SLD", "unit": "million"},
         "fiscal_year": {"start_month": 1, "label": "start"},
         "geography": {"file": "districts.geojson", "id_property": "code", "name_property": "name"},
@@ -96,13 +118,20 @@ def make_profile(folder: Path, instrument: dict | None, geography: bool = True) 
     (folder / "profile.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     reg = {
         "registry_start": "2020-01-01",
-        "departments": [{"slug": "health", "priority_area": "Health",
-                         "names": [{"name": "Health", "valid_from": "2020-01-01", "valid_to": None}]}],
+        "departments": [
+            {
+                "slug": "health",
+                "priority_area": "Health",
+                "names": [{"name": "Health", "valid_from": "2020-01-01", "valid_to": None}],
+            }
+        ],
         "services": [{"service": "clinic", "label": "Public clinics", "department": "health"}],
     }
     (folder / "departments.yaml").write_text(yaml.safe_dump(reg), encoding="utf-8")
     if instrument is not None:
-        (folder / "survey.yaml").write_text(yaml.safe_dump(instrument, allow_unicode=True), encoding="utf-8")
+        (folder / "survey.yaml").write_text(
+            yaml.safe_dump(instrument, allow_unicode=True), encoding="utf-8"
+        )
     return profile.parse(doc, folder, "surveyland")
 
 
@@ -119,20 +148,24 @@ def wave_file(n_per_psu: int = 30, seed: int = 5) -> pd.DataFrame:
                 used = rng.random() < 0.8
                 court, speed = rng.integers(0, 11, 2)
                 sat = int(np.clip(round((court + speed) / 2 + rng.normal(0, 1.5)), 0, 10))
-                rows.append({
-                    "resp": rid,
-                    "district": name,  # names, mapped to codes by the instrument
-                    "cluster": f"{code}-{c}",
-                    "wt": 50.0 + 10 * c,
-                    "sex": sexes[rid % len(sexes)],
-                    "agegrp": ["16-34", "35-64", "65+"][rid % 3],
-                    "q_overall": ["Very satisfied", "Satisfied", "Neutral", "DK", 9, 2][rid % 6],
-                    "used_clinic": int(used),
-                    "sat_clinic": (sat if rid % 17 else 98) if used else None,
-                    "court_clinic": court if used else None,
-                    "speed_clinic": speed if used else None,
-                    "price_clinic": None,
-                })
+                rows.append(
+                    {
+                        "resp": rid,
+                        "district": name,  # names, mapped to codes by the instrument
+                        "cluster": f"{code}-{c}",
+                        "wt": 50.0 + 10 * c,
+                        "sex": sexes[rid % len(sexes)],
+                        "agegrp": ["16-34", "35-64", "65+"][rid % 3],
+                        "q_overall": ["Very satisfied", "Satisfied", "Neutral", "DK", 9, 2][
+                            rid % 6
+                        ],
+                        "used_clinic": int(used),
+                        "sat_clinic": (sat if rid % 17 else 98) if used else None,
+                        "court_clinic": court if used else None,
+                        "speed_clinic": speed if used else None,
+                        "price_clinic": None,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -153,8 +186,13 @@ def land(tmp_path, monkeypatch):
         with profile.use(prof):
             try:
                 reg = load_registry()
-                code = ingest.run(raw, wh, registry=reg, force=True,
-                                  log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+                code = ingest.run(
+                    raw,
+                    wh,
+                    registry=reg,
+                    force=True,
+                    log=lambda *a, **k: lines.append(" ".join(map(str, a))),
+                )
             finally:
                 pass
         state["prof"] = prof
@@ -186,8 +224,9 @@ def test_ten_point_scale_reads_9_as_an_answer_and_98_99_as_non_answers():
     assert 9 in sc.codes and 9 in sc.satisfied_codes
     assert sc.dissatisfied == (0, 3)  # mirrored from 7-10
     assert sc.allowed == (*range(11), 98, 99)
-    f = pd.DataFrame({"respondent_id": range(6), "service": "clinic",
-                      "satisfaction": [9, 7, 6, 0, 3, np.nan]})
+    f = pd.DataFrame(
+        {"respondent_id": range(6), "service": "clinic", "satisfaction": [9, 7, 6, 0, 3, np.nan]}
+    )
     out = an.prepare_frame(f, inst)
     assert out["satisfied"].tolist()[:5] == [1, 1, 0, 0, 0]
     assert out["net"].tolist()[:5] == [1, 1, 0, -1, -1]
@@ -241,18 +280,26 @@ def test_contradictions_are_refused_with_file_field_and_rule():
 def test_raking_totals_that_disagree_are_refused():
     d = copy.deepcopy(BASE)
     d["design"]["raking"] = [
-        {"margin": ["gender"], "totals": {"female": 500, "male": 480, "other": 10, "not stated": 10}},
+        {
+            "margin": ["gender"],
+            "totals": {"female": 500, "male": 480, "other": 10, "not stated": 10},
+        },
         {"margin": "age_band", "totals": {"16-34": 400, "35-64": 400, "65+": 300}},
     ]
     _refused(d, "design.raking[1].totals", "totals sum to 1,100 but design.raking[0] sums to 1,000")
     d["design"]["raking"][1]["totals"]["65+"] = 200
     assert len(si.parse(copy.deepcopy(d)).design.raking) == 2
     # district x gender and gender: the gender sub-totals must agree
-    d["design"]["raking"].append({
-        "margin": ["district_pcode", "gender"],
-        "totals": [{"district_pcode": p, "gender": g, "total": t}
-                   for p in DISTRICTS for g, t in (("female", 170), ("male", 160), ("other", 3), ("not stated", 0.34))],
-    })
+    d["design"]["raking"].append(
+        {
+            "margin": ["district_pcode", "gender"],
+            "totals": [
+                {"district_pcode": p, "gender": g, "total": t}
+                for p in DISTRICTS
+                for g, t in (("female", 170), ("male", 160), ("other", 3), ("not stated", 0.34))
+            ],
+        }
+    )
     _refused(d, "design.raking[2].totals", "gender female: 510 here but 500 in design.raking[0]")
     d = copy.deepcopy(BASE)
     d["design"]["raking"] = [{"margin": ["gender"], "totals": {"female": 500, "male": 480}}]
@@ -297,7 +344,10 @@ def test_report_on_a_zero_to_ten_survey(land):
         est = res.estimates.set_index(["service", "measure"]).loc[("clinic", "satisfied")]
         assert est["estimate"] == pytest.approx(hand, abs=1e-12)
         # drivers: courtesy and speed used; price lacked data and the report says so
-        assert set(res.drivers.loc[res.drivers.kind == "attribute", "term"]) == {"courtesy", "speed"}
+        assert set(res.drivers.loc[res.drivers.kind == "attribute", "term"]) == {
+            "courtesy",
+            "speed",
+        }
         assert res.drivers_lacking == {"price": "no answers"}
         notes = " ".join(res.notes)
         assert "price: no answers" in notes
@@ -308,7 +358,10 @@ def test_report_on_a_zero_to_ten_survey(land):
         )
         assert "Satisfied (7-10)" in html and "Mean score (0-10)" in html
         assert "rating 7-10 on a 11-point scale" in html
-        assert "&#x27;don&#x27;t know&#x27; and &#x27;refused&#x27; answers" in html or "'don't know' and 'refused'" in html
+        assert (
+            "&#x27;don&#x27;t know&#x27; and &#x27;refused&#x27; answers" in html
+            or "'don't know' and 'refused'" in html
+        )
 
 
 def test_equal_weights_srs_and_not_surveyed(land):
@@ -330,7 +383,10 @@ def test_equal_weights_srs_and_not_surveyed(land):
         assert est["estimate"] == pytest.approx((ok["sat_clinic"] >= 7).mean(), abs=1e-12)
         assert est["n_eff"] == pytest.approx(len(ok))
         msgs = ps.survey_key_messages(res).extra["application/vnd.kp.key-messages+json"]["messages"]
-        assert any("1 of 3 districts had no respondent rating these services (not surveyed)" in m for m in msgs)
+        assert any(
+            "1 of 3 districts had no respondent rating these services (not surveyed)" in m
+            for m in msgs
+        )
         assert not any("fewer than 10 ratings" in m for m in msgs)
         text = " ".join(n.plain for n in ps.methods_note(res))
         assert "no weights: every respondent counts equally (equal weights)" in text
@@ -339,9 +395,14 @@ def test_equal_weights_srs_and_not_surveyed(land):
 
 def test_raking_to_population_totals_in_the_report(land):
     land["instrument"]["design"]["raking"] = [
-        {"margin": ["district_pcode", "gender"],
-         "totals": [{"district_pcode": p, "gender": g, "total": t}
-                    for p in DISTRICTS for g, t in (("female", 4000), ("male", 3800), ("other", 100), ("not stated", 100))]},
+        {
+            "margin": ["district_pcode", "gender"],
+            "totals": [
+                {"district_pcode": p, "gender": g, "total": t}
+                for p in DISTRICTS
+                for g, t in (("female", 4000), ("male", 3800), ("other", 100), ("not stated", 100))
+            ],
+        },
         {"margin": ["age_band"], "totals": {"16-34": 10_000, "35-64": 9_000, "65+": 5_000}},
     ]
     code, log = land["load"]()
@@ -350,14 +411,19 @@ def test_raking_to_population_totals_in_the_report(land):
 
     with profile.use(land["prof"]):
         inst = si.active()
-        frame = an.complete_frame(wh.survey_frame("2025-06", ["clinic"]), wh.survey_respondents("2025-06"))
+        frame = an.complete_frame(
+            wh.survey_frame("2025-06", ["clinic"]), wh.survey_respondents("2025-06")
+        )
         design = an.design_for(an.prepare_frame(frame, inst), inst)
         units = design.data.assign(_w=design.w).drop_duplicates("respondent_id")
         got = units.groupby(["district_pcode", "gender"])["_w"].sum()
-        assert got.to_numpy() == pytest.approx([4000 if g == "female" else 3800 if g == "male" else 100
-                                                for _p, g in got.index], rel=1e-9)
+        assert got.to_numpy() == pytest.approx(
+            [4000 if g == "female" else 3800 if g == "male" else 100 for _p, g in got.index],
+            rel=1e-9,
+        )
         assert units.groupby("age_band")["_w"].sum().to_dict() == pytest.approx(
-            {"16-34": 10_000, "35-64": 9_000, "65+": 5_000}, rel=1e-9)
+            {"16-34": 10_000, "35-64": 9_000, "65+": 5_000}, rel=1e-9
+        )
         from helpers.present import survey as ps
 
         res = ps.survey_report("health", "2025-12", min_n=10)
@@ -403,8 +469,10 @@ def test_make_data_refuses_weights_that_do_not_sum_to_the_population(land):
     f.loc[f["district"] == "Centre", "pop"] = 99_999.0
     code, log = land["load"]()
     assert code == 1
-    assert ("survey_2025-06.csv district SL2, column wt: weights sum to 3,300.0 but pop is "
-            "99,999.0 (rule: the weights of a stratum sum to its population") in log, log
+    assert (
+        "survey_2025-06.csv district SL2, column wt: weights sum to 3,300.0 but pop is "
+        "99,999.0 (rule: the weights of a stratum sum to its population"
+    ) in log, log
     assert "the warehouse was not changed" in log
     assert not land["wh"].exists()
 
@@ -416,7 +484,10 @@ def test_unknown_label_and_category_are_rejected_with_row_and_column(land):
     f.loc[4, "sex"] = "unknown"
     code, log = land["load"]()
     assert code == 1
-    assert "survey_2025-06.csv row 5, column q_overall: not a whole-number code ('Somewhat happy')" in log, log
+    assert (
+        "survey_2025-06.csv row 5, column q_overall: not a whole-number code ('Somewhat happy')"
+        in log
+    ), log
     assert "survey_2025-06.csv row 6, column sex: unknown gender" in log, log
 
 

@@ -115,17 +115,13 @@ def prepare_frame(frame: pd.DataFrame, instrument=None) -> pd.DataFrame:
         vals = pd.to_numeric(out[col], errors="coerce").astype("float64")
         bad = vals.notna() & ~vals.isin(list(sc.codes))
         if bad.any():
-            raise SurveyDataError(
-                f"{col}: {int(bad.sum())} rating(s) outside {sc.low}..{sc.high}"
-            )
+            raise SurveyDataError(f"{col}: {int(bad.sum())} rating(s) outside {sc.low}..{sc.high}")
         out[col] = vals
     sc = scales["satisfaction"]
     s = out["satisfaction"]
     sat = s.isin(list(sc.satisfied_codes)).astype(float)
     out["satisfied"] = np.where(s.isna(), np.nan, sat)
-    out["net"] = np.where(
-        s.isna(), np.nan, sat - s.isin(list(sc.dissatisfied_codes)).astype(float)
-    )
+    out["net"] = np.where(s.isna(), np.nan, sat - s.isin(list(sc.dissatisfied_codes)).astype(float))
     if "overall_satisfaction" in out.columns:
         o = out["overall_satisfaction"]
         osc = scales.get("overall_satisfaction", sc)
@@ -287,7 +283,9 @@ def measure_ranges(instrument=None) -> dict[str, tuple[float, float]]:
 
 
 def clip_intervals(
-    est: pd.DataFrame, measure_col: str | None = None, measure: str = "satisfied",
+    est: pd.DataFrame,
+    measure_col: str | None = None,
+    measure: str = "satisfied",
     instrument=None,
 ) -> pd.DataFrame:
     """Truncate normal-approximation CIs to the possible range of each measure.
@@ -629,8 +627,11 @@ def analyse(
         shown = "; ".join(f"{inst.label_of(a).lower()}: {why}" for a, why in lacking.items())
         res.notes.append(
             "Key drivers: "
-            + ("no attribute has enough answers for the model" if not attrs else
-               f"the model leaves out attributes that lack data")
+            + (
+                "no attribute has enough answers for the model"
+                if not attrs
+                else "the model leaves out attributes that lack data"
+            )
             + f" ({shown})."
         )
     if attrs:
@@ -647,7 +648,10 @@ def analyse(
             res.estimates[["service", "measure", "label"]], on=["service", "measure"]
         )
     res.trend = wave_trend(
-        {w: by_month[w] for w in waves if w <= wave}, services, min_n, estimates=done,
+        {w: by_month[w] for w in waves if w <= wave},
+        services,
+        min_n,
+        estimates=done,
         instrument=inst,
     )
     return res

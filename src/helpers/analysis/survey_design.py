@@ -112,7 +112,11 @@ def rake(
         for c in cols:
             if c not in data.columns:
                 raise RakingError(f"raking variable {c!r} is not in the data")
-        key = data[cols].astype(str).agg("\x1f".join, axis=1) if len(cols) > 1 else data[cols[0]].astype(str)
+        key = (
+            data[cols].astype(str).agg("\x1f".join, axis=1)
+            if len(cols) > 1
+            else data[cols[0]].astype(str)
+        )
         tkey = (
             totals[cols].astype(str).agg("\x1f".join, axis=1)
             if len(cols) > 1
@@ -353,7 +357,11 @@ class SurveyDesign:
         mcodes = []
         for cols, _totals in margins:
             cols = list(cols)
-            key = units[cols].astype(str).agg("\x1f".join, axis=1) if len(cols) > 1 else units[cols[0]].astype(str)
+            key = (
+                units[cols].astype(str).agg("\x1f".join, axis=1)
+                if len(cols) > 1
+                else units[cols[0]].astype(str)
+            )
             mcodes.append(pd.factorize(key)[0])
         out._calibration = (ucodes, mcodes, w_unit)
         out.raking = [list(c) for c, _ in margins]

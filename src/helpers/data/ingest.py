@@ -698,7 +698,8 @@ def _survey_tables(
     return resp, ratings
 
 
-KP_RATING_COLUMNS = tuple(c for c, _ in TABLES["survey_ratings"][0][3:])
+KP_RATING_COLUMNS = survey_instrument.KP_RATING_COLUMNS
+assert KP_RATING_COLUMNS == tuple(c for c, _ in TABLES["survey_ratings"][0][3:])
 
 
 def rating_columns(inst) -> list[str]:

@@ -71,6 +71,15 @@ RESERVED = {
     "net",
     "overall_satisfied",
 }
+#: survey_ratings' fixed rating columns (KP's names); other attributes are added after them
+KP_RATING_COLUMNS = (
+    "satisfaction",
+    "staff_behaviour",
+    "waiting_time",
+    "cost",
+    "availability",
+    "cleanliness",
+)
 TOLERANCE = 0.001  # relative: weights against their totals, raking margins against each other
 
 
@@ -213,7 +222,10 @@ class Category:
         return s.map(one).astype("object")
 
     def label(self, level: str) -> str:
-        return self.labels.get(level) or f"{self.name.replace('_', ' ').capitalize()} {level} (vs {self.reference})"
+        return (
+            self.labels.get(level)
+            or f"{self.name.replace('_', ' ').capitalize()} {level} (vs {self.reference})"
+        )
 
 
 @dataclass(frozen=True)
@@ -474,13 +486,21 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
         name = str(name)
         where = f"items.{name}"
         if not NAME_RE.match(name) or name in RESERVED:
-            raise bad(where, "an item name is lowercase letters, digits and '_', not a column the "
-                      f"warehouse uses ({', '.join(sorted(RESERVED))})")
+            raise bad(
+                where,
+                "an item name is lowercase letters, digits and '_', not a column the "
+                f"warehouse uses ({', '.join(sorted(RESERVED))})",
+            )
         if not isinstance(it, Mapping):
             raise bad(where, "must be a mapping (scale, wording, asked, column/prefix/columns)")
-        extra = sorted(set(map(str, it)) - {"scale", "wording", "asked", "column", "prefix", "columns"})
+        extra = sorted(
+            set(map(str, it)) - {"scale", "wording", "asked", "column", "prefix", "columns"}
+        )
         if extra:
-            raise bad(f"{where}.{extra[0]}", "unknown field (known: asked, column, columns, prefix, scale, wording)")
+            raise bad(
+                f"{where}.{extra[0]}",
+                "unknown field (known: asked, column, columns, prefix, scale, wording)",
+            )
         sc = it.get("scale")
         if sc not in scales:
             raise bad(f"{where}.scale", f"{sc!r} is not one of the scales ({', '.join(scales)})")
@@ -489,11 +509,16 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
             raise bad(f"{where}.asked", f"{asked!r} not one of {', '.join(ASKED)}")
         given = [k for k in ("column", "prefix", "columns") if it.get(k) is not None]
         if len(given) > 1 and "column" in given:
-            raise bad(where, "give column (one respondent-level column) or prefix/columns (per service), not both")
+            raise bad(
+                where,
+                "give column (one respondent-level column) or prefix/columns (per service), not both",
+            )
         column = text(it.get("column"), f"{where}.column", optional=True)
         prefix = text(it.get("prefix"), f"{where}.prefix", optional=True)
         cols = it.get("columns") or {}
-        if not isinstance(cols, Mapping) or not all(isinstance(v, str) and v for v in cols.values()):
+        if not isinstance(cols, Mapping) or not all(
+            isinstance(v, str) and v for v in cols.values()
+        ):
             raise bad(f"{where}.columns", "must map service codes to column names")
         if column is not None and asked == "users":
             raise bad(f"{where}.asked", "a respondent-level item (column) is asked of everyone")
@@ -543,24 +568,36 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
         if isinstance(levels_doc, list):
             levels_doc = {str(lv): [lv] for lv in levels_doc}
         if not isinstance(levels_doc, Mapping) or len(levels_doc) < 1:
-            raise bad(f"{where}.levels", "must list the levels (or map each level to its source values)")
+            raise bad(
+                f"{where}.levels", "must list the levels (or map each level to its source values)"
+            )
         values: dict[str, str] = {}
         for lv, srcs in levels_doc.items():
             srcs = srcs if isinstance(srcs, list) else [srcs]
             for sv in [lv, *srcs]:
                 key = normalise(sv)
                 if key in values and values[key] != str(lv):
-                    raise bad(f"{where}.levels.{lv}", f"source value {sv!r} is also given for {values[key]!r}")
+                    raise bad(
+                        f"{where}.levels.{lv}",
+                        f"source value {sv!r} is also given for {values[key]!r}",
+                    )
                 values[key] = str(lv)
         levels = tuple(str(k) for k in levels_doc)
         ref = str(c.get("reference", levels[0]))
         if ref not in levels:
-            raise bad(f"{where}.reference", f"{ref!r} is not one of the levels ({', '.join(levels)})")
+            raise bad(
+                f"{where}.reference", f"{ref!r} is not one of the levels ({', '.join(levels)})"
+            )
         labels = c.get("labels") or {}
         if not isinstance(labels, Mapping) or set(map(str, labels)) - set(levels):
             raise bad(f"{where}.labels", "must map levels to labels")
         cats[name] = Category(
-            name, column, levels, values, ref, {str(k): str(v) for k, v in labels.items()},
+            name,
+            column,
+            levels,
+            values,
+            ref,
+            {str(k): str(v) for k, v in labels.items()},
             bool(c.get("required", True)),
         )
 
@@ -580,10 +617,18 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
     ddoc = doc.get("design") or {}
     if not isinstance(ddoc, Mapping):
         raise bad("design", "must be a mapping (weight, psu, strata, fpc, weights_sum_to, raking)")
-    extra = sorted(set(map(str, ddoc)) - {"weight", "psu", "strata", "fpc", "weights_sum_to", "raking"})
+    extra = sorted(
+        set(map(str, ddoc)) - {"weight", "psu", "strata", "fpc", "weights_sum_to", "raking"}
+    )
     if extra:
-        raise bad(f"design.{extra[0]}", "unknown field (known: fpc, psu, raking, strata, weight, weights_sum_to)")
-    dcols = {k: text(ddoc.get(k), f"design.{k}", optional=True) for k in ("weight", "psu", "strata", "fpc")}
+        raise bad(
+            f"design.{extra[0]}",
+            "unknown field (known: fpc, psu, raking, strata, weight, weights_sum_to)",
+        )
+    dcols = {
+        k: text(ddoc.get(k), f"design.{k}", optional=True)
+        for k in ("weight", "psu", "strata", "fpc")
+    }
     wst = ddoc.get("weights_sum_to")
     if wst is not None:
         if wst == "fpc":
@@ -633,10 +678,14 @@ def _scale(name: str, s: Any, bad) -> Scale:
     if not isinstance(s, Mapping):
         raise bad(where, "must be a mapping (range or type, satisfied, non_answer, labels)")
     extra = sorted(
-        set(map(str, s)) - {"type", "range", "satisfied", "dissatisfied", "non_answer", "labels", "title"}
+        set(map(str, s))
+        - {"type", "range", "satisfied", "dissatisfied", "non_answer", "labels", "title"}
     )
     if extra:
-        raise bad(f"{where}.{extra[0]}", "unknown field (known: dissatisfied, labels, non_answer, range, satisfied, title, type)")
+        raise bad(
+            f"{where}.{extra[0]}",
+            "unknown field (known: dissatisfied, labels, non_answer, range, satisfied, title, type)",
+        )
     kind = s.get("type", "range")
     labels_doc = dict(s.get("labels") or {})
     if kind == "yesno":
@@ -719,7 +768,9 @@ def _raking(doc: Any, cats: Mapping[str, Category], geo_col: str | None, bad) ->
             raise bad(f"{where}.margin", "must name one or more variables")
         for v in vars_:
             if v not in allowed:
-                raise bad(f"{where}.margin", f"{v!r}: raking variables are {', '.join(sorted(allowed))}")
+                raise bad(
+                    f"{where}.margin", f"{v!r}: raking variables are {', '.join(sorted(allowed))}"
+                )
             if v == "district_pcode" and geo_col is None:
                 raise bad(f"{where}.margin", "district_pcode needs a geography column")
         totals_doc = m.get("totals")
@@ -729,7 +780,10 @@ def _raking(doc: Any, cats: Mapping[str, Category], geo_col: str | None, bad) ->
         elif isinstance(totals_doc, list):
             recs = totals_doc
         else:
-            raise bad(f"{where}.totals", "a list of {<variables>..., total} rows (or a mapping for one variable)")
+            raise bad(
+                f"{where}.totals",
+                "a list of {<variables>..., total} rows (or a mapping for one variable)",
+            )
         for j, r in enumerate(recs):
             rw = f"{where}.totals[{j}]"
             if not isinstance(r, Mapping) or set(map(str, r)) != {*vars_, "total"}:
@@ -740,7 +794,9 @@ def _raking(doc: Any, cats: Mapping[str, Category], geo_col: str | None, bad) ->
             key = tuple(str(r[v]) for v in vars_)
             for v, val in zip(vars_, key, strict=True):
                 if v in cats and val not in cats[v].levels:
-                    raise bad(f"{rw}.{v}", f"{val!r} is not a level of {v} ({', '.join(cats[v].levels)})")
+                    raise bad(
+                        f"{rw}.{v}", f"{val!r} is not a level of {v} ({', '.join(cats[v].levels)})"
+                    )
             if key in totals:
                 raise bad(rw, f"cell {key} is given twice")
             totals[key] = float(t)
@@ -769,7 +825,9 @@ def _raking(doc: Any, cats: Mapping[str, Category], geo_col: str | None, bad) ->
             sa = a.frame().groupby(common)["total"].sum()
             sb = b.frame().groupby(common)["total"].sum()
             both = pd.concat([sa.rename("a"), sb.rename("b")], axis=1)
-            off = both[~np.isclose(both["a"], both["b"], rtol=TOLERANCE, atol=0) | both.isna().any(axis=1)]
+            off = both[
+                ~np.isclose(both["a"], both["b"], rtol=TOLERANCE, atol=0) | both.isna().any(axis=1)
+            ]
             if len(off):
                 k = off.index[0]
                 raise bad(

@@ -145,9 +145,7 @@ def _frame(wh, wave, codes: list[str], inst) -> pd.DataFrame:
     """One wave's ratings of ``codes`` joined to their respondents: the warehouse's
     ``survey_frame`` when the instrument's attributes are KP's columns, else every rating
     column of ``survey_ratings`` (the instrument's own attributes), as float."""
-    from helpers.data.ingest import KP_RATING_COLUMNS
-
-    if all(a in KP_RATING_COLUMNS for a in inst.attributes):
+    if all(a in survey_instrument.KP_RATING_COLUMNS for a in inst.attributes):
         return wh.survey_frame(wave, codes)
     cols = wh.query("SELECT * FROM survey_ratings LIMIT 0").columns
     rating = [c for c in cols if c not in ("wave", "respondent_id", "service")]
@@ -722,8 +720,9 @@ def methods_note(results: SurveyResults) -> list:
     if d.psu is None:
         design_text = (
             f"Standard errors use Taylor linearisation assuming simple random sampling of "
-            f"respondents within {strata}" if d.strata is not None else
-            "Standard errors use Taylor linearisation assuming simple random sampling of "
+            f"respondents within {strata}"
+            if d.strata is not None
+            else "Standard errors use Taylor linearisation assuming simple random sampling of "
             "respondents"
         )
     elif d.strata is None:
@@ -743,7 +742,11 @@ def methods_note(results: SurveyResults) -> list:
     sc = inst.outcome_item.scale
     lo, hi = sc.satisfied
     sat_words = (
-        f"rating {lo} or {hi}" if hi == lo + 1 else f"rating {sc.satisfied_text}" if hi > lo else f"rating {lo}"
+        f"rating {lo} or {hi}"
+        if hi == lo + 1
+        else f"rating {sc.satisfied_text}"
+        if hi > lo
+        else f"rating {lo}"
     )
     non_answers = sorted(set(sc.non_answer_codes.values()) | set(sc.non_answer_labels.values()))
     na_text = (
@@ -764,9 +767,7 @@ def methods_note(results: SurveyResults) -> list:
         f"{RSE_THRESHOLD:.0%} are marked unstable. Respondent-level data are never published."
     )
     attrs = [
-        inst.label_of(a).lower()
-        for a in inst.drivers
-        if a not in (results.drivers_lacking or {})
+        inst.label_of(a).lower() for a in inst.drivers if a not in (results.drivers_lacking or {})
     ]
     cats = _and([c.replace("_", " ") for c in inst.categories])
     parts.append(
