@@ -929,6 +929,7 @@ def seasonality(trend: pd.DataFrame, frequency: str = "monthly") -> pd.DataFrame
 # --------------------------------------------------------------------------------------------
 
 _METHOD_LABELS = {
+    "outturn": "Actual outturn",
     "profile": "Prior-year monthly profile",
     "model": "Seasonal regression (statsmodels OLS)",
     "pace": "Straight-line pace",
@@ -1245,10 +1246,17 @@ def project_year_end(
         low = high = math.nan
     else:
         point, low, high = (live[chosen][k] for k in ("point", "low", "high"))
+    complete_now = m == 12 and bool(reported) and len(reported) == 12 // n_months
+    if freq != "monthly" and complete_now:
+        statuses = set(month_coverage(alloc, mon, department, month, freq)["status"])
+        if statuses <= {"reported"}:
+            # quarterly or annual data, the year closed: the figure is the actual outturn
+            chosen = "outturn"
+            point = low = high = float(sum(reported.values()))
+            reason = "the year is complete: the figure is the actual outturn, not a projection"
     if chosen == "pace" and freq != "monthly":
         reason = reason.replace("reported months", f"reported {PERIOD_WORDS[freq][1]}")
     withheld = ""
-    complete_now = m == 12 and bool(reported) and len(reported) == 12 // n_months
     if not complete_now and be > 0 and math.isfinite(point) and point > PLAUSIBLE_MAX * be:
         withheld = (
             f"the {_method_label(chosen, freq).lower()} gives {point / be:.0%} of the budget estimate, "
@@ -1343,17 +1351,30 @@ def budget_flags(
             continue
         label = labels.get(r.scope, r.scope)
         if math.isfinite(r.util_be) and r.util_be < r.benchmark - underspend_margin - _EPS:
-            flags.append(
-                {
-                    "kind": "underspend",
-                    "scope": r.scope,
-                    "message": (
-                        f"{label}: {r.util_be:.0%} of the budget estimate spent against a "
-                        f"{r.benchmark:.0%} benchmark ({(r.benchmark - r.util_be) * 100:.0f} "
-                        f"points behind; margin {underspend_margin * 100:.0f} points)."
-                    ),
-                }
-            )
+            if freq == "annual":
+                flags.append(
+                    {
+                        "kind": "underspend",
+                        "scope": r.scope,
+                        "message": (
+                            f"{label}: {r.util_be:.0%} of the budget estimate executed in the "
+                            f"year ({(r.benchmark - r.util_be) * 100:.0f} points below the "
+                            f"approved budget; margin {underspend_margin * 100:.0f} points)."
+                        ),
+                    }
+                )
+            else:
+                flags.append(
+                    {
+                        "kind": "underspend",
+                        "scope": r.scope,
+                        "message": (
+                            f"{label}: {r.util_be:.0%} of the budget estimate spent against a "
+                            f"{r.benchmark:.0%} benchmark ({(r.benchmark - r.util_be) * 100:.0f} "
+                            f"points behind; margin {underspend_margin * 100:.0f} points)."
+                        ),
+                    }
+                )
         if r.expenditure > r.releases + _EPS * max(1.0, abs(r.releases)):
             flags.append(
                 {

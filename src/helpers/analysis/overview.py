@@ -324,6 +324,8 @@ def province_totals(
     spent = float(summary["expenditure"].sum())
     util = spent / be if be > 0 else math.nan
     bench = bud.time_benchmark(month) if benchmark is None else float(benchmark)
+    if not math.isfinite(bench):
+        util = math.nan  # quarterly or annual data with nothing reported yet: unknown, not 0%
     return {
         "budget_estimate": be,
         "expenditure": spent,

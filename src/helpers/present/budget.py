@@ -390,12 +390,20 @@ def figures_table(report: ExecutionReport) -> table:
         ("Projection, low", p.low, p.low_be),
         ("Projection, high", p.high, p.high_be),
     ]
+    if report.frequency == "annual":
+        rows = [r for r in rows[:8] if r[0] != "Released but unspent"]
+        rows[4] = ("Executed / BE (outturn)", None, t["util_be"])
+        rows.append(("Last year (executed / last year's BE)", None, t["last_year_util_be"]))
     money = money_label()
     df = pd.DataFrame(rows, columns=["Figure", money, "% of BE / ratio"])
     df[money] = df[money].astype("float64")
     df["% of BE / ratio"] = df["% of BE / ratio"].astype("float64")
     when = month_label(report.month)
-    if not _monthly(report):
+    if report.frequency == "annual":
+        when = "annual data" + (
+            "" if report.year_complete else ", the year's executed amount not yet in the data"
+        )
+    elif not _monthly(report):
         when = (
             f"as of {_as_of_words(report)}, report month {month_label(report.month)}"
             if report.as_of is not None
@@ -427,22 +435,31 @@ def position_table(report: ExecutionReport) -> table:
         }
     )
     money = "{:,.1f}"
+    caption = (
+        f"Cumulative spending by fund and component, {_to_date_span(report)}, "
+        f"against a {_pct(report.benchmark)} benchmark"
+    )
+    if report.frequency == "annual":
+        df = df.drop(columns=["Gap to benchmark"]).rename(
+            columns={"Expenditure": "Executed", "Last year, % of BE": "Last year, % of BE"}
+        )
+        money_cols = {"Executed": money}
+        caption = f"Executed against approved by fund and component, FY {report.fiscal_year}"
+    else:
+        money_cols = {"Expenditure": money}
     return table(
         df,
-        caption=(
-            f"Cumulative spending by fund and component, {_to_date_span(report)}, "
-            f"against a {_pct(report.benchmark)} benchmark"
-        ),
+        caption=caption,
         units=f"{money_label()}; utilisation as % of the named denominator; gap in percentage points",
         formats={
             "BE": money,
             "Final grant": money,
             "Releases": money,
-            "Expenditure": money,
+            **money_cols,
             "% of BE": "pct",
             "% of final grant": "pct",
             "% of releases": "pct",
-            "Gap to benchmark": "pp",
+            **({} if report.frequency == "annual" else {"Gap to benchmark": "pp"}),
             "Last year, % of BE": "pct",
         },
     )
@@ -705,6 +722,12 @@ def projection_note(report: ExecutionReport) -> note:
             f"{PLAUSIBLE_MAX:.0%} of the budget estimate is not plausible and is withheld; "
             "the reported position stands.",
             kind="warning",
+        )
+    if report.frequency == "annual":
+        return note(
+            f"FY {report.fiscal_year} is closed: executed {_pkr(p.reported_to_date)} "
+            f"({_pct(p.reported_to_date / p.budget_estimate)} of BE), the year's outturn. "
+            "Annual data have no within-year projection."
         )
     if report.year_complete:
         return note(
@@ -1225,6 +1248,12 @@ def _period_chart(report: ExecutionReport) -> figure:
     )
 
 
+def _bench_label(report: ExecutionReport) -> str:
+    if report.frequency == "annual":
+        return "Approved budget (100%)"
+    return f"Benchmark {_pct(report.benchmark)}"
+
+
 def components_chart(report: ExecutionReport) -> figure:
     """Utilisation of BE and of releases by component against the benchmark."""
     p = report.position.loc[report.position["scope"] != "current"].iloc[::-1]
@@ -1253,13 +1282,17 @@ def components_chart(report: ExecutionReport) -> figure:
             color=_BENCH_COLOUR,
             ls=":",
             lw=1.5,
-            label=f"Benchmark {_pct(report.benchmark)}",
+            label=_bench_label(report),
         )
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("Cumulative expenditure, % of the named denominator")
-    ax.set_title("Salary, non-salary and development against the benchmark")
+    ax.set_title(
+        "Salary, non-salary and development: executed as % of approved"
+        if report.frequency == "annual"
+        else "Salary, non-salary and development against the benchmark"
+    )
     ax.legend(loc="lower right", fontsize=8)
     parts = [
         f"{lab} {_pct(v)}" for lab, v in zip(labels[::-1], p["util_be"].iloc[::-1], strict=True)
@@ -1288,7 +1321,7 @@ def object_class_chart(report: ExecutionReport) -> figure:
             color=_BENCH_COLOUR,
             ls=":",
             lw=1.5,
-            label=f"Benchmark {_pct(report.benchmark)}",
+            label=_bench_label(report),
         )
     for i, v in enumerate(o["util_be"]):
         if _ok(v):

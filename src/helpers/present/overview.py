@@ -252,9 +252,15 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
         at = _as_of_text(ov)
         if at is None:
             _spent, be_text = _big_pair(0.0, t["budget_estimate"])
+            lead = (
+                f"Budget data are annual: FY {ov.fiscal_year}'s executed amounts are not in the "
+                "data yet."
+                if _freq(ov) == "annual"
+                else f"Budget data are {_freq(ov)}: no {_period_word(ov)} of FY {ov.fiscal_year} "
+                f"has been reported by {month_label(ov.month)}."
+            )
             return [
-                f"Budget data are {_freq(ov)}: no {_period_word(ov)} of FY {ov.fiscal_year} has "
-                f"been reported by {month_label(ov.month)}. The "
+                f"{lead} The "
                 f"{_plural(len(ov.summary), 'department')} budgeted this year have a combined "
                 f"budget estimate of {be_text}"
                 + (
@@ -265,6 +271,27 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
                 )
             ]
         when = at
+        if _freq(ov) == "annual" and _ok(gap):
+            spent_text, be_text = _big_pair(t["expenditure"], t["budget_estimate"])
+            out.append(
+                f"Across the {_scope()}, the {_plural(len(ov.summary), 'department')} budgeted "
+                f"in FY {ov.fiscal_year} executed {_pct(t['utilisation'])} of their combined "
+                f"approved budget ({spent_text} of {be_text}; annual data, the year's outturn)."
+            )
+            behind = ov.behind
+            margin = f"{ov.rule.underspend_margin * 100:.0f} points"
+            if behind.empty:
+                out.append(f"No department executed more than {margin} below its budget.")
+            else:
+                top = behind.head(NAMED_IN_MESSAGES)
+                named = _join(
+                    [f"{r.name} ({_pct(r.util_be)})" for r in top.itertuples(index=False)]
+                )
+                out.append(
+                    f"{len(behind)} of {int(ov.league['gap'].notna().sum())} departments "
+                    f"executed more than {margin} below their approved budget: {named}."
+                )
+            return out
     if not _ok(gap):
         out.append(f"No department has a budget estimate for FY {ov.fiscal_year}.")
         return out
