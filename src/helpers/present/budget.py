@@ -483,7 +483,11 @@ def object_class_table(report: ExecutionReport) -> table:
     )
     return table(
         df,
-        caption=f"Spending by object class, {_to_date_span(report)}",
+        caption=(
+            f"Executed against approved by object class, FY {report.fiscal_year}"
+            if report.frequency == "annual"
+            else f"Spending by object class, {_to_date_span(report)}"
+        ),
         units=f"{money_label()}; gap in percentage points",
         formats={
             "BE": "{:,.1f}",
@@ -574,6 +578,12 @@ def section_title(report: ExecutionReport, section: str) -> str:
         }[report.frequency]
     if section == "projection":
         return "Year-end outturn" if report.frequency == "annual" else "Year-end projection"
+    if section == "position":
+        return (
+            "Executed against the approved budget"
+            if report.frequency == "annual"
+            else "Spending against the benchmark"
+        )
     raise ValueError(f"unknown section {section!r}")
 
 
@@ -624,6 +634,20 @@ def seasonality_table(report: ExecutionReport) -> table | note:
         ),
         formats={"Annual expenditure": "{:,.1f}", f"{last} share": "pct", f"{pair} share": "pct"},
     )
+
+
+def projection_view(report: ExecutionReport) -> list:
+    """The projection section's chart and note (annual data: the note alone)."""
+    if report.frequency == "annual":
+        return [projection_note(report)]
+    return [projection_chart(report), projection_note(report)]
+
+
+def projection_details(report: ExecutionReport) -> list:
+    """Both methods and their back-test (annual data: nothing, there is no projection)."""
+    if report.frequency == "annual":
+        return []
+    return [projection_table(report), backtest_table(report)]
 
 
 def projection_table(report: ExecutionReport) -> table | note:
@@ -892,10 +916,15 @@ def _period_data_notes(report: ExecutionReport) -> list[note]:
                 "each quarter is counted at its last month."
             )
         )
+    bench = (
+        ""
+        if report.frequency == "annual"
+        else f"benchmark = months elapsed at the as-of date / 12 ({fy_start_name()} = 1; the "
+        "end of Q2 = 50%). "
+    )
     out.append(
         note(
-            f"Definitions: benchmark = months elapsed at the as-of date / 12 ({fy_start_name()} = "
-            f"1; the end of Q2 = 50%). BE = original budget estimate; final grant = revised "
+            f"Definitions: {bench}BE = original budget estimate; final grant = revised "
             f"estimate, shown only once it is known for every line of the scope. "
             f"{_definitions_text()}"
         )
@@ -1330,7 +1359,11 @@ def object_class_chart(report: ExecutionReport) -> figure:
             )
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("Cumulative expenditure, % of budget estimate")
-    ax.set_title("Spending by object class against the benchmark")
+    ax.set_title(
+        "Spending by object class: executed as % of approved"
+        if report.frequency == "annual"
+        else "Spending by object class against the benchmark"
+    )
     if _ok(report.benchmark):
         ax.legend(loc="lower right", fontsize=8)
     behind = o.loc[o["gap_be"] < -report.underspend_margin, "object_class"].tolist()[::-1]
