@@ -58,7 +58,12 @@ BASE = {
             "asked": "users",
             "wording": "How satisfied are you with the clinic (0-10)?",
         },
-        "courtesy": {"prefix": "court", "scale": "ten", "asked": "users"},
+        "courtesy": {
+            "prefix": "court",
+            "scale": "ten",
+            "asked": "users",
+            "label": "Staff courtesy",
+        },
         "speed": {"prefix": "speed", "scale": "ten", "asked": "users"},
         "price": {"prefix": "price", "scale": "ten", "asked": "users"},
     },
@@ -351,7 +356,12 @@ def test_report_on_a_zero_to_ten_survey(land):
         assert res.drivers_lacking == {"price": "no answers"}
         notes = " ".join(res.notes)
         assert "price: no answers" in notes
-        assert set(res.drivers["label"]) >= {"Gender female (vs male)", "Gender other (vs male)"}
+        assert set(res.drivers["label"]) >= {
+            "Staff courtesy",
+            "Speed",
+            "Gender female (vs male)",
+            "Gender other (vs male)",
+        }
         html = "".join(
             o._repr_mimebundle_().get("text/html", "")
             for o in [*ps.methods_note(res), *ps.service_table(res), ps.survey_key_messages(res)]

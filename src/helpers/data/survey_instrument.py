@@ -185,6 +185,7 @@ class Item:
     column: str | None = None  # respondent level
     prefix: str | None = None  # per service: <prefix>_<service>
     columns: Mapping[str, str] = field(default_factory=dict)  # per service: explicit
+    label: str = ""  # short label in tables and sentences ('Waiting time')
 
     @property
     def per_service(self) -> bool:
@@ -307,6 +308,9 @@ class Instrument:
 
     def label_of(self, item: str) -> str:
         """A short label for an attribute ('Staff behaviour')."""
+        it = self.items.get(item)
+        if it is not None and it.label:
+            return it.label
         return LABELS.get(item) or item.replace("_", " ").capitalize()
 
     def present_services(self, columns, services) -> list[str]:
@@ -494,12 +498,13 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
         if not isinstance(it, Mapping):
             raise bad(where, "must be a mapping (scale, wording, asked, column/prefix/columns)")
         extra = sorted(
-            set(map(str, it)) - {"scale", "wording", "asked", "column", "prefix", "columns"}
+            set(map(str, it))
+            - {"scale", "wording", "asked", "column", "prefix", "columns", "label"}
         )
         if extra:
             raise bad(
                 f"{where}.{extra[0]}",
-                "unknown field (known: asked, column, columns, prefix, scale, wording)",
+                "unknown field (known: asked, column, columns, label, prefix, scale, wording)",
             )
         sc = it.get("scale")
         if sc not in scales:
@@ -530,6 +535,7 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
             column=column,
             prefix=prefix,
             columns={str(k): str(v) for k, v in cols.items()},
+            label=str(it.get("label") or ""),
         )
 
     outcome = text(doc.get("outcome"), "outcome", "satisfaction")
