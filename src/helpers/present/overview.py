@@ -513,6 +513,10 @@ def league_frame(ov: ProvinceOverview) -> pd.DataFrame:
             ],
         }
     )
+    if _freq(ov) == "annual":  # executed vs approved: no projection, no time benchmark
+        df = df.drop(columns=["Projected year-end (% of BE)"]).rename(
+            columns={"Spent (% of BE)": "Executed (% of BE)", "Gap vs benchmark": "Gap vs approved"}
+        )
     absent = [] if ov.has("stocktake") else ["Targets on track", "Score (0-100)", "Grade"]
     absent += [] if ov.has("survey") else ["Satisfied (%)"]
     return df.drop(columns=absent)
@@ -580,6 +584,8 @@ def league_table(ov: ProvinceOverview) -> list:
                 "Spent (% of BE)": "pct",
                 "Gap vs benchmark": "pp",
                 "Projected year-end (% of BE)": "pct",
+                "Executed (% of BE)": "pct",
+                "Gap vs approved": "pp",
                 "Score (0-100)": "{:,.0f}",
                 "Satisfied (%)": "pct0",
             },
