@@ -50,7 +50,7 @@ class FakeWarehouse:
     def data_range(self):
         return dt.date(2022, 7, 1), dt.date(2026, 6, 1)
 
-    def applies_to(self, rule):
+    def applies_to(self, rule, month=None):
         return {"health"}
 
     def slice_checksum(self, department):

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 APPLIES_TO_SQL = {
-    "departments_with_budget": "SELECT DISTINCT department FROM budget_allocations",
+    # ``?`` = the fiscal year of the report month: a budget report needs that year's budget.
+    "departments_with_budget": (
+        "SELECT DISTINCT department FROM budget_allocations WHERE fiscal_year = ?"
+    ),
     "departments_with_targets": "SELECT DISTINCT department FROM targets",
     "departments_with_surveyed_services": "SELECT DISTINCT department FROM survey_services",
     "departments_with_entities": "SELECT DISTINCT department FROM entities",
 }
-MEMO_VERSION = 1
+MEMO_VERSION = 2
 
 
 class WarehouseMissing(RuntimeError):
@@ -45,7 +48,7 @@ class WarehouseFacts(Protocol):
     def departments(self, on: dt.date | None = None) -> list[Department]: ...
     def data_range(self) -> tuple[dt.date, dt.date]: ...
     def inputs(self) -> set[str]: ...
-    def applies_to(self, rule: str) -> set[str]: ...
+    def applies_to(self, rule: str, month: dt.date | None = None) -> set[str]: ...
     def slice_checksum(self, department: str | None) -> str: ...
 
 
@@ -164,14 +167,21 @@ class Warehouse:
         """The jurisdiction profile the warehouse was loaded for (older warehouses: '')."""
         return self._info("profile")
 
-    def applies_to(self, rule: str) -> set[str]:
+    def applies_to(self, rule: str, month: dt.date | None = None) -> set[str]:
+        """Departments a family applies to; rules with a ``?`` take the report month's fiscal
+        year (``month`` is then required)."""
         sql = APPLIES_TO_SQL[rule]
+        params: list[str] = []
+        if "?" in sql:
+            from helpers.data.calendar import fiscal_year
+
+            params = [fiscal_year(month)]
 
         def compute():
-            df = self.module.query(sql)
+            df = self.module.query(sql, params or None)
             return sorted(str(v) for v in df.iloc[:, 0].dropna().tolist())
 
-        return set(self._get(f"applies_to:{rule}", compute))
+        return set(self._get(f"applies_to:{rule}:{','.join(params)}", compute))
 
     def slice_checksum(self, department: str | None) -> str:
         return self._get(

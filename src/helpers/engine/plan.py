@@ -170,7 +170,7 @@ def plan_month(
         else:
             slugs = sorted(registry)
             if fam.applies_to:
-                allowed = facts.applies_to(fam.applies_to)
+                allowed = facts.applies_to(fam.applies_to, month=parse_month(month))
                 slugs = [s for s in slugs if s in allowed]
             targets = list(slugs)
         for dept in targets:
