@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import datetime as dt
 import hashlib
 import io
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,8 +33,7 @@ import pandas as pd
 from helpers import paths
 from helpers import profile as profiles
 from helpers.data import mapping as mappings
-from helpers.data import schemas
-from helpers.data import survey_instrument
+from helpers.data import schemas, survey_instrument
 from helpers.data.groups import INPUT_GROUPS
 from helpers.data.registry import Registry, RegistryError, load_registry
 from helpers.data.schemas import (
@@ -555,7 +554,7 @@ def _validate(
             if p.rule.startswith("duplicate key") and key_na is not None and key_na.loc[p.index]:
                 continue
         problems.append(p)
-    problems.sort(key=lambda p: (p.index if p.index is not None else -1))
+    problems.sort(key=lambda p: p.index if p.index is not None else -1)
 
     # a row whose parent target was rejected is counted once, as "target rejected"
     parent_rejected: dict[int, str] = {}
@@ -570,7 +569,7 @@ def _validate(
                     "target_id", f"target rejected (in targets, {ctx.rejected_targets[t]})", t, i
                 )
             )
-        problems.sort(key=lambda p: (p.index if p.index is not None else -1))
+        problems.sort(key=lambda p: p.index if p.index is not None else -1)
 
     reasons: dict[int, list[str]] = {}
     first_rule: dict[int, str] = {}
@@ -709,9 +708,7 @@ def rating_columns(inst) -> list[str]:
     return [*KP_RATING_COLUMNS, *extra]
 
 
-def _survey_canonical(
-    raw: RawFile, inst, services: list[str], out: Outcome
-) -> RawFile | None:
+def _survey_canonical(raw: RawFile, inst, services: list[str], out: Outcome) -> RawFile | None:
     """The wave file with the instrument's columns under their canonical names (KP's), text
     labels recoded to codes and category values to levels; problems name the file's columns."""
     d = inst.design
@@ -773,9 +770,11 @@ def _survey_canonical(
                 continue
         if c == "district_pcode" and textual and inst.geography_values:
             rec = col.map(
-                lambda v: inst.geography_values.get(survey_instrument.normalise(v), v)
-                if isinstance(v, str)
-                else v
+                lambda v: (
+                    inst.geography_values.get(survey_instrument.normalise(v), v)
+                    if isinstance(v, str)
+                    else v
+                )
             ).astype("object")
             new = new.copy() if new is frame else new
             new[c], changed = rec, True
@@ -832,7 +831,11 @@ def _survey_totals(
                     f"unknown district {unknown[0]!r} (rule: raking cells are registry units)"
                 )
                 continue
-        have = set(map(tuple, typed[list(m.variables)].astype(str).to_numpy())) if len(typed) else set()
+        have = (
+            set(map(tuple, typed[list(m.variables)].astype(str).to_numpy()))
+            if len(typed)
+            else set()
+        )
         empty = [k for k in m.totals if k not in have]
         if empty:
             out.messages.append(
@@ -912,7 +915,9 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
             return parts[k].locate(index - offsets[k], column)
 
         neg = frozenset(o + i for p, o in zip(parts, offsets, strict=True) for i in p.negative_ok)
-        display = parts[0].display if len(parts) == 1 else f"{stem} (mapped from {len(parts)} files)"
+        display = (
+            parts[0].display if len(parts) == 1 else f"{stem} (mapped from {len(parts)} files)"
+        )
         return RawFile(
             data_dir,
             display,
@@ -1276,13 +1281,15 @@ def group_ranges(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[dt.date, dt
         ]
         months = [m for m in months if len(m)]
         alloc = tables.get("budget_allocations")
-        if not months and group == "budget" and alloc is not None and len(alloc):
-            # annual budget without monthly rows: the budget's fiscal years (first month of
-            # the first year to the first month of the last: the latest budget adopted)
+        if group == "budget" and alloc is not None and len(alloc):
+            # The budget's own fiscal years count too (first month of the first year to the
+            # first month of the last: the latest budget adopted), so an annual budget whose
+            # executed amounts end earlier can still be reported for its later years.
             from helpers.data import calendar
 
             years = sorted(set(alloc["fiscal_year"].dropna()), key=calendar.fy_start_year)
-            months = [pd.to_datetime(pd.Series([calendar.fy_start(years[0]), calendar.fy_start(years[-1])]))]
+            ends = [calendar.fy_start(years[0]), calendar.fy_start(years[-1])]
+            months.append(pd.to_datetime(pd.Series(ends)))
         if not months:
             continue
         allm = pd.concat(months)
@@ -1291,12 +1298,19 @@ def group_ranges(tables: dict[str, pd.DataFrame]) -> dict[str, tuple[dt.date, dt
     return out
 
 
-def _load_info(tables: dict[str, pd.DataFrame], extra: dict[str, str] | None = None) -> pd.DataFrame:
+def _load_info(
+    tables: dict[str, pd.DataFrame], extra: dict[str, str] | None = None
+) -> pd.DataFrame:
     prof = profiles.active()
     ranges = group_ranges(tables)
     first = min(lo for lo, _ in ranges.values())
     last = max(hi for _, hi in ranges.values())
-    as_of = ranges["budget"][1] if "budget" in ranges else last
+    spent = tables.get("budget_monthly")
+    if spent is not None and len(spent) and spent["month"].notna().any():
+        hi = pd.Timestamp(spent["month"].max())
+        as_of = dt.date(hi.year, hi.month, 1)  # the last month with budget execution data
+    else:
+        as_of = ranges["budget"][1] if "budget" in ranges else last
     info = {
         "data_as_of": f"{as_of:%Y-%m-%d}",
         "first_month": f"{first:%Y-%m-%d}",
@@ -1521,7 +1535,9 @@ def log_notes(notes: list[mappings.Note], log=print) -> None:
         r = _rule_name(re.sub(r"^\S+ \S+: ", "", n.rule) if "total" in n.rule else n.rule)
         by_rule[r] = by_rule.get(r, 0) + 1
     parts = ", ".join(f"{v:,} {k}" for k, v in sorted(by_rule.items(), key=lambda kv: -kv[1]))
-    log(f"warning: {len(notes):,} data note{'s' if len(notes) != 1 else ''} (the load went on; stored in data_notes): {parts}")
+    log(
+        f"warning: {len(notes):,} data note{'s' if len(notes) != 1 else ''} (the load went on; stored in data_notes): {parts}"
+    )
     for n in notes[:MAX_NOTES_SHOWN]:
         where = f" row {n.row}" if n.row is not None else ""
         col = f", column {n.column}" if n.column else ""
