@@ -129,5 +129,7 @@ def test_plantation_reported_vs_verified(tmp_path, capsys):
         "kp-plantation-plants-reported",
     ]
     sentence = pst.verification_sentence(pack)
-    assert "Plants planted: reported 12,898,022.0, verified 12,778,778.0 (\u2212119,244.0" in sentence
+    assert (
+        "Plants planted: reported 12,898,022.0, verified 12,778,778.0 (\u2212119,244.0" in sentence
+    )
     assert "99.1% of the reported value" in sentence

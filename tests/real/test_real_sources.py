@@ -84,9 +84,13 @@ def test_federal_budget_books(tmp_path, capsys):
     code, out = _load("federal", raw, wh, capsys)
     assert code == 0, out
     assert _q(wh, "SELECT DISTINCT fiscal_year FROM budget_allocations ORDER BY 1") == [
-        ("2022-23",), ("2023-24",), ("2024-25",)
+        ("2022-23",),
+        ("2023-24",),
+        ("2024-25",),
     ]
-    hand = _hand_totals(src / "budget_2024_25.xlsx", ["budget_2023", "budget_2023_revised", "budget_2024"])
+    hand = _hand_totals(
+        src / "budget_2024_25.xlsx", ["budget_2023", "budget_2023_revised", "budget_2024"]
+    )
     for slug, ministry in [
         ("defence", "MINISTRY OF DEFENCE"),
         ("railways", "MINISTRY OF RAILWAYS"),
@@ -94,14 +98,24 @@ def test_federal_budget_books(tmp_path, capsys):
         ("interior", "MINISTRY OF INTERIOR"),
     ]:
         got = dict(
-            ((fy, "be"), be) for fy, be, _ in _q(wh, f"SELECT fiscal_year, sum(budget_estimate), sum(revised_estimate) FROM budget_allocations WHERE department = '{slug}' GROUP BY 1")
+            ((fy, "be"), be)
+            for fy, be, _ in _q(
+                wh,
+                f"SELECT fiscal_year, sum(budget_estimate), sum(revised_estimate) FROM budget_allocations WHERE department = '{slug}' GROUP BY 1",
+            )
         ) | dict(
-            ((fy, "re"), re_) for fy, _, re_ in _q(wh, f"SELECT fiscal_year, sum(budget_estimate), sum(revised_estimate) FROM budget_allocations WHERE department = '{slug}' GROUP BY 1")
+            ((fy, "re"), re_)
+            for fy, _, re_ in _q(
+                wh,
+                f"SELECT fiscal_year, sum(budget_estimate), sum(revised_estimate) FROM budget_allocations WHERE department = '{slug}' GROUP BY 1",
+            )
         )
         m = _norm(ministry)
         assert got[("2024-25", "be")] == pytest.approx(hand[(m, "budget_2024")] / 1e6, rel=1e-9)
         assert got[("2023-24", "be")] == pytest.approx(hand[(m, "budget_2023")] / 1e6, rel=1e-9)
-        assert got[("2023-24", "re")] == pytest.approx(hand[(m, "budget_2023_revised")] / 1e6, rel=1e-9)
+        assert got[("2023-24", "re")] == pytest.approx(
+            hand[(m, "budget_2023_revised")] / 1e6, rel=1e-9
+        )
     # by hand: Ministry of Defence budget estimate 2024-25 = PKR 2,148,140.911 million
     assert hand[(_norm("MINISTRY OF DEFENCE"), "budget_2024")] / 1e6 == pytest.approx(2148140.911)
     info = dict(_q(wh, "SELECT key, value FROM load_info"))
@@ -110,7 +124,9 @@ def test_federal_budget_books(tmp_path, capsys):
     # duplicate rows: dropped and listed as data notes, citing the source row
     notes = _q(wh, "SELECT file, row, rule, value FROM data_notes WHERE rule LIKE 'exact repeat%'")
     assert notes and all(r[1] is not None for r in notes)
-    assert any(r[0].endswith("budget_2024_25.xlsx") and r[1] == 2997 and r[3] == "row 2384" for r in notes)
+    assert any(
+        r[0].endswith("budget_2024_25.xlsx") and r[1] == 2997 and r[3] == "row 2384" for r in notes
+    )
 
 
 def test_boost_pakistan_approved_and_executed(tmp_path, capsys):
@@ -127,10 +143,18 @@ def test_boost_pakistan_approved_and_executed(tmp_path, capsys):
     with open(src, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh)]
     row = next(
-        r for r in rows if r["year"] == "2016.0" and r["budget_line"] == "Spending in wages in education"
+        r
+        for r in rows
+        if r["year"] == "2016.0" and r["budget_line"] == "Spending in wages in education"
     )
-    be = _q(wh, "SELECT budget_estimate FROM budget_allocations WHERE department = 'federal-education' AND fiscal_year = '2015-16' AND object_class = 'A01'")
-    ex = _q(wh, "SELECT month, expenditure FROM budget_monthly WHERE department = 'federal-education' AND object_class = 'A01' AND fiscal_year = '2015-16'")
+    be = _q(
+        wh,
+        "SELECT budget_estimate FROM budget_allocations WHERE department = 'federal-education' AND fiscal_year = '2015-16' AND object_class = 'A01'",
+    )
+    ex = _q(
+        wh,
+        "SELECT month, expenditure FROM budget_monthly WHERE department = 'federal-education' AND object_class = 'A01' AND fiscal_year = '2015-16'",
+    )
     assert be[0][0] == pytest.approx(float(row["approved_value"]) / 1e6)
     assert str(ex[0][0]) == "2016-06-01"
     assert ex[0][1] == pytest.approx(float(row["executed_value"]) / 1e6)
@@ -163,7 +187,10 @@ def test_kp_district_indicators_as_target_actuals(tmp_path, capsys):
     assert _q(wh, "SELECT count(*) FROM target_actuals") == [(len(expected),)]
     # by hand: Dera Ismail Khan (renamed D. I. Khan, PK509, through the explicit map) in 2014
     row = next(r for r in kp if r["District"] == "Dera Ismail Khan" and r["Year"] == "2014")
-    got = _q(wh, "SELECT actual FROM target_actuals WHERE district_pcode = 'PK509' AND month = DATE '2014-06-01'")
+    got = _q(
+        wh,
+        "SELECT actual FROM target_actuals WHERE district_pcode = 'PK509' AND month = DATE '2014-06-01'",
+    )
     assert got[0][0] == pytest.approx(float(row[col]))
     notes = {r[0] for r in _q(wh, "SELECT value FROM data_notes")}
     assert any("Chitral" in n for n in notes) and any("Kohistan" in n for n in notes)

@@ -37,14 +37,22 @@ def test_wide_to_long_keeps_source_row_and_column(tmp_path):
             "produces": "budget_monthly",
             "columns": {"department": "dept", "fund": "fund", "object_class": "obj"},
             "wide": [
-                {"constants": {"month": "2024-09"}, "columns": {"expenditure": "q1", "release": "q1"}},
-                {"constants": {"month": "2024-12"}, "columns": {"expenditure": "q2", "release": "q2"}},
+                {
+                    "constants": {"month": "2024-09"},
+                    "columns": {"expenditure": "q1", "release": "q1"},
+                },
+                {
+                    "constants": {"month": "2024-12"},
+                    "columns": {"expenditure": "q2", "release": "q2"},
+                },
             ],
             "scale": {"expenditure": 0.001, "release": 0.001},
         },
         tmp_path,
     )
-    src = _src([["health", "current", "A01", "1000", "abc"]], ["dept", "fund", "obj", "q1", "q2"], 5)
+    src = _src(
+        [["health", "current", "A01", "1000", "abc"]], ["dept", "fund", "obj", "q1", "q2"], 5
+    )
     out = mapping.apply(m, src, "b.csv", schemas.SPECS["budget_monthly"])
     assert out.frame["expenditure"].tolist() == ["1.0", "abc"]  # bad cell left as given
     assert out.locate(1, "expenditure") == ("b.csv", "row 5", "q2")
@@ -64,8 +72,14 @@ def test_value_maps_ignore_case_and_spacing_and_registry_names(tmp_path):
             },
             "constants": {"fiscal_year": "2024-25"},
             "values": {
-                "department": {"registry": "departments", "map": {"Power Division": "energy-power"}},
-                "object_class": {"registry": "object_classes", "map": {"EMPLOYEES RELATED EXPENSES": "A01"}},
+                "department": {
+                    "registry": "departments",
+                    "map": {"Power Division": "energy-power"},
+                },
+                "object_class": {
+                    "registry": "object_classes",
+                    "map": {"EMPLOYEES RELATED EXPENSES": "A01"},
+                },
             },
         },
         tmp_path,
@@ -95,7 +109,12 @@ def test_filters_duplicates_aggregate_and_fill(tmp_path):
             "filters": [{"drop": {"column": "fund", "in": ["consolidated  FUND"]}}],
             "drop_duplicate_rows": True,
             "aggregate": "sum",
-            "columns": {"department": "d", "fund": "fund", "object_class": "o", "budget_estimate": "be"},
+            "columns": {
+                "department": "d",
+                "fund": "fund",
+                "object_class": "o",
+                "budget_estimate": "be",
+            },
             "constants": {"fiscal_year": "2024-25"},
             "fill_blank": {"budget_estimate": 0},
         },
@@ -127,8 +146,12 @@ def test_cumulative_to_flows_per_fiscal_year(tmp_path):
             "frequency": "quarterly",
             "cumulative": True,
             "columns": {
-                "department": "d", "fund": "f", "object_class": "o", "month": "m",
-                "release": "r", "expenditure": "e",
+                "department": "d",
+                "fund": "f",
+                "object_class": "o",
+                "month": "m",
+                "release": "r",
+                "expenditure": "e",
             },
         },
         tmp_path,
@@ -153,7 +176,13 @@ def test_derive_fiscal_year_and_last_month(tmp_path):
             "source": "b.csv",
             "produces": "budget_monthly",
             "frequency": "annual",
-            "columns": {"department": "d", "fund": "f", "object_class": "o", "release": "x", "expenditure": "x"},
+            "columns": {
+                "department": "d",
+                "fund": "f",
+                "object_class": "o",
+                "release": "x",
+                "expenditure": "x",
+            },
             "derive": {"month": {"from": "year", "as": "last_month", "year_is": "end"}},
         },
         tmp_path,
@@ -193,7 +222,12 @@ def test_source_lacking_a_mapped_column_exits_2(small_raw_copy, tmp_path, monkey
     doc = {
         "source": "src.csv",
         "produces": "budget_allocations",
-        "columns": {"department": "Dept", "fund": "fund", "object_class": "obj", "budget_estimate": "be"},
+        "columns": {
+            "department": "Dept",
+            "fund": "fund",
+            "object_class": "obj",
+            "budget_estimate": "be",
+        },
         "constants": {"fiscal_year": "2024-25"},
     }
     (small_raw_copy / "src.csv").write_text("Dept,fund,obj\nhealth,current,A01\n")
@@ -214,9 +248,13 @@ def test_mapped_errors_cite_source_row_and_column(small_raw_copy, tmp_path, monk
         "source": "export.csv",
         "produces": "budget_allocations",
         "columns": {
-            "department": "Dept", "fiscal_year": "fiscal_year", "fund": "fund",
-            "object_class": "object_class", "budget_estimate": "BE",
-            "revised_estimate": "revised_estimate", "revised_month": "revised_month",
+            "department": "Dept",
+            "fiscal_year": "fiscal_year",
+            "fund": "fund",
+            "object_class": "object_class",
+            "budget_estimate": "BE",
+            "revised_estimate": "revised_estimate",
+            "revised_month": "revised_month",
         },
     }
     prof = _kp_mapping_dir(tmp_path, monkeypatch, doc)
@@ -224,7 +262,10 @@ def test_mapped_errors_cite_source_row_and_column(small_raw_copy, tmp_path, monk
         code = ingest.run(small_raw_copy, tmp_path / "wh.duckdb", log=lambda *a, **k: print(*a))
     out = capsys.readouterr().out
     assert code == 1
-    assert "export.csv row 5, column Dept: unknown department (not in the registry) ('Helth'); closest: 'health'" in out
+    assert (
+        "export.csv row 5, column Dept: unknown department (not in the registry) ('Helth'); closest: 'health'"
+        in out
+    )
     assert "error: 1 row rejected in 1 file: 1 unknown department" in out
 
 
@@ -240,10 +281,16 @@ def test_one_pass_counts_and_no_target_cascade(small_raw_copy, tmp_path, capsys)
     bad_target = t.loc[0, "target_id"]
     t.to_csv(small_raw_copy / "targets.csv", index=False)
     children = sum(
-        int((pd.read_csv(small_raw_copy / f"{stem}.csv", dtype=str)["target_id"] == bad_target).sum())
+        int(
+            (
+                pd.read_csv(small_raw_copy / f"{stem}.csv", dtype=str)["target_id"] == bad_target
+            ).sum()
+        )
         for stem in ("target_trajectory", "target_actuals", "milestones", "ratings", "actions")
     )
-    code = ingest.cli(["--data-dir", str(small_raw_copy), "--warehouse", str(tmp_path / "w.duckdb")])
+    code = ingest.cli(
+        ["--data-dir", str(small_raw_copy), "--warehouse", str(tmp_path / "w.duckdb")]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "2 unknown department" in err and "1 not a number" in err

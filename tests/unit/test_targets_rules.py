@@ -26,9 +26,7 @@ def _load(tmp_path: Path, targets: str, trajectory: str = "", actuals: str = "",
     raw.mkdir()
     (raw / "targets.csv").write_text(targets)
     (raw / "target_trajectory.csv").write_text("target_id,month,planned\n" + trajectory)
-    (raw / "target_actuals.csv").write_text(
-        "target_id,month,district_pcode,actual\n" + actuals
-    )
+    (raw / "target_actuals.csv").write_text("target_id,month,district_pcode,actual\n" + actuals)
     wh = tmp_path / "wh.duckdb"
     with profile.use("kp"):
         code = ingest.run(raw, wh, log=lambda *a, **k: print(*a))
@@ -81,10 +79,7 @@ def test_maintain_target_without_a_band_is_refused(tmp_path, capsys):
     ],
 )  # fmt: skip
 def test_self_contradicting_targets_are_refused(tmp_path, capsys, row, column, rule):
-    text = (
-        f"{HEAD},band_low,band_high,tolerance,tolerance_basis,frequency\n"
-        f"{OK_ROW},,,,,\n{row}\n"
-    )
+    text = f"{HEAD},band_low,band_high,tolerance,tolerance_basis,frequency\n{OK_ROW},,,,,\n{row}\n"
     code, out, wh, raw = _load(tmp_path, text, capsys=capsys)
     assert code == 1, out
     assert f"{raw}/targets.csv row 3, column {column}: {rule}" in out
@@ -138,7 +133,9 @@ def test_valid_new_rules_load(tmp_path, capsys):
 
 
 def test_files_without_the_new_columns_still_load(tmp_path, capsys):
-    code, out, _, _ = _load(tmp_path, f"{HEAD}\n{OK_ROW}\n", actuals="T1,2024-11,,61\n", capsys=capsys)
+    code, out, _, _ = _load(
+        tmp_path, f"{HEAD}\n{OK_ROW}\n", actuals="T1,2024-11,,61\n", capsys=capsys
+    )
     assert code == 0, out
 
 

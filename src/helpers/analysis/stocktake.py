@@ -1189,9 +1189,7 @@ def scorecard(
         series = a[(a["target_id"] == tid) & a["district_pcode"].isna() & (a["month"] <= month)]
         latest = float(series.sort_values("month")["actual"].iloc[-1]) if len(series) else math.nan
         annual = annual_target(target, tr_t, month)
-        ach = achievement(
-            latest, target["baseline"], annual, target["direction"], band_of(target)
-        )
+        ach = achievement(latest, target["baseline"], annual, target["direction"], band_of(target))
         weight = rule.weight(target["department"], tid)
         if math.isnan(ach):
             scored = 0.0 if rule.missing == "zero" else math.nan

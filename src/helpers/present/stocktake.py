@@ -271,7 +271,9 @@ def verification_sentence(pack: StocktakePack) -> str:
         return ""
     parts = []
     for r in v.itertuples():
-        share = "" if _missing(r.verified_share) else f", {r.verified_share:.1%} of the reported value"
+        share = (
+            "" if _missing(r.verified_share) else f", {r.verified_share:.1%} of the reported value"
+        )
         parts.append(
             f"{r.title}: reported {fmt_value(r.reported, r.unit)}, verified "
             f"{fmt_value(r.verified, r.unit)} ({fmt_diff(r.difference, r.unit)}{share}; {fmt_month(r.month)})"
@@ -372,14 +374,21 @@ def tolerance_text(t: dict[str, Any]) -> str:
         return "none (a maintain target is on track inside its band)"
     if basis == "absolute":
         return f"behind the plan by up to {fmt_diff(tol, t['unit'], sign=False, digits=gap_digits(tol))}"
-    what = "the planned value" if basis == "planned" else "the planned change from baseline to target"
+    what = (
+        "the planned value" if basis == "planned" else "the planned change from baseline to target"
+    )
     return f"behind the plan by up to {float(tol):.0%} of {what}"
 
 
 def allowance_text(t: dict[str, Any], digits: int) -> str:
     """'; allowed shortfall 0.03' when the gap is behind the plan (explains the status)."""
     a = t.get("allowed_shortfall")
-    if _missing(a) or _missing(t["gap"]) or t["gap"] >= 0 or t["status"] not in (ON_TRACK, OFF_TRACK):
+    if (
+        _missing(a)
+        or _missing(t["gap"])
+        or t["gap"] >= 0
+        or t["status"] not in (ON_TRACK, OFF_TRACK)
+    ):
         return ""
     return f"; allowed shortfall {fmt_diff(a, t['unit'], sign=False, digits=digits)}"
 
@@ -409,17 +418,17 @@ def data_notes(pack: StocktakePack) -> list[str]:
         "change": "of the planned change from baseline to target",
         "planned": "of the planned value",
     }.get(st.tolerance_basis)
-    allowance = (
-        f"{st.tolerance:.0%} {basis}"
-        if basis
-        else f"{st.tolerance:g} in the target's unit"
+    allowance = f"{st.tolerance:.0%} {basis}" if basis else f"{st.tolerance:g} in the target's unit"
+    own = (
+        [
+            r.title
+            for r in s.itertuples()
+            if r.direction != "maintain"
+            and (r.tolerance != st.tolerance or r.tolerance_basis != st.tolerance_basis)
+        ]
+        if "tolerance" in s.columns
+        else []
     )
-    own = [
-        r.title
-        for r in s.itertuples()
-        if r.direction != "maintain"
-        and (r.tolerance != st.tolerance or r.tolerance_basis != st.tolerance_basis)
-    ] if "tolerance" in s.columns else []
     if own:
         allowance += f" (own tolerance: {_join(own)})"
     if "direction" in s.columns and (s["direction"] == "maintain").any():
