@@ -612,7 +612,7 @@ def as_of_month(coverage: pd.DataFrame, month, frequency: str = "monthly") -> pd
 
 def position_benchmark(coverage: pd.DataFrame, month, frequency: str = "monthly") -> float:
     """Time-elapsed benchmark at the report's as-of (:func:`as_of_month`): its fiscal month
-    / 12 (monthly: the report month, 9/12 = 75% in March of a July year; quarterly: 50% at the
+    / 12 (monthly: the report month, 3/12 = 25% in June of an April year; quarterly: 50% at the
     end of Q2). NaN when nothing has been reported this year (quarterly or annual data)."""
     at = as_of_month(coverage, month, frequency)
     return math.nan if at is None else time_benchmark(at)

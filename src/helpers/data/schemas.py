@@ -257,7 +257,7 @@ def _no_thousands(s: pd.Series) -> pd.Series:
 
 
 def _fy_ok(s: pd.Series) -> pd.Series:
-    """A fiscal-year label in the profile's style (2024-25 for a July year, 2024 for January)."""
+    """A fiscal-year label in the profile's style (2024-25 for a year starting mid-year, 2024 for January)."""
     return _strip(s).map(lambda v: isinstance(v, str) and calendar.is_fy_label(v)).astype(bool)
 
 
