@@ -83,10 +83,15 @@ import yaml
 
 from helpers import profile
 from helpers.data.calendar import as_month, fiscal_year, fy_start
+from helpers.data.vocabulary import (
+    ACTION_STATUSES,
+    DELIVERY_RATINGS,
+    DIRECTIONS,
+    MILESTONE_STATUSES,
+)
 
-RATINGS: tuple[str, ...] = ("Red", "Amber-Red", "Amber-Green", "Green")  # worst -> best
+RATINGS: tuple[str, ...] = DELIVERY_RATINGS  # worst -> best (helpers.data.vocabulary)
 RATING_RANK = {r: i for i, r in enumerate(RATINGS)}
-DIRECTIONS = ("up", "down", "maintain")
 FREQUENCIES = ("monthly", "quarterly", "annual")
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 PERIOD_WORD = {"monthly": "month", "quarterly": "quarter", "annual": "year"}
@@ -94,8 +99,6 @@ TOLERANCE_BASES = ("change", "planned", "absolute")
 OPTIONAL_TARGET_COLUMNS = (
     "frequency", "tolerance", "tolerance_basis", "band_low", "band_high", "verifies",
 )  # fmt: skip
-MILESTONE_STATUSES = ("not started", "in progress", "completed", "dropped")
-ACTION_STATUSES = ("open", "done", "overdue", "dropped")
 
 MET, ON_TRACK, OFF_TRACK, MISSED, NO_DATA = "met", "on track", "off track", "missed", "no data"
 STATUSES = (MET, ON_TRACK, OFF_TRACK, MISSED, NO_DATA)

@@ -28,6 +28,12 @@ from pandera.errors import SchemaErrors
 
 from helpers import profile as profiles
 from helpers.data import calendar
+from helpers.data.vocabulary import (
+    ACTION_STATUSES,
+    DELIVERY_RATINGS,
+    DIRECTIONS,
+    MILESTONE_STATUSES,
+)
 
 # KP's chart of accounts (the default profile's); the rules use the *active* profile's chart
 # (``chart_of_accounts:`` in profile.yaml, see :func:`funds` and :func:`object_classes`).
@@ -44,13 +50,12 @@ def object_classes() -> tuple[str, ...]:
     """The active profile's object-class codes (KP: A01..A13)."""
     return profiles.active().chart.codes
 
-DIRECTIONS = ("up", "down", "maintain")
 TARGET_FREQUENCIES = ("monthly", "quarterly", "annual")  # blank = monthly
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 TOLERANCE_BASES = ("change", "planned", "absolute")  # blank = the profile's (scorecard.yaml)
-MILESTONE_STATUS = ("not started", "in progress", "completed", "dropped")
-RATINGS = ("Green", "Amber-Green", "Amber-Red", "Red")
-ACTION_STATUS = ("open", "done", "overdue", "dropped")
+MILESTONE_STATUS = MILESTONE_STATUSES
+RATINGS = DELIVERY_RATINGS  # worst to best (helpers.data.vocabulary)
+ACTION_STATUS = ACTION_STATUSES
 GENDERS = ("female", "male")
 AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
 AREAS = ("urban", "rural")
