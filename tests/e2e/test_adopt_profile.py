@@ -115,7 +115,10 @@ def testland(tmp_path_factory) -> dict:
     steps = {
         "sample": _run(["helpers.data.sample", "--out", str(raw)], env),
         "data": _run(["helpers.cli", "data", "--data-dir", str(raw)], env),
-        "reports": _run(["helpers.cli", "reports", "--month", "2025-03", "--jobs", "2"], env),
+        "reports": _run(
+            ["helpers.cli", "reports", "--month", "2025-03", "--dept", "health,roads,province"],
+            env,
+        ),
     }
     return {"root": root, "raw": raw, "month": root / "outputs" / "2025-03", "steps": steps}
 

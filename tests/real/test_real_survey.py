@@ -27,13 +27,10 @@ from helpers import profile
 from helpers.data import ingest
 from helpers.data.registry import load_registry
 
-GSS = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "real-data"
-    / "gss2012"
-    / "gss2012_poliscidata.csv"
-)
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "real-data"
+if not REAL.is_dir():
+    REAL = Path("/work/shared/real-data")
+GSS = REAL / "gss2012" / "gss2012_poliscidata.csv"
 pytestmark = pytest.mark.skipif(
     not GSS.is_file(), reason=f"GSS 2012 extract not available at {GSS} (../shared/real-data)"
 )
