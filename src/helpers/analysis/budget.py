@@ -610,6 +610,17 @@ def as_of_month(coverage: pd.DataFrame, month, frequency: str = "monthly") -> pd
     return pd.Timestamp(got.max()) if len(got) else None
 
 
+#: Position figures that are unknown (NaN, never 0) before anything of the year is reported.
+_UNKNOWN_BEFORE_REPORTING = (
+    "releases",
+    "expenditure",
+    "util_be",
+    "util_final_grant",
+    "util_releases",
+    "released_unspent",
+)
+
+
 def position_benchmark(coverage: pd.DataFrame, month, frequency: str = "monthly") -> float:
     """Time-elapsed benchmark at the report's as-of (:func:`as_of_month`): its fiscal month
     / 12 (monthly: the report month, 3/12 = 25% in June of an April year; quarterly: 50% at the
@@ -717,15 +728,7 @@ def utilisation(
     out = pd.DataFrame(rows).rename(columns={"key": "scope"})
     out.insert(1, "label", out["scope"].map(scope_labels()))
     if at is None:
-        for col in (
-            "releases",
-            "expenditure",
-            "util_be",
-            "util_final_grant",
-            "util_releases",
-            "released_unspent",
-            "release_share_of_be",
-        ):
+        for col in (*_UNKNOWN_BEFORE_REPORTING, "release_share_of_be"):
             out[col] = math.nan
     out["benchmark"] = time_benchmark(at) if at is not None else math.nan
     out["gap_be"] = out["util_be"] - out["benchmark"]
@@ -792,15 +795,7 @@ def utilisation_by_object_class(
     total = out["expenditure"].sum()
     out["share_of_spending"] = out["expenditure"] / total if total > 0 else math.nan
     if at is None:
-        for col in (
-            "releases",
-            "expenditure",
-            "util_be",
-            "util_final_grant",
-            "util_releases",
-            "released_unspent",
-            "share_of_spending",
-        ):
+        for col in (*_UNKNOWN_BEFORE_REPORTING, "share_of_spending"):
             out[col] = math.nan
     out["benchmark"] = time_benchmark(at) if at is not None else math.nan
     out["gap_be"] = out["util_be"] - out["benchmark"]
