@@ -1167,19 +1167,14 @@ def cumulative_chart(report: ExecutionReport) -> figure | note:
     return figure(fig, alt=alt, caption="Expenditure as % of the original budget estimate (BE).")
 
 
-def monthly_chart(report: ExecutionReport) -> figure | note:
-    """Monthly expenditure this year (bars) and in past years (lines), the year's last two
-    months highlighted (quarterly data: per quarter, the last quarter highlighted)."""
-    if report.frequency == "annual":
-        return note("Annual data: no within-year spending to chart (see the table below).")
-    if not _monthly(report):
-        return _period_chart(report)
-    fig, ax = plt.subplots()
+def _draw_years(ax, report: ExecutionReport, step: int) -> pd.DataFrame:
+    """Past three years as lines and this year as bars, per fiscal month (``step`` 1) or per
+    period of ``step`` months; returns this year's trend rows."""
     past = sorted(y for y in set(report.trend["fiscal_year"]) if y < report.fiscal_year)[-3:]
     for i, fy in enumerate(past):
         t = _year_trend(report, fy)
         ax.plot(
-            t["fy_m"],
+            t["fy_m"] // step,
             t["expenditure"],
             lw=1.6,
             marker=".",
@@ -1188,12 +1183,24 @@ def monthly_chart(report: ExecutionReport) -> figure | note:
         )
     t = _year_trend(report, report.fiscal_year)
     ax.bar(
-        t["fy_m"],
+        t["fy_m"] // step,
         t["expenditure"].fillna(0),
         color=PALETTE[0],
         alpha=0.45,
         label=f"FY {report.fiscal_year}",
     )
+    return t
+
+
+def monthly_chart(report: ExecutionReport) -> figure | note:
+    """Monthly expenditure this year (bars) and in past years (lines), the year's last two
+    months highlighted (quarterly data: per quarter, the last quarter highlighted)."""
+    if report.frequency == "annual":
+        return note("Annual data: no within-year spending to chart (see the table below).")
+    if not _monthly(report):
+        return _period_chart(report)
+    fig, ax = plt.subplots()
+    t = _draw_years(ax, report, 1)
     for m in t.loc[t["status"] == "missing", "fy_m"]:
         ax.annotate(
             "no data",
@@ -1229,25 +1236,7 @@ def _period_chart(report: ExecutionReport) -> figure:
     """Quarterly expenditure this year (bars) and in past years (lines), by fiscal quarter."""
     n = report.period_months
     fig, ax = plt.subplots()
-    past = sorted(y for y in set(report.trend["fiscal_year"]) if y < report.fiscal_year)[-3:]
-    for i, fy in enumerate(past):
-        t = _year_trend(report, fy)
-        ax.plot(
-            t["fy_m"] // n,
-            t["expenditure"],
-            lw=1.6,
-            marker=".",
-            color=PALETTE[(i + 1) % 8],
-            label=f"FY {fy}",
-        )
-    t = _year_trend(report, report.fiscal_year)
-    ax.bar(
-        t["fy_m"] // n,
-        t["expenditure"].fillna(0),
-        color=PALETTE[0],
-        alpha=0.45,
-        label=f"FY {report.fiscal_year}",
-    )
+    t = _draw_years(ax, report, n)
     for q, st in zip(t["fy_m"] // n, t["status"], strict=True):
         if st in ("missing", "awaited"):
             ax.annotate(
