@@ -401,7 +401,7 @@ def test_budget_files_alone_load_and_other_families_are_not_provided(small_raw_c
     assert info["profile"] == "kp"
     for table in ("targets", "pse_returns", "survey_respondents", "ratings"):
         assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
-    assert any("not provided: stocktake, pse, survey" in line for line in lines)
+    assert any("not provided: stocktake, pse, contracts, survey" in line for line in lines)
 
 
 def test_stocktake_alone_takes_its_months_from_its_own_data(small_raw_copy, tmp_path):

@@ -16,5 +16,6 @@ INPUT_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("target_actuals", "milestones", "ratings", "actions"),
     ),
     "pse": (("pse_returns",), ()),
+    "contracts": (("contracts", "contract_kpis"), ("contract_progress",)),
     "survey": ((), ()),
 }

@@ -210,6 +210,38 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
         ],
         ["entity_id", "quarter_end"],
     ),
+    "contracts": (
+        [
+            ("department", "VARCHAR"),
+            ("fiscal_year", "VARCHAR"),
+            ("signed_date", "DATE"),
+            ("band_a", "DOUBLE"),
+            ("band_b", "DOUBLE"),
+            ("band_c", "DOUBLE"),
+            ("band_d", "DOUBLE"),
+        ],
+        ["department", "fiscal_year"],
+    ),
+    "contract_kpis": (
+        [
+            ("kpi_id", "VARCHAR"),
+            ("department", "VARCHAR"),
+            ("fiscal_year", "VARCHAR"),
+            ("title", "VARCHAR"),
+            ("unit", "VARCHAR"),
+            ("direction", "VARCHAR"),
+            ("weight", "DOUBLE"),
+            ("baseline", "DOUBLE"),
+            ("target", "DOUBLE"),
+            ("band_low", "DOUBLE"),
+            ("band_high", "DOUBLE"),
+        ],
+        ["department", "fiscal_year", "kpi_id"],
+    ),
+    "contract_progress": (
+        [("kpi_id", "VARCHAR"), ("month", "DATE"), ("actual", "DOUBLE"), ("planned", "DOUBLE")],
+        ["kpi_id", "month"],
+    ),
     "data_notes": (
         [
             ("file", "VARCHAR"),
@@ -556,17 +588,21 @@ def _validate(
         problems.append(p)
     problems.sort(key=lambda p: p.index if p.index is not None else -1)
 
-    # a row whose parent target was rejected is counted once, as "target rejected"
-    parent_rejected: dict[int, str] = {}
-    if ctx.rejected_targets and "target_id" in frame.columns and spec.stem != "targets":
-        tid = frame["target_id"].astype("string").str.strip()
-        hit = tid.isin(list(ctx.rejected_targets)).fillna(False).astype(bool)
-        parent_rejected = {i: tid[i] for i in frame.index[hit]}
+    # a row whose parent row was rejected is counted once, as "<parent> rejected"
+    parent = SPECS.get(spec.parent) if spec.parent else None
+    gone = ctx.rejected.get(spec.parent, {}) if parent else {}
+    if gone and all(c in frame.columns for c in parent.key):
+        keys = _row_keys(frame, parent.key)
+        parent_rejected = {i: k for i, k in keys.items() if k in gone}
         problems = [p for p in problems if p.index not in parent_rejected]
-        for i, t in parent_rejected.items():
+        shown_col = parent.key[-1] if len(parent.key) == 1 else parent.key[0]
+        for i, k in parent_rejected.items():
             problems.append(
                 schemas.Problem(
-                    "target_id", f"target rejected (in targets, {ctx.rejected_targets[t]})", t, i
+                    shown_col,
+                    f"{parent.noun} rejected (in {parent.stem}, {gone[k]})",
+                    k[0] if len(k) == 1 else " ".join(k),
+                    i,
                 )
             )
         problems.sort(key=lambda p: p.index if p.index is not None else -1)
@@ -607,14 +643,23 @@ def _validate(
         else:
             rej.insert(0, raw.row_word, rej.index)
         out.rejected[raw.rejected_name or raw.path.name] = rej
-    if spec.stem == "targets" and reasons:
-        tid = frame["target_id"].astype("string").str.strip()
-        valid = set(tid.loc[~tid.index.isin(reasons)].dropna())
+    if reasons and any(c.parent == spec.stem for c in SPECS.values()):
+        keys = _row_keys(frame, spec.key)
+        valid = {keys[i] for i in frame.index if i not in reasons}
+        gone = ctx.rejected.setdefault(spec.stem, {})
         for i in sorted(reasons):
-            t = tid.get(i)
-            if isinstance(t, str) and t not in valid:
-                ctx.rejected_targets.setdefault(t, raw.where(i, None)[1])
+            k = keys[i]
+            if all(isinstance(v, str) for v in k) and k not in valid:
+                gone.setdefault(k, raw.where(i, None)[1])
     return typed.loc[~typed.index.isin(reasons)]
+
+
+def _row_keys(frame: pd.DataFrame, columns) -> dict:
+    """Row index -> tuple of the key columns' stripped text (None where blank)."""
+    cols = [frame[c].astype("string").str.strip() for c in columns]
+    return {
+        i: tuple(None if pd.isna(c[i]) else str(c[i]) for c in cols) for i in frame.index
+    }
 
 
 def _find(
@@ -997,11 +1042,20 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         "ratings",
         "actions",
         "pse_returns",
+        "contracts",
+        "contract_kpis",
+        "contract_progress",
     ):
         if stem in wanted:
             typed = load(stem)
             if typed is not None:
                 out.tables[stem] = typed
+                if stem == "contracts":
+                    ctx.contracts = frozenset(
+                        zip(typed["department"], typed["fiscal_year"], strict=True)
+                    )
+                elif stem == "contract_kpis":
+                    ctx.kpi_years = dict(zip(typed["kpi_id"], typed["fiscal_year"], strict=True))
 
     # survey: one file per wave, survey_YYYY-MM.{sav,csv,xlsx} (or named in the instrument's
     # files:), read as the profile's survey instrument defines it
@@ -1266,6 +1320,7 @@ GROUP_MONTHS: dict[str, tuple[tuple[str, str], ...]] = {
     "budget": (("budget_monthly", "month"),),
     "stocktake": (("target_trajectory", "month"), ("target_actuals", "month")),
     "pse": (("pse_returns", "quarter_end"),),
+    "contracts": (("contract_progress", "month"),),
     "survey": (("survey_respondents", "wave"),),
 }
 

@@ -953,6 +953,73 @@ def pse(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------ write
 
+# ------------------------------------------------------------------------------ contracts
+
+
+def contracts(reg: Registry, opts: SampleOptions) -> dict[str, pd.DataFrame]:
+    """contracts, contract_kpis, contract_progress input frames: one contract per fiscal year
+    for each department with sample targets (the profile's ``sample.targets``); each year's
+    KPI target is a quarter of the way from the template's baseline to its goal, weights split
+    100, quarterly actuals up to LAST_MONTH with a per-contract delivery factor."""
+    rng = _rng(opts, "contracts")
+    own = _config().get("targets") or {}
+    depts = [d for d in _departments(reg, opts) if d in own]
+    if not depts:
+        return {}
+    last = calendar.as_month(LAST_MONTH)
+    con, kpis, prog = [], [], []
+    for y, fy in enumerate(opts.fiscal_years):
+        start = calendar.fy_start(fy)
+        for d in depts:
+            templates = [tuple(t) for t in own[d]]
+            n = len(templates)
+            weights = [100 // n + (1 if i < 100 % n else 0) for i in range(n)]
+            bands = (85, 70, 55, 40) if d == "finance" else (None,) * 4
+            con.append(
+                {
+                    "department": d,
+                    "fiscal_year": fy,
+                    "signed_date": calendar.add_months(start, 1).replace(day=15).isoformat(),
+                    **dict(zip(("band_a", "band_b", "band_c", "band_d"), bands, strict=True)),
+                }
+            )
+            delivery = float(np.clip(rng.normal(0.8, 0.2), 0.35, 1.15))
+            for i, (title, unit, direction, base, goal) in enumerate(templates):
+                b = base + (goal - base) * min(y, 3) / 4
+                t = base + (goal - base) * min(y + 1, 4) / 4
+                kid = f"{d}-{fy}-{i + 1}"
+                kpis.append(
+                    {
+                        "kpi_id": kid,
+                        "department": d,
+                        "fiscal_year": fy,
+                        "title": title,
+                        "unit": unit,
+                        "direction": direction,
+                        "weight": weights[i],
+                        "baseline": round(b, 2),
+                        "target": round(t, 2),
+                    }
+                )
+                for q in range(1, 5):
+                    qe = calendar.add_months(start, 3 * q - 1)
+                    if qe > last or rng.random() < 0.08:
+                        continue
+                    share = q / 4 * delivery * float(rng.normal(1.0, 0.08))
+                    prog.append(
+                        {
+                            "kpi_id": kid,
+                            "month": f"{qe:%Y-%m}",
+                            "actual": round(b + (t - b) * share, 2),
+                        }
+                    )
+    return {
+        "contracts": pd.DataFrame(con),
+        "contract_kpis": pd.DataFrame(kpis),
+        "contract_progress": pd.DataFrame(prog),
+    }
+
+
 LIKERT_LABELS = {
     1.0: "Very dissatisfied",
     2.0: "Dissatisfied",
@@ -970,16 +1037,18 @@ FAMILY_INPUTS = {
     "citizen_survey": ("survey",),
     "pse_oversight": ("pse",),
     "pse_province": ("pse",),
+    "performance_contract": ("contracts",),
     "province_overview": (),
 }
 
 
 def input_groups() -> set[str]:
-    """The input groups to generate for the active profile: those of its ``families:`` (every
-    group when it lists none); no survey for a profile without geography."""
+    """The input groups to generate for the active profile: those of its ``families:`` (when
+    it lists none, every group but the performance contracts); no survey for a profile without
+    geography."""
     prof = profiles.active()
-    if prof.families is None:
-        groups = {g for gs in FAMILY_INPUTS.values() for g in gs}
+    if prof.families is None:  # performance contracts only when the profile lists them
+        groups = {g for f, gs in FAMILY_INPUTS.items() if f != "performance_contract" for g in gs}
     else:
         groups = {g for f in prof.families for g in FAMILY_INPUTS.get(f, ())}
     if prof.geography is None:
@@ -1033,6 +1102,9 @@ def write_sample(
         )
         _fix_sav_timestamp(p)
         written.append(p)
+    if "contracts" in groups:
+        for name, df in contracts(reg, opts).items():
+            csv(df, f"{name}.csv")
     if "pse" in groups:
         p = out / "pse_returns.xlsx"
         frame = pse(reg, opts)

@@ -30,6 +30,7 @@ from helpers import profile as profiles
 from helpers.data import calendar
 from helpers.data.vocabulary import (
     ACTION_STATUSES,
+    CONTRACT_BANDS,
     DELIVERY_RATINGS,
     DIRECTIONS,
     MILESTONE_STATUSES,
@@ -50,6 +51,8 @@ def object_classes() -> tuple[str, ...]:
     """The active profile's object-class codes (KP: A01..A13)."""
     return profiles.active().chart.codes
 
+WEIGHT_TOTAL = 100.0  # the weights of a contract's KPIs sum to this
+WEIGHT_SLACK = 0.01
 TARGET_FREQUENCIES = ("monthly", "quarterly", "annual")  # blank = monthly
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 TOLERANCE_BASES = ("change", "planned", "absolute")  # blank = the profile's (scorecard.yaml)
@@ -116,8 +119,13 @@ class Context:
     )
     #: row labels a mapping marked as lines that may be negative (for the file being checked)
     negative_rows: frozenset = frozenset()
-    #: target ids present in targets but rejected there (their children say "target rejected")
-    rejected_targets: dict[str, int] = field(default_factory=dict)
+    #: performance contracts present: (department, fiscal_year)
+    contracts: frozenset = frozenset()
+    #: contract KPI id -> fiscal year (from contract_kpis)
+    kpi_years: dict[str, str] = field(default_factory=dict)
+    #: rows rejected in a parent file, by parent stem: {key tuple: 'row 5'}; a child row whose
+    #: parent was rejected is counted once, as "<parent> rejected" (InputSpec.parent)
+    rejected: dict[str, dict[tuple, str]] = field(default_factory=dict)
 
     def month_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """First and last month of the budget's fiscal years (from budget_allocations).
@@ -147,6 +155,10 @@ class InputSpec:
     column_rules: Callable[[Context], dict[str, list[pa.Check]]] | None = None
     frame_rules: Callable[[Context], list[pa.Check]] | None = None
     doc: str = ""
+    #: the file whose rows this one's rows belong to (matched on the parent's key columns)
+    parent: str | None = None
+    #: what one row is called in messages about its children ("target rejected")
+    noun: str = "row"
 
     @property
     def columns(self) -> list[str]:
@@ -457,11 +469,16 @@ def period_end(month: pd.Series, frequency: pd.Series) -> pd.Series:
     return (month.isna() | ok.fillna(True)).astype(bool)
 
 
-def _period_rule(what: str) -> str:
-    q = ", ".join(
+def _quarter_ends() -> str:
+    """The fiscal quarters' last months in the profile's calendar ('Sep, Dec, Mar, Jun')."""
+    return ", ".join(
         pd.Timestamp(2000, (calendar.fy_start_month() - 1 + k) % 12 + 1, 1).strftime("%b")
         for k in (2, 5, 8, 11)
     )
+
+
+def _period_rule(what: str) -> str:
+    q = _quarter_ends()
     y = pd.Timestamp(2000, (calendar.fy_start_month() - 2) % 12 + 1, 1).strftime("%b")
     return (
         f"{what} not at the end of the target's period (quarterly: {q}; annual: {y})"
@@ -681,6 +698,115 @@ def _pse_rows(ctx: Context) -> list[pa.Check]:
     ]
 
 
+def _contracts_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    bands = {
+        b: [pa.Check.in_range(0, 100, include_min=False, error="band not in (0, 100]")]
+        for b in CONTRACT_BANDS
+    }
+    return {"department": [_known(ctx.departments, "department")], **bands}
+
+
+def _contracts_rows(ctx: Context) -> list[pa.Check]:
+    def all_or_none(d: pd.DataFrame) -> pd.Series:
+        n = d[list(CONTRACT_BANDS)].notna().sum(axis=1)
+        return (n == 0) | (n == len(CONTRACT_BANDS))
+
+    def descending(d: pd.DataFrame) -> pd.Series:
+        v = d[list(CONTRACT_BANDS)]
+        ok = pd.Series(True, index=d.index)
+        for hi, lo in zip(CONTRACT_BANDS, CONTRACT_BANDS[1:], strict=False):
+            ok &= v[hi].isna() | v[lo].isna() | (v[hi] > v[lo])
+        return ok
+
+    first = CONTRACT_BANDS[0]
+    return [
+        _row_rule(first, "give all four bands or none (none: the profile's)", all_or_none),
+        _row_rule(first, "bands must fall from band_a to band_d", descending),
+    ]
+
+
+def kpi_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]:
+    """The rules a contract KPI row must satisfy (column, rule, fn(frame) -> bool per row); one
+    list for ``make data`` and :func:`helpers.analysis.contracts.prepare`."""
+
+    def is_(d, direction):
+        return (d["direction"] == direction).fillna(False).astype(bool)
+
+    def band(d):
+        ok = d["band_low"].notna() & d["band_high"].notna() & (d["band_low"] <= d["band_high"])
+        return ~is_(d, "maintain") | ok
+
+    def band_only_maintain(d):
+        return is_(d, "maintain") | (d["band_low"].isna() & d["band_high"].isna())
+
+    def beyond_baseline(d):
+        b, t = d["baseline"], d["target"]
+        up = ~is_(d, "up") | b.isna() | t.isna() | (t > b)
+        down = ~is_(d, "down") | b.isna() | t.isna() | (t < b)
+        return up & down
+
+    def ratio_target(d):
+        # without a baseline, achievement is actual / target (up) or target / actual (down)
+        t = d["target"]
+        plain = (is_(d, "up") | is_(d, "down")) & d["baseline"].isna()
+        return ~plain | t.isna() | (t > 0)
+
+    return [
+        ("band_low", "a maintain KPI needs band_low <= band_high", band),
+        ("band_low", "band_low/band_high only for direction maintain", band_only_maintain),
+        ("target", "target must lie beyond the baseline in the KPI's direction", beyond_baseline),
+        ("target", "without a baseline the target must be above 0", ratio_target),
+    ]
+
+
+def _kpis_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "department": [_known(ctx.departments, "department")],
+        "direction": [_isin(DIRECTIONS, "unknown direction")],
+        "weight": [pa.Check.gt(0, error="weight not positive")],
+    }
+
+
+def _kpis_rows(ctx: Context) -> list[pa.Check]:
+    def has_contract(d: pd.DataFrame) -> pd.Series:
+        keys = pd.Series(list(zip(d["department"], d["fiscal_year"], strict=True)), index=d.index)
+        known = d["department"].isna() | d["fiscal_year"].isna()
+        return known | keys.isin(list(ctx.contracts))
+
+    def weights_sum(d: pd.DataFrame) -> pd.Series:
+        total = d.groupby(["department", "fiscal_year"], dropna=False)["weight"].transform("sum")
+        return d["weight"].isna() | ((total - WEIGHT_TOTAL).abs() <= WEIGHT_SLACK)
+
+    return [
+        _row_rule("fiscal_year", "no contract for this department and year (contracts)", has_contract),
+        _row_rule(
+            "weight", f"the weights of a contract's KPIs must sum to {WEIGHT_TOTAL:g}", weights_sum
+        ),
+        *[_row_rule(c, rule, fn) for c, rule, fn in kpi_rules()],
+    ]
+
+
+def _progress_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "kpi_id": [pa.Check.isin(list(ctx.kpi_years), error="unknown kpi_id (not in contract_kpis)")]
+    }
+
+
+def _progress_rows(ctx: Context) -> list[pa.Check]:
+    def in_year(d: pd.DataFrame) -> pd.Series:
+        fy = d["kpi_id"].map(ctx.kpi_years)
+        got = month_fy(d["month"]).astype("object")
+        return fy.isna() | d["month"].isna() | (got == fy)
+
+    def quarter(d: pd.DataFrame) -> pd.Series:
+        return period_end(d["month"], pd.Series("quarterly", index=d.index))
+
+    return [
+        _row_rule("month", "month outside the KPI's fiscal year", in_year),
+        _row_rule("month", f"progress month not at a quarter end ({_quarter_ends()})", quarter),
+    ]
+
+
 F = Field
 SPECS: dict[str, InputSpec] = {
     s.stem: s
@@ -742,6 +868,7 @@ SPECS: dict[str, InputSpec] = {
             ("target_id",),
             column_rules=_targets_cols,
             frame_rules=_targets_rows,
+            noun="target",
         ),
         InputSpec(
             "target_trajectory",
@@ -750,6 +877,7 @@ SPECS: dict[str, InputSpec] = {
             ("target_id", "month"),
             column_rules=_trajectory_cols,
             frame_rules=_trajectory_rows,
+            parent="targets",
         ),
         InputSpec(
             "target_actuals",
@@ -763,6 +891,7 @@ SPECS: dict[str, InputSpec] = {
             ("target_id", "month", "district_pcode"),
             column_rules=_actuals_cols,
             frame_rules=_actuals_rows,
+            parent="targets",
         ),
         InputSpec(
             "milestones",
@@ -779,6 +908,7 @@ SPECS: dict[str, InputSpec] = {
             ("milestone_id",),
             column_rules=_milestones_cols,
             frame_rules=_milestones_rows,
+            parent="targets",
         ),
         InputSpec(
             "ratings",
@@ -793,6 +923,7 @@ SPECS: dict[str, InputSpec] = {
             ("target_id", "stocktake_date"),
             column_rules=_ratings_cols,
             frame_rules=_dept_matches_target,
+            parent="targets",
         ),
         InputSpec(
             "actions",
@@ -810,6 +941,7 @@ SPECS: dict[str, InputSpec] = {
             ("action_id",),
             column_rules=_actions_cols,
             frame_rules=_dept_matches_target,
+            parent="targets",
         ),
         InputSpec(
             "pse_returns",
@@ -828,6 +960,56 @@ SPECS: dict[str, InputSpec] = {
             ("entity_id", "quarter_end"),
             column_rules=_pse_cols,
             frame_rules=_pse_rows,
+        ),
+        InputSpec(
+            "contracts",
+            "contracts",
+            (
+                F("department"),
+                F("fiscal_year", "fy"),
+                F("signed_date", "date", False, optional_column=True),
+                *(F(b, "number", False, optional_column=True) for b in CONTRACT_BANDS),
+            ),
+            ("department", "fiscal_year"),
+            column_rules=_contracts_cols,
+            frame_rules=_contracts_rows,
+            noun="contract",
+        ),
+        InputSpec(
+            "contract_kpis",
+            "contract_kpis",
+            (
+                F("kpi_id"),
+                F("department"),
+                F("fiscal_year", "fy"),
+                F("title"),
+                F("unit", required=False, optional_column=True),
+                F("direction"),
+                F("weight", "number"),
+                F("baseline", "number", False, optional_column=True),
+                F("target", "number"),
+                F("band_low", "number", False, optional_column=True),
+                F("band_high", "number", False, optional_column=True),
+            ),
+            ("kpi_id",),
+            column_rules=_kpis_cols,
+            frame_rules=_kpis_rows,
+            parent="contracts",
+            noun="KPI",
+        ),
+        InputSpec(
+            "contract_progress",
+            "contract_progress",
+            (
+                F("kpi_id"),
+                F("month", "month"),
+                F("actual", "number"),
+                F("planned", "number", False, optional_column=True),
+            ),
+            ("kpi_id", "month"),
+            column_rules=_progress_cols,
+            frame_rules=_progress_rows,
+            parent="contract_kpis",
         ),
     ]
 }

@@ -8,3 +8,5 @@ DIRECTIONS: tuple[str, ...] = ("up", "down", "maintain")
 #: Statuses of delivery-plan milestones and of actions agreed at a stocktake.
 MILESTONE_STATUSES: tuple[str, ...] = ("not started", "in progress", "completed", "dropped")
 ACTION_STATUSES: tuple[str, ...] = ("open", "done", "overdue", "dropped")
+#: Grade-band columns of a performance contract: the lowest weighted score of grades A..D (%).
+CONTRACT_BANDS: tuple[str, ...] = ("band_a", "band_b", "band_c", "band_d")

@@ -359,6 +359,9 @@ _SLICES: dict[str, tuple[str, str]] = {
     "actions": ("t.department", ""),
     "pse_returns": ("g.department", "JOIN entities g USING (entity_id)"),
     "survey_ratings": ("g.department", "JOIN survey_services g USING (service)"),
+    "contracts": ("t.department", ""),
+    "contract_kpis": ("t.department", ""),
+    "contract_progress": ("g.department", "JOIN contract_kpis g USING (kpi_id)"),
 }
 _SHARED = {
     "districts": "",
@@ -423,6 +426,30 @@ def slice_checksum(department: str | None = None) -> str:
     if department not in sums:
         raise UnknownDepartment(department)
     return sums[department]
+
+
+def contracts(department: str | None = None) -> pd.DataFrame:
+    """Performance contracts (department, fiscal_year, signed_date, band_a..band_d)."""
+    where, params = _where([("department = ?", _check(department))])
+    return query(f"SELECT * FROM contracts{where} ORDER BY department, fiscal_year", params)
+
+
+def contract_kpis(department: str | None = None) -> pd.DataFrame:
+    """The KPIs of the performance contracts (weights, targets, bands)."""
+    where, params = _where([("department = ?", _check(department))])
+    return query(
+        f"SELECT * FROM contract_kpis{where} ORDER BY department, fiscal_year, kpi_id", params
+    )
+
+
+def contract_progress(department: str | None = None) -> pd.DataFrame:
+    """Quarterly actuals (and planned values) of the contract KPIs."""
+    where, params = _where([("k.department = ?", _check(department))])
+    return query(
+        "SELECT p.kpi_id, p.month, p.actual, p.planned FROM contract_progress p "
+        f"JOIN contract_kpis k USING (kpi_id){where} ORDER BY p.kpi_id, p.month",
+        params,
+    )
 
 
 def data_notes(file: str | None = None) -> pd.DataFrame:

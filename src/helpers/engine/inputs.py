@@ -25,6 +25,9 @@ APPLIES_TO_SQL = {
     "departments_with_targets": "SELECT DISTINCT department FROM targets",
     "departments_with_surveyed_services": "SELECT DISTINCT department FROM survey_services",
     "departments_with_entities": "SELECT DISTINCT department FROM entities",
+    "departments_with_contracts": (
+        "SELECT DISTINCT department FROM contracts WHERE fiscal_year = ?"
+    ),
 }
 MEMO_VERSION = 2
 

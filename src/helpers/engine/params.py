@@ -21,15 +21,11 @@ import yaml
 from helpers import profile as profiles
 from helpers.data.calendar import parse_month
 from helpers.data.groups import INPUT_GROUPS
+from helpers.engine.inputs import APPLIES_TO_SQL
 
 PARAM_TYPES = {"department", "month", "int", "float", "str", "bool"}
 SCOPES = {"department", "province"}
-APPLIES_TO = {
-    "departments_with_budget",
-    "departments_with_targets",
-    "departments_with_surveyed_services",
-    "departments_with_entities",
-}
+APPLIES_TO = frozenset(APPLIES_TO_SQL)  # the rules the warehouse can answer
 ISOLATION_MODES = {"warm", "fresh"}
 PUBLISHERS = {"nbconvert", "quarto"}
 FORMATS = {"html", "pdf"}
