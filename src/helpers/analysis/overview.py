@@ -764,6 +764,8 @@ class ProvinceOverview:
     inputs: frozenset[str] = frozenset(INPUT_GROUPS)
     #: the budget data's frequency (monthly, quarterly, annual)
     frequency: str = "monthly"
+    #: performance contracts league (helpers.analysis.contracts.league) when provided
+    contracts: pd.DataFrame | None = None
 
     def has(self, group: str) -> bool:
         """Whether the government provides the input group (budget, stocktake, survey, pse)."""

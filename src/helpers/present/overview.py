@@ -23,12 +23,14 @@ from matplotlib.ticker import PercentFormatter
 
 from helpers import profile
 from helpers.analysis import budget as abud
+from helpers.analysis import contracts as acon
 from helpers.analysis import overview as ao
 from helpers.analysis import stocktake
 from helpers.analysis import survey as sv
 from helpers.analysis.overview import ProvinceOverview
 from helpers.data.calendar import add_months, as_month, fy_start, fy_start_name, month_label
 from helpers.present import budget as budget_view
+from helpers.present import contracts as contracts_view
 from helpers.present.display import (
     figure,
     heading,
@@ -117,7 +119,7 @@ def overview_report(
         )
     info = wh.load_info()
     inputs = info.get("inputs")
-    return ao.build_overview(
+    ov = ao.build_overview(
         m,
         registry,
         wh.budget_allocations(),
@@ -128,6 +130,11 @@ def overview_report(
         inputs=None if inputs is None else frozenset(g for g in inputs.split(",") if g),
         frequency=abud.frequency_of(info),
     )
+    if ov.has("contracts"):
+        ov.contracts = acon.league(
+            wh.contracts(), wh.contract_kpis(), wh.contract_progress(), m, acon.load_settings()
+        )
+    return ov
 
 
 def as_of_date(ov: ProvinceOverview, data_as_of) -> dt.date:
@@ -463,8 +470,21 @@ def key_message_sentences(ov: ProvinceOverview) -> list[str]:
     survey = survey_sentence(ov) if ov.has("survey") else None
     if survey:
         out.append(survey)
+    if ov.contracts is not None:
+        out += contracts_view.league_messages(ov.contracts, _names(ov), ov.fiscal_year)
     out.append(attention_sentence(ov))
     return out
+
+
+def _names(ov: ProvinceOverview) -> dict[str, str]:
+    return dict(zip(ov.league["department"], ov.league["name"].astype(str), strict=True))
+
+
+def contracts_section(ov: ProvinceOverview) -> list:
+    """The performance-contracts league of ministries (nothing when not provided)."""
+    if ov.contracts is None:
+        return []
+    return [contracts_view.league_table(ov.contracts, _names(ov), ov.fiscal_year)]
 
 
 def section_heading(ov: ProvinceOverview, group: str, text: str) -> heading | None:
@@ -553,7 +573,7 @@ def league_table(ov: ProvinceOverview) -> list:
             else ""
         )
         + (
-            " Score and grade are the performance-contract scorecard; 'no targets' means the "
+            " Score and grade are the delivery-target scorecard; 'no targets' means the "
             "department has no delivery targets (it is not a score of zero)."
             if ov.has("stocktake")
             else ""
