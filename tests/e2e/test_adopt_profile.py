@@ -93,6 +93,24 @@ registry: departments.yaml
     (folder / "departments.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+# A performance contract written by hand for the Ministry of Health, calendar year 2025, scored
+# at the end of Q1 (March 2025) against the plan to date:
+# - tl-h1 up, baseline 100, target 140, weight 60: plan at Q1 = 100 + 40/4 = 110; actual 105
+#   achieves (105 - 100) / (110 - 100) = 50% -> 30 points;
+# - tl-h2 down, no baseline, target 20, weight 40: plan = the annual target 20; actual 25
+#   achieves 20 / 25 = 80% -> 32 points.
+# Score 30 + 32 = 62 out of 100: grade C (the default bands: C from 60 to 75).
+CONTRACT_FILES = {
+    "contracts.csv": "department,fiscal_year,signed_date\nhealth,2025,2025-01-20\n",
+    "contract_kpis.csv": (
+        "kpi_id,department,fiscal_year,title,unit,direction,weight,baseline,target\n"
+        "tl-h1,health,2025,Clinics open six days a week,count,up,60,100,140\n"
+        "tl-h2,health,2025,Days to reimburse a claim,days,down,40,,20\n"
+    ),
+    "contract_progress.csv": "kpi_id,month,actual\ntl-h1,2025-03,105\ntl-h2,2025-03,25\n",
+}
+
+
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", *args], env=env, capture_output=True, text=True, timeout=900
@@ -112,8 +130,10 @@ def testland(tmp_path_factory) -> dict:
         KP_OUTPUTS=str(root / "outputs"),
     )
     raw = root / "raw"
-    steps = {
-        "sample": _run(["helpers.data.sample", "--out", str(raw)], env),
+    steps = {"sample": _run(["helpers.data.sample", "--out", str(raw)], env)}
+    for name, text in CONTRACT_FILES.items():
+        (raw / name).write_text(text, encoding="utf-8")
+    steps |= {
         "data": _run(["helpers.cli", "data", "--data-dir", str(raw)], env),
         "reports": _run(
             ["helpers.cli", "reports", "--month", "2025-03", "--dept", "health,roads,province"],
@@ -150,6 +170,7 @@ def test_every_family_is_published_for_the_new_government(testland):
         "citizen_survey",
         "pse_oversight",
         "pse_province",
+        "performance_contract",
         "province_overview",
     }
     assert {j["department"] for j in manifest["jobs"]} - {None} <= set(DEPARTMENTS)
@@ -170,6 +191,18 @@ def test_reports_speak_the_new_governments_language(testland):
     assert "TLD" in budget
     survey = _text(month / "health" / "citizen_survey.html")
     assert "region" in survey.lower()
+
+
+def test_hand_written_contract_is_scored_as_worked_out_by_hand(testland):
+    text = _text(testland["month"] / "health" / "performance_contract.html")
+    assert "scores 62 out of 100 (grade C, Good)" in text
+    assert "to Q1 2025, against the plan to date" in text
+    assert (
+        "Furthest behind plan: Clinics open six days a week (105 against a plan of 110 for Q1 2025: 50% achieved; weight 60)"
+        in text
+    )
+    overview = _text(testland["month"] / "province" / "province_overview.html")
+    assert "Performance contracts 2025: 1 of 1 scored" in overview
 
 
 def test_pdf_names_the_government(testland):

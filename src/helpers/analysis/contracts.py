@@ -6,7 +6,7 @@ and fiscal year, optional grade bands), ``contract_kpis`` (weights summing to 10
 optional baseline, annual target, band for maintain KPIs) and ``contract_progress`` (the actual
 at each quarter end, optional planned value for that quarter).
 
-Rules (docs/methods.md section 5; settings in ``params/contracts.yaml``):
+Rules (docs/methods.md section 4a; settings in ``params/contracts.yaml``):
 
 Plan to date
     The planned value at a quarter end is the ``planned`` given for that quarter; otherwise,
@@ -390,8 +390,8 @@ def league(
 def headline_values(s: ContractScore) -> dict:
     """Portal badge figures."""
     return {
-        "score": None if math.isnan(s.score) else round(s.score, 1),
-        "grade": s.grade,
+        "contract_score": None if math.isnan(s.score) else round(s.score, 1),
+        "contract_grade": s.grade,
         "kpis": len(s.kpis),
         "reported": s.reported,
     }

@@ -27,6 +27,7 @@ __all__ = [
     "league_messages",
 ]
 
+UNITLESS = {"count", "number", "no.", "#"}  # units not printed after the number
 DIRECTION_WORDS = {"up": "higher is better", "down": "lower is better", "maintain": "stay in band"}
 
 
@@ -40,6 +41,8 @@ def _num(value) -> str:
 
 def _with_unit(value, unit) -> str:
     u = "" if unit is None or (isinstance(unit, float) and math.isnan(unit)) else str(unit)
+    if u.casefold() in UNITLESS:
+        u = ""
     text = _num(value)
     if not u or text == "\u2013":
         return text
@@ -129,7 +132,7 @@ def _annual(s: ContractScore) -> float:
 
 
 def headline_badge(s: ContractScore) -> headline:
-    """Portal badge: ``headline(score=..., grade=..., kpis=..., reported=...)``."""
+    """Portal badge: ``headline(contract_score=..., contract_grade=..., kpis=..., reported=...)``."""
     return headline(**con.headline_values(s))
 
 
@@ -323,5 +326,7 @@ def league_messages(lg: pd.DataFrame, names: Mapping[str, str], fiscal_year: str
         f"{who(worst['department'])} ({worst['score']:.0f}, grade {worst['grade']})"
     )
     if len(low):
-        text += f"; {len(low)} at grade D or E: " + ", ".join(who(d) for d in low["department"].head(4))
+        text += f"; {len(low)} at grade D or E: " + ", ".join(
+            who(d) for d in low["department"].head(4)
+        )
     return [text + "."]

@@ -108,7 +108,8 @@ def headline_badge(headline: Mapping[str, Any] | None) -> Badge | None:
 
     Budget: ``utilisation``/``benchmark`` -> "61% of BE vs 75%" (tone by the gap); stocktake:
     ``on_track``/``targets`` -> "4 of 6 on track"; survey: ``satisfaction`` -> "58% satisfied";
-    PSE: ``at_risk``/``entities`` -> "3 of 12 at risk". None when the figures are missing.
+    PSE: ``at_risk``/``entities`` -> "3 of 12 at risk"; performance contract:
+    ``contract_score``/``contract_grade`` -> "score 63 (C)". None when the figures are missing.
     """
     h = dict(headline or {})
     util, bench = _num(h.get("utilisation")), _num(h.get("benchmark"))
@@ -136,6 +137,10 @@ def headline_badge(headline: Mapping[str, Any] | None) -> Badge | None:
         return Badge(
             f"{at_risk:.0f} of {entities:.0f} at risk", tone, "Public sector entities at risk"
         )
+    score, grade = _num(h.get("contract_score")), h.get("contract_grade")
+    if score is not None and grade:
+        tone = "good" if grade in ("A", "B") else "watch" if grade == "C" else "bad"
+        return Badge(f"score {score:.0f} ({grade})", tone, "Performance contract score to date")
     return None
 
 
