@@ -1,7 +1,7 @@
 """Public budget API: ``helpers.budget.aggregate_outturn`` and friends.
 
 Re-exports the budget execution analysis (:mod:`helpers.analysis.budget`) under one stable
-name: PEFA primitives (PI-1, PI-2), the department report, and the province summary the
+name: PEFA primitives (PI-1, PI-2, PI-2.3), the department report, and the province summary the
 overview notebook uses. ``OBJECT_CLASSES`` and ``SCOPE_LABELS`` follow the active profile's
 chart of accounts (read when asked; :func:`object_classes`, :func:`scope_labels`).
 """
@@ -13,6 +13,9 @@ from helpers.analysis.budget import (
     JUMP_RATIO,
     MODEL_INTERVAL,
     PLAUSIBLE_MAX,
+    PEFA_EXCLUDED_ROLES,
+    PI2_HEAD_SHARE,
+    PI2_MAX_HEADS,
     PROJECTION_LOOKBACK,
     ExecutionReport,
     PefaResult,
@@ -29,8 +32,11 @@ from helpers.analysis.budget import (
     monthly_trend,
     object_classes,
     pefa_department,
+    pefa_excluded_classes,
+    pefa_heads,
     pefa_pi1_score,
     pefa_pi2_score,
+    pefa_pi23_score,
     pefa_province,
     period_label,
     position_benchmark,
@@ -52,6 +58,9 @@ __all__ = [
     "FREQUENCIES",
     "MODEL_INTERVAL",
     "PLAUSIBLE_MAX",
+    "PEFA_EXCLUDED_ROLES",
+    "PI2_HEAD_SHARE",
+    "PI2_MAX_HEADS",
     "PROJECTION_LOOKBACK",
     "ExecutionReport",
     "PefaResult",
@@ -68,8 +77,11 @@ __all__ = [
     "monthly_trend",
     "object_classes",
     "pefa_department",
+    "pefa_excluded_classes",
+    "pefa_heads",
     "pefa_pi1_score",
     "pefa_pi2_score",
+    "pefa_pi23_score",
     "pefa_province",
     "period_label",
     "position_benchmark",

@@ -72,6 +72,12 @@ __all__ = [
     "composition_variance",
     "pefa_pi1_score",
     "pefa_pi2_score",
+    "pefa_pi23_score",
+    "pefa_heads",
+    "pefa_excluded_classes",
+    "PEFA_EXCLUDED_ROLES",
+    "PI2_MAX_HEADS",
+    "PI2_HEAD_SHARE",
     "time_benchmark",
     "prepare_allocations",
     "prepare_monthly",
@@ -1455,13 +1461,48 @@ def budget_flags(
 # PEFA
 # --------------------------------------------------------------------------------------------
 
+#: PEFA 2016 PI-2.1 (Field Guide, dimension 2.1, data requirements): with more than this many
+#: main heads, the variance is assessed on the largest heads that together make up
+#: PI2_HEAD_SHARE of the budget (at least PI2_MAX_HEADS of them), the rest as one line.
+PI2_MAX_HEADS = 20
+PI2_HEAD_SHARE = 0.75
+#: Label of the line that aggregates the residual heads (PI-2.1).
+RESIDUAL_HEAD = "(other heads)"
+
+#: Chart-of-accounts roles left out of each PEFA measure (PEFA 2016 Field Guide): PI-1
+#: excludes repayment of debt principal (1.1:7: expenditure includes interest but not
+#: principal); PI-2.1 also excludes interest and contingency items (2.1:1); PI-2.2 includes
+#: interest and excludes contingency items (2.2:1). Principal is out of PI-2 as it is out of
+#: PI-1 (PI-2 adjusts the budget to the PI-1 aggregate).
+PEFA_EXCLUDED_ROLES = {
+    "PI-1": ("principal",),
+    "PI-2.1": ("principal", "interest", "contingency"),
+    "PI-2.2": ("principal", "contingency"),
+}
+
+
+def pefa_excluded_classes(measure: str) -> tuple[str, ...]:
+    """Object classes of the active chart of accounts left out of ``measure`` ('PI-1',
+    'PI-2.1', 'PI-2.2'), from the classes' roles (KP: A10 principal, A07 interest)."""
+    chart = _chart()
+    return tuple(c for role in PEFA_EXCLUDED_ROLES[measure] for c in chart.with_role(role))
+
+
+def contingency_classes() -> tuple[str, ...]:
+    """Object classes with role ``contingency`` (none in KP's chart)."""
+    return _chart().with_role("contingency")
+
 
 @dataclass
 class PefaResult:
     """PEFA budget reliability over the last three completed fiscal years.
 
-    ``years``: one row per year (fiscal_year, budget_estimate, actual, outturn, variance,
-    complete, months_missing). ``pi1``/``pi2`` are the scores, or None with ``note`` saying why.
+    ``years``: one row per year (fiscal_year, budget_estimate and actual of the PI-1 aggregate
+    (principal repayments left out), outturn, variance (PI-2.1 or PI-2.2), heads (lines in the
+    variance), residual_heads (heads aggregated into one line, PI-2.1), contingency (actual
+    expenditure charged to contingency classes), contingency_share (of the PI-1 budget),
+    complete, months_missing). ``pi1``/``pi2``/``pi23`` are the scores, or None with ``note``
+    (``pi23_note`` for PI-2.3) saying why.
     """
 
     years: pd.DataFrame
@@ -1470,6 +1511,77 @@ class PefaResult:
     note: str
     pi2_dimension: str = "PI-2.2"
     extra: dict = field(default_factory=dict)
+    pi23: str | None = None
+    pi23_note: str = ""
+    #: object classes left out, per measure ('PI-1', 'PI-2.1'/'PI-2.2')
+    excluded: dict = field(default_factory=dict)
+
+
+PEFA_YEAR_COLUMNS = [
+    "fiscal_year",
+    "budget_estimate",
+    "actual",
+    "outturn",
+    "variance",
+    "heads",
+    "residual_heads",
+    "contingency",
+    "contingency_share",
+    "complete",
+    "months_missing",
+]
+
+
+def pefa_heads(
+    actual: pd.Series,
+    budget: pd.Series,
+    max_heads: int = PI2_MAX_HEADS,
+    share: float = PI2_HEAD_SHARE,
+) -> tuple[pd.Series, pd.Series, int]:
+    """PI-2.1 heads: with more than ``max_heads`` heads, keep the largest (by original budget)
+    that together make up ``share`` of the budget, at least ``max_heads`` of them, and add the
+    others up into one line (:data:`RESIDUAL_HEAD`). Ties in budget are broken by head label.
+
+    Returns the aligned actual and budget Series and the number of heads aggregated (0 when
+    every head is kept). PEFA 2016 Field Guide, dimension 2.1, data requirements.
+    """
+    heads = sorted(set(budget.index) | set(actual.index), key=str)
+    b = budget.reindex(heads, fill_value=0.0).astype("float64")
+    a = actual.reindex(heads, fill_value=0.0).astype("float64")
+    if len(heads) <= max_heads:
+        return a, b, 0
+    order = sorted(heads, key=lambda h: (-float(b[h]), str(h)))
+    total = float(b.sum())
+    cum, k = 0.0, 0
+    for h in order:
+        if k >= max_heads and total > 0 and cum >= share * total - _EPS * total:
+            break
+        cum += float(b[h])
+        k += 1
+    keep, rest = order[:k], order[k:]
+    if not rest:
+        return a, b, 0
+    a2 = pd.concat([a[keep], pd.Series({RESIDUAL_HEAD: float(a[rest].sum())})])
+    b2 = pd.concat([b[keep], pd.Series({RESIDUAL_HEAD: float(b[rest].sum())})])
+    return a2, b2, len(rest)
+
+
+def pefa_pi23_score(shares: Sequence[float]) -> str:
+    """PEFA 2016 PI-2.3 score from exactly three yearly shares of actual expenditure charged
+    to contingency votes in the original total budget (ratios).
+
+    The simple average of the three (Field Guide 2.3:3): A below 3%; B 3% to 6% inclusive;
+    C above 6% and below 10%; else D.
+    """
+    vals = _three(shares, "contingency shares")
+    mean = sum(vals) / 3
+    if mean < 0.03 - _EPS:
+        return "A"
+    if mean <= 0.06 + _EPS:
+        return "B"
+    if mean < 0.10 - _EPS:
+        return "C"
+    return "D"
 
 
 def _completed_years(years: Iterable[str], month, n: int = 3) -> list[str]:
@@ -1520,6 +1632,85 @@ def _scores(
     return pi1, pi2, note
 
 
+def _pefa_year(
+    a_fy: pd.DataFrame, mo_fy: pd.DataFrame, head: str, dimension: str
+) -> dict[str, float]:
+    """One year's PEFA figures. ``head`` is the column the PI-2 heads come from (object_class
+    for PI-2.2, department for PI-2.1); the roles of :data:`PEFA_EXCLUDED_ROLES` are left out
+    of each measure; PI-2.1 aggregates residual heads (:func:`pefa_heads`)."""
+    out1 = list(pefa_excluded_classes("PI-1"))
+    out2 = list(pefa_excluded_classes(dimension))
+    cont = list(contingency_classes())
+    be1 = float(a_fy.loc[~a_fy["object_class"].isin(out1), "budget_estimate"].sum())
+    act1 = float(mo_fy.loc[~mo_fy["object_class"].isin(out1), "expenditure"].sum())
+    a2 = a_fy.loc[~a_fy["object_class"].isin(out2)]
+    m2 = mo_fy.loc[~mo_fy["object_class"].isin(out2)]
+    b = a2.groupby(head)["budget_estimate"].sum()
+    act = m2.groupby(head)["expenditure"].sum()
+    if dimension == "PI-2.1":
+        act, b, residual = pefa_heads(act, b)
+    else:
+        heads = sorted(set(b.index) | set(act.index))
+        b, act, residual = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0), 0
+    try:
+        variance = composition_variance(act, b)
+    except ValueError:
+        variance = math.nan
+    contingency = (
+        float(mo_fy.loc[mo_fy["object_class"].isin(cont), "expenditure"].sum())
+        if cont
+        else math.nan
+    )
+    return {
+        "budget_estimate": be1,
+        "actual": act1,
+        "outturn": _ratio(act1, be1),
+        "variance": variance,
+        "heads": len(b),
+        "residual_heads": residual,
+        "contingency": contingency,
+        "contingency_share": _ratio(contingency, be1) if cont else math.nan,
+    }
+
+
+def _pi23(table: pd.DataFrame, pi1: str | None) -> tuple[str | None, str]:
+    """PI-2.3 from the years table: scored when the chart has a contingency class and PI-1 is
+    scored (three complete years with a positive budget)."""
+    if not contingency_classes():
+        return None, (
+            "PI-2.3 (contingency) not assessed: the chart of accounts has no contingency line "
+            "(an object class with role contingency)."
+        )
+    if pi1 is None or len(table) != 3 or table["contingency_share"].isna().any():
+        return None, "PI-2.3 not scored: three completed years with full data are needed."
+    shares = table["contingency_share"].tolist()
+    mean = sum(shares) / 3
+    return pefa_pi23_score(shares), (
+        f"PI-2.3: on average {mean:.1%} of the original budget was charged to contingency "
+        f"({', '.join(f'{s:.1%}' for s in shares)})."
+    )
+
+
+def _pefa_result(
+    rows: list[dict], dimension: str, require_complete: bool, heads_word: str
+) -> PefaResult:
+    table = pd.DataFrame(rows, columns=PEFA_YEAR_COLUMNS)
+    pi1, pi2, note = _scores(table, dimension, require_complete)
+    pi23, pi23_note = _pi23(table, pi1)
+    excluded = {m: pefa_excluded_classes(m) for m in ("PI-1", dimension)}
+    return PefaResult(
+        years=table,
+        pi1=pi1,
+        pi2=pi2,
+        note=note,
+        pi2_dimension=dimension,
+        pi23=pi23,
+        pi23_note=pi23_note,
+        excluded=excluded,
+        extra={"heads": heads_word},
+    )
+
+
 def pefa_department(
     allocations: pd.DataFrame,
     monthly: pd.DataFrame,
@@ -1528,55 +1719,37 @@ def pefa_department(
     require_complete: bool = True,
     frequency: str = "monthly",
 ) -> PefaResult:
-    """PI-1 (aggregate outturn) and PI-2.2 (composition by object class) for one department.
+    """PI-1 (aggregate outturn), PI-2.2 (composition by object class) and PI-2.3 (contingency)
+    for one department.
 
     Uses the last three fiscal years completed before the fiscal year of ``month``; actual =
-    full-year expenditure, budget = BE by object class (funds together). Not scored (None) when
-    fewer than three years exist, or when a year has missing months and ``require_complete``
-    is True (with False, scores are computed on reported spending and marked provisional).
+    full-year expenditure, budget = BE (funds together). Classes are left out by their role in
+    the chart of accounts (:data:`PEFA_EXCLUDED_ROLES`): principal from PI-1; principal and
+    contingency from PI-2.2. Not scored (None) when fewer than three years exist, or when a
+    year has missing months and ``require_complete`` is True (with False, scores are computed
+    on reported spending and marked provisional).
     """
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     a = _dept_rows(alloc, department)
     mo = _dept_rows(mon, department)
     years = _completed_years(a["fiscal_year"], month)
+    n = PERIOD_MONTHS[check_frequency(frequency)]
     rows = []
     for fy in years:
         cov = month_coverage(alloc, mon, department, fy_months(fy)[-1], frequency)
-        n = PERIOD_MONTHS[check_frequency(frequency)]
-        b = a.loc[a["fiscal_year"] == fy].groupby("object_class")["budget_estimate"].sum()
-        act = mo.loc[mo["fiscal_year"] == fy].groupby("object_class")["expenditure"].sum()
-        heads = sorted(set(b.index) | set(act.index))
-        b, act = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0)
-        try:
-            variance = composition_variance(act, b)
-        except ValueError:
-            variance = math.nan
+        fig = _pefa_year(
+            a.loc[a["fiscal_year"] == fy], mo.loc[mo["fiscal_year"] == fy], "object_class", "PI-2.2"
+        )
         rows.append(
             {
                 "fiscal_year": fy,
-                "budget_estimate": float(b.sum()),
-                "actual": float(act.sum()),
-                "outturn": _ratio(float(act.sum()), float(b.sum())),
-                "variance": variance,
+                **fig,
                 "complete": bool((cov["status"] == "reported").all()),
                 "months_missing": int((cov["status"] != "reported").sum()) * n,
             }
         )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "fiscal_year",
-            "budget_estimate",
-            "actual",
-            "outturn",
-            "variance",
-            "complete",
-            "months_missing",
-        ],
-    )
-    pi1, pi2, note = _scores(table, "PI-2.2", require_complete)
-    return PefaResult(years=table, pi1=pi1, pi2=pi2, note=note, pi2_dimension="PI-2.2")
+    return _pefa_result(rows, "PI-2.2", require_complete, "object classes")
 
 
 def pefa_province(
@@ -1586,58 +1759,32 @@ def pefa_province(
     require_complete: bool = True,
     frequency: str = "monthly",
 ) -> PefaResult:
-    """Province-level PI-1 and PI-2.1 (composition by administrative head = department).
+    """Province-level PI-1, PI-2.1 (composition by administrative head = department) and
+    PI-2.3 (contingency).
 
-    Uses the last three fiscal years completed before the fiscal year of ``month``. A year
-    counts as complete only when every department budgeted that year reported every month;
-    ``months_missing`` counts department-months missing or incomplete. With
-    ``require_complete`` False such years are scored on reported spending (note: provisional).
+    Uses the last three fiscal years completed before the fiscal year of ``month``. PI-1 leaves
+    out principal repayments; PI-2.1 also interest and contingency (by role in the chart of
+    accounts). With more than :data:`PI2_MAX_HEADS` departments, PI-2.1 is computed on the
+    largest that make up :data:`PI2_HEAD_SHARE` of the budget (at least 20) plus one line for
+    the rest (:func:`pefa_heads`). A year counts as complete only when every department
+    budgeted that year reported every month; ``months_missing`` counts department-months
+    missing or incomplete. With ``require_complete`` False such years are scored on reported
+    spending (note: provisional).
     """
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     years = _completed_years(alloc["fiscal_year"], month)
+    n = PERIOD_MONTHS[check_frequency(frequency)]
     rows = []
     for fy in years:
         a = alloc.loc[alloc["fiscal_year"] == fy]
-        b = a.groupby("department")["budget_estimate"].sum()
-        act = mon.loc[mon["fiscal_year"] == fy].groupby("department")["expenditure"].sum()
-        heads = sorted(set(b.index) | set(act.index))
-        b, act = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0)
         gaps = 0
         for dept in sorted(set(a["department"])):
             cov = month_coverage(alloc, mon, dept, fy_months(fy)[-1], frequency)
-            gaps += (
-                int((cov["status"] != "reported").sum()) * PERIOD_MONTHS[check_frequency(frequency)]
-            )
-        try:
-            variance = composition_variance(act, b)
-        except ValueError:
-            variance = math.nan
-        rows.append(
-            {
-                "fiscal_year": fy,
-                "budget_estimate": float(b.sum()),
-                "actual": float(act.sum()),
-                "outturn": _ratio(float(act.sum()), float(b.sum())),
-                "variance": variance,
-                "complete": gaps == 0,
-                "months_missing": gaps,
-            }
-        )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "fiscal_year",
-            "budget_estimate",
-            "actual",
-            "outturn",
-            "variance",
-            "complete",
-            "months_missing",
-        ],
-    )
-    pi1, pi2, note = _scores(table, "PI-2.1", require_complete)
-    return PefaResult(years=table, pi1=pi1, pi2=pi2, note=note, pi2_dimension="PI-2.1")
+            gaps += int((cov["status"] != "reported").sum()) * n
+        fig = _pefa_year(a, mon.loc[mon["fiscal_year"] == fy], "department", "PI-2.1")
+        rows.append({"fiscal_year": fy, **fig, "complete": gaps == 0, "months_missing": gaps})
+    return _pefa_result(rows, "PI-2.1", require_complete, "departments")
 
 
 # --------------------------------------------------------------------------------------------
