@@ -313,6 +313,48 @@ def test_projection_with_missing_month_scales_by_reported_months():
     assert p.point == pytest.approx(390)
 
 
+def _even_year_with_flat_history():
+    # prior year 2023-24: 10 a month (each month 1/12 of the year). This year every month
+    # A01 10 + A03 5 + A12 5 = 20, July to September: 60.
+    alloc, monthly = with_history(("2023-24", FLAT))
+    monthly = monthly.loc[monthly["fiscal_year"] != "2024-25"]
+    even = {"A01": [10.0] * 3, "A03": [5.0] * 3, "A12": [5.0] * 3}
+    this = pd.DataFrame(_monthly_rows("2024-25", even, even))
+    return alloc, pd.concat([monthly, this], ignore_index=True)
+
+
+def test_partial_month_does_not_lower_the_projection():
+    # Complete: 60 / (3/12) = 240. September with A12 not yet reported (an incomplete month):
+    # counting its partial 15 against September's full 1/12 would give 55 / (3/12) = 220.
+    # The incomplete month is projected like a missing one: 40 / (2/12) = 240 again.
+    alloc, monthly = _even_year_with_flat_history()
+    full = budget.project_year_end(alloc, monthly, "d", "2024-09")
+    assert full.point == pytest.approx(240)
+    partial = drop_month(monthly, "2024-09-01", object_class="A12")
+    p = budget.project_year_end(alloc, partial, "d", "2024-09")
+    assert p.point == pytest.approx(240)
+    assert p.point >= full.point - 1e-9
+    assert p.incomplete_m == (3,)
+    assert p.months_reported == 2
+    assert p.reported_to_date == pytest.approx(40)
+    # without a prior year (pace): 40 x 12 / 2 = 240, not 55 x 12 / 3 = 220
+    alloc_now = alloc.loc[alloc["fiscal_year"] == "2024-25"]
+    now = partial.loc[partial["fiscal_year"] == "2024-25"]
+    pace = budget.project_year_end(alloc_now, now, "d", "2024-09")
+    assert pace.method == "pace" and pace.point == pytest.approx(240)
+
+
+def test_incomplete_month_inside_the_year_is_projected_not_read():
+    # August incomplete (A03 missing): reported July 20 + September 20 = 40, and those months
+    # took 2/12 of the prior year -> 240.
+    alloc, monthly = _even_year_with_flat_history()
+    p = budget.project_year_end(
+        alloc, drop_month(monthly, "2024-08-01", object_class="A03"), "d", "2024-09"
+    )
+    assert p.incomplete_m == (2,)
+    assert p.point == pytest.approx(240)
+
+
 def test_projection_without_prior_year_uses_pace():
     # no prior year: 75 x 12 / 3 = 300, no interval
     alloc, monthly = base()

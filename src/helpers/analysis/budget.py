@@ -972,6 +972,9 @@ class Projection:
     withheld: str = ""
     #: the fiscal month of the as-of the projection starts from (monthly: the report month)
     as_of_m: int = 0
+    #: fiscal months (period ends) of this year reported incomplete: left out of the reported
+    #: spending the projection scales and projected like missing months (docs/methods.md 1.6)
+    incomplete_m: tuple[int, ...] = ()
 
     @property
     def months_covered(self) -> int:
@@ -994,6 +997,47 @@ class Projection:
     @property
     def has_interval(self) -> bool:
         return math.isfinite(self.low) and math.isfinite(self.high)
+
+
+def _incomplete_periods(
+    alloc: pd.DataFrame,
+    mon: pd.DataFrame,
+    department: str,
+    years: Iterable[str],
+    month,
+    frequency: str = "monthly",
+) -> set[tuple[str, int]]:
+    """(fiscal_year, fy_m of the period end) of every *partial* period of ``years`` up to
+    ``month`` (the whole year for earlier years): an incomplete period (1.2) in which a
+    budgeted line is unreported that the department does report in another period of the same
+    year. A line never reported in the year is not a gap of one period (it is missing from
+    every period alike), so it does not make a period partial."""
+    f = check_frequency(frequency)
+    n = PERIOD_MONTHS[f]
+    fy_now = fiscal_year(month)
+    a = _dept_rows(alloc, department)
+    rows = _dept_rows(mon, department)
+    out = set()
+    for fy in years:
+        last_m = fy_month_index(month) if fy == fy_now else 12
+        expected = set(
+            map(tuple, a.loc[a["fiscal_year"] == fy, ["fund", "object_class"]].to_numpy().tolist())
+        )
+        r = rows.loc[(rows["fiscal_year"] == fy) & (rows["fy_m"] <= last_m)]
+        if r.empty or not expected:
+            continue
+        end = ((r["fy_m"] + n - 1) // n) * n
+        keys = list(map(tuple, r[["fund", "object_class"]].to_numpy().tolist()))
+        by_period: dict[int, set] = {}
+        for e, k in zip(end.astype(int), keys, strict=True):
+            by_period.setdefault(int(e), set()).add(k)
+        seen = set(keys) & expected
+        for e, have in by_period.items():
+            if e > last_m:
+                continue  # a period not yet ended is not read
+            if (expected - have) & seen:
+                out.add((fy, e))
+    return out
 
 
 def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float], n: int = 1) -> dict:
@@ -1173,6 +1217,14 @@ def project_year_end(
     totals = _monthly_totals(mon, department, _ts(month), freq)
     past = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
     complete = _complete_years(alloc, mon, department, past, freq)
+    # An incomplete period (some budgeted lines reported, others not) is treated like a missing
+    # one: its partial total would enter the reported spending while the period's full share of
+    # the year entered the divisor, understating the projection. Both methods project it instead.
+    partial = _incomplete_periods(alloc, mon, department, [*past, fy], month, freq)
+    if partial:
+        key = list(zip(totals["fiscal_year"], totals["fy_m"].astype(int), strict=True))
+        totals = totals.loc[[k not in partial for k in key]].reset_index(drop=True)
+    incomplete_now = sorted(m_ for y, m_ in partial if y == fy)
     live = _run_methods(totals, complete, fy, m, lookback, freq)
 
     bt_rows = []
@@ -1281,6 +1333,7 @@ def project_year_end(
         frequency=freq,
         withheld=withheld,
         as_of_m=m,
+        incomplete_m=tuple(incomplete_now),
     )
 
 
