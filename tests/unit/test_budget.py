@@ -811,3 +811,69 @@ def test_scopes_and_classes_follow_the_profiles_chart_of_accounts(tmp_path):
     assert budget.SCOPE_LABELS["salary"] == "Salary (current, A01)"
     assert budget.SCOPE_LABELS["development"] == "Development (ADP)"
     assert budget.OBJECT_CLASSES["A07"] == "Interest payment"
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecast-accuracy record of the last closed year
+# ---------------------------------------------------------------------------------------------
+
+CLOSED = [10.0] * 6 + [20.0] * 6  # FY 2023-24: 10 a month July-December, 20 January-June: 180
+
+
+def test_forecast_record_of_the_closed_year():
+    # Report month September 2024: the closed year is 2023-24 (outturn 180, BE 300). The only
+    # earlier year, 2022-23, is flat (each month 1/12). Projections made during 2023-24 by the
+    # prior-year profile (no year to back-test the regression on, so the simpler method):
+    #   m = 3: 30 / (3/12) = 120 -> error (120 - 180) / 180 = -33.3%; -60 / 300 = -20 points
+    #   m = 6: 60 / (6/12) = 120 -> -33.3%
+    #   m = 9: 120 / (9/12) = 160 -> -11.1%; -20 / 300 = -6.7 points
+    #   m = 11: 160 / (11/12) = 174.5 -> -3.0%
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    rec = budget.forecast_record(alloc, monthly, "d", "2024-09")
+    assert rec.fiscal_year == "2023-24"
+    t = rec.table.set_index("fy_m")
+    assert list(t.index) == list(range(1, 12))
+    assert set(t["method"]) == {"profile"}
+    assert (t["outturn"] == 180).all()
+    assert t.loc[3, "projection"] == pytest.approx(120)
+    assert t.loc[3, "error"] == pytest.approx(-1 / 3)
+    assert t.loc[3, "error_be"] == pytest.approx(-0.2)
+    assert t.loc[6, "projection"] == pytest.approx(120)
+    assert t.loc[9, "projection"] == pytest.approx(160)
+    assert t.loc[9, "error"] == pytest.approx(-20 / 180)
+    assert t.loc[11, "projection"] == pytest.approx(160 * 12 / 11)
+    assert t.loc[11, "error"] == pytest.approx((160 * 12 / 11 - 180) / 180)
+    assert "recomputed" in rec.note
+    # the report carries it; recomputing gives the same figures (reproducible)
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    pd.testing.assert_frame_equal(report.forecast.table, rec.table)
+
+
+def test_forecast_record_needs_a_complete_closed_year():
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    rec = budget.forecast_record(alloc, drop_month(monthly, "2024-02-01"), "d", "2024-09")
+    assert rec.table.empty
+    assert "outturn is not known" in rec.note
+
+
+def test_province_forecast_record_adds_the_departments_up():
+    # d and e identical (outturn 180 each); f has a gap in 2023-24 and is left out.
+    # At m = 3 the province projects 120 + 120 = 240 against 360: -33.3%; m = 9: 320 / 360.
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    frames_a = [alloc, alloc.assign(department="e"), alloc.assign(department="f")]
+    gap = drop_month(monthly, "2024-02-01").assign(department="f")
+    frames_m = [monthly, monthly.assign(department="e"), gap]
+    rec = budget.province_forecast_record(
+        pd.concat(frames_a, ignore_index=True), pd.concat(frames_m, ignore_index=True), "2024-09"
+    )
+    prov = rec.province.set_index("fy_m")
+    assert list(prov.index) == [3, 6, 9, 11]
+    assert prov.loc[3, "projection"] == pytest.approx(240)
+    assert prov.loc[3, "outturn"] == pytest.approx(360)
+    assert prov.loc[3, "error"] == pytest.approx(-1 / 3)
+    assert prov.loc[9, "projection"] == pytest.approx(320)
+    assert (prov["departments"] == 2).all()
+    assert "left out: f" in rec.note
+    assert rec.mean_abs_error == pytest.approx(
+        (1 / 3 + 1 / 3 + 20 / 180 + (180 - 160 * 12 / 11) / 180) / 4
+    )
