@@ -877,3 +877,23 @@ def test_province_forecast_record_adds_the_departments_up():
     assert rec.mean_abs_error == pytest.approx(
         (1 / 3 + 1 / 3 + 20 / 180 + (180 - 160 * 12 / 11) / 180) / 4
     )
+
+
+def test_report_shows_the_track_record_and_pefa_scope():
+    # September 2024 is fiscal month 3; the projection made in September 2023 (month 3) was
+    # 120 against an outturn of 180: 33% below
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    s = view.key_message_sentences(report, "Dept")
+    assert s[1] == (
+        "A year earlier, the projection made in September 2023 was 33% below FY 2023-24's outturn."
+    )
+    shown = view.forecast_view(report.forecast)
+    html = " ".join(x.html for x in shown)
+    assert "How the year-end projections of FY 2023-24 compared with its outturn" in html
+    assert "-33.3%" in html and "prior-year profile" in html
+    assert "recomputed" in html
+    notes = " ".join(n.plain for n in view.pefa_notes(report.pefa))
+    assert "PI-1 leaves out repayment of debt principal: A10 (principal repayments)" in notes
+    assert "interest (A07) stays in" in notes
+    assert "no contingency line" in notes
