@@ -764,6 +764,9 @@ class ProvinceOverview:
     inputs: frozenset[str] = frozenset(INPUT_GROUPS)
     #: the budget data's frequency (monthly, quarterly, annual)
     frequency: str = "monthly"
+    #: the last closed year's projections against its outturn, per department and for the
+    #: province (:func:`helpers.analysis.budget.province_forecast_record`)
+    forecast: bud.ForecastRecord | None = None
 
     def has(self, group: str) -> bool:
         """Whether the government provides the input group (budget, stocktake, survey, pse)."""
@@ -850,6 +853,7 @@ def build_overview(
         notes=notes,
         inputs=frozenset(INPUT_GROUPS) if inputs is None else frozenset(inputs),
         frequency=freq,
+        forecast=bud.province_forecast_record(alloc, mon, m, frequency=freq),
     )
 
 

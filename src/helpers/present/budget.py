@@ -244,12 +244,9 @@ def _track_record_sentence(report: ExecutionReport) -> str:
     row = rec.table.loc[rec.table["fy_m"] == report.fy_m]
     if not len(row) or not _ok(row["error"].iloc[0]):
         return ""
-    e = float(row["error"].iloc[0])
-    side = "above" if e > 0 else "below"
-    size = "within 1% of" if abs(e) < 0.005 else f"{abs(e):.0%} {side}"
     return (
         f"A year earlier, the projection made in {month_label(row['month'].iloc[0])} was "
-        f"{size} FY {rec.fiscal_year}'s outturn."
+        f"{_off(float(row['error'].iloc[0]))} FY {rec.fiscal_year}'s outturn."
     )
 
 
@@ -923,12 +920,23 @@ def forecast_sentence(record: ForecastRecord | None, who: str = "the projection"
     if not len(t):
         return ""
     last = t.iloc[-1]
-    word = "above" if last["error"] > 0 else "below"
     return (
         f"In FY {record.fiscal_year} {who} missed the outturn by "
-        f"{record.mean_abs_error:.0%} on average; in "
-        f"{month_label(last['month'])} it was {abs(last['error']):.0%} {word}."
+        f"{_miss(record.mean_abs_error)} on average; in "
+        f"{month_label(last['month'])} it was {_off(float(last['error']))} the outturn."
     )
+
+
+def _miss(x: float) -> str:
+    """A size of miss: one decimal below 10% ('0.6%'), whole percent above ('12%')."""
+    return f"{x:.1%}" if abs(x) < 0.1 else f"{x:.0%}"
+
+
+def _off(error: float) -> str:
+    """'3.2% above' / '12% below' / 'within 0.5% of'."""
+    if abs(error) < 0.005:
+        return "within 0.5% of"
+    return f"{_miss(abs(error))} {'above' if error > 0 else 'below'}"
 
 
 def forecast_table(record: ForecastRecord | None, frequency: str = "monthly") -> table | note:
