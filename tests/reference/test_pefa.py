@@ -523,3 +523,25 @@ def test_pi23_not_assessed_without_a_contingency_line():
     res = pefa_department(alloc, monthly, "d", "2025-08")
     assert res.pi23 is None
     assert "no contingency line" in res.pi23_note
+
+
+@pytest.mark.parametrize("name", ["kp", "federal", "punjab"])
+def test_every_profile_names_principal_and_interest_for_pefa(name):
+    # KP's default chart (also the federal and Punjab profiles', which name no chart of their
+    # own): A10 principal repayments, A07 interest. The federal budget-book mappings map
+    # "PRINCIPAL REPAYMENTS OF LOANS" to A10 and "INTEREST PAYMENT" to A07.
+    import yaml
+
+    from helpers import paths, profile
+
+    with profile.use(name):
+        assert budget.pefa_excluded_classes("PI-1") == ("A10",)
+        assert budget.pefa_excluded_classes("PI-2.1") == ("A10", "A07")
+        assert budget.pefa_excluded_classes("PI-2.2") == ("A10",)
+    if name == "federal":
+        folder = paths.PARAMS_DIR / "profiles" / "federal" / "mappings"
+        for f in ("federal_budget_2023_24.yaml", "federal_budget_2024_25.yaml"):
+            m = yaml.safe_load((folder / f).read_text(encoding="utf-8"))
+            classes = m["values"]["object_class"]["map"]
+            assert classes["PRINCIPAL REPAYMENTS OF LOANS"] == "A10"
+            assert classes["INTEREST PAYMENT"] == "A07"
