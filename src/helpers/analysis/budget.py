@@ -1490,10 +1490,12 @@ def _record_ends(freq: str, months: Sequence[int] | None) -> list[int]:
 
 
 def _record_note(fy: str, freq: str) -> str:
+    word = PERIOD_WORDS[freq][0]
     return (
         f"Each projection is recomputed for FY {fy} from the data held now, with the rows after "
-        f"its report month dropped, by the method the report used then; the data keep no "
-        f"record of when a return arrived, so a late or revised return counts as on time."
+        f"its report {word} dropped, by the headline method the current rules choose at that "
+        "point; the data keep no record of when a return arrived, so a late or revised return "
+        "counts as on time."
     )
 
 
