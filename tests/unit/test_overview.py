@@ -636,5 +636,8 @@ def test_overview_shows_the_province_track_record():
     shown = pview.forecast_section(ov)
     html = " ".join(x.html for x in shown)
     # mean |error| = (33.3% + 11.1%) / 2 = 22%; March 2024: 11% below
-    assert "missed the outturn by 22% on average; in March 2024 it was 11% below" in html
+    assert (
+        "the provincial projection missed the outturn by 22% on average; in March 2024 it was "
+        "11% below the outturn"
+    ) in html
     assert "Each department" in html and "-33%" in html

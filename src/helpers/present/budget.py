@@ -973,12 +973,14 @@ def forecast_table(record: ForecastRecord | None, frequency: str = "monthly") ->
     )
 
 
-def forecast_view(record: ForecastRecord | None, frequency: str = "monthly") -> list:
+def forecast_view(
+    record: ForecastRecord | None, frequency: str = "monthly", who: str = "the projection"
+) -> list:
     """The forecast-accuracy section: a sentence, the table and how it is computed."""
     if record is None:
         return [note("No record of past projections.")]
     out = []
-    sentence = forecast_sentence(record)
+    sentence = forecast_sentence(record, who)
     if sentence:
         out.append(note(sentence))
     out.append(forecast_table(record, frequency))

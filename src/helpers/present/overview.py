@@ -891,7 +891,8 @@ def forecast_section(ov: ProvinceOverview) -> list:
     """The last closed year's year-end projections against its outturn: the province line
     (sum of the departments' projections) and each department's error by month."""
     rec = ov.forecast
-    out = budget_view.forecast_view(rec, ov.frequency)
+    who = f"the {profile.active().scope_adjective} projection"
+    out = budget_view.forecast_view(rec, ov.frequency, who)
     if rec is None or not len(rec.table):
         return out
     t = rec.table.copy()
