@@ -545,3 +545,47 @@ def test_every_profile_names_principal_and_interest_for_pefa(name):
             classes = m["values"]["object_class"]["map"]
             assert classes["PRINCIPAL REPAYMENTS OF LOANS"] == "A10"
             assert classes["INTEREST PAYMENT"] == "A07"
+
+
+# ---------------------------------------------------------------------------------------------
+# PI-3 revenue outturn (Field Guide dimensions 3.1 and 3.2); no warehouse input yet
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "outturns, expected",
+    [
+        ([0.97, 1.06, 0.80], "A"),  # both edges of 97-106% count
+        ([0.96, 1.07, 1.00], "B"),  # one year in A; 96% and 107% in 94-112%
+        ([0.93, 1.13, 0.50], "C"),  # 93% and 113% only in 92-116%
+        ([0.91, 1.17, 1.00], "D"),  # one year in every band
+    ],
+)
+def test_pi31_score(outturns, expected):
+    assert budget.pefa_pi31_score(outturns) == expected
+
+
+def test_pefa_revenue_worked_example():
+    # Budgeted revenue every year: tax 80, non-tax 20 (100).
+    # 2022-23 actual 80 + 20 = 100: outturn 100%, variance 0.
+    # 2023-24 actual 70 + 20 = 90: outturn 90%; AdjB = 0.9 x (80, 20) = (72, 18);
+    #         (|70 - 72| + |20 - 18|) / 90 = 4.44%.
+    # 2024-25 actual 100 + 10 = 110: outturn 110%; AdjB = (88, 22); (12 + 12) / 110 = 21.8%.
+    # PI-3.1: A band only 2022-23; B band (94-112%) 2022-23 and 2024-25 -> B.
+    # PI-3.2: below 5% in 2022-23 and 2023-24 -> A.
+    actual = {"2022-23": (80, 20), "2023-24": (70, 20), "2024-25": (100, 10), "2025-26": (5, 1)}
+    rev = pd.DataFrame(
+        [
+            {"fiscal_year": fy, "category": cat, "budget_estimate": be, "actual": a}
+            for fy, pair in actual.items()
+            for cat, be, a in zip(("tax", "non-tax"), (80.0, 20.0), pair, strict=True)
+        ]
+    )
+    res = budget.pefa_revenue(rev, "2025-08")
+    y = res.years.set_index("fiscal_year")
+    assert list(y.index) == ["2022-23", "2023-24", "2024-25"]
+    assert y["outturn"].tolist() == pytest.approx([1.0, 0.9, 1.1])
+    assert y["variance"].tolist() == pytest.approx([0.0, 4 / 90, 24 / 110])
+    assert res.pi31 == "B" and res.pi32 == "A"
+    few = budget.pefa_revenue(rev, "2025-03")
+    assert few.pi31 is None and "three completed" in few.note

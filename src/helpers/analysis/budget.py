@@ -73,6 +73,10 @@ __all__ = [
     "pefa_pi1_score",
     "pefa_pi2_score",
     "pefa_pi23_score",
+    "pefa_pi31_score",
+    "pefa_revenue",
+    "RevenueResult",
+    "REVENUE_COLUMNS",
     "pefa_heads",
     "pefa_excluded_classes",
     "PEFA_EXCLUDED_ROLES",
@@ -2079,6 +2083,95 @@ def pefa_province(
         fig = _pefa_year(a, mon.loc[mon["fiscal_year"] == fy], "department", "PI-2.1")
         rows.append({"fiscal_year": fy, **fig, "complete": gaps == 0, "months_missing": gaps})
     return _pefa_result(rows, "PI-2.1", require_complete, "departments")
+
+
+# --------------------------------------------------------------------------------------------
+# PEFA PI-3 revenue outturn (pure functions; the warehouse has no revenue input yet)
+# --------------------------------------------------------------------------------------------
+
+#: Columns of a revenue frame for :func:`pefa_revenue`: one row per fiscal year and revenue
+#: category (GFS 3-digit or comparable: tax types, non-tax revenue, grants), amounts in the
+#: profile's currency unit.
+REVENUE_COLUMNS = ("fiscal_year", "category", "budget_estimate", "actual")
+
+
+def pefa_pi31_score(outturns: Sequence[float]) -> str:
+    """PEFA 2016 PI-3.1 score from exactly three yearly revenue outturns (actual / originally
+    budgeted revenue). A: 97-106% in at least two of the three years; B: 94-112%;
+    C: 92-116%; else D. Band edges inclusive (as PI-1)."""
+    vals = _three(outturns, "revenue outturns")
+    for grade, low, high in (("A", 0.97, 1.06), ("B", 0.94, 1.12), ("C", 0.92, 1.16)):
+        if sum(low - _EPS <= v <= high + _EPS for v in vals) >= 2:
+            return grade
+    return "D"
+
+
+@dataclass
+class RevenueResult:
+    """PI-3.1 (aggregate revenue outturn) and PI-3.2 (revenue composition) over the last three
+    completed fiscal years. ``years``: fiscal_year, budget_estimate, actual, outturn, variance."""
+
+    years: pd.DataFrame
+    pi31: str | None
+    pi32: str | None
+    note: str
+
+
+def pefa_revenue(revenue: pd.DataFrame, month) -> RevenueResult:
+    """PEFA 2016 PI-3 from a tidy revenue frame (:data:`REVENUE_COLUMNS`).
+
+    Years: the last three fiscal years before the fiscal year of ``month``. PI-3.1 = total
+    actual / total originally budgeted revenue (Field Guide, dimension 3.1; all revenue,
+    current and capital, 3:6). PI-3.2 = the composition variance of :func:`composition_variance`
+    over the categories (dimension 3.2: A below 5% in two of three years, B 10%, C 15%, as
+    PI-2). Not scored with fewer than three years or a year without positive budgeted revenue.
+    """
+    _require(revenue, REVENUE_COLUMNS, "revenue")
+    df = revenue.loc[:, list(REVENUE_COLUMNS)].copy()
+    df["fiscal_year"] = df["fiscal_year"].astype(str)
+    df["category"] = df["category"].astype(str)
+    for c in ("budget_estimate", "actual"):
+        df[c] = pd.to_numeric(df[c]).astype("float64")
+        if df[c].isna().any():
+            raise ValueError(f"revenue: {c} is missing on some rows")
+    years = _completed_years(df["fiscal_year"], month)
+    rows = []
+    for fy in years:
+        g = df.loc[df["fiscal_year"] == fy].groupby("category")[["budget_estimate", "actual"]].sum()
+        b, a = float(g["budget_estimate"].sum()), float(g["actual"].sum())
+        try:
+            variance = composition_variance(g["actual"], g["budget_estimate"])
+        except ValueError:
+            variance = math.nan
+        rows.append(
+            {
+                "fiscal_year": fy,
+                "budget_estimate": b,
+                "actual": a,
+                "outturn": _ratio(a, b),
+                "variance": variance,
+            }
+        )
+    table = pd.DataFrame(rows, columns=["fiscal_year", *REVENUE_COLUMNS[2:], "outturn", "variance"])
+    if len(table) < 3:
+        return RevenueResult(
+            table,
+            None,
+            None,
+            f"Not scored: PEFA needs three completed fiscal years of revenue; the data hold "
+            f"{len(table)}.",
+        )
+    if table["outturn"].isna().any():
+        return RevenueResult(
+            table, None, None, "Not scored: a year has no positive budgeted revenue."
+        )
+    pi32 = pefa_pi2_score(table["variance"]) if table["variance"].notna().all() else None
+    return RevenueResult(
+        table,
+        pefa_pi31_score(table["outturn"]),
+        pi32,
+        f"PI-3 uses the originally budgeted revenue for {', '.join(table['fiscal_year'])}.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
