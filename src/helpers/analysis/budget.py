@@ -1452,7 +1452,7 @@ def _record_rows(
     a = _dept_rows(alloc, department)
     a = a.loc[a["fiscal_year"] == fy]
     if a.empty:
-        return [], f"no budget for FY {fy}"
+        return [], f"no closed fiscal year in the data yet (FY {fy} has no budget)"
     cov = month_coverage(alloc, mon, department, fy_months(fy)[-1], freq)
     if not (cov["status"] == "reported").all():
         return (
