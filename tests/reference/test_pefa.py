@@ -339,3 +339,253 @@ def test_pefa_province_worked_example():
     assert y["variance"].tolist() == pytest.approx([0.0, 0.0, 0.25])
     assert res.pi1 == "A" and res.pi2 == "A"
     assert res.pi2_dimension == "PI-2.1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Exclusions by chart-of-accounts role (PEFA 2016 Field Guide 1.1:7, 2.1:1, 2.2:1)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_principal_over_run_alone_scores_a_on_pi1_and_pi2():
+    # KP chart: A10 principal repayments, A07 interest. BE every year A01 100, A03 100,
+    # A07 20, A10 50. Every year the department spends A01 100, A03 100, A07 20 as budgeted
+    # and repays A10 150 of principal (three times its budget).
+    # PI-1 leaves principal out (1.1:7): 220 / 220 = 100% each year -> A. Counting principal
+    # it would be 370 / 270 = 137% -> D.
+    # PI-2.2 (interest in, principal out): A = B on every head -> variance 0 -> A.
+    years = ("2022-23", "2023-24", "2024-25")
+    spend = {}
+    for fy in years:
+        spend |= {("d", fy, "A01"): 100.0, ("d", fy, "A03"): 100.0}
+        spend |= {("d", fy, "A07"): 20.0, ("d", fy, "A10"): 150.0}
+    budgets = {("d", "A01"): 100.0, ("d", "A03"): 100.0, ("d", "A07"): 20.0, ("d", "A10"): 50.0}
+    alloc, monthly = _frames(spend, budgets)
+    res = pefa_department(alloc, monthly, "d", "2025-08")
+    y = res.years.set_index("fiscal_year")
+    assert y["budget_estimate"].tolist() == pytest.approx([220.0] * 3)
+    assert y["actual"].tolist() == pytest.approx([220.0] * 3)
+    assert y["outturn"].tolist() == pytest.approx([1.0] * 3)
+    assert y["variance"].tolist() == pytest.approx([0.0] * 3)
+    assert y["heads"].tolist() == [3, 3, 3]  # A01, A03, A07 (interest stays in PI-2.2)
+    assert res.pi1 == "A" and res.pi2 == "A"
+    assert res.excluded["PI-1"] == ("A10",)
+    assert res.excluded["PI-2.2"] == ("A10",)
+    # the province (one department): PI-1 and PI-2.1 also A
+    prov = pefa_province(alloc, monthly, "2025-08")
+    assert prov.pi1 == "A" and prov.pi2 == "A"
+
+
+def test_interest_is_in_pi2_2_and_out_of_pi2_1():
+    # Department a: BE A01 100, A07 (interest) 100; b: BE A01 200. Every year a spends A01 100
+    # and A07 150 (interest over-runs by 50); b spends 200.
+    # PI-1: (250 + 200) / 400 = 112.5% -> C (85-115) every year.
+    # PI-2.1 (by department, interest out, 2.1:1): a 100 / 100, b 200 / 200 -> variance 0 -> A.
+    # PI-2.2 of a (interest in, 2.2:1): sum A / sum B = 250 / 200 = 1.25; AdjB 125, 125;
+    # (|100 - 125| + |150 - 125|) / 250 = 20% -> D.
+    spend = {}
+    for fy in ("2022-23", "2023-24", "2024-25"):
+        spend |= {("a", fy, "A01"): 100.0, ("a", fy, "A07"): 150.0, ("b", fy, "A01"): 200.0}
+    alloc, monthly = _frames(spend, {("a", "A01"): 100.0, ("a", "A07"): 100.0, ("b", "A01"): 200.0})
+    prov = pefa_province(alloc, monthly, "2025-08")
+    assert prov.years["outturn"].tolist() == pytest.approx([1.125] * 3)
+    assert prov.pi1 == "C"
+    assert prov.years["variance"].tolist() == pytest.approx([0.0] * 3)
+    assert prov.pi2 == "A"
+    assert prov.excluded["PI-2.1"] == ("A10", "A07")
+    dept = pefa_department(alloc, monthly, "a", "2025-08")
+    assert dept.years["variance"].tolist() == pytest.approx([0.2] * 3)
+    assert dept.pi2 == "D"
+
+
+# ---------------------------------------------------------------------------------------------
+# PI-2.1 with more than 20 heads (Field Guide, dimension 2.1, data requirements)
+# ---------------------------------------------------------------------------------------------
+
+
+def _many_heads(budgets: dict[str, float], actual: dict[str, float]):
+    spend = {(d, fy, "A01"): actual[d] for fy in ("2022-23", "2023-24", "2024-25") for d in actual}
+    return _frames(spend, {(d, "A01"): be for d, be in budgets.items()})
+
+
+def test_22_heads_two_small_heads_swapping_spending_is_the_residual_line():
+    # 20 heads h01..h20 with BE 100 each and 2 small heads s1, s2 with BE 10 each (total
+    # 2,020). The 20 largest make up 2,000 / 2,020 = 99% >= 75%, and 20 is the minimum: s1
+    # and s2 form one residual line with BE 20. Each year the large heads spend 100; s1 spends
+    # 5 and s2 15 (they swap 5). Residual actual 20 = its budget: sum A = sum B = 2,020, AdjB = B,
+    # variance 0 -> A. Head by head it would be (5 + 5) / 2,020 = 0.495%.
+    budgets = {f"h{i:02d}": 100.0 for i in range(1, 21)} | {"s1": 10.0, "s2": 10.0}
+    actual = {f"h{i:02d}": 100.0 for i in range(1, 21)} | {"s1": 5.0, "s2": 15.0}
+    alloc, monthly = _many_heads(budgets, actual)
+    res = pefa_province(alloc, monthly, "2025-08")
+    assert res.years["heads"].tolist() == [21, 21, 21]  # 20 heads + the residual line
+    assert res.years["residual_heads"].tolist() == [2, 2, 2]
+    assert res.years["variance"].tolist() == pytest.approx([0.0] * 3, abs=1e-12)
+    a, b, n = budget.pefa_heads(pd.Series(actual), pd.Series(budgets))
+    assert n == 2
+    assert a["(other heads)"] == pytest.approx(20.0) and b["(other heads)"] == pytest.approx(20.0)
+
+
+def test_more_than_20_heads_keep_the_largest_making_up_75_percent():
+    # 40 heads with BE 25 each (1,000). 20 heads make up only 50%; the 75% rule needs the
+    # largest 30 (750 / 1,000). Ties are broken by name: g01..g30 kept, g31..g40 (BE 250)
+    # form the residual line.
+    # Actual: every head spends 25, except g01 spends 35 and g40 spends 15 (sum 1,000).
+    # Kept heads: |35 - 25| = 10; residual actual 25 x 9 + 15 = 240 against 250: 10.
+    # variance = (10 + 10) / 1,000 = 2%.
+    budgets = {f"g{i:02d}": 25.0 for i in range(1, 41)}
+    actual = dict(budgets) | {"g01": 35.0, "g40": 15.0}
+    alloc, monthly = _many_heads(budgets, actual)
+    res = pefa_province(alloc, monthly, "2025-08")
+    assert res.years["heads"].tolist() == [31, 31, 31]
+    assert res.years["residual_heads"].tolist() == [10, 10, 10]
+    assert res.years["variance"].tolist() == pytest.approx([0.02] * 3)
+
+
+def test_twenty_heads_or_fewer_are_all_assessed():
+    # 20 heads: no residual line; h01 spends 110 and h02 90 -> variance 20 / 2,000 = 1%.
+    budgets = {f"h{i:02d}": 100.0 for i in range(1, 21)}
+    actual = dict(budgets) | {"h01": 110.0, "h02": 90.0}
+    alloc, monthly = _many_heads(budgets, actual)
+    res = pefa_province(alloc, monthly, "2025-08")
+    assert res.years["residual_heads"].tolist() == [0, 0, 0]
+    assert res.years["variance"].tolist() == pytest.approx([0.01] * 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# PI-2.3 contingency (scoring table of dimension 2.3; Field Guide 2.3:3)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shares, expected",
+    [
+        ([0.02, 0.04, 0.06], "B"),  # the Field Guide's example: average 4%
+        ([0.029, 0.029, 0.029], "A"),
+        ([0.03, 0.03, 0.03], "B"),  # 3% is B (between 3% and 6%, inclusive)
+        ([0.06, 0.06, 0.06], "B"),  # 6% inclusive
+        ([0.061, 0.061, 0.061], "C"),
+        ([0.10, 0.10, 0.10], "D"),  # C needs less than 10%
+        ([0.0, 0.0, 0.27], "C"),  # average 9%
+    ],
+)
+def test_pi23_score(shares, expected):
+    assert budget.pefa_pi23_score(shares) == expected
+
+
+def _contingency_profile(tmp_path):
+    from helpers import profile
+
+    (tmp_path / "departments.yaml").write_text("departments: []\n", encoding="utf-8")
+    doc = {
+        "name": "t",
+        "government": {"name": "Government of T", "short": "T"},
+        "currency": {"code": "PKR", "unit": "million"},
+        "fiscal_year": {"start_month": 7, "label": "start-end"},
+        "priority_areas": ["Health"],
+        "registry": "departments.yaml",
+        "chart_of_accounts": {
+            "funds": ["current", "development"],
+            "object_classes": [
+                {"code": "A01", "name": "Employees", "role": "salary"},
+                {"code": "A03", "name": "Operating", "role": "non_salary"},
+                {"code": "CX", "name": "Contingency reserve", "role": "contingency"},
+            ],
+        },
+    }
+    return profile.use(profile.parse(doc, tmp_path))
+
+
+def test_pi23_contingency_share_of_the_original_budget(tmp_path):
+    # BE every year A01 60, A03 30, CX (contingency) 10: original budget 100.
+    # Charged to contingency: 2, 4, 6 -> 2%, 4%, 6% of 100; average 4% -> B.
+    # PI-2.2 leaves contingency out (2.2:1): A01 60 and A03 30 spent as budgeted -> 0 -> A.
+    # PI-1 keeps it: 92, 94, 96 of 100 -> two years in 90-110 but only 96 in 95-105 -> B.
+    years = ("2022-23", "2023-24", "2024-25")
+    spend = {}
+    for fy, c in zip(years, (2.0, 4.0, 6.0), strict=True):
+        spend |= {("d", fy, "A01"): 60.0, ("d", fy, "A03"): 30.0, ("d", fy, "CX"): c}
+    with _contingency_profile(tmp_path):
+        alloc, monthly = _frames(spend, {("d", "A01"): 60.0, ("d", "A03"): 30.0, ("d", "CX"): 10.0})
+        res = pefa_department(alloc, monthly, "d", "2025-08")
+        assert res.years["contingency_share"].tolist() == pytest.approx([0.02, 0.04, 0.06])
+        assert res.pi23 == "B"
+        assert "4.0%" in res.pi23_note
+        assert res.years["variance"].tolist() == pytest.approx([0.0] * 3, abs=1e-12)
+        assert res.pi2 == "A"
+        assert res.years["outturn"].tolist() == pytest.approx([0.92, 0.94, 0.96])
+        assert res.pi1 == "B"
+        prov = pefa_province(alloc, monthly, "2025-08")
+        assert prov.pi23 == "B"
+
+
+def test_pi23_not_assessed_without_a_contingency_line():
+    alloc, monthly = _department_case()  # KP chart: no class with role contingency
+    res = pefa_department(alloc, monthly, "d", "2025-08")
+    assert res.pi23 is None
+    assert "no contingency line" in res.pi23_note
+
+
+@pytest.mark.parametrize("name", ["kp", "federal", "punjab"])
+def test_every_profile_names_principal_and_interest_for_pefa(name):
+    # KP's default chart (also the federal and Punjab profiles', which name no chart of their
+    # own): A10 principal repayments, A07 interest. The federal budget-book mappings map
+    # "PRINCIPAL REPAYMENTS OF LOANS" to A10 and "INTEREST PAYMENT" to A07.
+    import yaml
+
+    from helpers import paths, profile
+
+    with profile.use(name):
+        assert budget.pefa_excluded_classes("PI-1") == ("A10",)
+        assert budget.pefa_excluded_classes("PI-2.1") == ("A10", "A07")
+        assert budget.pefa_excluded_classes("PI-2.2") == ("A10",)
+    if name == "federal":
+        folder = paths.PARAMS_DIR / "profiles" / "federal" / "mappings"
+        for f in ("federal_budget_2023_24.yaml", "federal_budget_2024_25.yaml"):
+            m = yaml.safe_load((folder / f).read_text(encoding="utf-8"))
+            classes = m["values"]["object_class"]["map"]
+            assert classes["PRINCIPAL REPAYMENTS OF LOANS"] == "A10"
+            assert classes["INTEREST PAYMENT"] == "A07"
+
+
+# ---------------------------------------------------------------------------------------------
+# PI-3 revenue outturn (Field Guide dimensions 3.1 and 3.2); no warehouse input yet
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "outturns, expected",
+    [
+        ([0.97, 1.06, 0.80], "A"),  # both edges of 97-106% count
+        ([0.96, 1.07, 1.00], "B"),  # one year in A; 96% and 107% in 94-112%
+        ([0.93, 1.13, 0.50], "C"),  # 93% and 113% only in 92-116%
+        ([0.91, 1.17, 1.00], "D"),  # one year in every band
+    ],
+)
+def test_pi31_score(outturns, expected):
+    assert budget.pefa_pi31_score(outturns) == expected
+
+
+def test_pefa_revenue_worked_example():
+    # Budgeted revenue every year: tax 80, non-tax 20 (100).
+    # 2022-23 actual 80 + 20 = 100: outturn 100%, variance 0.
+    # 2023-24 actual 70 + 20 = 90: outturn 90%; AdjB = 0.9 x (80, 20) = (72, 18);
+    #         (|70 - 72| + |20 - 18|) / 90 = 4.44%.
+    # 2024-25 actual 100 + 10 = 110: outturn 110%; AdjB = (88, 22); (12 + 12) / 110 = 21.8%.
+    # PI-3.1: A band only 2022-23; B band (94-112%) 2022-23 and 2024-25 -> B.
+    # PI-3.2: below 5% in 2022-23 and 2023-24 -> A.
+    actual = {"2022-23": (80, 20), "2023-24": (70, 20), "2024-25": (100, 10), "2025-26": (5, 1)}
+    rev = pd.DataFrame(
+        [
+            {"fiscal_year": fy, "category": cat, "budget_estimate": be, "actual": a}
+            for fy, pair in actual.items()
+            for cat, be, a in zip(("tax", "non-tax"), (80.0, 20.0), pair, strict=True)
+        ]
+    )
+    res = budget.pefa_revenue(rev, "2025-08")
+    y = res.years.set_index("fiscal_year")
+    assert list(y.index) == ["2022-23", "2023-24", "2024-25"]
+    assert y["outturn"].tolist() == pytest.approx([1.0, 0.9, 1.1])
+    assert y["variance"].tolist() == pytest.approx([0.0, 4 / 90, 24 / 110])
+    assert res.pi31 == "B" and res.pi32 == "A"
+    few = budget.pefa_revenue(rev, "2025-03")
+    assert few.pi31 is None and "three completed" in few.note

@@ -313,6 +313,48 @@ def test_projection_with_missing_month_scales_by_reported_months():
     assert p.point == pytest.approx(390)
 
 
+def _even_year_with_flat_history():
+    # prior year 2023-24: 10 a month (each month 1/12 of the year). This year every month
+    # A01 10 + A03 5 + A12 5 = 20, July to September: 60.
+    alloc, monthly = with_history(("2023-24", FLAT))
+    monthly = monthly.loc[monthly["fiscal_year"] != "2024-25"]
+    even = {"A01": [10.0] * 3, "A03": [5.0] * 3, "A12": [5.0] * 3}
+    this = pd.DataFrame(_monthly_rows("2024-25", even, even))
+    return alloc, pd.concat([monthly, this], ignore_index=True)
+
+
+def test_partial_month_does_not_lower_the_projection():
+    # Complete: 60 / (3/12) = 240. September with A12 not yet reported (an incomplete month):
+    # counting its partial 15 against September's full 1/12 would give 55 / (3/12) = 220.
+    # The incomplete month is projected like a missing one: 40 / (2/12) = 240 again.
+    alloc, monthly = _even_year_with_flat_history()
+    full = budget.project_year_end(alloc, monthly, "d", "2024-09")
+    assert full.point == pytest.approx(240)
+    partial = drop_month(monthly, "2024-09-01", object_class="A12")
+    p = budget.project_year_end(alloc, partial, "d", "2024-09")
+    assert p.point == pytest.approx(240)
+    assert p.point >= full.point - 1e-9
+    assert p.incomplete_m == (3,)
+    assert p.months_reported == 2
+    assert p.reported_to_date == pytest.approx(40)
+    # without a prior year (pace): 40 x 12 / 2 = 240, not 55 x 12 / 3 = 220
+    alloc_now = alloc.loc[alloc["fiscal_year"] == "2024-25"]
+    now = partial.loc[partial["fiscal_year"] == "2024-25"]
+    pace = budget.project_year_end(alloc_now, now, "d", "2024-09")
+    assert pace.method == "pace" and pace.point == pytest.approx(240)
+
+
+def test_incomplete_month_inside_the_year_is_projected_not_read():
+    # August incomplete (A03 missing): reported July 20 + September 20 = 40, and those months
+    # took 2/12 of the prior year -> 240.
+    alloc, monthly = _even_year_with_flat_history()
+    p = budget.project_year_end(
+        alloc, drop_month(monthly, "2024-08-01", object_class="A03"), "d", "2024-09"
+    )
+    assert p.incomplete_m == (2,)
+    assert p.point == pytest.approx(240)
+
+
 def test_projection_without_prior_year_uses_pace():
     # no prior year: 75 x 12 / 3 = 300, no interval
     alloc, monthly = base()
@@ -769,3 +811,89 @@ def test_scopes_and_classes_follow_the_profiles_chart_of_accounts(tmp_path):
     assert budget.SCOPE_LABELS["salary"] == "Salary (current, A01)"
     assert budget.SCOPE_LABELS["development"] == "Development (ADP)"
     assert budget.OBJECT_CLASSES["A07"] == "Interest payment"
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecast-accuracy record of the last closed year
+# ---------------------------------------------------------------------------------------------
+
+CLOSED = [10.0] * 6 + [20.0] * 6  # FY 2023-24: 10 a month July-December, 20 January-June: 180
+
+
+def test_forecast_record_of_the_closed_year():
+    # Report month September 2024: the closed year is 2023-24 (outturn 180, BE 300). The only
+    # earlier year, 2022-23, is flat (each month 1/12). Projections made during 2023-24 by the
+    # prior-year profile (no year to back-test the regression on, so the simpler method):
+    #   m = 3: 30 / (3/12) = 120 -> error (120 - 180) / 180 = -33.3%; -60 / 300 = -20 points
+    #   m = 6: 60 / (6/12) = 120 -> -33.3%
+    #   m = 9: 120 / (9/12) = 160 -> -11.1%; -20 / 300 = -6.7 points
+    #   m = 11: 160 / (11/12) = 174.5 -> -3.0%
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    rec = budget.forecast_record(alloc, monthly, "d", "2024-09")
+    assert rec.fiscal_year == "2023-24"
+    t = rec.table.set_index("fy_m")
+    assert list(t.index) == list(range(1, 12))
+    assert set(t["method"]) == {"profile"}
+    assert (t["outturn"] == 180).all()
+    assert t.loc[3, "projection"] == pytest.approx(120)
+    assert t.loc[3, "error"] == pytest.approx(-1 / 3)
+    assert t.loc[3, "error_be"] == pytest.approx(-0.2)
+    assert t.loc[6, "projection"] == pytest.approx(120)
+    assert t.loc[9, "projection"] == pytest.approx(160)
+    assert t.loc[9, "error"] == pytest.approx(-20 / 180)
+    assert t.loc[11, "projection"] == pytest.approx(160 * 12 / 11)
+    assert t.loc[11, "error"] == pytest.approx((160 * 12 / 11 - 180) / 180)
+    assert "recomputed" in rec.note
+    # the report carries it; recomputing gives the same figures (reproducible)
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    pd.testing.assert_frame_equal(report.forecast.table, rec.table)
+
+
+def test_forecast_record_needs_a_complete_closed_year():
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    rec = budget.forecast_record(alloc, drop_month(monthly, "2024-02-01"), "d", "2024-09")
+    assert rec.table.empty
+    assert "outturn is not known" in rec.note
+
+
+def test_province_forecast_record_adds_the_departments_up():
+    # d and e identical (outturn 180 each); f has a gap in 2023-24 and is left out.
+    # At m = 3 the province projects 120 + 120 = 240 against 360: -33.3%; m = 9: 320 / 360.
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    frames_a = [alloc, alloc.assign(department="e"), alloc.assign(department="f")]
+    gap = drop_month(monthly, "2024-02-01").assign(department="f")
+    frames_m = [monthly, monthly.assign(department="e"), gap]
+    rec = budget.province_forecast_record(
+        pd.concat(frames_a, ignore_index=True), pd.concat(frames_m, ignore_index=True), "2024-09"
+    )
+    prov = rec.province.set_index("fy_m")
+    assert list(prov.index) == [3, 6, 9, 11]
+    assert prov.loc[3, "projection"] == pytest.approx(240)
+    assert prov.loc[3, "outturn"] == pytest.approx(360)
+    assert prov.loc[3, "error"] == pytest.approx(-1 / 3)
+    assert prov.loc[9, "projection"] == pytest.approx(320)
+    assert (prov["departments"] == 2).all()
+    assert "left out: f" in rec.note
+    assert rec.mean_abs_error == pytest.approx(
+        (1 / 3 + 1 / 3 + 20 / 180 + (180 - 160 * 12 / 11) / 180) / 4
+    )
+
+
+def test_report_shows_the_track_record_and_pefa_scope():
+    # September 2024 is fiscal month 3; the projection made in September 2023 (month 3) was
+    # 120 against an outturn of 180: 33% below
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", CLOSED))
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    s = view.key_message_sentences(report, "Dept")
+    assert s[1] == (
+        "A year earlier, the projection made in September 2023 was 33% below FY 2023-24's outturn."
+    )
+    shown = view.forecast_view(report.forecast)
+    html = " ".join(x.html for x in shown)
+    assert "How the year-end projections of FY 2023-24 compared with its outturn" in html
+    assert "-33.3%" in html and "prior-year profile" in html
+    assert "recomputed" in html
+    notes = " ".join(n.plain for n in view.pefa_notes(report.pefa))
+    assert "PI-1 leaves out repayment of debt principal: A10 (principal repayments)" in notes
+    assert "interest (A07) stays in" in notes
+    assert "no contingency line" in notes

@@ -598,3 +598,46 @@ def test_build_overview_puts_the_pieces_together(budget_frames):
     assert {"underspend", "missing_months"} <= set(att.loc["b", "reasons"])
     assert {"low_grade", "targets_off_track"} <= set(att.loc["a", "reasons"])
     assert ov.pefa.pi1 is None  # no completed years in the data
+
+
+def test_overview_shows_the_province_track_record():
+    # the province line is the departments' projections added up (hand-worked in
+    # tests/unit/test_budget.py::test_province_forecast_record_adds_the_departments_up)
+    from helpers.analysis.budget import ForecastRecord
+    from helpers.present import overview as pview
+
+    prov = pd.DataFrame(
+        {
+            "fy_m": [3, 9],
+            "month": pd.to_datetime(["2023-09-01", "2024-03-01"]),
+            "projection": [240.0, 320.0],
+            "outturn": [360.0, 360.0],
+            "budget_estimate": [600.0, 600.0],
+            "error": [-1 / 3, -40 / 360],
+            "error_be": [-0.2, -40 / 600],
+            "departments": [2, 2],
+        }
+    )
+    table_ = pd.DataFrame(
+        {
+            "department": ["d", "e", "d", "e"],
+            "fy_m": [3, 3, 9, 9],
+            "month": pd.to_datetime(["2023-09-01", "2023-09-01", "2024-03-01", "2024-03-01"]),
+            "method": "profile",
+            "projection": [120.0, 120.0, 160.0, 160.0],
+            "outturn": 180.0,
+            "budget_estimate": 300.0,
+            "error": [-1 / 3, -1 / 3, -20 / 180, -20 / 180],
+            "error_be": [-0.2, -0.2, -20 / 300, -20 / 300],
+        }
+    )
+    ov = _overview()
+    ov.forecast = ForecastRecord("2023-24", table_, "recomputed", prov)
+    shown = pview.forecast_section(ov)
+    html = " ".join(x.html for x in shown)
+    # mean |error| = (33.3% + 11.1%) / 2 = 22%; March 2024: 11% below
+    assert (
+        "the provincial projection missed the outturn by 22% on average; in March 2024 it was "
+        "11% below the outturn"
+    ) in html
+    assert "Each department" in html and "-33%" in html

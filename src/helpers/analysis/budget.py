@@ -72,6 +72,16 @@ __all__ = [
     "composition_variance",
     "pefa_pi1_score",
     "pefa_pi2_score",
+    "pefa_pi23_score",
+    "pefa_pi31_score",
+    "pefa_revenue",
+    "RevenueResult",
+    "REVENUE_COLUMNS",
+    "pefa_heads",
+    "pefa_excluded_classes",
+    "PEFA_EXCLUDED_ROLES",
+    "PI2_MAX_HEADS",
+    "PI2_HEAD_SHARE",
     "time_benchmark",
     "prepare_allocations",
     "prepare_monthly",
@@ -86,6 +96,11 @@ __all__ = [
     "pefa_province",
     "execution_report",
     "province_summary",
+    "ForecastRecord",
+    "FORECAST_OVERVIEW_MONTHS",
+    "closed_year",
+    "forecast_record",
+    "province_forecast_record",
     "headline_values",
 ]
 
@@ -529,6 +544,14 @@ def _dept_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:
     return df.loc[df["department"] == str(department)]
 
 
+def _only(df: pd.DataFrame, department: str) -> pd.DataFrame:
+    """A prepared frame cut to one department (still marked prepared): later filters then run
+    on that department's rows only."""
+    out = _dept_rows(df, department)
+    out.attrs["kp_prepared"] = True
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Coverage (missing months)
 # --------------------------------------------------------------------------------------------
@@ -565,11 +588,20 @@ def month_coverage(
     rows = _dept_rows(mon, department)
     rows = rows.loc[rows["fiscal_year"] == fy]
     months = fy_months(fy)
+    # rows per period end, read once (plain Python over the arrays: this runs many times)
+    by_end: dict[int, list] = {}
+    for fm, fund, oc in zip(
+        rows["fy_m"].to_numpy().tolist(),
+        rows["fund"].to_numpy().tolist(),
+        rows["object_class"].to_numpy().tolist(),
+        strict=True,
+    ):
+        by_end.setdefault(-(-int(fm) // n) * n, []).append((fund, oc))
     out = []
     for end in range(n, m + 1, n):
-        here = rows.loc[(rows["fy_m"] > end - n) & (rows["fy_m"] <= end)]
-        keys = set(map(tuple, here[["fund", "object_class"]].to_numpy().tolist()))
-        if here.empty:
+        here = by_end.get(end, [])
+        keys = set(here)
+        if not here:
             status = "missing"
         elif expected_keys - keys:
             status = "incomplete"
@@ -966,6 +998,9 @@ class Projection:
     withheld: str = ""
     #: the fiscal month of the as-of the projection starts from (monthly: the report month)
     as_of_m: int = 0
+    #: fiscal months (period ends) of this year reported incomplete: left out of the reported
+    #: spending the projection scales and projected like missing months (docs/methods.md 1.6)
+    incomplete_m: tuple[int, ...] = ()
 
     @property
     def months_covered(self) -> int:
@@ -988,6 +1023,47 @@ class Projection:
     @property
     def has_interval(self) -> bool:
         return math.isfinite(self.low) and math.isfinite(self.high)
+
+
+def _incomplete_periods(
+    alloc: pd.DataFrame,
+    mon: pd.DataFrame,
+    department: str,
+    years: Iterable[str],
+    month,
+    frequency: str = "monthly",
+) -> set[tuple[str, int]]:
+    """(fiscal_year, fy_m of the period end) of every *partial* period of ``years`` up to
+    ``month`` (the whole year for earlier years): an incomplete period (1.2) in which a
+    budgeted line is unreported that the department does report in another period of the same
+    year. A line never reported in the year is not a gap of one period (it is missing from
+    every period alike), so it does not make a period partial."""
+    f = check_frequency(frequency)
+    n = PERIOD_MONTHS[f]
+    fy_now = fiscal_year(month)
+    a = _dept_rows(alloc, department)
+    rows = _dept_rows(mon, department)
+    out = set()
+    for fy in years:
+        last_m = fy_month_index(month) if fy == fy_now else 12
+        expected = set(
+            map(tuple, a.loc[a["fiscal_year"] == fy, ["fund", "object_class"]].to_numpy().tolist())
+        )
+        r = rows.loc[(rows["fiscal_year"] == fy) & (rows["fy_m"] <= last_m)]
+        if r.empty or not expected:
+            continue
+        end = ((r["fy_m"] + n - 1) // n) * n
+        keys = list(map(tuple, r[["fund", "object_class"]].to_numpy().tolist()))
+        by_period: dict[int, set] = {}
+        for e, k in zip(end.astype(int), keys, strict=True):
+            by_period.setdefault(int(e), set()).add(k)
+        seen = set(keys) & expected
+        for e, have in by_period.items():
+            if e > last_m:
+                continue  # a period not yet ended is not read
+            if (expected - have) & seen:
+                out.add((fy, e))
+    return out
 
 
 def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float], n: int = 1) -> dict:
@@ -1153,8 +1229,8 @@ def project_year_end(
     """
     freq = check_frequency(frequency)
     n_months = PERIOD_MONTHS[freq]
-    alloc = prepare_allocations(allocations)
-    mon = prepare_monthly(monthly)
+    alloc = _only(prepare_allocations(allocations), department)
+    mon = _only(prepare_monthly(monthly), department)
     fy = fiscal_year(month)
     m = fy_month_index(month)
     if freq != "monthly":
@@ -1167,6 +1243,14 @@ def project_year_end(
     totals = _monthly_totals(mon, department, _ts(month), freq)
     past = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
     complete = _complete_years(alloc, mon, department, past, freq)
+    # An incomplete period (some budgeted lines reported, others not) is treated like a missing
+    # one: its partial total would enter the reported spending while the period's full share of
+    # the year entered the divisor, understating the projection. Both methods project it instead.
+    partial = _incomplete_periods(alloc, mon, department, [*past, fy], month, freq)
+    if partial:
+        key = list(zip(totals["fiscal_year"], totals["fy_m"].astype(int), strict=True))
+        totals = totals.loc[[k not in partial for k in key]].reset_index(drop=True)
+    incomplete_now = sorted(m_ for y, m_ in partial if y == fy)
     live = _run_methods(totals, complete, fy, m, lookback, freq)
 
     bt_rows = []
@@ -1275,6 +1359,7 @@ def project_year_end(
         frequency=freq,
         withheld=withheld,
         as_of_m=m,
+        incomplete_m=tuple(incomplete_now),
     )
 
 
@@ -1302,6 +1387,225 @@ def _choose(live: dict[str, dict], backtest: pd.DataFrame) -> tuple[str, str]:
     if mod:
         return "model", f"the profile method is unavailable ({live['profile']['note']})"
     return "pace", "no usable prior year: straight-line pace of reported months, no interval"
+
+
+# --------------------------------------------------------------------------------------------
+# Forecast-accuracy record (how far each month's year-end projection was from the outturn)
+# --------------------------------------------------------------------------------------------
+
+#: Fiscal months at which the province overview takes the record (the department report takes
+#: every month but the last): the ends of the first three quarters, and May.
+FORECAST_OVERVIEW_MONTHS = (3, 6, 9, 11)
+
+FORECAST_COLUMNS = [
+    "department",
+    "fy_m",
+    "month",
+    "method",
+    "projection",
+    "outturn",
+    "budget_estimate",
+    "error",
+    "error_be",
+]
+
+
+@dataclass
+class ForecastRecord:
+    """Year-end projections made during a closed fiscal year against its outturn.
+
+    ``table``: one row per department and fiscal month m (the report month the projection is
+    for): department, fy_m, month, method (the headline method at m), projection (the
+    headline point, NaN when none was shown), outturn (the year's actual expenditure),
+    budget_estimate, error = (projection - outturn) / outturn, error_be = (projection -
+    outturn) / BE (points of BE). ``province``: the same per month for the departments'
+    totals (province record only). Every projection is recomputed from the data with the rows
+    after m dropped (:func:`forecast_record`), never read from earlier outputs.
+    """
+
+    fiscal_year: str
+    table: pd.DataFrame
+    note: str
+    province: pd.DataFrame | None = None
+
+    @property
+    def mean_abs_error(self) -> float:
+        """Mean |error| over the months with a projection (NaN when none)."""
+        t = self.province if self.province is not None else self.table
+        e = t["error"].dropna().abs() if len(t) else pd.Series(dtype="float64")
+        return float(e.mean()) if len(e) else math.nan
+
+
+def closed_year(month) -> str:
+    """The last fiscal year closed before the fiscal year of ``month``."""
+    return fiscal_year(add_months(fy_months(fiscal_year(month))[0], -1))
+
+
+def _record_rows(
+    alloc: pd.DataFrame,
+    mon: pd.DataFrame,
+    department: str,
+    fy: str,
+    ends: Sequence[int],
+    freq: str,
+) -> tuple[list[dict], str]:
+    a = _dept_rows(alloc, department)
+    a = a.loc[a["fiscal_year"] == fy]
+    if a.empty:
+        return [], f"no closed fiscal year in the data yet (FY {fy} has no budget)"
+    cov = month_coverage(alloc, mon, department, fy_months(fy)[-1], freq)
+    if not (cov["status"] == "reported").all():
+        return (
+            [],
+            f"FY {fy} has missing or incomplete {PERIOD_WORDS[freq][1]}: its outturn is not known",
+        )
+    be = float(a["budget_estimate"].sum())
+    mo = _dept_rows(mon, department)
+    outturn = float(mo.loc[mo["fiscal_year"] == fy, "expenditure"].sum())
+    rows = []
+    for e in ends:
+        at = fy_months(fy)[e - 1]
+        upto = mon.loc[mon["month"] <= pd.Timestamp(at)]
+        upto.attrs["kp_prepared"] = True
+        p = project_year_end(alloc, upto, department, at, frequency=freq)
+        point = p.point if math.isfinite(p.point) else math.nan
+        rows.append(
+            {
+                "department": str(department),
+                "fy_m": int(e),
+                "month": pd.Timestamp(at),
+                "method": p.method if math.isfinite(point) else "none",
+                "projection": point,
+                "outturn": outturn,
+                "budget_estimate": be,
+                "error": _ratio(point - outturn, outturn) if outturn > 0 else math.nan,
+                "error_be": _ratio(point - outturn, be),
+            }
+        )
+    return rows, ""
+
+
+def _record_ends(freq: str, months: Sequence[int] | None) -> list[int]:
+    n = PERIOD_MONTHS[freq]
+    ends = list(range(n, 12, n))
+    if months is not None:
+        ends = [e for e in ends if e in set(months)]
+    return ends
+
+
+def _record_note(fy: str, freq: str) -> str:
+    word = PERIOD_WORDS[freq][0]
+    return (
+        f"Each projection is recomputed for FY {fy} from the data held now, with the rows after "
+        f"its report {word} dropped, by the headline method the current rules choose at that "
+        "point; the data keep no record of when a return arrived, so a late or revised return "
+        "counts as on time."
+    )
+
+
+def forecast_record(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    frequency: str = "monthly",
+    months: Sequence[int] | None = None,
+) -> ForecastRecord:
+    """How far each year-end projection of the last closed fiscal year (before the fiscal year
+    of ``month``) was from its outturn, for one department.
+
+    For each fiscal month m of that year (every month but the last, or the fiscal months in
+    ``months``; quarterly data: the first three quarter ends), the headline projection of
+    :func:`project_year_end` with the data as of m (rows after m dropped: the same inputs and
+    code give the same figure), against the year's actual expenditure. Only a year with every
+    period reported has an outturn; otherwise the table is empty and ``note`` says why.
+    Annual data: no within-year projection, no record.
+    """
+    freq = check_frequency(frequency)
+    alloc = _only(prepare_allocations(allocations), department)
+    mon = _only(prepare_monthly(monthly), department)
+    fy = closed_year(month)
+    if freq == "annual":
+        return ForecastRecord(
+            fy,
+            pd.DataFrame(columns=FORECAST_COLUMNS),
+            "annual data: no within-year projection to check",
+        )
+    rows, why = _record_rows(alloc, mon, department, fy, _record_ends(freq, months), freq)
+    note = why or _record_note(fy, freq)
+    return ForecastRecord(fy, pd.DataFrame(rows, columns=FORECAST_COLUMNS), note)
+
+
+def province_forecast_record(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    month,
+    frequency: str = "monthly",
+    months: Sequence[int] | None = FORECAST_OVERVIEW_MONTHS,
+) -> ForecastRecord:
+    """:func:`forecast_record` for every department budgeted in the closed year, and the
+    province line: at each month, the sum of the departments' projections against the sum of
+    their outturns. Departments whose closed year has gaps (no outturn) are left out of the
+    province line (the note counts them); a month at which an included department showed no
+    projection has no province figure."""
+    freq = check_frequency(frequency)
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    fy = closed_year(month)
+    empty_prov = pd.DataFrame(
+        columns=[
+            "fy_m",
+            "month",
+            "projection",
+            "outturn",
+            "budget_estimate",
+            "error",
+            "error_be",
+            "departments",
+        ]
+    )
+    if freq == "annual":
+        return ForecastRecord(
+            fy,
+            pd.DataFrame(columns=FORECAST_COLUMNS),
+            "annual data: no within-year projection to check",
+            empty_prov,
+        )
+    ends = _record_ends(freq, months)
+    rows, left_out = [], []
+    for dept in sorted(set(alloc.loc[alloc["fiscal_year"] == fy, "department"])):
+        a1, m1 = _only(alloc, dept), _only(mon, dept)
+        r, why = _record_rows(a1, m1, dept, fy, ends, freq)
+        if why:
+            left_out.append(dept)
+        rows += r
+    table = pd.DataFrame(rows, columns=FORECAST_COLUMNS)
+    prov = []
+    for e, g in table.groupby("fy_m", sort=True):
+        point = float(g["projection"].sum()) if g["projection"].notna().all() else math.nan
+        outturn, be = float(g["outturn"].sum()), float(g["budget_estimate"].sum())
+        prov.append(
+            {
+                "fy_m": int(e),
+                "month": g["month"].iloc[0],
+                "projection": point,
+                "outturn": outturn,
+                "budget_estimate": be,
+                "error": _ratio(point - outturn, outturn) if outturn > 0 else math.nan,
+                "error_be": _ratio(point - outturn, be),
+                "departments": len(g),
+            }
+        )
+    province = pd.DataFrame(prov, columns=empty_prov.columns) if prov else empty_prov
+    note = _record_note(fy, freq)
+    if left_out:
+        note += (
+            f" {len(left_out)} department{'s' if len(left_out) > 1 else ''} with gaps in FY {fy}"
+            f" (no outturn) {'are' if len(left_out) > 1 else 'is'} left out: {', '.join(left_out)}."
+        )
+    if table.empty:
+        note = f"No department has a complete FY {fy}: no outturn to compare projections with."
+    return ForecastRecord(fy, table, note, province)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1455,13 +1759,48 @@ def budget_flags(
 # PEFA
 # --------------------------------------------------------------------------------------------
 
+#: PEFA 2016 PI-2.1 (Field Guide, dimension 2.1, data requirements): with more than this many
+#: main heads, the variance is assessed on the largest heads that together make up
+#: PI2_HEAD_SHARE of the budget (at least PI2_MAX_HEADS of them), the rest as one line.
+PI2_MAX_HEADS = 20
+PI2_HEAD_SHARE = 0.75
+#: Label of the line that aggregates the residual heads (PI-2.1).
+RESIDUAL_HEAD = "(other heads)"
+
+#: Chart-of-accounts roles left out of each PEFA measure (PEFA 2016 Field Guide): PI-1
+#: excludes repayment of debt principal (1.1:7: expenditure includes interest but not
+#: principal); PI-2.1 also excludes interest and contingency items (2.1:1); PI-2.2 includes
+#: interest and excludes contingency items (2.2:1). Principal is out of PI-2 as it is out of
+#: PI-1 (PI-2 adjusts the budget to the PI-1 aggregate).
+PEFA_EXCLUDED_ROLES = {
+    "PI-1": ("principal",),
+    "PI-2.1": ("principal", "interest", "contingency"),
+    "PI-2.2": ("principal", "contingency"),
+}
+
+
+def pefa_excluded_classes(measure: str) -> tuple[str, ...]:
+    """Object classes of the active chart of accounts left out of ``measure`` ('PI-1',
+    'PI-2.1', 'PI-2.2'), from the classes' roles (KP: A10 principal, A07 interest)."""
+    chart = _chart()
+    return tuple(c for role in PEFA_EXCLUDED_ROLES[measure] for c in chart.with_role(role))
+
+
+def contingency_classes() -> tuple[str, ...]:
+    """Object classes with role ``contingency`` (none in KP's chart)."""
+    return _chart().with_role("contingency")
+
 
 @dataclass
 class PefaResult:
     """PEFA budget reliability over the last three completed fiscal years.
 
-    ``years``: one row per year (fiscal_year, budget_estimate, actual, outturn, variance,
-    complete, months_missing). ``pi1``/``pi2`` are the scores, or None with ``note`` saying why.
+    ``years``: one row per year (fiscal_year, budget_estimate and actual of the PI-1 aggregate
+    (principal repayments left out), outturn, variance (PI-2.1 or PI-2.2), heads (lines in the
+    variance), residual_heads (heads aggregated into one line, PI-2.1), contingency (actual
+    expenditure charged to contingency classes), contingency_share (of the PI-1 budget),
+    complete, months_missing). ``pi1``/``pi2``/``pi23`` are the scores, or None with ``note``
+    (``pi23_note`` for PI-2.3) saying why.
     """
 
     years: pd.DataFrame
@@ -1470,6 +1809,77 @@ class PefaResult:
     note: str
     pi2_dimension: str = "PI-2.2"
     extra: dict = field(default_factory=dict)
+    pi23: str | None = None
+    pi23_note: str = ""
+    #: object classes left out, per measure ('PI-1', 'PI-2.1'/'PI-2.2')
+    excluded: dict = field(default_factory=dict)
+
+
+PEFA_YEAR_COLUMNS = [
+    "fiscal_year",
+    "budget_estimate",
+    "actual",
+    "outturn",
+    "variance",
+    "heads",
+    "residual_heads",
+    "contingency",
+    "contingency_share",
+    "complete",
+    "months_missing",
+]
+
+
+def pefa_heads(
+    actual: pd.Series,
+    budget: pd.Series,
+    max_heads: int = PI2_MAX_HEADS,
+    share: float = PI2_HEAD_SHARE,
+) -> tuple[pd.Series, pd.Series, int]:
+    """PI-2.1 heads: with more than ``max_heads`` heads, keep the largest (by original budget)
+    that together make up ``share`` of the budget, at least ``max_heads`` of them, and add the
+    others up into one line (:data:`RESIDUAL_HEAD`). Ties in budget are broken by head label.
+
+    Returns the aligned actual and budget Series and the number of heads aggregated (0 when
+    every head is kept). PEFA 2016 Field Guide, dimension 2.1, data requirements.
+    """
+    heads = sorted(set(budget.index) | set(actual.index), key=str)
+    b = budget.reindex(heads, fill_value=0.0).astype("float64")
+    a = actual.reindex(heads, fill_value=0.0).astype("float64")
+    if len(heads) <= max_heads:
+        return a, b, 0
+    order = sorted(heads, key=lambda h: (-float(b[h]), str(h)))
+    total = float(b.sum())
+    cum, k = 0.0, 0
+    for h in order:
+        if k >= max_heads and total > 0 and cum >= share * total - _EPS * total:
+            break
+        cum += float(b[h])
+        k += 1
+    keep, rest = order[:k], order[k:]
+    if not rest:
+        return a, b, 0
+    a2 = pd.concat([a[keep], pd.Series({RESIDUAL_HEAD: float(a[rest].sum())})])
+    b2 = pd.concat([b[keep], pd.Series({RESIDUAL_HEAD: float(b[rest].sum())})])
+    return a2, b2, len(rest)
+
+
+def pefa_pi23_score(shares: Sequence[float]) -> str:
+    """PEFA 2016 PI-2.3 score from exactly three yearly shares of actual expenditure charged
+    to contingency votes in the original total budget (ratios).
+
+    The simple average of the three (Field Guide 2.3:3): A below 3%; B 3% to 6% inclusive;
+    C above 6% and below 10%; else D.
+    """
+    vals = _three(shares, "contingency shares")
+    mean = sum(vals) / 3
+    if mean < 0.03 - _EPS:
+        return "A"
+    if mean <= 0.06 + _EPS:
+        return "B"
+    if mean < 0.10 - _EPS:
+        return "C"
+    return "D"
 
 
 def _completed_years(years: Iterable[str], month, n: int = 3) -> list[str]:
@@ -1520,6 +1930,85 @@ def _scores(
     return pi1, pi2, note
 
 
+def _pefa_year(
+    a_fy: pd.DataFrame, mo_fy: pd.DataFrame, head: str, dimension: str
+) -> dict[str, float]:
+    """One year's PEFA figures. ``head`` is the column the PI-2 heads come from (object_class
+    for PI-2.2, department for PI-2.1); the roles of :data:`PEFA_EXCLUDED_ROLES` are left out
+    of each measure; PI-2.1 aggregates residual heads (:func:`pefa_heads`)."""
+    out1 = list(pefa_excluded_classes("PI-1"))
+    out2 = list(pefa_excluded_classes(dimension))
+    cont = list(contingency_classes())
+    be1 = float(a_fy.loc[~a_fy["object_class"].isin(out1), "budget_estimate"].sum())
+    act1 = float(mo_fy.loc[~mo_fy["object_class"].isin(out1), "expenditure"].sum())
+    a2 = a_fy.loc[~a_fy["object_class"].isin(out2)]
+    m2 = mo_fy.loc[~mo_fy["object_class"].isin(out2)]
+    b = a2.groupby(head)["budget_estimate"].sum()
+    act = m2.groupby(head)["expenditure"].sum()
+    if dimension == "PI-2.1":
+        act, b, residual = pefa_heads(act, b)
+    else:
+        heads = sorted(set(b.index) | set(act.index))
+        b, act, residual = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0), 0
+    try:
+        variance = composition_variance(act, b)
+    except ValueError:
+        variance = math.nan
+    contingency = (
+        float(mo_fy.loc[mo_fy["object_class"].isin(cont), "expenditure"].sum())
+        if cont
+        else math.nan
+    )
+    return {
+        "budget_estimate": be1,
+        "actual": act1,
+        "outturn": _ratio(act1, be1),
+        "variance": variance,
+        "heads": len(b),
+        "residual_heads": residual,
+        "contingency": contingency,
+        "contingency_share": _ratio(contingency, be1) if cont else math.nan,
+    }
+
+
+def _pi23(table: pd.DataFrame, pi1: str | None) -> tuple[str | None, str]:
+    """PI-2.3 from the years table: scored when the chart has a contingency class and PI-1 is
+    scored (three complete years with a positive budget)."""
+    if not contingency_classes():
+        return None, (
+            "PI-2.3 (contingency) not assessed: the chart of accounts has no contingency line "
+            "(an object class with role contingency)."
+        )
+    if pi1 is None or len(table) != 3 or table["contingency_share"].isna().any():
+        return None, "PI-2.3 not scored: three completed years with full data are needed."
+    shares = table["contingency_share"].tolist()
+    mean = sum(shares) / 3
+    return pefa_pi23_score(shares), (
+        f"PI-2.3: on average {mean:.1%} of the original budget was charged to contingency "
+        f"({', '.join(f'{s:.1%}' for s in shares)})."
+    )
+
+
+def _pefa_result(
+    rows: list[dict], dimension: str, require_complete: bool, heads_word: str
+) -> PefaResult:
+    table = pd.DataFrame(rows, columns=PEFA_YEAR_COLUMNS)
+    pi1, pi2, note = _scores(table, dimension, require_complete)
+    pi23, pi23_note = _pi23(table, pi1)
+    excluded = {m: pefa_excluded_classes(m) for m in ("PI-1", dimension)}
+    return PefaResult(
+        years=table,
+        pi1=pi1,
+        pi2=pi2,
+        note=note,
+        pi2_dimension=dimension,
+        pi23=pi23,
+        pi23_note=pi23_note,
+        excluded=excluded,
+        extra={"heads": heads_word},
+    )
+
+
 def pefa_department(
     allocations: pd.DataFrame,
     monthly: pd.DataFrame,
@@ -1528,55 +2017,37 @@ def pefa_department(
     require_complete: bool = True,
     frequency: str = "monthly",
 ) -> PefaResult:
-    """PI-1 (aggregate outturn) and PI-2.2 (composition by object class) for one department.
+    """PI-1 (aggregate outturn), PI-2.2 (composition by object class) and PI-2.3 (contingency)
+    for one department.
 
     Uses the last three fiscal years completed before the fiscal year of ``month``; actual =
-    full-year expenditure, budget = BE by object class (funds together). Not scored (None) when
-    fewer than three years exist, or when a year has missing months and ``require_complete``
-    is True (with False, scores are computed on reported spending and marked provisional).
+    full-year expenditure, budget = BE (funds together). Classes are left out by their role in
+    the chart of accounts (:data:`PEFA_EXCLUDED_ROLES`): principal from PI-1; principal and
+    contingency from PI-2.2. Not scored (None) when fewer than three years exist, or when a
+    year has missing months and ``require_complete`` is True (with False, scores are computed
+    on reported spending and marked provisional).
     """
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     a = _dept_rows(alloc, department)
     mo = _dept_rows(mon, department)
     years = _completed_years(a["fiscal_year"], month)
+    n = PERIOD_MONTHS[check_frequency(frequency)]
     rows = []
     for fy in years:
         cov = month_coverage(alloc, mon, department, fy_months(fy)[-1], frequency)
-        n = PERIOD_MONTHS[check_frequency(frequency)]
-        b = a.loc[a["fiscal_year"] == fy].groupby("object_class")["budget_estimate"].sum()
-        act = mo.loc[mo["fiscal_year"] == fy].groupby("object_class")["expenditure"].sum()
-        heads = sorted(set(b.index) | set(act.index))
-        b, act = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0)
-        try:
-            variance = composition_variance(act, b)
-        except ValueError:
-            variance = math.nan
+        fig = _pefa_year(
+            a.loc[a["fiscal_year"] == fy], mo.loc[mo["fiscal_year"] == fy], "object_class", "PI-2.2"
+        )
         rows.append(
             {
                 "fiscal_year": fy,
-                "budget_estimate": float(b.sum()),
-                "actual": float(act.sum()),
-                "outturn": _ratio(float(act.sum()), float(b.sum())),
-                "variance": variance,
+                **fig,
                 "complete": bool((cov["status"] == "reported").all()),
                 "months_missing": int((cov["status"] != "reported").sum()) * n,
             }
         )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "fiscal_year",
-            "budget_estimate",
-            "actual",
-            "outturn",
-            "variance",
-            "complete",
-            "months_missing",
-        ],
-    )
-    pi1, pi2, note = _scores(table, "PI-2.2", require_complete)
-    return PefaResult(years=table, pi1=pi1, pi2=pi2, note=note, pi2_dimension="PI-2.2")
+    return _pefa_result(rows, "PI-2.2", require_complete, "object classes")
 
 
 def pefa_province(
@@ -1586,58 +2057,121 @@ def pefa_province(
     require_complete: bool = True,
     frequency: str = "monthly",
 ) -> PefaResult:
-    """Province-level PI-1 and PI-2.1 (composition by administrative head = department).
+    """Province-level PI-1, PI-2.1 (composition by administrative head = department) and
+    PI-2.3 (contingency).
 
-    Uses the last three fiscal years completed before the fiscal year of ``month``. A year
-    counts as complete only when every department budgeted that year reported every month;
-    ``months_missing`` counts department-months missing or incomplete. With
-    ``require_complete`` False such years are scored on reported spending (note: provisional).
+    Uses the last three fiscal years completed before the fiscal year of ``month``. PI-1 leaves
+    out principal repayments; PI-2.1 also interest and contingency (by role in the chart of
+    accounts). With more than :data:`PI2_MAX_HEADS` departments, PI-2.1 is computed on the
+    largest that make up :data:`PI2_HEAD_SHARE` of the budget (at least 20) plus one line for
+    the rest (:func:`pefa_heads`). A year counts as complete only when every department
+    budgeted that year reported every month; ``months_missing`` counts department-months
+    missing or incomplete. With ``require_complete`` False such years are scored on reported
+    spending (note: provisional).
     """
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     years = _completed_years(alloc["fiscal_year"], month)
+    n = PERIOD_MONTHS[check_frequency(frequency)]
     rows = []
     for fy in years:
         a = alloc.loc[alloc["fiscal_year"] == fy]
-        b = a.groupby("department")["budget_estimate"].sum()
-        act = mon.loc[mon["fiscal_year"] == fy].groupby("department")["expenditure"].sum()
-        heads = sorted(set(b.index) | set(act.index))
-        b, act = b.reindex(heads, fill_value=0.0), act.reindex(heads, fill_value=0.0)
         gaps = 0
         for dept in sorted(set(a["department"])):
             cov = month_coverage(alloc, mon, dept, fy_months(fy)[-1], frequency)
-            gaps += (
-                int((cov["status"] != "reported").sum()) * PERIOD_MONTHS[check_frequency(frequency)]
-            )
+            gaps += int((cov["status"] != "reported").sum()) * n
+        fig = _pefa_year(a, mon.loc[mon["fiscal_year"] == fy], "department", "PI-2.1")
+        rows.append({"fiscal_year": fy, **fig, "complete": gaps == 0, "months_missing": gaps})
+    return _pefa_result(rows, "PI-2.1", require_complete, "departments")
+
+
+# --------------------------------------------------------------------------------------------
+# PEFA PI-3 revenue outturn (pure functions; the warehouse has no revenue input yet)
+# --------------------------------------------------------------------------------------------
+
+#: Columns of a revenue frame for :func:`pefa_revenue`: one row per fiscal year and revenue
+#: category (GFS 3-digit or comparable: tax types, non-tax revenue, grants), amounts in the
+#: profile's currency unit.
+REVENUE_COLUMNS = ("fiscal_year", "category", "budget_estimate", "actual")
+
+
+def pefa_pi31_score(outturns: Sequence[float]) -> str:
+    """PEFA 2016 PI-3.1 score from exactly three yearly revenue outturns (actual / originally
+    budgeted revenue). A: 97-106% in at least two of the three years; B: 94-112%;
+    C: 92-116%; else D. Band edges inclusive (as PI-1)."""
+    vals = _three(outturns, "revenue outturns")
+    for grade, low, high in (("A", 0.97, 1.06), ("B", 0.94, 1.12), ("C", 0.92, 1.16)):
+        if sum(low - _EPS <= v <= high + _EPS for v in vals) >= 2:
+            return grade
+    return "D"
+
+
+@dataclass
+class RevenueResult:
+    """PI-3.1 (aggregate revenue outturn) and PI-3.2 (revenue composition) over the last three
+    completed fiscal years. ``years``: fiscal_year, budget_estimate, actual, outturn, variance."""
+
+    years: pd.DataFrame
+    pi31: str | None
+    pi32: str | None
+    note: str
+
+
+def pefa_revenue(revenue: pd.DataFrame, month) -> RevenueResult:
+    """PEFA 2016 PI-3 from a tidy revenue frame (:data:`REVENUE_COLUMNS`).
+
+    Years: the last three fiscal years before the fiscal year of ``month``. PI-3.1 = total
+    actual / total originally budgeted revenue (Field Guide, dimension 3.1; all revenue,
+    current and capital, 3:6). PI-3.2 = the composition variance of :func:`composition_variance`
+    over the categories (dimension 3.2: A below 5% in two of three years, B 10%, C 15%, as
+    PI-2). Not scored with fewer than three years or a year without positive budgeted revenue.
+    """
+    _require(revenue, REVENUE_COLUMNS, "revenue")
+    df = revenue.loc[:, list(REVENUE_COLUMNS)].copy()
+    df["fiscal_year"] = df["fiscal_year"].astype(str)
+    df["category"] = df["category"].astype(str)
+    for c in ("budget_estimate", "actual"):
+        df[c] = pd.to_numeric(df[c]).astype("float64")
+        if df[c].isna().any():
+            raise ValueError(f"revenue: {c} is missing on some rows")
+    years = _completed_years(df["fiscal_year"], month)
+    rows = []
+    for fy in years:
+        g = df.loc[df["fiscal_year"] == fy].groupby("category")[["budget_estimate", "actual"]].sum()
+        b, a = float(g["budget_estimate"].sum()), float(g["actual"].sum())
         try:
-            variance = composition_variance(act, b)
+            variance = composition_variance(g["actual"], g["budget_estimate"])
         except ValueError:
             variance = math.nan
         rows.append(
             {
                 "fiscal_year": fy,
-                "budget_estimate": float(b.sum()),
-                "actual": float(act.sum()),
-                "outturn": _ratio(float(act.sum()), float(b.sum())),
+                "budget_estimate": b,
+                "actual": a,
+                "outturn": _ratio(a, b),
                 "variance": variance,
-                "complete": gaps == 0,
-                "months_missing": gaps,
             }
         )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "fiscal_year",
-            "budget_estimate",
-            "actual",
-            "outturn",
-            "variance",
-            "complete",
-            "months_missing",
-        ],
+    table = pd.DataFrame(rows, columns=["fiscal_year", *REVENUE_COLUMNS[2:], "outturn", "variance"])
+    if len(table) < 3:
+        return RevenueResult(
+            table,
+            None,
+            None,
+            f"Not scored: PEFA needs three completed fiscal years of revenue; the data hold "
+            f"{len(table)}.",
+        )
+    if table["outturn"].isna().any():
+        return RevenueResult(
+            table, None, None, "Not scored: a year has no positive budgeted revenue."
+        )
+    pi32 = pefa_pi2_score(table["variance"]) if table["variance"].notna().all() else None
+    return RevenueResult(
+        table,
+        pefa_pi31_score(table["outturn"]),
+        pi32,
+        f"PI-3 uses the originally budgeted revenue for {', '.join(table['fiscal_year'])}.",
     )
-    pi1, pi2, note = _scores(table, "PI-2.1", require_complete)
-    return PefaResult(years=table, pi1=pi1, pi2=pi2, note=note, pi2_dimension="PI-2.1")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1665,6 +2199,8 @@ class ExecutionReport:
     pefa: PefaResult
     #: the budget data's frequency (``load_info['budget.frequency']``): monthly, quarterly, annual
     frequency: str = "monthly"
+    #: the last closed year's projections against its outturn (:func:`forecast_record`)
+    forecast: ForecastRecord | None = None
 
     @property
     def period_months(self) -> int:
@@ -1770,6 +2306,7 @@ def execution_report(
         flags=budget_flags(position, trend, coverage, underspend_margin, frequency=f),
         pefa=pefa_department(alloc, mon, department, month_d, frequency=f),
         frequency=f,
+        forecast=forecast_record(alloc, mon, department, month_d, frequency=f),
     )
 
 

@@ -766,6 +766,9 @@ class ProvinceOverview:
     frequency: str = "monthly"
     #: performance contracts league (helpers.analysis.contracts.league) when provided
     contracts: pd.DataFrame | None = None
+    #: the last closed year's projections against its outturn, per department and for the
+    #: province (:func:`helpers.analysis.budget.province_forecast_record`)
+    forecast: bud.ForecastRecord | None = None
 
     def has(self, group: str) -> bool:
         """Whether the government provides the input group (budget, stocktake, survey, pse)."""
@@ -852,6 +855,7 @@ def build_overview(
         notes=notes,
         inputs=frozenset(INPUT_GROUPS) if inputs is None else frozenset(inputs),
         frequency=freq,
+        forecast=bud.province_forecast_record(alloc, mon, m, frequency=freq),
     )
 
 

@@ -22,8 +22,11 @@ from helpers.analysis.budget import (
     JUMP_RATIO,
     MODEL_INTERVAL,
     PERIOD_WORDS,
+    PI2_HEAD_SHARE,
+    PI2_MAX_HEADS,
     PLAUSIBLE_MAX,
     ExecutionReport,
+    ForecastRecord,
     PefaResult,
     current_fund,
     headline_values,
@@ -232,6 +235,21 @@ def _period_first_sentence(
     return first + "."
 
 
+def _track_record_sentence(report: ExecutionReport) -> str:
+    """How far the projection made at the same point of the last closed year was from that
+    year's outturn ('' without a record for that month)."""
+    rec = report.forecast
+    if rec is None or not len(rec.table):
+        return ""
+    row = rec.table.loc[rec.table["fy_m"] == report.fy_m]
+    if not len(row) or not _ok(row["error"].iloc[0]):
+        return ""
+    return (
+        f"A year earlier, the projection made in {month_label(row['month'].iloc[0])} was "
+        f"{_off(float(row['error'].iloc[0]))} FY {rec.fiscal_year}'s outturn."
+    )
+
+
 def key_message_sentences(report: ExecutionReport, department_name: str) -> list[str]:
     """Plain sentences that open the report, written from the numbers in ``report``."""
     if report.frequency == "annual":
@@ -277,6 +295,10 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
                     f"(projection: {report.projection.label.lower()})"
                 )
         out.append(first + ".")
+        if proj and not report.year_complete:
+            track = _track_record_sentence(report)
+            if track:
+                out.append(track)
 
     unspent = t["released_unspent"]
     if _ok(unspent) and unspent < 0:
@@ -796,45 +818,176 @@ def flags_table(report: ExecutionReport) -> table | note:
 
 
 def pefa_table(pefa: PefaResult) -> table | note:
-    """PI-1 outturn and PI-2 variance for each of the last three completed years."""
+    """PI-1 outturn, PI-2 variance (and PI-2.3 when the chart has a contingency line) for each
+    of the last three completed years."""
     y = pefa.years
     if y.empty:
         return note("PEFA: no completed fiscal year in the data yet.")
-    df = pd.DataFrame(
-        {
-            "Fiscal year": y["fiscal_year"],
-            "Budget estimate": y["budget_estimate"],
-            "Actual": y["actual"],
-            "PI-1 outturn (actual / BE)": y["outturn"],
-            f"{pefa.pi2_dimension} composition variance": y["variance"],
-            "Complete data": y["complete"],
-        }
-    )
+    dim = pefa.pi2_dimension
+    cols = {
+        "Fiscal year": y["fiscal_year"],
+        "Budget estimate": y["budget_estimate"],
+        "Actual": y["actual"],
+        "PI-1 outturn (actual / BE)": y["outturn"],
+        f"{dim} composition variance": y["variance"],
+    }
+    has_23 = "contingency_share" in y and y["contingency_share"].notna().any()
+    if has_23:
+        cols["PI-2.3 contingency (% of BE)"] = y["contingency_share"]
+    cols["Complete data"] = y["complete"]
+    scores = f"PI-1 score {pefa.pi1 or 'not scored'}, {dim} score {pefa.pi2 or 'not scored'}"
+    if has_23:
+        scores += f", PI-2.3 score {pefa.pi23 or 'not scored'}"
     return table(
-        df,
-        caption=(
-            f"PEFA budget reliability: PI-1 score {pefa.pi1 or 'not scored'}, "
-            f"{pefa.pi2_dimension} score {pefa.pi2 or 'not scored'}"
-        ),
-        units=f"{money_label()}; original budget estimates (BE)",
+        pd.DataFrame(cols),
+        caption=f"PEFA budget reliability: {scores}",
+        units=f"{money_label()}; original budget estimates (BE), principal repayments left out",
         formats={
             "Budget estimate": "{:,.1f}",
             "Actual": "{:,.1f}",
             "PI-1 outturn (actual / BE)": "pct",
-            f"{pefa.pi2_dimension} composition variance": "pct",
+            f"{dim} composition variance": "pct",
+            "PI-2.3 contingency (% of BE)": "pct",
         },
     )
 
 
-def pefa_notes(pefa: PefaResult) -> list[note]:
-    """The scoring rules and why a score is (not) given."""
-    rule = (
-        "PEFA 2016. PI-1: A when outturn is 95-105% of BE in at least two of the three years, "
-        "B 90-110%, C 85-115%, else D. PI-2: composition variance = sum |A_i - AdjB_i| / "
-        "sum AdjB_i with AdjB_i = B_i x (total actual / total BE); A below 5% in two of three "
-        "years, B below 10%, C below 15%, else D."
+def _classes_text(codes: Sequence[str]) -> str:
+    names = profile.active().chart.names
+    return _join([f"{c} ({names.get(c, c).lower()})" for c in codes]) if codes else "none"
+
+
+def pefa_scope_text(pefa: PefaResult) -> str:
+    """What each measure leaves out (from the chart of accounts' roles) and, for PI-2.1, how
+    many heads were aggregated into one line."""
+    dim = pefa.pi2_dimension
+    out1 = pefa.excluded.get("PI-1", ())
+    out2 = pefa.excluded.get(dim, ())
+    interest = profile.active().chart.with_role("interest")
+    text = (
+        f"PI-1 leaves out repayment of debt principal: {_classes_text(out1)}. "
+        f"{dim} leaves out {_classes_text(out2)}"
     )
-    return [note(pefa.note), note(rule)]
+    if dim == "PI-2.2" and interest:
+        text += f"; interest ({', '.join(interest)}) stays in"
+    text += "."
+    y = pefa.years
+    if dim == "PI-2.1" and len(y) and (y["residual_heads"] > 0).any():
+        r = y.loc[y["residual_heads"] > 0].iloc[-1]
+        text += (
+            f" With more than {PI2_MAX_HEADS} departments, PI-2.1 takes the largest that make "
+            f"up {PI2_HEAD_SHARE:.0%} of the budget (at least {PI2_MAX_HEADS}) one by one and "
+            f"the other {int(r['residual_heads'])} as one line (FY {r['fiscal_year']}: "
+            f"{int(r['heads']) - 1} heads plus the residual line)."
+        )
+    return text
+
+
+def pefa_notes(pefa: PefaResult) -> list[note]:
+    """The scoring rules, what each measure covers, and why a score is (not) given."""
+    rule = (
+        "PEFA 2016 (Field Guide, 2nd ed. 2018). PI-1: A when outturn is 95-105% of BE in at "
+        "least two of the three years, B 90-110%, C 85-115%, else D. PI-2: composition "
+        "variance = sum |A_i - AdjB_i| / sum AdjB_i with AdjB_i = B_i x (total actual / total "
+        "BE); A below 5% in two of three years, B below 10%, C below 15%, else D. PI-2.3: "
+        "spending charged to contingency, on average over the three years, below 3% of the "
+        "original budget A, 3-6% B, above 6% and below 10% C, else D."
+    )
+    texts = [pefa.note, pefa_scope_text(pefa), pefa.pi23_note, rule]
+    return [note(t) for t in texts if t]
+
+
+_RECORD_METHODS = {
+    "profile": "prior-year profile",
+    "model": "regression",
+    "pace": "straight-line pace",
+    "outturn": "outturn",
+    "none": "none shown",
+}
+
+
+def _record_month(fy: str, fy_m: int, freq: str) -> str:
+    return period_label(fy_months(fy)[fy_m - 1], freq)
+
+
+def forecast_sentence(record: ForecastRecord | None, who: str = "the projection") -> str:
+    """'In FY 2023-24 the projection missed the outturn by 12% on average; by March 2024 it
+    was 3% below.' ('' when there is no record)."""
+    if record is None:
+        return ""
+    t = record.province if record.province is not None else record.table
+    t = t.dropna(subset=["error"]) if len(t) else t
+    if not len(t):
+        return ""
+    last = t.iloc[-1]
+    return (
+        f"In FY {record.fiscal_year} {who} missed the outturn by "
+        f"{_miss(record.mean_abs_error)} on average; in "
+        f"{month_label(last['month'])} it was {_off(float(last['error']))} the outturn."
+    )
+
+
+def _miss(x: float) -> str:
+    """A size of miss: one decimal below 10% ('0.6%'), whole percent above ('12%')."""
+    return f"{x:.1%}" if abs(x) < 0.1 else f"{x:.0%}"
+
+
+def _off(error: float) -> str:
+    """'3.2% above' / '12% below' / 'within 0.5% of'."""
+    if abs(error) < 0.005:
+        return "within 0.5% of"
+    return f"{_miss(abs(error))} {'above' if error > 0 else 'below'}"
+
+
+def forecast_table(record: ForecastRecord | None, frequency: str = "monthly") -> table | note:
+    """Each month's year-end projection of the closed year against its outturn (department;
+    the province line when the record has one)."""
+    if record is None:
+        return note("No record of past projections.")
+    t = record.province if record.province is not None else record.table
+    if not len(t):
+        return note(f"How past projections did: {record.note}")
+    df = pd.DataFrame(
+        {
+            "Projection made in": [
+                _record_month(record.fiscal_year, int(m), frequency) for m in t["fy_m"]
+            ],
+            "Projected year-end": t["projection"],
+            "Outturn": t["outturn"],
+            "Projection - outturn (% of outturn)": t["error"],
+            "Same, points of BE": t["error_be"],
+        }
+    )
+    if record.province is None:
+        df["Method"] = t["method"].map(_RECORD_METHODS).fillna(t["method"])
+    return table(
+        df,
+        caption=f"How the year-end projections of FY {record.fiscal_year} compared with its outturn",
+        units=money_label(),
+        formats={
+            "Projected year-end": "{:,.1f}",
+            "Outturn": "{:,.1f}",
+            "Projection - outturn (% of outturn)": "pct",
+            "Same, points of BE": "pp",
+        },
+    )
+
+
+def forecast_view(
+    record: ForecastRecord | None, frequency: str = "monthly", who: str = "the projection"
+) -> list:
+    """The forecast-accuracy section: a sentence, the table and how it is computed."""
+    if record is None:
+        return [note("No record of past projections.")]
+    out = []
+    sentence = forecast_sentence(record, who)
+    if sentence:
+        out.append(note(sentence))
+    out.append(forecast_table(record, frequency))
+    t = record.province if record.province is not None else record.table
+    if len(t):
+        out.append(note(record.note))
+    return out
 
 
 def as_of_text(report: ExecutionReport) -> str:
@@ -988,10 +1141,18 @@ def data_notes(report: ExecutionReport) -> list[note]:
     else:
         out.append(note(f"Every month from {_span(report.month)} was reported."))
     if report.incomplete_months:
+        partial = report.projection.incomplete_m
+        tail = (
+            " The projection leaves the partial months' spending out and projects them like "
+            "missing months (their share of the year would otherwise count in full against "
+            "part of their spending)."
+            if partial
+            else ""
+        )
         out.append(
             note(
                 f"Incomplete months (some budgeted object classes without a row): "
-                f"{_months_text(report.incomplete_months)}.",
+                f"{_months_text(report.incomplete_months)}.{tail}",
                 kind="warning",
             )
         )
@@ -1019,7 +1180,9 @@ def data_notes(report: ExecutionReport) -> list[note]:
             "prior years; the range uses each prior year's profile alone. (2) Seasonal "
             "regression - statsmodels OLS of log monthly spending on fiscal-year and month "
             f"effects; {MODEL_INTERVAL:.0%} simulated interval. The regression is used in the "
-            "headline only when its back-test error is clearly lower."
+            "headline only when its back-test error is clearly lower. A month in which some "
+            "lines were reported and others that the department reports in other months were "
+            "not is a partial month: both methods leave it out and project it."
         )
     )
     return out

@@ -907,6 +907,37 @@ def pefa_section(ov: ProvinceOverview) -> list:
     return [budget_view.pefa_table(ov.pefa), *budget_view.pefa_notes(ov.pefa)]
 
 
+def forecast_section(ov: ProvinceOverview) -> list:
+    """The last closed year's year-end projections against its outturn: the province line
+    (sum of the departments' projections) and each department's error by month."""
+    rec = ov.forecast
+    who = f"the {profile.active().scope_adjective} projection"
+    out = budget_view.forecast_view(rec, ov.frequency, who)
+    if rec is None or not len(rec.table):
+        return out
+    t = rec.table.copy()
+    names = ov.league.set_index("department")["name"] if "name" in ov.league else pd.Series()
+    t["Department"] = t["department"].map(names).fillna(t["department"])
+    t["when"] = [abud.period_label(m, ov.frequency) for m in t["month"]]
+    wide = t.pivot(index="Department", columns="when", values="error")
+    wide = wide[list(dict.fromkeys(t["when"]))]
+    wide["order"] = wide.abs().mean(axis=1)
+    wide = wide.sort_values("order", ascending=False).drop(columns="order").reset_index()
+    out.insert(
+        -1,
+        table(
+            wide,
+            caption=(
+                f"Each department's year-end projection against its FY {rec.fiscal_year} "
+                "outturn, largest average miss first"
+            ),
+            units="projection - outturn, % of outturn",
+            formats={c: "pct0" for c in wide.columns if c != "Department"},
+        ),
+    )
+    return out
+
+
 def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
     """Coverage, definitions and the rules behind every figure."""
     out = [
