@@ -132,7 +132,7 @@ def test_league_ties_share_a_rank():
             dept=dept,
         )
         rows.append((c, k, p))
-    c = pd.concat([r[0] for r in rows]); k = pd.concat([r[1] for r in rows]); p = pd.concat([r[2] for r in rows])  # fmt: skip
+    c, k, p = (pd.concat([r[i] for r in rows]) for i in range(3))
     lg = con.league(c, k, p, "2024-09")
     assert list(lg["department"]) == ["a", "b", "c"]
     assert list(lg["rank"]) == [1, 1, 3]
