@@ -71,9 +71,17 @@ def boost(tmp_path_factory):
         info = dict(con.execute("SELECT key, value FROM load_info").fetchall())
         alloc = con.execute("SELECT * FROM budget_allocations").df()
         monthly = con.execute("SELECT * FROM budget_monthly").df()
+        notes = con.execute("SELECT * FROM data_notes").df()
     finally:
         con.close()
-    return {"info": info, "alloc": alloc, "monthly": monthly, "hand": _hand(src)}
+    return {
+        "info": info,
+        "alloc": alloc,
+        "monthly": monthly,
+        "notes": notes,
+        "hand": _hand(src),
+        "books": books,
+    }
 
 
 def _report(boost, dept: str, month: str):
@@ -129,3 +137,34 @@ def test_budget_books_year_without_executed_figures(boost):
     f, r = _report(boost, "national-health-services", "2024-07")
     assert math.isnan(r.total["util_be"]) and r.total["budget_estimate"] > 0
     assert not r.year_complete and math.isnan(r.projection.point)
+
+
+def test_plausibility_notes_reach_the_departments_report(boost):
+    """The budget book 2023-24 gives National Health Services' current-fund grants and
+    subsidies (A05) for 2022-23 as 3,633 million, against a median of 146 million over its
+    other years: flagged at load, under that department, pointing at the line's first source
+    row, and worded for its report's data notes (without the loader's folders)."""
+    import pandas as pd
+
+    from helpers.present.display import load_notes
+
+    notes = boost["notes"]
+    nhs = notes[notes["department"] == "national-health-services"]
+    assert len(nhs) == 1
+    note = nhs.iloc[0]
+    assert note["rule"] == "line over 10x its median over the years"
+    # by hand: the source rows of that line, summed (PKR -> PKR million)
+    src = pd.read_excel(boost["books"] / "budget_2023_24.xlsx")
+    rows = src[
+        src["ministry_name"].str.contains("NATIONAL HEALTH SERVICES", na=False)
+        & src["ID6_name"].str.startswith("GRANTS, SUBSIDIES", na=False)
+        & src["fund"].str.startswith("Current", na=False)
+    ]
+    assert float(note["value"].split()[0]) == pytest.approx(
+        rows["budget_2022"].sum() / 1e6, abs=0.01
+    )
+    assert int(note["row"]) == int(rows.index[0]) + 2  # spreadsheet row: header is row 1
+    (shown,) = load_notes(nhs)
+    assert f"budget_2023_24.xlsx row {int(note['row'])}" in shown.plain
+    assert "/" not in shown.plain.split("supplier:")[1].split(" row ")[0]
+    assert shown.html.startswith('<p class="kp-warning">')

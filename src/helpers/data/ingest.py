@@ -43,7 +43,7 @@ from helpers.data.schemas import (
     InputSpec,
 )
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 MAX_MESSAGES_PER_FILE = 20
 
 # Warehouse DDL: table -> [(column, type)], and the sort order rows are stored in.
@@ -249,6 +249,7 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
             ("column", "VARCHAR"),
             ("rule", "VARCHAR"),
             ("value", "VARCHAR"),
+            ("department", "VARCHAR"),
         ],
         ["file", "row NULLS FIRST", "rule"],
     ),
@@ -1211,13 +1212,16 @@ def plausibility(out: Outcome) -> list[mappings.Note]:
     notes: list[mappings.Note] = []
 
     def note(stem: str, index, column: str, rule: str, value) -> None:
+        t = out.tables[stem]
+        dept = str(t.at[index, "department"]) if "department" in t.columns else None
         raw = out.origin.get(stem)
         if raw is None:
-            notes.append(mappings.Note(stem, None, column, rule, value))
+            notes.append(mappings.Note(stem, None, column, rule, value, dept))
             return
         display, where, col = raw.where(index, column)
         m = re.match(r"(?:row|case)s? (\d+)", where)
-        notes.append(mappings.Note(display, int(m.group(1)) if m else None, col, rule, value))
+        row = int(m.group(1)) if m else None
+        notes.append(mappings.Note(display, row, col, rule, value, dept))
 
     for stem, cols in AMOUNTS.items():
         t = out.tables.get(stem)
@@ -1261,7 +1265,7 @@ def plausibility(out: Outcome) -> list[mappings.Note]:
                 "budget_allocations",
                 i,
                 "budget_estimate",
-                f"line over {LINE_MEDIAN_FACTOR}x the department's median for the line",
+                f"line over {LINE_MEDIAN_FACTOR}x its median over the years",
                 f"{be[i]:.6g} (median over {int(n[i])} years {med[i]:.6g})",
             )
         tot = alloc.groupby(["department", "fiscal_year"])["budget_estimate"].sum().reset_index()
@@ -1291,6 +1295,7 @@ def plausibility(out: Outcome) -> list[mappings.Note]:
                     f"{r['department']} {r['fiscal_year']}: total {YEAR_ON_YEAR_FACTOR}x off "
                     "the previous year",
                     f"{r['budget_estimate']:.6g} against {r['_prev']:.6g}",
+                    r["department"],
                 )
             )
     return notes
@@ -1401,6 +1406,7 @@ def notes_frame(notes: list[mappings.Note]) -> pd.DataFrame:
             "column": [n.column for n in notes],
             "rule": [n.rule for n in notes],
             "value": [None if n.value is None else str(n.value) for n in notes],
+            "department": [n.department for n in notes],
         }
     )
 

@@ -413,6 +413,8 @@ class Note:
     column: str | None
     rule: str
     value: object = None
+    #: the department the noted row belongs to (shown in that department's reports)
+    department: str | None = None
 
 
 @dataclass

@@ -362,6 +362,7 @@ _SLICES: dict[str, tuple[str, str]] = {
     "contracts": ("t.department", ""),
     "contract_kpis": ("t.department", ""),
     "contract_progress": ("g.department", "JOIN contract_kpis g USING (kpi_id)"),
+    "data_notes": ("t.department", ""),  # plausibility warnings shown in the reports
 }
 _SHARED = {
     "districts": "",
@@ -452,11 +453,16 @@ def contract_progress(department: str | None = None) -> pd.DataFrame:
     )
 
 
-def data_notes(file: str | None = None) -> pd.DataFrame:
+def data_notes(file: str | None = None, department: str | None = None) -> pd.DataFrame:
     """Plausibility warnings and mapping notes recorded at load (file, row, column, rule,
-    value); empty for a warehouse built before data notes existed."""
+    value, department), of one file or one department; empty for a warehouse built before
+    data notes existed."""
+    where, params = _where([("file = ?", file), ("department = ?", _check(department))])
     try:
-        where, params = ("WHERE file = ?", [file]) if file else ("", [])
-        return query(f'SELECT file, "row", "column", rule, value FROM data_notes {where} ORDER BY ALL', params)
+        return query(
+            f'SELECT file, "row", "column", rule, value, department FROM data_notes{where} '
+            "ORDER BY ALL",
+            params,
+        )
     except duckdb.Error:
-        return pd.DataFrame(columns=["file", "row", "column", "rule", "value"])
+        return pd.DataFrame(columns=["file", "row", "column", "rule", "value", "department"])

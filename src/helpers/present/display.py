@@ -240,3 +240,29 @@ class figure(_Display):  # noqa: N801
         )
         self.plain = f"[chart] {alt}"
         self.extra = {}
+
+
+def load_notes(notes: pd.DataFrame, limit: int = 5) -> list[note]:
+    """The warnings ``make data`` recorded for this report's rows (``warehouse.data_notes``):
+    one warning paragraph with the count per rule and the first few places; nothing when none."""
+    if notes is None or not len(notes):
+        return []
+    counts = notes["rule"].value_counts()
+    rules = "; ".join(f"{n:,} {rule}" for rule, n in counts.items())
+    places = []
+    for r in notes.head(limit).itertuples(index=False):
+        name = str(r.file).replace("\\", "/").rsplit("/", 1)[-1]  # no folders in a report
+        where = name if pd.isna(r.row) else f"{name} row {int(r.row)}"
+        col = "" if r.column is None or pd.isna(r.column) else f", {r.column}"
+        val = "" if r.value is None or pd.isna(r.value) else f": {r.value}"
+        places.append(f"{where}{col}{val}")
+    more = f" and {len(notes) - limit:,} more" if len(notes) > limit else ""
+    n = len(notes)
+    return [
+        note(
+            f"Checks at load flagged {n:,} row{'s' if n != 1 else ''} of these data as "
+            f"implausible; they are included in the figures above ({rules}). Check them with "
+            f"the data supplier: {'; '.join(places)}{more}.",
+            kind="warning",
+        )
+    ]
