@@ -38,6 +38,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from helpers import profile
+from helpers.data import tables
 from helpers.data.calendar import (
     add_months,
     as_month,
@@ -104,24 +105,8 @@ __all__ = [
     "headline_values",
 ]
 
-ALLOCATION_COLUMNS = (
-    "department",
-    "fiscal_year",
-    "fund",
-    "object_class",
-    "budget_estimate",
-    "revised_estimate",
-    "revised_month",
-)
-MONTHLY_COLUMNS = (
-    "department",
-    "fiscal_year",
-    "month",
-    "fund",
-    "object_class",
-    "release",
-    "expenditure",
-)
+ALLOCATION_COLUMNS = tables.columns("budget_allocations")
+MONTHLY_COLUMNS = tables.columns("budget_monthly")
 
 
 def _chart() -> profile.ChartOfAccounts:

@@ -39,12 +39,15 @@ import pandas as pd
 import yaml
 
 from helpers import profile
+from helpers.data import tables
 from helpers.data.calendar import as_month
 from helpers.data.calendar import quarter_label as _fiscal_quarter_label
 
-ENTITY_COLUMNS = ("entity_id", "name", "department", "entity_type")
-AMOUNT_COLUMNS = ("own_revenue", "grants_received", "expenditure", "liabilities", "assets", "cash")
-RETURN_COLUMNS = ("entity_id", "quarter_end", *AMOUNT_COLUMNS, "submitted_date")
+ENTITY_COLUMNS = tables.columns("entities")
+RETURN_COLUMNS = tables.columns("pse_returns")
+AMOUNT_COLUMNS = tuple(
+    c for c in RETURN_COLUMNS if c not in ("entity_id", "quarter_end", "submitted_date")
+)
 # Amounts that cannot be negative in a valid return (own revenue and cash may be: write-backs,
 # overdrafts).
 NON_NEGATIVE = ("grants_received", "expenditure", "liabilities", "assets")

@@ -36,10 +36,8 @@ from helpers.data.vocabulary import (
     MILESTONE_STATUSES,
 )
 
-# KP's chart of accounts (the default profile's); the rules use the *active* profile's chart
-# (``chart_of_accounts:`` in profile.yaml, see :func:`funds` and :func:`object_classes`).
-FUNDS = profiles.KP_CHART.funds
-OBJECT_CLASSES = profiles.KP_CHART.codes
+# The rules use the *active* profile's chart of accounts (``chart_of_accounts:`` in
+# profile.yaml; KP's New Accounting Model when it has none).
 
 
 def funds() -> tuple[str, ...]:
