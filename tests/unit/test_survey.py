@@ -567,3 +567,43 @@ def test_present_before_first_wave_says_so():
     assert "December 2024" in msgs[0]
     assert ps.service_table(res) == [] and ps.district_map(res) == []
     assert ps.survey_headline(res).extra["application/vnd.kp.headline+json"]["satisfaction"] is None
+
+
+def test_fpc_only_when_the_instrument_counts_psus():
+    # KP: stratum_population counts persons (50,000 here) -> no FPC at all
+    f = an.prepare_frame(_frame())
+    kp = an.design_for(f)
+    assert kp.fpc is None
+    assert an.design_words()["fpc"] is False and an.design_words()["fpc_counts"] == "persons"
+    # the same design with N_h = 16 PSUs per district (8 sampled: f_h = 0.5) has
+    # variance x (1 - 0.5): SE x sqrt(0.5)
+    import dataclasses
+
+    from helpers.data import survey_instrument as si
+
+    inst = si.active()
+    psus = dataclasses.replace(inst, design=dataclasses.replace(inst.design, fpc_counts="psus"))
+    g = f.assign(stratum_population=16)
+    with_fpc = an.design_for(g, psus)
+    se0 = kp.mean("satisfied")["se"].iloc[0]
+    se1 = with_fpc.mean("satisfied")["se"].iloc[0]
+    assert se1 == pytest.approx(se0 * math.sqrt(0.5))
+
+
+def test_breakdowns_by_gender_and_area_use_the_full_design():
+    f = an.prepare_frame(_frame())
+    b = an.breakdown_estimates(f, SERVICES, "gender")
+    assert set(b["level"]) == {"female", "male"} and set(b["service"]) == {"bhu", "hospital", "all"}
+    bhu_f = b[(b.service == "bhu") & (b.level == "female")].iloc[0]
+    sub = f[(f.service == "bhu") & (f.gender == "female")]
+    assert bhu_f["n"] == sub["respondent_id"].nunique()
+    if not bhu_f["suppressed"]:
+        assert bhu_f["estimate"] == pytest.approx((sub.weight * sub.satisfied).sum() / sub.weight.sum())
+    # the domain keeps every PSU: same estimate as a domain mask on the full design
+    d = an.design_for(f)
+    mask = ((f.service == "bhu") & (f.gender == "female")).to_numpy()
+    assert d.mean("satisfied", domain=mask)["estimate"].iloc[0] == pytest.approx(
+        (sub.weight * sub.satisfied).sum() / sub.weight.sum()
+    )
+    hosp = b[b.service == "hospital"]
+    assert hosp["suppressed"].all()  # about 10 hospital ratings a gender: below min_n

@@ -836,6 +836,10 @@ class SurveyResults:
     instrument: object = None
     #: attributes the driver model left out: {attribute: why}
     drivers_lacking: dict = field(default_factory=dict)
+    #: top-2-box per service and pooled by gender and by area (:func:`breakdown_estimates`)
+    breakdowns: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: design degrees of freedom (PSUs - strata)
+    df: float = math.nan
 
     @property
     def available(self) -> bool:
@@ -897,6 +901,11 @@ def analyse(
     res.psus, res.strata = design.n_psu, design.n_strata
     res.estimates = service_estimates(cur, services, min_n, design, inst)
     res.districts = district_estimates(cur, codes, districts, min_n, design, inst)
+    res.df = design_df(design)
+    parts = [breakdown_estimates(cur, services, c, min_n, design, inst) for c in BREAKDOWNS]
+    parts = [p for p in parts if len(p)]
+    if parts:
+        res.breakdowns = pd.concat(parts, ignore_index=True)
     attrs, lacking, counts = driver_terms(design.data, codes, instrument=inst)
     res.drivers_lacking = lacking
     if lacking:
