@@ -961,7 +961,9 @@ def test_projection_stays_inside_the_natural_range_of_the_measure():
     assert row["projected_outcome"] == "meets"
     # count down 420 -> 150: actuals 300, 240, 180, 120, slope -60: June 120 - 240 = -120 -> 0
     posts = _one("C", "down", 420.0, 150.0, unit="count")
-    row = _assess(posts, [(m, v) for (m, _), v in zip(pts, [300.0, 240.0, 180.0, 120.0])])
+    row = _assess(
+        posts, [(m, v) for (m, _), v in zip(pts, [300.0, 240.0, 180.0, 120.0], strict=True)]
+    )
     assert row["projected"] == 0.0 and row["projected_lower"] == 0.0
     # bounds: a share 0-100; a % that may pass 100 (85 -> 140) or a count: at least 0;
     # a measure that may be negative: none

@@ -358,8 +358,10 @@ def test_korn_graubard_is_clopper_pearson_by_the_f_identity():
 
     x, n = 10, 100
     lower = x / (x + (n - x + 1) * f.ppf(0.975, 2 * (n - x + 1), 2 * x))
-    upper = (x + 1) * f.ppf(0.975, 2 * (x + 1), 2 * (n - x)) / (
-        n - x + (x + 1) * f.ppf(0.975, 2 * (x + 1), 2 * (n - x))
+    upper = (
+        (x + 1)
+        * f.ppf(0.975, 2 * (x + 1), 2 * (n - x))
+        / (n - x + (x + 1) * f.ppf(0.975, 2 * (x + 1), 2 * (n - x)))
     )
     lo, hi = an.korn_graubard(np.array([0.1]), np.array([100.0]))
     assert lo[0] == pytest.approx(lower, rel=1e-9) and hi[0] == pytest.approx(upper, rel=1e-9)
@@ -375,7 +377,9 @@ def test_p_094_and_006_with_the_same_se_are_treated_alike():
     # 130% of the estimate -> suppressed; 94%: the same width over 130% of its complement -> also
     # suppressed (COMPLEMENT_RULE "suppress"; the old RSE rule flagged only 6%: RSE 33% vs 2%).
     out = an.apply_disclosure(_cells([(0.06, 0.02, 500, 500.0), (0.94, 0.02, 500, 500.0)]))
-    raw_lo, raw_hi = an.share_interval(np.array([0.06, 0.94]), np.array([0.02] * 2), np.array([500.0] * 2))
+    raw_lo, raw_hi = an.share_interval(
+        np.array([0.06, 0.94]), np.array([0.02] * 2), np.array([500.0] * 2)
+    )
     assert raw_lo[0] == pytest.approx(1 - raw_hi[1]) and raw_hi[0] == pytest.approx(1 - raw_lo[1])
     width = raw_hi[0] - raw_lo[0]
     assert 0.05 < width < 0.30 and width / 0.06 > 1.3
@@ -407,9 +411,14 @@ def test_nchs_example_cell_kish_n_eff_166_is_suppressed():
     rows = []
     for i in range(30):
         rows.append(
-            {"respondent_id": i + 1, "district_pcode": "PK501", "psu": f"P{i % 6}",
-             "weight": 100.0 if i == 0 else 1.0, "service": "bhu",
-             "satisfaction": float(1 + i % 5)}  # fmt: skip
+            {
+                "respondent_id": i + 1,
+                "district_pcode": "PK501",
+                "psu": f"P{i % 6}",
+                "weight": 100.0 if i == 0 else 1.0,
+                "service": "bhu",
+                "satisfaction": float(1 + i % 5),
+            }  # fmt: skip
         )
     frame = pd.DataFrame(rows)
     est = an.service_estimates(frame, SERVICES.iloc[:1])
@@ -427,8 +436,14 @@ def test_pooled_cells_count_respondents_not_ratings():
     for i in range(200):
         for svc in ("bhu", "hospital"):
             rows.append(
-                {"respondent_id": i + 1, "district_pcode": "PK501", "psu": f"P{i // 10}",
-                 "weight": 1.0, "service": svc, "satisfaction": float(1 + i % 5)}  # fmt: skip
+                {
+                    "respondent_id": i + 1,
+                    "district_pcode": "PK501",
+                    "psu": f"P{i // 10}",
+                    "weight": 1.0,
+                    "service": svc,
+                    "satisfaction": float(1 + i % 5),
+                }  # fmt: skip
             )
     est = an.service_estimates(pd.DataFrame(rows), SERVICES)
     pooled = est[(est.service == "all") & (est.measure == "satisfied")].iloc[0]
@@ -598,7 +613,9 @@ def test_breakdowns_by_gender_and_area_use_the_full_design():
     sub = f[(f.service == "bhu") & (f.gender == "female")]
     assert bhu_f["n"] == sub["respondent_id"].nunique()
     if not bhu_f["suppressed"]:
-        assert bhu_f["estimate"] == pytest.approx((sub.weight * sub.satisfied).sum() / sub.weight.sum())
+        assert bhu_f["estimate"] == pytest.approx(
+            (sub.weight * sub.satisfied).sum() / sub.weight.sum()
+        )
     # the domain keeps every PSU: same estimate as a domain mask on the full design
     d = an.design_for(f)
     mask = ((f.service == "bhu") & (f.gender == "female")).to_numpy()

@@ -8,12 +8,11 @@ built-in default (KP's figures are unchanged).
 
 from __future__ import annotations
 
-import math
-
 import copy
 import dataclasses
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import duckdb

@@ -269,7 +269,9 @@ def korn_graubard(p, n_eff, n=None, df=math.inf, level: float = 0.95):
     if n is not None and math.isfinite(df):
         nn = np.asarray(n, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            adj = np.where(nn > 1, (t_dist.ppf(a, np.maximum(nn - 1, 1)) / t_dist.ppf(a, df)) ** 2, 1)
+            adj = np.where(
+                nn > 1, (t_dist.ppf(a, np.maximum(nn - 1, 1)) / t_dist.ppf(a, df)) ** 2, 1
+            )
         ne = ne * adj
     x = ne * p
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -283,7 +285,11 @@ def logit_interval(p, se, df=math.inf, level: float = 0.95):
     """R's ``svyciprop(method = "logit")``: a t interval for logit(p) with SE
     ``se / (p (1 - p))``, transformed back. Undefined (NaN) at 0% and 100%."""
     p, se = np.asarray(p, dtype=float), np.asarray(se, dtype=float)
-    q = norm.ppf(1 - (1 - level) / 2) if not math.isfinite(df) else t_dist.ppf(1 - (1 - level) / 2, df)
+    q = (
+        norm.ppf(1 - (1 - level) / 2)
+        if not math.isfinite(df)
+        else t_dist.ppf(1 - (1 - level) / 2, df)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         lg = np.log(p / (1 - p))
         half = q * se / (p * (1 - p))
@@ -407,9 +413,7 @@ def _inherit_flags(est: pd.DataFrame, keys: list[str], min_n: int) -> pd.DataFra
     if not other.any():
         return est
     idx = (
-        pd.MultiIndex.from_frame(est.loc[other, keys])
-        if len(keys) > 1
-        else est.loc[other, keys[0]]
+        pd.MultiIndex.from_frame(est.loc[other, keys]) if len(keys) > 1 else est.loc[other, keys[0]]
     )
     flags = base.reindex(idx)
     out = est.copy()
@@ -587,7 +591,9 @@ def breakdown_estimates(
         res = _with_respondents(res, design, dom, category)
         parts.append(res.assign(service=svc))
     out = pd.concat(parts, ignore_index=True).rename(columns={category: "level"})
-    full = pd.MultiIndex.from_product([[*codes, "all"], list(cat.levels)], names=["service", "level"])
+    full = pd.MultiIndex.from_product(
+        [[*codes, "all"], list(cat.levels)], names=["service", "level"]
+    )
     out = out.set_index(["service", "level"]).reindex(full).reset_index()
     out["n"] = out["n"].fillna(0).astype("int64")
     out["n_ratings"] = out["n_ratings"].fillna(0).astype("int64")
