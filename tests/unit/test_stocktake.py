@@ -971,3 +971,22 @@ def test_projection_stays_inside_the_natural_range_of_the_measure():
     assert st.natural_bounds(_one("G", "up", 85.0, 140.0)) == (0.0, math.inf)
     assert st.natural_bounds(posts) == (0.0, math.inf)
     assert st.natural_bounds(_one("N", "up", -5.0, 5.0, unit="")) == (-math.inf, math.inf)
+
+
+def test_stocktake_report_words_the_new_rules(pack):
+    table = pst.scorecard_table(pack)
+    assert {"Plan to date", "Achievement vs plan", "Progress to annual target"} <= set(table)
+    u = table.set_index("KPI").loc["Target U"]
+    assert u["Plan to date"] == "72.5%" and u["Achievement vs plan"] == pytest.approx(0.8)
+    assert u["Progress to annual target"] == pytest.approx(0.6)
+    notes = " ".join(pst.data_notes(pack))
+    assert "plan to date" in notes and "scores 100 in every month" in notes
+    assert "missed only once an actual for its target month has arrived" in notes
+    assert "against the plan to date" in " ".join(pst.key_message_sentences(pack))
+    # a target past its date whose final actual has not arrived
+    t = _one("W", "up", 50.0, 74.0)
+    awaited = _pack_of(t, [("2025-05-01", 73.0)], "2025-07")
+    assert any(
+        "Final reading awaited for Target W" in m for m in pst.key_message_sentences(awaited)
+    )
+    assert pst.summary_table(awaited)["Status"].iloc[0] == "on track (final reading awaited)"
