@@ -611,3 +611,24 @@ def test_build_overview_puts_the_pieces_together(budget_frames):
     assert {"underspend", "missing_months"} <= set(att.loc["b", "reasons"])
     assert {"low_grade", "targets_off_track"} <= set(att.loc["a", "reasons"])
     assert ov.pefa.pi1 is None  # no completed years in the data
+
+
+def test_a_department_on_its_trajectory_is_never_a_low_grade_sign():
+    # Up 60 (2024-06) -> 84 (2025-06), plan 60 + 2k; actual on plan in October 2024 (k = 4, 68).
+    # Against the year-end target it scored (68 - 60) / 24 = 33 (E: a "needs attention" sign
+    # every autumn); against the plan to date it scores 100 (A), so no low-grade sign.
+    from helpers.analysis import stocktake as st
+
+    targets = pd.DataFrame(
+        [{"target_id": "T", "department": "x", "title": "T", "unit": "%", "direction": "up",
+          "baseline": 60.0, "baseline_month": pd.Timestamp("2024-06-01"), "target_value": 84.0,
+          "target_month": pd.Timestamp("2025-06-01"), "owner": "o", "has_districts": False}]
+    )  # fmt: skip
+    actuals = pd.DataFrame(
+        {"target_id": ["T"], "month": [pd.Timestamp("2024-10-01")], "district_pcode": [None],
+         "actual": [68.0]}
+    )  # fmt: skip
+    trajectory = pd.DataFrame(columns=["target_id", "month", "planned"])
+    card = st.province_scorecard(targets, trajectory, actuals, "2024-10")
+    assert card.loc[0, "score"] == pytest.approx(100.0) and card.loc[0, "grade"] == "A"
+    assert card.loc[0, "grade"] not in ao.LOW_GRADES
