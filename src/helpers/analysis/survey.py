@@ -8,8 +8,10 @@ aggregate with its own n, and :func:`apply_disclosure` blanks cells below the mi
 
 Definitions (documented settings)
 ---------------------------------
-- Design: stratum = ``district_pcode``, PSU = ``psu``, weight = ``weight``,
-  fpc = ``stratum_population`` (see :mod:`helpers.analysis.survey_design`). A district with a
+- Design: stratum = ``district_pcode``, PSU = ``psu``, weight = ``weight``; an FPC only when
+  the instrument's fpc column counts PSUs (``design.fpc_counts: psus`` or ``fraction``), never
+  from KP's ``stratum_population``, which counts persons (see
+  :mod:`helpers.analysis.survey_design`). A district with a
   single PSU in a wave is handled with ``LONELY_PSU = "adjust"`` (conservative centring on the
   average PSU total) so that one thin district never stops a report.
 - Satisfaction (top-2-box): share of ratings of 4 or 5 on the 5-point scale.
@@ -19,11 +21,12 @@ Definitions (documented settings)
   use (respondent x service), so a respondent who used two services counts in both.
 - Change since the previous wave: independent samples,
   ``z = (p1 - p0) / sqrt(se1^2 + se0^2)``, two-sided normal p-value.
-- Disclosure control: a cell with fewer than ``min_n`` unweighted ratings (default 30) is
-  suppressed (estimate and CI blanked); a published cell with relative standard error
-  ``se / estimate`` above ``RSE_THRESHOLD`` (30%), or with a zero SE (no variation, e.g. 0%
-  satisfied: the interval is degenerate), is flagged as unstable. Net satisfaction
-  inherits the flags of the top-2-box cell of the same group (its RSE is meaningless near 0).
+- Shares carry Korn-Graubard 95% intervals (R ``svyciprop(method = "beta")``); ``n`` counts
+  respondents (once in a pooled cell), ``n_eff`` is the smaller of Kish's and the design-based
+  effective size, ``deff`` the design effect.
+- Disclosure control: the NCHS Data Presentation Standards for Proportions (Parker et al.
+  2017, Vital Health Stat 2(175)), see :func:`apply_disclosure`; net satisfaction and the
+  mean score take the flags of the share of the same group.
 - Key drivers: survey-weighted logit (pseudo maximum likelihood) of satisfied (top-2-box of
   ``DRIVER_OUTCOME``) on the five attribute ratings (per rating point) and gender, age band
   and area; standard errors from the design (Taylor linearisation over districts and PSUs, as
