@@ -864,8 +864,7 @@ def methods_note(results: SurveyResults) -> list:
         "department's services (one rating per respondent and service used)."
     )
     comp = (
-        "or wider than 130% of 100% minus the share (a published share also publishes its "
-        "complement)"
+        " or of 100% minus the share (a published share also publishes its complement)"
         if COMPLEMENT_RULE == "suppress"
         else ""
     )
@@ -874,7 +873,7 @@ def methods_note(results: SurveyResults) -> list:
         f"(Parker et al. 2017, Vital Health Stat 2(175)): a share is not published "
         f"('suppressed') with fewer than {results.min_n} respondents, an effective n below "
         f"{min(results.min_n, NCHS_MIN_N_EFF)}, or a confidence interval 30 points wide or more, "
-        f"or wider than 5 points and wider than 130% of the share {comp}. A published share "
+        f"or wider than 5 points and wider than 130% of the share{comp}. A published share "
         "is flagged for review at 0% or 100% or with fewer than 8 design degrees of freedom. "
         "Net satisfaction and the mean score follow the share of the same group. "
         f"{_cap(_unit())}s are ranked lowest first; ties share a rank and the next is skipped "
