@@ -219,9 +219,10 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
                     f"({int(est['n'])} respondents; {_reason(est['status'])})."
                 )
             continue
-        half = (est["ci_high"] - est["ci_low"]) / 2 * 100
+        # the Korn-Graubard interval is not symmetric near 0% and 100%: give both ends
         text = (
-            f"Satisfaction with {label} is {_pct(est['estimate'])} (±{half:.0f}) in the {wave} wave"
+            f"Satisfaction with {label} is {_pct(est['estimate'])} "
+            f"(95% CI {est['ci_low'] * 100:.0f}-{est['ci_high'] * 100:.0f}%) in the {wave} wave"
         )
         ch = _change(results, svc)
         if ch is not None:
