@@ -624,3 +624,35 @@ def test_breakdowns_by_gender_and_area_use_the_full_design():
     )
     hosp = b[b.service == "hospital"]
     assert hosp["suppressed"].all()  # about 10 hospital ratings a gender: below min_n
+
+
+def test_logit_setting_gives_the_logit_interval_and_korn_graubard_at_the_edges():
+    p, se, n = np.array([0.02, 0.0]), np.array([0.015, 0.0]), np.array([400.0, 40.0])
+    lo, hi = an.share_interval(p, se, n, method="logit")
+    lg_lo, lg_hi = an.logit_interval(p[:1], se[:1])
+    assert lo[0] == pytest.approx(lg_lo[0]) and hi[0] == pytest.approx(lg_hi[0])
+    # at 0% the logit interval does not exist: Korn-Graubard upper 1 - 0.025^(1/40)
+    assert lo[1] == 0.0 and hi[1] == pytest.approx(1 - 0.025 ** (1 / 40))
+    with pytest.raises(ValueError, match="korn-graubard"):
+        an.share_interval(p, se, n, method="wald")
+
+
+def test_key_message_says_why_a_big_cell_is_not_published():
+    from helpers.present import survey as ps
+
+    f = _frame()
+    # make every bhu respondent in PSU 0 of each district weigh 400 (the rest 1): the share's
+    # effective n collapses although n stays large
+    f["weight"] = np.where(f["psu"].str.endswith("-0") & (f["service"] == "bhu"), 400.0, 1.0)
+    res = an.analyse("health", "2025-03", SERVICES, DISTRICTS, {dt.date(2024, 12, 1): f})
+    bhu = res.estimates[(res.estimates.service == "bhu") & (res.estimates.measure == "satisfied")]
+    row = bhu.iloc[0]
+    used = f[f["service"] == "bhu"]
+    kish = used["weight"].sum() ** 2 / (used["weight"] ** 2).sum()  # by hand, about 24
+    assert row["n"] == len(used) >= 30 and kish < 30
+    assert row["suppressed"] and row["status"] == "suppressed (effective n<30)"
+    msgs = ps.survey_key_messages(res).extra["application/vnd.kp.key-messages+json"]["messages"]
+    assert any(
+        "too uncertain to publish" in m and f"{len(used)} respondents; effective n<30" in m
+        for m in msgs
+    )

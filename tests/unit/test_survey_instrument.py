@@ -283,6 +283,23 @@ def test_contradictions_are_refused_with_file_field_and_rule():
     _refused(d, "categories.gender.reference", "not one of the levels")
 
 
+def test_fpc_counts_says_what_the_fpc_column_holds():
+    # default: the fpc column counts persons -> no finite population correction
+    d = copy.deepcopy(BASE)
+    d["design"]["fpc"] = "pop"
+    assert si.parse(copy.deepcopy(d)).design.fpc_counts == "persons"
+    assert not si.parse(copy.deepcopy(d)).design.applies_fpc
+    d["design"]["fpc_counts"] = "psus"
+    assert si.parse(copy.deepcopy(d)).design.applies_fpc
+    d["design"]["fpc_counts"] = "households"
+    _refused(d, "design.fpc_counts", "one of persons, psus, fraction")
+    d["design"]["fpc_counts"] = "psus"
+    d["design"]["weights_sum_to"] = "fpc"  # weights sum to a population of persons, not PSUs
+    _refused(d, "design.weights_sum_to", "needs design.fpc_counts: persons")
+    assert si.KP_INSTRUMENT.design.fpc_counts == "persons"
+    assert not si.KP_INSTRUMENT.design.applies_fpc
+
+
 def test_raking_totals_that_disagree_are_refused():
     d = copy.deepcopy(BASE)
     d["design"]["raking"] = [
