@@ -176,7 +176,18 @@ def _survey_frame(r2_rating: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_survey_overview_estimates_suppression_and_change():
+@pytest.fixture
+def nchs_width_rules_off(monkeypatch):
+    """Eight respondents check the estimator's arithmetic; the NCHS interval-width rules
+    (tests/unit/test_survey.py) would suppress every such cell, so they are switched off here
+    and only the minimum n (min_n, also the effective-n floor) applies."""
+    from helpers.analysis import survey as an
+
+    monkeypatch.setattr(an, "NCHS_MAX_WIDTH", 2.0)
+    monkeypatch.setattr(an, "NCHS_MAX_RELATIVE_WIDTH", math.inf)
+
+
+def test_survey_overview_estimates_suppression_and_change(nchs_width_rules_off):
     res = ao.survey_overview(
         _survey_frame(2.0),
         _survey_frame(5.0),
@@ -194,12 +205,14 @@ def test_survey_overview_estimates_suppression_and_change():
         assert s.loc[code, "suppressed"]
         assert math.isnan(s.loc[code, "estimate"]) and math.isnan(s.loc[code, "change"])
     assert s.loc["all", "estimate"] == pytest.approx(7 / 15)
-    assert s.loc["all", "n"] == 8
+    # 8 ratings by 7 respondents (r3 rated s1 and s3): n counts respondents
+    assert s.loc["all", "n"] == 7
     assert s.loc["all", "change"] == pytest.approx(7 / 15 - 8 / 15)
     assert res.overall_satisfaction == pytest.approx(7 / 15)
     d = res.departments.set_index("department")
     assert d.loc["A", "estimate"] == pytest.approx(0.4)
-    assert d.loc["A", "n"] == 6
+    # department A = s1 + s3: 6 ratings by 5 respondents (r1, r2, r3, r5; r3 again, r7)
+    assert d.loc["A", "n"] == 5
     assert d.loc["A", "change"] == pytest.approx(-0.1)
     assert d.loc["A", "services"] == "Schools; Roads"
     assert d.loc["B", "suppressed"] and math.isnan(d.loc["B", "estimate"])
@@ -641,3 +654,24 @@ def test_overview_shows_the_province_track_record():
         "11% below the outturn"
     ) in html
     assert "Each department" in html and "-33%" in html
+
+
+def test_a_department_on_its_trajectory_is_never_a_low_grade_sign():
+    # Up 60 (2024-06) -> 84 (2025-06), plan 60 + 2k; actual on plan in October 2024 (k = 4, 68).
+    # Against the year-end target it scored (68 - 60) / 24 = 33 (E: a "needs attention" sign
+    # every autumn); against the plan to date it scores 100 (A), so no low-grade sign.
+    from helpers.analysis import stocktake as st
+
+    targets = pd.DataFrame(
+        [{"target_id": "T", "department": "x", "title": "T", "unit": "%", "direction": "up",
+          "baseline": 60.0, "baseline_month": pd.Timestamp("2024-06-01"), "target_value": 84.0,
+          "target_month": pd.Timestamp("2025-06-01"), "owner": "o", "has_districts": False}]
+    )  # fmt: skip
+    actuals = pd.DataFrame(
+        {"target_id": ["T"], "month": [pd.Timestamp("2024-10-01")], "district_pcode": [None],
+         "actual": [68.0]}
+    )  # fmt: skip
+    trajectory = pd.DataFrame(columns=["target_id", "month", "planned"])
+    card = st.province_scorecard(targets, trajectory, actuals, "2024-10")
+    assert card.loc[0, "score"] == pytest.approx(100.0) and card.loc[0, "grade"] == "A"
+    assert card.loc[0, "grade"] not in ao.LOW_GRADES

@@ -473,27 +473,43 @@ def test_scorecard_arithmetic_by_hand(pack):
         "M": 15.0,
         "P": 10.0,
     }
-    # achievement: U (68-50)/30 = 0.6; D (73-100)/(70-100) = 0.9; M (21-10)/5 = 2.2 -> 1.0; P 0.8
-    assert card.loc["U", "achievement"] == pytest.approx(0.6)
-    assert card.loc["D", "achievement"] == pytest.approx(0.9)
-    assert card.loc["M", "achievement"] == pytest.approx(2.2)
+    # Scored against the plan to date, the plan for the month of the latest actual (2025-03):
+    # U plan 50 + 2.5 x 9 = 72.5: (68-50)/(72.5-50) = 18/22.5 = 0.8;
+    # D plan 100 - 2.5 x 9 = 77.5: (73-100)/(77.5-100) = 1.2 -> 1.0;
+    # M plan 10 + 10 x 3/12 = 12.5: (21-10)/2.5 = 4.4 -> 1.0;
+    # P (latest 2025-02, plan held at 10 after the target date): 8/10 = 0.8.
+    assert card["plan_to_date"].to_dict() == pytest.approx(
+        {"U": 72.5, "D": 77.5, "N": math.nan, "M": 12.5, "P": 10.0}, nan_ok=True
+    )
+    assert card.loc["U", "achievement"] == pytest.approx(0.8)
+    assert card.loc["D", "achievement"] == pytest.approx(1.2)
+    assert card.loc["D", "scored"] == 1.0
+    assert card.loc["M", "achievement"] == pytest.approx(4.4)
     assert card.loc["M", "scored"] == 1.0
     assert card.loc["P", "achievement"] == pytest.approx(0.8)
+    # progress against the annual target, shown beside the score: U (68-50)/30 = 0.6;
+    # D (73-100)/(70-100) = 0.9; M (21-10)/5 = 2.2; P 0.8
+    assert card.loc["U", "annual_progress"] == pytest.approx(0.6)
+    assert card.loc["D", "annual_progress"] == pytest.approx(0.9)
+    assert card.loc["M", "annual_progress"] == pytest.approx(2.2)
+    assert card.loc["P", "annual_progress"] == pytest.approx(0.8)
     assert not card.loc["N", "included"]  # weight 0
-    # weights U 2, others 1: 100 * (2*0.6 + 0.9 + 1.0 + 0.8) / 5 = 78.0 -> grade B
-    assert pack.score == pytest.approx(78.0)
-    assert pack.grade == "B"
+    # weights U 2, others 1: 100 * (2*0.8 + 1.0 + 1.0 + 0.8) / 5 = 88.0 -> grade A
+    assert pack.score == pytest.approx(88.0)
+    assert pack.grade == "A"
 
 
 def test_scorecard_cap_and_missing_rules(targets, trajectory, actuals):
     cap = st.ScorecardRule(overrides={"health": {"U": 2.0, "N": 0.0}}, cap=1.2)
-    # M now counts 1.2: 100 * (1.2 + 0.9 + 1.2 + 0.8) / 5 = 82.0
-    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, cap)) == pytest.approx(82.0)
+    # D and M now count 1.2: 100 * (2*0.8 + 1.2 + 1.2 + 0.8) / 5 = 96.0
+    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, cap)) == pytest.approx(96.0)
     zero = st.ScorecardRule(overrides={"health": {"U": 2.0}})
-    # N (no actual) scores 0 with weight 1: 100 * 3.9 / 6 = 65.0
-    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, zero)) == pytest.approx(65.0)
+    # N (no actual) scores 0 with weight 1: 100 * 4.4 / 6 = 73.33
+    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, zero)) == pytest.approx(
+        440 / 6
+    )
     excl = st.ScorecardRule(overrides={"health": {"U": 2.0}}, missing="exclude")
-    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, excl)) == pytest.approx(78.0)
+    assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, excl)) == pytest.approx(88.0)
 
 
 def test_no_actual_for_any_kpi_is_not_scored(targets, trajectory, actuals):
@@ -511,7 +527,7 @@ def test_scorecard_weights_from_config(targets, trajectory, actuals):
         "scoring": {"cap": 1.0},
     }
     assert st.score(st.scorecard(targets, trajectory, actuals, MONTH, config)) == pytest.approx(
-        78.0
+        88.0
     )
     with pytest.raises(ValueError, match="unknown target_id"):
         st.scorecard(targets, trajectory, actuals, MONTH, {"weights": {"health": {"ZZ": 1}}})
@@ -556,11 +572,12 @@ def test_province_scorecard_one_row_per_department(targets, trajectory, actuals)
     out = st.province_scorecard(pd.concat([targets, energy]), trajectory, acts, MONTH, config)
     assert out.columns.tolist() == ["department", "score", "grade", "targets", "on_track"]
     got = out.set_index("department")
-    assert got.loc["health", "score"] == pytest.approx(78.0)
+    assert got.loc["health", "score"] == pytest.approx(88.0)
     assert got.loc["health", "targets"] == 5 and got.loc["health", "on_track"] == 2
-    # energy: 50 of 100 = 0.5 -> 50.0 (D); plan 75 at 2025-03, behind by 25 > 10: off track
-    assert got.loc["energy", "score"] == pytest.approx(50.0)
-    assert got.loc["energy", "grade"] == "D"
+    # energy: plan to date 75 at 2025-03, actual 50: 50 / 75 -> 66.7 (C); behind by 25 > 10:
+    # off track
+    assert got.loc["energy", "score"] == pytest.approx(200 / 3)
+    assert got.loc["energy", "grade"] == "C"
     assert got.loc["energy", "on_track"] == 0
     assert out["department"].tolist() == ["health", "energy"]  # best score first
 
@@ -867,3 +884,109 @@ def test_maintain_and_quarterly_targets_render():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# ------------------------------------------------------------------ issue 22, items 4, 5 and 9
+def _plan_frame(tid: str, values: dict[str, float]) -> pd.DataFrame:
+    return st.prepare_trajectory(
+        pd.DataFrame(
+            {"target_id": tid, "month": [TS(m) for m in values], "planned": list(values.values())}
+        )
+    )
+
+
+def test_a_target_exactly_on_trajectory_scores_the_top_band_in_every_month():
+    # Up 60 (2024-06) -> 84 (2025-06), back-loaded plan 60 + 24 (k/12)^2 for k = 1..12
+    # (2024-07 = 1). Actual = plan every month. Against the plan to date every month scores
+    # 100 (A). Against the year-end target (the old rule) October (k = 4) would have scored
+    # (62.667 - 60) / 24 = 1/9 = 11 (E).
+    t = _one("B", "up", 60.0, 84.0)
+    plan = {str(_month(k).date()): 60 + 24 * (k / 12) ** 2 for k in range(1, 13)}
+    tr = _plan_frame("B", plan)
+    acts = _acts("B", list(plan.items()))
+    frame = pd.DataFrame([t])
+    for k in range(1, 13):
+        card = st.scorecard(frame, tr, acts, _month(k))
+        assert card["achievement"].iloc[0] == pytest.approx(1.0), k
+        assert st.score(card) == pytest.approx(100.0)
+        assert st.ScorecardRule().grade(st.score(card)) == "A"
+    october = st.scorecard(frame, tr, acts, _month(4))
+    assert october["plan_to_date"].iloc[0] == pytest.approx(60 + 24 / 9)
+    assert october["annual_progress"].iloc[0] == pytest.approx(1 / 9)
+
+
+def test_plan_to_date_follows_the_data_month_and_a_stale_actual_meets_the_report_month_plan():
+    # Up 60 -> 84 over 12 months, no trajectory rows: plan 60 + 2k.
+    t = _one("L", "up", 60.0, 84.0)
+    frame = pd.DataFrame([t])
+    # report March 2025 (k = 9), latest actual February (k = 8) exactly on plan 76: 1.0
+    lag = st.scorecard(frame, NO_TR, _acts("L", [("2025-02-01", 76.0)]), "2025-03")
+    assert lag["plan_to_date"].iloc[0] == pytest.approx(76.0)
+    assert lag["scored"].iloc[0] == pytest.approx(1.0)
+    # latest actual October 2024 (68, on its plan), report March 2025: 5 months old > 3, so
+    # compared with the March plan 78: (68 - 60) / (78 - 60) = 8 / 18 = 0.444
+    stale = st.scorecard(frame, NO_TR, _acts("L", [("2024-10-01", 68.0)]), "2025-03")
+    assert stale["plan_to_date"].iloc[0] == pytest.approx(78.0)
+    assert stale["achievement"].iloc[0] == pytest.approx(8 / 18)
+
+
+def test_missed_only_once_the_target_months_actual_arrives_or_the_lag_passes():
+    # Up 50 (2024-06) -> 74 (2025-06), plan 50 + 2k. May 2025 actual 73 (plan 72: ahead).
+    t = _one("W", "up", 50.0, 74.0)
+    may = [("2025-05-01", 73.0)]
+    july = _assess(t, may, "2025-07")
+    # June's actual has not arrived: not missed, judged against May's plan (gap +1)
+    assert july["status"] == st.ON_TRACK and july["awaiting_final"]
+    assert july["gap"] == pytest.approx(1.0)
+    # September is 3 months after June (not more than missed_after = 3): still awaited
+    assert _assess(t, may, "2025-09")["status"] == st.ON_TRACK
+    # October: 4 months after June with no June actual -> missed
+    october = _assess(t, may, "2025-10")
+    assert october["status"] == st.MISSED and not october["awaiting_final"]
+    # June's actual arrives: 73 < 74 -> missed in July; 74 -> met
+    assert _assess(t, [*may, ("2025-06-01", 73.0)], "2025-07")["status"] == st.MISSED
+    assert _assess(t, [*may, ("2025-06-01", 74.0)], "2025-07")["status"] == st.MET
+    # the lag is a setting
+    quick = st.StocktakeSettings(missed_after=0)
+    assert _assess(t, may, "2025-07", quick)["status"] == st.MISSED
+
+
+def test_projection_stays_inside_the_natural_range_of_the_measure():
+    # % target 60 -> 99 (2025-06); actuals 70, 78, 86, 94 (2024-11 .. 2025-02), slope 8 a month:
+    # the line reaches 94 + 4 x 8 = 126 in June, shown as 100 (a share cannot pass 100%).
+    share = _one("S", "up", 60.0, 99.0)
+    pts = [("2024-11-01", 70.0), ("2024-12-01", 78.0), ("2025-01-01", 86.0), ("2025-02-01", 94.0)]
+    row = _assess(share, pts)
+    assert row["projected"] == pytest.approx(100.0) and row["projection_bounded"]
+    assert row["projected_outcome"] == "meets"
+    # count down 420 -> 150: actuals 300, 240, 180, 120, slope -60: June 120 - 240 = -120 -> 0
+    posts = _one("C", "down", 420.0, 150.0, unit="count")
+    row = _assess(
+        posts, [(m, v) for (m, _), v in zip(pts, [300.0, 240.0, 180.0, 120.0], strict=True)]
+    )
+    assert row["projected"] == 0.0 and row["projected_lower"] == 0.0
+    # bounds: a share 0-100; a % that may pass 100 (85 -> 140) or a count: at least 0;
+    # a measure that may be negative: none
+    assert st.natural_bounds(share) == (0.0, 100.0)
+    assert st.natural_bounds(_one("G", "up", 85.0, 140.0)) == (0.0, math.inf)
+    assert st.natural_bounds(posts) == (0.0, math.inf)
+    assert st.natural_bounds(_one("N", "up", -5.0, 5.0, unit="")) == (-math.inf, math.inf)
+
+
+def test_stocktake_report_words_the_new_rules(pack):
+    table = pst.scorecard_table(pack)
+    assert {"Plan to date", "Achievement vs plan", "Progress to annual target"} <= set(table)
+    u = table.set_index("KPI").loc["Target U"]
+    assert u["Plan to date"] == "72.5%" and u["Achievement vs plan"] == pytest.approx(0.8)
+    assert u["Progress to annual target"] == pytest.approx(0.6)
+    notes = " ".join(pst.data_notes(pack))
+    assert "plan to date" in notes and "scores 100 in every month" in notes
+    assert "missed only once an actual for its target month has arrived" in notes
+    assert "against the plan to date" in " ".join(pst.key_message_sentences(pack))
+    # a target past its date whose final actual has not arrived
+    t = _one("W", "up", 50.0, 74.0)
+    awaited = _pack_of(t, [("2025-05-01", 73.0)], "2025-07")
+    assert any(
+        "Final reading awaited for Target W" in m for m in pst.key_message_sentences(awaited)
+    )
+    assert pst.summary_table(awaited)["Status"].iloc[0] == "on track (final reading awaited)"

@@ -6,6 +6,7 @@ Every expected value is worked out by hand in the comment next to it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import numpy as np
@@ -233,14 +234,17 @@ def test_vectorised_speed_10000_by_35_strata():
 
 
 # ---------------------------------------------------------------------------- analysis
-def _frame(n_per_psu: int = 10, seed: int = 3) -> pd.DataFrame:
-    """Three districts x two PSUs; D3 is small (2 x 5 respondents) to test suppression."""
+def _frame(n_per_psu: int = 25, seed: int = 3) -> pd.DataFrame:
+    """Three districts x eight PSUs; D3 is small (8 x 2 respondents) to test suppression.
+
+    Eight PSUs a district give 24 - 3 = 21 design degrees of freedom (the Korn-Graubard
+    interval of a design with 3 degrees of freedom is too wide to publish anything)."""
     rng = np.random.default_rng(seed)
     rows = []
     rid = 0
     for d, size in (("PK501", n_per_psu), ("PK502", n_per_psu), ("PK503", 5)):
-        for p in range(2):
-            for _ in range(size * 2):
+        for p in range(8):
+            for _ in range(size * 4 // 8):
                 rid += 1
                 sat = float(rng.integers(1, 6))
                 rows.append(
@@ -255,7 +259,7 @@ def _frame(n_per_psu: int = 10, seed: int = 3) -> pd.DataFrame:
                         "age_band": ["18-29", "30-44", "45-59", "60+"][rng.integers(0, 4)],
                         "area": ["rural", "urban"][rng.integers(0, 2)],
                         "overall_satisfaction": sat,
-                        "service": "bhu" if rid % 5 else "hospital",
+                        "service": "bhu" if rid % 10 else "hospital",
                         "satisfaction": sat,
                         "staff_behaviour": float(np.clip(sat + rng.integers(-2, 3), 1, 5)),
                         "waiting_time": float(np.clip(sat + rng.integers(-2, 3), 1, 5)),
@@ -296,41 +300,161 @@ def test_prepare_frame_rejects_bad_input():
         an.prepare_frame(f.drop(columns=["service"]))
 
 
-def test_apply_disclosure_thresholds():
-    est = pd.DataFrame(
-        {
-            "estimate": [0.5, 0.5, 0.1, np.nan],
-            "se": [0.05, 0.05, 0.04, np.nan],
-            "ci_low": [0.4, 0.4, 0.02, np.nan],
-            "ci_high": [0.6, 0.6, 0.18, np.nan],
-            "n": [29, 30, 100, 0],
-            "n_eff": [20.0, 25.0, 90.0, 0.0],
-        }
-    )
-    out = an.apply_disclosure(est, min_n=30)
-    assert out["suppressed"].tolist() == [True, False, False, True]
-    assert np.isnan(out.loc[0, "estimate"]) and np.isnan(out.loc[0, "ci_low"])
-    assert out.loc[0, "status"] == "suppressed (n<30)"
-    # rse = 0.04 / 0.1 = 0.4 > 0.3 -> unstable; 0.05 / 0.5 = 0.1 -> fine
-    assert out["unstable"].tolist() == [False, False, True, False]
-    assert out.loc[2, "status"] == "unstable (RSE>30%)"
-    assert out.loc[0, "n"] == 29  # counts stay
+def _cells(rows):
+    est = pd.DataFrame(rows, columns=["estimate", "se", "n", "n_eff"])
+    return est.assign(ci_low=np.nan, ci_high=np.nan)
 
 
-def test_apply_disclosure_flags_zero_se():
-    est = pd.DataFrame(
-        {
-            "estimate": [0.0],
-            "se": [0.0],
-            "ci_low": [0.0],
-            "ci_high": [0.0],
-            "n": [40],
-            "n_eff": [40.0],
-        }
+def test_nchs_rules_by_hand():
+    """NCHS Data Presentation Standards for Proportions (Parker et al. 2017), worked by hand.
+
+    design n_eff = p (1 - p) / se^2 (at most n); the rule's n_eff = min(design, Kish).
+    A: n = 29 < 30 -> suppressed (n).
+    B: p 0.5, se 0.05, n 30: design 0.25 / 0.0025 = 100 -> 30; Kish 25 -> n_eff 25 < 30.
+    C: p 0.1, se 0.03, n 100: design 0.09 / 0.0009 = 100; Korn-Graubard = Clopper-Pearson for
+       10 of 100 = 0.04900 to 0.17622 (R binom.test(10, 100)); width 0.1272 is over 0.05 and
+       under 0.30, relative 1.272 <= 1.30, complement 0.141: published, no flag.
+    D: p 0.05, se sqrt(0.05 x 0.95 / 100), n 100: Clopper-Pearson for 5 of 100 = 0.01643 to
+       0.11283 (binom.test(5, 100)); width 0.0964, relative 1.93 > 1.30 -> suppressed.
+    E: p 0.5, se 0.01, n 2500: width about 2 x 1.96 x 0.01 = 0.039 <= 0.05 -> published.
+    F: p 0.5, se 0.08, n 40: design n_eff 39; width at least the Wald 0.31 >= 0.30 ->
+       suppressed.
+    G: p 0, se 0, n 40: n_eff = n = 40; the width rules do not apply at 0%: published, review.
+    """
+    rows = [
+        (0.5, 0.05, 29, 29.0),
+        (0.5, 0.05, 30, 25.0),
+        (0.1, 0.03, 100, 100.0),
+        (0.05, math.sqrt(0.05 * 0.95 / 100), 100, 100.0),
+        (0.5, 0.01, 2500, 2500.0),
+        (0.5, 0.08, 40, 40.0),
+        (0.0, 0.0, 40, 40.0),
+    ]
+    out = an.apply_disclosure(_cells(rows), min_n=30)
+    assert out["suppressed"].tolist() == [True, True, False, True, False, True, False]
+    assert out["status"].tolist() == [
+        "suppressed (n<30)",
+        "suppressed (effective n<30)",
+        "",
+        "suppressed (CI wider than 130% of the estimate)",
+        "",
+        "suppressed (CI 30% wide or more)",
+        "review (0% or 100%)",
+    ]
+    assert out.loc[2, "ci_low"] == pytest.approx(0.04900469, abs=1e-7)
+    assert out.loc[2, "ci_high"] == pytest.approx(0.1762226, abs=1e-7)
+    assert out.loc[2, "n_eff"] == pytest.approx(100.0)
+    # deff = n se^2 / (p (1 - p)) = 100 x 0.0009 / 0.09 = 1.0
+    assert out.loc[2, "deff"] == pytest.approx(1.0)
+    # CI at 0%: Clopper-Pearson upper = 1 - 0.025^(1/40) = 0.0881
+    assert out.loc[6, "ci_high"] == pytest.approx(1 - 0.025 ** (1 / 40))
+    assert out.loc[6, "unstable"] and not out.loc[2, "unstable"]
+    assert out.loc[0, "n"] == 29 and np.isnan(out.loc[0, "estimate"])  # counts stay
+
+
+def test_korn_graubard_is_clopper_pearson_by_the_f_identity():
+    # Clopper-Pearson lower bound for x of n: x / (x + (n - x + 1) F(0.975; 2(n - x + 1), 2x))
+    from scipy.stats import f
+
+    x, n = 10, 100
+    lower = x / (x + (n - x + 1) * f.ppf(0.975, 2 * (n - x + 1), 2 * x))
+    upper = (
+        (x + 1)
+        * f.ppf(0.975, 2 * (x + 1), 2 * (n - x))
+        / (n - x + (x + 1) * f.ppf(0.975, 2 * (x + 1), 2 * (n - x)))
     )
-    out = an.apply_disclosure(est, min_n=30)
-    assert not out.loc[0, "suppressed"] and out.loc[0, "unstable"]
-    assert out.loc[0, "status"] == "unstable (no variation)"
+    lo, hi = an.korn_graubard(np.array([0.1]), np.array([100.0]))
+    assert lo[0] == pytest.approx(lower, rel=1e-9) and hi[0] == pytest.approx(upper, rel=1e-9)
+    # finite df: the effective size is scaled by (t_{n-1} / t_df)^2, here (t_99 / t_10)^2 < 1,
+    # so the interval widens
+    lo10, hi10 = an.korn_graubard(np.array([0.1]), np.array([100.0]), np.array([100.0]), df=10)
+    assert lo10[0] < lo[0] and hi10[0] > hi[0]
+
+
+def test_p_094_and_006_with_the_same_se_are_treated_alike():
+    # se 0.02, n 500: design n_eff = 0.06 x 0.94 / 0.0004 = 141 for both. The Korn-Graubard
+    # intervals mirror each other (low of 6% = 1 - high of 94%), width the same. 6%: width over
+    # 130% of the estimate -> suppressed; 94%: the same width over 130% of its complement -> also
+    # suppressed (COMPLEMENT_RULE "suppress"; the old RSE rule flagged only 6%: RSE 33% vs 2%).
+    out = an.apply_disclosure(_cells([(0.06, 0.02, 500, 500.0), (0.94, 0.02, 500, 500.0)]))
+    raw_lo, raw_hi = an.share_interval(
+        np.array([0.06, 0.94]), np.array([0.02] * 2), np.array([500.0] * 2)
+    )
+    assert raw_lo[0] == pytest.approx(1 - raw_hi[1]) and raw_hi[0] == pytest.approx(1 - raw_lo[1])
+    width = raw_hi[0] - raw_lo[0]
+    assert 0.05 < width < 0.30 and width / 0.06 > 1.3
+    assert out["suppressed"].tolist() == [True, True]
+    assert out["n_eff_design"].isna().all()  # blanked with the figure
+    # NCHS as published: 6% suppressed, 94% published for statistical review
+    nchs = an.COMPLEMENT_RULE
+    try:
+        an.COMPLEMENT_RULE = "review"
+        strict = an.apply_disclosure(_cells([(0.06, 0.02, 500, 500.0), (0.94, 0.02, 500, 500.0)]))
+    finally:
+        an.COMPLEMENT_RULE = nchs
+    assert strict["suppressed"].tolist() == [True, False] and strict.loc[1, "unstable"]
+
+
+def test_logit_interval_stays_inside_0_1_where_wald_does_not():
+    # p 0.02, se 0.015: Wald 0.02 -/+ 1.96 x 0.015 = -0.0094 .. 0.0494 (leaves 0..1).
+    # logit: log(0.02 / 0.98) = -3.8918; se on logit 0.015 / (0.02 x 0.98) = 0.7653;
+    # -3.8918 -/+ 1.95996 x 0.7653 = -5.3918 .. -2.3918 -> 0.00454 .. 0.08379
+    lo, hi = an.logit_interval(np.array([0.02]), np.array([0.015]))
+    assert lo[0] == pytest.approx(1 / (1 + math.exp(5.3918)), rel=1e-3)
+    assert hi[0] == pytest.approx(1 / (1 + math.exp(2.3918)), rel=1e-3)
+    assert 0 < lo[0] < 0.02 < hi[0] < 1
+
+
+def test_nchs_example_cell_kish_n_eff_166_is_suppressed():
+    # 30 respondents, 29 weigh 1 and one weighs 100: Kish n_eff = 129^2 / (29 + 100^2)
+    # = 16,641 / 10,029 = 1.66 < 30 -> suppressed although n = 30 >= min_n.
+    rows = []
+    for i in range(30):
+        rows.append(
+            {
+                "respondent_id": i + 1,
+                "district_pcode": "PK501",
+                "psu": f"P{i % 6}",
+                "weight": 100.0 if i == 0 else 1.0,
+                "service": "bhu",
+                "satisfaction": float(1 + i % 5),
+            }  # fmt: skip
+        )
+    frame = pd.DataFrame(rows)
+    est = an.service_estimates(frame, SERVICES.iloc[:1])
+    cell = est[(est.service == "bhu") & (est.measure == "satisfied")].iloc[0]
+    assert cell["n"] == 30 and cell["suppressed"]
+    assert cell["status"] == "suppressed (effective n<30)"
+    counts = an.cell_respondents(an.design_for(an.prepare_frame(frame)), np.ones(30, bool))
+    assert counts["n_eff"].iloc[0] == pytest.approx(16641 / 10029)
+    assert round(16641 / 10029, 2) == 1.66
+
+
+def test_pooled_cells_count_respondents_not_ratings():
+    # 200 respondents each rate both services: 400 ratings, 200 respondents in the pool
+    rows = []
+    for i in range(200):
+        for svc in ("bhu", "hospital"):
+            rows.append(
+                {
+                    "respondent_id": i + 1,
+                    "district_pcode": "PK501",
+                    "psu": f"P{i // 10}",
+                    "weight": 1.0,
+                    "service": svc,
+                    "satisfaction": float(1 + i % 5),
+                }  # fmt: skip
+            )
+    est = an.service_estimates(pd.DataFrame(rows), SERVICES)
+    pooled = est[(est.service == "all") & (est.measure == "satisfied")].iloc[0]
+    assert pooled["n"] == 200 and pooled["n_ratings"] == 400
+    assert pooled["n_eff"] <= 200 and not pooled["suppressed"]
+
+
+def test_tied_districts_share_a_rank_competition_style():
+    ranks = an.rank_lowest_first(pd.Series([0.5, 0.4, 0.5, 0.6, np.nan]))
+    # 40% -> 1; the two 50% tie at 2; 60% -> 4 (not 3); missing -> no rank
+    assert ranks.tolist()[:4] == [2, 1, 2, 4] and ranks.isna().tolist()[4]
 
 
 def test_compare_waves_z_test():
@@ -458,3 +582,77 @@ def test_present_before_first_wave_says_so():
     assert "December 2024" in msgs[0]
     assert ps.service_table(res) == [] and ps.district_map(res) == []
     assert ps.survey_headline(res).extra["application/vnd.kp.headline+json"]["satisfaction"] is None
+
+
+def test_fpc_only_when_the_instrument_counts_psus():
+    # KP: stratum_population counts persons (50,000 here) -> no FPC at all
+    f = an.prepare_frame(_frame())
+    kp = an.design_for(f)
+    assert kp.fpc is None
+    assert an.design_words()["fpc"] is False and an.design_words()["fpc_counts"] == "persons"
+    # the same design with N_h = 16 PSUs per district (8 sampled: f_h = 0.5) has
+    # variance x (1 - 0.5): SE x sqrt(0.5)
+    import dataclasses
+
+    from helpers.data import survey_instrument as si
+
+    inst = si.active()
+    psus = dataclasses.replace(inst, design=dataclasses.replace(inst.design, fpc_counts="psus"))
+    g = f.assign(stratum_population=16)
+    with_fpc = an.design_for(g, psus)
+    se0 = kp.mean("satisfied")["se"].iloc[0]
+    se1 = with_fpc.mean("satisfied")["se"].iloc[0]
+    assert se1 == pytest.approx(se0 * math.sqrt(0.5))
+
+
+def test_breakdowns_by_gender_and_area_use_the_full_design():
+    f = an.prepare_frame(_frame())
+    b = an.breakdown_estimates(f, SERVICES, "gender")
+    assert set(b["level"]) == {"female", "male"} and set(b["service"]) == {"bhu", "hospital", "all"}
+    bhu_f = b[(b.service == "bhu") & (b.level == "female")].iloc[0]
+    sub = f[(f.service == "bhu") & (f.gender == "female")]
+    assert bhu_f["n"] == sub["respondent_id"].nunique()
+    if not bhu_f["suppressed"]:
+        assert bhu_f["estimate"] == pytest.approx(
+            (sub.weight * sub.satisfied).sum() / sub.weight.sum()
+        )
+    # the domain keeps every PSU: same estimate as a domain mask on the full design
+    d = an.design_for(f)
+    mask = ((f.service == "bhu") & (f.gender == "female")).to_numpy()
+    assert d.mean("satisfied", domain=mask)["estimate"].iloc[0] == pytest.approx(
+        (sub.weight * sub.satisfied).sum() / sub.weight.sum()
+    )
+    hosp = b[b.service == "hospital"]
+    assert hosp["suppressed"].all()  # about 10 hospital ratings a gender: below min_n
+
+
+def test_logit_setting_gives_the_logit_interval_and_korn_graubard_at_the_edges():
+    p, se, n = np.array([0.02, 0.0]), np.array([0.015, 0.0]), np.array([400.0, 40.0])
+    lo, hi = an.share_interval(p, se, n, method="logit")
+    lg_lo, lg_hi = an.logit_interval(p[:1], se[:1])
+    assert lo[0] == pytest.approx(lg_lo[0]) and hi[0] == pytest.approx(lg_hi[0])
+    # at 0% the logit interval does not exist: Korn-Graubard upper 1 - 0.025^(1/40)
+    assert lo[1] == 0.0 and hi[1] == pytest.approx(1 - 0.025 ** (1 / 40))
+    with pytest.raises(ValueError, match="korn-graubard"):
+        an.share_interval(p, se, n, method="wald")
+
+
+def test_key_message_says_why_a_big_cell_is_not_published():
+    from helpers.present import survey as ps
+
+    f = _frame()
+    # make every bhu respondent in PSU 0 of each district weigh 400 (the rest 1): the share's
+    # effective n collapses although n stays large
+    f["weight"] = np.where(f["psu"].str.endswith("-0") & (f["service"] == "bhu"), 400.0, 1.0)
+    res = an.analyse("health", "2025-03", SERVICES, DISTRICTS, {dt.date(2024, 12, 1): f})
+    bhu = res.estimates[(res.estimates.service == "bhu") & (res.estimates.measure == "satisfied")]
+    row = bhu.iloc[0]
+    used = f[f["service"] == "bhu"]
+    kish = used["weight"].sum() ** 2 / (used["weight"] ** 2).sum()  # by hand, about 24
+    assert row["n"] == len(used) >= 30 and kish < 30
+    assert row["suppressed"] and row["status"] == "suppressed (effective n<30)"
+    msgs = ps.survey_key_messages(res).extra["application/vnd.kp.key-messages+json"]["messages"]
+    assert any(
+        "too uncertain to publish" in m and f"{len(used)} respondents; effective n<30" in m
+        for m in msgs
+    )

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import duckdb
@@ -282,6 +283,23 @@ def test_contradictions_are_refused_with_file_field_and_rule():
     _refused(d, "categories.gender.reference", "not one of the levels")
 
 
+def test_fpc_counts_says_what_the_fpc_column_holds():
+    # default: the fpc column counts persons -> no finite population correction
+    d = copy.deepcopy(BASE)
+    d["design"]["fpc"] = "pop"
+    assert si.parse(copy.deepcopy(d)).design.fpc_counts == "persons"
+    assert not si.parse(copy.deepcopy(d)).design.applies_fpc
+    d["design"]["fpc_counts"] = "psus"
+    assert si.parse(copy.deepcopy(d)).design.applies_fpc
+    d["design"]["fpc_counts"] = "households"
+    _refused(d, "design.fpc_counts", "one of persons, psus, fraction")
+    d["design"]["fpc_counts"] = "psus"
+    d["design"]["weights_sum_to"] = "fpc"  # weights sum to a population of persons, not PSUs
+    _refused(d, "design.weights_sum_to", "needs design.fpc_counts: persons")
+    assert si.KP_INSTRUMENT.design.fpc_counts == "persons"
+    assert not si.KP_INSTRUMENT.design.applies_fpc
+
+
 def test_raking_totals_that_disagree_are_refused():
     d = copy.deepcopy(BASE)
     d["design"]["raking"] = [
@@ -334,7 +352,17 @@ def test_make_data_reads_the_instrument_labels_names_and_categories(land):
     assert resp["stratum"].isna().all()  # strata = the geography column (district)
 
 
-def test_report_on_a_zero_to_ten_survey(land):
+@pytest.fixture
+def nchs_width_rules_off(monkeypatch):
+    """The made-up survey is small: these tests check estimates against hand sums, so the NCHS
+    interval-width rules (tested in test_survey.py) are switched off; min_n still applies."""
+    from helpers.analysis import survey as an
+
+    monkeypatch.setattr(an, "NCHS_MAX_WIDTH", 2.0)
+    monkeypatch.setattr(an, "NCHS_MAX_RELATIVE_WIDTH", math.inf)
+
+
+def test_report_on_a_zero_to_ten_survey(land, nchs_width_rules_off):
     code, log = land["load"]()
     assert code == 0, log
     from helpers.present import survey as ps
@@ -374,7 +402,7 @@ def test_report_on_a_zero_to_ten_survey(land):
         )
 
 
-def test_equal_weights_srs_and_not_surveyed(land):
+def test_equal_weights_srs_and_not_surveyed(land, nchs_width_rules_off):
     land["instrument"]["design"] = {"weight": None, "psu": None, "strata": "district", "fpc": None}
     f = land["frame"]
     land["frame"] = f[f["district"] != "South"].drop(columns=["wt", "cluster"])
@@ -391,7 +419,7 @@ def test_equal_weights_srs_and_not_surveyed(land):
         ok = used[used["sat_clinic"] != 98]
         est = res.estimates.set_index(["service", "measure"]).loc[("clinic", "satisfied")]
         assert est["estimate"] == pytest.approx((ok["sat_clinic"] >= 7).mean(), abs=1e-12)
-        assert est["n_eff"] == pytest.approx(len(ok))
+        assert est["n_eff_kish"] == pytest.approx(len(ok))  # equal weights: Kish n_eff = n
         msgs = ps.survey_key_messages(res).extra["application/vnd.kp.key-messages+json"]["messages"]
         assert any(
             "1 of 3 districts had no respondent rating these services (not surveyed)" in m

@@ -226,7 +226,8 @@ class AttentionRule:
             f"warning signs: spending more than {self.underspend_margin * 100:.0f} points "
             f"behind the time-elapsed benchmark; projected year-end spending below "
             f"{self.projection_floor:.0%} or above {self.projection_ceiling:.0%} of the budget "
-            f"estimate; a scorecard grade of {grades}; fewer than "
+            f"estimate; a scorecard grade of {grades} (KPIs scored against the plan to date, so "
+            "a department on its trajectories is not marked down early in the year); fewer than "
             f"{self.min_on_track_share:.0%} of its targets on track; {missing} of spending "
             f"data missing or incomplete this fiscal year; a statistically significant fall "
             f"(p < {self.fall_p_value:g}) in "
@@ -420,11 +421,13 @@ def _department_estimates(design, departments: list[str], min_n: int) -> pd.Data
     domain estimate as the pooled ``"all"`` row of ``service_estimates`` for that department.
     Departments nobody rated get n = 0 and are suppressed.
     """
-    res = sv.clip_intervals(design.mean("satisfied", by=_DEPT_COL))
+    res = design.mean("satisfied", by=_DEPT_COL)
+    rated = design.data["satisfied"].notna().to_numpy() & design.data[_DEPT_COL].notna().to_numpy()
+    res = sv._with_respondents(res, design, rated, _DEPT_COL)  # n = respondents, not ratings
     res = res.rename(columns={_DEPT_COL: "department"})
     res = res.set_index("department").reindex(departments).reset_index()
     res["n"] = res["n"].fillna(0).astype("int64")
-    return sv.apply_disclosure(res, min_n)
+    return sv.apply_disclosure(res, min_n, df=sv.design_df(design))
 
 
 def survey_overview(

@@ -21,8 +21,11 @@ Gap
 Status (one of ``met``, ``on track``, ``off track``, ``missed``, ``no data``)
     ``no data``  no department-wide actual at or before the report month;
     ``met``      the latest actual has reached the target value in the target's direction;
-    ``missed``   the target date is before the report month and the latest actual has not
-                 reached the target value;
+    ``missed``   the target date is before the report month, the latest actual has not
+                 reached the target value, and the verdict is final: an actual for the target
+                 month (or later) has arrived, or more than ``missed_after`` (3) months have
+                 passed since the target month. Until then the target is assessed against the
+                 trajectory (``on track`` / ``off track``) with ``awaiting_final`` set;
     ``on track`` ``gap >= -tolerance * |target_value - baseline|`` (behind by no more than a
                  share ``tolerance`` of the whole planned change; default 10%);
     ``off track`` otherwise.
@@ -56,16 +59,24 @@ Milestones (judged at the last day of the report month, from ``completed_date``)
     the share completed by then, and the share completed on or before their due date.
 
 Scorecard (performance contract)
-    Each KPI (target) is scored against its *annual target*: the planned value at the end of
-    the report month's fiscal year (or the target value when the target date falls earlier).
-    ``achievement = (latest_actual - baseline) / (annual_target - baseline)`` (distance
-    travelled from the baseline; works for 'up' and 'down'), clipped to ``[0, cap]``
-    (``cap`` 1.0 = 100% by default). A KPI without an actual scores 0 (``missing: zero``) or is
+    Each KPI (target) is scored against its *plan to date*: the trajectory's planned value for
+    the month of the latest actual (the report month's plan when that actual is stale).
+    ``achievement = (latest_actual - baseline) / (plan_to_date - baseline)`` (works for 'up'
+    and 'down'; a plan still at the baseline: 1 at or beyond it, else 0), clipped to
+    ``[0, cap]`` (``cap`` 1.0 = 100% by default), so a KPI exactly on its trajectory scores 1 in
+    every month. Progress against the annual target (the planned value at the end of the
+    report month's fiscal year, or the target value when the target date falls earlier) is
+    reported beside it and does not enter the score. A KPI without an actual scores 0
+    (``missing: zero``) or is
     left out (``missing: exclude``); with no actual for any weighted KPI there is no score (not a
     score of 0). ``score = 100 * sum(w * achievement) / sum(w)``, capped at
-    100, and a grade from the score bands. Scores rise through the fiscal year as KPIs approach
-    their year-end targets, so departments are comparable within a month, not across months. Weights: ``default_weight`` plus per-department
+    100, and a grade from the score bands. Weights: ``default_weight`` plus per-department
     overrides keyed by target_id; a weight of 0 leaves a KPI out.
+
+Natural bounds (:func:`natural_bounds`)
+    The straight-line projection and its interval are clipped to the measure's range: 0-100
+    for a ``%`` target between 0 and 100, at least 0 for any target whose baseline and target
+    value are >= 0.
 """
 
 from __future__ import annotations
@@ -157,6 +168,9 @@ class StocktakeSettings:
     interval_level: float = 0.80
     trend_flat: float = 0.01
     stale_after: int = 3
+    #: months after the target month by which the target period's actual is expected; until
+    #: it arrives (or this lag passes) a target past its date is not yet ``missed``
+    missed_after: int = 3
 
     def __post_init__(self) -> None:
         if self.tolerance_basis not in TOLERANCE_BASES:
@@ -174,8 +188,8 @@ class StocktakeSettings:
             raise ValueError("projection_window must be at least min_points months")
         if not 0 < self.interval_level < 1:
             raise ValueError(f"interval_level must be in (0, 1), got {self.interval_level}")
-        if self.trend_flat < 0 or self.stale_after < 0:
-            raise ValueError("trend_flat and stale_after must not be negative")
+        if self.trend_flat < 0 or self.stale_after < 0 or self.missed_after < 0:
+            raise ValueError("trend_flat, stale_after and missed_after must not be negative")
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> StocktakeSettings:
@@ -496,6 +510,25 @@ def plan_path(target: Mapping[str, Any], trajectory_t: pd.DataFrame) -> pd.DataF
     return pd.DataFrame({"month": months, "planned": planned_at(target, trajectory_t, months)})
 
 
+PERCENT_UNITS = ("%", "percent", "per cent")
+
+
+def natural_bounds(target: Mapping[str, Any]) -> tuple[float, float]:
+    """The values a target's measure can take: a projection is clipped to them.
+
+    Unit ``%`` with baseline and target value in 0-100 (a share): 0 to 100. Any other target
+    whose baseline and target value are both at or above 0 (a count, an amount, a length, a
+    percentage that may exceed 100 such as a growth index): at least 0. Otherwise (e.g. a net balance that
+    may be negative) no bound.
+    """
+    unit = str(target.get("unit") or "").strip().lower()
+    ends = (float(target["baseline"]), float(target["target_value"]))
+    nonneg = min(ends) >= 0
+    if unit in PERCENT_UNITS and nonneg and max(ends) <= 100:
+        return 0.0, 100.0
+    return (0.0, math.inf) if nonneg else (-math.inf, math.inf)
+
+
 @dataclass
 class Projection:
     """OLS fit on recent actuals: trend and projected value at the target date."""
@@ -510,6 +543,8 @@ class Projection:
         default_factory=lambda: pd.DataFrame(columns=["month", "mean", "lower", "upper"])
     )
     reason: str = ""
+    #: the straight line left the measure's natural range and was clipped to it
+    bounded: bool = False
 
     @property
     def available(self) -> bool:
@@ -557,18 +592,22 @@ def project(
     frame = fit.get_prediction(sm.add_constant(xp, has_constant="add")).summary_frame(
         alpha=1 - settings.interval_level
     )
+    mean = frame["mean"].to_numpy(dtype=float)
     lower = frame["obs_ci_lower"].to_numpy(dtype=float)
     upper = frame["obs_ci_upper"].to_numpy(dtype=float)
     if not np.isfinite(lower).all():  # a perfect fit leaves no residual variance
-        lower = upper = frame["mean"].to_numpy(dtype=float)
+        lower = upper = mean
+    # a straight line must not leave the measure's natural range (no 104%, no -20 posts)
+    lo_b, hi_b = natural_bounds(target)
     proj.path = pd.DataFrame(
         {
             "month": months,
-            "mean": frame["mean"].to_numpy(dtype=float),
-            "lower": lower,
-            "upper": upper,
+            "mean": np.clip(mean, lo_b, hi_b),
+            "lower": np.clip(lower, lo_b, hi_b),
+            "upper": np.clip(upper, lo_b, hi_b),
         }
     )
+    proj.bounded = bool(np.any(mean < lo_b) or np.any(mean > hi_b))
     proj.value = float(proj.path["mean"].iloc[-1])
     proj.lower = float(proj.path["lower"].iloc[-1])
     proj.upper = float(proj.path["upper"].iloc[-1])
@@ -650,6 +689,7 @@ def assess_target(
         "gap_pct": math.nan,
         "months_since_latest": math.nan,
         "stale": False,
+        "awaiting_final": False,
     }
     row.update(
         frequency=frequency_of(target),
@@ -688,15 +728,22 @@ def assess_target(
             allowed_shortfall=allowed,
             outside_band=band_distance(latest, band) if maintain else math.nan,
         )
+        # Missed only once the verdict can be known: an actual for the target period has
+        # arrived, or the target period's actual is more than `missed_after` months overdue.
+        final = date_passed and (
+            latest_month >= target["target_month"]
+            or _mi(month) - _mi(target["target_month"]) > settings.missed_after
+        )
+        row["awaiting_final"] = date_passed and not final
         if maintain:
             inside = _in_band(latest, band)
-            if date_passed:
+            if final:
                 row["status"] = MET if inside else MISSED
             else:
                 row["status"] = ON_TRACK if inside else OFF_TRACK
         elif _meets(latest, float(target["target_value"]), direction):
             row["status"] = MET
-        elif date_passed:
+        elif final:
             row["status"] = MISSED
         elif gap >= -allowed - 1e-12 * max(1.0, journey, abs(planned)):
             row["status"] = ON_TRACK
@@ -720,6 +767,7 @@ def assess_target(
         projected_upper=proj.upper,
         projection_points=proj.n_points,
         projection_note=proj.reason,
+        projection_bounded=proj.bounded,
     )
     if proj.available and maintain:
         row["projected_outcome"] = "meets" if _in_band(proj.value, band) else "misses"
@@ -1161,20 +1209,53 @@ def achievement(
     return (latest - baseline) / denom
 
 
+def plan_to_date(
+    target: Mapping[str, Any],
+    trajectory_t: pd.DataFrame,
+    latest_month: Any,
+    month: Any,
+    settings: StocktakeSettings | None = None,
+) -> float:
+    """The planned value a KPI is scored against: the plan for the month of its latest actual.
+
+    Data lag the report month, so a February actual is compared with the February plan (as the
+    gap is, 2.2). A stale actual (older than the stale rule allows) is compared with the plan
+    at the report month instead, so that data which stopped arriving are not scored against an
+    old, easier plan. Before the baseline month the plan is the baseline. NaN with no actual.
+    """
+    settings = settings or StocktakeSettings()
+    month = _month_ts(month)
+    if latest_month is None or pd.isna(latest_month):
+        return math.nan
+    latest_month = _month_ts(latest_month)
+    stale = (_mi(month) - _mi(latest_month)) > settings.stale_after + period_months(target) - 1
+    at = month if stale else latest_month
+    value = float(planned_at(target, trajectory_t, at)[0])
+    return float(target["baseline"]) if math.isnan(value) else value
+
+
 def scorecard(
     targets: pd.DataFrame,
     trajectory: pd.DataFrame,
     actuals: pd.DataFrame,
     month: Any,
     weights: ScorecardRule | Mapping[str, Any] | None = None,
+    settings: StocktakeSettings | None = None,
 ) -> pd.DataFrame:
     """Per-KPI scorecard rows for the targets given (any number of departments).
 
-    Columns: department, target_id, title, unit, weight, baseline, annual_target, latest_actual,
-    achievement (uncapped), scored (clipped to [0, cap]; 0 when missing under 'zero', NaN when
-    excluded), included.
+    Each KPI is scored against the **plan to date** (:func:`plan_to_date`): a KPI exactly on its
+    trajectory achieves 1.0 in every month of the year. Progress against the year-end
+    (annual) target is reported next to it and does not enter the score.
+
+    Columns: department, target_id, title, unit, weight, baseline, plan_to_date, latest_month,
+    latest_actual, achievement (against the plan to date, uncapped), scored (clipped to
+    [0, cap]; 0 when missing under 'zero', NaN when excluded), included, annual_target,
+    annual_progress (the distance from baseline to the annual target travelled, uncapped).
     """
     rule = _as_rule(weights)
+    if settings is None:
+        settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
     t = reported_targets(prepare_targets(targets))  # a verification is evidence, not a KPI
     tr = prepare_trajectory(trajectory)
     a = prepare_actuals(actuals)
@@ -1190,9 +1271,14 @@ def scorecard(
         tid = target["target_id"]
         tr_t = tr[tr["target_id"] == tid]
         series = a[(a["target_id"] == tid) & a["district_pcode"].isna() & (a["month"] <= month)]
-        latest = float(series.sort_values("month")["actual"].iloc[-1]) if len(series) else math.nan
+        series = series.sort_values("month")
+        latest = float(series["actual"].iloc[-1]) if len(series) else math.nan
+        latest_month = series["month"].iloc[-1] if len(series) else pd.NaT
+        plan = plan_to_date(target, tr_t, latest_month, month, settings)
         annual = annual_target(target, tr_t, month)
-        ach = achievement(latest, target["baseline"], annual, target["direction"], band_of(target))
+        band = band_of(target)
+        ach = achievement(latest, target["baseline"], plan, target["direction"], band)
+        progress = achievement(latest, target["baseline"], annual, target["direction"], band)
         weight = rule.weight(target["department"], tid)
         if math.isnan(ach):
             scored = 0.0 if rule.missing == "zero" else math.nan
@@ -1206,15 +1292,19 @@ def scorecard(
                 "unit": target["unit"],
                 "weight": weight,
                 "baseline": target["baseline"],
-                "annual_target": annual,
+                "plan_to_date": plan,
+                "latest_month": latest_month,
                 "latest_actual": latest,
                 "achievement": ach,
                 "scored": scored,
                 "included": weight > 0 and not math.isnan(scored),
+                "annual_target": annual,
+                "annual_progress": progress,
             }
         )
-    cols = ["department", "target_id", "title", "unit", "weight", "baseline", "annual_target",
-            "latest_actual", "achievement", "scored", "included"]  # fmt: skip
+    cols = ["department", "target_id", "title", "unit", "weight", "baseline", "plan_to_date",
+            "latest_month", "latest_actual", "achievement", "scored", "included",
+            "annual_target", "annual_progress"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -1247,7 +1337,7 @@ def province_scorecard(
     rule = _as_rule(weights)
     if settings is None:
         settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
-    card = scorecard(targets, trajectory, actuals, month, rule)
+    card = scorecard(targets, trajectory, actuals, month, rule, settings)
     t = reported_targets(prepare_targets(targets))
     tr = prepare_trajectory(trajectory)
     a = prepare_actuals(actuals)
@@ -1291,6 +1381,7 @@ SUMMARY_COLUMNS = [
     "projected_upper", "projection_points", "projection_note", "projected_outcome", "likelihood",
     "milestones_overdue", "milestones_due_this_month", "frequency", "band_low", "band_high",
     "tolerance", "tolerance_basis", "allowed_shortfall", "outside_band", "trend_per_period",
+    "awaiting_final", "projection_bounded",
 ]  # fmt: skip
 
 
@@ -1452,7 +1543,7 @@ def build_pack(
         dtype=object,
     )
     act_table, _ = actions_review(act, r, month)
-    card = scorecard(t, tr, a, month, rule)
+    card = scorecard(t, tr, a, month, rule, settings)
     sc = score(card)
     return StocktakePack(
         department=department,

@@ -8,8 +8,10 @@ aggregate with its own n, and :func:`apply_disclosure` blanks cells below the mi
 
 Definitions (documented settings)
 ---------------------------------
-- Design: stratum = ``district_pcode``, PSU = ``psu``, weight = ``weight``,
-  fpc = ``stratum_population`` (see :mod:`helpers.analysis.survey_design`). A district with a
+- Design: stratum = ``district_pcode``, PSU = ``psu``, weight = ``weight``; an FPC only when
+  the instrument's fpc column counts PSUs (``design.fpc_counts: psus`` or ``fraction``), never
+  from KP's ``stratum_population``, which counts persons (see
+  :mod:`helpers.analysis.survey_design`). A district with a
   single PSU in a wave is handled with ``LONELY_PSU = "adjust"`` (conservative centring on the
   average PSU total) so that one thin district never stops a report.
 - Satisfaction (top-2-box): share of ratings of 4 or 5 on the 5-point scale.
@@ -19,11 +21,12 @@ Definitions (documented settings)
   use (respondent x service), so a respondent who used two services counts in both.
 - Change since the previous wave: independent samples,
   ``z = (p1 - p0) / sqrt(se1^2 + se0^2)``, two-sided normal p-value.
-- Disclosure control: a cell with fewer than ``min_n`` unweighted ratings (default 30) is
-  suppressed (estimate and CI blanked); a published cell with relative standard error
-  ``se / estimate`` above ``RSE_THRESHOLD`` (30%), or with a zero SE (no variation, e.g. 0%
-  satisfied: the interval is degenerate), is flagged as unstable. Net satisfaction
-  inherits the flags of the top-2-box cell of the same group (its RSE is meaningless near 0).
+- Shares carry Korn-Graubard 95% intervals (R ``svyciprop(method = "beta")``); ``n`` counts
+  respondents (once in a pooled cell), ``n_eff`` is the smaller of Kish's and the design-based
+  effective size, ``deff`` the design effect.
+- Disclosure control: the NCHS Data Presentation Standards for Proportions (Parker et al.
+  2017, Vital Health Stat 2(175)), see :func:`apply_disclosure`; net satisfaction and the
+  mean score take the flags of the share of the same group.
 - Key drivers: survey-weighted logit (pseudo maximum likelihood) of satisfied (top-2-box of
   ``DRIVER_OUTCOME``) on the five attribute ratings (per rating point) and gender, age band
   and area; standard errors from the design (Taylor linearisation over districts and PSUs, as
@@ -39,7 +42,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import beta as beta_dist
 from scipy.stats import norm
+from scipy.stats import t as t_dist
 
 from helpers.analysis.survey_design import RakingError, SurveyDesign, SurveyDesignError
 from helpers.data import survey_instrument
@@ -48,7 +53,27 @@ from helpers.data.calendar import as_month
 STRATUM, PSU, WEIGHT, FPC = "district_pcode", "psu", "weight", "stratum_population"
 LONELY_PSU = "adjust"
 DEFAULT_MIN_N = 30
-RSE_THRESHOLD = 0.30
+RSE_THRESHOLD = 0.30  # shown (rse column) but no longer a publication rule: see NCHS_* below
+#: NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat
+#: 2(175)): a proportion is suppressed when its effective sample size is below NCHS_MIN_N_EFF,
+#: when its Korn-Graubard 95% CI is NCHS_MAX_WIDTH wide or wider, or when the CI is wider than
+#: NCHS_SMALL_WIDTH and wider than NCHS_MAX_RELATIVE_WIDTH times the estimate; it is flagged for
+#: review when the CI is wider than NCHS_MAX_RELATIVE_WIDTH times the complement (1 - p), when
+#: the design has fewer than NCHS_MIN_DF degrees of freedom, or when it is 0% or 100%.
+NCHS_MIN_N_EFF = 30
+NCHS_MAX_WIDTH = 0.30
+NCHS_SMALL_WIDTH = 0.05
+NCHS_MAX_RELATIVE_WIDTH = 1.30
+NCHS_MIN_DF = 8
+#: What the complement rule does (CI wider than 130% of 1 - p). NCHS sends such a cell to
+#: statistical review ("review"); the suite suppresses it ("suppress", the default), because a
+#: published share of satisfied respondents also publishes its complement (94% satisfied says
+#: 6% are not): p = 0.06 and p = 0.94 with the same SE are then treated alike.
+COMPLEMENT_RULE = "suppress"
+#: the interval published for shares: "korn-graubard" (R svyciprop(method = "beta"), the NCHS
+#: interval) or "logit" (R svyciprop(method = "logit")); both stay inside 0-100%
+SHARE_INTERVAL = "korn-graubard"
+PROPORTION_MEASURES = ("satisfied",)
 SATISFIED_SCORES = (4, 5)
 DISSATISFIED_SCORES = (1, 2)
 DRIVER_OUTCOME = "satisfaction"  # the service rating; "overall_satisfaction" is the alternative
@@ -158,7 +183,7 @@ def _usable(frame: pd.DataFrame, col: str | None) -> str | None:
 
 def design_for(frame: pd.DataFrame, instrument=None) -> SurveyDesign:
     """The survey design of one wave, as the instrument defines it (KP: strata = districts,
-    PSU, weight, fpc = stratum size).
+    PSU, weight; no FPC, because KP's stratum_population counts persons, not PSUs).
 
     Without weights every respondent weighs 1 (equal weights); without PSUs each respondent is
     its own sampling unit (simple random sampling within strata; a respondent's ratings of
@@ -173,7 +198,9 @@ def design_for(frame: pd.DataFrame, instrument=None) -> SurveyDesign:
     psu = _usable(frame, PSU) if inst.design.psu is not None else None
     if psu is None:
         psu = "respondent_id"
-    fpc = _usable(frame, FPC) if inst.design.fpc is not None else None
+    # An FPC only when the instrument's fpc column counts PSUs (or is a sampling fraction): a
+    # stratum population in persons is not the N_h of R's svydesign(fpc=) and gives none.
+    fpc = _usable(frame, FPC) if inst.design.applies_fpc else None
     design = SurveyDesign(
         frame, weight=weight, strata=strata, psu=psu, fpc=fpc, lonely_psu=LONELY_PSU
     )
@@ -191,7 +218,9 @@ def design_words(instrument=None) -> dict[str, object]:
         "equal_weights": inst.equal_weights,
         "psu": d.psu is not None,
         "strata": d.strata is not None,
-        "fpc": d.fpc is not None,
+        "fpc": d.applies_fpc,
+        "fpc_column": d.fpc,
+        "fpc_counts": d.fpc_counts,
         "raking": [list(m.variables) for m in d.raking],
     }
 
@@ -211,33 +240,166 @@ def previous_wave(waves: Iterable, wave) -> dt.date | None:
 
 
 # ---------------------------------------------------------------------------- disclosure
-def apply_disclosure(
-    est: pd.DataFrame, min_n: int = DEFAULT_MIN_N, rse_threshold: float = RSE_THRESHOLD
-) -> pd.DataFrame:
-    """Suppress cells with ``n < min_n`` and flag cells with RSE above ``rse_threshold``.
+def design_df(design: SurveyDesign) -> float:
+    """Design degrees of freedom, as R's ``degf``: PSUs minus strata (at least 1)."""
+    return float(max(design.n_psu - design.n_strata, 1))
 
-    Adds ``rse``, ``suppressed`` (bool), ``unstable`` (bool) and ``status`` (text shown in
-    tables: "suppressed (n<30)", "unstable (RSE>30%)" or ""). Suppressed cells get NaN
-    estimate, se, CI and rse; ``n`` stays (it is not disclosive) and ``n_eff`` is blanked.
+
+def design_n_eff(p, se, n) -> np.ndarray:
+    """Design-based effective sample size of a proportion: ``p (1 - p) / se^2`` (= n / deff),
+    at most ``n``; ``n`` itself when the cell has no variation (p = 0 or 1, or se = 0), as the
+    NCHS standard does."""
+    p, se, n = (np.asarray(x, dtype=float) for x in (p, se, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ne = p * (1 - p) / se**2
+    flat = (p <= 0) | (p >= 1) | (se <= 0)
+    return np.where(flat, n, np.minimum(ne, n))
+
+
+def design_effect(p, se, n) -> np.ndarray:
+    """Design effect of a proportion: ``se^2 / (p (1 - p) / n)`` (NaN at 0% or 100%)."""
+    p, se, n = (np.asarray(x, dtype=float) for x in (p, se, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((p > 0) & (p < 1) & (n > 0), n * se**2 / (p * (1 - p)), np.nan)
+
+
+def korn_graubard(p, n_eff, n=None, df=math.inf, level: float = 0.95):
+    """Korn-Graubard (1998) interval: Clopper-Pearson with the effective sample size, as R's
+    ``svyciprop(method = "beta")``. With finite design df the effective size is multiplied by
+    ``(t_{n-1} / t_df)^2`` (``n`` = the cell's sample size). Returns (low, high)."""
+    p, ne = np.asarray(p, dtype=float), np.asarray(n_eff, dtype=float)
+    a = (1 - level) / 2
+    if n is not None and math.isfinite(df):
+        nn = np.asarray(n, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            adj = np.where(
+                nn > 1, (t_dist.ppf(a, np.maximum(nn - 1, 1)) / t_dist.ppf(a, df)) ** 2, 1
+            )
+        ne = ne * adj
+    x = ne * p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(x > 0, beta_dist.ppf(a, x, ne - x + 1), 0.0)
+        hi = np.where(ne - x > 0, beta_dist.ppf(1 - a, x + 1, ne - x), 1.0)
+    bad = ~np.isfinite(p) | ~(ne > 0)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def logit_interval(p, se, df=math.inf, level: float = 0.95):
+    """R's ``svyciprop(method = "logit")``: a t interval for logit(p) with SE
+    ``se / (p (1 - p))``, transformed back. Undefined (NaN) at 0% and 100%."""
+    p, se = np.asarray(p, dtype=float), np.asarray(se, dtype=float)
+    q = (
+        norm.ppf(1 - (1 - level) / 2)
+        if not math.isfinite(df)
+        else t_dist.ppf(1 - (1 - level) / 2, df)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg = np.log(p / (1 - p))
+        half = q * se / (p * (1 - p))
+        lo, hi = 1 / (1 + np.exp(-(lg - half))), 1 / (1 + np.exp(-(lg + half)))
+    ok = (p > 0) & (p < 1)
+    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
+
+
+def share_interval(p, se, n, df=math.inf, method: str = SHARE_INTERVAL):
+    """The published interval of a share (``SHARE_INTERVAL``): Korn-Graubard, or logit with
+    Korn-Graubard at 0% and 100% (where the logit interval does not exist)."""
+    ne = design_n_eff(p, se, n)
+    kg = korn_graubard(p, ne, n, df)
+    if method == "korn-graubard":
+        return kg
+    if method != "logit":
+        raise ValueError(f"method must be 'korn-graubard' or 'logit', got {method!r}")
+    lo, hi = logit_interval(p, se, df)
+    return np.where(np.isnan(lo), kg[0], lo), np.where(np.isnan(hi), kg[1], hi)
+
+
+def apply_disclosure(
+    est: pd.DataFrame,
+    min_n: int = DEFAULT_MIN_N,
+    rse_threshold: float = RSE_THRESHOLD,
+    df: float = math.inf,
+    measure_col: str | None = None,
+) -> pd.DataFrame:
+    """Suppress and flag cells by the NCHS standards for proportions (and ``min_n``).
+
+    ``est`` has estimate, se, n (respondents), n_eff (Kish's, over respondents) per cell;
+    ``df`` is the design's degrees of freedom. For proportion cells (every row, or the rows of
+    ``measure_col`` in ``PROPORTION_MEASURES``) it adds ``deff``, ``n_eff_design`` and
+    ``n_eff_kish``, sets ``n_eff`` = the smaller of the design-based and Kish effective sizes,
+    replaces the CI by the share interval (Korn-Graubard), and applies, in order:
+
+    1. ``n < min_n`` or no estimate: suppressed (n stays; it is not disclosive);
+    2. ``n_eff < 30`` (or below ``min_n`` when that is set lower): suppressed;
+    3. CI width <= 0.05: published;
+    4. CI width >= 0.30: suppressed;
+    5. CI width > 130% of the estimate: suppressed;
+    6. CI width > 130% of the complement (1 - p): suppressed (``COMPLEMENT_RULE`` "suppress")
+       or published for review (NCHS, "review");
+    rules 3-6 do not apply to 0% and 100%. A published cell is flagged for *review*
+    (``unstable`` True) under rule 6 ("review"), with fewer than 8 design degrees of freedom,
+    or at 0% or 100%.
+
+    Other cells (net satisfaction, mean score) get rule 1 here and take the flags of the
+    proportion of their group (:func:`_inherit_flags`). Suppressed cells get NaN estimate, se,
+    CI, rse, n_eff and deff. ``status`` holds the reason shown in tables.
     """
     if min_n < 1:
         raise ValueError(f"min_n must be at least 1, got {min_n}")
     out = est.copy()
+    p, se = out["estimate"].astype(float), out["se"].astype(float)
+    n = out["n"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["rse"] = np.where(out["estimate"].abs() > 0, out["se"] / out["estimate"].abs(), np.nan)
-    out["suppressed"] = (out["n"] < min_n) | out["estimate"].isna()
-    # A zero SE (every rating in the cell identical, e.g. 0% satisfied) gives a degenerate
-    # interval and an undefined RSE: flag it as unstable too rather than publish false precision.
-    degenerate = ~out["suppressed"] & (out["se"] == 0)
-    out["unstable"] = ~out["suppressed"] & ((out["rse"] > rse_threshold) | degenerate)
-    blank = ["estimate", "se", "ci_low", "ci_high", "rse", "n_eff"]
+        out["rse"] = np.where(p.abs() > 0, se / p.abs(), np.nan)
+    prop = (
+        out[measure_col].isin(PROPORTION_MEASURES)
+        if measure_col
+        else pd.Series(True, index=out.index)
+    ).to_numpy()
+    kish = out["n_eff"].astype(float).to_numpy() if "n_eff" in out else n.to_numpy()
+    ne_d = design_n_eff(p, se, n)
+    lo, hi = share_interval(p, se, n, df)
+    out["n_eff_kish"] = np.where(prop, kish, np.nan)
+    out["n_eff_design"] = np.where(prop, ne_d, np.nan)
+    out["deff"] = np.where(prop, design_effect(p, se, n), np.nan)
+    out["n_eff"] = np.where(prop, np.fmin(kish, ne_d), kish)
+    out["ci_low"] = np.where(prop, lo, out["ci_low"])
+    out["ci_high"] = np.where(prop, hi, out["ci_high"])
+    width = (out["ci_high"] - out["ci_low"]).to_numpy(dtype=float)
+    pv = p.to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(pv > 0, width / pv, np.inf)
+        rel_c = np.where(pv < 1, width / (1 - pv), np.inf)
+    small_n = (n < min_n).to_numpy() | p.isna().to_numpy()
+    low_eff = prop & ~small_n & (out["n_eff"].to_numpy() < min(min_n, NCHS_MIN_N_EFF))
+    # 0% and 100%: the width rules do not apply (NCHS); published, flagged for review
+    extreme = (pv <= 0) | (pv >= 1)
+    rest = prop & ~small_n & ~low_eff & ~extreme & (width > NCHS_SMALL_WIDTH + 1e-12)
+    too_wide = rest & (width >= NCHS_MAX_WIDTH - 1e-12)
+    too_rel = rest & ~too_wide & (rel > NCHS_MAX_RELATIVE_WIDTH)
+    wide_c = rest & ~too_wide & ~too_rel & (rel_c > NCHS_MAX_RELATIVE_WIDTH)
+    sup_c = wide_c if COMPLEMENT_RULE == "suppress" else np.zeros_like(wide_c)
+    suppressed = small_n | low_eff | too_wide | too_rel | sup_c
+    published = prop & ~suppressed
+    rev_c = published & wide_c
+    rev_df = published & (df < NCHS_MIN_DF)
+    rev_0 = published & extreme
+    out["suppressed"] = suppressed
+    out["unstable"] = rev_c | rev_df | rev_0
+    blank = ["estimate", "se", "ci_low", "ci_high", "rse", "n_eff", "deff", "n_eff_design",
+             "n_eff_kish"]  # fmt: skip
     out.loc[out["suppressed"], blank] = np.nan
     out["status"] = np.select(
-        [out["suppressed"], degenerate, out["unstable"]],
+        [small_n, low_eff, too_wide, too_rel, sup_c, rev_0, rev_c, rev_df],
         [
             f"suppressed (n<{min_n})",
-            "unstable (no variation)",
-            f"unstable (RSE>{rse_threshold:.0%})",
+            f"suppressed (effective n<{min(min_n, NCHS_MIN_N_EFF)})",
+            f"suppressed (CI {NCHS_MAX_WIDTH:.0%} wide or more)",
+            f"suppressed (CI wider than {NCHS_MAX_RELATIVE_WIDTH:.0%} of the estimate)",
+            f"suppressed (CI wider than {NCHS_MAX_RELATIVE_WIDTH:.0%} of 100% minus the estimate)",
+            "review (0% or 100%)",
+            f"review (CI wider than {NCHS_MAX_RELATIVE_WIDTH:.0%} of 100% minus the estimate)",
+            f"review (fewer than {NCHS_MIN_DF} degrees of freedom)",
         ],
         default="",
     )
@@ -245,23 +407,73 @@ def apply_disclosure(
 
 
 def _inherit_flags(est: pd.DataFrame, keys: list[str], min_n: int) -> pd.DataFrame:
-    """Net satisfaction takes the suppression/instability of the top-2-box cell of its group."""
-    base = est[est["measure"] == "satisfied"].set_index(keys)[["suppressed", "unstable", "status"]]
-    is_net = est["measure"] == "net"
-    if not is_net.any():
+    """Net satisfaction and the mean score take the suppression and review flags of the
+    top-2-box proportion of their group (the NCHS standard is for proportions)."""
+    base = est[est["measure"] == "satisfied"].set_index(keys)[
+        ["suppressed", "unstable", "status", "n_eff"]
+    ]
+    other = est["measure"] != "satisfied"
+    if not other.any():
         return est
     idx = (
-        pd.MultiIndex.from_frame(est.loc[is_net, keys])
-        if len(keys) > 1
-        else est.loc[is_net, keys[0]]
+        pd.MultiIndex.from_frame(est.loc[other, keys]) if len(keys) > 1 else est.loc[other, keys[0]]
     )
     flags = base.reindex(idx)
     out = est.copy()
-    out.loc[is_net, "unstable"] = flags["unstable"].fillna(False).to_numpy(dtype=bool)
-    out.loc[is_net, "status"] = np.where(
-        out.loc[is_net, "suppressed"], f"suppressed (n<{min_n})", flags["status"].fillna("")
+    sup = out.loc[other, "suppressed"].to_numpy(dtype=bool) | flags["suppressed"].fillna(
+        True
+    ).to_numpy(dtype=bool)
+    out.loc[other, "suppressed"] = sup
+    out.loc[other, "unstable"] = ~sup & flags["unstable"].fillna(False).to_numpy(dtype=bool)
+    out.loc[other, "status"] = np.where(
+        out.loc[other, "n"].to_numpy() < min_n,
+        f"suppressed (n<{min_n})",
+        flags["status"].fillna("").to_numpy(dtype=object),
     )
+    out.loc[other, "n_eff"] = flags["n_eff"].to_numpy(dtype=float)
+    blank = ["estimate", "se", "ci_low", "ci_high", "rse", "n_eff"]
+    rows = out.index[other][sup]
+    out.loc[rows, blank] = np.nan
     return out
+
+
+def cell_respondents(
+    design: SurveyDesign, mask: np.ndarray, by: str | list[str] | None = None
+) -> pd.DataFrame:
+    """Respondents behind each cell: ``n`` (distinct respondents with a rating in the cell)
+    and ``n_eff`` (Kish's ``(sum w)^2 / sum w^2`` over those respondents, each weight once).
+
+    A pooled cell counts a respondent who rated two services once, not twice."""
+    data = design.data
+    keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    cells = data.loc[mask, [*keys, "respondent_id"]].assign(_w=design.w[mask])
+    cells = cells.drop_duplicates([*keys, "respondent_id"])
+    cells = cells.assign(_w2=cells["_w"] ** 2)
+    if keys:
+        g = cells.groupby(keys, dropna=True)
+        out = pd.DataFrame({"n": g.size(), "sw": g["_w"].sum(), "sw2": g["_w2"].sum()})
+        out = out.reset_index()
+    else:
+        out = pd.DataFrame(
+            {"n": [len(cells)], "sw": [cells["_w"].sum()], "sw2": [cells["_w2"].sum()]}
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["n_eff"] = np.where(out["sw2"] > 0, out["sw"] ** 2 / out["sw2"], 0.0)
+    return out.drop(columns=["sw", "sw2"])
+
+
+def _with_respondents(
+    res: pd.DataFrame, design: SurveyDesign, mask: np.ndarray, by
+) -> pd.DataFrame:
+    """Replace the rating counts of ``res`` by respondent counts (``n_ratings`` keeps them)."""
+    counts = cell_respondents(design, mask, by)
+    out = res.rename(columns={"n": "n_ratings"}).drop(columns=["n_eff"])
+    if by is None:
+        out["n"] = int(counts["n"].iloc[0])
+        out["n_eff"] = float(counts["n_eff"].iloc[0])
+        return out
+    keys = [by] if isinstance(by, str) else list(by)
+    return out.merge(counts, on=keys, how="left")
 
 
 # ---------------------------------------------------------------------------- estimates
@@ -302,6 +514,11 @@ def clip_intervals(
     return out
 
 
+def _rated(design: SurveyDesign, in_dept: np.ndarray) -> np.ndarray:
+    """Rows that count in a cell: a rating of the department's services with an answer."""
+    return in_dept & design.data["satisfied"].notna().to_numpy()
+
+
 def service_estimates(
     frame: pd.DataFrame,
     services: pd.DataFrame,
@@ -312,16 +529,20 @@ def service_estimates(
     """Satisfaction, net satisfaction and mean score per service, plus the department pool.
 
     ``services`` has columns ``service`` and ``label`` (the department's surveyed services).
-    Returns one row per (service, measure) with estimate, se, CI, n, n_eff, rse, flags; the
-    pooled department row has ``service == "all"``.
+    Returns one row per (service, measure) with estimate, se, CI, n (respondents),
+    n_ratings, n_eff, deff, rse, flags; the pooled department row has ``service == "all"``.
+    Shares carry the Korn-Graubard interval and the NCHS rules (:func:`apply_disclosure`).
     """
     prepared = frame if "satisfied" in frame.columns else prepare_frame(frame, instrument)
     design = design or design_for(prepared, instrument)
     codes = list(services["service"])
     in_dept = prepared["service"].isin(codes).to_numpy()
+    rated = _rated(design, design.data["service"].isin(codes).to_numpy())
     per = _measure_estimates(design, "service", in_dept, instrument)
     per = per[per["service"].isin(codes)]
+    per = _with_respondents(per, design, rated, "service")
     pooled = _measure_estimates(design, None, in_dept, instrument).assign(service="all")
+    pooled = _with_respondents(pooled, design, rated, None)
     out = pd.concat([per, pooled], ignore_index=True)
     labels = dict(zip(services["service"], services["label"], strict=True))
     labels["all"] = "All department services" if len(codes) > 1 else labels.get(codes[0], "")
@@ -331,9 +552,60 @@ def service_estimates(
     )
     out = out.set_index(["service", "measure"]).reindex(full).reset_index()
     out["n"] = out["n"].fillna(0).astype("int64")
+    out["n_ratings"] = out["n_ratings"].fillna(0).astype("int64")
     out.insert(1, "label", out["service"].map(labels))
-    out = apply_disclosure(out, min_n)
+    out = apply_disclosure(out, min_n, df=design_df(design), measure_col="measure")
     return _inherit_flags(out, ["service"], min_n)
+
+
+#: respondent categories the report breaks each service down by (as the instrument names them)
+BREAKDOWNS = ("gender", "area")
+
+
+def breakdown_estimates(
+    frame: pd.DataFrame,
+    services: pd.DataFrame,
+    category: str,
+    min_n: int = DEFAULT_MIN_N,
+    design: SurveyDesign | None = None,
+    instrument=None,
+) -> pd.DataFrame:
+    """Top-2-box satisfaction per service (and pooled) by a respondent category (gender, area).
+
+    Domains of the full design (never a subset), with the same respondent counts, intervals
+    and NCHS rules as :func:`service_estimates`. One row per (service, level) with the
+    instrument's levels in order; a level nobody in it rated is suppressed (n = 0). Empty
+    when the instrument or the frame lacks the category."""
+    inst = _instrument(instrument)
+    prepared = frame if "satisfied" in frame.columns else prepare_frame(frame, inst)
+    cols = ["service", "label", "category", "level", "estimate", "se", "ci_low", "ci_high",
+            "n", "n_ratings", "n_eff", "deff", "suppressed", "unstable", "status"]  # fmt: skip
+    cat = inst.categories.get(category)
+    if cat is None or category not in prepared.columns or prepared[category].isna().all():
+        return pd.DataFrame(columns=cols)
+    design = design or design_for(prepared, inst)
+    codes = list(services["service"])
+    in_dept = design.data["service"].isin(codes).to_numpy()
+    rated = _rated(design, in_dept) & design.data[category].notna().to_numpy()
+    parts = []
+    for svc in [*codes, "all"]:
+        dom = rated & (in_dept if svc == "all" else (design.data["service"] == svc).to_numpy())
+        res = design.mean("satisfied", by=category, domain=dom)
+        res = _with_respondents(res, design, dom, category)
+        parts.append(res.assign(service=svc))
+    out = pd.concat(parts, ignore_index=True).rename(columns={category: "level"})
+    full = pd.MultiIndex.from_product(
+        [[*codes, "all"], list(cat.levels)], names=["service", "level"]
+    )
+    out = out.set_index(["service", "level"]).reindex(full).reset_index()
+    out["n"] = out["n"].fillna(0).astype("int64")
+    out["n_ratings"] = out["n_ratings"].fillna(0).astype("int64")
+    labels = dict(zip(services["service"], services["label"], strict=True))
+    labels["all"] = "All department services" if len(codes) > 1 else labels.get(codes[0], "")
+    out["label"] = out["service"].map(labels)
+    out["category"] = category
+    out = apply_disclosure(out, min_n, df=design_df(design))
+    return out[cols]
 
 
 def district_estimates(
@@ -348,32 +620,45 @@ def district_estimates(
 
     ``districts`` has columns ``pcode`` and ``name`` (every unit of the profile's geography).
     A unit without a rating of these services is **not surveyed** (n = 0, ``surveyed`` False,
-    status "not surveyed"); a unit with fewer than ``min_n`` ratings is suppressed. Domain
-    estimates use the full design. Adds ``rank`` (1 = lowest published satisfaction) and
+    status "not surveyed"); other units follow the NCHS rules (:func:`apply_disclosure`).
+    Domain estimates use the full design. Adds ``rank`` (1 = lowest published satisfaction;
+    ties share a rank and the next rank is skipped: competition ranking "1, 2, 2, 4") and
     ``below_province`` (the CI lies wholly below the whole-government figure).
     """
     prepared = frame if "satisfied" in frame.columns else prepare_frame(frame, instrument)
     design = design or design_for(prepared, instrument)
     in_dept = prepared["service"].isin(list(services)).to_numpy()
+    rated = _rated(design, design.data["service"].isin(list(services)).to_numpy())
     if STRATUM in design.data.columns and design.data[STRATUM].notna().any():
-        res = clip_intervals(
-            design.mean("satisfied", by=STRATUM, domain=in_dept), instrument=instrument
-        )
+        res = design.mean("satisfied", by=STRATUM, domain=in_dept)
+        res = _with_respondents(res, design, rated, STRATUM)
     else:
-        res = pd.DataFrame(columns=[STRATUM, "estimate", "se", "ci_low", "ci_high", "n", "n_eff"])
+        res = pd.DataFrame(
+            columns=[STRATUM, "estimate", "se", "ci_low", "ci_high", "n", "n_ratings", "n_eff"]
+        )
     prov = design.mean("satisfied", domain=in_dept).iloc[0]
     res = res.rename(columns={STRATUM: "pcode"})
     out = districts[["pcode", "name"]].merge(res, on="pcode", how="left")
     out["n"] = out["n"].fillna(0).astype("int64")
-    out = apply_disclosure(out, min_n)
+    out["n_ratings"] = out["n_ratings"].fillna(0).astype("int64")
+    out = apply_disclosure(out, min_n, df=design_df(design))
     out["surveyed"] = out["n"] > 0
     out.loc[~out["surveyed"], "status"] = "not surveyed"
     published = out["estimate"].notna()
-    out["rank"] = out["estimate"].rank(method="min").where(published).astype("Int64")
+    out["rank"] = rank_lowest_first(out["estimate"].where(published))
     out["below_province"] = published & (out["ci_high"] < prov["estimate"])
     out["above_province"] = published & (out["ci_low"] > prov["estimate"])
     out["province_estimate"] = prov["estimate"]
     return out.sort_values(["rank", "name"], na_position="last").reset_index(drop=True)
+
+
+def rank_lowest_first(values: pd.Series) -> pd.Series:
+    """Rank 1 = lowest value; tied values share the lower rank and the next rank is skipped
+    (standard competition ranking: 40%, 50%, 50%, 60% rank 1, 2, 2, 4). Missing: no rank.
+
+    Values are compared after rounding to 12 decimals, so figures equal to the precision of
+    the data tie rather than being split by floating-point noise."""
+    return values.round(12).rank(method="min").astype("Int64")
 
 
 def compare_waves(
@@ -560,6 +845,10 @@ class SurveyResults:
     instrument: object = None
     #: attributes the driver model left out: {attribute: why}
     drivers_lacking: dict = field(default_factory=dict)
+    #: top-2-box per service and pooled by gender and by area (:func:`breakdown_estimates`)
+    breakdowns: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: design degrees of freedom (PSUs - strata)
+    df: float = math.nan
 
     @property
     def available(self) -> bool:
@@ -621,6 +910,11 @@ def analyse(
     res.psus, res.strata = design.n_psu, design.n_strata
     res.estimates = service_estimates(cur, services, min_n, design, inst)
     res.districts = district_estimates(cur, codes, districts, min_n, design, inst)
+    res.df = design_df(design)
+    parts = [breakdown_estimates(cur, services, c, min_n, design, inst) for c in BREAKDOWNS]
+    parts = [p for p in parts if len(p)]
+    if parts:
+        res.breakdowns = pd.concat(parts, ignore_index=True)
     attrs, lacking, counts = driver_terms(design.data, codes, instrument=inst)
     res.drivers_lacking = lacking
     if lacking:

@@ -22,7 +22,10 @@ questionnaire defines it; without one the KP instrument (:data:`KP_INSTRUMENT`, 
 - ``geography``: the column holding the profile's geographic unit (or none) and a value map
   from the file's names to the unit codes;
 - ``design``: the ``weight``, ``psu``, ``strata`` and ``fpc`` columns, each optional (equal
-  weights; simple random sampling within strata; one stratum; no FPC), ``weights_sum_to``
+  weights; simple random sampling within strata; one stratum; no FPC); ``fpc_counts`` says
+  what the fpc column counts (``persons``, the default: the stratum population, no FPC;
+  ``psus``: the number of PSUs in the stratum; ``fraction``: the PSU sampling fraction),
+  ``weights_sum_to``
   (``fpc``: the weights of a stratum sum to its population; or a number: the wave's weights
   sum to it) and ``raking`` margins with known population totals.
 
@@ -53,6 +56,9 @@ from helpers.data.mapping import MappingError
 FILE = "survey.yaml"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ASKED = ("everyone", "users")
+#: what a design's fpc column may count (only psus and fraction give a finite population
+#: correction; persons is a population size, which R's svydesign(fpc=) would misread as PSUs)
+FPC_COUNTS = ("persons", "psus", "fraction")
 CATEGORY_NAMES = ("gender", "age_band", "area")
 #: canonical respondent columns an item name must not take
 RESERVED = {
@@ -253,6 +259,16 @@ class Design:
     fpc: str | None = "stratum_population"
     weights_sum_to: str | float | None = None  # 'fpc' or a number
     raking: tuple[Margin, ...] = ()
+    #: what the fpc column counts: ``persons`` (the stratum's population: used by
+    #: weights_sum_to, never as a finite population correction, because R's ``fpc`` wants
+    #: PSUs), ``psus`` (the number of PSUs in the stratum, N_h) or ``fraction`` (the share of
+    #: the stratum's PSUs sampled). Only ``psus`` and ``fraction`` give an FPC.
+    fpc_counts: str = "persons"
+
+    @property
+    def applies_fpc(self) -> bool:
+        """True when the fpc column holds PSU counts or sampling fractions (an FPC applies)."""
+        return self.fpc is not None and self.fpc_counts in ("psus", "fraction")
 
 
 @dataclass(frozen=True)
@@ -432,6 +448,7 @@ KP_DOC: dict[str, Any] = {
         "psu": "psu",
         "strata": "district_pcode",
         "fpc": "stratum_population",
+        "fpc_counts": "persons",
     },
 }
 
@@ -622,14 +639,18 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
     # design
     ddoc = doc.get("design") or {}
     if not isinstance(ddoc, Mapping):
-        raise bad("design", "must be a mapping (weight, psu, strata, fpc, weights_sum_to, raking)")
+        raise bad(
+            "design",
+            "must be a mapping (weight, psu, strata, fpc, fpc_counts, weights_sum_to, raking)",
+        )
     extra = sorted(
-        set(map(str, ddoc)) - {"weight", "psu", "strata", "fpc", "weights_sum_to", "raking"}
+        set(map(str, ddoc))
+        - {"weight", "psu", "strata", "fpc", "fpc_counts", "weights_sum_to", "raking"}
     )
     if extra:
         raise bad(
             f"design.{extra[0]}",
-            "unknown field (known: fpc, psu, raking, strata, weight, weights_sum_to)",
+            "unknown field (known: fpc, fpc_counts, psu, raking, strata, weight, weights_sum_to)",
         )
     dcols = {
         k: text(ddoc.get(k), f"design.{k}", optional=True)
@@ -647,7 +668,14 @@ def parse(doc: Any, path: Path | None = None) -> Instrument:
         else:
             raise bad("design.weights_sum_to", f"{wst!r}: 'fpc' or a positive number")
     margins = _raking(ddoc.get("raking"), cats, geo_col, bad)
-    design = Design(dcols["weight"], dcols["psu"], dcols["strata"], dcols["fpc"], wst, margins)
+    fpc_counts = ddoc.get("fpc_counts", "persons")
+    if fpc_counts not in FPC_COUNTS:
+        raise bad("design.fpc_counts", f"{fpc_counts!r}: one of {', '.join(FPC_COUNTS)}")
+    if wst == "fpc" and fpc_counts != "persons":
+        raise bad("design.weights_sum_to", "'fpc' needs design.fpc_counts: persons")
+    design = Design(
+        dcols["weight"], dcols["psu"], dcols["strata"], dcols["fpc"], wst, margins, fpc_counts
+    )
 
     files = doc.get("files") or {}
     if not isinstance(files, Mapping) or not all(

@@ -811,7 +811,7 @@ def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
             "Satisfied (%)": rows["estimate"].astype(float),
             "95% CI from": rows["ci_low"].astype(float),
             "95% CI to": rows["ci_high"].astype(float),
-            "Ratings (n)": rows["n"].astype("int64"),
+            "Respondents (n)": rows["n"].astype("int64"),
         }
     )
     if prev:
@@ -1037,11 +1037,21 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
             note(
                 f"Survey: the {month_label(s.wave)} wave, the latest fielded at or before the "
                 f"report month{prev}. Estimates are weighted, with design-based standard errors "
-                f"(strata = {_strata()}, clusters = primary sampling units, finite population "
-                f"correction). Cells with fewer than {s.min_n} ratings are not published; "
-                f"estimates with a relative standard error above {sv.RSE_THRESHOLD:.0%} are "
-                "marked unstable. A department's figure pools its services (the unit is a "
-                "service use). No respondent-level data are shown."
+                f"(strata = {_strata()}, clusters = primary sampling units; "
+                + (
+                    "finite population correction from the number of PSUs per stratum) and "
+                    if sv.design_words()["fpc"]
+                    else "no finite population correction, the number of PSUs in each stratum "
+                    "being unknown) and "
+                )
+                + "Korn-Graubard 95% intervals."
+                " Publication follows the NCHS Data Presentation "
+                "Standards for Proportions (2017): a share is not published with fewer than "
+                f"{s.min_n} respondents, an effective n below {min(s.min_n, sv.NCHS_MIN_N_EFF)}, "
+                "or a too wide interval (30 points or more, or over 5 points and over 130% of "
+                "the share or of its complement); 0%, 100% and designs with under 8 degrees of "
+                "freedom are flagged for review. A department's figure pools its services; n "
+                "counts respondents. No respondent-level data are shown."
             )
         )
     for text in ov.notes:

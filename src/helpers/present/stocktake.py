@@ -202,7 +202,13 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
     if not _missing(pack.score):
         msgs.append(
             f"Performance-contract score {pack.score:.0f} out of 100 (grade {pack.grade}) against "
-            "this year's annual targets."
+            "the plan to date."
+        )
+    awaiting = s[s["awaiting_final"].astype(bool)] if "awaiting_final" in s.columns else s.iloc[0:0]
+    if len(awaiting):
+        msgs.append(
+            f"Final reading awaited for {_join(list(awaiting['title']))}: the target date has "
+            "passed but its actual has not arrived, so it is not yet judged met or missed."
         )
     if pack.stocktake_date is None:
         msgs.append("No stocktake has been recorded yet, so there are no ratings to show.")
@@ -413,6 +419,11 @@ def data_notes(pack: StocktakePack) -> list[str]:
             notes.append(f"{r.title}: no actual for {_plural(r.n_missing, word)} ({shown}).")
         if r.stale:
             notes.append(f"{r.title}: the latest actual is {r.months_since_latest:.0f} months old.")
+        if getattr(r, "projection_bounded", False):
+            notes.append(
+                f"{r.title}: the straight-line projection would pass the measure's natural "
+                "limit and is shown at the limit."
+            )
     st = pack.settings
     basis = {
         "change": "of the planned change from baseline to target",
@@ -437,7 +448,13 @@ def data_notes(pack: StocktakePack) -> list[str]:
         f"On track means the latest actual is ahead of the trajectory for its month, or behind it by no "
         f"more than {allowance}. Projections fit a "
         f"straight line (OLS) to up to {st.projection_window} months of actuals (at least {st.min_points}) "
-        f"and show a {st.interval_level:.0%} prediction interval."
+        f"and show a {st.interval_level:.0%} prediction interval, kept within the measure's natural "
+        "range (0-100 for a percentage, not below 0 for a count)."
+    )
+    notes.append(
+        "A target whose date has passed is missed only once an actual for its target month has "
+        f"arrived, or {st.missed_after} months after the target month without one; until then it "
+        "is assessed against the trajectory and marked 'final reading awaited'."
     )
     notes.append(
         "Ratings are the delivery unit's recorded judgements, shown as given; the evidence flag marks "
@@ -445,11 +462,12 @@ def data_notes(pack: StocktakePack) -> list[str]:
     )
     rule = pack.rule
     notes.append(
-        f"Scorecard: each KPI's achievement is the distance travelled from baseline to its annual target "
-        f"(capped at {rule.cap:.0%}); the score is the weighted average out of 100 (KPIs without data "
-        f"{'score 0' if rule.missing == 'zero' else 'are left out'}). Because KPIs are measured "
-        "against the year-end target, scores rise through the fiscal year: compare departments in "
-        "the same month."
+        "Scorecard: each KPI's achievement is the distance travelled from baseline to the plan to "
+        "date (the trajectory for the month of its latest actual; the report month's plan when "
+        f"that actual is stale), capped at {rule.cap:.0%}; the score is the weighted average out "
+        f"of 100 (KPIs without data {'score 0' if rule.missing == 'zero' else 'are left out'}). "
+        "A department exactly on its trajectories scores 100 in every month. Progress against the "
+        "year-end target is shown separately and does not enter the score."
     )
     return notes
 
@@ -475,7 +493,14 @@ def summary_table(pack: StocktakePack) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Target": s["title"],
-            "Status": s["status"],
+            "Status": [
+                f"{st} (final reading awaited)" if aw else st
+                for st, aw in zip(
+                    s["status"],
+                    s["awaiting_final"] if "awaiting_final" in s else [False] * len(s),
+                    strict=True,
+                )
+            ],
             "Latest": [fmt_month(m) for m in s["latest_month"]],
             "Actual": [fmt_value(v, u) for v, u in zip(s["latest_actual"], s["unit"], strict=True)],
             "Planned": [
@@ -505,27 +530,37 @@ def status_row_classes(pack: StocktakePack) -> list[str]:
 
 
 def scorecard_table(pack: StocktakePack) -> pd.DataFrame:
-    """The department's KPIs scored against their annual targets."""
+    """The department's KPIs scored against the plan to date, with progress to the annual
+    target beside the score."""
     c = pack.scorecard
     return pd.DataFrame(
         {
             "KPI": c["title"],
             "Weight": c["weight"],
             "Baseline": [fmt_value(v, u) for v, u in zip(c["baseline"], c["unit"], strict=True)],
-            "Annual target": [
-                fmt_value(v, u) for v, u in zip(c["annual_target"], c["unit"], strict=True)
-            ],
             "Latest actual": [
                 fmt_value(v, u) for v, u in zip(c["latest_actual"], c["unit"], strict=True)
             ],
-            "Achievement": c["achievement"],
+            "Plan to date": [
+                fmt_value(v, u) for v, u in zip(c["plan_to_date"], c["unit"], strict=True)
+            ],
+            "Achievement vs plan": c["achievement"],
             "Scored": c["scored"],
             "Counted": c["included"],
+            "Annual target": [
+                fmt_value(v, u) for v, u in zip(c["annual_target"], c["unit"], strict=True)
+            ],
+            "Progress to annual target": c["annual_progress"],
         }
     )
 
 
-SCORECARD_FORMATS = {"Weight": "{:,.1f}", "Achievement": "pct0", "Scored": "pct0"}
+SCORECARD_FORMATS = {
+    "Weight": "{:,.1f}",
+    "Achievement vs plan": "pct0",
+    "Scored": "pct0",
+    "Progress to annual target": "pct0",
+}
 
 
 def milestone_table(
@@ -834,7 +869,8 @@ def score_sentence(pack: StocktakePack) -> str:
     counted = int(pack.scorecard["included"].sum())
     return (
         f"Score {pack.score:.1f} out of 100 (grade {pack.grade}) over {_plural(counted, 'KPI')}, each "
-        f"scored against its annual target for fiscal year {fiscal_year_label(pack)}."
+        "scored against its plan to date; progress towards the annual targets for fiscal year "
+        f"{fiscal_year_label(pack)} is shown beside it."
     )
 
 

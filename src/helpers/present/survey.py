@@ -21,8 +21,9 @@ from matplotlib.ticker import NullFormatter
 
 from helpers import profile
 from helpers.analysis.survey import (
+    COMPLEMENT_RULE,
     DEFAULT_MIN_N,
-    RSE_THRESHOLD,
+    NCHS_MIN_N_EFF,
     SurveyResults,
     analyse,
     complete_frame,
@@ -207,14 +208,21 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
         est = _est(results, svc)
         label = _lower_first(str(est["label"]))
         if est["suppressed"]:
-            msgs.append(
-                f"Too few respondents rated {label} in the {wave} wave to publish satisfaction "
-                f"(n={int(est['n'])}, below {results.min_n})."
-            )
+            if int(est["n"]) < results.min_n:
+                msgs.append(
+                    f"Too few respondents rated {label} in the {wave} wave to publish "
+                    f"satisfaction (n={int(est['n'])}, below {results.min_n})."
+                )
+            else:
+                msgs.append(
+                    f"Satisfaction with {label} in the {wave} wave is too uncertain to publish "
+                    f"({int(est['n'])} respondents; {_reason(est['status'])})."
+                )
             continue
-        half = (est["ci_high"] - est["ci_low"]) / 2 * 100
+        # the Korn-Graubard interval is not symmetric near 0% and 100%: give both ends
         text = (
-            f"Satisfaction with {label} is {_pct(est['estimate'])} (±{half:.0f}) in the {wave} wave"
+            f"Satisfaction with {label} is {_pct(est['estimate'])} "
+            f"(95% CI {est['ci_low'] * 100:.0f}-{est['ci_high'] * 100:.0f}%) in the {wave} wave"
         )
         ch = _change(results, svc)
         if ch is not None:
@@ -225,7 +233,7 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
             else:
                 text += f", not significantly different from {prev} ({pts:+.1f} points)"
         if est["unstable"]:
-            text += " (unstable estimate: read with caution)"
+            text += " (flagged for review: read with caution)"
         msgs.append(text + ".")
     d = results.districts
     pub = d[d["estimate"].notna()].sort_values("estimate")
@@ -238,7 +246,7 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
         low = pub.head(2)
         high = pub.tail(1).iloc[0]
         names = " and ".join(
-            f"{r['name']} ({_pct(r['estimate'])}{', unstable' if r['unstable'] else ''})"
+            f"{r['name']} ({_pct(r['estimate'])}{', flagged for review' if r['unstable'] else ''})"
             for _, r in low.iterrows()
         )
         text = (
@@ -254,14 +262,15 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
         msgs.append(text + ".")
     if suppressed:
         msgs.append(
-            f"{suppressed} of {len(d)} {_units()} had fewer than {results.min_n} ratings and are "
-            "not published."
+            f"{suppressed} of {len(d)} {_units()} had too few respondents or too uncertain a "
+            "figure to publish."
         )
     if not_surveyed:
         msgs.append(
             f"{not_surveyed} of {len(d)} {_units()} had no respondent rating these services "
             "(not surveyed)."
         )
+    msgs.extend(breakdown_message(results))
     drv = results.drivers
     if not drv.empty:
         att = drv[(drv["kind"] == "attribute") & (drv["p_value"] < 0.05) & (drv["coef"] > 0)]
@@ -287,6 +296,44 @@ def survey_headline(results: SurveyResults) -> headline:
         service="; ".join(labels),
         wave=str(results.wave) if results.wave else None,
     )
+
+
+def _reason(status: str) -> str:
+    """'suppressed (effective n<30)' -> 'effective n<30'."""
+    text = str(status or "")
+    return text[text.find("(") + 1 : text.rfind(")")] if "(" in text else text
+
+
+def breakdown_message(results: SurveyResults) -> list[str]:
+    """One sentence per category where the pooled figure differs by group beyond the CIs."""
+    b = results.breakdowns
+    if b is None or b.empty:
+        return []
+    out = []
+    inst = _inst(results)
+    for cat, part in b[b["service"] == "all"].groupby("category", sort=False):
+        pub = part[part["estimate"].notna()]
+        if len(pub) < 2:
+            continue
+        lo, hi = pub.sort_values("estimate").iloc[0], pub.sort_values("estimate").iloc[-1]
+        words = _level_word(inst, cat)
+        if lo["ci_high"] < hi["ci_low"]:
+            out.append(
+                f"{words(hi['level'])} are more satisfied than {words(lo['level']).lower()} "
+                f"({_pct(hi['estimate'])} against {_pct(lo['estimate'])}; the intervals do not "
+                "overlap)."
+            )
+    return out
+
+
+def _level_word(inst, category: str):
+    names = {"female": "Women", "male": "Men", "urban": "Urban respondents",
+             "rural": "Rural respondents"}  # fmt: skip
+
+    def word(level: str) -> str:
+        return names.get(str(level), f"{category.replace('_', ' ').capitalize()} {level}")
+
+    return word
 
 
 # ---------------------------------------------------------------------------- tables
@@ -319,8 +366,9 @@ def service_table(results: SurveyResults) -> list:
                 "Net 95% CI": _ci_text(nt["ci_low"], nt["ci_high"]),
                 _mean_col(results): ms["estimate"],
                 "Mean 95% CI": _ci_text(ms["ci_low"], ms["ci_high"], unit=""),
-                "Ratings (n)": int(s["n"]),
+                "Respondents (n)": int(s["n"]),
                 "Effective n": s["n_eff"],
+                "Design effect": s.get("deff", np.nan),
                 "Status": s["status"],
             }
         )
@@ -339,9 +387,48 @@ def service_table(results: SurveyResults) -> list:
                 "Net satisfaction": "pct",
                 _mean_col(results): "{:.2f}",
                 "Effective n": "{:,.0f}",
+                "Design effect": "{:.2f}",
             },
         )
     ]
+
+
+def breakdown_table(results: SurveyResults) -> list:
+    """Satisfied % per service and pooled, by gender and by area (domains of the full design),
+    with the same intervals and suppression rule as the service table."""
+    if not results.available or results.breakdowns is None or results.breakdowns.empty:
+        return []
+    b = results.breakdowns
+    inst = _inst(results)
+    order = results.services["service"].tolist() + (["all"] if len(results.services) > 1 else [])
+    out = []
+    for cat, part in b.groupby("category", sort=False):
+        word = _level_word(inst, cat)
+        rows = []
+        for svc in order:
+            for _, r in part[part["service"] == svc].iterrows():
+                rows.append(
+                    {
+                        "Service": r["label"],
+                        "Group": word(r["level"]),
+                        _sat_col(results): r["estimate"],
+                        "95% CI": _ci_text(r["ci_low"], r["ci_high"]),
+                        "Respondents (n)": int(r["n"]),
+                        "Effective n": r["n_eff"],
+                        "Status": r["status"],
+                    }
+                )
+        out.append(
+            table(
+                pd.DataFrame(rows),
+                caption=(
+                    f"Satisfaction by {cat.replace('_', ' ')}, {month_label(results.wave)} wave"
+                ),
+                units=f"% of {_who(results)} rating {_scale(results).satisfied_text}",
+                formats={_sat_col(results): "pct", "Effective n": "{:,.0f}"},
+            )
+        )
+    return out
 
 
 def change_table(results: SurveyResults) -> list:
@@ -392,7 +479,7 @@ def district_table(results: SurveyResults) -> list:
             _cap(_unit()): d["name"],
             _sat_col(results): d["estimate"],
             "95% CI": [_ci_text(lo, hi) for lo, hi in zip(d["ci_low"], d["ci_high"], strict=True)],
-            "Ratings (n)": d["n"],
+            "Respondents (n)": d["n"],
             "Effective n": d["n_eff"],
             f"Versus {profile.active().scope_word}": np.select(
                 [d["below_province"], d["above_province"]], ["below", "above"], default=""
@@ -587,7 +674,7 @@ def district_chart(results: SurveyResults) -> list:
     ax.set_ylabel("")
     ax.set_title(f"{_cap(_unit())} ranking, {month_label(results.wave)} (lowest at the bottom)")
     alt = f"Dot plot of {len(d)} {_units()}; lowest {d['name'].iloc[0]} at {d['estimate'].iloc[0] * 100:.0f}%."
-    cap = f"Red: significantly below {_whole_figure()}; green: above. * unstable (RSE > 30%)."
+    cap = f"Red: significantly below {_whole_figure()}; green: above. * flagged for review."
     return [figure(fig, alt=alt, caption=cap)]
 
 
@@ -729,15 +816,31 @@ def methods_note(results: SurveyResults) -> list:
         design_text = "Standard errors use Taylor linearisation over primary sampling units"
     else:
         design_text = f"Standard errors use Taylor linearisation over {strata} and {units_text}"
-    fpc = (
-        f", with a finite population correction from the {stratum} population"
-        if d.fpc is not None
+    if d.applies_fpc:
+        fpc = f", with a finite population correction from the number of PSUs in each {stratum}"
+        fpc_note = ""
+    else:
+        fpc = ""
+        fpc_note = (
+            f" No finite population correction is applied: the number of PSUs in each {stratum} "
+            f"is not known ({d.fpc} counts persons, and a correction needs PSU counts)."
+            if d.fpc is not None
+            else ""
+        )
+    df_text = (
+        f" ({int(results.df):,} design degrees of freedom)"
+        if results.available and not pd.isna(results.df)
         else ""
     )
     parts.append(
-        f"{weights} {design_text}{fpc}; {domains} figures are "
-        "domain estimates from the full design. Intervals are 95% normal-approximation intervals; "
-        "effective n is Kish's (sum of weights)^2 / sum of squared weights."
+        f"{weights} {design_text}{fpc}; {domains}, gender and area figures are "
+        "domain estimates from the full design." + fpc_note + " Intervals for shares are "
+        f"Korn-Graubard 95% intervals{df_text}, which stay within 0-100% (as R's "
+        "svyciprop(method = 'beta')); net satisfaction and the mean score have 95% "
+        "normal-approximation intervals. n counts respondents (a respondent who rated two "
+        "services counts once in a pooled figure); effective n is the smaller of Kish's "
+        "(sum of weights)^2 / sum of squared weights and p(1 - p) / SE^2; design effect = "
+        "SE^2 / (p(1 - p) / n)."
     )
     sc = inst.outcome_item.scale
     lo, hi = sc.satisfied
@@ -761,10 +864,21 @@ def methods_note(results: SurveyResults) -> list:
         f"{na_text}. {pooled} figures pool the "
         "department's services (one rating per respondent and service used)."
     )
+    comp = (
+        " or of 100% minus the share (a published share also publishes its complement)"
+        if COMPLEMENT_RULE == "suppress"
+        else ""
+    )
     parts.append(
-        f"Disclosure control: figures based on fewer than {results.min_n} ratings are not "
-        f"published ('suppressed'); figures with a relative standard error above "
-        f"{RSE_THRESHOLD:.0%} are marked unstable. Respondent-level data are never published."
+        "Disclosure control follows the NCHS Data Presentation Standards for Proportions "
+        f"(Parker et al. 2017, Vital Health Stat 2(175)): a share is not published "
+        f"('suppressed') with fewer than {results.min_n} respondents, an effective n below "
+        f"{min(results.min_n, NCHS_MIN_N_EFF)}, or a confidence interval 30 points wide or more, "
+        f"or wider than 5 points and wider than 130% of the share{comp}. A published share "
+        "is flagged for review at 0% or 100% or with fewer than 8 design degrees of freedom. "
+        "Net satisfaction and the mean score follow the share of the same group. "
+        f"{_cap(_unit())}s are ranked lowest first; ties share a rank and the next is skipped "
+        "(1, 2, 2, 4). Respondent-level data are never published."
     )
     attrs = [
         inst.label_of(a).lower() for a in inst.drivers if a not in (results.drivers_lacking or {})
