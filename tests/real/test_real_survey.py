@@ -337,3 +337,23 @@ def test_report_words_follow_the_instrument(report):
     tables = ps.service_table(res)
     assert "Satisfied (3)" in tables[0]._repr_mimebundle_()["text/html"]
     assert notes is not None
+
+
+def test_disclosure_scan_knows_the_instruments_own_columns(tmp_path):
+    """Raw GSS rows under the file's own column names (wtss, region, confed ...) are
+    respondent-level data for the disclosure gate, as KP's names are; a sentence that says
+    "by sex and age" is not."""
+    from helpers.publish import disclosure
+
+    raw = pd.read_csv(GSS, nrows=3)[["wtss", "region", "confed", "conmedic", "sex"]]
+    table = raw.to_html(index=False)
+    ids = pd.read_csv(GSS, nrows=3)[["id", "happy"]].to_html(index=False)
+    text = "<p>Shares by sex and age are in the table below.</p>"
+    with profile.use("kp"):
+        assert disclosure.scan_html(table, "r.html") == []  # KP's names miss them
+    with profile.use(write_profile(tmp_path / "us", INSTRUMENT)):
+        (found,) = disclosure.scan_html(table, "r.html")
+        assert found.kind == "respondent_rows" and "wtss" in found.detail
+        (found,) = disclosure.scan_html(ids, "r.html")
+        assert "identifier column(s) id" in found.detail
+        assert disclosure.scan_html(text, "r.html") == []

@@ -34,6 +34,7 @@ milliseconds. The engine runs the scan on every staged month before it is swappe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -135,14 +136,64 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "\u2026"
 
 
-def _header_rows_rule(headers: Iterable[str], raw_columns=RAW_COLUMNS, need: int = 3) -> str | None:
+@dataclass(frozen=True)
+class _Names:
+    """The respondent-level column names to look for: the warehouse's and the active survey
+    instrument's own (its respondent id, design columns, item and category columns)."""
+
+    identifiers: frozenset[str]
+    raw: frozenset[str]
+    distinctive: frozenset[str]
+    wide: re.Pattern
+
+
+def _instrument_names() -> _Names:
+    try:
+        from helpers.data import survey_instrument
+
+        inst = survey_instrument.active()
+    except Exception:  # no profile or instrument here: the warehouse names still apply
+        return _Names(IDENTIFIER_COLUMNS, RAW_COLUMNS, DISTINCTIVE_COLUMNS, WIDE_COLUMN)
+    return _names_of(inst)
+
+
+def _names_of(inst) -> _Names:
+    d = inst.design
+    ident = {inst.respondent_id, d.psu} - {None}
+    own = {d.weight, d.strata, d.fpc, inst.geography} | {i.column for i in inst.items.values()}
+    own |= {c.column for c in inst.categories.values()}
+    own -= {None}
+    prefixes = {i.prefix or i.name for i in inst.service_items.values()} | {inst.used_prefix}
+    prefixes |= {"used", "sat", "staff", "wait", "cost", "avail", "clean"}
+    explicit = {c for i in inst.service_items.values() for c in i.columns.values()}
+    wide = re.compile(
+        r"^(?:("
+        + "|".join(sorted(map(re.escape, prefixes)))
+        + r")_[a-z0-9_]+"
+        + "".join(f"|{re.escape(c)}" for c in sorted(explicit))
+        + r")$"
+    )
+    return _Names(
+        IDENTIFIER_COLUMNS | ident,
+        RAW_COLUMNS | ident | own,
+        # on a line of text, only names no sentence uses (wt_ss, not sex or age)
+        DISTINCTIVE_COLUMNS | {c for c in ident | own if re.search(r"[_\d]", c)},
+        wide,
+    )
+
+
+def _header_rows_rule(
+    headers: Iterable[str], raw_columns=None, need: int = 3, names: _Names | None = None
+) -> str | None:
     """Why a table with these column headers is respondent level (None when it is not)."""
+    names = names or _instrument_names()
+    raw_columns = names.raw if raw_columns is None else raw_columns
     cols = [str(h).strip() for h in headers]
-    ident = sorted(set(cols) & IDENTIFIER_COLUMNS)
+    ident = sorted(set(cols) & names.identifiers)
     if ident:
         return f"identifier column(s) {', '.join(ident)}"
     raw = sorted(set(cols) & raw_columns)
-    wide = sorted({c for c in cols if WIDE_COLUMN.match(c)})
+    wide = sorted({c for c in cols if names.wide.match(c)})
     if len(raw) + len(wide) >= need:
         return f"raw survey columns {', '.join([*raw, *wide][:8])}"
     return None
@@ -157,8 +208,16 @@ def scan_text(text: str, file: str, location: str) -> list[Finding]:
         m = rx.search(text)
         if m:
             found.append(Finding(file, location, "respondent_identifier", f"{what} {m.group(0)!r}"))
+    names = _instrument_names()
+    # on a line of text only identifier names no sentence uses (respondent_id, not id)
+    names = dataclasses.replace(
+        names,
+        identifiers=frozenset(
+            n for n in names.identifiers if n in IDENTIFIER_COLUMNS or re.search(r"[_\d]", n)
+        ),
+    )
     for line in text.splitlines():
-        why = _header_rows_rule(line.split(), DISTINCTIVE_COLUMNS, TEXT_COLUMNS_FOR_ROWS)
+        why = _header_rows_rule(line.split(), names.distinctive, TEXT_COLUMNS_FOR_ROWS, names)
         if why:
             found.append(
                 Finding(file, location, "respondent_rows", f"{why} in line {_short(line)!r}")
@@ -200,7 +259,7 @@ def _table_findings(table: Any, file: str, where: str, min_n: int) -> list[Findi
     caption = table.find("caption")
     label = f"{where} ({_short(_cell_text(caption))!r})" if caption is not None else where
     found: list[Finding] = []
-    why = _header_rows_rule(header, RAW_COLUMNS, RAW_COLUMNS_FOR_ROWS)
+    why = _header_rows_rule(header, None, RAW_COLUMNS_FOR_ROWS)
     if why:
         found.append(Finding(file, label, "respondent_rows", why))
     norm = [re.sub(r"\s+", " ", h.lower()).strip() for h in header]
@@ -346,14 +405,17 @@ def scan_file(path: Path, file: str | None = None, min_n: int = DEFAULT_MIN_N) -
 
 def _memo_key(path: Path, min_n: int, digest: str | None = None) -> str:
     """Memo name: the file's SHA-256 (``digest`` when the caller already has it), its type,
-    ``min_n`` and the scanner version."""
+    ``min_n``, the scanner version and the survey instrument's column names."""
     if digest is None:
         h = hashlib.sha256()
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
         digest = h.hexdigest()
-    return f"{digest}-{path.suffix.lower().lstrip('.')}-{min_n}-v{SCANNER_VERSION}"
+    n = _instrument_names()
+    names = ",".join(sorted(n.identifiers | n.raw)) + n.wide.pattern  # the instrument's columns
+    tag = hashlib.sha256(names.encode()).hexdigest()[:12]
+    return f"{digest}-{path.suffix.lower().lstrip('.')}-{min_n}-v{SCANNER_VERSION}-{tag}"
 
 
 def _memo_read(memo: Path, file: str) -> list[Finding] | None:
