@@ -111,9 +111,9 @@ def test_first_month_reports_say_what_is_not_there_yet(published):
         pse = _text(path)
         assert "No quarterly return can be assessed for July 2022 yet" in pse
         assert "Missing" not in pse and "High risk" not in pse
-    # No target has an actual yet: no performance-contract score (not "0 out of 100").
+    # No target has an actual yet: no scorecard score (not "0 out of 100").
     stocktake = _text(month / "health" / "stocktake.html")
-    assert "no performance-contract score" in stocktake
+    assert "no scorecard score" in stocktake
     assert "0 out of 100" not in stocktake
 
 

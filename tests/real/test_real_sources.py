@@ -194,3 +194,52 @@ def test_kp_district_indicators_as_target_actuals(tmp_path, capsys):
     assert got[0][0] == pytest.approx(float(row[col]))
     notes = {r[0] for r in _q(wh, "SELECT value FROM data_notes")}
     assert any("Chitral" in n for n in notes) and any("Kohistan" in n for n in notes)
+
+
+def test_kp_district_indicators_publish_a_stocktake_report(tmp_path, capsys):
+    """The Data4Pakistan districts as an annual target whose department-wide value is the
+    unweighted mean of the districts (targets.district_rollup): the published stocktake
+    report's latest actual is that mean, computed here from the raw file."""
+    from bs4 import BeautifulSoup
+
+    from helpers.engine import run as engine_run
+
+    src = _need("pak_district_indicators", "pakistan_indicators.csv")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(src, raw / src.name)
+    (raw / "targets.csv").write_text(
+        "target_id,department,title,unit,direction,baseline,baseline_month,target_value,"
+        "target_month,owner,has_districts,frequency,district_rollup\n"
+        "kp-net-primary-enrolment,elementary-secondary-education,Net primary enrolment,"
+        "%,up,50,2004-06,80,2024-06,Secretary E&SE,yes,annual,mean\n"
+    )
+    (raw / "target_trajectory.csv").write_text(
+        "target_id,month,planned\nkp-net-primary-enrolment,2014-06,60\n"
+        "kp-net-primary-enrolment,2024-06,80\n"
+    )
+    wh = tmp_path / "wh.duckdb"
+    code, out = _load("kp", raw, wh, capsys)
+    assert code == 0, out
+    col = "Net school enrollment, primary school, 6-10 years old (% net)"
+    with open(src, newline="", encoding="latin-1") as fh:
+        rows = [
+            r
+            for r in csv.DictReader(fh)
+            if r["Province"] == "Khyber Pakhtunkhwa"
+            and r[col]
+            and r["Year"] == "2014"
+            and r["District"] not in {"Chitral", "Kohistan"}  # no single P-code since 2018
+        ]
+    mean = sum(float(r[col]) for r in rows) / len(rows)
+    with profile.use("kp"):
+        code = engine_run.cli(
+            ["--month", "2014-06", "--warehouse", str(wh), "--outputs", str(tmp_path / "out"),
+             "--jobs", "1"]
+        )  # fmt: skip
+    assert code == 0
+    html = tmp_path / "out" / "2014-06" / "elementary-secondary-education" / "stocktake.html"
+    text = BeautifulSoup(html.read_text(encoding="utf-8"), "html.parser").get_text(" ")
+    assert "no data" not in text.split("Key messages")[1].split("Data notes")[0].lower()
+    assert f"{mean:.1f}%" in text, (mean, len(rows))
+    assert "the unweighted mean of the districts reporting in it" in text

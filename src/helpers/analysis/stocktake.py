@@ -58,7 +58,7 @@ Milestones (judged at the last day of the report month, from ``completed_date``)
     Completion rate over time: of the milestones (not dropped) due by the end of each month,
     the share completed by then, and the share completed on or before their due date.
 
-Scorecard (performance contract)
+Scorecard (delivery targets)
     Each KPI (target) is scored against its *plan to date*: the trajectory's planned value for
     the month of the latest actual (the report month's plan when that actual is stale).
     ``achievement = (latest_actual - baseline) / (plan_to_date - baseline)`` (works for 'up'
@@ -109,6 +109,7 @@ PERIOD_WORD = {"monthly": "month", "quarterly": "quarter", "annual": "year"}
 TOLERANCE_BASES = ("change", "planned", "absolute")
 OPTIONAL_TARGET_COLUMNS = (
     "frequency", "tolerance", "tolerance_basis", "band_low", "band_high", "verifies",
+    "district_rollup",
 )  # fmt: skip
 
 MET, ON_TRACK, OFF_TRACK, MISSED, NO_DATA = "met", "on track", "off track", "missed", "no data"
@@ -204,7 +205,7 @@ class StocktakeSettings:
 
 @dataclass(frozen=True)
 class ScorecardRule:
-    """Performance-contract scoring: weights, achievement cap, missing-data rule, grade bands."""
+    """Delivery scorecard scoring: weights, achievement cap, missing-data rule, grade bands."""
 
     default_weight: float = 1.0
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -354,7 +355,7 @@ def prepare_targets(targets: pd.DataFrame) -> pd.DataFrame:
             t[col] = pd.NA
     for col in ("tolerance", "band_low", "band_high"):
         t[col] = _numeric(t[col], f"targets.{col}")
-    for col in ("frequency", "tolerance_basis", "verifies"):
+    for col in ("frequency", "tolerance_basis", "verifies", "district_rollup"):
         t[col] = t[col].astype("object").where(t[col].notna(), None)
     # the same rules as make data (helpers.data.schemas.target_rules): one definition
     from helpers.data.schemas import target_rules
@@ -403,6 +404,39 @@ def prepare_actuals(actuals: pd.DataFrame) -> pd.DataFrame:
             f"actuals: more than one value for {a.loc[dup, ['target_id', 'month', 'district_pcode']].head(3).to_dict('records')}"
         )
     return a.sort_values(["target_id", "month"]).reset_index(drop=True)
+
+
+def with_rollup(targets: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
+    """Prepared actuals plus a department-wide row for every month in which a target with a
+    ``district_rollup`` (sum or mean) has district values but no department-wide value: the
+    sum or the unweighted mean of the districts reporting that month. Column ``rolled_up``
+    holds the number of districts behind a derived row (NA for reported rows)."""
+    a = actuals.copy()
+    a["rolled_up"] = pd.array([pd.NA] * len(a), dtype="Int64")
+    rule = {}
+    if "district_rollup" in targets.columns:
+        rule = {
+            t: r
+            for t, r in zip(targets["target_id"], targets["district_rollup"], strict=True)
+            if isinstance(r, str) and r
+        }
+    if not rule:
+        return a
+    dist = a[a["target_id"].isin(list(rule)) & a["district_pcode"].notna()]
+    wide = a[a["district_pcode"].isna()]
+    have = set(zip(wide["target_id"], wide["month"], strict=True))
+    rows = []
+    for (tid, month), g in dist.groupby(["target_id", "month"], sort=True):
+        if (tid, month) in have:
+            continue
+        value = g["actual"].sum() if rule[tid] == "sum" else g["actual"].mean()
+        rows.append({"target_id": tid, "month": month, "district_pcode": pd.NA,
+                     "actual": float(value), "rolled_up": len(g)})  # fmt: skip
+    if not rows:
+        return a
+    extra = pd.DataFrame(rows).astype({"district_pcode": "string", "rolled_up": "Int64"})
+    out = pd.concat([a, extra], ignore_index=True)
+    return out.sort_values(["target_id", "month"], kind="mergesort").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1258,7 +1292,7 @@ def scorecard(
         settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
     t = reported_targets(prepare_targets(targets))  # a verification is evidence, not a KPI
     tr = prepare_trajectory(trajectory)
-    a = prepare_actuals(actuals)
+    a = with_rollup(t, prepare_actuals(actuals))
     month = _month_ts(month)
     for dept, overrides in rule.overrides.items():
         known = set(t.loc[t["department"] == dept, "target_id"])
@@ -1340,7 +1374,7 @@ def province_scorecard(
     card = scorecard(targets, trajectory, actuals, month, rule, settings)
     t = reported_targets(prepare_targets(targets))
     tr = prepare_trajectory(trajectory)
-    a = prepare_actuals(actuals)
+    a = with_rollup(t, prepare_actuals(actuals))
     status = {}
     for target in t.to_dict("records"):
         tid = target["target_id"]
@@ -1499,7 +1533,7 @@ def build_pack(
     targets, trajectory, actuals = targets_in_force(targets, trajectory, actuals, month)
     t_all = prepare_targets(targets)
     t_all = t_all[t_all["department"] == department].sort_values("target_id")
-    a_all = prepare_actuals(actuals)
+    a_all = with_rollup(t_all, prepare_actuals(actuals))
     checks = verification(t_all, a_all[a_all["target_id"].isin(set(t_all["target_id"]))], month)
     # targets holding verified values of another are evidence, not targets of their own
     t = reported_targets(t_all).reset_index(drop=True)

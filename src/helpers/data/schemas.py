@@ -31,6 +31,7 @@ from helpers.data import calendar
 from helpers.data.vocabulary import (
     ACTION_STATUSES,
     CONTRACT_BANDS,
+    DISTRICT_ROLLUPS,
     DELIVERY_RATINGS,
     DIRECTIONS,
     MILESTONE_STATUSES,
@@ -551,6 +552,15 @@ def target_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]
                 out.append(i not in ver or pd.isna(ver[i]))
         return pd.Series(out, index=d.index, dtype=bool)
 
+    def rollup(d):
+        r = text(d, "district_rollup")
+        return r.isna() | r.isin(DISTRICT_ROLLUPS).fillna(False).astype(bool)
+
+    def rollup_districts(d):
+        r = text(d, "district_rollup")
+        has = d["has_districts"] if "has_districts" in d.columns else pd.Series(False, index=d.index)
+        return r.isna() | has.fillna(False).astype(bool)
+
     def at_period_end(c):
         def fn(d):
             if c not in d.columns:
@@ -576,6 +586,9 @@ def target_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]
         ("frequency", f"unknown frequency (allowed: {', '.join(TARGET_FREQUENCIES)})", frequency),
         ("baseline_month", _period_rule("baseline_month"), at_period_end("baseline_month")),
         ("target_month", _period_rule("target_month"), at_period_end("target_month")),
+        ("district_rollup", f"unknown district_rollup (allowed: {', '.join(DISTRICT_ROLLUPS)})",
+         rollup),
+        ("district_rollup", "district_rollup needs has_districts yes", rollup_districts),
         ("verifies", "verifies a target_id not in targets", lambda d: verifies(d, "known")),
         ("verifies", "a target cannot verify itself", lambda d: verifies(d, "self")),
         ("verifies", "verifies a target of another department",
@@ -862,6 +875,7 @@ SPECS: dict[str, InputSpec] = {
                 F("band_low", "number", False, optional_column=True),
                 F("band_high", "number", False, optional_column=True),
                 F("verifies", required=False, optional_column=True),
+                F("district_rollup", required=False, optional_column=True),
             ),
             ("target_id",),
             column_rules=_targets_cols,

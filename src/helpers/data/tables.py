@@ -73,6 +73,7 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
             ("band_low", "DOUBLE"),
             ("band_high", "DOUBLE"),
             ("verifies", "VARCHAR"),
+            ("district_rollup", "VARCHAR"),
         ],
         ["department", "target_id"],
     ),

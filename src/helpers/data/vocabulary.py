@@ -10,3 +10,6 @@ MILESTONE_STATUSES: tuple[str, ...] = ("not started", "in progress", "completed"
 ACTION_STATUSES: tuple[str, ...] = ("open", "done", "overdue", "dropped")
 #: Grade-band columns of a performance contract: the lowest weighted score of grades A..D (%).
 CONTRACT_BANDS: tuple[str, ...] = ("band_a", "band_b", "band_c", "band_d")
+#: How a target's department-wide value is made from its district values when the data give
+#: districts only (targets.district_rollup; blank = no roll-up).
+DISTRICT_ROLLUPS: tuple[str, ...] = ("sum", "mean")

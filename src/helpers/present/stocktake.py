@@ -201,7 +201,7 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
     msgs.append("; ".join(parts) + ".")
     if not _missing(pack.score):
         msgs.append(
-            f"Performance-contract score {pack.score:.0f} out of 100 (grade {pack.grade}) against "
+            f"Delivery scorecard {pack.score:.0f} out of 100 (grade {pack.grade}) against "
             "the plan to date."
         )
     awaiting = s[s["awaiting_final"].astype(bool)] if "awaiting_final" in s.columns else s.iloc[0:0]
@@ -424,6 +424,14 @@ def data_notes(pack: StocktakePack) -> list[str]:
                 f"{r.title}: the straight-line projection would pass the measure's natural "
                 "limit and is shown at the limit."
             )
+    if "district_rollup" in pack.targets.columns:
+        for r in pack.targets.itertuples():
+            how = {"sum": "the sum", "mean": "the unweighted mean"}.get(r.district_rollup)
+            if how:
+                notes.append(
+                    f"{r.title}: the data give districts only; the department-wide value of a "
+                    f"period is {how} of the districts reporting in it (targets.district_rollup)."
+                )
     st = pack.settings
     basis = {
         "change": "of the planned change from baseline to target",
@@ -859,13 +867,13 @@ def as_of_text(pack: StocktakePack) -> str:
 
 
 def score_sentence(pack: StocktakePack) -> str:
-    """One sentence on the performance-contract score."""
+    """One sentence on the delivery scorecard score."""
     if _missing(pack.score):
         if pack.scorecard.empty:
-            return "There are no targets in force, so there is no performance-contract score."
+            return "There are no targets in force, so there is no scorecard score."
         if (pack.scorecard["weight"] > 0).any():
-            return "No KPI has an actual yet, so there is no performance-contract score."
-        return "No KPI carries a weight, so there is no performance-contract score."
+            return "No KPI has an actual yet, so there is no scorecard score."
+        return "No KPI carries a weight, so there is no scorecard score."
     counted = int(pack.scorecard["included"].sum())
     return (
         f"Score {pack.score:.1f} out of 100 (grade {pack.grade}) over {_plural(counted, 'KPI')}, each "
