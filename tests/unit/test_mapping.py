@@ -321,3 +321,26 @@ def test_plausibility_notes_do_not_fail_the_load(small_raw_copy, tmp_path, capsy
 def test_kp_sample_has_no_notes(kp_small_raw):
     out = ingest.collect(kp_small_raw, load_registry())
     assert out.ok and out.notes == []
+
+
+def test_json_source_records_and_their_errors(tmp_path):
+    """A JSON export read as it is: one row per record, the keys of ``fields_from`` as
+    columns, other values dotted; unreadable JSON and a record without the object named are
+    refused with the file and where."""
+    from helpers.data.ingest import InputError, read_json
+
+    p = tmp_path / "sites.json"
+    p.write_text(
+        '{"data": [{"center": [73.0, 34.5], "props": {"Site": "A", "Area ": 1.5}},'
+        ' {"center": [72.8, 34.7], "props": {"Site": "B", "Area ": 2}}]}'
+    )
+    df = read_json(p, "sites.json", "data", "props")
+    assert list(df.index) == [1, 2]
+    assert df.loc[2, "Area"] == "2" and df.loc[1, "Site"] == "A"
+    assert df.loc[1, "center.0"] == "73.0" and df.loc[2, "center.1"] == "34.7"
+    p.write_text('[{"a": 1},\n {"a": 2,,}]')
+    with pytest.raises(InputError, match=r"sites.json line 2: not valid JSON"):
+        read_json(p, "sites.json", None, None)
+    p.write_text('[{"props": {"a": 1}}, {"other": 2}]')
+    with pytest.raises(InputError, match=r"sites.json: record 2: no 'props'"):
+        read_json(p, "sites.json", None, "props")

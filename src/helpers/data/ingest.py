@@ -957,7 +957,67 @@ def read_source(path: Path, display: str, m: mappings.Mapping) -> pd.DataFrame:
         return read_xlsx(path, display, sheet=m.sheet, header_row=m.header_row)
     if ext == ".sav":
         return read_sav(path, display)
-    raise InputError(f"{display}: unsupported file type {ext!r} (use .csv or .xlsx)")
+    if ext == ".json":
+        return read_json(path, display, m.records, m.fields_from, m.encoding)
+    raise InputError(f"{display}: unsupported file type {ext!r} (use .csv, .xlsx or .json)")
+
+
+def _dig(value, path: str | None, display: str, where: str):
+    for part in (path or "").split(".") if path else []:
+        if not isinstance(value, dict) or part not in value:
+            raise InputError(f"{display}: {where}: no {part!r} (path {path!r})")
+        value = value[part]
+    return value
+
+
+def read_json(
+    path: Path, display: str, records: str | None, fields_from: str | None, encoding: str = "utf-8"
+) -> pd.DataFrame:
+    """A JSON list of records as text cells, one row per record (row 1 = the first record):
+    the keys of ``fields_from`` inside each record are the columns, under their own names;
+    the record's other values are columns named by their dotted path (a list of numbers,
+    e.g. [lon, lat], gives one column per element: center.0, center.1)."""
+    import json
+
+    try:
+        doc = json.loads(path.read_bytes().decode(encoding))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{display}: not {encoding} text (byte offset {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{display} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    rows = _dig(doc, records, display, "records")
+    if not isinstance(rows, list) or not rows:
+        raise InputError(f"{display}: expected a non-empty list of records at {records or 'the top'}")
+    out = []
+    for i, rec in enumerate(rows, start=1):
+        if not isinstance(rec, dict):
+            raise InputError(f"{display} record {i}: not an object")
+        flat: dict[str, object] = {}
+
+        def walk(v, prefix: str, skip: str | None, flat=flat) -> None:
+            if prefix and prefix == skip:
+                return
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    walk(x, f"{prefix}.{k}" if prefix else str(k), skip)
+            elif isinstance(v, list) and all(not isinstance(x, dict | list) for x in v):
+                for k, x in enumerate(v):
+                    flat[f"{prefix}.{k}"] = x
+            else:
+                flat[prefix] = v
+
+        walk(rec, "", fields_from)
+        if fields_from:
+            own = _dig(rec, fields_from, display, f"record {i}")
+            if not isinstance(own, dict):
+                raise InputError(f"{display} record {i}: {fields_from!r} is not an object")
+            flat |= {str(k): v for k, v in own.items()}
+        out.append({k: None if v is None else str(v) for k, v in flat.items()})
+    df = pd.DataFrame(out, dtype="object")
+    df.columns = [str(c).strip() for c in df.columns]
+    _check_header(list(df.columns), display)
+    df.index = pd.RangeIndex(1, len(df) + 1)
+    return _blank_to_na(df)
 
 
 # ------------------------------------------------------------------------------- plausibility

@@ -9,7 +9,8 @@ Python per dataset: this module is the only code, pure pandas.
 Pipeline, in this order (each step optional):
 
 1. ``source``: file name or glob in the data folder, ``sheet`` (xlsx), ``header_row``,
-   ``encoding`` (CSV; declared, never guessed).
+   ``encoding`` (CSV; declared, never guessed); JSON: ``records`` (where the list of records
+   is) and ``fields_from`` (the object in each record whose keys are the columns).
 2. ``filters``: ``keep:`` / ``drop:`` rows by a source column's value (``in``, ``not_in``,
    ``matches`` (regex), ``blank``); names in ``in`` lists are matched ignoring case, spacing
    and punctuation. ``drop_duplicate_rows``: an exact repeat of an earlier source row is
@@ -62,7 +63,7 @@ TOP_KEYS = {
     "aggregate",
     "allow_negative",
 }
-SOURCE_KEYS = {"file", "sheet", "header_row", "encoding"}
+SOURCE_KEYS = {"file", "sheet", "header_row", "encoding", "records", "fields_from"}
 FILTER_KEYS = {"column", "in", "not_in", "matches", "blank"}
 VALUE_KEYS = {"map", "registry", "unmatched"}
 DERIVE_KEYS = {"from", "as", "year_is", "month"}
@@ -136,6 +137,10 @@ class Mapping:
     sheet: str | int | None = None
     header_row: int = 1
     encoding: str = "utf-8"
+    #: JSON sources: dotted path to the list of records (blank: the file is the list) and the
+    #: object inside each record whose keys are the columns (others are kept, dotted)
+    records: str | None = None
+    fields_from: str | None = None
     frequency: str = "monthly"
     cumulative: bool = False
     filters: list[tuple[str, Condition]] = field(default_factory=list)
@@ -220,6 +225,9 @@ def parse(doc: Any, path: Path, inputs: AbcMapping[str, Any]) -> Mapping:
     except LookupError:
         raise bad("source.encoding", f"unknown encoding {encoding!r}") from None
 
+    for key in ("records", "fields_from"):
+        if src.get(key) is not None and (not isinstance(src[key], str) or not src[key].strip()):
+            raise bad(f"source.{key}", "must be a dotted path inside the JSON file (a.b.c)")
     m = Mapping(
         path=path,
         produces=produces,
@@ -227,6 +235,8 @@ def parse(doc: Any, path: Path, inputs: AbcMapping[str, Any]) -> Mapping:
         sheet=src.get("sheet"),
         header_row=header_row,
         encoding=encoding,
+        records=src.get("records"),
+        fields_from=src.get("fields_from"),
         description=str(doc.get("description") or ""),
     )
     freq = doc.get("frequency", "monthly")
