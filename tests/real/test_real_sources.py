@@ -76,13 +76,12 @@ def test_federal_budget_books(tmp_path, capsys):
     raw.mkdir()
     for f in ("budget_2023_24.xlsx", "budget_2024_25.xlsx"):
         shutil.copy(src / f, raw / f)
-    # the budget group needs budget_monthly: the federal books are annual, so it is empty
-    (raw / "budget_monthly.csv").write_text(
-        "department,month,fund,object_class,release,expenditure,reversal\n"
-    )
+    # the books alone: budget estimates without spending (no budget_monthly file needed)
     wh = tmp_path / "wh.duckdb"
     code, out = _load("federal", raw, wh, capsys)
     assert code == 0, out
+    assert _q(wh, "SELECT count(*) FROM budget_monthly") == [(0,)]
+    assert _q(wh, "SELECT value FROM load_info WHERE key = 'budget.frequency'") == [("annual",)]
     assert _q(wh, "SELECT DISTINCT fiscal_year FROM budget_allocations ORDER BY 1") == [
         ("2022-23",),
         ("2023-24",),

@@ -10,7 +10,8 @@ the groups it reads (``data:``).
 
 # group -> (required file stems, optional file stems)
 INPUT_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "budget": (("budget_allocations", "budget_monthly"), ()),
+    # budget estimates alone (an annual budget book: BE vs revised) are a budget without spending
+    "budget": (("budget_allocations",), ("budget_monthly",)),
     "stocktake": (
         ("targets", "target_trajectory"),
         ("target_actuals", "milestones", "ratings", "actions"),
