@@ -35,6 +35,7 @@ from helpers.present.display import (
     headline,
     key_messages,
     note,
+    records,
     report_meta,
     table,
 )
@@ -286,7 +287,31 @@ def survey_headline(results: SurveyResults) -> headline:
         satisfaction=results.headline_satisfaction,
         service="; ".join(labels),
         wave=str(results.wave) if results.wave else None,
+        detail=dashboard_detail(results),
     )
+
+
+def dashboard_detail(results: SurveyResults) -> dict:
+    """Change in satisfaction since the previous wave, as the change table shows it (service,
+    previous, current, change, p-value, significant): for the dashboards' "what changed"."""
+    if not results.available or results.changes.empty:
+        return {"previous_wave": None, "changes": []}
+    c = results.changes[results.changes["measure"] == "satisfied"]
+    return {
+        "previous_wave": str(results.previous_wave) if results.previous_wave else None,
+        "changes": records(
+            c,
+            {
+                "service": "service",
+                "label": "label",
+                "previous": "previous",
+                "current": "current",
+                "change": "change",
+                "p_value": "p_value",
+                "significant": "significant",
+            },
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------- tables
