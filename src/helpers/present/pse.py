@@ -165,14 +165,31 @@ DETAIL_COLUMNS = {
 }
 
 
+#: Entity x quarter columns of the trend window recorded in the headline ``detail``.
+PANEL_COLUMNS = {
+    "entity_id": "id",
+    "quarter_end": "quarter",
+    "rating": "rating",
+    "status": "return_status",
+    "days_late": "days_late",
+    "grant_dependence": "grant_dependence",
+    "own_revenue_share": "own_revenue_share",
+    "surplus_margin": "surplus_margin",
+    "cash_cover_months": "cash_cover_months",
+    "liabilities_growth_yoy": "liabilities_growth_yoy",
+}
+
+
 def dashboard_detail(a: PseAssessment) -> dict:
-    """The reporting quarter and one record per entity in scope (see :data:`DETAIL_COLUMNS`)."""
+    """The reporting quarter, one record per entity in scope (see :data:`DETAIL_COLUMNS`) and
+    the trend window's entity x quarter records (:data:`PANEL_COLUMNS`)."""
     if a.before_data:
         return {"quarter": None, "entities": []}
     return {
         "quarter": a.quarter.date().isoformat(),
         "at_risk_ratings": list(a.settings.at_risk_ratings),
         "entities": records(a.current, DETAIL_COLUMNS),
+        "panel": records(a.panel, PANEL_COLUMNS),
     }
 
 

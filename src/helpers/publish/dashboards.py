@@ -279,12 +279,18 @@ def entity_rows(h: History) -> dict[str, dict[str, Any]]:
             q = detail.get("quarter")
             if not q:
                 continue
+            for p in detail.get("panel") or []:  # the report's trend window
+                qq = str(p.get("quarter") or "")[:10]
+                if qq and qq != q:
+                    d = out.setdefault(str(p.get("id")), {"quarters": {}})
+                    d["quarters"][qq] = dict(p, quarter=qq, month=m)
             for e in detail.get("entities") or []:
                 eid = str(e.get("id"))
                 d = out.setdefault(eid, {"quarters": {}})
                 d.update(name=e.get("name"), department=e.get("department"), type=e.get("type"))
                 d["quarters"][q] = dict(e, quarter=q, month=m)
                 d["latest"] = d["quarters"][q]
+    out = {k: v for k, v in out.items() if "latest" in v}
     return out
 
 
