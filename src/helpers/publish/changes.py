@@ -298,11 +298,11 @@ def by_report(changes: Iterable[Change]) -> dict[tuple[str, str | None], list[Ch
 
 
 def summary(changes: Iterable[Change]) -> str:
-    """'2 new flags, 1 rating change' style counts by kind ('' for none)."""
+    """'New flags: 2; Rating changes: 1': counts by kind ('' for none)."""
     counts: dict[str, int] = {}
     for ch in changes:
         counts[ch.kind] = counts.get(ch.kind, 0) + 1
-    return ", ".join(f"{n} {KINDS[k][0].lower()}" for k, n in counts.items())
+    return "; ".join(f"{KINDS[k][0]}: {n}" for k, n in counts.items())
 
 
 def deduplicated(changes: Iterable[Change], snapshot: Mapping[str, Any]) -> list[Change]:

@@ -222,20 +222,31 @@ def history(outputs_root: Path) -> History:
     return History(months, snaps, changes, previous)
 
 
+def department_names(h: History) -> dict[str, str]:
+    """slug -> the latest name any published month lists (reports not rebuilt included)."""
+    out: dict[str, str] = {}
+    for m in h.months:
+        for r in h.snapshots[m].get("reports") or []:
+            if r.get("department") and r.get("department_name"):
+                out[str(r["department"])] = str(r["department_name"])
+    return out
+
+
 def department_rows(h: History) -> dict[str, dict[str, Any]]:
     """slug -> {name, area, rows: one per month with the headline figures, targets, changes}."""
     out: dict[str, dict[str, Any]] = {}
+    names: dict[str, tuple[str, str]] = {}  # latest name and priority area (renames follow)
     for m in h.months:
         for r in h.snapshots[m].get("reports") or []:
             slug = r.get("department")
             if not slug:
                 continue
-            d = out.setdefault(slug, {"name": slug, "area": "Other", "rows": {}, "targets": {}})
-            d["name"] = r.get("department_name") or d["name"]
-            d["area"] = r.get("priority_area") or d["area"]
-            row = d["rows"].setdefault(m, {"month": m})
+            if r.get("department_name"):
+                names[slug] = (r["department_name"], r.get("priority_area") or "Other")
             if r.get("status") not in ("done", "cached"):
-                continue
+                continue  # listed, not published: no figures
+            d = out.setdefault(slug, {"name": slug, "area": "Other", "rows": {}, "targets": {}})
+            row = d["rows"].setdefault(m, {"month": m})
             hl = r.get("headline") or {}
             fam = r.get("family")
             if fam == "budget_execution":
@@ -256,7 +267,8 @@ def department_rows(h: History) -> dict[str, dict[str, Any]]:
             elif fam == "pse_oversight":
                 row["at_risk"] = _num(hl.get("at_risk"))
                 row["entities"] = _num(hl.get("entities"))
-    for d in out.values():
+    for slug, d in out.items():
+        d["name"], d["area"] = names.get(slug, (d["name"], d["area"]))
         for row in d["rows"].values():
             u, b = row.get("utilisation"), row.get("benchmark")
             row["gap"] = u - b if u is not None and b is not None else None
@@ -818,7 +830,7 @@ def _late(e: Mapping) -> bool:
 
 
 def _entities_page(ents: dict, depts: dict, h: History, gov: str) -> str:
-    names = {slug: d["name"] for slug, d in depts.items()}
+    names = department_names(h)
     rows = []
     for eid, e in sorted(ents.items(), key=lambda kv: str(kv[1].get("name")).lower()):
         last = e["latest"]
