@@ -1052,8 +1052,10 @@ def build_site(outputs_root: str | Path, force: bool = False) -> BuildResult:
     state_path = site / STATE
     if not force:
         try:
-            if json.loads(state_path.read_text(encoding="utf-8")).get("fingerprint") == fp:
-                return BuildResult("up to date", seconds=time.perf_counter() - t0)
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            if state.get("fingerprint") == fp:
+                n = len(state.get("months") or [])
+                return BuildResult("up to date", months=n, seconds=time.perf_counter() - t0)
         except (OSError, ValueError):
             pass
     h = history(root)
