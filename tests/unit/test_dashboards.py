@@ -144,3 +144,23 @@ def test_month_published_before_snapshots(tmp_path):
 def test_cli_rebuilds(root, capsys):
     assert dashboards.cli(["--outputs", str(root), "--force"]) == 0
     assert "dashboards: built; 3 month(s)" in capsys.readouterr().out
+
+
+def test_names_from_the_data_are_text(tmp_path):
+    hostile = "</script><script>alert(1)</script><!--<img src=x onerror=alert(2)>"
+    root = fx.publish(tmp_path, months=fx.MONTHS[:2])
+    for m in fx.MONTHS[:2]:
+        snap = json.loads((root / m / "dashboard.json").read_text())
+        for r in snap["reports"]:
+            if r["department"] == "health":
+                r["department_name"] = hostile
+        (root / m / "dashboard.json").write_text(json.dumps(snap))
+    dashboards.build_site(root, force=True)
+    for page in (root / "dashboards").rglob("*.html"):
+        text = page.read_text()
+        assert "<script>alert" not in text and "<img src=x" not in text, page
+        # the only scripts: the site's own files, and JSON data blocks
+        for tag in re.findall(r"<script[^>]*>", text):
+            assert 'type="application/json"' in tag or 'src="' in tag, (page, tag)
+    health = (root / "dashboards" / "department" / "health.html").read_text()
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in health

@@ -375,7 +375,8 @@ def page(title: str, body: str, depth: int, charts: bool, government: str, crumb
 
 
 def _json_script(ident: str, payload: Any) -> str:
-    text = json.dumps(payload, separators=(",", ":"), sort_keys=True).replace("</", "<\\/")
+    # "<" as \u003c: no "</script>" or "<!--" can end or change the data block
+    text = json.dumps(payload, separators=(",", ":"), sort_keys=True).replace("<", "\\u003c")
     return f'<script type="application/json" id="{ident}">{text}</script>'
 
 
