@@ -568,7 +568,7 @@ def _index_page(h: History, depts: dict, gov: str) -> str:
     ]
     rows = []
     for slug, d in sorted(depts.items(), key=lambda kv: kv[1]["name"].lower()):
-        last = d["rows"][-1] if d["rows"] else {}
+        last = d["rows"][-1] if d["rows"] and d["rows"][-1]["month"] == latest else {}
         link = f'<a href="department/{quote(_slug_file(slug))}.html">{_esc(d["name"])}</a>'
         n_changes = sum(1 for c in h.changes[latest] if c.department == slug)
         rows.append(
@@ -683,7 +683,9 @@ def _department_page(slug: str, d: dict, h: History, gov: str) -> str:
     months = [r["month"] for r in rows]
     if d["targets"]:
         head = '<th scope="col">Target</th>' + "".join(
-            f'<th scope="col">{_esc(month_label(m))}</th>' for m in months
+            f'<th scope="col"><a href="../../{m}/index.html#dept-{_esc(quote(slug))}">'
+            f"{_esc(month_label(m))}</a></th>"
+            for m in months
         )
         trs = []
         for tid, t in d["targets"].items():
@@ -949,7 +951,12 @@ def _entity_page(eid: str, e: dict, depts: dict, gov: str) -> str:
     )
     body = (
         f'<p class="kp-note">{_esc(str(e.get("type") or ""))} overseen by '
-        f'<a href="../department/{quote(_slug_file(dept))}.html">{_esc(dname)}</a> &middot; {_esc(eid)}</p>'
+        + (
+            f'<a href="../department/{quote(_slug_file(dept))}.html">{_esc(dname)}</a>'
+            if dept in depts
+            else _esc(dname)
+        )
+        + f" &middot; {_esc(eid)}</p>"
         + line_chart(f"c-e-{_slug_file(eid)}", "Ratios by quarter", values, "Share")
         + line_chart(
             f"c-e-{_slug_file(eid)}-cash", "Cash cover by quarter", cash, "Months", y_format=",.1f"
@@ -968,7 +975,7 @@ def _entity_page(eid: str, e: dict, depts: dict, gov: str) -> str:
 
 # --------------------------------------------------------------------------- build
 def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
@@ -1045,9 +1052,20 @@ def _copy_assets(site: Path) -> int:
 
 def build_site(outputs_root: str | Path, force: bool = False) -> BuildResult:
     """(Re)build ``outputs_root/dashboards/`` from the published months; skipped when nothing it
-    reads changed since the last build (unless ``force``)."""
-    t0 = time.perf_counter()
+    reads changed since the last build (unless ``force``). Runs of different months may
+    publish at once: builds take turns on ``outputs/.locks/dashboards.lock``."""
+    import fcntl
+
     root = Path(outputs_root)
+    locks = root / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / "dashboards.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, or by the OS if we die
+        return _build_site(root, force)
+
+
+def _build_site(root: Path, force: bool) -> BuildResult:
+    t0 = time.perf_counter()
     site = root / SITE_DIR
     fp = fingerprint(root)
     state_path = site / STATE
