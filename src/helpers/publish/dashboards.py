@@ -380,6 +380,13 @@ def _json_script(ident: str, payload: Any) -> str:
     return f'<script type="application/json" id="{ident}">{text}</script>'
 
 
+def _padded(values: list[dict[str, Any]]) -> list[float]:
+    lo = min(0.0, *(v["value"] for v in values))
+    hi = max(0.0, *(v["value"] for v in values))
+    pad = 0.08 * ((hi - lo) or 1.0)
+    return [lo - pad if lo < 0 else 0.0, hi + pad]
+
+
 def line_chart(
     ident: str,
     title: str,
@@ -403,12 +410,20 @@ def line_chart(
         ],
         "mark": {"type": "line", "point": True, "tooltip": True},
         "encoding": {
-            "x": {"field": "month", "type": "temporal", "timeUnit": "yearmonth", "title": None},
+            "x": {
+                "field": "month",
+                "type": "temporal",
+                "timeUnit": "yearmonth",
+                "title": None,
+                "scale": {"padding": 12},
+            },
             "y": {
                 "field": "value",
                 "type": "quantitative",
                 "title": y_title,
                 "axis": {"format": y_format},
+                # room above and below the data: marks are clipped to the view when zooming
+                "scale": {"domain": _padded(values), "nice": True},
             },
             "color": {
                 "field": "series",
