@@ -394,6 +394,7 @@ def line_chart(
     y_title: str,
     y_format: str = ".0%",
     columns: Sequence[tuple[str, str]] = (),
+    x_step: int = 1,
 ) -> str:
     """A Vega-Lite line chart of long-format ``values`` (``month``, ``series``, ``value``) with
     tooltips, zoom/pan on the time axis (drag, wheel) and legend highlighting, plus its table
@@ -416,6 +417,7 @@ def line_chart(
                 "timeUnit": "yearmonth",
                 "title": None,
                 "scale": {"padding": 12},
+                "axis": {"tickCount": {"interval": "month", "step": x_step}},
             },
             "y": {
                 "field": "value",
@@ -933,10 +935,10 @@ def _num_text(x: Any) -> str:
     return "\u2013" if v is None else f"{v:,.1f}"
 
 
-def _entity_page(eid: str, e: dict, depts: dict, gov: str) -> str:
+def _entity_page(eid: str, e: dict, depts: dict, names: dict, gov: str) -> str:
     qs = [e["quarters"][q] for q in sorted(e["quarters"])]
     dept = str(e.get("department") or "")
-    dname = depts.get(dept, {}).get("name", dept)
+    dname = names.get(dept, dept)
     ratios = [
         ("grant_dependence", "Grant dependence"),
         ("own_revenue_share", "Own revenue share"),
@@ -972,14 +974,19 @@ def _entity_page(eid: str, e: dict, depts: dict, gov: str) -> str:
             else _esc(dname)
         )
         + f" &middot; {_esc(eid)}</p>"
-        + line_chart(f"c-e-{_slug_file(eid)}", "Ratios by quarter", values, "Share")
+        + line_chart(f"c-e-{_slug_file(eid)}", "Ratios by quarter", values, "Share", x_step=3)
         + line_chart(
-            f"c-e-{_slug_file(eid)}-cash", "Cash cover by quarter", cash, "Months", y_format=",.1f"
+            f"c-e-{_slug_file(eid)}-cash",
+            "Cash cover by quarter",
+            cash,
+            "Months",
+            y_format=",.1f",
+            x_step=3,
         )
         + '<h2 id="quarters">Quarter by quarter</h2><div class="kp-output"><table class="kp-table">'
         "<caption>Rating, return and ratios by quarter, newest first</caption><thead><tr>"
         '<th scope="col">Quarter</th><th scope="col">Risk</th><th scope="col">Return</th>'
-        '<th scope="col" class="num">Days late</th><th scope="col" class="num">Grant dependence</th>'
+        '<th scope="col" class="num">Days late or overdue</th><th scope="col" class="num">Grant dependence</th>'
         '<th scope="col" class="num">Cash cover (months)</th><th scope="col" class="num">Surplus margin</th>'
         '<th scope="col" class="num">Liabilities on a year earlier</th><th scope="col">Reasons</th>'
         f"</tr></thead><tbody>{trs}</tbody></table></div>"
@@ -1102,6 +1109,7 @@ def _build_site(root: Path, force: bool) -> BuildResult:
     written = _copy_assets(site)
     depts = department_rows(h)
     ents = entity_rows(h)
+    names = department_names(h)
     pages: dict[Path, str] = {
         site / "index.html": _index_page(h, depts, gov),
         site / "province.html": _province_page(h, depts, gov),
@@ -1110,7 +1118,7 @@ def _build_site(root: Path, force: bool) -> BuildResult:
     for slug, d in depts.items():
         pages[site / "department" / f"{_slug_file(slug)}.html"] = _department_page(slug, d, h, gov)
     for eid, e in ents.items():
-        pages[site / "entity" / f"{_slug_file(eid)}.html"] = _entity_page(eid, e, depts, gov)
+        pages[site / "entity" / f"{_slug_file(eid)}.html"] = _entity_page(eid, e, depts, names, gov)
     for path, text in pages.items():
         written += _write_if_changed(path, text)
     for sub in ("department", "entity"):  # pages of departments or entities no longer published
