@@ -458,3 +458,7 @@ def test_present_before_first_wave_says_so():
     assert "December 2024" in msgs[0]
     assert ps.service_table(res) == [] and ps.district_map(res) == []
     assert ps.survey_headline(res).extra["application/vnd.kp.headline+json"]["satisfaction"] is None
+    assert ps.survey_headline(res).extra["application/vnd.kp.headline+json"]["detail"] == {
+        "previous_wave": None,
+        "changes": [],
+    }
