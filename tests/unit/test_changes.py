@@ -94,3 +94,17 @@ def test_entity_changes_once_for_the_whole_government():
     found = ch.compare(prev, cur)
     assert sum(c.kind == "high_risk" for c in found) == 2  # province and department report
     assert sum(c.kind == "high_risk" for c in ch.deduplicated(found, cur)) == 1
+
+
+def test_a_high_risk_entity_without_a_new_return_is_not_cleared():
+    prev, cur = fx.snapshot("2025-02"), fx.snapshot("2025-03")
+    for r in cur["reports"]:
+        if r["family"] == "pse_province":
+            r["headline"]["detail"]["quarter"] = "2025-03-31"
+            for e in r["headline"]["detail"]["entities"]:
+                if e["id"] == "PSE-1":
+                    e.update(rating="No return", return_status="Missing")
+    found = [c for c in ch.compare(prev, cur) if c.subject == "Health Foundation"]
+    assert [c.kind for c in found] == ["return_missing"]
+    assert found[0].ref == "PSE-1"
+    assert found[0].text == "Health Foundation: no return for the quarter ending March 2025"

@@ -25,7 +25,7 @@ from typing import Any
 SNAPSHOT_VERSION = 1
 GOOD_STATUSES = ("met", "on track")
 BAD_STATUSES = ("off track", "missed")
-LATE, MISSING = "Late", "Missing"
+LATE, MISSING, NO_RETURN = "Late", "Missing", "No return"
 
 #: Kinds of change, in the order the portal lists them, with their heading and tone.
 KINDS: dict[str, tuple[str, str]] = {
@@ -56,6 +56,7 @@ class Change:
     department_name: str | None
     subject: str
     text: str
+    ref: str | None = None  # the entity id, for a link to its page
 
     @property
     def heading(self) -> str:
@@ -189,22 +190,12 @@ def _pse(fam, dept, name, prev, cur) -> list[Change]:
         if before is not None:
             if r1 in at_risk and r0 not in at_risk:
                 why = f": {e['reasons']}" if e.get("reasons") else ""
-                out.append(
-                    Change(
-                        "high_risk",
-                        fam,
-                        dept,
-                        name,
-                        ename,
-                        f"{ename} is now {r1} risk (was {r0}){why}",
-                    )
-                )
-            elif r0 in at_risk and r1 not in at_risk:
-                out.append(
-                    Change(
-                        "risk_cleared", fam, dept, name, ename, f"{ename} is now {r1} (was {r0})"
-                    )
-                )
+                text = f"{ename} is now {r1} risk (was {r0}){why}"
+                out.append(Change("high_risk", fam, dept, name, ename, text, eid))
+            elif r0 in at_risk and r1 not in at_risk and r1 != NO_RETURN:
+                # (no return yet is not "no longer at risk": the missing return is reported)
+                text = f"{ename} is now {r1} (was {r0})"
+                out.append(Change("risk_cleared", fam, dept, name, ename, text, eid))
         s1 = e.get("return_status")
         s0 = before.get("return_status") if before and same_quarter else None
         if s1 == LATE and s0 != LATE:
@@ -214,27 +205,11 @@ def _pse(fam, dept, name, prev, cur) -> list[Change]:
                 if isinstance(days, (int, float))
                 else " late"
             )
-            out.append(
-                Change(
-                    "filed_late",
-                    fam,
-                    dept,
-                    name,
-                    ename,
-                    f"{ename} filed its return for {quarter}{late}",
-                )
-            )
+            text = f"{ename} filed its return for {quarter}{late}"
+            out.append(Change("filed_late", fam, dept, name, ename, text, eid))
         elif s1 == MISSING and s0 != MISSING:
-            out.append(
-                Change(
-                    "return_missing",
-                    fam,
-                    dept,
-                    name,
-                    ename,
-                    f"{ename}: no return for {quarter}",
-                )
-            )
+            text = f"{ename}: no return for {quarter}"
+            out.append(Change("return_missing", fam, dept, name, ename, text, eid))
     return out
 
 

@@ -552,7 +552,11 @@ def change_list(items: Sequence[ch.Change], depth: int, with_department: bool = 
             if with_department and c.department:
                 href = f"{'../' * depth}department/{quote(_slug_file(c.department))}.html"
                 who = f'<a href="{href}">{_esc(str(c.department_name or c.department))}</a>: '
-            lis.append(f"<li>{who}{_esc(c.text)}</li>")
+            text = _esc(c.text)
+            if c.ref:  # an entity: link to its page
+                href = f"{'../' * depth}entity/{quote(_slug_file(c.ref))}.html"
+                text = f'<a href="{href}">{text}</a>'
+            lis.append(f"<li>{who}{text}</li>")
         shown, rest = lis[:SHOW_CHANGES], lis[SHOW_CHANGES:]
         more = (
             f"<details><summary>and {len(rest)} more</summary><ul>{''.join(rest)}</ul></details>"
