@@ -117,7 +117,9 @@ def test_chart_tooltip_table_view_and_screenshot(open_page, tmp_path):
     assert "Jan 2025" in tooltip.inner_text() or "2025" in tooltip.inner_text()
     assert "Share of budget estimate" in tooltip.inner_text()
 
-    chart.locator("details.kp-chart-table summary").click()
+    chart.locator(".kp-chart-canvas").focus()  # keyboard: Enter opens the table view
+    page.keyboard.press("Enter")
+    assert chart.locator("details.kp-chart-table").evaluate("d => d.open") is True
     table = chart.locator("details.kp-chart-table table")
     assert table.is_visible()
     assert table.locator("tbody tr").count() == 3

@@ -454,7 +454,7 @@ def line_chart(
         + "</tr>"
         for m in sorted(grid)
     )
-    alt = f"{title}: line chart by month; the table view below lists the same figures."
+    alt = f"{title}: line chart by month. Press Enter for the table view with the same figures."
     return (
         f'<figure class="kp-chart" data-spec="{ident}-spec">'
         f"<figcaption>{_esc(title)}</figcaption>"

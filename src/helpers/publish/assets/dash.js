@@ -73,6 +73,20 @@
     apply();
   });
 
+  /* Keyboard: Enter or Space on a focused chart opens its table view (the same figures). */
+  Array.prototype.forEach.call(document.querySelectorAll("figure.kp-chart"), function (fig) {
+    var canvas = fig.querySelector(".kp-chart-canvas");
+    var details = fig.querySelector("details.kp-chart-table");
+    if (!canvas || !details) { return; }
+    canvas.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        details.open = true;
+        details.querySelector("summary").focus();
+      }
+    });
+  });
+
   if (typeof window.vegaEmbed === "function") {
     Array.prototype.forEach.call(document.querySelectorAll("figure.kp-chart[data-spec]"), function (fig) {
       var source = document.getElementById(fig.getAttribute("data-spec"));
