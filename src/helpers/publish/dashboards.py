@@ -26,6 +26,7 @@ users. The build is skipped when nothing it reads changed (fingerprint in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -537,6 +538,20 @@ def filters(
     )
 
 
+@functools.cache
+def _change_item(c: ch.Change, depth: int, with_department: bool) -> str:
+    """One change as a list item (memoised: a change shows on several pages)."""
+    who = ""
+    if with_department and c.department:
+        href = f"{'../' * depth}department/{quote(_slug_file(c.department))}.html"
+        who = f'<a href="{href}">{_esc(str(c.department_name or c.department))}</a>: '
+    text = _esc(c.text)
+    if c.ref:  # an entity: link to its page
+        href = f"{'../' * depth}entity/{quote(_slug_file(c.ref))}.html"
+        text = f'<a href="{href}">{text}</a>'
+    return f"<li>{who}{text}</li>"
+
+
 def change_list(items: Sequence[ch.Change], depth: int, with_department: bool = True) -> str:
     if not items:
         return '<p class="kp-note">Nothing changed in the figures compared.</p>'
@@ -546,17 +561,7 @@ def change_list(items: Sequence[ch.Change], depth: int, with_department: bool = 
     out = []
     for kind, cs in groups.items():
         heading, tone = ch.KINDS[kind]
-        lis = []
-        for c in cs:
-            who = ""
-            if with_department and c.department:
-                href = f"{'../' * depth}department/{quote(_slug_file(c.department))}.html"
-                who = f'<a href="{href}">{_esc(str(c.department_name or c.department))}</a>: '
-            text = _esc(c.text)
-            if c.ref:  # an entity: link to its page
-                href = f"{'../' * depth}entity/{quote(_slug_file(c.ref))}.html"
-                text = f'<a href="{href}">{text}</a>'
-            lis.append(f"<li>{who}{text}</li>")
+        lis = [_change_item(c, depth, with_department) for c in cs]
         shown, rest = lis[:SHOW_CHANGES], lis[SHOW_CHANGES:]
         more = (
             f"<details><summary>and {len(rest)} more</summary><ul>{''.join(rest)}</ul></details>"
