@@ -164,3 +164,10 @@ def test_names_from_the_data_are_text(tmp_path):
             assert 'type="application/json"' in tag or 'src="' in tag, (page, tag)
     health = (root / "dashboards" / "department" / "health.html").read_text()
     assert "&lt;/script&gt;&lt;script&gt;alert(1)" in health
+
+
+def test_index_headline_figures_and_entity_links(root):
+    index = (root / "dashboards" / "index.html").read_text()
+    assert "<dt>Budget used</dt><dd>60% vs 75%" in index
+    assert '<dt>Entities at risk</dt><dd>0 of 2 <span class="kp-delta">(-1)</span>' in index
+    assert '<a href="entity/PSE-1.html">Health Foundation</a> is now Medium (was High)' in index

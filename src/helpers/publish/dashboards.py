@@ -546,9 +546,12 @@ def _change_item(c: ch.Change, depth: int, with_department: bool) -> str:
         href = f"{'../' * depth}department/{quote(_slug_file(c.department))}.html"
         who = f'<a href="{href}">{_esc(str(c.department_name or c.department))}</a>: '
     text = _esc(c.text)
-    if c.ref:  # an entity: link to its page
+    if c.ref:  # an entity: its name links to its page
         href = f"{'../' * depth}entity/{quote(_slug_file(c.ref))}.html"
-        text = f'<a href="{href}">{text}</a>'
+        name, rest = (
+            (c.subject, c.text[len(c.subject) :]) if c.text.startswith(c.subject) else (c.text, "")
+        )
+        text = f'<a href="{href}">{_esc(name)}</a>{_esc(rest)}'
     return f"<li>{who}{text}</li>"
 
 
@@ -576,6 +579,62 @@ def change_list(items: Sequence[ch.Change], depth: int, with_department: bool = 
 
 
 # --------------------------------------------------------------------------- pages
+def _government_figures(h: History, month: str | None) -> dict[str, Any]:
+    """The government-wide headline figures a month published (province reports)."""
+    out: dict[str, Any] = {}
+    if month is None:
+        return out
+    for r in h.reports(month):
+        hl = r.get("headline") or {}
+        if r.get("family") == "province_overview":
+            for k in ("utilisation", "benchmark", "on_track", "targets", "satisfaction"):
+                out[k] = _num(hl.get(k))
+        elif r.get("family") == "pse_province":
+            out["at_risk"], out["entities"] = _num(hl.get("at_risk")), _num(hl.get("entities"))
+    return out
+
+
+def _headline_facts(h: History, month: str, prev: str | None) -> str:
+    """Government-wide figures of the month, each with its change since the previous one."""
+    cur, before = _government_figures(h, month), _government_figures(h, prev)
+
+    def delta(key: str, pct: bool) -> str:
+        a, b = cur.get(key), before.get(key)
+        if a is None or b is None or a == b:
+            return ""
+        d = a - b
+        return (
+            f' <span class="kp-delta">({d * 100:+.0f} pts)</span>'
+            if pct
+            else (f' <span class="kp-delta">({d:+.0f})</span>')
+        )
+
+    facts = []
+    if cur.get("utilisation") is not None:
+        facts.append(
+            ("Budget used", f"{_pct(cur['utilisation'])} vs {_pct(cur.get('benchmark'))}"
+             + delta("utilisation", True))
+        )  # fmt: skip
+    if cur.get("targets"):
+        facts.append(
+            ("Targets on track", f"{_int(cur.get('on_track'))} of {_int(cur['targets'])}"
+             + delta("on_track", False))
+        )  # fmt: skip
+    if cur.get("satisfaction") is not None:
+        facts.append(
+            ("Citizens satisfied", _pct(cur["satisfaction"]) + delta("satisfaction", True))
+        )
+    if cur.get("entities"):
+        facts.append(
+            ("Entities at risk", f"{_int(cur.get('at_risk'))} of {_int(cur['entities'])}"
+             + delta("at_risk", False))
+        )  # fmt: skip
+    if not facts:
+        return ""
+    items = "".join(f"<div><dt>{_esc(k)}</dt><dd>{v}</dd></div>" for k, v in facts)
+    return f'<dl class="kp-facts kp-dash-facts">{items}</dl>'
+
+
 def _index_page(h: History, depts: dict, gov: str) -> str:
     latest = h.months[-1]
     prev = h.previous[latest]
@@ -588,7 +647,7 @@ def _index_page(h: History, depts: dict, gov: str) -> str:
     )
     body = [
         f'<section aria-labelledby="latest"><h2 id="latest">What changed in '
-        f"{_esc(month_label(latest))}</h2>{intro}"
+        f"{_esc(month_label(latest))}</h2>{_headline_facts(h, latest, prev)}{intro}"
         f'<p><a href="../{latest}/index.html">Reports for {_esc(month_label(latest))}</a></p>'
         f"{change_list(now, 0)}</section>"
     ]
