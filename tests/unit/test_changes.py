@@ -108,3 +108,18 @@ def test_a_high_risk_entity_without_a_new_return_is_not_cleared():
     assert [c.kind for c in found] == ["return_missing"]
     assert found[0].ref == "PSE-1"
     assert found[0].text == "Health Foundation: no return for the quarter ending March 2025"
+
+
+def test_a_report_not_rebuilt_last_month_is_compared_with_its_latest_figures():
+    from helpers.publish import dashboards
+
+    jan, feb, mar = (fx.snapshot(m) for m in fx.MONTHS)
+    for r in feb["reports"]:  # February's run was narrowed: no budget report for Health
+        if r["family"] == "budget_execution" and r["department"] == "health":
+            r.update(status="not_rebuilt", headline={})
+    base = dashboards.baseline(mar, [feb, jan])
+    found = ch.compare(base, mar)
+    flags = sorted(c.kind for c in found if c.family == "budget_execution")
+    assert flags == ["flag_cleared", "flag_new"]  # January's underspend went, March's overspend
+    assert "back_on_track" in {c.kind for c in found}  # the stocktake compares with February
+    assert dashboards.baseline(mar, []) is None

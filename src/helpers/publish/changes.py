@@ -245,6 +245,26 @@ RULES = {
 }
 
 
+def with_figures(snapshot: Mapping[str, Any] | None) -> set[tuple[str, str | None]]:
+    """(family, department) of the snapshot's reports that have figures (done or cached)."""
+    return set(_reports(snapshot))
+
+
+def carry_forward(
+    previous: Mapping[str, Any] | None, earlier: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """``previous`` with, for each report it lacks figures for (failed, or not rebuilt in a
+    narrowed run), the same report from ``earlier`` (itself carried forward): so a report is
+    compared with its latest published figures, not skipped."""
+    if not earlier:
+        return dict(previous) if previous else None
+    if not previous:
+        return dict(earlier)
+    have = with_figures(previous)
+    extra = [r for key, r in _reports(earlier).items() if key not in have]
+    return dict(previous, reports=list(previous.get("reports") or []) + extra)
+
+
 def compare(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[Change]:
     """Every change from ``previous`` to ``current`` (snapshots), report by report. A report
     present in only one of the two months, or without figures in either, yields nothing."""

@@ -50,7 +50,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
 SITE_VERSION = "1"
-SHOW_CHANGES = 5  # changes listed per kind before "and N more"
+SHOW_CHANGES = 5
+LOOKBACK = 12  # published months searched for a report the previous month lacks  # changes listed per kind before "and N more"
 DASH = "\u2013"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _esc = html.escape
@@ -161,6 +162,20 @@ def load_snapshot(outputs_root: Path, month: str) -> dict[str, Any] | None:
     return snap
 
 
+def baseline(current: dict[str, Any], earlier_newest_first) -> dict[str, Any] | None:
+    """What ``current`` is compared with: the previous published month, with each report it
+    lacks figures for (failed, or not rebuilt in a narrowed run) taken from the latest of the
+    :data:`LOOKBACK` months before it that has them."""
+    base, need = None, ch.with_figures(current)
+    for i, snap in enumerate(earlier_newest_first):
+        if i >= LOOKBACK:
+            break
+        base = ch.carry_forward(base, snap)
+        if need <= ch.with_figures(base):
+            break
+    return base
+
+
 def previous_month(outputs_root: Path, month: str) -> str | None:
     """The latest published month before ``month``."""
     earlier = [m for m in published_months(outputs_root) if m < month]
@@ -182,8 +197,11 @@ def stage_month(
     staging = Path(staging)
     snap = snapshot(month, reports)
     _write(staging / SNAPSHOT, json.dumps(snap, indent=0, sort_keys=True))
-    prev = previous_month(Path(outputs_root), month)
-    found = ch.compare(load_snapshot(Path(outputs_root), prev), snap) if prev else []
+    root = Path(outputs_root)
+    earlier = [m for m in published_months(root) if m < month]
+    prev = earlier[-1] if earlier else None
+    base = baseline(snap, (load_snapshot(root, m) for m in reversed(earlier)))
+    found = ch.compare(base, snap) if prev else []
     portal.write_month_index(staging, month, reports, manifest, changes=found, previous=prev)
     return found
 
@@ -215,11 +233,10 @@ def history(outputs_root: Path) -> History:
     snaps = {m: s for m in months if (s := load_snapshot(outputs_root, m))}
     months = [m for m in months if m in snaps]
     changes, previous = {}, {}
-    prev = None
-    for m in months:
-        previous[m] = prev
-        changes[m] = ch.compare(snaps[prev], snaps[m]) if prev else []
-        prev = m
+    for i, m in enumerate(months):
+        previous[m] = months[i - 1] if i else None
+        base = baseline(snaps[m], (snaps[e] for e in reversed(months[:i])))
+        changes[m] = ch.compare(base, snaps[m]) if i else []
     return History(months, snaps, changes, previous)
 
 
