@@ -15,7 +15,7 @@ PROFILE ?=
 DATA_DIR ?=
 PROFILE_ARG = $(if $(PROFILE),--profile="$(PROFILE)")
 
-.PHONY: help setup data reports lab test lint format bench clean lock
+.PHONY: help setup data reports dashboards lab test lint format bench bench-dash clean lock
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-9s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ reports: $(STAMP) ## Run and publish every report: make reports MONTH=YYYY-MM [P
 	  test -f "$$wh" || $(MAKE) --no-print-directory data PROFILE="$(PROFILE)" ARGS=
 	$(PY) -m helpers.cli reports $(PROFILE_ARG) --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(if $(PUBLISHER),--publisher="$(PUBLISHER)") $(ARGS)
 
+dashboards: $(STAMP) ## Rebuild the leadership dashboards (outputs/dashboards) from the published months [PROFILE=..] [ARGS=--force]
+	$(PY) -m helpers.cli dashboards $(PROFILE_ARG) $(ARGS)
+
 lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
@@ -59,6 +62,9 @@ format: $(STAMP) ## Format code and notebooks with ruff; strip notebook outputs
 
 bench: $(STAMP) | data/warehouse.duckdb ## Benchmarks: ingestion, slice queries, naive loop vs make reports
 	$(PY) benchmarks/run.py $(if $(MONTH),--month $(MONTH)) $(ARGS)
+
+bench-dash: $(STAMP) ## Dashboards benchmark: rebuild over 48 synthetic months, no-change re-run [ARGS=--months N]
+	$(PY) benchmarks/bench_dashboards.py $(ARGS)
 
 lock: ## Re-resolve pins from pyproject.toml into requirements.lock and environment.yml
 	$(PYTHON_BOOT) -m venv /tmp/kp-lock-venv && /tmp/kp-lock-venv/bin/pip install --quiet -e '.[dev]'

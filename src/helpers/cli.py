@@ -12,6 +12,7 @@ USAGE = """usage: python -m helpers.cli COMMAND [options]
 commands:
   data      validate the input files and (re)build data/warehouse.duckdb
   reports   plan, execute and publish the reports for a month
+  dashboards  rebuild the leadership dashboards from the published months [--force]
   where     print a location of the active profile: warehouse | raw | outputs [--profile P]
 """
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         from helpers.data.ingest import cli
     elif command == "reports":
         from helpers.engine.run import cli
+    elif command == "dashboards":
+        from helpers.publish.dashboards import cli
     elif command == "where":
         return where(rest)
     else:

@@ -452,6 +452,21 @@ def test_flags_on_base_case():
     assert "September 2024" in f.loc[f["kind"] == "jump", "message"].iloc[0]
 
 
+def test_headline_badge_lists_the_flags_for_the_dashboards():
+    from helpers.present import budget as view
+    from helpers.present.display import HEADLINE_MIME
+
+    alloc, monthly = base()
+    report = budget.execution_report(alloc, monthly, "d", "2024-09")
+    head = view.headline_badge(report)._repr_mimebundle_()[HEADLINE_MIME]
+    flags = head["detail"]["flags"]
+    assert sorted((f["kind"], f["scope"]) for f in flags) == sorted(
+        zip(report.flags["kind"], report.flags["scope"], strict=True)
+    )
+    assert all(isinstance(f["message"], str) and f["message"] for f in flags)
+    assert head["utilisation"] == budget.headline_values(report)["utilisation"]
+
+
 def test_small_jump_is_not_flagged():
     # change below 2% of BE: September 16 against August 7 is 2.3x but only 9 of BE 1,000
     alloc, monthly = base()

@@ -13,6 +13,7 @@ Entities (health: E1, E2, E3; education: E4, E5):
 
 from __future__ import annotations
 
+import json
 import math
 
 import matplotlib
@@ -525,4 +526,10 @@ def test_display_objects_for_full_single_and_empty_scopes(march):
     lt = view.league_table(march).data
     assert list(lt["Rating"]) == ["High", "Medium", "No return", "No return", "Low"]
     badge = view.headline_badge(march)._repr_mimebundle_()
-    assert badge[HEADLINE_MIME] == {"at_risk": 1, "entities": 5}
+    head = badge[HEADLINE_MIME]
+    assert {k: head[k] for k in ("at_risk", "entities")} == {"at_risk": 1, "entities": 5}
+    detail = head["detail"]  # what the dashboards compare month to month
+    assert [e["rating"] for e in detail["entities"]].count("High") == 1
+    assert len(detail["entities"]) == 5 and detail["quarter"] == march.quarter.date().isoformat()
+    assert {p["quarter"] for p in detail["panel"]} == {q.date().isoformat() for q in march.quarters}
+    json.dumps(head, allow_nan=False)  # plain JSON: no NaN, numpy or Timestamp values

@@ -990,3 +990,20 @@ def test_stocktake_report_words_the_new_rules(pack):
         "Final reading awaited for Target W" in m for m in pst.key_message_sentences(awaited)
     )
     assert pst.summary_table(awaited)["Status"].iloc[0] == "on track (final reading awaited)"
+
+
+def test_headline_badge_carries_each_target_for_the_dashboards(pack):
+    import json
+
+    from helpers.present.display import HEADLINE_MIME
+
+    head = pst.headline_badge(pack)._repr_mimebundle_()[HEADLINE_MIME]
+    assert head["on_track"] == pack.n_on_track and head["targets"] == pack.n_targets
+    detail = head["detail"]
+    assert detail["stocktake_date"] == "2025-02-20"
+    assert detail["previous_stocktake_date"] == "2024-12-15"
+    by_id = {t["id"]: t for t in detail["targets"]}
+    assert by_id["U"]["rating"] == "Green" and by_id["D"]["rating"] == "Red"
+    assert by_id["U"]["evidence_flag"].startswith("Rated Green but off trajectory")
+    assert set(by_id) == set(pack.summary["target_id"])
+    json.dumps(head, allow_nan=False)

@@ -582,6 +582,10 @@ def test_present_before_first_wave_says_so():
     assert "December 2024" in msgs[0]
     assert ps.service_table(res) == [] and ps.district_map(res) == []
     assert ps.survey_headline(res).extra["application/vnd.kp.headline+json"]["satisfaction"] is None
+    assert ps.survey_headline(res).extra["application/vnd.kp.headline+json"]["detail"] == {
+        "previous_wave": None,
+        "changes": [],
+    }
 
 
 def test_fpc_only_when_the_instrument_counts_psus():

@@ -203,6 +203,7 @@ def publish_month(
         log("warning: helpers.publish.portal is not available; month index not written")
     if portal is not None:
         portal.write_month_index(staging, month, reports, manifest)
+        portal.stage_month(outputs_root, month, staging, reports, manifest)  # what changed
     if scan:
         try:
             disclosure_gate(outputs_root, month, staging, manifest)

@@ -39,7 +39,7 @@ from helpers.data.calendar import (
     fy_start_name,
     month_label,
 )
-from helpers.present.display import figure, headline, note, table
+from helpers.present.display import figure, headline, note, records, table
 from helpers.present.theme import (
     PALETTE,
     STATUS_COLOURS,
@@ -384,8 +384,10 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
 
 
 def headline_badge(report: ExecutionReport) -> headline:
-    """The portal badge: utilisation and benchmark (ratios of BE) and the projection range."""
-    return headline(**headline_values(report))
+    """The portal badge: utilisation and benchmark (ratios of BE) and the projection range;
+    ``detail.flags`` lists the report's flags (kind, scope, message) for the dashboards."""
+    flags = records(report.flags, {"kind": "kind", "scope": "scope", "message": "message"})
+    return headline(**headline_values(report), detail={"flags": flags})
 
 
 # --------------------------------------------------------------------------------------------

@@ -77,13 +77,52 @@ class key_messages(_Display):  # noqa: N801
         self.plain = "Key messages:\n" + "\n".join(f"- {m}" for m in messages)
 
 
+def plain_value(value: Any) -> Any:
+    """``value`` as plain JSON data: NaN/NA -> None, numpy scalars -> Python numbers, dates ->
+    ISO strings, mappings and sequences recursively (for headline ``detail`` records)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    if isinstance(value, (bool, int, str)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def records(df: pd.DataFrame, columns: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Rows of ``df`` as plain dicts, ``columns`` mapping source column -> key (absent columns
+    are skipped)."""
+    cols = {c: k for c, k in columns.items() if c in df.columns}
+    return [
+        plain_value(dict(zip(cols.values(), row, strict=True)))
+        for row in df[list(cols)].itertuples(index=False)
+    ]
+
+
 class headline(_Display):  # noqa: N801
-    """Headline figures for the portal badges (not shown in the report body)."""
+    """Headline figures for the portal badges (not shown in the report body).
+
+    A ``detail`` keyword (plain JSON data: lists of records) carries what the leadership
+    dashboards compare from one published month to the next (flags, targets, entities, survey
+    changes); the portal badge ignores it.
+    """
 
     def __init__(self, **figures: Any):
         clean = {
             k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in figures.items()
         }
+        if "detail" in clean:
+            clean["detail"] = plain_value(clean["detail"])
         self.extra = {HEADLINE_MIME: clean}
         self.html = ""
         self.plain = ""

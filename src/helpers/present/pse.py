@@ -19,7 +19,7 @@ import pandas as pd
 from helpers import profile
 from helpers.analysis import pse
 from helpers.analysis.pse import PseAssessment
-from helpers.present.display import figure, heading, headline, note, table
+from helpers.present.display import figure, heading, headline, note, records, table
 from helpers.present.theme import PALETTE, STATUS_COLOURS, fmt_money, fmt_pct, money_label
 
 RATING_COLOURS = {
@@ -139,8 +139,58 @@ def department_names(registry: pd.DataFrame) -> dict[str, str]:
 
 
 def headline_badge(a: PseAssessment) -> headline:
-    """Portal badges: ``headline(at_risk=..., entities=...)``."""
-    return headline(**pse.headline_figures(a))
+    """Portal badges: ``headline(at_risk=..., entities=...)``; ``detail`` holds the reporting
+    quarter and one record per entity (rating, return status, days late, key ratios) for the
+    dashboards' drill-down and "what changed"."""
+    return headline(**pse.headline_figures(a), detail=dashboard_detail(a))
+
+
+#: Entity columns recorded in the headline ``detail`` (source column -> key).
+DETAIL_COLUMNS = {
+    "entity_id": "id",
+    "name": "name",
+    "department": "department",
+    "entity_type": "type",
+    "rating": "rating",
+    "previous_rating": "previous_rating",
+    "status": "return_status",
+    "days_late": "days_late",
+    "reasons": "reasons",
+    "grant_dependence": "grant_dependence",
+    "own_revenue_share": "own_revenue_share",
+    "surplus_margin": "surplus_margin",
+    "cash_cover_months": "cash_cover_months",
+    "liabilities_growth_yoy": "liabilities_growth_yoy",
+    "negative_equity": "negative_equity",
+}
+
+
+#: Entity x quarter columns of the trend window recorded in the headline ``detail``.
+PANEL_COLUMNS = {
+    "entity_id": "id",
+    "quarter_end": "quarter",
+    "rating": "rating",
+    "status": "return_status",
+    "days_late": "days_late",
+    "grant_dependence": "grant_dependence",
+    "own_revenue_share": "own_revenue_share",
+    "surplus_margin": "surplus_margin",
+    "cash_cover_months": "cash_cover_months",
+    "liabilities_growth_yoy": "liabilities_growth_yoy",
+}
+
+
+def dashboard_detail(a: PseAssessment) -> dict:
+    """The reporting quarter, one record per entity in scope (see :data:`DETAIL_COLUMNS`) and
+    the trend window's entity x quarter records (:data:`PANEL_COLUMNS`)."""
+    if a.before_data:
+        return {"quarter": None, "entities": []}
+    return {
+        "quarter": a.quarter.date().isoformat(),
+        "at_risk_ratings": list(a.settings.at_risk_ratings),
+        "entities": records(a.current, DETAIL_COLUMNS),
+        "panel": records(a.panel, PANEL_COLUMNS),
+    }
 
 
 def rules_text(settings: pse.PseSettings) -> str:

@@ -24,6 +24,7 @@ from helpers.analysis.stocktake import (
     StocktakePack,
 )
 from helpers.data.calendar import fiscal_year
+from helpers.present.display import headline, records
 from helpers.present.theme import PALETTE, STATUS_COLOURS
 
 MINUS = "\u2212"
@@ -929,3 +930,26 @@ def actions_caption(pack: StocktakePack) -> str:
     if pack.stocktake_date is None:
         return "No stocktake is recorded yet, so no actions have been agreed"
     return f"Actions agreed at the stocktake of {fmt_date(pack.stocktake_date)} and their recorded status"
+
+
+def headline_badge(pack: StocktakePack) -> headline:
+    """Portal badge ``headline(on_track=..., targets=..., score=...)``; ``detail`` lists each
+    target's status (from the evidence) and recorded rating, for the dashboards."""
+    detail = {
+        "stocktake_date": pack.stocktake_date,
+        "previous_stocktake_date": pack.previous_stocktake_date,
+        "targets": records(
+            pack.summary,
+            {
+                "target_id": "id",
+                "title": "title",
+                "status": "status",
+                "rating": "rating",
+                "previous_rating": "previous_rating",
+                "evidence_flag": "evidence_flag",
+            },
+        ),
+    }
+    return headline(
+        on_track=pack.n_on_track, targets=pack.n_targets, score=pack.score, detail=detail
+    )

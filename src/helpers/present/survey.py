@@ -36,6 +36,7 @@ from helpers.present.display import (
     headline,
     key_messages,
     note,
+    records,
     report_meta,
     table,
 )
@@ -295,6 +296,7 @@ def survey_headline(results: SurveyResults) -> headline:
         satisfaction=results.headline_satisfaction,
         service="; ".join(labels),
         wave=str(results.wave) if results.wave else None,
+        detail=dashboard_detail(results),
     )
 
 
@@ -334,6 +336,29 @@ def _level_word(inst, category: str):
         return names.get(str(level), f"{category.replace('_', ' ').capitalize()} {level}")
 
     return word
+
+
+def dashboard_detail(results: SurveyResults) -> dict:
+    """Change in satisfaction since the previous wave, as the change table shows it (service,
+    previous, current, change, p-value, significant): for the dashboards' "what changed"."""
+    if not results.available or results.changes.empty:
+        return {"previous_wave": None, "changes": []}
+    c = results.changes[results.changes["measure"] == "satisfied"]
+    return {
+        "previous_wave": str(results.previous_wave) if results.previous_wave else None,
+        "changes": records(
+            c,
+            {
+                "service": "service",
+                "label": "label",
+                "previous": "previous",
+                "current": "current",
+                "change": "change",
+                "p_value": "p_value",
+                "significant": "significant",
+            },
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------- tables

@@ -47,6 +47,19 @@ def _offices() -> str:
 
 DASH = "\u2013"
 
+#: Styles of the month index's "what changed" (on top of the shared stylesheet).
+CHANGES_CSS = """
+.kp-change { border-left: 4px solid #8a8f98; background: #f6f7f9; padding: .3rem .8rem;
+  margin: .35rem 0; color: #1d2939; }
+.kp-change > summary { cursor: pointer; font-weight: 600; }
+.kp-change.kp-tone-bad { border-left-color: #b42318; }
+.kp-change.kp-tone-watch { border-left-color: #b54708; }
+.kp-change.kp-tone-good { border-left-color: #067647; }
+.kp-change ul, .kp-cellchanges ul { margin: .2rem 0; padding-left: 1.1rem; font-size: .9rem; }
+.kp-cellchanges summary { cursor: pointer; font-size: .85rem; }
+.kp-cellchanges li { color: #1d2939; }
+"""
+
 FILTER_SCRIPT = """(function () {
   var area = document.getElementById("kp-area");
   var search = document.getElementById("kp-search");
@@ -164,7 +177,7 @@ def _page(title: str, body: str, scripts: Sequence[str] = (), subtitle: str = ""
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_esc(csp(scripts), quote=False)}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n<style>\n{stylesheet()}\n</style>\n</head>\n"
+        f"<title>{_esc(title)}</title>\n<style>\n{stylesheet()}\n{CHANGES_CSS}</style>\n</head>\n"
         '<body class="kp-portal">\n<div class="kp-govbar" role="banner"><div class="kp-wrap">'
         f'<span class="kp-gov">{_esc(profile.active().government)}</span>'
         '<span class="kp-unit">Performance monitoring reports</span></div></div>\n'
@@ -235,11 +248,56 @@ def _validate(reports: Sequence[Mapping[str, Any]]) -> None:
             )
 
 
-def _cell(report: Mapping[str, Any], label: str) -> str:
+def _changes_html(items: Sequence[Any]) -> str:
+    """A report's changes since the previous published month: counts, the sentences on demand."""
+    if not items:
+        return ""
+    from helpers.publish import changes as ch
+
+    lis = "".join(f"<li>{_esc(c.text)}</li>" for c in items)
+    return (
+        f'<details class="kp-cellchanges"><summary>{_esc(ch.summary(items))}</summary>'
+        f"<ul>{lis}</ul></details>"
+    )
+
+
+def _cell(report: Mapping[str, Any], label: str, changed: Sequence[Any] = ()) -> str:
     return (
         f'<div class="kp-cell">{_status_badge(report["status"])} '
         f"{_headline_html(report.get('headline'))}{_links(report, label)}{_error_html(report)}"
-        f"{_note_html(report)}</div>"
+        f"{_note_html(report)}{_changes_html(changed)}</div>"
+    )
+
+
+def _what_changed(changes: Sequence[Any], previous: str | None, reports) -> str:
+    """The month's "what changed since <previous month>" section (None: first month)."""
+    from helpers.publish import changes as ch
+
+    if previous is None:
+        return ""
+    snap = {"reports": list(reports)}
+    items = ch.deduplicated(changes, snap)
+    groups: dict[str, list[Any]] = {}
+    for c in items:
+        groups.setdefault(c.kind, []).append(c)
+    parts = []
+    for kind, cs in groups.items():
+        heading, tone = ch.KINDS[kind]
+        lis = "".join(
+            f"<li>{_esc(str(c.department_name or c.department) + ': ') if c.department else ''}"
+            f"{_esc(c.text)}</li>"
+            for c in cs
+        )
+        parts.append(
+            f'<details class="kp-change kp-tone-{tone}"><summary>{_esc(heading)} ({len(cs)})'
+            f"</summary><ul>{lis}</ul></details>"
+        )
+    inner = "".join(parts) or '<p class="kp-note">Nothing changed in the figures compared.</p>'
+    return (
+        '<section aria-labelledby="changed"><h2 id="changed">What changed since '
+        f"{_esc(month_label(previous))}</h2>{inner}"
+        '<p class="kp-note"><a href="../dashboards/index.html">Dashboards: history across months'
+        "</a></p></section>"
     )
 
 
@@ -249,7 +307,7 @@ def _scope_heading() -> str:
     return scope[:1].upper() + scope[1:]
 
 
-def _province_section(reports: list[Mapping[str, Any]]) -> str:
+def _province_section(reports: list[Mapping[str, Any]], changed=None) -> str:
     if not reports:
         return ""
     ordered = sorted(
@@ -257,7 +315,7 @@ def _province_section(reports: list[Mapping[str, Any]]) -> str:
     )
     cards = "".join(
         f'<li class="kp-card"><h3>{_esc(str(r["family_title"]))}</h3>'
-        f"{_cell(r, str(r['family_title']))}</li>"
+        f"{_cell(r, str(r['family_title']), (changed or {}).get((r['family'], None), ()))}</li>"
         for r in ordered
     )
     return (
@@ -303,12 +361,19 @@ def _not_provided(manifest: Mapping[str, Any]) -> str:
 
 
 def render_month_index(
-    month: str, reports: Sequence[Mapping[str, Any]], manifest: Mapping[str, Any] | None = None
+    month: str,
+    reports: Sequence[Mapping[str, Any]],
+    manifest: Mapping[str, Any] | None = None,
+    changes: Sequence[Any] | None = None,
+    previous: str | None = None,
 ) -> str:
     """HTML of the month portal page (see :func:`write_month_index`)."""
     manifest = dict(manifest or {})
     reports = list(reports)
     _validate(reports)
+    changed: dict[tuple[str, Any], list[Any]] = {}
+    for c in changes or ():
+        changed.setdefault((c.family, c.department), []).append(c)
     province = [r for r in reports if r["scope"] == "province"]
     dept_reports = [r for r in reports if r["scope"] == "department"]
 
@@ -348,7 +413,7 @@ def render_month_index(
                 )
             else:
                 label = f"{fam_title}, {row['name']}"
-                cells.append(f"<td>{_cell(rep, label)}</td>")
+                cells.append(f"<td>{_cell(rep, label, changed.get((fam, slug), ()))}</td>")
         rows.append(
             f'<tr data-area="{_esc(row["area"])}" data-name="{_esc(row["name"].lower())}" '
             f'id="dept-{_esc(slug)}"><th scope="row">{_esc(row["name"])}</th>'
@@ -371,7 +436,8 @@ def render_month_index(
     body = (
         _summary(reports, manifest)
         + _not_provided(manifest)
-        + _province_section(province)
+        + (_what_changed(changes or [], previous, reports) if changes is not None else "")
+        + _province_section(province, changed)
         + dept_section
     )
     if not reports:
@@ -386,16 +452,21 @@ def write_month_index(
     month: str,
     reports: Sequence[Mapping[str, Any]],
     manifest: Mapping[str, Any] | None = None,
+    changes: Sequence[Any] | None = None,
+    previous: str | None = None,
 ) -> Path:
     """Write ``month_dir/index.html`` (province reports first, then departments x families).
 
     Each report: {family, family_title, scope (department|province), department, department_name,
     priority_area, status (done|cached|failed|not_rebuilt), error, note, html, pdf (relative paths or None),
-    headline (dict)}.
+    headline (dict)}. ``changes`` (:class:`helpers.publish.changes.Change`, from
+    :func:`helpers.publish.dashboards.stage_month`) since the ``previous`` published month add a
+    "what changed" section and a line under each report that changed.
     """
     month_dir = Path(month_dir)
     month_dir.mkdir(parents=True, exist_ok=True)
-    return _write(month_dir / "index.html", render_month_index(month, reports, manifest))
+    page = render_month_index(month, reports, manifest, changes, previous)
+    return _write(month_dir / "index.html", page)
 
 
 def _write(path: Path, text: str) -> Path:
@@ -478,11 +549,52 @@ def render_root_index(outputs_root: str | Path) -> str:
         )
     else:
         body = '<p class="kp-note">No months have been published yet.</p>'
+    if (root / "dashboards" / "index.html").is_file():
+        body = (
+            '<p class="kp-note kp-dash-link"><a href="dashboards/index.html">Leadership dashboards'
+            "</a>: what changed since last month, history by department, league tables over "
+            "time, public sector entities.</p>" + body
+        )
     return _page("Performance monitoring reports", body)
 
 
-def write_root_index(outputs_root: str | Path) -> Path:
-    """Write ``outputs_root/index.html``: months (YYYY-MM folders with manifest.json), newest first."""
+def write_root_index(outputs_root: str | Path, dashboards: bool = True) -> Path:
+    """Write ``outputs_root/index.html``: months (YYYY-MM folders with manifest.json), newest
+    first; with ``dashboards`` first rebuild ``outputs_root/dashboards/`` from the published
+    months (:func:`helpers.publish.dashboards.build_site`; skipped when nothing changed; a
+    failure there is a warning, never a failed publish)."""
     root = Path(outputs_root)
     root.mkdir(parents=True, exist_ok=True)
+    if dashboards:
+        try:
+            from helpers.publish import dashboards as dash
+
+            dash.build_site(root)
+        except Exception as exc:  # the month is published either way
+            import sys
+
+            print(f"warning: dashboards not rebuilt: {type(exc).__name__}: {exc}", file=sys.stderr)
     return _write(root / "index.html", render_root_index(root))
+
+
+def stage_month(
+    outputs_root: str | Path,
+    month: str,
+    staging: str | Path,
+    reports: Sequence[Mapping[str, Any]],
+    manifest: Mapping[str, Any] | None = None,
+) -> None:
+    """Before the disclosure scan: the month's dashboard snapshot and "what changed since the
+    previous published month" in its index (:func:`helpers.publish.dashboards.stage_month`).
+    A failure leaves the plain index (already written) and is a warning, never a failed month."""
+    try:
+        from helpers.publish import dashboards
+
+        dashboards.stage_month(outputs_root, month, staging, reports, manifest)
+    except Exception as exc:
+        import sys
+
+        print(
+            f"warning: {month}: what-changed not written: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
