@@ -95,3 +95,23 @@ services:
 """
     with pytest.raises(RegistryError, match="unknown department 'wellness'"):
         load_registry(_write(tmp_path, unknown))
+
+
+def test_slugs_are_bounded_and_names_carry_no_direction_controls(tmp_path):
+    def one(slug: str, name: str = "Health") -> str:
+        return (
+            "departments:\n"
+            f'  - {{slug: {slug}, priority_area: Health, names: [{{name: "{name}", '
+            "valid_from: 2018-08-01}]}\n"
+        )
+
+    # a 300-character slug would make every output file name too long
+    with pytest.raises(RegistryError, match="slug longer than 64 characters \\(300\\)"):
+        load_registry(_write(tmp_path, one("a" * 300)))
+    # 'province' is the province reports' folder: a department of that slug would overwrite it
+    with pytest.raises(RegistryError, match="slug 'province' is reserved"):
+        load_registry(_write(tmp_path, one("province")))
+    # U+202E turns 'Health \u202eecnaniF' into what reads as 'Health Finance' reversed
+    with pytest.raises(RegistryError, match="direction control U\\+202E"):
+        load_registry(_write(tmp_path, one("health", "Health \u202eecnaniF")))
+    assert load_registry(_write(tmp_path, one("a" * 64))).slugs == {"a" * 64}

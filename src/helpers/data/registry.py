@@ -28,6 +28,24 @@ import yaml
 from helpers import profile as profiles
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+MAX_SLUG = 64  # slugs name output folders and files: bounded well below file-name limits
+#: slugs the outputs use for themselves (the province folder, the site's own folders)
+RESERVED_SLUGS = frozenset({"province", "dashboards", "assets", "index", "builds", "cache"})
+#: bidirectional controls and invisible marks: they can make a name read as another
+BIDI_RE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+
+
+def _check_text(value: str, where: str) -> str:
+    """A registry name without bidirectional control characters (U+202E and friends)."""
+    m = BIDI_RE.search(value)
+    if m:
+        raise RegistryError(
+            f"{where}: {value!r} holds the invisible direction control U+{ord(m.group()):04X}; "
+            "remove it"
+        )
+    return value
+
+
 SERVICE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -126,6 +144,13 @@ def _load_departments(doc: dict, src: Path, areas: tuple[str, ...]) -> pd.DataFr
         slug = dep.get("slug")
         if not isinstance(slug, str) or not SLUG_RE.match(slug):
             raise RegistryError(f"{where}: slug must be lowercase-hyphen, got {slug!r}")
+        if len(slug) > MAX_SLUG:
+            raise RegistryError(f"{where}: slug longer than {MAX_SLUG} characters ({len(slug)})")
+        if slug in RESERVED_SLUGS:
+            raise RegistryError(
+                f"{where}: slug {slug!r} is reserved (the outputs use "
+                f"{', '.join(sorted(RESERVED_SLUGS))}); choose another"
+            )
         if slug in seen:
             raise RegistryError(f"{where}: duplicate slug {slug!r}")
         seen.add(slug)
@@ -148,7 +173,7 @@ def _load_departments(doc: dict, src: Path, areas: tuple[str, ...]) -> pd.DataFr
                 raise RegistryError(f"{where} ({slug}): valid_to {end} is not after {start}")
             if not n.get("name"):
                 raise RegistryError(f"{where} ({slug}): empty name")
-            periods.append((start, end, str(n["name"])))
+            periods.append((start, end, _check_text(str(n["name"]), f"{where} ({slug}) name")))
         periods.sort(key=lambda p: p[0])
         for (_, end_a, _), (start_b, _, _) in zip(periods, periods[1:], strict=False):
             if end_a is None or end_a > start_b:
@@ -199,7 +224,7 @@ def _load_entities(doc: dict, slugs: set[str], src: Path) -> pd.DataFrame:
             rows.append(
                 {
                     "entity_id": str(item["id"]),
-                    "name": str(item["name"]),
+                    "name": _check_text(str(item["name"]), f"{src}: entity {item['id']}"),
                     "department": dep,
                     "entity_type": str(item["type"]),
                 }
@@ -222,7 +247,11 @@ def _load_services(doc: dict, slugs: set[str], src: Path) -> pd.DataFrame:
                 f"{src}: service {code!r} mapped to unknown department {item.get('department')!r}"
             )
         rows.append(
-            {"service": code, "label": str(item["label"]), "department": item["department"]}
+            {
+                "service": code,
+                "label": _check_text(str(item["label"]), f"{src}: service {code}"),
+                "department": item["department"],
+            }
         )
     df = pd.DataFrame(rows, columns=["service", "label", "department"])
     if df["service"].duplicated().any():
