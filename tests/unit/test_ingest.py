@@ -430,3 +430,41 @@ def test_unknown_profile_exits_2_listing_the_known_ones(tmp_path, capsys):
     assert code == 2
     assert len(err.splitlines()) == 1
     assert "unknown profile 'atlantis'" in err and "kp" in err
+
+
+def test_make_data_and_a_report_run_never_overlap(small_raw_copy, tmp_path, capsys):
+    """A load under a run's shared lock is refused (exit 3) and leaves the warehouse as it was;
+    a run while a load holds the lock is refused before it plans anything."""
+    from helpers.data import warehouse_lock
+    from helpers.engine import run as engine_run
+
+    wh = tmp_path / "wh.duckdb"
+    assert ingest.run(small_raw_copy, wh, log=lambda *a, **k: None) == 0
+    before = wh.stat().st_mtime_ns
+    lines = []
+    with warehouse_lock.hold(wh, shared=True):  # a report run is reading it
+        code = ingest.run(small_raw_copy, wh, force=True, log=lambda *a, **k: lines.append(a))
+    assert code == 3 and wh.stat().st_mtime_ns == before
+    assert "busy: a report run or another `make data` is using it" in str(lines)
+    capsys.readouterr()
+    with warehouse_lock.hold(wh, shared=False):  # make data is rebuilding it
+        code = engine_run.cli(["--month", "2024-09", "--warehouse", str(wh), "--outputs",
+                               str(tmp_path / "out")])  # fmt: skip
+    assert code == 3
+    assert "busy: `make data` is rebuilding it" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "2024-09").exists()
+
+
+def test_unchanged_inputs_are_up_to_date_from_any_working_directory(
+    small_raw_copy, tmp_path, monkeypatch
+):
+    wh = tmp_path / "wh.duckdb"
+    assert ingest.run(small_raw_copy, wh, log=lambda *a, **k: None) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    lines = []
+    assert (
+        ingest.run(small_raw_copy, wh, log=lambda *a, **k: lines.append(" ".join(map(str, a)))) == 0
+    )
+    assert any("is up to date" in line for line in lines), lines

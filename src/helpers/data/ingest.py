@@ -33,7 +33,7 @@ import pandas as pd
 from helpers import paths
 from helpers import profile as profiles
 from helpers.data import mapping as mappings
-from helpers.data import schemas, survey_instrument, tables
+from helpers.data import schemas, survey_instrument, tables, warehouse_lock
 from helpers.data.groups import INPUT_GROUPS
 from helpers.data.registry import Registry, RegistryError, load_registry
 from helpers.data.schemas import (
@@ -1163,10 +1163,16 @@ def calendar_start_year(fy) -> int | None:
 
 
 def _display(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """A path as messages and the recorded checksums name it: relative to the project when
+    inside it (the same from any working directory), else to the working directory, else as
+    given."""
+    full = Path(path).resolve()
+    for base in (paths.ROOT, Path.cwd()):
+        try:
+            return str(full.relative_to(Path(base).resolve()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 # The month columns that give each input group its own range of months.
@@ -1346,7 +1352,7 @@ def current_checksums(data_dir: Path, registry: Registry) -> dict[str, str]:
         for p in sorted(mdir.glob("*.yaml")) + sorted(mdir.glob("*.yml")):
             sums[_display(p)] = sha256_file(p)
     for p in sorted(data_dir.iterdir()):
-        if p.is_file() and p.suffix.lower() in {".csv", ".xlsx", ".sav"}:
+        if p.is_file() and p.suffix.lower() in {".csv", ".xlsx", ".sav", ".json"}:
             sums[p.name] = sha256_file(p)
     return sums
 
@@ -1380,7 +1386,17 @@ def run(
     registry: Registry | None = None,
     log=print,
 ) -> int:
-    """Validate and load; return the exit code (0 ok or unchanged, 1 invalid input, 2 setup problem)."""
+    """Validate and load; return the exit code (0 ok or unchanged, 1 invalid input, 2 setup
+    problem, 3 the warehouse is busy: a report run or another load holds it)."""
+    try:
+        with warehouse_lock.hold(Path(warehouse), shared=False):
+            return _run(data_dir, warehouse, rejected_dir, force=force, registry=registry, log=log)
+    except warehouse_lock.WarehouseBusy as exc:
+        log(f"error: {exc}", file=sys.stderr)
+        return 3
+
+
+def _run(data_dir, warehouse, rejected_dir, *, force, registry, log) -> int:
     t0 = time.perf_counter()
     data_dir = Path(data_dir)
     warehouse = Path(warehouse)
@@ -1513,6 +1529,9 @@ def cli(argv: list[str] | None = None) -> int:
     except (OSError, duckdb.Error) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the warehouse is replaced atomically: the old one stands
+        print("interrupted: the warehouse was not changed", file=sys.stderr)
+        return 130
 
 
 def main() -> int:

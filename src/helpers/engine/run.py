@@ -29,6 +29,7 @@ from helpers import paths
 from helpers import profile as profiles
 from helpers.engine import assemble
 from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, sha256_bytes
+from helpers.data import warehouse_lock
 from helpers.engine.inputs import Warehouse, WarehouseFacts, WarehouseMissing
 from helpers.engine.params import (
     ParamError,
@@ -297,6 +298,13 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     except profiles.ProfileError as exc:
         raise ParamError(str(exc)) from None
     ctx = RunContext(args)
+    # read under the warehouse's shared lock: `make data` cannot rebuild it during the run
+    with warehouse_lock.hold(ctx.warehouse, shared=True):
+        return _locked_run(args, ctx, prof, facts, t0)
+
+
+def _locked_run(args, ctx, prof, facts: WarehouseFacts | None, t0: float) -> int:
+    """The run once the warehouse is held: plan, keys, execute, publish."""
     suite = load_suite(ctx.suite_path)
     check_profile_families(prof, suite)
     settings = _settings(suite.settings, args)
@@ -724,7 +732,7 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     except (ParamError, WarehouseMissing) as exc:
         print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
-    except assemble.MonthBusy as exc:
+    except (assemble.MonthBusy, warehouse_lock.WarehouseBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
