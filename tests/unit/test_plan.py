@@ -159,3 +159,45 @@ def test_the_registry_of_the_report_month_decides_the_departments(suite, tmp_pat
     assert not [j for j in after.jobs if j.department == "closed"]
     with pytest.raises(ParamError, match="not in the registry for 2025-03"):
         plan_month(suite, facts, month="2025-03", notebooks_dir=tmp_path, depts=["closed"])
+
+
+def test_shipped_notebooks_declare_exactly_their_suite_parameters():
+    from helpers import paths
+    from helpers.engine.plan import notebook_parameters
+
+    real = load_suite(paths.PARAMS_DIR / "suite.yaml")
+    for fam in real.families.values():
+        names = notebook_parameters(paths.NOTEBOOKS_DIR / fam.notebook)
+        assert sorted(names) == sorted(fam.parameters), fam.name
+
+
+def test_a_lost_parameters_tag_or_a_broken_notebook_is_refused_before_any_kernel(tmp_path):
+    """With the tag gone papermill would add the run's values nowhere: every report would
+    show the notebook's default department. Refused with one line, like a bad file."""
+    import json
+    import shutil
+
+    from helpers import paths
+    from helpers.engine.plan import Job, check_notebooks
+
+    real = load_suite(paths.PARAMS_DIR / "suite.yaml")
+    nb = tmp_path / "budget_execution.ipynb"
+    shutil.copy(paths.NOTEBOOKS_DIR / "budget_execution.ipynb", nb)
+    job = Job("budget_execution", "Budget", "department", "finance", "2025-03", nb, {})
+    check_notebooks([job], real)  # the shipped notebook passes
+    doc = json.loads(nb.read_text())
+    doc["cells"][0]["metadata"]["tags"] = []
+    nb.write_text(json.dumps(doc))
+    with pytest.raises(ParamError, match="0 cells tagged 'parameters'"):
+        check_notebooks([job], real)
+    doc["cells"][0]["metadata"]["tags"] = ["parameters"]
+    doc["cells"][0]["source"] = 'department = "health"\nmonth = "2025-03"\n'
+    nb.write_text(json.dumps(doc))
+    with pytest.raises(ParamError, match="missing underspend_margin"):
+        check_notebooks([job], real)
+    nb.write_bytes(b'{"cells": [\xff')
+    with pytest.raises(ParamError, match="is not a readable notebook"):
+        check_notebooks([job], real)
+    nb.unlink()
+    with pytest.raises(ParamError, match="notebook not found"):
+        check_notebooks([job], real)

@@ -212,18 +212,69 @@ def plan_month(
     )
 
 
-def check_notebooks_exist(jobs: Iterable[Job]) -> None:
-    """Every selected job's notebook must exist (a missing one is a bad parameter)."""
-    missing = sorted({str(j.notebook) for j in jobs if not j.notebook.is_file()})
-    if missing:
-        raise ParamError(f"notebook file(s) not found: {', '.join(missing)}")
+def notebook_parameters(path: Path) -> list[str]:
+    """The names the notebook's ``parameters`` cell assigns; ParamError (one line) when the
+    file is missing, not UTF-8 JSON, or has no or several cells tagged ``parameters``."""
+    import ast
+    import json
+
+    try:
+        nb = json.loads(Path(path).read_bytes().decode("utf-8"))
+        cells = [
+            c
+            for c in nb.get("cells", [])
+            if "parameters" in (c.get("metadata", {}).get("tags") or [])
+        ]
+    except FileNotFoundError:
+        raise ParamError(f"notebook not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        reason = getattr(exc, "msg", None) or type(exc).__name__
+        raise ParamError(f"notebook {path} is not a readable notebook (JSON: {reason})") from None
+    if len(cells) != 1:
+        raise ParamError(
+            f"notebook {path}: {len(cells)} cells tagged 'parameters' (exactly one is needed: "
+            "papermill puts the run's values after it; without it every report would show the "
+            "notebook's defaults)"
+        )
+    src = cells[0].get("source", "")
+    src = "".join(src) if isinstance(src, list) else str(src)
+    try:
+        tree = ast.parse(src)
+    except SyntaxError as exc:
+        raise ParamError(f"notebook {path}: parameters cell line {exc.lineno}: {exc.msg}") from None
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_notebooks(jobs: Iterable[Job], suite) -> None:
+    """Before any kernel starts, for every family the month plans (narrowed or not): the
+    notebook exists, is a notebook, and its ``parameters`` cell assigns exactly the family's
+    declared parameters (a lost tag or a renamed parameter would publish defaults)."""
+    seen: dict[Path, str] = {}
+    for j in jobs:
+        seen.setdefault(j.notebook, j.family)
+    for path, family in sorted(seen.items()):
+        names = notebook_parameters(path)
+        declared = set(suite.families[family].parameters)
+        if set(names) != declared:
+            missing, extra = sorted(declared - set(names)), sorted(set(names) - declared)
+            parts = [f"missing {', '.join(missing)}" if missing else "",
+                     f"not declared {', '.join(extra)}" if extra else ""]  # fmt: skip
+            raise ParamError(
+                f"notebook {path}: parameters cell does not match params/suite.yaml's "
+                f"{family} ({'; '.join(p for p in parts if p)})"
+            )
 
 
 __all__ = [
     "Job",
     "MonthPlan",
     "PROVINCE",
-    "check_notebooks_exist",
+    "check_notebooks",
+    "notebook_parameters",
     "coerce_value",
     "parse_overrides",
     "plan_month",

@@ -27,9 +27,9 @@ from typing import Any
 
 from helpers import paths
 from helpers import profile as profiles
+from helpers.data import warehouse_lock
 from helpers.engine import assemble
 from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, sha256_bytes
-from helpers.data import warehouse_lock
 from helpers.engine.inputs import Warehouse, WarehouseFacts, WarehouseMissing
 from helpers.engine.params import (
     ParamError,
@@ -39,7 +39,7 @@ from helpers.engine.params import (
     load_suite,
     validate_settings,
 )
-from helpers.engine.plan import Job, MonthPlan, check_notebooks_exist, parse_overrides, plan_month
+from helpers.engine.plan import Job, MonthPlan, check_notebooks, parse_overrides, plan_month
 
 log = logging.getLogger("helpers.engine")
 PACKAGES = (
@@ -300,10 +300,10 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     ctx = RunContext(args)
     # read under the warehouse's shared lock: `make data` cannot rebuild it during the run
     with warehouse_lock.hold(ctx.warehouse, shared=True):
-        return _locked_run(args, ctx, prof, facts, t0)
+        return _locked_run(args, argv, ctx, prof, facts, t0)
 
 
-def _locked_run(args, ctx, prof, facts: WarehouseFacts | None, t0: float) -> int:
+def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) -> int:
     """The run once the warehouse is held: plan, keys, execute, publish."""
     suite = load_suite(ctx.suite_path)
     check_profile_families(prof, suite)
@@ -328,6 +328,7 @@ def _locked_run(args, ctx, prof, facts: WarehouseFacts | None, t0: float) -> int
         overrides=overrides,
         families=prof.families,
     )
+    check_notebooks(plan.jobs, suite)  # every planned family, even in a narrowed run
     env = Environment.compute(
         ctx.helpers_dir,
         ctx.lock_file,
@@ -349,7 +350,6 @@ def _locked_run(args, ctx, prof, facts: WarehouseFacts | None, t0: float) -> int
         print_plan(plan, to_run)
         _save_facts(facts)
         return 0
-    check_notebooks_exist(plan.selected_jobs())
     if to_run:  # the reports read these files in their kernels: refuse bad values first
         check_parameter_files(ctx.suite_path.parent)
     _save_facts(facts)  # only once everything is valid: a rejected run writes nothing
