@@ -2,7 +2,11 @@
 
 Only the driver writes it (DuckDB allows one writer process). Runs of different months may
 overlap, so every write opens the file under an exclusive ``flock`` on ``ledger.lock`` and
-closes it again; writes are small and rare (one per finished job).
+closes it again; writes are small and rare (one per finished job). An operator who holds the
+file open (any DuckDB connection, even read-only, locks it for other processes) never breaks
+a run: writes retry for a few seconds, then go to ``ledger.duckdb.pending.jsonl`` and are
+applied by the next write; reads use a copy. Query it safely from a copy
+(``cp outputs/ledger.duckdb /tmp/ledger.duckdb``), see docs/engine.md.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import shutil
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +40,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
+BUSY_SECONDS = 5.0  # how long a write waits for another program's hold on the ledger
+
+
+class LedgerBusy(RuntimeError):
+    """Another program holds the ledger file past the retry."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)  # naive UTC (TIMESTAMPTZ needs pytz)
 
@@ -44,42 +59,102 @@ class Ledger:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[Any]:
+    def _connect(self, read_only: bool = False) -> Iterator[Any]:
+        """Open the ledger under the write lock. An operator's open connection (DuckDB locks
+        the file for any other process) makes it retry for ``BUSY_SECONDS``; reads then use a
+        copy, writes raise :class:`LedgerBusy` (the callers keep the records in the journal)."""
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            con = duckdb.connect(str(self.path))
+            con, copied = None, False
+            deadline = time.monotonic() + BUSY_SECONDS
+            while con is None:
+                try:
+                    con = duckdb.connect(str(self.path))
+                except duckdb.IOException as exc:
+                    if time.monotonic() < deadline:
+                        time.sleep(0.2)
+                        continue
+                    if not read_only or not self.path.exists():
+                        raise LedgerBusy(f"{self.path}: {exc}") from None
+                    copy = Path(tempfile.mkdtemp(prefix="ledger-")) / self.path.name
+                    shutil.copy2(self.path, copy)  # a reader holds it: read a copy
+                    con, copied = duckdb.connect(str(copy), read_only=True), True
             try:
-                con.execute(SCHEMA)
+                if not copied:
+                    con.execute(SCHEMA)
+                    self._replay(con)
                 yield con
             finally:
                 con.close()
 
+    def _journal(self) -> Path:
+        return self.path.with_name(self.path.name + ".pending.jsonl")
+
+    def _replay(self, con) -> None:
+        """Apply the writes kept while the ledger was held by a reader, then drop them."""
+        j = self._journal()
+        if not j.exists():
+            return
+        for line in j.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if rec["many"]:
+                con.executemany(rec["sql"], rec["params"])
+            else:
+                con.execute(rec["sql"], rec["params"])
+        j.unlink()
+
+    def _write(self, statements: list[tuple[str, list, bool]]) -> None:
+        """Run (sql, params, many) statements; if a reader holds the ledger past the retry,
+        keep them in ``ledger.duckdb.pending.jsonl`` (applied, in order, by the next write)
+        and warn: a run never fails because someone is reading its ledger."""
+        try:
+            with self._connect() as con:
+                for sql, params, many in statements:
+                    (con.executemany if many else con.execute)(sql, params)
+        except LedgerBusy as exc:
+            with open(self._journal(), "a", encoding="utf-8") as fh:
+                for sql, params, many in statements:
+                    fh.write(
+                        json.dumps({"sql": sql, "params": params, "many": many}, default=str) + "\n"
+                    )
+            print(
+                f"warning: the ledger is held by another program ({exc}); this run's records "
+                f"are kept in {self._journal().name} until the next write",
+                file=sys.stderr,
+            )
+
     def start_run(self, run_id: str, month: str, argv: list[str], meta: dict[str, Any]) -> None:
         """Record a run as started; mark earlier unfinished runs of the month as killed (the
         caller holds the month lock, so they cannot still be running)."""
-        with self._connect() as con:
-            con.execute(
-                "UPDATE runs SET status = 'killed' WHERE month = ? AND status = 'running'",
-                [month],
-            )
-            con.execute(
-                "INSERT INTO runs (run_id, month, started_at, status, argv, git_commit, git_dirty,"
-                " executor, isolation, n_jobs) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                [
-                    run_id,
-                    month,
-                    _now(),
-                    json.dumps(argv),
-                    meta.get("commit"),
-                    meta.get("dirty"),
-                    meta.get("executor"),
-                    meta.get("isolation"),
-                    meta.get("n_jobs"),
-                ],
-            )
+        self._write(
+            [
+                (
+                    "UPDATE runs SET status = 'killed' WHERE month = ? AND status = 'running'",
+                    [month],
+                    False,
+                ),
+                (
+                    "INSERT INTO runs (run_id, month, started_at, status, argv, git_commit, "
+                    "git_dirty, executor, isolation, n_jobs) "
+                    "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    [
+                        run_id,
+                        month,
+                        _now(),
+                        json.dumps(argv),
+                        meta.get("commit"),
+                        meta.get("dirty"),
+                        meta.get("executor"),
+                        meta.get("isolation"),
+                        meta.get("n_jobs"),
+                    ],
+                    False,
+                ),
+            ]
+        )
 
     def record_jobs(self, run_id: str, month: str, rows: list[dict[str, Any]]) -> None:
         """Record finished (or cached) jobs."""
@@ -107,10 +182,15 @@ class Ledger:
                     _now(),
                 ]
             )
-        with self._connect() as con:
-            con.executemany(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values
-            )
+        self._write(
+            [
+                (
+                    "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                    True,
+                )
+            ]
+        )
 
     def finish_run(
         self,
@@ -123,28 +203,32 @@ class Ledger:
         """Record the end of a run: ``ok``, ``failed`` (some report failed, or publishing
         failed: see ``note``), ``blocked`` (the disclosure scan refused the month: ``note`` says
         why) or ``interrupted``."""
-        with self._connect() as con:
-            con.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, n_done = ?, n_cached = ?,"
-                " n_failed = ?, duration_s = ?, note = ? WHERE run_id = ?",
-                [
-                    _now(),
-                    status,
-                    counts.get("done", 0),
-                    counts.get("cached", 0),
-                    counts.get("failed", 0),
-                    duration,
-                    None if note is None else str(note)[:4000],
-                    run_id,
-                ],
-            )
+        self._write(
+            [
+                (
+                    "UPDATE runs SET finished_at = ?, status = ?, n_done = ?, n_cached = ?,"
+                    " n_failed = ?, duration_s = ?, note = ? WHERE run_id = ?",
+                    [
+                        _now(),
+                        status,
+                        counts.get("done", 0),
+                        counts.get("cached", 0),
+                        counts.get("failed", 0),
+                        duration,
+                        None if note is None else str(note)[:4000],
+                        run_id,
+                    ],
+                    False,
+                )
+            ]
+        )
 
     def last_failed(self, month: str) -> set[str]:
         """Job ids whose most recent record for ``month`` is a failure (or was blocked by the
         disclosure scan)."""
         if not self.path.exists():
             return set()
-        with self._connect() as con:
+        with self._connect(read_only=True) as con:
             rows = con.execute(
                 "SELECT job_id FROM (SELECT job_id, status, row_number() OVER ("
                 " PARTITION BY job_id ORDER BY recorded_at DESC) AS rn FROM jobs"
@@ -155,13 +239,13 @@ class Ledger:
 
     def jobs(self, run_id: str) -> list[dict[str, Any]]:
         """The job rows of one run (for tests and inspection)."""
-        with self._connect() as con:
+        with self._connect(read_only=True) as con:
             cur = con.execute("SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id", [run_id])
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def runs(self, month: str | None = None) -> list[dict[str, Any]]:
-        with self._connect() as con:
+        with self._connect(read_only=True) as con:
             sql = (
                 "SELECT * FROM runs"
                 + (" WHERE month = ?" if month else "")
