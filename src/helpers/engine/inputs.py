@@ -78,8 +78,9 @@ class Warehouse:
 
     def __init__(self, path: Path, memo_path: Path | None = None):
         self.path = Path(path)
-        if not self.path.exists():
-            raise WarehouseMissing(f"warehouse not found at {self.path}: run `make data` first")
+        if not self.path.is_file():
+            what = "is a folder, not a warehouse file" if self.path.is_dir() else "not found"
+            raise WarehouseMissing(f"warehouse {self.path} {what}: run `make data` first")
         self.memo_path = memo_path
         self._identity = _file_identity(self.path)
         self._memo: dict[str, Any] = self._load_memo()
@@ -122,7 +123,16 @@ class Warehouse:
 
     def _get(self, key: str, compute):
         if key not in self._memo:
-            self._memo[key] = compute()
+            try:
+                self._memo[key] = compute()
+            except Exception as exc:  # duckdb.Error, the data layer's WarehouseMissing ...
+                if type(exc).__module__.split(".")[0] not in {"duckdb", "_duckdb", "helpers"}:
+                    raise
+                reason = " ".join(str(exc).split())[:200]
+                raise WarehouseMissing(
+                    f"warehouse {self.path} cannot be read ({reason}): run `make data` to "
+                    "rebuild it"
+                ) from None
             self._dirty = True
         return self._memo[key]
 
