@@ -56,3 +56,29 @@ def test_an_unreadable_warehouse_is_one_line_and_exit_2(tmp_path, capsys, kind):
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert ("cannot be read" if kind == "corrupt" else "is a folder") in err
     assert "make data" in err
+
+
+def test_automatic_worker_count_follows_cores_and_memory(monkeypatch, tmp_path):
+    import builtins
+
+    from helpers.engine import run as engine_run
+
+    real_open = builtins.open
+
+    def meminfo(gb: float):
+        def fake(path, *a, **k):
+            if str(path) == "/proc/meminfo":
+                f = tmp_path / "meminfo"
+                f.write_text(f"MemTotal: 99 kB\nMemAvailable: {int(gb * 1024 * 1024)} kB\n")
+                return real_open(f, *a, **k)
+            return real_open(path, *a, **k)
+
+        return fake
+
+    monkeypatch.setattr(engine_run.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(builtins, "open", meminfo(24))
+    assert engine_run.default_workers() == 8  # 24 GB hold 16 workers: the cores decide
+    monkeypatch.setattr(builtins, "open", meminfo(4))
+    assert engine_run.default_workers() == 2  # 4 GB / 1.5 GB a worker
+    monkeypatch.setattr(builtins, "open", meminfo(0.5))
+    assert engine_run.default_workers() == 1  # never zero

@@ -371,6 +371,31 @@ def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) 
         return _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0)
 
 
+#: Memory one worker needs (its kernel with the largest report's frames, plus the publisher):
+#: about 1 GB measured on the KP sample; the automatic worker count leaves room for it.
+WORKER_MEMORY_GB = 1.5
+
+
+def default_workers() -> int:
+    """``jobs: auto``: one worker per core, fewer when the memory available would not hold
+    them (``MemAvailable`` / ``WORKER_MEMORY_GB``), at least one."""
+    cores = os.cpu_count() or 1
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return cores
+    return max(1, min(cores, int(kb / 1024 / 1024 / WORKER_MEMORY_GB)))
+
+
+def _project_relative(path: Path) -> str:
+    """A path inside the project as project-relative text; outside it, only its name."""
+    try:
+        return str(Path(path).resolve().relative_to(paths.ROOT.resolve()))
+    except ValueError:
+        return Path(path).name
+
+
 #: Status of a report outside a narrowed run (DEPT=, NOTEBOOK=, --only-failed) whose inputs
 #: changed since it was last built: listed in the portal, never published from stale output.
 NOT_REBUILT = "not_rebuilt"
@@ -402,7 +427,7 @@ def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, 
     staging.mkdir(parents=True)
     git = git_info(paths.ROOT)
     ledger = Ledger(ctx.outputs / "ledger.duckdb")
-    n_workers = settings.jobs or os.cpu_count() or 1
+    n_workers = settings.jobs or default_workers()
     ledger.start_run(
         run_id,
         plan.month,
@@ -628,7 +653,7 @@ def _assemble_month(
         },
         "formats": list(suite.formats),
         "inputs": {
-            "warehouse": str(ctx.warehouse),
+            "warehouse": _project_relative(ctx.warehouse),  # no machine paths on the site
             "data_checksums": {j.folder: j.data_checksum for j in plan.jobs},
             "suite_sha256": sha256_bytes(suite.raw_text.encode()),
         },
