@@ -136,3 +136,28 @@ def test_clean_stale_tmp_keeps_live_processes(tmp_path):
     cache.clean_stale_tmp()
     assert live.exists() and not dead.exists()
     assert str(os.getpid()) in live.name
+
+
+def test_an_entry_edited_in_place_is_evicted_and_not_reused(tmp_path):
+    """The recorded SHA-256 of every file is checked before reuse: an HTML file edited in the
+    cache (a figure changed by hand) makes the entry unusable, so the report is run again."""
+    import hashlib
+    import json
+
+    from helpers.engine.cache import Cache
+
+    cache = Cache(tmp_path / ".cache")
+    key = "k" * 64
+    tmp = cache.staging_dir(key)
+    (tmp / "r.html").write_text("<p>Finance has spent 51%</p>")
+    (tmp / "r.pdf").write_bytes(b"%PDF-1.7 ...")
+    hashes = {k: hashlib.sha256((tmp / n).read_bytes()).hexdigest()
+              for k, n in (("html", "r.html"), ("pdf", "r.pdf"))}  # fmt: skip
+    cache.commit(tmp, key, {"status": "done", "files": {"html": "r.html", "pdf": "r.pdf"},
+                            "hashes": hashes})  # fmt: skip
+    assert cache.has(key) and cache.has(key)  # checked, then trusted by its stat stamp
+    assert json.loads((cache.entry(key) / ".verified").read_text()).keys() == {"r.html", "r.pdf"}
+    html = cache.entry(key) / "r.html"
+    html.write_text("<p>Finance has spent 26%</p>")  # same length, new content
+    assert not cache.has(key)
+    assert not cache.entry(key).exists()  # evicted: the next run builds it again

@@ -16,6 +16,7 @@ no entry or a complete one, even if the writer is killed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_FORMAT = 1
+VERIFIED_FILE = ".verified"  # stat of each file at its last hash check
 RESULT_FILE = "result.json"
 
 
@@ -146,17 +148,49 @@ class Cache:
         return self.root / key
 
     def result(self, key: str) -> dict[str, Any] | None:
-        """The stored result record of a complete entry, or None."""
+        """The stored result record of a complete, intact entry, or None.
+
+        Intact: every file is there and its SHA-256 equals the one recorded when the entry was
+        made (a file edited in place, truncated or replaced fails). An entry that fails is
+        removed, so the report is executed again. Hashing is skipped for a file whose size,
+        inode and modification time are those recorded at its last check (``.verified``)."""
+        entry = self.entry(key)
         try:
-            rec = json.loads((self.entry(key) / RESULT_FILE).read_text())
+            rec = json.loads((entry / RESULT_FILE).read_text())
         except (OSError, ValueError):
             return None
         if rec.get("status") != "done" or rec.get("key") != key:
             return None
         for name in rec.get("files", {}).values():
-            if not (self.entry(key) / name).is_file():
+            if not (entry / name).is_file():
                 return None
+        if not self._intact(entry, rec):
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
         return rec
+
+    @staticmethod
+    def _intact(entry: Path, rec: dict[str, Any]) -> bool:
+        hashes = rec.get("hashes") or {}
+        stamp_file = entry / VERIFIED_FILE
+        try:
+            stamps = json.loads(stamp_file.read_text())
+        except (OSError, ValueError):
+            stamps = {}
+        fresh = {}
+        for kind, name in rec.get("files", {}).items():
+            path = entry / name
+            st = path.stat()
+            stamp = [st.st_size, st.st_ino, st.st_mtime_ns]
+            if stamps.get(name) != stamp:
+                want = hashes.get(kind)
+                if want is not None and sha256_file(path) != want:
+                    return False
+            fresh[name] = stamp
+        if fresh != stamps:
+            with contextlib.suppress(OSError):
+                stamp_file.write_text(json.dumps(fresh, sort_keys=True))
+        return True
 
     def has(self, key: str) -> bool:
         return self.result(key) is not None
