@@ -193,3 +193,76 @@ def test_disclosure_gate_blocks_the_month_and_the_fixed_report_publishes(tmp_pat
     assert env.run() == 0
     assert (env.outputs / MONTH / "health" / "leaky.html").is_file()
     assert env.ledger_runs()[-1]["status"] == "ok"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (workers, and the kernels they started)."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        c, parent = map(int, line.split())
+        children.setdefault(parent, []).append(c)
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.add(c)
+            todo.append(c)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for p in pids:
+        try:
+            os.kill(p, 0)
+        except ProcessLookupError:
+            continue
+        alive.add(p)
+    return alive
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(2, 130, "interrupted"), (15, 143, "terminated")]
+)
+def test_ctrl_c_and_sigterm_stop_a_run_within_seconds(tmp_path, sig, code, word):
+    """Ctrl-C (twice, as impatient users do) or SIGTERM in the middle of a run: the driver
+    stops its workers and their kernels and exits within seconds with one line, the ledger
+    says interrupted, nothing is published."""
+    env = AdvEnv(tmp_path, [family("slow", "slow.ipynb", applies=True)])
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCHER.format(tests=str(E2E_DIR), sums=str(env.sums)))
+    run = subprocess.Popen(
+        [sys.executable, str(launcher), *env.argv("--jobs", "2")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        for line in run.stdout:
+            if line.split()[1:2] == ["start"]:
+                break
+            assert time.monotonic() < deadline, "the run never started a job"
+        else:
+            pytest.fail("the run ended before starting a job")
+        time.sleep(1.0)  # the kernels are up
+        below = _descendants(run.pid)
+        t0 = time.monotonic()
+        os.kill(run.pid, sig)
+        if sig == 2:
+            time.sleep(0.3)
+            os.kill(run.pid, sig)  # the second Ctrl-C waits for the first
+        err, _ = run.communicate(timeout=30)  # stderr is merged into stdout
+        took = time.monotonic() - t0
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, 9)
+    assert run.returncode == code, err
+    assert took < 15, took
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1] == f"{word}: the published month is unchanged" and "Traceback" not in err
+    time.sleep(2.0)  # a kernel notices its worker is gone within a second
+    assert below and _alive(below) == set()  # no worker or kernel left behind
+    assert [r["status"] for r in env.ledger_runs()] == ["interrupted"]
+    assert not (env.outputs / MONTH).exists()

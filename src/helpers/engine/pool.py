@@ -13,6 +13,7 @@ end with one worker busy on a long report while the others sit idle.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -39,14 +40,28 @@ def _worker_main(
     parent_pid: int,
 ) -> None:
     """Body of one worker process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what Ctrl-C does
+    # A session of its own: Ctrl-C at the terminal reaches the driver only, which decides
+    # (it terminates the workers); the kernels this worker starts are in the same session.
+    with contextlib.suppress(OSError):
+        os.setsid()
+    if log_dir:  # what a dying kernel client prints goes to the run's logs, not the terminal
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        fd = os.open(Path(log_dir) / f"worker-{wid}.stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(fd, 2)
+        os.close(fd)
     worker = process_worker(isolation, recycle_after, log_dir)
 
     def die(*_):
         worker.kill_kernel_now()
         os._exit(1)
 
-    signal.signal(signal.SIGTERM, die)
+    def own_signals() -> None:
+        # nbclient installs its own SIGINT/SIGTERM handlers while it runs a notebook and
+        # resets them afterwards: put the worker's back before and after every job
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, die)
+
+    own_signals()
 
     def watch_parent():
         while True:
@@ -65,6 +80,7 @@ def _worker_main(
         if spec is None:
             break
         result_q.put(("start", wid, spec["id"]))
+        own_signals()
         try:
             res = worker.run_job(spec)
         except BaseException as exc:  # never lose a result: report it as a failure
@@ -76,11 +92,13 @@ def _worker_main(
                 "error": f"{type(exc).__name__}: {exc}"[:1500],
                 "duration": None,
             }
+        own_signals()
         result_q.put(("done", wid, res))
     shutdown_process_worker()
 
 
 LOST_AFTER_S = 15.0
+STOP_GRACE_S = 2.0  # after Ctrl-C / SIGTERM: how long workers get to kill their kernels
 DURATIONS_FILE = "durations.json"
 
 
@@ -267,17 +285,29 @@ class LocalPool:
             completed = True
             durations.record(finished)
         finally:
-            if not completed:  # interrupted: stop now (SIGTERM makes workers kill their kernel)
+            if completed:
+                for _ in procs:
+                    task_q.put(None)
+                deadline = time.monotonic() + 30
+            else:  # interrupted: stop now (SIGTERM makes workers kill their kernel)
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits
                 for p in procs.values():
                     p.terminate()
-            for _ in procs:
-                task_q.put(None)
-            deadline = time.monotonic() + 30
+                deadline = time.monotonic() + STOP_GRACE_S
+                # queued tasks nobody will read must not hold the interpreter's exit
+                for q in (task_q, result_q):
+                    q.cancel_join_thread()
             for p in procs.values():
                 p.join(timeout=max(0.1, deadline - time.monotonic()))
                 if p.is_alive():
-                    p.terminate()
+                    p.kill()
                     p.join(5)
+            if not completed:
+                for q in (task_q, result_q):
+                    q.close()
+                if threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     @staticmethod
     def _handle(kind, wid, payload, inflight, remaining, on_start, on_result) -> None:

@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -752,6 +753,13 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     """Entry point for ``python -m helpers.cli reports``; returns the exit status.
     ``facts`` replaces the warehouse (tests)."""
     _setup_logging()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminated(*_):
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminated)  # stop like Ctrl-C, with its own status
     try:
         return run(list(argv), facts=facts)
     except (ParamError, WarehouseMissing) as exc:
@@ -760,9 +768,19 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     except (assemble.MonthBusy, warehouse_lock.WarehouseBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except Terminated:
+        print("terminated: the published month is unchanged", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted: the published month is unchanged", file=sys.stderr)
         return 130
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the run stops as on Ctrl-C (workers and kernels stopped, month unchanged)."""
 
 
 if __name__ == "__main__":
