@@ -82,3 +82,19 @@ def test_automatic_worker_count_follows_cores_and_memory(monkeypatch, tmp_path):
     assert engine_run.default_workers() == 2  # 4 GB / 1.5 GB a worker
     monkeypatch.setattr(builtins, "open", meminfo(0.5))
     assert engine_run.default_workers() == 1  # never zero
+
+
+def test_a_department_gone_from_the_registry_is_named_before_its_reports_stop(caplog):
+    from types import SimpleNamespace
+
+    from helpers.engine import run as engine_run
+
+    plan = SimpleNamespace(month="2025-03", jobs=[SimpleNamespace(id="health/stocktake")])
+    published = {"jobs": [{"id": "health/stocktake"}, {"id": "zakat-ushr/stocktake"}]}
+    with caplog.at_level("WARNING", logger="helpers.engine"):
+        engine_run._warn_dropped(published, plan)
+    assert "1 report(s) published for 2025-03 are no longer planned" in caplog.text
+    assert "zakat-ushr/stocktake" in caplog.text and "health/stocktake;" not in caplog.text
+    caplog.clear()
+    engine_run._warn_dropped({"jobs": [{"id": "health/stocktake"}]}, plan)
+    assert caplog.text == ""

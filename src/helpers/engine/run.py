@@ -361,6 +361,7 @@ def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) 
             job.cached = bool(job.key) and cache.has(job.key)
         to_run = {j.id for j in plan.selected_jobs() if args.force or not j.cached}
         published = assemble.published_manifest(ctx.outputs, plan.month)
+        _warn_dropped(published, plan)
         if not to_run and manifest_matches(published, plan, suite.formats):
             log.info(
                 f"{plan.month}: up to date ({len(published['jobs'])} reports, all cached) "
@@ -720,6 +721,25 @@ def _blocked(exc, plan, results, ledger, run_id, cache, ctx, counts, t0) -> int:
         lines.append(f"all findings: {report}")
     print("\n".join(lines), file=sys.stderr)
     return 1
+
+
+def _warn_dropped(published: dict[str, Any] | None, plan: MonthPlan) -> None:
+    """Say which reports of the published month this run no longer plans (a department
+    removed from the registry, a family whose data were withdrawn): they are not silently
+    dropped from the month, the operator is told before the month is replaced."""
+    if not published:
+        return
+    planned = {j.id for j in plan.jobs}
+    gone = sorted(
+        str(j.get("id")) for j in published.get("jobs", []) if j.get("id") not in planned
+    )
+    if gone:
+        shown = ", ".join(gone[:6]) + (f" and {len(gone) - 6} more" if len(gone) > 6 else "")
+        log.warning(
+            f"warning: {len(gone)} report(s) published for {plan.month} are no longer planned "
+            f"(not in the registry for the month, or their data are no longer provided): "
+            f"{shown}; a run that replaces the month stops publishing them"
+        )
 
 
 def _print_summary(plan, results, counts, total, month_dir, build) -> None:
