@@ -143,8 +143,10 @@ def kpi_table(s: ContractScore) -> table | note:
     k = s.kpis
     df = pd.DataFrame(
         {
-            "KPI": k["title"],
-            "Direction": k["direction"].map(DIRECTION_WORDS),
+            "KPI": [
+                t if d == "up" else f"{t} ({DIRECTION_WORDS[d]})"
+                for t, d in zip(k["title"], k["direction"], strict=True)
+            ],
             "Weight": k["weight"],
             "Baseline": [_with_unit(v, u) for v, u in zip(k["baseline"], k["unit"], strict=True)],
             "Annual target": [
