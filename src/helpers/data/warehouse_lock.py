@@ -2,7 +2,7 @@
 it under a shared one, so a rebuild never lands in the middle of a run (which would publish
 and cache figures from two different loads under one data checksum) and two loads never race.
 
-A lock file beside the warehouse (``.<name>.lock``), locked with ``flock``: the lock goes
+A lock file beside the warehouse (``<name>.lock``), locked with ``flock``: the lock goes
 with the process (a crashed run leaves no stale lock). Light: no pandas; the engine imports it.
 """
 
@@ -21,7 +21,7 @@ class WarehouseBusy(RuntimeError):
 
 def lock_path(warehouse: Path) -> Path:
     warehouse = Path(warehouse)
-    return warehouse.with_name(f".{warehouse.name}.lock")
+    return warehouse.with_name(f"{warehouse.name}.lock")
 
 
 @contextlib.contextmanager
