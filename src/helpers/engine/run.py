@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "dask"], default=None, help="env EXECUTOR")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (env SCHEDULER)")
     p.add_argument(
+        "--no-workers-timeout",
+        default=None,
+        metavar="S",
+        help="Dask: stop the run when no worker is connected for S seconds (default 120; "
+        "env KP_DASK_NO_WORKERS_TIMEOUT)",
+    )
+    p.add_argument(
         "--publisher", choices=["nbconvert", "quarto"], default=None, help="env PUBLISHER"
     )
     p.add_argument("--wait", action="store_true", help="wait if the month is being run")
@@ -154,6 +161,20 @@ class RunContext:
             raise ParamError(f"EXECUTOR must be local or dask, got {self.executor!r}")
         if self.executor == "dask" and not self.scheduler:
             raise ParamError("EXECUTOR=dask needs SCHEDULER=tcp://host:port (or --scheduler)")
+        raw = args.no_workers_timeout or env.get("KP_DASK_NO_WORKERS_TIMEOUT") or "120"
+        try:
+            self.no_workers_timeout = float(raw)
+        except ValueError:
+            self.no_workers_timeout = -1.0
+        if not 0 < self.no_workers_timeout < 1e6:
+            raise ParamError(f"--no-workers-timeout must be a positive number of seconds, got {raw!r}")
+        if self.executor == "dask":
+            from helpers.engine.dask_executor import check_address
+
+            try:
+                check_address(self.scheduler)
+            except ValueError as exc:
+                raise ParamError(str(exc)) from None
 
 
 def _settings(suite_settings: Settings, args: argparse.Namespace) -> Settings:
@@ -360,7 +381,9 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
             return 0
         if args.only_failed and not to_run:
             log.info(f"{plan.month}: no failed jobs to re-run")
-        return _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0)
+        return _execute_and_publish(
+            args, argv, ctx, suite, settings, plan, to_run, cache, t0, env=env
+        )
 
 
 #: Status of a report outside a narrowed run (DEPT=, NOTEBOOK=, --only-failed) whose inputs
@@ -381,7 +404,33 @@ def _import_portal() -> None:
         pass
 
 
-def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0) -> int:
+def _execute_and_publish(
+    args, argv, ctx, suite, settings, plan, to_run, cache, t0, env: Environment | None = None
+) -> int:
+    from helpers.engine.ledger import Ledger
+    from helpers.engine.progress import Progress
+
+    runner = None
+    if ctx.executor == "dask" and to_run:
+        # Before anything is written: an unreachable scheduler is a bad parameter (exit 2).
+        from helpers.engine.dask_executor import DaskRunner, SchedulerUnreachable
+
+        try:
+            runner = DaskRunner(ctx.scheduler)
+        except SchedulerUnreachable as exc:
+            raise ParamError(str(exc)) from None
+    try:
+        return _execute_and_publish_on(
+            runner, args, argv, ctx, suite, settings, plan, to_run, cache, t0, env
+        )
+    finally:
+        if runner is not None:
+            runner.close()
+
+
+def _execute_and_publish_on(
+    runner, args, argv, ctx, suite, settings, plan, to_run, cache, t0, env
+) -> int:
     from helpers.engine.ledger import Ledger
     from helpers.engine.progress import Progress
 
@@ -454,10 +503,39 @@ def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, 
         ledger.record_jobs(run_id, plan.month, [res])
 
     try:
-        if ctx.executor == "dask":
-            from helpers.engine.dask_executor import run_on_dask
+        if runner is not None:
+            from helpers.engine.dask_executor import NoWorkers, lock_text_of
+            from helpers.engine.pool import DURATIONS_FILE, Durations
 
-            run_on_dask(specs, ctx.scheduler, on_start, on_result, on_tick=progress.draw)
+            try:
+                runner.run(
+                    specs,
+                    cache=cache,
+                    code={
+                        "helpers": env.helpers,
+                        "templates": env.templates,
+                        "lock": env.lock,
+                    },
+                    lock_text=lock_text_of(ctx.lock_file),
+                    params_dir=ctx.suite_path.parent,
+                    reference_dir=paths.REFERENCE_DIR,
+                    warehouse=ctx.warehouse,
+                    on_start=on_start,
+                    on_result=on_result,
+                    on_tick=progress.draw,
+                    no_workers_timeout=ctx.no_workers_timeout,
+                    run_id=run_id,
+                    order=Durations(cache.root / DURATIONS_FILE).order,
+                )
+            except NoWorkers as exc:
+                progress.close()
+                shutil.rmtree(staging, ignore_errors=True)
+                note = f"{exc}; the published month is unchanged"
+                ledger.finish_run(run_id, "failed", progress.counts, time.monotonic() - t0, note=note)
+                print(f"error: {plan.month}: {note}", file=sys.stderr)
+                return 1
+        elif ctx.executor == "dask":
+            pass  # nothing to run
         else:
             from helpers.engine.pool import LocalPool
 
