@@ -47,7 +47,7 @@ from typing import Any
 
 from helpers.engine.cache import Cache, sha256_bytes, sha256_file, tree_hash
 
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 4.0
 NO_WORKERS_TIMEOUT_S = 120.0
 PLUGIN_NAME = "kp-kernel-cleanup"
 ADDRESS = re.compile(r"^(tcp|tls|ws|wss|ucx|inproc)://[A-Za-z0-9_.\-\[\]:]+$")

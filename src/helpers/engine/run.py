@@ -363,6 +363,8 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         _save_facts(facts)
         return 0
     check_notebooks_exist(plan.selected_jobs())
+    if to_run and ctx.executor == "dask":  # connect while the parameter files are checked
+        ctx.dask = _Connecting(ctx.scheduler)
     if to_run:  # the reports read these files in their kernels: refuse bad values first
         check_parameter_files(ctx.suite_path.parent)
     _save_facts(facts)  # only once everything is valid: a rejected run writes nothing
@@ -384,6 +386,34 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         return _execute_and_publish(
             args, argv, ctx, suite, settings, plan, to_run, cache, t0, env=env
         )
+
+
+class _Connecting:
+    """Connect to the Dask scheduler in a thread (it overlaps the driver's last checks)."""
+
+    def __init__(self, address: str):
+        self._runner = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._connect, args=(address,), daemon=True)
+        self._thread.start()
+
+    def _connect(self, address: str) -> None:
+        try:
+            from helpers.engine.dask_executor import DaskRunner
+
+            self._runner = DaskRunner(address)
+        except BaseException as exc:  # re-raised in the main thread
+            self._error = exc
+
+    def result(self):
+        from helpers.engine.dask_executor import SchedulerUnreachable
+
+        self._thread.join()
+        if isinstance(self._error, SchedulerUnreachable):
+            raise ParamError(str(self._error))
+        if self._error is not None:
+            raise self._error
+        return self._runner
 
 
 #: Status of a report outside a narrowed run (DEPT=, NOTEBOOK=, --only-failed) whose inputs
@@ -413,12 +443,8 @@ def _execute_and_publish(
     runner = None
     if ctx.executor == "dask" and to_run:
         # Before anything is written: an unreachable scheduler is a bad parameter (exit 2).
-        from helpers.engine.dask_executor import DaskRunner, SchedulerUnreachable
-
-        try:
-            runner = DaskRunner(ctx.scheduler)
-        except SchedulerUnreachable as exc:
-            raise ParamError(str(exc)) from None
+        connecting = getattr(ctx, "dask", None) or _Connecting(ctx.scheduler)
+        runner = connecting.result()
     try:
         return _execute_and_publish_on(
             runner, args, argv, ctx, suite, settings, plan, to_run, cache, t0, env
