@@ -30,6 +30,7 @@ restarted when a job needs another parameter folder, profile or code fingerprint
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -270,6 +271,27 @@ def _materialise(root: Path, sha: str, data: bytes | None, name: str | None) -> 
     return target
 
 
+@contextlib.contextmanager
+def _job_paths(env: dict[str, str], params_dir: Path, ref_dir: Path):
+    """This worker process's view of the job's files while it publishes (the publishers read
+    the profile through :mod:`helpers.paths`, as the kernel does); restored afterwards."""
+    from helpers import paths
+
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved = (paths.PARAMS_DIR, paths.REFERENCE_DIR)
+    os.environ.update(env)
+    paths.PARAMS_DIR, paths.REFERENCE_DIR = Path(params_dir), Path(ref_dir)
+    try:
+        yield
+    finally:
+        paths.PARAMS_DIR, paths.REFERENCE_DIR = saved
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, Any]:
     """The task a Dask worker runs: check the code, lay out the job's inputs from the blobs on
     local disk, execute and publish into a private scratch folder, return the files' bytes."""
@@ -308,27 +330,33 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
             base, reason="engine_error", error=f"{type(exc).__name__}: {exc}"[:1500],
             duration=round(time.monotonic() - t0, 3),
         )
+    # What the kernel reads once at boot (a change starts a new kernel) ...
     kernel_env = {
         "KP_PARAMS": str(params_dir),
         "KP_REFERENCE": str(ref_dir),
-        "KP_NOTEBOOKS": str(nb.parent),
-        "KP_OUTPUTS": str(scratch / "outputs"),
         "KP_CODE": remote["code"]["helpers"][:16],
     }
     if remote.get("profile"):
         kernel_env["KP_PROFILE"] = remote["profile"]
+    # ... and what the reset cell sets before each report.
+    job_env = dict(
+        kernel_env,
+        KP_WAREHOUSE=str(warehouse),
+        KP_NOTEBOOKS=str(nb.parent),
+        KP_OUTPUTS=str(scratch / "outputs"),
+    )
     spec = dict(
         remote,
         notebook=str(nb),
         cache_root=str(scratch / "cache"),
         failed_path=str(scratch / "failed" / f"{remote['family']}.failed.ipynb"),
         log_dir=str(root / "logs"),
-        env={**kernel_env, "KP_WAREHOUSE": str(warehouse)},
+        env=job_env,
         kernel_env=kernel_env,
         prescan=False,
     )
     try:
-        with _JOB_LOCK:
+        with _JOB_LOCK, _job_paths(spec["env"], params_dir, ref_dir):
             worker = process_worker(spec["isolation"], spec["recycle_after"], spec["log_dir"])
             res = worker.run_job(spec)
         res["worker_code"] = installed_code()
