@@ -128,9 +128,19 @@ class Shipment:
         return self._by_path[key]
 
     def remote_spec(
-        self, spec: dict[str, Any], *, params_dir: Path, reference_dir: Path, warehouse: Path
+        self,
+        spec: dict[str, Any],
+        *,
+        params_dir: Path,
+        reference_dir: Path,
+        warehouse: Path,
+        suite_dir: Path | None = None,
     ) -> dict[str, Any]:
-        """The job as a worker sees it: no path of the driver's, only blob names."""
+        """The job as a worker sees it: no path of the driver's, only blob names.
+
+        ``params_dir`` is the driver's parameter folder (``helpers.paths.PARAMS_DIR``: the
+        profiles and parameter files the kernel and the publishers read); ``suite_dir`` the
+        folder of the run's ``suite.yaml`` (the reports' ``KP_PARAMS``; usually the same)."""
         keep = (
             "id family title department month params key formats publisher timeout isolation "
             "recycle_after provenance"
@@ -139,6 +149,7 @@ class Shipment:
         nb = Path(spec["notebook"])
         remote["notebook"] = {"sha": self.add_file(nb), "name": nb.name}
         remote["params_tree"] = self.add_tree(params_dir)
+        remote["suite_tree"] = self.add_tree(suite_dir or params_dir)
         remote["reference_tree"] = self.add_tree(reference_dir)
         remote["warehouse"] = self.add_file(warehouse) if Path(warehouse).is_file() else None
         remote["profile"] = spec.get("env", {}).get("KP_PROFILE")
@@ -149,6 +160,7 @@ class Shipment:
 
 def blob_names(remote: dict[str, Any]) -> list[str]:
     names = [remote["notebook"]["sha"], remote["params_tree"], remote["reference_tree"]]
+    names.append(remote.get("suite_tree") or remote["params_tree"])
     if remote.get("warehouse"):
         names.append(remote["warehouse"])
     return names
@@ -315,6 +327,8 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
             remote["notebook"]["name"],
         )
         params_dir = _materialise(root, remote["params_tree"], blobs.get(remote["params_tree"]), None)
+        suite_sha = remote.get("suite_tree") or remote["params_tree"]
+        suite_dir = _materialise(root, suite_sha, blobs.get(suite_sha), None)
         ref_dir = _materialise(
             root, remote["reference_tree"], blobs.get(remote["reference_tree"]), None
         )
@@ -341,6 +355,7 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
     # ... and what the reset cell sets before each report.
     job_env = dict(
         kernel_env,
+        KP_PARAMS=str(suite_dir),
         KP_WAREHOUSE=str(warehouse),
         KP_NOTEBOOKS=str(nb.parent),
         KP_OUTPUTS=str(scratch / "outputs"),
@@ -356,7 +371,9 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
         prescan=False,
     )
     try:
-        with _JOB_LOCK, _job_paths(spec["env"], params_dir, ref_dir):
+        with _JOB_LOCK, _job_paths(
+            dict(kernel_env, KP_WAREHOUSE=str(warehouse)), params_dir, ref_dir
+        ):
             worker = process_worker(spec["isolation"], spec["recycle_after"], spec["log_dir"])
             res = worker.run_job(spec)
         res["worker_code"] = installed_code()
@@ -506,6 +523,7 @@ class DaskRunner:
         no_workers_timeout: float = NO_WORKERS_TIMEOUT_S,
         run_id: str = "",
         order: Callable[[list], list] | None = None,
+        suite_dir: Path | None = None,
     ) -> None:
         """Ship and run every spec; ``on_result`` gets each result (bytes already landed)."""
         if not specs:
@@ -522,7 +540,11 @@ class DaskRunner:
         ship = Shipment(code, lock_text)
         remote = [
             ship.remote_spec(
-                s, params_dir=params_dir, reference_dir=reference_dir, warehouse=warehouse
+                s,
+                params_dir=params_dir,
+                suite_dir=suite_dir,
+                reference_dir=reference_dir,
+                warehouse=warehouse,
             )
             for s in specs
         ]
