@@ -250,29 +250,59 @@ def dask_comparison(month, jobs, warehouse, extra_env, tmp: Path) -> list[tuple[
     rows = []
     local = tmp / "outputs-local"
     print("local executor (JOBS=2), fresh outputs ...", flush=True)
-    rows.append(("local executor, fresh", make_reports(month, jobs, local, warehouse, extra_env,
-                                                       "--jobs 2")))
+    rows.append(
+        (
+            "local executor, fresh",
+            make_reports(month, jobs, local, warehouse, extra_env, "--jobs 2"),
+        )
+    )
     print("local executor, --force ...", flush=True)
-    rows.append(("local executor, --force", make_reports(month, jobs, local, warehouse,
-                                                         extra_env, "--jobs 2 --force")))
+    rows.append(
+        (
+            "local executor, --force",
+            make_reports(month, jobs, local, warehouse, extra_env, "--jobs 2 --force"),
+        )
+    )
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = dict(os.environ, **(extra_env or {}))
     logs = open(tmp / "cluster.log", "wb")  # noqa: SIM115
     procs = [
         subprocess.Popen(
-            [str(VENV_BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--no-dashboard"],
-            stdout=logs, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                str(VENV_BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     ]
     try:
         for i in (1, 2):
             procs.append(
                 subprocess.Popen(
-                    [str(VENV_BIN / "dask"), "worker", address, "--nthreads", "1", "--name",
-                     f"bench-{i}", "--local-directory", str(tmp / f"worker-{i}")],
-                    stdout=logs, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                    [
+                        str(VENV_BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--name",
+                        f"bench-{i}",
+                        "--local-directory",
+                        str(tmp / f"worker-{i}"),
+                    ],
+                    stdout=logs,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
                     cwd=tmp,
                 )
             )
@@ -283,11 +313,19 @@ def dask_comparison(month, jobs, warehouse, extra_env, tmp: Path) -> list[tuple[
         remote = tmp / "outputs-dask"
         dask_args = f"--executor dask --scheduler {address}"
         print("two-worker Dask cluster, fresh outputs (kernels start) ...", flush=True)
-        rows.append(("dask, 2 workers, fresh", make_reports(month, jobs, remote, warehouse,
-                                                            extra_env, dask_args)))
+        rows.append(
+            (
+                "dask, 2 workers, fresh",
+                make_reports(month, jobs, remote, warehouse, extra_env, dask_args),
+            )
+        )
         print("two-worker Dask cluster, --force (warm kernels) ...", flush=True)
-        rows.append(("dask, 2 workers, --force (warm)", make_reports(
-            month, jobs, remote, warehouse, extra_env, dask_args + " --force")))
+        rows.append(
+            (
+                "dask, 2 workers, --force (warm)",
+                make_reports(month, jobs, remote, warehouse, extra_env, dask_args + " --force"),
+            )
+        )
         same = {k: v for k, v in _keys(local, month).items()} == _keys(remote, month)
         print(f"same cache keys in both executors: {'yes' if same else 'NO'}")
     finally:
@@ -323,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--notebook", default="", help="only these families (comma list)")
     p.add_argument(
-        "--dask", action="store_true", help="compare the local executor with a 2-worker Dask cluster"
+        "--dask",
+        action="store_true",
+        help="compare the local executor with a 2-worker Dask cluster",
     )
     args = p.parse_args(argv)
     warehouse = paths.warehouse_path()

@@ -83,10 +83,18 @@ class Cluster:
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen] = {}
         # The scheduler unpickles task graphs, so it too needs the package (its own copy).
-        self._start("kp-scheduler", [
-            str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-            "--no-dashboard",
-        ])
+        self._start(
+            "kp-scheduler",
+            [
+                str(DASK),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-dashboard",
+            ],
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -103,7 +111,8 @@ class Cluster:
         home = self.tmp / name
         code = home / "code"
         shutil.copytree(
-            ROOT / "src" / "helpers", code / "helpers",
+            ROOT / "src" / "helpers",
+            code / "helpers",
             ignore=shutil.ignore_patterns("__pycache__"),
         )
         if change_code:
@@ -117,16 +126,33 @@ class Cluster:
         log = open(home / "log.txt", "wb")  # noqa: SIM115
         self.procs[name] = subprocess.Popen(
             ["unshare", "--mount", "--uts", "sh", "-c", script],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.tmp,
             env=_clean_env(),
         )
 
     def add_worker(self, name: str, change_code: bool = False) -> None:
         home = self.tmp / name
-        self._start(name, [
-            str(DASK), "worker", self.address, "--nthreads", "1", "--no-nanny", "--name", name,
-            "--local-directory", str(home / "local"), "--death-timeout", "120",
-        ], change_code=change_code)
+        self._start(
+            name,
+            [
+                str(DASK),
+                "worker",
+                self.address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--name",
+                name,
+                "--local-directory",
+                str(home / "local"),
+                "--death-timeout",
+                "120",
+            ],
+            change_code=change_code,
+        )
 
     def client(self):
         from distributed import Client
@@ -158,17 +184,34 @@ def _driver(
     driver: Path, outputs: Path, *extra: str, dept: str = DEPTS, notebook: str = NOTEBOOKS
 ) -> list[str]:
     return [
-        sys.executable, "-m", "helpers.cli", "reports", "--month", MONTH,
-        "--dept", dept, "--notebook", notebook,
-        "--outputs", str(outputs), "--warehouse", str(driver / "warehouse.duckdb"),
-        "--jobs", "2", *extra,
+        sys.executable,
+        "-m",
+        "helpers.cli",
+        "reports",
+        "--month",
+        MONTH,
+        "--dept",
+        dept,
+        "--notebook",
+        notebook,
+        "--outputs",
+        str(outputs),
+        "--warehouse",
+        str(driver / "warehouse.duckdb"),
+        "--jobs",
+        "2",
+        *extra,
     ]
 
 
 def _run(argv: list[str], on_line=None, timeout: float = 600) -> tuple[int, str, float]:
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
         env=_clean_env(PYTHONPATH=str(ROOT / "src")),
     )
     lines: list[str] = []
@@ -205,8 +248,11 @@ def _content(path: Path) -> str:
     nb = nbformat.read(str(path), as_version=4)
     text = json.dumps(
         [
-            (c.cell_type, c.source, [{k: v for k, v in o.items() if k != "metadata"}
-                                     for o in c.get("outputs", [])])
+            (
+                c.cell_type,
+                c.source,
+                [{k: v for k, v in o.items() if k != "metadata"} for o in c.get("outputs", [])],
+            )
             for c in nb.cells
         ],
         sort_keys=True,
@@ -305,30 +351,42 @@ def test_cluster_without_shared_files(tmp_path, kp_small_warehouse):
         cluster.add_worker("kp-w3", change_code=True)
         cluster.wait_workers(2)
         cluster.kill("kp-w2")
-        entry = dask_out / ".cache" / next(
-            j["key"] for j in forced["jobs"] if j["id"] == "health/budget_execution"
+        entry = (
+            dask_out
+            / ".cache"
+            / next(j["key"] for j in forced["jobs"] if j["id"] == "health/budget_execution")
         )
         record_before = (entry / "result.json").read_text()
         code, out, _ = _run(
-            _driver(driver, dask_out, "--executor", "dask", "--scheduler", cluster.address,
-                    "--force", "--no-workers-timeout", "20",
-                    dept="health", notebook="budget_execution")
+            _driver(
+                driver,
+                dask_out,
+                "--executor",
+                "dask",
+                "--scheduler",
+                cluster.address,
+                "--force",
+                "--no-workers-timeout",
+                "20",
+                dept="health",
+                notebook="budget_execution",
+            )
         )
         assert code == 1, out
         run, jobs = _ledger_last(dask_out)
         job = jobs["health/budget_execution"]
         assert job["status"] == "failed" and job["reason"] == "code_mismatch", job
-        assert "kp-w3" in job["error_excerpt"] and "install the driver's commit" in job[
-            "error_excerpt"]
+        assert (
+            "kp-w3" in job["error_excerpt"]
+            and "install the driver's commit" in job["error_excerpt"]
+        )
         assert (entry / "result.json").read_text() == record_before
         published = (dask_out / MONTH / "manifest.json").read_text()
 
         # 5. No worker left: the run stops by itself, one line, exit 1, ledger failed + note.
         cluster.kill("kp-w3")
         t0 = time.monotonic()
-        code, out, _ = _run(
-            argv + ["--force", "--no-workers-timeout", "3"], timeout=120
-        )
+        code, out, _ = _run(argv + ["--force", "--no-workers-timeout", "3"], timeout=120)
         assert code == 1, out
         assert time.monotonic() - t0 < 60
         errors = [ln for ln in out.splitlines() if ln.startswith("error:")]
@@ -344,8 +402,9 @@ def test_cluster_without_shared_files(tmp_path, kp_small_warehouse):
 def test_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, kp_small_warehouse):
     port = _free_port()  # nothing listens there
     outputs = tmp_path / "outputs"
-    argv = _driver(tmp_path, outputs, "--executor", "dask", "--scheduler",
-                   f"tcp://127.0.0.1:{port}")
+    argv = _driver(
+        tmp_path, outputs, "--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"
+    )
     argv[argv.index("--warehouse") + 1] = str(kp_small_warehouse)
     code, out, took = _run(argv)
     assert code == 2, out
@@ -355,11 +414,14 @@ def test_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, kp_small_warehou
     assert not (outputs / "ledger.duckdb").exists()
 
 
-@pytest.mark.parametrize("extra", [
-    ["--scheduler", "not a scheduler"],
-    ["--scheduler", "tcp://127.0.0.1:8786", "--no-workers-timeout", "-1"],
-    ["--scheduler", "tcp://127.0.0.1:8786", "--no-workers-timeout", "soon"],
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--scheduler", "not a scheduler"],
+        ["--scheduler", "tcp://127.0.0.1:8786", "--no-workers-timeout", "-1"],
+        ["--scheduler", "tcp://127.0.0.1:8786", "--no-workers-timeout", "soon"],
+    ],
+)
 def test_bad_cluster_parameters_are_refused_first(tmp_path, kp_small_warehouse, extra):
     outputs = tmp_path / "outputs"
     argv = _driver(tmp_path, outputs, "--executor", "dask", *extra)

@@ -49,8 +49,12 @@ def test_blobs_are_content_addressed_and_specs_carry_no_driver_path(tmp_path):
     nb.write_text("{}")
     ship = dx.Shipment({"helpers": "h", "templates": "t", "lock": "l"}, "x==1\n")
     spec = {
-        "id": "health/report", "family": "report", "key": "k" * 64, "notebook": str(nb),
-        "params": {"department": "health"}, "env": {"KP_PROFILE": "kp"},
+        "id": "health/report",
+        "family": "report",
+        "key": "k" * 64,
+        "notebook": str(nb),
+        "params": {"department": "health"},
+        "env": {"KP_PROFILE": "kp"},
         "cache_root": str(tmp_path / "outputs" / ".cache"),
         "failed_path": str(tmp_path / "outputs" / "x.failed.ipynb"),
         "log_dir": str(tmp_path / "outputs" / ".runs"),

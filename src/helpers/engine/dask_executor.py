@@ -65,9 +65,7 @@ class NoWorkers(RuntimeError):
 def check_address(address: str) -> None:
     """Refuse an address that is not ``tcp://host:port`` (or another Dask protocol)."""
     if not isinstance(address, str) or not ADDRESS.match(address):
-        raise ValueError(
-            f"SCHEDULER must look like tcp://host:8786, got {address!r}"
-        )
+        raise ValueError(f"SCHEDULER must look like tcp://host:8786, got {address!r}")
 
 
 # -- what the driver ships ------------------------------------------------------------------
@@ -323,17 +321,23 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
     try:
         root = _store_root()
         nb = _materialise(
-            root, remote["notebook"]["sha"], blobs.get(remote["notebook"]["sha"]),
+            root,
+            remote["notebook"]["sha"],
+            blobs.get(remote["notebook"]["sha"]),
             remote["notebook"]["name"],
         )
-        params_dir = _materialise(root, remote["params_tree"], blobs.get(remote["params_tree"]), None)
+        params_dir = _materialise(
+            root, remote["params_tree"], blobs.get(remote["params_tree"]), None
+        )
         suite_sha = remote.get("suite_tree") or remote["params_tree"]
         suite_dir = _materialise(root, suite_sha, blobs.get(suite_sha), None)
         ref_dir = _materialise(
             root, remote["reference_tree"], blobs.get(remote["reference_tree"]), None
         )
         warehouse = (
-            _materialise(root, remote["warehouse"], blobs.get(remote["warehouse"]), "warehouse.duckdb")
+            _materialise(
+                root, remote["warehouse"], blobs.get(remote["warehouse"]), "warehouse.duckdb"
+            )
             if remote.get("warehouse")
             else root / "no-warehouse" / "warehouse.duckdb"
         )
@@ -341,7 +345,9 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
         scratch = Path(tempfile.mkdtemp(prefix=f"job-{_host()}-{os.getpid()}-", dir=root / "jobs"))
     except Exception as exc:
         return dict(
-            base, reason="engine_error", error=f"{type(exc).__name__}: {exc}"[:1500],
+            base,
+            reason="engine_error",
+            error=f"{type(exc).__name__}: {exc}"[:1500],
             duration=round(time.monotonic() - t0, 3),
         )
     # What the kernel reads once at boot (a change starts a new kernel) ...
@@ -371,8 +377,9 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
         prescan=False,
     )
     try:
-        with _JOB_LOCK, _job_paths(
-            dict(kernel_env, KP_WAREHOUSE=str(warehouse)), params_dir, ref_dir
+        with (
+            _JOB_LOCK,
+            _job_paths(dict(kernel_env, KP_WAREHOUSE=str(warehouse)), params_dir, ref_dir),
         ):
             worker = process_worker(spec["isolation"], spec["recycle_after"], spec["log_dir"])
             res = worker.run_job(spec)
@@ -460,7 +467,8 @@ def land(res: dict[str, Any], spec: dict[str, Any], code: dict[str, str], cache:
         and any(worker_code.get(k) != code.get(k) for k in worker_code)
     ):
         return _lost(
-            spec, "code_mismatch",
+            spec,
+            "code_mismatch",
             f"worker {res.get('worker')} returned output of other code; not published",
         )
     if res.get("status") == "done":
@@ -617,4 +625,3 @@ def lock_text_of(path: Path) -> str | None:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-

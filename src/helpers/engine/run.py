@@ -167,7 +167,9 @@ class RunContext:
         except ValueError:
             self.no_workers_timeout = -1.0
         if not 0 < self.no_workers_timeout < 1e6:
-            raise ParamError(f"--no-workers-timeout must be a positive number of seconds, got {raw!r}")
+            raise ParamError(
+                f"--no-workers-timeout must be a positive number of seconds, got {raw!r}"
+            )
         if self.executor == "dask":
             from helpers.engine.dask_executor import check_address
 
@@ -437,9 +439,7 @@ def _import_portal() -> None:
 def _execute_and_publish(
     args, argv, ctx, suite, settings, plan, to_run, cache, t0, env: Environment | None = None
 ) -> int:
-    from helpers.engine.ledger import Ledger
-    from helpers.engine.progress import Progress
-
+    """Connect to the cluster first (Dask), then run and publish (``_execute_and_publish_on``)."""
     runner = None
     if ctx.executor == "dask" and to_run:
         # Before anything is written: an unreachable scheduler is a bad parameter (exit 2).
@@ -558,7 +558,9 @@ def _execute_and_publish_on(
                 progress.close()
                 shutil.rmtree(staging, ignore_errors=True)
                 note = f"{exc}; the published month is unchanged"
-                ledger.finish_run(run_id, "failed", progress.counts, time.monotonic() - t0, note=note)
+                ledger.finish_run(
+                    run_id, "failed", progress.counts, time.monotonic() - t0, note=note
+                )
                 print(f"error: {plan.month}: {note}", file=sys.stderr)
                 return 1
         elif ctx.executor == "dask":
