@@ -39,10 +39,10 @@ import shutil
 import socket
 import tarfile
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +186,8 @@ def installed_code() -> dict[str, str]:
 # installed files change afterwards, the process runs code that no longer matches any key.
 _LOADED_CODE: dict[str, str] | None = None
 _LOCK_CHECKS: dict[str, str | None] = {}
-_JOB_LOCK = threading.Lock()  # one kernel per process: one job at a time
+# One kernel per process, driven from one long-lived thread: one job at a time.
+_KERNEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kp-kernel")
 
 
 def check_code(code: dict[str, str], lock_text: str | None) -> str | None:
@@ -302,10 +303,17 @@ def _job_paths(env: dict[str, str], params_dir: Path, ref_dir: Path):
                 os.environ[k] = v
 
 
+def _run_in_kernel_thread(spec, env, params_dir, ref_dir) -> dict[str, Any]:
+    from helpers.engine.execute import process_worker
+
+    with _job_paths(env, params_dir, ref_dir):
+        worker = process_worker(spec["isolation"], spec["recycle_after"], spec["log_dir"])
+        return worker.run_job(spec)
+
+
 def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, Any]:
     """The task a Dask worker runs: check the code, lay out the job's inputs from the blobs on
     local disk, execute and publish into a private scratch folder, return the files' bytes."""
-    from helpers.engine.execute import process_worker
 
     t0 = time.monotonic()
     base = {
@@ -377,12 +385,15 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
         prescan=False,
     )
     try:
-        with (
-            _JOB_LOCK,
-            _job_paths(dict(kernel_env, KP_WAREHOUSE=str(warehouse)), params_dir, ref_dir),
-        ):
-            worker = process_worker(spec["isolation"], spec["recycle_after"], spec["log_dir"])
-            res = worker.run_job(spec)
+        # Always the same thread: the kernel's manager and client belong to the event loop of
+        # the thread that started them, and Dask may run successive tasks on other threads.
+        res = _KERNEL_THREAD.submit(
+            _run_in_kernel_thread,
+            spec,
+            dict(kernel_env, KP_WAREHOUSE=str(warehouse)),
+            params_dir,
+            ref_dir,
+        ).result()
         res["worker_code"] = installed_code()
         entry = Cache(scratch / "cache").entry(remote["key"])
         if res.get("status") == "done":
@@ -413,7 +424,10 @@ def _plugin_class():
         def teardown(self, worker):  # noqa: D401 - Dask hook
             from helpers.engine.execute import shutdown_process_worker
 
-            shutdown_process_worker()
+            try:  # on the thread that owns the kernel
+                _KERNEL_THREAD.submit(shutdown_process_worker).result(timeout=30)
+            except Exception:
+                shutdown_process_worker()
 
     return KernelCleanup
 
