@@ -19,8 +19,15 @@ After the full run it prints where the workers' time went (execution, publishing
 from the cache entries the run wrote.
 
 Also prints benchmarks/bench_data.run() figures when that module exists.
+
+``--dask`` measures the executors instead (``make bench ARGS=--dask``): the same job set with
+the local executor (``JOBS=2``) and on a two-worker local Dask cluster (a ``dask scheduler`` and
+two ``dask worker --nthreads 1`` processes started for the purpose), each fresh and then forced
+again (``--force``: every report re-executed; the local pool starts new kernels, long-lived
+Dask workers keep theirs).
+
 Usage: .venv/bin/python benchmarks/run.py [--month 2025-03] [--depts 6] [--skip-naive]
-       [--no-snapshot] [--notebook FAMILY,...]
+       [--no-snapshot] [--notebook FAMILY,...] [--dask]
 """
 
 from __future__ import annotations
@@ -119,7 +126,12 @@ def naive_loop(jobs, workdir: Path, extra_env: dict[str, str] | None = None) -> 
 
 
 def make_reports(
-    month: str, jobs, outputs: Path, warehouse: Path, extra_env: dict[str, str] | None = None
+    month: str,
+    jobs,
+    outputs: Path,
+    warehouse: Path,
+    extra_env: dict[str, str] | None = None,
+    args: str = "",
 ) -> float:
     """`make reports` selecting exactly ``jobs`` (their departments and families)."""
     env = dict(
@@ -132,10 +144,15 @@ def make_reports(
         [
             "make",
             "--no-print-directory",
+            # the venv running this benchmark, already set up (`make bench` checked it)
+            f"VENV={VENV_BIN.parent}",
+            "-o",
+            f"{VENV_BIN.parent}/.setup-stamp",
             "reports",
             f"MONTH={month}",
             f"DEPT={depts}",
             f"NOTEBOOK={families}",
+            *([f"ARGS={args}"] if args else []),
         ],
         cwd=ROOT,
         env=env,
@@ -220,6 +237,118 @@ def executed_since(outputs: Path, month: str, runs_before: int) -> list[str]:
     return done
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dask_comparison(month, jobs, warehouse, extra_env, tmp: Path) -> list[tuple[str, float]]:
+    """Local executor against a two-worker local Dask cluster, fresh and forced."""
+    rows = []
+    local = tmp / "outputs-local"
+    print("local executor (JOBS=2), fresh outputs ...", flush=True)
+    rows.append(
+        (
+            "local executor, fresh",
+            make_reports(month, jobs, local, warehouse, extra_env, "--jobs 2"),
+        )
+    )
+    print("local executor, --force ...", flush=True)
+    rows.append(
+        (
+            "local executor, --force",
+            make_reports(month, jobs, local, warehouse, extra_env, "--jobs 2 --force"),
+        )
+    )
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, **(extra_env or {}))
+    logs = open(tmp / "cluster.log", "wb")  # noqa: SIM115
+    procs = [
+        subprocess.Popen(
+            [
+                str(VENV_BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    ]
+    try:
+        for i in (1, 2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(VENV_BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--name",
+                        f"bench-{i}",
+                        "--local-directory",
+                        str(tmp / f"worker-{i}"),
+                    ],
+                    stdout=logs,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    cwd=tmp,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout="60s") as c:
+            c.wait_for_workers(2, timeout=120)
+        remote = tmp / "outputs-dask"
+        dask_args = f"--executor dask --scheduler {address}"
+        print("two-worker Dask cluster, fresh outputs (kernels start) ...", flush=True)
+        rows.append(
+            (
+                "dask, 2 workers, fresh",
+                make_reports(month, jobs, remote, warehouse, extra_env, dask_args),
+            )
+        )
+        print("two-worker Dask cluster, --force (warm kernels) ...", flush=True)
+        rows.append(
+            (
+                "dask, 2 workers, --force (warm)",
+                make_reports(month, jobs, remote, warehouse, extra_env, dask_args + " --force"),
+            )
+        )
+        same = {k: v for k, v in _keys(local, month).items()} == _keys(remote, month)
+        print(f"same cache keys in both executors: {'yes' if same else 'NO'}")
+    finally:
+        import signal
+
+        for p in reversed(procs):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+    return rows
+
+
+def _keys(outputs: Path, month: str) -> dict[str, str]:
+    manifest = json.loads((outputs / month / "manifest.json").read_text())
+    return {j["id"]: j["key"] for j in manifest["jobs"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--month", default="2025-03")
@@ -231,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run the working tree itself (concurrent edits then disturb the measurement)",
     )
     p.add_argument("--notebook", default="", help="only these families (comma list)")
+    p.add_argument(
+        "--dask",
+        action="store_true",
+        help="compare the local executor with a 2-worker Dask cluster",
+    )
     args = p.parse_args(argv)
     warehouse = paths.warehouse_path()
     if not warehouse.exists():
@@ -254,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{', '.join(depts)}; plus province), {os.cpu_count()} cores"
             + ("" if extra_env else "; working tree (no snapshot)")
         )
+        if args.dask:
+            rows = dask_comparison(args.month, jobs, warehouse, extra_env, tmp)
+            print()
+            print(f"{'measure':<40} {'seconds':>9}")
+            for name, secs in rows:
+                print(f"{name:<40} {secs:>9.1f}")
+            return 0
         naive = None
         if not args.skip_naive:
             print(

@@ -468,3 +468,39 @@ def test_plain_log_lines_when_not_a_terminal(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "\r" not in err
     assert "done    health/ok" in err and "[1/1]" in err
+
+
+def _manifest_matches_published_files(env) -> dict[str, dict[str, str]]:
+    """Every hash in the manifest is the hash of the file published under that name."""
+    import hashlib
+
+    manifest = env.manifest()
+    hashes = {}
+    for job in manifest["jobs"]:
+        for kind, rel in job["files"].items():
+            if kind in job["hashes"]:
+                data = (env.outputs / MONTH / rel).read_bytes()
+                assert job["hashes"][kind] == hashlib.sha256(data).hexdigest(), (job["id"], kind)
+        hashes[job["id"]] = job["hashes"]
+    assert hashes
+    return hashes
+
+
+def test_force_publishes_the_new_output_in_both_executors(tmp_path):
+    """--force used to keep the old cache entry: the manifest and ledger then described files
+    that were not the published ones. Now the new output replaces the entry."""
+    distributed = pytest.importorskip("distributed")
+    env = Env(tmp_path, [family("ok", "ok.ipynb", applies=True)], formats="[html, pdf]")
+    assert env.run() == 0
+    first = _manifest_matches_published_files(env)
+    assert env.run("--force") == 0
+    forced = _manifest_matches_published_files(env)
+    assert forced != first  # a new run time in the footer: new files, new hashes
+    with distributed.LocalCluster(
+        processes=True, n_workers=1, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        assert (
+            env.run("--force", "--executor", "dask", "--scheduler", cluster.scheduler_address) == 0
+        )
+    assert _manifest_matches_published_files(env) != forced
+    assert env.last_run_jobs()["health/ok"]["output_hashes"] is not None

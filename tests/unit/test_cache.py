@@ -161,3 +161,30 @@ def test_an_entry_edited_in_place_is_evicted_and_not_reused(tmp_path):
     html.write_text("<p>Finance has spent 26%</p>")  # same length, new content
     assert not cache.has(key)
     assert not cache.entry(key).exists()  # evicted: the next run builds it again
+
+
+def test_commit_replaces_an_existing_entry_with_the_new_files(tmp_path):
+    """--force re-executes a cached job: the new files must become the entry (the manifest and
+    the ledger carry their hashes), not be thrown away in favour of the old ones."""
+    cache = Cache(tmp_path / ".cache")
+    for text in ("old", "new"):
+        tmp = cache.staging_dir("k3")
+        (tmp / "r.html").write_text(text)
+        cache.commit(tmp, "k3", {"status": "done", "files": {"html": "r.html"}, "run": text})
+    assert (cache.entry("k3") / "r.html").read_text() == "new"
+    assert cache.result("k3")["run"] == "new"
+    assert list((cache.root / ".tmp").iterdir()) == []  # the old entry is gone
+
+
+def test_clean_stale_tmp_leaves_other_hosts_alone(tmp_path):
+    import socket
+
+    cache = Cache(tmp_path / ".cache")
+    live = cache.staging_dir("k")
+    assert f"-{socket.gethostname()}-" in live.name
+    mine_dead = cache.root / ".tmp" / f"k-{socket.gethostname()}-999999999-1"
+    other_host = cache.root / ".tmp" / "k-other-host.example-999999999-1"
+    for d in (mine_dead, other_host):
+        d.mkdir()
+    cache.clean_stale_tmp()
+    assert live.exists() and other_host.exists() and not mine_dead.exists()

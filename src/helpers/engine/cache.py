@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -196,39 +197,77 @@ class Cache:
         return self.result(key) is not None
 
     def staging_dir(self, key: str) -> Path:
-        """A fresh private directory to build an entry in (same file system as the store)."""
-        tmp = self.root / ".tmp" / f"{key}-{os.getpid()}-{time.monotonic_ns()}"
+        """A fresh private directory to build an entry in (same file system as the store).
+
+        Its name carries the key, the host and the process id (``<key>-<host>-<pid>-<ns>``), so
+        :meth:`clean_stale_tmp` on one host never removes another host's work in progress when
+        the store is on shared storage."""
+        tmp = self.root / ".tmp" / f"{key}-{_host()}-{os.getpid()}-{time.monotonic_ns()}"
         tmp.mkdir(parents=True)
         return tmp
 
     def commit(self, tmp: Path, key: str, record: dict[str, Any]) -> Path:
-        """Write ``result.json`` into ``tmp`` and rename it to the entry (atomic). If an entry
-        already exists (another worker made it), keep that one."""
+        """Write ``result.json`` into ``tmp`` and rename it to the entry (atomic).
+
+        An existing entry is *replaced*: the files just built are the ones the caller reports
+        (their hashes go into the manifest and the ledger), so keeping an older entry would
+        publish files that the records do not describe (``--force``). The old entry is renamed
+        aside first and deleted afterwards; the month being published hard-links the new files,
+        and earlier builds keep their own links to the old ones."""
         record = dict(record, key=key)
         (tmp / RESULT_FILE).write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
         dest = self.entry(key)
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if self.has(key):
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                shutil.rmtree(dest, ignore_errors=True)
+        for _ in range(5):
+            try:
                 os.rename(tmp, dest)
+                return dest
+            except OSError:
+                if not dest.exists():
+                    raise
+            aside = self.root / ".tmp" / f"{key}-{_host()}-{os.getpid()}-{time.monotonic_ns()}"
+            try:
+                os.rename(dest, aside)
+            except FileNotFoundError:
+                continue  # another writer moved it first: try again
+            shutil.rmtree(aside, ignore_errors=True)
+        os.rename(tmp, dest)
         return dest
 
     def clean_stale_tmp(self) -> None:
-        """Remove temporary build directories of processes that no longer exist."""
+        """Remove temporary build directories of this host's processes that no longer exist
+        (directories of other hosts are left alone: their owner cannot be checked from here)."""
         tmp_root = self.root / ".tmp"
         if not tmp_root.is_dir():
             return
         for d in tmp_root.iterdir():
-            try:
-                pid = int(d.name.split("-")[-2])
-            except (ValueError, IndexError):
+            owner = _tmp_owner(d.name)
+            if owner is None:
+                continue
+            host, pid = owner
+            if host not in ("", _host()):
                 continue
             if not _pid_alive(pid):
                 shutil.rmtree(d, ignore_errors=True)
+
+
+def _host() -> str:
+    """This machine's name as used in temporary folder names (no ``/``; ``-`` kept)."""
+    return (socket.gethostname() or "localhost").replace("/", "_")
+
+
+def _tmp_owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) of a temporary folder name ``<key>-<host>-<pid>-<ns>``; host ``''`` for the
+    older ``<key>-<pid>-<ns>`` form (made on this host). None if the name is not one of ours."""
+    parts = name.rsplit("-", 2)
+    if len(parts) != 3:
+        return None
+    try:
+        pid = int(parts[1])
+        int(parts[2])
+    except ValueError:
+        return None
+    _, sep, host = parts[0].partition("-")
+    return (host if sep else ""), pid
 
 
 def _pid_alive(pid: int) -> bool:

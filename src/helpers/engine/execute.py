@@ -233,6 +233,10 @@ class KernelWorker:
         self.jobs_on_kernel = 0
         self.kernels_started = 0
         self._log_fh = None
+        # Extra environment the running kernel was started with (Dask workers: where the
+        # job's parameter files live, and the code fingerprint). A job asking for another one
+        # gets a new kernel: modules imported at boot read these once.
+        self.kernel_env: dict[str, str] = {}
 
     # -- kernel lifecycle -------------------------------------------------------------
     def _run(self, coro_fn, *args, **kw):
@@ -240,7 +244,7 @@ class KernelWorker:
 
         return run_sync(coro_fn)(*args, **kw)
 
-    def start_kernel(self) -> None:
+    def start_kernel(self, kernel_env: dict[str, str] | None = None) -> None:
         """Start a new kernel, connect one client to it and pre-import the heavy modules in it.
 
         The client is kept for every report run on this kernel: a new client per report
@@ -259,9 +263,11 @@ class KernelWorker:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log_fh = open(self.log_dir / f"kernel-{os.getpid()}.log", "ab")  # noqa: SIM115
             kw = {"stdout": self._log_fh, "stderr": self._log_fh}
-        env = dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
+        extra = {k: str(v) for k, v in (kernel_env or {}).items()}
+        env = dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1", **extra)
         self._run(km.start_kernel, env=env, **kw)
         self.km = km
+        self.kernel_env = extra
         self.kernels_started += 1
         self.jobs_on_kernel = 0
         warm = None
@@ -325,15 +331,17 @@ class KernelWorker:
                 except Exception:
                     pass
 
-    def _ensure_kernel(self) -> None:
+    def _ensure_kernel(self, kernel_env: dict[str, str] | None = None) -> None:
+        wanted = {k: str(v) for k, v in (kernel_env or {}).items()}
         need_new = (
             self.km is None
             or self.isolation == "fresh"
             or self.jobs_on_kernel >= self.recycle_after
+            or wanted != self.kernel_env
             or not self.kernel_alive()
         )
         if need_new:
-            self.start_kernel()
+            self.start_kernel(wanted)
 
     # -- one job --------------------------------------------------------------------------
     def run_job(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -365,7 +373,7 @@ class KernelWorker:
             nb = parameterize_notebook(
                 nb, spec["params"], kernel_name=self.kernel_name, language="python"
             )
-            self._ensure_kernel()
+            self._ensure_kernel(spec.get("kernel_env"))
         except Exception as exc:  # a broken notebook file or a kernel that cannot start
             result.update(reason="engine_error", error=f"{type(exc).__name__}: {exc}"[:1500])
             result["duration"] = time.monotonic() - t0
@@ -522,7 +530,8 @@ class KernelWorker:
         record = {k: v for k, v in result.items() if k not in {"id"}}
         record.update(provenance=provenance, family=family, params=spec["params"])
         cache.commit(tmp, spec["key"], json.loads(json.dumps(record, default=str)))
-        _prescan(cache, spec, files, result["hashes"])
+        if spec.get("prescan", True):
+            _prescan(cache, spec, files, result["hashes"])
 
 
 def _prescan(cache: Cache, spec: dict[str, Any], files: dict[str, str], hashes) -> None:

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "dask"], default=None, help="env EXECUTOR")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (env SCHEDULER)")
     p.add_argument(
+        "--no-workers-timeout",
+        default=None,
+        metavar="S",
+        help="Dask: stop the run when no worker is connected for S seconds (default 120; "
+        "env KP_DASK_NO_WORKERS_TIMEOUT)",
+    )
+    p.add_argument(
         "--publisher", choices=["nbconvert", "quarto"], default=None, help="env PUBLISHER"
     )
     p.add_argument("--wait", action="store_true", help="wait if the month is being run")
@@ -156,6 +163,22 @@ class RunContext:
             raise ParamError(f"EXECUTOR must be local or dask, got {self.executor!r}")
         if self.executor == "dask" and not self.scheduler:
             raise ParamError("EXECUTOR=dask needs SCHEDULER=tcp://host:port (or --scheduler)")
+        raw = args.no_workers_timeout or env.get("KP_DASK_NO_WORKERS_TIMEOUT") or "120"
+        try:
+            self.no_workers_timeout = float(raw)
+        except ValueError:
+            self.no_workers_timeout = -1.0
+        if not 0 < self.no_workers_timeout < 1e6:
+            raise ParamError(
+                f"--no-workers-timeout must be a positive number of seconds, got {raw!r}"
+            )
+        if self.executor == "dask":
+            from helpers.engine.dask_executor import check_address
+
+            try:
+                check_address(self.scheduler)
+            except ValueError as exc:
+                raise ParamError(str(exc)) from None
 
 
 def _settings(suite_settings: Settings, args: argparse.Namespace) -> Settings:
@@ -351,6 +374,8 @@ def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) 
         print_plan(plan, to_run)
         _save_facts(facts)
         return 0
+    if to_run and ctx.executor == "dask":  # connect while the parameter files are checked
+        ctx.dask = _Connecting(ctx.scheduler)
     if to_run:  # the reports read these files in their kernels: refuse bad values first
         check_parameter_files(ctx.suite_path.parent)
     _save_facts(facts)  # only once everything is valid: a rejected run writes nothing
@@ -370,7 +395,37 @@ def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) 
             return 0
         if args.only_failed and not to_run:
             log.info(f"{plan.month}: no failed jobs to re-run")
-        return _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0)
+        return _execute_and_publish(
+            args, argv, ctx, suite, settings, plan, to_run, cache, t0, env=env
+        )
+
+
+class _Connecting:
+    """Connect to the Dask scheduler in a thread (it overlaps the driver's last checks)."""
+
+    def __init__(self, address: str):
+        self._runner = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._connect, args=(address,), daemon=True)
+        self._thread.start()
+
+    def _connect(self, address: str) -> None:
+        try:
+            from helpers.engine.dask_executor import DaskRunner
+
+            self._runner = DaskRunner(address)
+        except BaseException as exc:  # re-raised in the main thread
+            self._error = exc
+
+    def result(self):
+        from helpers.engine.dask_executor import SchedulerUnreachable
+
+        self._thread.join()
+        if isinstance(self._error, SchedulerUnreachable):
+            raise ParamError(str(self._error))
+        if self._error is not None:
+            raise self._error
+        return self._runner
 
 
 #: Memory one worker needs (its kernel with the largest report's frames, plus the publisher):
@@ -416,7 +471,27 @@ def _import_portal() -> None:
         pass
 
 
-def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, t0) -> int:
+def _execute_and_publish(
+    args, argv, ctx, suite, settings, plan, to_run, cache, t0, env: Environment | None = None
+) -> int:
+    """Connect to the cluster first (Dask), then run and publish (``_execute_and_publish_on``)."""
+    runner = None
+    if ctx.executor == "dask" and to_run:
+        # Before anything is written: an unreachable scheduler is a bad parameter (exit 2).
+        connecting = getattr(ctx, "dask", None) or _Connecting(ctx.scheduler)
+        runner = connecting.result()
+    try:
+        return _execute_and_publish_on(
+            runner, args, argv, ctx, suite, settings, plan, to_run, cache, t0, env
+        )
+    finally:
+        if runner is not None:
+            runner.close()
+
+
+def _execute_and_publish_on(
+    runner, args, argv, ctx, suite, settings, plan, to_run, cache, t0, env
+) -> int:
     from helpers.engine.ledger import Ledger
     from helpers.engine.progress import Progress
 
@@ -489,10 +564,42 @@ def _execute_and_publish(args, argv, ctx, suite, settings, plan, to_run, cache, 
         ledger.record_jobs(run_id, plan.month, [res])
 
     try:
-        if ctx.executor == "dask":
-            from helpers.engine.dask_executor import run_on_dask
+        if runner is not None:
+            from helpers.engine.dask_executor import NoWorkers, lock_text_of
+            from helpers.engine.pool import DURATIONS_FILE, Durations
 
-            run_on_dask(specs, ctx.scheduler, on_start, on_result, on_tick=progress.draw)
+            try:
+                runner.run(
+                    specs,
+                    cache=cache,
+                    code={
+                        "helpers": env.helpers,
+                        "templates": env.templates,
+                        "lock": env.lock,
+                    },
+                    lock_text=lock_text_of(ctx.lock_file),
+                    params_dir=paths.PARAMS_DIR,
+                    suite_dir=ctx.suite_path.parent,
+                    reference_dir=paths.REFERENCE_DIR,
+                    warehouse=ctx.warehouse,
+                    on_start=on_start,
+                    on_result=on_result,
+                    on_tick=progress.draw,
+                    no_workers_timeout=ctx.no_workers_timeout,
+                    run_id=run_id,
+                    order=Durations(cache.root / DURATIONS_FILE).order,
+                )
+            except NoWorkers as exc:
+                progress.close()
+                shutil.rmtree(staging, ignore_errors=True)
+                note = f"{exc}; the published month is unchanged"
+                ledger.finish_run(
+                    run_id, "failed", progress.counts, time.monotonic() - t0, note=note
+                )
+                print(f"error: {plan.month}: {note}", file=sys.stderr)
+                return 1
+        elif ctx.executor == "dask":
+            pass  # nothing to run
         else:
             from helpers.engine.pool import LocalPool
 
@@ -730,9 +837,7 @@ def _warn_dropped(published: dict[str, Any] | None, plan: MonthPlan) -> None:
     if not published:
         return
     planned = {j.id for j in plan.jobs}
-    gone = sorted(
-        str(j.get("id")) for j in published.get("jobs", []) if j.get("id") not in planned
-    )
+    gone = sorted(str(j.get("id")) for j in published.get("jobs", []) if j.get("id") not in planned)
     if gone:
         shown = ", ".join(gone[:6]) + (f" and {len(gone) - 6} more" if len(gone) > 6 else "")
         log.warning(
