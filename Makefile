@@ -55,6 +55,11 @@ reports: $(STAMP) ## Run and publish every report: make reports MONTH=YYYY-MM [P
 	  test -f "$$wh" || $(MAKE) --no-print-directory data PROFILE="$(PROFILE)" ARGS=
 	$(PY) -m helpers.cli reports $(PROFILE_ARG) --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(if $(PUBLISHER),--publisher="$(PUBLISHER)") $(ARGS)
 
+preview: $(STAMP) ## Publish one report as leadership sees it, print the HTML path: make preview NOTEBOOK=stocktake [DEPT=health] [MONTH=..] [PROFILE=..]
+	@wh=$$($(PY) -m helpers.cli where warehouse $(PROFILE_ARG)) || exit 2; \
+	  test -f "$$wh" || $(MAKE) --no-print-directory data PROFILE="$(PROFILE)" ARGS=
+	@$(PY) -m helpers.cli preview $(PROFILE_ARG) --notebook="$(NOTEBOOK)" $(if $(DEPT),--dept="$(DEPT)") $(if $(MONTH),--month="$(MONTH)") $(ARGS)
+
 lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
