@@ -990,3 +990,11 @@ def test_stocktake_report_words_the_new_rules(pack):
         "Final reading awaited for Target W" in m for m in pst.key_message_sentences(awaited)
     )
     assert pst.summary_table(awaited)["Status"].iloc[0] == "on track (final reading awaited)"
+
+
+def test_title_block_as_of_is_left_out_without_actuals():
+    import datetime as dt
+    import types
+
+    assert pst.as_of_text(types.SimpleNamespace(as_of=None)) == ""
+    assert pst.as_of_text(types.SimpleNamespace(as_of=dt.date(2025, 2, 1))) == "February 2025"
