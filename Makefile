@@ -60,8 +60,10 @@ preview: $(STAMP) ## Publish one report as leadership sees it, print the HTML pa
 	  test -f "$$wh" || $(MAKE) --no-print-directory data PROFILE="$(PROFILE)" ARGS=
 	@$(PY) -m helpers.cli preview $(PROFILE_ARG) --notebook="$(NOTEBOOK)" $(if $(DEPT),--dept="$(DEPT)") $(if $(MONTH),--month="$(MONTH)") $(ARGS)
 
-lab: $(STAMP) | data/warehouse.duckdb ## Open JupyterLab on notebooks/ with the project kernel
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
+lab: $(STAMP) ## Open JupyterLab on notebooks/ with the project kernel [PROFILE=..] (notebooks read that profile's warehouse)
+	@wh=$$($(PY) -m helpers.cli where warehouse $(PROFILE_ARG)) || exit 2; \
+	  test -f "$$wh" || $(MAKE) --no-print-directory data PROFILE="$(PROFILE)" ARGS=
+	$(if $(PROFILE),KP_PROFILE="$(PROFILE)") $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 test: $(STAMP) | data/warehouse.duckdb ## Run the test suite (unit, reference, end-to-end, adversarial)
 	$(PY) -m pytest -n 2 --dist loadgroup
