@@ -63,7 +63,16 @@ def notebook_css() -> str:
         parts = [p.strip() for p in selector.split(",")]
         if all(_NOTEBOOK_SELECTOR.match(p) for p in parts):
             kept.append(rule)
-    return "\n".join(kept)
+    return "\n".join(kept + [_JUPYTERLAB_OVERRIDES])
+
+
+# JupyterLab right-aligns every table cell (.jp-RenderedHTMLCommon); the report aligns text left
+# and numbers right.
+_JUPYTERLAB_OVERRIDES = (
+    ".jp-OutputArea table.kp-table th, .jp-OutputArea table.kp-table td { text-align: left; }\n"
+    ".jp-OutputArea table.kp-table th.num, .jp-OutputArea table.kp-table td.num "
+    "{ text-align: right; }"
+)
 
 
 def _emit_notebook_css() -> None:
