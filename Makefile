@@ -28,7 +28,7 @@ setup: $(STAMP) hooks ## Build .venv from requirements.lock, register the projec
 # Never fails setup: outside a git checkout, or with core.hooksPath set, it says so and goes on.
 hooks: $(STAMP) ## Install the git filter that strips notebook outputs and the pre-commit hook
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-	  git config filter.kp-notebook.clean '"$(abspath $(PY))" scripts/strip_notebooks.py --stdin' && \
+	  git config filter.kp-notebook.clean 'scripts/venv-run python scripts/strip_notebooks.py --stdin' && \
 	  git config filter.kp-notebook.smudge cat && \
 	  echo "git filter kp-notebook: notebooks are committed without outputs"; \
 	  $(VENV)/bin/pre-commit install >/dev/null 2>&1 && echo "pre-commit hook installed" || \

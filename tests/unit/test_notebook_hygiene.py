@@ -37,13 +37,15 @@ def _repo(tmp_path: Path, *, with_filter: bool) -> Path:
     (repo / "notebooks").mkdir(parents=True)
     (repo / "scripts").mkdir()
     shutil.copy(STRIP, repo / "scripts" / "strip_notebooks.py")
+    shutil.copy(ROOT / "scripts" / "venv-run", repo / "scripts" / "venv-run")
     shutil.copy(ROOT / ".gitattributes", repo / ".gitattributes")
     shutil.copy(ROOT / "notebooks" / "stocktake.ipynb", repo / "notebooks" / "stocktake.ipynb")
     _git(repo, "init", "-q")
     _git(repo, "config", "user.email", "t@example.org")
     _git(repo, "config", "user.name", "t")
-    if with_filter:  # what `make hooks` writes, with this interpreter for .venv/bin/python
-        _git(repo, "config", "filter.kp-notebook.clean", f'"{sys.executable}" {STRIP} --stdin')
+    if with_filter:  # what `make hooks` writes (KP_VENV: this interpreter's venv, see _repo users)
+        clean = "scripts/venv-run python scripts/strip_notebooks.py --stdin"
+        _git(repo, "config", "filter.kp-notebook.clean", clean)
         _git(repo, "config", "filter.kp-notebook.smudge", "cat")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "init")
@@ -85,7 +87,8 @@ def test_committed_notebooks_are_byte_for_byte_what_the_filter_writes():
     assert not changed, f"would show as modified once the filter is installed: {changed}"
 
 
-def test_a_notebook_saved_with_outputs_shows_no_diff_and_stages_clean(tmp_path):
+def test_a_notebook_saved_with_outputs_shows_no_diff_and_stages_clean(tmp_path, monkeypatch):
+    monkeypatch.setenv("KP_VENV", sys.prefix)  # scripts/venv-run: the venv running the tests
     repo = _repo(tmp_path, with_filter=True)
     nb_path = repo / "notebooks" / "stocktake.ipynb"
     committed = nb_path.read_text()
@@ -141,5 +144,25 @@ def test_precommit_hooks_are_local_and_run_from_the_venv():
     assert {"ruff-check", "ruff-format", "notebooks-clean", "detect-secrets"} <= set(hooks)
     for hook in hooks.values():
         assert hook["language"] == "system"
-        assert hook["entry"].startswith(".venv/bin/"), hook["id"]
+        assert hook["entry"].startswith("scripts/venv-run "), hook["id"]
     assert (ROOT / ".secrets.baseline").exists()
+    assert (ROOT / "scripts" / "venv-run").stat().st_mode & 0o111
+
+
+def test_venv_run_finds_the_main_checkouts_venv_from_a_worktree(tmp_path):
+    """Engineers' worktrees share the main checkout's .venv: the hooks must find it there."""
+    main = tmp_path / "main"
+    (main / ".venv" / "bin").mkdir(parents=True)
+    tool = main / ".venv" / "bin" / "kp-probe"
+    tool.write_text('#!/bin/sh\necho from-main-venv "$@"\n')
+    tool.chmod(0o755)
+    _git(tmp_path, "init", "-q", str(main))
+    _git(main, "config", "user.email", "t@example.org")
+    _git(main, "config", "user.name", "t")
+    _git(main, "commit", "-q", "--allow-empty", "-m", "init")
+    _git(main, "worktree", "add", "-q", str(tmp_path / "wt"))
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "venv-run"), "kp-probe", "x"],
+        cwd=tmp_path / "wt", capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.stdout.strip() == "from-main-venv x", out.stderr
