@@ -8,14 +8,16 @@ process (one warm kernel, the engine's own code path), with timers around every 
 - per job: ``load+parameterize``, ``reset`` (the hidden reset cell), each notebook cell,
   ``html`` (``render_html``), ``pandoc`` (HTML -> Typst), ``typst`` (compile), ``write+hash``.
 
-Also times the same jobs on a fresh kernel (``--fresh``) and can write a cProfile of the
-publishing step (``--cprofile FILE``; the kernel side runs in another process, so its cells are
-timed with ``%prun``-free wall clocks here, and analysis hot spots are found with
-``--kernel-prun``, which runs each notebook's cells under ``cProfile`` inside the kernel and
-prints the top functions).
+Options: ``--month`` (default 2025-03), ``--dept`` (default health), ``--families`` (comma
+list), ``--repeat N`` (warm runs of each job, default 2), ``--fresh`` (also one fresh-kernel run
+per job), ``--cells`` (print each cell's time), ``--cprofile FILE`` (a cProfile of the driver
+side: loading, parameterizing and publishing; the cells run in the kernel process, so they are
+timed here by wall clock only) and ``--keep DIR`` (copy the executed notebooks there). To find
+analysis hot spots inside a cell, run the notebook in JupyterLab with ``%%prun``.
 
 Usage: .venv/bin/python benchmarks/profile_jobs.py [--month 2025-03] [--dept health]
        [--families budget_execution,stocktake,citizen_survey,pse_oversight] [--repeat 2]
+       [--fresh] [--cells] [--cprofile FILE] [--keep DIR]
 """
 
 from __future__ import annotations

@@ -13,8 +13,71 @@ commands:
   data      validate the input files and (re)build data/warehouse.duckdb
   reports   plan, execute and publish the reports for a month
   dashboards  rebuild the leadership dashboards from the published months [--force]
+  preview   publish one report as leadership sees it, print its HTML path:
+            preview --notebook FAMILY [--dept SLUG] [--month YYYY-MM] [--profile P] [--param ..]
   where     print a location of the active profile: warehouse | raw | outputs [--profile P]
 """
+
+
+def preview(argv: list[str]) -> int:
+    """``preview --notebook F [--dept D] [--month M]``: one report through the batch engine.
+
+    The report is executed, published (HTML and PDF, the leadership template) and scanned as in
+    ``make reports``, but into ``<outputs>/preview/`` so the published months are untouched.
+    The month defaults to the family's default in ``params/suite.yaml``; the department to
+    the notebook's default as it shows in JupyterLab (the profile's default department when
+    needed). Prints the HTML path last.
+    """
+    import argparse
+
+    from helpers import paths, profile
+    from helpers.engine import params as eparams
+    from helpers.engine.run import cli as reports_cli
+
+    ap = argparse.ArgumentParser(prog="python -m helpers.cli preview")
+    ap.add_argument("--notebook", required=True, help="report family, e.g. stocktake")
+    ap.add_argument("--dept", default="", help="department slug (department-scope families)")
+    ap.add_argument("--month", default="", help="YYYY-MM (default: the suite's default month)")
+    ap.add_argument("--profile", default=None)
+    ap.add_argument("--param", action="append", default=[], help="[FAMILY.]NAME=VALUE")
+    args = ap.parse_args(argv)
+    try:
+        profile.select(args.profile)
+        prof = profile.active()
+        suite = eparams.load_suite(paths.PARAMS_DIR / "suite.yaml")
+        fam = suite.family_by_selector(args.notebook)
+    except (profile.ProfileError, eparams.ParamError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    month = args.month or str(fam.parameters["month"].default)
+    if fam.scope == "province":
+        dept = "province"
+    else:
+        dept = args.dept or str(fam.parameters["department"].default)
+        if prof.default_department and dept not in _registry_slugs(prof):
+            dept = prof.default_department
+    outputs = paths.outputs_dir() / "preview"
+    rest = [f"--month={month}", f"--dept={dept}", f"--notebook={fam.name}"]
+    rest += [f"--outputs={outputs}", "--jobs=1"] + [f"--param={p}" for p in args.param]
+    rest += [f"--profile={prof.name}"]
+    status = reports_cli(rest)
+    html = outputs / month / dept / f"{fam.name}.html"
+    if html.is_file():
+        print(f"preview: {html.absolute()}")
+    elif status == 0:
+        status = 1
+    if status:
+        print(
+            f"preview: no report published (exit {status}); see the messages above", file=sys.stderr
+        )
+    return status
+
+
+def _registry_slugs(prof) -> set[str]:
+    import yaml
+
+    doc = yaml.safe_load(prof.registry_file.read_text())
+    return {str(d["slug"]) for d in doc.get("departments", [])}
 
 
 def where(argv: list[str]) -> int:
@@ -52,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         from helpers.publish.dashboards import cli
     elif command == "where":
         return where(rest)
+    elif command == "preview":
+        return preview(rest)
     else:
         print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
         return 2

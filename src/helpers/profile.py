@@ -48,6 +48,7 @@ TOP_KEYS = {
     "families",
     "sample",
     "chart_of_accounts",
+    "default_department",
 }
 ROLES = (
     "salary",
@@ -255,6 +256,9 @@ class Profile:
     families: tuple[str, ...] | None
     sample: Mapping[str, Any]
     chart: ChartOfAccounts = KP_CHART
+    # The department a notebook opened in JupyterLab shows when its literal default (a KP slug)
+    # is not in this registry (helpers.data.warehouse.notebook_department).
+    default_department: str | None = None
 
     @property
     def mappings_dir(self) -> Path:
@@ -498,6 +502,12 @@ def parse(doc: Any, folder: Path, name: str | None = None) -> Profile:
     if not isinstance(sample, Mapping):
         raise bad("sample", "must be a mapping")
 
+    default_department = doc.get("default_department")
+    if default_department is not None and not (
+        isinstance(default_department, str) and NAME_RE.match(default_department)
+    ):
+        raise bad("default_department", "must be a department slug of the registry")
+
     short = text(gov, "short", "government")
     scope = text(gov, "scope", "government", "province")
     offices_doc = gov.get("offices") or {}
@@ -523,4 +533,5 @@ def parse(doc: Any, folder: Path, name: str | None = None) -> Profile:
         families=families,
         sample=dict(sample),
         chart=_parse_chart(doc.get("chart_of_accounts"), bad),
+        default_department=default_department,
     )

@@ -105,7 +105,7 @@ def test_first_month_reports_say_what_is_not_there_yet(published):
     assert "July 2022" in budget
     assert "8% time-elapsed benchmark" in budget  # 1/12 of the year
     survey = _text(month / "health" / "citizen_survey.html")
-    assert "no survey wave" in survey.lower()
+    assert "no citizen survey wave had been fielded by july 2022" in survey.lower()
     # No PSE return is due before the data start: say so, rate nobody, list nobody as missing.
     for path in (month / "health" / "pse_oversight.html", month / "province" / "pse_province.html"):
         pse = _text(path)

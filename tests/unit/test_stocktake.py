@@ -1007,3 +1007,11 @@ def test_headline_badge_carries_each_target_for_the_dashboards(pack):
     assert by_id["U"]["evidence_flag"].startswith("Rated Green but off trajectory")
     assert set(by_id) == set(pack.summary["target_id"])
     json.dumps(head, allow_nan=False)
+
+
+def test_title_block_as_of_is_left_out_without_actuals():
+    import datetime as dt
+    import types
+
+    assert pst.as_of_text(types.SimpleNamespace(as_of=None)) == ""
+    assert pst.as_of_text(types.SimpleNamespace(as_of=dt.date(2025, 2, 1))) == "February 2025"

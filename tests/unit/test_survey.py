@@ -660,3 +660,28 @@ def test_key_message_says_why_a_big_cell_is_not_published():
         "too uncertain to publish" in m and f"{len(used)} respondents; effective n<30" in m
         for m in msgs
     )
+
+
+def test_title_block_dates_the_wave_and_leaves_out_an_as_of_without_figures():
+    """'data as of survey wave December 2022' read oddly; with no figures there is no date."""
+    import dataclasses
+
+    from helpers.present import survey as ps
+    from helpers.present.display import META_MIME
+
+    res = an.analyse(
+        "health", "2025-03", SERVICES, DISTRICTS, {dt.date(2024, 12, 1): _frame(seed=3)}, min_n=30
+    )
+    meta = ps.survey_meta(res)
+    assert meta.extra[META_MIME]["as_of"] == "December 2024 (survey wave)"
+    assert meta.plain.endswith("(data as of December 2024 (survey wave))")
+    for empty in (
+        dataclasses.replace(res, wave=None),
+        dataclasses.replace(
+            res, services=res.services.iloc[0:0], estimates=res.estimates.iloc[0:0]
+        ),
+    ):
+        meta = ps.survey_meta(empty)
+        assert meta.extra[META_MIME]["as_of"] == ""
+        assert "as of" not in meta.plain and "as of" not in meta.html
+        assert "survey wave" not in meta.html

@@ -23,15 +23,43 @@ from helpers import paths
 from helpers.data.calendar import as_month
 
 
-class UnknownDepartment(KeyError):
-    """The slug is not in the registry."""
+class _OneLine:
+    """IPython (JupyterLab) shows this error as its one message line, not a traceback."""
 
-    def __init__(self, slug: str) -> None:
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class UnknownDepartment(_OneLine, KeyError):
+    """The slug is not in the registry; ``suggestions`` are the closest registered slugs."""
+
+    def __init__(self, slug: str, suggestions: Sequence[str] = ()) -> None:
         super().__init__(slug)
         self.slug = slug
+        self.suggestions = tuple(suggestions)
 
     def __str__(self) -> str:
-        return f"unknown department {self.slug!r} (not in the registry)"
+        text = f"unknown department {self.slug!r} (not in the registry)"
+        if self.suggestions:
+            text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        return text
+
+
+class BadMonth(_OneLine, ValueError):
+    """A report month that is malformed or outside the loaded data."""
+
+
+def closest_slugs(slug: str, known: Sequence[str], n: int = 3) -> list[str]:
+    """Registered slugs closest to ``slug``: a case-insensitive match first, then by spelling."""
+    text = str(slug).strip().lower().replace(" ", "-").replace("_", "-")
+    exact = [k for k in known if k.lower() == text]
+    if exact:
+        return exact
+    import difflib
+
+    close = difflib.get_close_matches(text, list(known), n=n, cutoff=0.6)
+    contains = [k for k in known if text and (text in k or k in text) and k not in close]
+    return (close + contains)[:n]
 
 
 class WarehouseMissing(FileNotFoundError):
@@ -98,8 +126,65 @@ def _check(slug: str | None) -> str | None:
         return None
     known = query("SELECT 1 FROM departments WHERE slug = ? LIMIT 1", [slug])
     if known.empty:
-        raise UnknownDepartment(slug)
+        slugs = query("SELECT DISTINCT slug FROM departments ORDER BY slug")["slug"].tolist()
+        raise UnknownDepartment(slug, closest_slugs(slug, slugs))
     return slug
+
+
+def notebook_department(slug: str) -> str:
+    """The department a notebook opened in JupyterLab reports on: ``slug`` when registered.
+
+    The notebooks' literal default (``params/suite.yaml``'s, e.g. ``health``) is a KP slug; under
+    a profile whose registry lacks it, the profile's ``default_department`` stands in (so every
+    notebook runs top to bottom under every shipped profile). Batch runs always inject a
+    registered slug, so they never take the fallback. Anything else unknown raises
+    :class:`UnknownDepartment` with the closest slugs.
+    """
+    try:
+        return _check(slug)
+    except UnknownDepartment:
+        from helpers import profile as profiles
+
+        fallback = profiles.active().default_department
+        if fallback and slug in _suite_department_defaults():
+            print(
+                f"note: {slug!r} is not a department of the {profiles.active().name} profile; "
+                f"showing its default department {fallback!r}"
+            )
+            return _check(fallback)
+        raise
+
+
+def _suite_department_defaults() -> set[str]:
+    import yaml
+
+    suite = yaml.safe_load((Path(os.environ.get("KP_PARAMS", paths.PARAMS_DIR)) / "suite.yaml").read_text())
+    return {
+        str(f["parameters"]["department"]["default"])
+        for f in suite["families"].values()
+        if "department" in f.get("parameters", {})
+    }
+
+
+def report_month(month: str) -> dt.date:
+    """The first day of the report month ``month`` ('YYYY-MM'), inside the loaded data.
+
+    Raises :class:`BadMonth` (one line in JupyterLab) naming the valid range and closest month.
+    """
+    from helpers.data.calendar import parse_month
+
+    try:
+        day = parse_month(month)
+    except ValueError:
+        raise BadMonth(f"month must be 'YYYY-MM' (e.g. '2025-03'), got {month!r}") from None
+    first, last = data_range()
+    if not first <= day <= last:
+        closest = first if day < first else last
+        raise BadMonth(
+            f"month {month!r} is outside the loaded data ({first:%Y-%m} to {last:%Y-%m}); "
+            f"closest: {closest:%Y-%m}"
+        )
+    return day
 
 
 # ---------------------------------------------------------------------------------------- registry

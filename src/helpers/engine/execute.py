@@ -91,7 +91,9 @@ def reset(cwd, env, seed):
     matplotlib.rcdefaults()
     try:
         import helpers.present
+        import helpers.present.theme
 
+        helpers.present.theme.set_notebook_css(False)  # published pages carry the stylesheet
         helpers.present.apply_theme()
     except Exception:
         pass

@@ -43,7 +43,7 @@ class _Display:
 
 
 class report_meta(_Display):  # noqa: N801 - used like a function in notebooks
-    """Title block: report family title, department, month, data as-of date."""
+    """Title block: report family title, department, month, data as-of date ('' for none)."""
 
     def __init__(self, title: str, department: str, month: str, as_of: str, family: str = ""):
         self.extra = {
@@ -55,12 +55,16 @@ class report_meta(_Display):  # noqa: N801 - used like a function in notebooks
                 "family": family,
             }
         }
+        # An empty as_of (nothing to date: no surveyed services, no actuals yet) leaves the
+        # "data as of" phrase out rather than printing a reason after it.
+        dated = f" &middot; data as of {_esc(str(as_of))}" if str(as_of) else ""
         self.html = (
             f'<header class="kp-title"><h1>{_esc(title)}</h1>'
-            f'<p class="kp-subtitle">{_esc(department)} &middot; {_esc(month)} &middot; '
-            f"data as of {_esc(str(as_of))}</p></header>"
+            f'<p class="kp-subtitle">{_esc(department)} &middot; {_esc(month)}{dated}</p></header>'
         )
-        self.plain = f"{title} - {department} - {month} (data as of {as_of})"
+        self.plain = f"{title} - {department} - {month}" + (
+            f" (data as of {as_of})" if str(as_of) else ""
+        )
 
 
 class key_messages(_Display):  # noqa: N801

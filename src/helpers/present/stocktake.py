@@ -863,8 +863,9 @@ def completion_chart(pack: StocktakePack) -> Figure:
 
 
 def as_of_text(pack: StocktakePack) -> str:
-    """The data as-of for the title block: the latest month with an actual, or a plain note."""
-    return pack.as_of.strftime("%B %Y") if pack.as_of is not None else "n/a"
+    """The data as-of for the title block: the latest month with an actual, or '' (no targets
+    or no actuals yet: nothing to date; the key messages say why)."""
+    return pack.as_of.strftime("%B %Y") if pack.as_of is not None else ""
 
 
 def score_sentence(pack: StocktakePack) -> str:

@@ -939,8 +939,10 @@ def units_section(results: SurveyResults) -> list:
 
 
 def survey_meta(results: SurveyResults) -> report_meta:
-    """Title block: the department's registry name, report month and the survey wave used."""
-    wave = f"survey wave {month_label(results.wave)}" if results.wave else "no survey wave yet"
+    """Title block: the department's registry name, report month and the survey wave used
+    ('December 2022 (survey wave)'). Without survey figures (no surveyed services, no wave yet)
+    there is no as-of date to give: the key messages say why."""
+    wave = f"{month_label(results.wave)} (survey wave)" if results.available else ""
     return report_meta(
         TITLE,
         results.department_name or results.department,

@@ -3,6 +3,9 @@ in the active profile's currency."""
 
 import datetime as dt
 import math
+import re
+from functools import lru_cache
+from pathlib import Path
 
 import matplotlib
 
@@ -24,8 +27,75 @@ RATING_COLOURS = {
 }
 
 
+# The report stylesheet (the publishers' template folder; read as a file, no import of publish).
+REPORT_CSS = Path(__file__).resolve().parents[1] / "publish" / "templates" / "kp.css"
+# Selectors of what the display objects and DataFrames render inside a notebook's outputs.
+_NOTEBOOK_SELECTOR = re.compile(r"^(:root$|table\.kp-table|table\.dataframe|\.kp-|\.key-messages)")
+_notebook_css = {"on": True}
+
+
+def set_notebook_css(on: bool) -> None:
+    """Whether :func:`apply_theme` emits the report's table CSS into the notebook. The batch
+    engine turns it off (its published pages carry the full stylesheet already)."""
+    _notebook_css["on"] = bool(on)
+
+
+@lru_cache(maxsize=1)
+def notebook_css() -> str:
+    """The rules of the report stylesheet that style notebook outputs (tables, notes, key
+    messages, figures) and its colour variables; no page-level rules (``body``, ``@media``), so
+    JupyterLab's own interface is untouched."""
+    text = re.sub(r"/\*.*?\*/", "", REPORT_CSS.read_text(encoding="utf-8"), flags=re.S)
+    rules, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                rules.append(text[start : i + 1].strip())
+                start = i + 1
+    kept = []
+    for rule in rules:
+        selector = rule.split("{", 1)[0].strip()
+        if selector.startswith("@"):
+            continue
+        parts = [p.strip() for p in selector.split(",")]
+        if all(_NOTEBOOK_SELECTOR.match(p) for p in parts):
+            kept.append(rule)
+    return "\n".join(kept + [_JUPYTERLAB_OVERRIDES])
+
+
+# JupyterLab right-aligns every table cell (.jp-RenderedHTMLCommon); the report aligns text left
+# and numbers right.
+_JUPYTERLAB_OVERRIDES = (
+    ".jp-OutputArea table.kp-table th, .jp-OutputArea table.kp-table td { text-align: left; }\n"
+    ".jp-OutputArea table.kp-table th.num, .jp-OutputArea table.kp-table td.num "
+    "{ text-align: right; }"
+)
+
+
+def _emit_notebook_css() -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):  # a plain script or terminal IPython
+        return
+    html = f'<style id="kp-report-css">\n{notebook_css()}\n</style>'
+    display({"text/html": html}, raw=True)
+
+
 def apply_theme() -> None:
-    """Set the house chart style (idempotent; the batch engine calls it after each reset)."""
+    """Set the house chart style (idempotent; the batch engine calls it after each reset).
+
+    In JupyterLab it also emits the report's table stylesheet once (as the cell's output), so
+    tables look as they will in the published report.
+    """
+    if _notebook_css["on"]:
+        _emit_notebook_css()
     sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
     plt.rcParams.update(
         {
