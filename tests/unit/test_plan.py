@@ -191,9 +191,9 @@ def test_a_lost_parameters_tag_or_a_broken_notebook_is_refused_before_any_kernel
     with pytest.raises(ParamError, match="0 cells tagged 'parameters'"):
         check_notebooks([job], real)
     doc["cells"][0]["metadata"]["tags"] = ["parameters"]
-    doc["cells"][0]["source"] = 'department = "health"\nmonth = "2025-03"\n'
-    nb.write_text(json.dumps(doc))
-    with pytest.raises(ParamError, match="missing underspend_margin"):
+    doc["cells"][0]["source"] = 'department = "health"\nmonth = "2025-03"\nmargin = 0.1\n'
+    nb.write_text(json.dumps(doc))  # underspend_margin renamed: runs could never set it
+    with pytest.raises(ParamError, match="assigns margin, which params/suite.yaml does not"):
         check_notebooks([job], real)
     nb.write_bytes(b'{"cells": [\xff')
     with pytest.raises(ParamError, match="is not a readable notebook"):
