@@ -60,7 +60,22 @@ def _hidden_dirs(driver: Path) -> list[Path]:
     main = Path("/work/main")
     dirs += [main / d for d in ("src", "notebooks", "params", "data", "outputs")]
     dirs = sorted({d.resolve() for d in dirs if d.is_dir()})
-    return [d for d in dirs if not any(o != d and o in d.parents for o in dirs)]
+    dirs = [d for d in dirs if not any(o != d and o in d.parents for o in dirs)]
+    # Every machine has the installed environment (the lock's packages, `dask`): when the
+    # venv lives inside the checkout (a fresh clone's .venv), hide the checkout's other
+    # folders and keep the venv itself.
+    venv = Path(sys.prefix).resolve()
+    out: list[Path] = []
+    todo = list(dirs)
+    while todo:
+        d = todo.pop()
+        if d == venv:
+            continue
+        if d in venv.parents:
+            todo += [c.resolve() for c in d.iterdir() if c.is_dir() and not c.is_symlink()]
+        else:
+            out.append(d)
+    return sorted(set(out))
 
 
 def _clean_env(**extra) -> dict[str, str]:
