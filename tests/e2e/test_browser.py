@@ -18,23 +18,9 @@ from helpers.publish import portal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 import report_fixture as fx  # noqa: E402
+from browser import ARGS, CHROMIUM, MARKS  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"headless Chromium not installed at {CHROMIUM}"
-    ),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")

@@ -19,24 +19,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from browser import ARGS, CHROMIUM, MARKS  # noqa: E402
+
 TOKEN = "kp-test-token"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"headless Chromium not installed at {CHROMIUM}"
-    ),
-]
+pytestmark = [*MARKS, pytest.mark.e2e]
 
 CELL_TABLE = (
     "import pandas as pd\n"

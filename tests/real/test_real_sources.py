@@ -160,16 +160,25 @@ def test_boost_pakistan_approved_and_executed(tmp_path, capsys):
     assert _q(wh, "SELECT count(*) FROM budget_allocations") == [(121,)]  # 11 lines x 11 years
 
 
-def test_kp_district_indicators_as_target_actuals(tmp_path, capsys):
+ENROLMENT = "Net school enrollment, primary school, 6-10 years old (% net)"
+UNMATCHED = {"Chitral", "Kohistan"}  # split since 2018: no single P-code (listed as notes)
+
+
+def _enrolment_target(tmp_path: Path, capsys, unit: str, extra: dict[str, str] | None = None):
+    """The Data4Pakistan file with one KP enrolment target loaded into a warehouse; returns
+    (warehouse, the raw file's KP rows with the indicator)."""
     src = _need("pak_district_indicators", "pakistan_indicators.csv")
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(src, raw / src.name)
+    extra = extra or {}
+    head = "".join(f",{k}" for k in extra)
+    vals = "".join(f",{v}" for v in extra.values())
     (raw / "targets.csv").write_text(
         "target_id,department,title,unit,direction,baseline,baseline_month,target_value,"
-        "target_month,owner,has_districts\n"
+        f"target_month,owner,has_districts{head}\n"
         "kp-net-primary-enrolment,elementary-secondary-education,Net primary enrolment,"
-        "% of children 6-10,up,50,2004-06,80,2024-06,Secretary E&SE,yes\n"
+        f"{unit},up,50,2004-06,80,2024-06,Secretary E&SE,yes{vals}\n"
     )
     (raw / "target_trajectory.csv").write_text(
         "target_id,month,planned\nkp-net-primary-enrolment,2014-06,60\n"
@@ -178,11 +187,17 @@ def test_kp_district_indicators_as_target_actuals(tmp_path, capsys):
     wh = tmp_path / "wh.duckdb"
     code, out = _load("kp", raw, wh, capsys)
     assert code == 0, out
-    col = "Net school enrollment, primary school, 6-10 years old (% net)"
     with open(src, newline="", encoding="latin-1") as fh:
-        kp = [r for r in csv.DictReader(fh) if r["Province"] == "Khyber Pakhtunkhwa" and r[col]]
-    unmatched = {"Chitral", "Kohistan"}  # split since 2018: no single P-code (listed as notes)
-    expected = [r for r in kp if r["District"] not in unmatched]
+        kp = [
+            r for r in csv.DictReader(fh) if r["Province"] == "Khyber Pakhtunkhwa" and r[ENROLMENT]
+        ]
+    return wh, kp
+
+
+def test_kp_district_indicators_as_target_actuals(tmp_path, capsys):
+    wh, kp = _enrolment_target(tmp_path, capsys, "% of children 6-10")
+    col = ENROLMENT
+    expected = [r for r in kp if r["District"] not in UNMATCHED]
     assert _q(wh, "SELECT count(*) FROM target_actuals") == [(len(expected),)]
     # by hand: Dera Ismail Khan (renamed D. I. Khan, PK509, through the explicit map) in 2014
     row = next(r for r in kp if r["District"] == "Dera Ismail Khan" and r["Year"] == "2014")
@@ -204,34 +219,11 @@ def test_kp_district_indicators_publish_a_stocktake_report(tmp_path, capsys):
 
     from helpers.engine import run as engine_run
 
-    src = _need("pak_district_indicators", "pakistan_indicators.csv")
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    shutil.copy(src, raw / src.name)
-    (raw / "targets.csv").write_text(
-        "target_id,department,title,unit,direction,baseline,baseline_month,target_value,"
-        "target_month,owner,has_districts,frequency,district_rollup\n"
-        "kp-net-primary-enrolment,elementary-secondary-education,Net primary enrolment,"
-        "%,up,50,2004-06,80,2024-06,Secretary E&SE,yes,annual,mean\n"
+    wh, kp = _enrolment_target(
+        tmp_path, capsys, "%", {"frequency": "annual", "district_rollup": "mean"}
     )
-    (raw / "target_trajectory.csv").write_text(
-        "target_id,month,planned\nkp-net-primary-enrolment,2014-06,60\n"
-        "kp-net-primary-enrolment,2024-06,80\n"
-    )
-    wh = tmp_path / "wh.duckdb"
-    code, out = _load("kp", raw, wh, capsys)
-    assert code == 0, out
-    col = "Net school enrollment, primary school, 6-10 years old (% net)"
-    with open(src, newline="", encoding="latin-1") as fh:
-        rows = [
-            r
-            for r in csv.DictReader(fh)
-            if r["Province"] == "Khyber Pakhtunkhwa"
-            and r[col]
-            and r["Year"] == "2014"
-            and r["District"] not in {"Chitral", "Kohistan"}  # no single P-code since 2018
-        ]
-    mean = sum(float(r[col]) for r in rows) / len(rows)
+    rows = [r for r in kp if r["Year"] == "2014" and r["District"] not in UNMATCHED]
+    mean = sum(float(r[ENROLMENT]) for r in rows) / len(rows)
     with profile.use("kp"):
         code = engine_run.cli(
             ["--month", "2019-06", "--warehouse", str(wh), "--outputs", str(tmp_path / "out"),

@@ -147,14 +147,22 @@ class _Names:
     wide: re.Pattern
 
 
+_NAMES: dict[int, tuple[Any, _Names]] = {}  # id(instrument) -> (instrument, its names)
+
+
 def _instrument_names() -> _Names:
+    """The names for the active instrument, built once per instrument (every table and text
+    block of every report asks)."""
     try:
         from helpers.data import survey_instrument
 
         inst = survey_instrument.active()
     except Exception:  # no profile or instrument here: the warehouse names still apply
         return _Names(IDENTIFIER_COLUMNS, RAW_COLUMNS, DISTINCTIVE_COLUMNS, WIDE_COLUMN)
-    return _names_of(inst)
+    hit = _NAMES.get(id(inst))
+    if hit is None or hit[0] is not inst:
+        hit = _NAMES[id(inst)] = (inst, _names_of(inst))
+    return hit[1]
 
 
 def _names_of(inst) -> _Names:
