@@ -42,95 +42,11 @@ FAILED_TAG = "kp-failed"
 ERROR_EXCERPT_CHARS = 1500
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-# Executed once in each new kernel: import the heavy modules and keep a snapshot of the state a
-# fresh kernel has after those imports, in a module that survives `%reset -f`.
-KERNEL_BOOT = r'''
-import importlib, os, pkgutil, random, sys, warnings
-os.environ.setdefault("MPLBACKEND", "Agg")
-for _name in ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "seaborn",
-              "statsmodels.api", "scipy.stats", "duckdb", "helpers", "helpers.present"):
-    try:
-        importlib.import_module(_name)
-    except Exception:
-        pass
-try:
-    import helpers as _helpers
-    for _m in pkgutil.walk_packages(_helpers.__path__, "helpers."):
-        if _m.name.startswith(("helpers.engine", "helpers.publish", "helpers.cli")):
-            continue
-        try:
-            importlib.import_module(_m.name)
-        except Exception:
-            pass
-except Exception:
-    pass
-warning_filters = list(warnings.filters)
-environ = dict(os.environ)
-try:
-    import resource
-    rlimits = {r: resource.getrlimit(r) for r in (resource.RLIMIT_AS, resource.RLIMIT_DATA,
-                                                  resource.RLIMIT_CPU, resource.RLIMIT_NOFILE)}
-except Exception:
-    rlimits = {}
-# Everything imported so far lives as long as the kernel: move it out of the cyclic garbage
-# collector's reach. `%reset -f` runs two full collections per report; over the ~200,000
-# objects of pandas, matplotlib, statsmodels and scipy they cost 0.2-0.3 s, frozen ~1 ms.
-# (Collection timing never changes what a notebook computes; fresh kernels do the same.)
-import gc
-gc.freeze()
-
-
-def reset(cwd, env, seed):
-    """Bring the kernel back to the state of a freshly booted one (user namespace aside)."""
-    import matplotlib
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import pandas as pd
-
-    plt.close("all")
-    matplotlib.rcdefaults()
-    try:
-        import helpers.present
-        import helpers.present.theme
-
-        helpers.present.theme.set_notebook_css(False)  # published pages carry the stylesheet
-        helpers.present.apply_theme()
-    except Exception:
-        pass
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pd.reset_option("all")
-    warnings.filters[:] = warning_filters
-    mutated = getattr(warnings, "_filters_mutated", None)
-    if mutated is not None:
-        mutated()
-    for key in set(os.environ) - set(environ):
-        del os.environ[key]
-    os.environ.update(environ)
-    os.environ.update(env)
-    os.chdir(cwd)
-    for r, limits in rlimits.items():  # a report that lowered its own limits must not bind the next
-        try:
-            if resource.getrlimit(r) != limits:
-                resource.setrlimit(r, limits)
-        except Exception:
-            pass
-    random.seed(seed)
-    np.random.seed(seed)
-    gc.freeze()  # what survived `%reset -f` (module caches) is not scanned again
-'''
-
-# The boot code runs inside a module that `%reset -f` cannot clear.
-BOOT_CELL = (
-    "import sys as _s, types as _t\n"
-    "_k = _t.ModuleType('__kp_kernel__')\n"
-    "_s.modules['__kp_kernel__'] = _k\n"
-    f"exec(compile({KERNEL_BOOT!r}, '<kp-kernel-boot>', 'exec'), _k.__dict__)\n"
-    "del _s, _t, _k\n"
-)
-
+# Hidden cells the worker runs in its kernel (see helpers.engine.kernel_boot): once per kernel,
+# then before each report.
+BOOT_CELL = "import helpers.engine.kernel_boot as _kb\n_kb.boot()\ndel _kb\n"
 RESET_CELL = """get_ipython().run_line_magic("reset", "-f")
-__import__("__kp_kernel__").reset({cwd!r}, {env!r}, {seed!r})"""
+__import__("helpers.engine.kernel_boot", fromlist=["reset"]).reset({cwd!r}, {env!r}, {seed!r})"""
 
 
 def _now_iso() -> str:
@@ -199,21 +115,9 @@ def _html_escape(text: str) -> str:
 
 def read_report_bundles(nb) -> tuple[dict, dict]:
     """(headline, report_meta) from an executed notebook, via helpers.publish.notebook."""
-    try:
-        from helpers.publish import notebook as pubnb
+    from helpers.publish import notebook as pubnb
 
-        return dict(pubnb.headline(nb) or {}), dict(pubnb.report_meta(nb) or {})
-    except ImportError:
-        from helpers.present import HEADLINE_MIME, META_MIME
-
-        headline: dict = {}
-        meta: dict = {}
-        for cell in nb.cells:
-            for out in cell.get("outputs", []):
-                data = out.get("data", {})
-                headline.update(data.get(HEADLINE_MIME, {}) or {})
-                meta = data.get(META_MIME, meta) or meta
-        return headline, dict(meta)
+    return dict(pubnb.headline(nb) or {}), dict(pubnb.report_meta(nb) or {})
 
 
 class KernelWorker:

@@ -1,0 +1,94 @@
+"""The kernel boot module: what a report leaves behind is gone before the next report starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Runs in a fresh interpreter, as in a kernel: boot, let a "report" change the process state,
+# reset, and print what the next report would see.
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, random, resource, sys, warnings
+    import helpers.engine.kernel_boot as kb
+    kb.boot()
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+    booted_filters = len(warnings.filters)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    # a report misbehaves
+    plt.figure(); plt.figure()
+    plt.rcParams["lines.linewidth"] = 9.0
+    pd.set_option("display.max_rows", 3)
+    warnings.simplefilter("ignore")
+    os.environ["LEFT_BY_REPORT"] = "1"
+    os.environ["KP_MONTH"] = "stale"
+    os.chdir("/")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
+
+    kb.reset(sys.argv[1], {"KP_MONTH": "2025-03"}, 0)
+    print(json.dumps({
+        "figures": len(plt.get_fignums()),
+        "linewidth_restored": plt.rcParams["lines.linewidth"] != 9.0,
+        "max_rows": pd.get_option("display.max_rows"),
+        "filters_restored": len(warnings.filters) == booted_filters,
+        "left_by_report": os.environ.get("LEFT_BY_REPORT"),
+        "month": os.environ.get("KP_MONTH"),
+        "cwd": os.getcwd(),
+        "nofile_restored": resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft,
+        "random": random.random(),
+        "np_random": float(np.random.random()),
+        "boot_errors": kb.boot_errors,
+        "helpers_preloaded": "helpers.analysis.budget" in sys.modules,
+        "engine_not_preloaded": "helpers.engine.run" not in sys.modules,
+    }))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def after_reset(tmp_path_factory) -> tuple[dict, str]:
+    tmp_path = tmp_path_factory.mktemp("kernel")
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        timeout=300,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1]), str(tmp_path)
+
+
+def test_reset_restores_the_booted_state(after_reset):
+    import random
+
+    import numpy as np
+
+    state, cwd = after_reset
+    assert state["figures"] == 0
+    assert state["linewidth_restored"]
+    assert state["max_rows"] == 60  # pandas' default
+    assert state["filters_restored"]
+    assert state["left_by_report"] is None
+    assert state["month"] == "2025-03"
+    assert state["cwd"] == cwd
+    assert state["nofile_restored"]
+    random.seed(0)
+    np.random.seed(0)
+    assert state["random"] == random.random()
+    assert state["np_random"] == float(np.random.random())
+
+
+def test_boot_preloads_the_analysis_modules_not_the_engine(after_reset):
+    state, _ = after_reset
+    assert state["boot_errors"] == {}
+    assert state["helpers_preloaded"]
+    assert state["engine_not_preloaded"]
