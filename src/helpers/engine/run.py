@@ -778,6 +778,7 @@ def _assemble_month(
         "not_provided": [
             {"family": f, "title": suite.families[f].title} for f in plan.not_provided
         ],
+        "not_used": plan.not_used,
     }
     build = assemble.publish_month(
         ctx.outputs, plan.month, run_id, staging, reports, manifest, log=log.info
