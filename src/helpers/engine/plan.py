@@ -153,16 +153,15 @@ def plan_month(
     not_provided = [
         f.name
         for f in suite.families.values()
-        if f.name not in not_used
-        and provided is not None
-        and f.data
-        and not provided & set(f.data)
+        if f.name not in not_used and provided is not None and f.data and not provided & set(f.data)
     ]
     if len(not_provided) + len(not_used) == len(suite.families):
         raise ParamError("no report family has data: run `make data` with the input files")
     for f in fam_sel:
         if f in not_used:
-            raise ParamError(f"--notebook {f}: not used by this government (its profile's families)")
+            raise ParamError(
+                f"--notebook {f}: not used by this government (its profile's families)"
+            )
         if f in not_provided:
             raise ParamError(f"--notebook {f}: not provided (no data for it in the warehouse)")
 
