@@ -688,3 +688,18 @@ def test_pi3_not_assessed_or_not_scored_says_why():
     assert list(open_year.years["fiscal_year"]) == ["2023-24", "2024-25", "2025-26"]
     assert open_year.pi31 is None and open_year.pi32 is None
     assert "actual revenue missing for 2025-26 (2 of 2 categories)" in open_year.note
+
+
+def test_pi3_a_category_missing_one_departments_actual_is_not_closed():
+    # "fees" of a (actual 50) and b (actual blank) in 2023-24: the province's fees actual is
+    # unknown, not 50.
+    book = _book(
+        {
+            ("a", "fees"): (50.0, {"2021-22": 50.0, "2022-23": 50.0, "2023-24": 50.0}),
+            ("b", "fees"): (50.0, {"2021-22": 50.0, "2022-23": 50.0, "2023-24": None}),
+        }
+    )
+    res = budget.pefa_revenue(book, "2024-08")
+    assert res.pi31 is None
+    assert "actual revenue missing for 2023-24 (1 of 1 categories)" in res.note
+    assert budget.pefa_revenue(book, "2024-08", department="a").pi31 == "A"

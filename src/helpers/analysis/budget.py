@@ -2183,9 +2183,13 @@ def pefa_revenue(
         )
     years = _completed_years(df["fiscal_year"], month)
     used = df.loc[df["fiscal_year"].isin(years)]
+    # a category's actual is missing when any of its rows (departments) has none
     detail = (
-        used.groupby(["fiscal_year", "category"], sort=True)[["budget_estimate", "actual"]]
-        .sum(min_count=1)
+        used.groupby(["fiscal_year", "category"], sort=True)
+        .agg(
+            budget_estimate=("budget_estimate", "sum"),
+            actual=("actual", lambda s: s.sum() if s.notna().all() else math.nan),
+        )
         .reset_index()
     )
     detail["outturn"] = [
