@@ -43,7 +43,7 @@ from helpers.data.schemas import (
     InputSpec,
 )
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 # the warehouse tables (one definition: helpers.data.tables)
 TABLES = tables.TABLES
 MAX_MESSAGES_PER_FILE = 20
@@ -831,6 +831,7 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         "milestones",
         "ratings",
         "actions",
+        "revenue",
         "pse_returns",
         "contracts",
         "contract_kpis",
@@ -1028,6 +1029,7 @@ YEAR_ON_YEAR_FACTOR = 1000
 AMOUNTS = {
     "budget_allocations": ("budget_estimate", "revised_estimate"),
     "budget_monthly": ("release", "expenditure"),
+    "revenue": ("budget_estimate", "actual"),
     "pse_returns": (
         "own_revenue",
         "grants_received",
@@ -1237,6 +1239,10 @@ def _load_info(
         "loaded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "schema_version": SCHEMA_VERSION,
     }
+    rev = tables.get("revenue")
+    if rev is not None and len(rev):  # every report's data slice: PI-3 assessed or not
+        years = sorted(set(rev["fiscal_year"].dropna().astype(str)))
+        info["revenue.fiscal_years"] = f"{years[0]}..{years[-1]}"
     if "budget" in ranges:  # the defaults of an unmapped (monthly, flows) budget
         info |= {
             "budget.frequency": "monthly",
