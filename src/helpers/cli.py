@@ -101,6 +101,18 @@ def where(argv: list[str]) -> int:
     return 0
 
 
+def data(argv: list[str]) -> int:
+    """``data``: Ctrl-C at any point, its imports (seconds of pandas) included, is one line and
+    exit 130; the warehouse is replaced atomically, so the old one stands."""
+    try:
+        from helpers.data.ingest import cli
+
+        return cli(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the warehouse was not changed", file=sys.stderr)
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
@@ -108,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "data":
-        from helpers.data.ingest import cli
+        return data(rest)
     elif command == "reports":
         from helpers.engine.run import cli
     elif command == "dashboards":

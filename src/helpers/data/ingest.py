@@ -1283,7 +1283,8 @@ def build_warehouse(
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    for p in (tmp, Path(f"{tmp}.wal")):
+    # Also what a killed load left (``run`` holds the exclusive lock: no other load is live).
+    for p in (tmp, *target.parent.glob(f".{target.name}.*.tmp*")):
         p.unlink(missing_ok=True)
     tables = dict(tables)
     for name in TABLES:
@@ -1532,6 +1533,9 @@ def cli(argv: list[str] | None = None) -> int:
             print(f"{_display(data_dir)} is empty: generating the {prof.name} sample data first")
             write_sample(data_dir)
         return run(data_dir, warehouse, args.rejected_dir, force=args.force, log=_print)
+    except duckdb.InterruptException:  # Ctrl-C inside a DuckDB statement
+        print("interrupted: the warehouse was not changed", file=sys.stderr)
+        return 130
     except (OSError, duckdb.Error) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

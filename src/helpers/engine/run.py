@@ -378,9 +378,14 @@ def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) 
         ctx.dask = _Connecting(ctx.scheduler)
     if to_run:  # the reports read these files in their kernels: refuse bad values first
         check_parameter_files(ctx.suite_path.parent)
+    assemble.check_writable(ctx.outputs)  # one line, not a traceback, when it cannot be
     _save_facts(facts)  # only once everything is valid: a rejected run writes nothing
 
     with assemble.month_lock(ctx.outputs, plan.month, wait=args.wait, log=log.info):
+        # What killed runs of the month left (staging, temporary cache folders of dead
+        # processes) goes even when nothing needs to run; a live run's is never touched.
+        assemble.clean_leftovers(ctx.outputs, plan.month)
+        cache.clean_stale_tmp()
         # Another run may have filled the cache while this one waited for the lock.
         for job in plan.jobs:
             job.cached = bool(job.key) and cache.has(job.key)
@@ -461,7 +466,10 @@ NOT_REBUILT_REASON = "out of date (code or data changed); the next full run rebu
 
 def _save_facts(facts: WarehouseFacts) -> None:
     if isinstance(facts, Warehouse):
-        facts.save()
+        try:
+            facts.save()
+        except OSError:
+            pass  # a memo: losing it only costs time (a dry run on read-only outputs)
 
 
 def _import_portal() -> None:
@@ -498,10 +506,7 @@ def _execute_and_publish_on(
     # The portal (nbconvert, nbformat) takes seconds to import: do it while workers execute.
     threading.Thread(target=_import_portal, daemon=True).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-    assemble.clean_leftovers(ctx.outputs, plan.month)
-    cache.clean_stale_tmp()
     staging = assemble.staging_dir(ctx.outputs, plan.month, run_id)
-    staging.mkdir(parents=True)
     git = git_info(paths.ROOT)
     ledger = Ledger(ctx.outputs / "ledger.duckdb")
     n_workers = settings.jobs or default_workers()
@@ -517,6 +522,7 @@ def _execute_and_publish_on(
             "n_jobs": n_workers,
         },
     )
+    staging.mkdir(parents=True)
     jobs_by_id = {j.id: j for j in plan.jobs}
     run_jobs = [j for j in plan.jobs if j.id in to_run]
     log_dir = ctx.outputs / ".runs" / run_id
@@ -891,9 +897,15 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     except (ParamError, WarehouseMissing) as exc:
         print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
+    except assemble.OutputsUnwritable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (assemble.MonthBusy, warehouse_lock.WarehouseBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except OSError as exc:  # e.g. the disk filled up: publishing is atomic, nothing half-made
+        print(f"error: {exc}; the published month is unchanged", file=sys.stderr)
+        return 1
     except Terminated:
         print("terminated: the published month is unchanged", file=sys.stderr)
         return 143
