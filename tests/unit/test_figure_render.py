@@ -1,9 +1,10 @@
-"""Charts in reports: one SVG draw per figure, nothing cut off, same bytes for the same chart,
+"""Charts in reports: one draw per figure (PNG, or SVG on request), nothing cut off, same bytes for the same chart,
 and the boundary file parsed once per process."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 
@@ -13,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from helpers.present import apply_theme, figure  # noqa: E402
 from helpers.present import survey as ps  # noqa: E402
@@ -36,24 +38,38 @@ def _bar_chart():
     return fig
 
 
-def _svg(fig_obj: figure) -> str:
-    m = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', fig_obj.html)
+def _image(fig_obj: figure, mime: str) -> bytes:
+    m = re.search(rf'src="data:{re.escape(mime)};base64,([^"]+)"', fig_obj.html)
     assert m, fig_obj.html[:200]
-    return base64.b64decode(m.group(1)).decode("utf-8")
+    return base64.b64decode(m.group(1))
 
 
-def test_figure_is_an_svg_drawn_once_at_the_old_png_size():
-    fig = _bar_chart()
+def _draws(fig) -> list:
     draws = []
     fig.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+    return draws
+
+
+def test_figure_is_a_png_drawn_once_at_110_dpi():
+    fig = _bar_chart()
+    draws = _draws(fig)
     out = figure(fig, alt="two districts")
-    svg = _svg(out)
     assert len(draws) == 1  # bbox_inches="tight" or savefig with a layout engine draw twice
-    # 8 x 4.2 inches shown at 110 pixels per inch: 880 x 462 pixels; the drawing keeps its
-    # 72-per-inch units (576 x 302.4) in the viewBox.
+    image = Image.open(io.BytesIO(_image(out, "image/png")))
+    # 8 x 4.2 inches at 110 pixels per inch: 880 x 462 pixels, the whole figure
+    assert image.size == (880, 462)
+    assert image.info["dpi"] == pytest.approx((110, 110), abs=0.01)
+    assert 'alt="two districts"' in out.html
+
+
+def test_svg_on_request_is_drawn_once_at_the_png_size():
+    fig = _bar_chart()
+    draws = _draws(fig)
+    svg = _image(figure(fig, alt="two districts", fmt="svg"), "image/svg+xml").decode("utf-8")
+    assert len(draws) == 1
+    # shown at the PNG's 880 x 462 pixels; the drawing keeps its 72-per-inch units
     assert re.search(r'<svg\b[^>]*width="880px" height="462px"', svg)
     assert 'viewBox="0 0 576 302.4"' in svg
-    assert 'alt="two districts"' in out.html
     assert "<dc:date>" not in svg  # no timestamp: the same chart gives the same bytes
 
 
@@ -69,8 +85,10 @@ def test_labels_and_outside_legend_stay_inside_the_figure():
     assert fig.axes[0].get_position().x0 > 0.125
 
 
-def test_same_chart_same_bytes():
-    assert figure(_bar_chart(), alt="a").svg == figure(_bar_chart(), alt="a").svg
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_same_chart_same_bytes(fmt):
+    first = figure(_bar_chart(), alt="a", fmt=fmt).data
+    assert first == figure(_bar_chart(), alt="a", fmt=fmt).data
 
 
 def test_a_figure_laid_out_by_its_author_keeps_its_layout():
