@@ -23,7 +23,8 @@ report); the engine's CPU per report is the whole `make reports` process tree's 
 
 Then, unless skipped: the full month (every department, HTML + PDF + portal, fresh outputs);
 scaling: the engine on the job set with one worker (against the default one per core), one
-department's reports for 1 month and for 12 months in one command (``--months``), and a
+department's report (``--scale-family``) for 1 month and for 12 months in one command
+(``--months``), and a
 registry four times larger (every department cloned three times in a warehouse copy:
 planning cost measured, the month's run time estimated from the measured per-report times).
 Targets are printed next to the figures.
@@ -45,7 +46,7 @@ Dask workers keep theirs).
 
 Usage: .venv/bin/python benchmarks/run.py [--month 2025-03] [--depts 6] [--skip-naive]
        [--skip-parallel] [--skip-floor] [--skip-full-month] [--skip-scaling]
-       [--scale-months 12] [--no-snapshot] [--notebook FAMILY,...] [--dask]
+       [--scale-months 12] [--scale-family budget_execution] [--no-snapshot] [--notebook FAMILY,...] [--dask]
 """
 
 from __future__ import annotations
@@ -511,6 +512,12 @@ def _fmt_s(secs: float) -> str:
     return f"{secs:.1f}" if secs >= 10 else f"{secs:.2f}"
 
 
+def _add(rows: list, name: str, secs: float) -> None:
+    """Record a measure and print it at once (a long benchmark cut short still shows it)."""
+    rows.append((name, secs))
+    print(f"  {name}: {_fmt_s(secs)} s", flush=True)
+
+
 def _mark(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -526,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-scaling", action="store_true", help="skip workers/months/registry")
     p.add_argument(
         "--scale-months", type=int, default=12, help="months in the range run (default 12)"
+    )
+    p.add_argument(
+        "--scale-family",
+        default="budget_execution",
+        help="the family run for 1 and for --scale-months months ('' = all of the department's)",
     )
     p.add_argument(
         "--no-snapshot",
@@ -578,34 +590,34 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             naive = naive_loop(jobs, tmp / "naive", extra_env)
-            rows.append(("naive sequential loop, HTML only", naive))
+            _add(rows, "naive sequential loop, HTML only", naive)
             if not args.skip_parallel:
                 print(
                     f"naive parallel loop (the same CLIs, {cores} reports at a time, HTML only) ...",
                     flush=True,
                 )
                 parallel = naive_parallel(jobs, tmp / "naive-parallel", extra_env, cores)
-                rows.append((f"naive parallel loop ({cores} processes), HTML only", parallel))
+                _add(rows, f"naive parallel loop ({cores} processes), HTML only", parallel)
         print(f"make reports (fresh outputs, HTML + PDF + portal, {cores} workers) ...", flush=True)
         outputs = tmp / "outputs"
         ours = make_reports(args.month, jobs, outputs, warehouse, extra_env)
         ours_cpu = LAST_CPU["s"]
-        rows.append(("make reports, HTML + PDF + portal", ours))
+        _add(rows, "make reports, HTML + PDF + portal", ours)
         breakdown = worker_breakdown(outputs)
         if not args.skip_floor:
             print("warm-kernel floor (one kernel, notebooks back to back, no publishing) ...")
             floor = warm_floor(jobs, tmp, extra_env)
-            rows.append(("warm-kernel floor, execute only", floor["total_s"]))
+            _add(rows, "warm-kernel floor, execute only", floor["total_s"])
         print("make reports again, nothing changed ...", flush=True)
         again = make_reports(args.month, jobs, outputs, warehouse, extra_env)
-        rows.append(("no-change re-run", again))
+        _add(rows, "no-change re-run", again)
         again_ran = executed_since(outputs, args.month, runs_before=1)
         changed = depts[0]
         print(f"make reports after changing one amount of {changed!r} ...", flush=True)
         copy = tmp / "warehouse-changed.duckdb"
         changed_warehouse(warehouse, copy, changed)
         one = make_reports(args.month, jobs, outputs, copy, extra_env)
-        rows.append((f"one department changed ({changed})", one))
+        _add(rows, f"one department changed ({changed})", one)
         statuses = last_run_statuses(outputs, args.month)
         reran = sorted(k for k, v in statuses.items() if v == "done")
         expected = sorted(j.id for j in jobs if j.department in (changed, None))
@@ -618,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
             n_full = len(_keys(full_out, args.month))
             full = (n_full, full_s, LAST_CPU["s"])
             scaling.append((f"full month, {cores} workers", n_full, full_s))
+            print(f"  full month: {n_full} reports in {_fmt_s(full_s)} s", flush=True)
 
         if not args.skip_scaling:
             print("scaling: the job set with 1 worker ...", flush=True)
@@ -625,15 +638,24 @@ def main(argv: list[str] | None = None) -> int:
                 args.month, jobs, tmp / "outputs-1w", warehouse, extra_env, "--jobs 1"
             )
             scaling.append(("job set, 1 worker", len(jobs), one_w))
+            print(f"  job set, 1 worker: {_fmt_s(one_w)} s", flush=True)
             scaling.append((f"job set, {cores} workers", len(jobs), ours))
-            dept_jobs = [j for j in jobs if j.department == changed]
+            dept_jobs = [
+                j
+                for j in jobs
+                if j.department == changed
+                and (not args.scale_family or j.family == args.scale_family)
+            ]
             from helpers.data.calendar import add_months, parse_month
 
             last = f"{add_months(parse_month(args.month), args.scale_months - 1):%Y-%m}"
             first = args.month
             print(f"scaling: {changed} for 1 month, then {first}..{last} ...", flush=True)
             m1 = make_reports(first, dept_jobs, tmp / "outputs-m1", warehouse, extra_env)
-            scaling.append((f"{changed}, 1 month", len(dept_jobs), m1))
+            scaling.append(
+                (f"{changed} {args.scale_family or '(all)'}, 1 month", len(dept_jobs), m1)
+            )
+            print(f"  1 month: {_fmt_s(m1)} s", flush=True)
             range_out = tmp / "outputs-m12"
             m12 = make_reports(
                 first, dept_jobs, range_out, warehouse, extra_env, months=f"{first}..{last}"
@@ -642,7 +664,14 @@ def main(argv: list[str] | None = None) -> int:
                 len(_keys(range_out, f"{add_months(parse_month(first), i):%Y-%m}"))
                 for i in range(args.scale_months)
             )
-            scaling.append((f"{changed}, {args.scale_months} months in one command", n12, m12))
+            scaling.append(
+                (
+                    f"{changed} {args.scale_family or '(all)'}, {args.scale_months} months, one command",
+                    n12,
+                    m12,
+                )
+            )
+            print(f"  {args.scale_months} months: {n12} reports in {_fmt_s(m12)} s", flush=True)
             print("scaling: a registry 4x larger (planning, and the month estimated) ...")
             big = tmp / "warehouse-4x.duckdb"
             n_big = scaled_warehouse(warehouse, big, 4)
