@@ -216,6 +216,10 @@ def make_reports(
     env = dict(
         os.environ, **(extra_env or {}), KP_OUTPUTS=str(outputs), KP_WAREHOUSE=str(warehouse)
     )
+    # Under `make bench ARGS=...` the outer make's variables reach this make through
+    # MAKEFLAGS: `make reports` would get the benchmark's ARGS (and refuse --depts).
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(name, None)
     selection = []
     if jobs is not None:
         selection = [
@@ -235,7 +239,7 @@ def make_reports(
             "reports",
             f"MONTHS={months}" if months else f"MONTH={month}",
             *selection,
-            *([f"ARGS={args}"] if args else []),
+            f"ARGS={args}",
         ],
         cwd=ROOT,
         env=env,
