@@ -576,14 +576,6 @@ def test_targets_in_force_drops_targets_set_after_the_month():
     assert ao.targets_in_force(targets, trajectory, actuals, "2022-12")[0].empty
 
 
-def test_name_lists_use_semicolons_when_names_hold_commas():
-    assert view._join(["A", "B"]) == "A and B"
-    assert view._join(["A", "B", "C"]) == "A, B and C"
-    assert view._join(["Finance", "Social Welfare, Special Education", "Food"]) == (
-        "Finance; Social Welfare, Special Education; and Food"
-    )
-
-
 def test_build_overview_refuses_a_year_without_budget(budget_frames):
     alloc, mon = budget_frames
     survey = ao.SurveyOverview(wave=None, previous_wave=None, min_n=30)
