@@ -682,7 +682,7 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
     for label, path in sorted(waves.items()):
         display = f"{display_dir}/{path.name}"
         try:
-            wave = pd.Timestamp(schemas.parse_month(pd.Series([label])).iloc[0])
+            wave = pd.Timestamp(schemas.parse_month_series(pd.Series([label])).iloc[0])
         except (TypeError, ValueError):
             wave = pd.NaT
         if pd.isna(wave):
