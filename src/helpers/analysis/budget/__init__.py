@@ -95,6 +95,9 @@ from helpers.analysis.budget.pefa import (
     pefa_province,
 )
 from helpers.analysis.budget.prepare import (
+    department_rows,
+    is_prepared,
+    months_upto,
     prepare_allocations,
     prepare_monthly,
 )
@@ -183,6 +186,9 @@ __all__ = [
     "province_forecast_record",
     "headline_values",
     # used inside helpers (present, overview), not part of the public helpers.budget API
+    "department_rows",
+    "is_prepared",
+    "months_upto",
     "funds",
     "current_fund",
     "salary_classes",

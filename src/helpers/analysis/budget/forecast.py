@@ -20,8 +20,9 @@ from helpers.analysis.budget.coverage import (
 )
 from helpers.analysis.budget.prepare import (
     _dept_rows,
-    _only,
     _ratio,
+    department_rows,
+    months_upto,
     prepare_allocations,
     prepare_monthly,
 )
@@ -107,8 +108,7 @@ def _record_rows(
     rows = []
     for e in ends:
         at = fy_months(fy)[e - 1]
-        upto = mon.loc[mon["month"] <= pd.Timestamp(at)]
-        upto.attrs["kp_prepared"] = True
+        upto = months_upto(mon, at)
         p = project_year_end(alloc, upto, department, at, frequency=freq)
         point = p.point if math.isfinite(p.point) else math.nan
         rows.append(
@@ -164,8 +164,8 @@ def forecast_record(
     Annual data: no within-year projection, no record.
     """
     freq = check_frequency(frequency)
-    alloc = _only(prepare_allocations(allocations), department)
-    mon = _only(prepare_monthly(monthly), department)
+    alloc = department_rows(prepare_allocations(allocations), department)
+    mon = department_rows(prepare_monthly(monthly), department)
     fy = closed_year(month)
     if freq == "annual":
         return ForecastRecord(
@@ -216,7 +216,7 @@ def province_forecast_record(
     ends = _record_ends(freq, months)
     rows, left_out = [], []
     for dept in sorted(set(alloc.loc[alloc["fiscal_year"] == fy, "department"])):
-        a1, m1 = _only(alloc, dept), _only(mon, dept)
+        a1, m1 = department_rows(alloc, dept), department_rows(mon, dept)
         r, why = _record_rows(a1, m1, dept, fy, ends, freq)
         if why:
             left_out.append(dept)

@@ -1,11 +1,20 @@
 """Input preparation: validate and normalise ``budget_allocations`` and ``budget_monthly``
 rows (:func:`prepare_allocations`, :func:`prepare_monthly`), and the small row helpers the other
 budget modules share.
+
+Every public budget function prepares its inputs, and calls the others with frames it has
+already prepared. A frame is *prepared* when :func:`prepare_allocations` or
+:func:`prepare_monthly` returned it, or when :func:`department_rows` or :func:`months_upto` cut
+it from a prepared frame; preparing it again returns it unchanged, without validating it again.
+This module alone keeps that record (by identity, weakly held: nothing is stored on the frame).
+Any other frame, including one derived from a prepared frame by other pandas operations, is
+validated and normalised again, which gives the same rows.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable
 
 import numpy as np
@@ -67,8 +76,19 @@ def _fund_check(df: pd.DataFrame, name: str) -> None:
         raise ValueError(f"{name}: fund must be one of {known}, found {bad or 'missing'}")
 
 
-def _is_prepared(df: pd.DataFrame) -> bool:
-    return bool(df.attrs.get("kp_prepared"))
+#: id -> frame, for the frames this module prepared (an entry goes when its frame is freed).
+_PREPARED: weakref.WeakValueDictionary[int, pd.DataFrame] = weakref.WeakValueDictionary()
+
+
+def _mark(df: pd.DataFrame) -> pd.DataFrame:
+    _PREPARED[id(df)] = df
+    return df
+
+
+def is_prepared(df: object) -> bool:
+    """True for a frame :func:`prepare_allocations`, :func:`prepare_monthly`,
+    :func:`department_rows` or :func:`months_upto` returned."""
+    return isinstance(df, pd.DataFrame) and _PREPARED.get(id(df)) is df
 
 
 def prepare_allocations(allocations: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +97,7 @@ def prepare_allocations(allocations: pd.DataFrame) -> pd.DataFrame:
     Raises ``ValueError`` on missing columns, unknown funds, duplicated keys, missing or negative
     budget estimates.
     """
-    if isinstance(allocations, pd.DataFrame) and _is_prepared(allocations):
+    if is_prepared(allocations):
         return allocations
     _require(allocations, ALLOCATION_COLUMNS, "budget_allocations")
     df = allocations.loc[:, list(ALLOCATION_COLUMNS)].copy()
@@ -98,8 +118,7 @@ def prepare_allocations(allocations: pd.DataFrame) -> pd.DataFrame:
         dups = df.loc[df.duplicated(key, keep=False), key].head(3).to_dict("records")
         raise ValueError(f"budget_allocations: duplicated keys, e.g. {dups}")
     df["component"] = _components(df)
-    df.attrs["kp_prepared"] = True
-    return df
+    return _mark(df)
 
 
 def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +128,7 @@ def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
     columns, unknown funds, duplicated keys, a fiscal year inconsistent with the month, or
     missing release/expenditure values (a data gap is a missing row, never a NULL amount).
     """
-    if isinstance(monthly, pd.DataFrame) and _is_prepared(monthly):
+    if is_prepared(monthly):
         return monthly
     _require(monthly, MONTHLY_COLUMNS, "budget_monthly")
     df = monthly.loc[:, list(MONTHLY_COLUMNS)].copy()
@@ -137,8 +156,7 @@ def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"budget_monthly: duplicated keys, e.g. {dups}")
     df["fy_m"] = _fy_m(df["month"])
     df["component"] = _components(df)
-    df.attrs["kp_prepared"] = True
-    return df
+    return _mark(df)
 
 
 def _components(df: pd.DataFrame) -> pd.Series:
@@ -176,9 +194,20 @@ def _dept_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:
     return df.loc[df["department"] == str(department)]
 
 
-def _only(df: pd.DataFrame, department: str) -> pd.DataFrame:
-    """A prepared frame cut to one department (still marked prepared): later filters then run
-    on that department's rows only."""
-    out = _dept_rows(df, department)
-    out.attrs["kp_prepared"] = True
-    return out
+def _prepared(df: pd.DataFrame, what: str) -> None:
+    if not is_prepared(df):
+        raise ValueError(f"{what} needs a frame from prepare_allocations or prepare_monthly")
+
+
+def department_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:
+    """A prepared frame cut to one department, itself prepared: later filters then run on that
+    department's rows only."""
+    _prepared(df, "department_rows")
+    return _mark(_dept_rows(df, department))
+
+
+def months_upto(monthly: pd.DataFrame, month) -> pd.DataFrame:
+    """A prepared ``budget_monthly`` frame cut to the months on or before ``month``, itself
+    prepared."""
+    _prepared(monthly, "months_upto")
+    return _mark(monthly.loc[monthly["month"] <= _ts(month)])

@@ -30,9 +30,9 @@ from helpers.analysis.budget.coverage import (
 )
 from helpers.analysis.budget.prepare import (
     _dept_rows,
-    _only,
     _ratio,
     _ts,
+    department_rows,
     prepare_allocations,
     prepare_monthly,
 )
@@ -321,8 +321,8 @@ def project_year_end(
     """
     freq = check_frequency(frequency)
     n_months = PERIOD_MONTHS[freq]
-    alloc = _only(prepare_allocations(allocations), department)
-    mon = _only(prepare_monthly(monthly), department)
+    alloc = department_rows(prepare_allocations(allocations), department)
+    mon = department_rows(prepare_monthly(monthly), department)
     fy = fiscal_year(month)
     m = fy_month_index(month)
     if freq != "monthly":

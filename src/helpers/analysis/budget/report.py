@@ -32,6 +32,7 @@ from helpers.analysis.budget.pefa import (
     pefa_department,
 )
 from helpers.analysis.budget.prepare import (
+    months_upto,
     prepare_allocations,
     prepare_monthly,
 )
@@ -164,8 +165,7 @@ def execution_report(
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     month_d = as_month(month)
-    mon = mon.loc[mon["month"] <= pd.Timestamp(month_d)]
-    mon.attrs["kp_prepared"] = True
+    mon = months_upto(mon, month_d)
     f = check_frequency(frequency)
     position = utilisation(alloc, mon, department, month_d, f)
     trend = monthly_trend(alloc, mon, department, month_d, f)
@@ -233,8 +233,7 @@ def province_summary(
     alloc = prepare_allocations(allocations)
     mon = prepare_monthly(monthly)
     month_d = as_month(month)
-    mon = mon.loc[mon["month"] <= pd.Timestamp(month_d)]
-    mon.attrs["kp_prepared"] = True
+    mon = months_upto(mon, month_d)
     fy = fiscal_year(month_d)
     rows = []
     f = check_frequency(frequency)
