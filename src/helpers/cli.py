@@ -11,7 +11,8 @@ USAGE = """usage: python -m helpers.cli COMMAND [options]
 
 commands:
   data      validate the input files and (re)build data/warehouse.duckdb
-  reports   plan, execute and publish the reports for a month
+  reports   plan, execute and publish the reports for a month (--month YYYY-MM),
+            or for each month of a range (--months YYYY-MM..YYYY-MM)
   dashboards  rebuild the leadership dashboards from the published months [--force]
   preview   publish one report as leadership sees it, print its HTML path:
             preview --notebook FAMILY [--dept SLUG] [--month YYYY-MM] [--profile P] [--param ..]

@@ -95,7 +95,7 @@ def overview_report(
         wh.targets(), wh.trajectory(), wh.actuals(), m
     )
     if len(targets):
-        card = stocktake.province_scorecard(
+        card = ao.province_scorecard(
             targets, trajectory, actuals, m, weights=stocktake.load_config()
         )
     else:
