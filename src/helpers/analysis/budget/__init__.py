@@ -100,6 +100,7 @@ from helpers.analysis.budget.prepare import (
     months_upto,
     prepare_allocations,
     prepare_monthly,
+    take_rows,
 )
 from helpers.analysis.budget.projection import (
     Projection,
@@ -189,6 +190,7 @@ __all__ = [
     "department_rows",
     "is_prepared",
     "months_upto",
+    "take_rows",
     "funds",
     "current_fund",
     "salary_classes",

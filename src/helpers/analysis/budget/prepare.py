@@ -5,7 +5,7 @@ budget modules share.
 Every public budget function prepares its inputs, and calls the others with frames it has
 already prepared. A frame is *prepared* when :func:`prepare_allocations` or
 :func:`prepare_monthly` returned it, or when :func:`department_rows` or :func:`months_upto` cut
-it from a prepared frame; preparing it again returns it unchanged, without validating it again.
+(or :func:`take_rows`) it from a prepared frame; preparing it again returns it unchanged, without validating it again.
 This module alone keeps that record (by identity, weakly held: nothing is stored on the frame).
 Any other frame, including one derived from a prepared frame by other pandas operations, is
 validated and normalised again, which gives the same rows.
@@ -87,7 +87,8 @@ def _mark(df: pd.DataFrame) -> pd.DataFrame:
 
 def is_prepared(df: object) -> bool:
     """True for a frame :func:`prepare_allocations`, :func:`prepare_monthly`,
-    :func:`department_rows` or :func:`months_upto` returned."""
+    :func:`department_rows` or :func:`months_upto` returned (or :func:`take_rows` cut from
+    one)."""
     return isinstance(df, pd.DataFrame) and _PREPARED.get(id(df)) is df
 
 
@@ -204,6 +205,13 @@ def department_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:
     department's rows only."""
     _prepared(df, "department_rows")
     return _mark(_dept_rows(df, department))
+
+
+def take_rows(frame: pd.DataFrame, positions) -> pd.DataFrame:
+    """``frame.iloc[positions]``, prepared when ``frame`` is (any other frame: a plain cut).
+    For code that cuts frames generically, prepared budget frames among them."""
+    part = frame.iloc[positions]
+    return _mark(part) if is_prepared(frame) else part
 
 
 def months_upto(monthly: pd.DataFrame, month) -> pd.DataFrame:
