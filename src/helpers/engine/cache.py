@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.hashing import sha256_file
+
 CACHE_FORMAT = 1
 VERIFIED_FILE = ".verified"  # stat of each file at its last hash check
 RESULT_FILE = "result.json"
@@ -35,14 +37,6 @@ RESULT_FILE = "result.json"
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tree_hash(root: Path, patterns: Iterable[str]) -> str:
