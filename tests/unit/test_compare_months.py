@@ -101,7 +101,7 @@ def test_the_pdf_stamp_is_masked_but_not_the_figures():
     later = (
         page.replace("5c7b944171 (with uncommitted changes)", "8cfad06aa1")
         .replace("15:31", "18:02")
-        .replace("eb97296ce4bd", "0011aa22bb33")
+        .replace("eb97296ce4bd", "0011aa22bb33")  # pragma: allowlist secret
     )
     assert compare_months._pdf_unstamped(page) == compare_months._pdf_unstamped(later)
     assert "2512a23e4641" in compare_months._pdf_unstamped(page)  # the data checksum stays
