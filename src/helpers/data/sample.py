@@ -520,7 +520,6 @@ def budget(reg: Registry, opts: SampleOptions) -> tuple[pd.DataFrame, pd.DataFra
     return alloc, monthly.reset_index(drop=True)
 
 
-
 # ---------------------------------------------------------------------------------------- revenue
 
 
@@ -559,6 +558,7 @@ def revenue(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
             )
     cols = ["department", "fiscal_year", "category", "budget_estimate", "actual"]
     return pd.DataFrame(rows, columns=cols)
+
 
 # ------------------------------------------------------------------------------------- stocktakes
 

@@ -31,9 +31,9 @@ from helpers.data import calendar
 from helpers.data.vocabulary import (
     ACTION_STATUSES,
     CONTRACT_BANDS,
-    DISTRICT_ROLLUPS,
     DELIVERY_RATINGS,
     DIRECTIONS,
+    DISTRICT_ROLLUPS,
     MILESTONE_STATUSES,
 )
 
@@ -49,6 +49,7 @@ def funds() -> tuple[str, ...]:
 def object_classes() -> tuple[str, ...]:
     """The active profile's object-class codes (KP: A01..A13)."""
     return profiles.active().chart.codes
+
 
 WEIGHT_TOTAL = 100.0  # the weights of a contract's KPIs sum to this
 WEIGHT_SLACK = 0.01
@@ -481,9 +482,7 @@ def _quarter_ends() -> str:
 def _period_rule(what: str) -> str:
     q = _quarter_ends()
     y = pd.Timestamp(2000, (calendar.fy_start_month() - 2) % 12 + 1, 1).strftime("%b")
-    return (
-        f"{what} not at the end of the target's period (quarterly: {q}; annual: {y})"
-    )
+    return f"{what} not at the end of the target's period (quarterly: {q}; annual: {y})"
 
 
 def target_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]:
@@ -560,7 +559,9 @@ def target_rules() -> list[tuple[str, str, Callable[[pd.DataFrame], pd.Series]]]
 
     def rollup_districts(d):
         r = text(d, "district_rollup")
-        has = d["has_districts"] if "has_districts" in d.columns else pd.Series(False, index=d.index)
+        has = (
+            d["has_districts"] if "has_districts" in d.columns else pd.Series(False, index=d.index)
+        )
         return r.isna() | has.fillna(False).astype(bool)
 
     def at_period_end(c):
@@ -809,7 +810,9 @@ def _kpis_rows(ctx: Context) -> list[pa.Check]:
         return d["weight"].isna() | ((total - WEIGHT_TOTAL).abs() <= WEIGHT_SLACK)
 
     return [
-        _row_rule("fiscal_year", "no contract for this department and year (contracts)", has_contract),
+        _row_rule(
+            "fiscal_year", "no contract for this department and year (contracts)", has_contract
+        ),
         _row_rule(
             "weight", f"the weights of a contract's KPIs must sum to {WEIGHT_TOTAL:g}", weights_sum
         ),
@@ -819,7 +822,9 @@ def _kpis_rows(ctx: Context) -> list[pa.Check]:
 
 def _progress_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     return {
-        "kpi_id": [pa.Check.isin(list(ctx.kpi_years), error="unknown kpi_id (not in contract_kpis)")]
+        "kpi_id": [
+            pa.Check.isin(list(ctx.kpi_years), error="unknown kpi_id (not in contract_kpis)")
+        ]
     }
 
 

@@ -158,7 +158,9 @@ def notebook_department(slug: str) -> str:
 def _suite_department_defaults() -> set[str]:
     import yaml
 
-    suite = yaml.safe_load((Path(os.environ.get("KP_PARAMS", paths.PARAMS_DIR)) / "suite.yaml").read_text())
+    suite = yaml.safe_load(
+        (Path(os.environ.get("KP_PARAMS", paths.PARAMS_DIR)) / "suite.yaml").read_text()
+    )
     return {
         str(f["parameters"]["department"]["default"])
         for f in suite["families"].values()
