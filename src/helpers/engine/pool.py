@@ -1,7 +1,8 @@
 """The local executor: long-lived worker processes, each owning one warm kernel.
 
-Workers pull job specs from a shared queue (natural load balancing) and send back
-``("start", worker, job_id)`` and ``("done", worker, result)`` messages. The driver alone keeps
+Workers pull job specs (:class:`~helpers.engine.jobs.JobSpec`) from a shared queue (natural
+load balancing) and send back ``("start", worker, job_id)`` and ``("done", worker, result)``
+messages (results are :class:`~helpers.engine.jobs.JobResult`). The driver alone keeps
 the ledger. A worker that dies (killed, out of memory) has its in-flight job recorded as failed
 (``worker_died``) and is replaced. Workers watch their parent: if the driver is killed, they kill
 their kernel and exit, so a SIGKILLed run leaves no stray kernels behind.
@@ -23,9 +24,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from helpers.engine.execute import process_worker, shutdown_process_worker
+from helpers.engine.jobs import JobResult, JobSpec, Reason, Status, describe
 
 Callback = Callable[..., None]
 
@@ -79,19 +80,12 @@ def _worker_main(
         spec = task_q.get()
         if spec is None:
             break
-        result_q.put(("start", wid, spec["id"]))
+        result_q.put(("start", wid, spec.id))
         own_signals()
         try:
             res = worker.run_job(spec)
         except BaseException as exc:  # never lose a result: report it as a failure
-            res = {
-                "id": spec["id"],
-                "key": spec["key"],
-                "status": "failed",
-                "reason": "engine_error",
-                "error": f"{type(exc).__name__}: {exc}"[:1500],
-                "duration": None,
-            }
+            res = JobResult.failed(spec.id, spec.key, Reason.ENGINE_ERROR, describe(exc))
         own_signals()
         result_q.put(("done", wid, res))
     shutdown_process_worker()
@@ -102,8 +96,8 @@ STOP_GRACE_S = 2.0  # after Ctrl-C / SIGTERM: how long workers get to kill their
 DURATIONS_FILE = "durations.json"
 
 
-def _family(spec: dict[str, Any]) -> str:
-    return str(spec.get("family") or spec["id"].rsplit("/", 1)[-1])
+def _family(job: JobSpec | JobResult) -> str:
+    return str(job.family or job.id.rsplit("/", 1)[-1])
 
 
 class Durations:
@@ -129,10 +123,10 @@ class Durations:
             except (OSError, ValueError, AttributeError):
                 self.known = {}
 
-    def estimate(self, spec: dict[str, Any]) -> float | None:
+    def estimate(self, spec: JobSpec) -> float | None:
         return self.known.get(_family(spec))
 
-    def order(self, specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    def order(self, specs: Iterable[JobSpec]) -> list[JobSpec]:
         """Longest expected first; unknown families keep their place after the known ones,
         province reports (which read every department's data) first among them."""
         indexed = list(enumerate(specs))
@@ -142,19 +136,19 @@ class Durations:
             est = self.estimate(spec)
             if est is not None:
                 return (0, -est, i)
-            province = spec.get("department") is None
+            province = spec.department is None
             return (1, 0 if province else 1, i)
 
         return [spec for _, spec in sorted(indexed, key=key)]
 
-    def record(self, results: Iterable[dict[str, Any]]) -> None:
+    def record(self, results: Iterable[JobResult]) -> None:
         """Fold the durations of successful reports into the file (best effort)."""
         if self.path is None:
             return
         by_family: dict[str, list[float]] = {}
         for res in results:
-            dur = res.get("duration")
-            if res.get("status") == "done" and isinstance(dur, (int, float)) and dur > 0:
+            dur = res.duration
+            if res.status == Status.DONE and isinstance(dur, (int, float)) and dur > 0:
                 by_family.setdefault(_family(res), []).append(float(dur))
         if not by_family:
             return
@@ -173,15 +167,8 @@ class Durations:
             tmp.unlink(missing_ok=True)
 
 
-def _lost(spec: dict[str, Any], message: str) -> dict[str, Any]:
-    return {
-        "id": spec["id"],
-        "key": spec["key"],
-        "status": "failed",
-        "reason": "worker_died",
-        "error": message,
-        "duration": None,
-    }
+def _lost(spec: JobSpec, message: str) -> JobResult:
+    return JobResult.failed(spec.id, spec.key, Reason.WORKER_DIED, message)
 
 
 class LocalPool:
@@ -214,24 +201,23 @@ class LocalPool:
 
     def run(
         self,
-        specs: list[dict[str, Any]],
+        specs: list[JobSpec],
         on_start: Callback,
-        on_result: Callback,
+        on_result: Callable[[JobResult], None],
         on_tick: Callable[[], None] | None = None,
     ) -> None:
         """Execute every spec; call ``on_start(job_id, worker)`` and ``on_result(result)``
         in the driver as messages arrive."""
         if not specs:
             return
-        cache_root = specs[0].get("cache_root")
+        cache_root = specs[0].cache_root
         durations = Durations(Path(cache_root) / DURATIONS_FILE if cache_root else None)
         specs = durations.order(specs)
-        finished: list[dict[str, Any]] = []
-        user_on_result = on_result
+        finished: list[JobResult] = []
 
-        def on_result(res: dict[str, Any]) -> None:
+        def record(res: JobResult) -> None:
             finished.append(res)
-            user_on_result(res)
+            on_result(res)
 
         task_q = self._ctx.Queue()
         result_q = self._ctx.Queue()
@@ -239,7 +225,7 @@ class LocalPool:
             task_q.put(spec)
         n = min(self.n_workers, len(specs))
         procs = {wid: self._spawn(wid, task_q, result_q) for wid in range(n)}
-        by_id = {s["id"]: s for s in specs}
+        by_id = {s.id: s for s in specs}
         inflight: dict[int, str] = {}
         remaining = set(by_id)
         next_wid = n
@@ -261,27 +247,27 @@ class LocalPool:
                         # Every task was taken but nobody runs it: a worker died between
                         # taking a job and announcing it. Report those jobs instead of hanging.
                         for job_id in sorted(remaining):
-                            on_result(_lost(by_id[job_id], "worker died before starting the job"))
+                            record(_lost(by_id[job_id], "worker died before starting the job"))
                         remaining.clear()
                         break
                     for wid, p in list(procs.items()):
                         if p.is_alive():
                             continue
-                        self._drain(result_q, inflight, remaining, on_start, on_result)
-                        job_id = inflight.pop(wid, None)
+                        self._drain(result_q, inflight, remaining, on_start, record)
+                        running = inflight.pop(wid, None)
                         del procs[wid]
-                        if job_id is not None and job_id in remaining:
-                            remaining.discard(job_id)
-                            on_result(
+                        if running is not None and running in remaining:
+                            remaining.discard(running)
+                            record(
                                 _lost(
-                                    by_id[job_id], f"worker process exited with code {p.exitcode}"
+                                    by_id[running], f"worker process exited with code {p.exitcode}"
                                 )
                             )
                         if remaining:
                             procs[next_wid] = self._spawn(next_wid, task_q, result_q)
                             next_wid += 1
                     continue
-                self._handle(kind, wid, payload, inflight, remaining, on_start, on_result)
+                self._handle(kind, wid, payload, inflight, remaining, on_start, record)
             completed = True
             durations.record(finished)
         finally:
@@ -316,8 +302,8 @@ class LocalPool:
             on_start(payload, wid)
         else:
             inflight.pop(wid, None)
-            if payload["id"] in remaining:
-                remaining.discard(payload["id"])
+            if payload.id in remaining:
+                remaining.discard(payload.id)
                 on_result(payload)
 
     def _drain(self, result_q, inflight, remaining, on_start, on_result) -> None:
