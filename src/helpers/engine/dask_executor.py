@@ -430,7 +430,7 @@ def _plugin_class():
         name = PLUGIN_NAME
         idempotent = True
 
-        def teardown(self, worker):  # noqa: D401 - Dask hook
+        def teardown(self, worker):
             from helpers.engine.execute import shutdown_process_worker
 
             try:  # on the thread that owns the kernel
@@ -595,8 +595,7 @@ class DaskRunner:
                 pending[fut] = spec
                 on_start(spec.id, "dask")
             del blob_futs  # the jobs hold them now; released with the last job
-            alone_since: float | None = None
-            last_check = 0.0
+            watchdog = _Watchdog(self, no_workers_timeout)
             while pending:
                 try:
                     done, _ = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
@@ -612,30 +611,43 @@ class DaskRunner:
                     on_result(land(res, spec, code, cache))
                 if on_tick:
                     on_tick()
-                now = time.monotonic()
-                if pending and now - last_check >= 1.0:
-                    last_check = now
-                    alive = client.status == "running" and self.workers() > 0
-                    if alive:
-                        alone_since = None
-                    elif alone_since is None:
-                        alone_since = now
-                    elif now - alone_since >= no_workers_timeout:
-                        what = (
-                            "lost the scheduler"
-                            if client.status != "running"
-                            else "no Dask worker connected"
-                        )
-                        raise NoWorkers(
-                            f"{what} at {self.address} for {no_workers_timeout:g} s; "
-                            f"{len(pending)} report(s) not run"
-                        )
+                if pending:
+                    watchdog.check(len(pending))
         finally:
             if pending:
                 try:
                     client.cancel(list(pending), force=True)
                 except Exception:
                     pass
+
+
+class _Watchdog:
+    """Raises :class:`NoWorkers` once the run has had no worker (or no scheduler) for
+    ``timeout`` seconds; looks at most once a second."""
+
+    def __init__(self, runner: DaskRunner, timeout: float):
+        self.runner, self.timeout = runner, timeout
+        self.alone_since: float | None = None
+        self.last_check = 0.0
+
+    def check(self, n_pending: int) -> None:
+        now = time.monotonic()
+        if now - self.last_check < 1.0:
+            return
+        self.last_check = now
+        client = self.runner.client
+        if client.status == "running" and self.runner.workers() > 0:
+            self.alone_since = None
+        elif self.alone_since is None:
+            self.alone_since = now
+        elif now - self.alone_since >= self.timeout:
+            what = (
+                "lost the scheduler" if client.status != "running" else "no Dask worker connected"
+            )
+            raise NoWorkers(
+                f"{what} at {self.runner.address} for {self.timeout:g} s; "
+                f"{n_pending} report(s) not run"
+            )
 
 
 def lock_text_of(path: Path) -> str | None:

@@ -219,97 +219,129 @@ class LocalPool:
             finished.append(res)
             on_result(res)
 
-        task_q = self._ctx.Queue()
-        result_q = self._ctx.Queue()
-        for spec in specs:
-            task_q.put(spec)
-        n = min(self.n_workers, len(specs))
-        procs = {wid: self._spawn(wid, task_q, result_q) for wid in range(n)}
-        by_id = {s.id: s for s in specs}
-        inflight: dict[int, str] = {}
-        remaining = set(by_id)
-        next_wid = n
+        state = _PoolRun(self, specs, on_start, record)
         completed = False
-        last_message = time.monotonic()
         try:
-            while remaining:
-                try:
-                    kind, wid, payload = result_q.get(timeout=0.5)
-                    last_message = time.monotonic()
-                except queue.Empty:
-                    if on_tick:
-                        on_tick()
-                    if (
-                        not inflight
-                        and task_q.empty()
-                        and time.monotonic() - last_message > LOST_AFTER_S
-                    ):
-                        # Every task was taken but nobody runs it: a worker died between
-                        # taking a job and announcing it. Report those jobs instead of hanging.
-                        for job_id in sorted(remaining):
-                            record(_lost(by_id[job_id], "worker died before starting the job"))
-                        remaining.clear()
-                        break
-                    for wid, p in list(procs.items()):
-                        if p.is_alive():
-                            continue
-                        self._drain(result_q, inflight, remaining, on_start, record)
-                        running = inflight.pop(wid, None)
-                        del procs[wid]
-                        if running is not None and running in remaining:
-                            remaining.discard(running)
-                            record(
-                                _lost(
-                                    by_id[running], f"worker process exited with code {p.exitcode}"
-                                )
-                            )
-                        if remaining:
-                            procs[next_wid] = self._spawn(next_wid, task_q, result_q)
-                            next_wid += 1
-                    continue
-                self._handle(kind, wid, payload, inflight, remaining, on_start, record)
+            while state.remaining:
+                if not state.step(on_tick):
+                    break
             completed = True
             durations.record(finished)
         finally:
-            if completed:
-                for _ in procs:
-                    task_q.put(None)
-                deadline = time.monotonic() + 30
-            else:  # interrupted: stop now (SIGTERM makes workers kill their kernel)
-                if threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits
-                for p in procs.values():
-                    p.terminate()
-                deadline = time.monotonic() + STOP_GRACE_S
-                # queued tasks nobody will read must not hold the interpreter's exit
-                for q in (task_q, result_q):
-                    q.cancel_join_thread()
-            for p in procs.values():
-                p.join(timeout=max(0.1, deadline - time.monotonic()))
-                if p.is_alive():
-                    p.kill()
-                    p.join(5)
-            if not completed:
-                for q in (task_q, result_q):
-                    q.close()
-                if threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGINT, signal.default_int_handler)
+            state.stop(completed)
 
-    @staticmethod
-    def _handle(kind, wid, payload, inflight, remaining, on_start, on_result) -> None:
+
+class _PoolRun:
+    """One :meth:`LocalPool.run`: the queues, the worker processes and the jobs in flight."""
+
+    def __init__(
+        self,
+        pool: LocalPool,
+        specs: list[JobSpec],
+        on_start: Callback,
+        on_result: Callable[[JobResult], None],
+    ):
+        self.pool = pool
+        self.on_start, self.on_result = on_start, on_result
+        self.task_q = pool._ctx.Queue()
+        self.result_q = pool._ctx.Queue()
+        for spec in specs:
+            self.task_q.put(spec)
+        n = min(pool.n_workers, len(specs))
+        self.procs = {wid: pool._spawn(wid, self.task_q, self.result_q) for wid in range(n)}
+        self.next_wid = n
+        self.by_id = {s.id: s for s in specs}
+        self.inflight: dict[int, str] = {}  # worker -> the job it announced
+        self.remaining = set(self.by_id)
+        self.last_message = time.monotonic()
+
+    def step(self, on_tick: Callable[[], None] | None) -> bool:
+        """Wait up to 0.5 s for a worker's message and act on it; on silence, look after the
+        workers. False when nothing more can arrive (every job was reported lost)."""
+        try:
+            kind, wid, payload = self.result_q.get(timeout=0.5)
+            self.last_message = time.monotonic()
+        except queue.Empty:
+            if on_tick:
+                on_tick()
+            if (
+                not self.inflight
+                and self.task_q.empty()
+                and time.monotonic() - self.last_message > LOST_AFTER_S
+            ):
+                # Every task was taken but nobody runs it: a worker died between taking a
+                # job and announcing it. Report those jobs instead of hanging.
+                for job_id in sorted(self.remaining):
+                    self.on_result(_lost(self.by_id[job_id], "worker died before starting the job"))
+                self.remaining.clear()
+                return False
+            self._replace_dead()
+            return True
+        self._handle(kind, wid, payload)
+        return True
+
+    def _replace_dead(self) -> None:
+        """Report the job of each worker that died as lost, and start a new worker."""
+        for wid, p in list(self.procs.items()):
+            if p.is_alive():
+                continue
+            self._drain()
+            running = self.inflight.pop(wid, None)
+            del self.procs[wid]
+            if running is not None and running in self.remaining:
+                self.remaining.discard(running)
+                self.on_result(
+                    _lost(self.by_id[running], f"worker process exited with code {p.exitcode}")
+                )
+            if self.remaining:
+                self.procs[self.next_wid] = self.pool._spawn(
+                    self.next_wid, self.task_q, self.result_q
+                )
+                self.next_wid += 1
+
+    def _handle(self, kind: str, wid: int, payload) -> None:
         if kind == "start":
-            inflight[wid] = payload
-            on_start(payload, wid)
+            self.inflight[wid] = payload
+            self.on_start(payload, wid)
         else:
-            inflight.pop(wid, None)
-            if payload.id in remaining:
-                remaining.discard(payload.id)
-                on_result(payload)
+            self.inflight.pop(wid, None)
+            if payload.id in self.remaining:
+                self.remaining.discard(payload.id)
+                self.on_result(payload)
 
-    def _drain(self, result_q, inflight, remaining, on_start, on_result) -> None:
+    def _drain(self) -> None:
         while True:
             try:
-                kind, wid, payload = result_q.get_nowait()
+                kind, wid, payload = self.result_q.get_nowait()
             except queue.Empty:
                 return
-            self._handle(kind, wid, payload, inflight, remaining, on_start, on_result)
+            self._handle(kind, wid, payload)
+
+    def stop(self, completed: bool) -> None:
+        """Stop the workers: after the last job, let them finish (they stop their kernels);
+        interrupted, terminate them now (SIGTERM makes workers kill their kernel)."""
+        queues = (self.task_q, self.result_q)
+        main = threading.current_thread() is threading.main_thread()
+        if completed:
+            for _ in self.procs:
+                self.task_q.put(None)
+            deadline = time.monotonic() + 30
+        else:
+            if main:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits
+            for p in self.procs.values():
+                p.terminate()
+            deadline = time.monotonic() + STOP_GRACE_S
+            # queued tasks nobody will read must not hold the interpreter's exit
+            for q in queues:
+                q.cancel_join_thread()
+        for p in self.procs.values():
+            p.join(timeout=max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        if not completed:
+            for q in queues:
+                q.close()
+            if main:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
