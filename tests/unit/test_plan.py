@@ -201,3 +201,12 @@ def test_a_lost_parameters_tag_or_a_broken_notebook_is_refused_before_any_kernel
     nb.unlink()
     with pytest.raises(ParamError, match="notebook not found"):
         check_notebooks([job], real)
+
+
+def test_a_family_the_profile_does_not_use_is_not_planned_nor_called_not_provided(suite, tmp_path):
+    p = plan(suite, tmp_path, families=["budget", "overview"])
+    assert {j.family for j in p.jobs} == {"budget", "overview"}
+    assert p.not_used == ["stocktake"]
+    assert p.not_provided == []  # readers are told only about families the government uses
+    with pytest.raises(ParamError, match="not used by this government"):
+        plan(suite, tmp_path, families=["budget", "overview"], notebooks=["stocktake"])

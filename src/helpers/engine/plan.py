@@ -62,9 +62,11 @@ class MonthPlan:
     jobs: list[Job]
     selected: set[str] = field(default_factory=set)
     departments: dict[str, Department] = field(default_factory=dict)
-    # Families not planned because the government provides no data for them (or its profile
-    # does not use them): the portal lists them as "not provided".
+    # Families not planned because the government provides no data for them: the portal lists
+    # them as "not provided". Families its profile does not use (``families:``) are not_used:
+    # not planned and not mentioned to readers.
     not_provided: list[str] = field(default_factory=list)
+    not_used: list[str] = field(default_factory=list)
 
     def selected_jobs(self) -> list[Job]:
         return [j for j in self.jobs if j.id in self.selected]
@@ -147,21 +149,25 @@ def plan_month(
     fam_sel = [suite.family_by_selector(n).name for n in split_list(",".join(notebooks))]
     provided = facts.inputs() if hasattr(facts, "inputs") else None
     wanted = set(families) if families is not None else None
+    not_used = [f for f in suite.families if wanted is not None and f not in wanted]
     not_provided = [
         f.name
         for f in suite.families.values()
-        if (wanted is not None and f.name not in wanted)
-        or (provided is not None and f.data and not provided & set(f.data))
+        if f.name not in not_used and provided is not None and f.data and not provided & set(f.data)
     ]
-    if len(not_provided) == len(suite.families):
+    if len(not_provided) + len(not_used) == len(suite.families):
         raise ParamError("no report family has data: run `make data` with the input files")
     for f in fam_sel:
+        if f in not_used:
+            raise ParamError(
+                f"--notebook {f}: not used by this government (its profile's families)"
+            )
         if f in not_provided:
             raise ParamError(f"--notebook {f}: not provided (no data for it in the warehouse)")
 
     jobs: list[Job] = []
     for fam in suite.families.values():
-        if fam.name in not_provided:
+        if fam.name in not_provided or fam.name in not_used:
             continue
         nb_path = (Path(notebooks_dir) / fam.notebook).resolve()
         fam_over = _family_overrides(fam, overrides)
@@ -209,6 +215,7 @@ def plan_month(
         selected=selected,
         departments=registry,
         not_provided=not_provided,
+        not_used=not_used,
     )
 
 

@@ -833,6 +833,7 @@ def _manifest(
         "not_provided": [
             {"family": f, "title": suite.families[f].title} for f in plan.not_provided
         ],
+        "not_used": plan.not_used,
     }
 
 
