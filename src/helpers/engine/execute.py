@@ -335,7 +335,7 @@ class KernelWorker:
             idx = None if idx is None else idx - 1
         renumber_execution_counts(nb)
         if reason is not None:
-            self._failed(nb, reset_nb, idx, reason, spec, result)
+            self._failed(nb, spec, result, reset_nb=reset_nb, idx=idx, reason=reason)
             result.duration = round(time.monotonic() - t0, 3)
             return result
 
@@ -354,7 +354,7 @@ class KernelWorker:
 
     @staticmethod
     def _failed(
-        nb, reset_nb, idx: int | None, reason: Reason, spec: JobSpec, result: JobResult
+        nb, spec: JobSpec, result: JobResult, *, reset_nb, idx: int | None, reason: Reason
     ) -> None:
         """Record why the notebook failed and keep it as ``<family>.failed.ipynb`` with the
         failing cell marked (``idx``: the report cell running when it failed, -1 the reset

@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.engine.execute import process_worker, shutdown_process_worker
@@ -31,16 +32,18 @@ from helpers.engine.jobs import JobResult, JobSpec, Reason, Status, describe
 Callback = Callable[..., None]
 
 
-def _worker_main(
-    wid: int,
-    task_q,
-    result_q,
-    isolation: str,
-    recycle_after: int,
-    log_dir: str | None,
-    parent_pid: int,
-) -> None:
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How every worker process of a pool runs its kernel."""
+
+    isolation: str  # warm | fresh
+    recycle_after: int  # reports per kernel
+    log_dir: str | None  # the run's log folder (kernel and worker stderr)
+
+
+def _worker_main(wid: int, task_q, result_q, config: WorkerConfig, parent_pid: int) -> None:
     """Body of one worker process."""
+    isolation, recycle_after, log_dir = config.isolation, config.recycle_after, config.log_dir
     # A session of its own: Ctrl-C at the terminal reaches the driver only, which decides
     # (it terminates the workers); the kernels this worker starts are in the same session.
     with contextlib.suppress(OSError):
@@ -188,9 +191,7 @@ class LocalPool:
                 wid,
                 task_q,
                 result_q,
-                self.isolation,
-                self.recycle_after,
-                self.log_dir,
+                WorkerConfig(self.isolation, self.recycle_after, self.log_dir),
                 os.getpid(),
             ),
             name=f"kp-worker-{wid}",

@@ -660,7 +660,7 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
     total = time.monotonic() - t0
     failed = counts[Status.FAILED]
     ledger.finish_run(run_id, RunStatus.FAILED if failed else RunStatus.OK, counts, total)
-    _print_summary(plan, results, counts, total, ctx.outputs / plan.month, build)
+    _print_summary(mrun, results, counts, total, build)
     return 1 if failed else 0
 
 
@@ -903,13 +903,10 @@ def _warn_dropped(published: dict[str, Any] | None, plan: MonthPlan) -> None:
 
 
 def _print_summary(
-    plan: MonthPlan,
-    results: dict[str, JobResult],
-    counts: dict[str, int],
-    total: float,
-    month_dir: Path,
-    build: Path,
+    mrun: MonthRun, results: dict[str, JobResult], counts: dict[str, int], total: float, build: Path
 ) -> None:
+    plan = mrun.inv.plan
+    month_dir = mrun.inv.ctx.outputs / plan.month
     lines = [f"{'job':<44} {'status':<7} {'reason':<12} {'time':>7}"]
     for job in plan.jobs:
         res = results.get(job.id)
