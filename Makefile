@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 KERNEL := kp-reports
 MONTH ?=
+MONTHS ?=
 DEPT ?=
 NOTEBOOK ?=
 JOBS ?=
@@ -50,10 +51,10 @@ data/warehouse.duckdb: | $(STAMP)
 data: $(STAMP) ## Validate the inputs and load the warehouse [PROFILE=..] [DATA_DIR=..] (sample generated if the profile's data/raw is empty)
 	$(PY) -m helpers.cli data $(PROFILE_ARG) $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") $(ARGS)
 
-reports: $(STAMP) ## Run and publish every report: make reports MONTH=YYYY-MM [PROFILE=..] [DEPT=..] [NOTEBOOK=..] [JOBS=..] [PUBLISHER=quarto]
+reports: $(STAMP) ## Run and publish every report: make reports MONTH=YYYY-MM (or MONTHS=2024-07..2025-06) [PROFILE=..] [DEPT=..] [NOTEBOOK=..] [JOBS=..] [PUBLISHER=quarto]
 	@wh=$$($(PY) -m helpers.cli where warehouse $(PROFILE_ARG)) || exit 2; \
 	  test -f "$$wh" || $(MAKE) --no-print-directory data PROFILE="$(PROFILE)" ARGS=
-	$(PY) -m helpers.cli reports $(PROFILE_ARG) --month="$(MONTH)" $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(if $(PUBLISHER),--publisher="$(PUBLISHER)") $(ARGS)
+	$(PY) -m helpers.cli reports $(PROFILE_ARG) --month="$(MONTH)" $(if $(MONTHS),--months="$(MONTHS)") $(if $(DEPT),--dept="$(DEPT)") $(if $(NOTEBOOK),--notebook="$(NOTEBOOK)") $(if $(JOBS),--jobs="$(JOBS)") $(if $(PUBLISHER),--publisher="$(PUBLISHER)") $(ARGS)
 
 dashboards: $(STAMP) ## Rebuild the leadership dashboards (outputs/dashboards) from the published months [PROFILE=..] [ARGS=--force]
 	$(PY) -m helpers.cli dashboards $(PROFILE_ARG) $(ARGS)

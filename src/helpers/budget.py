@@ -57,6 +57,7 @@ from helpers.analysis.budget import (
     time_benchmark,
     utilisation,
     utilisation_by_object_class,
+    with_revenue,
 )
 
 __all__ = [
@@ -110,6 +111,7 @@ __all__ = [
     "time_benchmark",
     "utilisation",
     "utilisation_by_object_class",
+    "with_revenue",
 ]
 
 

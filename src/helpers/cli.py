@@ -11,7 +11,8 @@ USAGE = """usage: python -m helpers.cli COMMAND [options]
 
 commands:
   data      validate the input files and (re)build data/warehouse.duckdb
-  reports   plan, execute and publish the reports for a month
+  reports   plan, execute and publish the reports for a month (--month YYYY-MM),
+            or for each month of a range (--months YYYY-MM..YYYY-MM)
   dashboards  rebuild the leadership dashboards from the published months [--force]
   preview   publish one report as leadership sees it, print its HTML path:
             preview --notebook FAMILY [--dept SLUG] [--month YYYY-MM] [--profile P] [--param ..]
@@ -101,6 +102,18 @@ def where(argv: list[str]) -> int:
     return 0
 
 
+def data(argv: list[str]) -> int:
+    """``data``: Ctrl-C at any point, its imports (seconds of pandas) included, is one line and
+    exit 130; the warehouse is replaced atomically, so the old one stands."""
+    try:
+        from helpers.data.ingest import cli
+
+        return cli(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the warehouse was not changed", file=sys.stderr)
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
@@ -108,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "data":
-        from helpers.data.ingest import cli
+        return data(rest)
     elif command == "reports":
         from helpers.engine.run import cli
     elif command == "dashboards":

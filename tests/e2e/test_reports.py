@@ -158,3 +158,27 @@ def test_default_profile_budget_headline_equals_the_definition(published, month)
     assert head["utilisation"] == pytest.approx(spent / budget, abs=1e-4)
     months_elapsed = (int(month[:4]) * 12 + int(month[5:])) - (int(start[:4]) * 12 + 7) + 1
     assert head["benchmark"] == pytest.approx(months_elapsed / 12, abs=1e-4)  # 4 decimals
+
+
+def test_year_end_reports_show_pi3_from_the_revenue_book(published):
+    """PI-3 at the 2026-06 close (three completed years 2022-23 .. 2024-25): the overview's
+    PI-3.1 outturns are total actual / total budgeted revenue of the whole revenue book, summed
+    in SQL; health's budget report scores its own receipts; zakat-ushr collects none."""
+    import duckdb
+
+    con = duckdb.connect(str(paths.ROOT / "data" / "warehouse.duckdb"), read_only=True)
+    totals = con.execute(
+        "SELECT fiscal_year, sum(actual) / sum(budget_estimate) FROM revenue "
+        "WHERE fiscal_year IN ('2022-23', '2023-24', '2024-25') GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    con.close()
+    assert len(totals) == 3, "the sample revenue book covers the three years"
+    month = published["outputs"] / "2026-06"
+    overview = _text(month / "province" / "province_overview.html")
+    assert "PEFA revenue outturn (provincial revenue): PI-3.1 score" in overview
+    for fy, outturn in totals:
+        assert f"{fy} " in overview and f"{outturn:.1%}" in overview, (fy, outturn)
+    health = _text(month / "health" / "budget_execution.html")
+    assert "PEFA revenue outturn (receipts this department collects)" in health
+    zakat = _text(month / "zakat-ushr" / "budget_execution.html")
+    assert "PI-3 (revenue outturn) not assessed: the revenue book has no receipts" in zakat

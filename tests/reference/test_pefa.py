@@ -548,7 +548,7 @@ def test_every_profile_names_principal_and_interest_for_pefa(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# PI-3 revenue outturn (Field Guide dimensions 3.1 and 3.2); no warehouse input yet
+# PI-3 revenue outturn (Field Guide dimensions 3.1 and 3.2; input: the optional revenue book)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -589,3 +589,117 @@ def test_pefa_revenue_worked_example():
     assert res.pi31 == "B" and res.pi32 == "A"
     few = budget.pefa_revenue(rev, "2025-03")
     assert few.pi31 is None and "three completed" in few.note
+
+
+def _book(lines: dict) -> pd.DataFrame:
+    """A revenue book from {(department, category): (budget, {fiscal_year: actual})}."""
+    return pd.DataFrame(
+        [
+            {
+                "department": dept,
+                "fiscal_year": fy,
+                "category": cat,
+                "budget_estimate": be,
+                "actual": a,
+            }
+            for (dept, cat), (be, actuals) in lines.items()
+            for fy, a in actuals.items()
+        ]
+    )
+
+
+# Excise collects motor vehicle tax (budget 60) and property tax (40); Finance receives
+# transfers (900) as budgeted. 2025-26 is not closed (actual blank).
+EXCISE_BOOK = _book(
+    {
+        ("excise", "motor vehicle tax"): (
+            60.0,
+            {"2022-23": 57.0, "2023-24": 54.0, "2024-25": 68.0, "2025-26": None},
+        ),
+        ("excise", "property tax"): (
+            40.0,
+            {"2022-23": 40.0, "2023-24": 30.0, "2024-25": 46.0, "2025-26": None},
+        ),
+        ("finance", "transfers"): (
+            900.0,
+            {"2022-23": 900.0, "2023-24": 900.0, "2024-25": 900.0, "2025-26": None},
+        ),
+    }
+)
+
+
+def test_pi3_by_department_hand_example():
+    # Excise: outturns 97/100, 84/100, 114/100. In 97-106%: one year (97%); in 94-112%: one
+    # (97%); in 92-116%: two (97%, 114%) -> PI-3.1 C.
+    # Variances: 2022-23 AdjB = 0.97 x (60, 40) = (58.2, 38.8): (1.2 + 1.2) / 97;
+    # 2023-24 AdjB = 0.84 x (60, 40) = (50.4, 33.6): (3.6 + 3.6) / 84;
+    # 2024-25 AdjB = 1.14 x (60, 40) = (68.4, 45.6): (0.4 + 0.4) / 114.
+    # Below 5% in 2022-23 and 2024-25 -> PI-3.2 A.
+    res = budget.pefa_revenue(EXCISE_BOOK, "2025-09", department="excise")
+    y = res.years.set_index("fiscal_year")
+    assert list(y.index) == ["2022-23", "2023-24", "2024-25"]
+    assert y["budget_estimate"].tolist() == [100.0, 100.0, 100.0]
+    assert y["actual"].tolist() == [97.0, 84.0, 114.0]
+    assert y["variance"].tolist() == pytest.approx([2.4 / 97, 7.2 / 84, 0.8 / 114])
+    assert y["categories"].tolist() == [2, 2, 2]
+    assert (res.pi31, res.pi32) == ("C", "A")
+    assert res.scope == "excise"
+
+
+def test_pi3_whole_government_adds_every_department():
+    # Totals 997, 984, 1,014 of 1,000: all in 97-106% -> PI-3.1 A.
+    # 2023-24: AdjB = 0.984 x (60, 40, 900) = (59.04, 39.36, 885.6);
+    # |54 - 59.04| + |30 - 39.36| + |900 - 885.6| = 5.04 + 9.36 + 14.4 = 28.8; / 984.
+    res = budget.pefa_revenue(EXCISE_BOOK, "2025-09")
+    y = res.years.set_index("fiscal_year")
+    assert y["outturn"].tolist() == pytest.approx([0.997, 0.984, 1.014])
+    assert y.loc["2023-24", "variance"] == pytest.approx(28.8 / 984)
+    assert res.pi31 == "A"
+    assert res.scope is None
+
+
+def test_pi3_a_category_of_two_departments_is_one_category():
+    # "fees" budgeted 50 in each of two departments: one category of 100 for the province.
+    book = _book(
+        {
+            ("a", "fees"): (50.0, {"2021-22": 50.0, "2022-23": 40.0, "2023-24": 60.0}),
+            ("b", "fees"): (50.0, {"2021-22": 50.0, "2022-23": 60.0, "2023-24": 40.0}),
+            ("b", "tax"): (100.0, {"2021-22": 100.0, "2022-23": 100.0, "2023-24": 100.0}),
+        }
+    )
+    res = budget.pefa_revenue(book, "2024-08")
+    # Province: fees 100 and tax 100 each year, as budgeted: variance 0, outturn 100%.
+    assert res.years["categories"].tolist() == [2, 2, 2]
+    assert res.years["variance"].tolist() == pytest.approx([0.0, 0.0, 0.0])
+    assert (res.pi31, res.pi32) == ("A", "A")
+    # Department a alone: 100%, 80%, 120% -> two years in no band but one in A -> D.
+    assert budget.pefa_revenue(book, "2024-08", department="a").pi31 == "D"
+
+
+def test_pi3_not_assessed_or_not_scored_says_why():
+    none = budget.pefa_revenue(None, "2025-09")
+    assert none.provided is False and none.pi31 is None
+    assert "not assessed: revenue not provided" in none.note
+    other = budget.pefa_revenue(EXCISE_BOOK, "2025-09", department="health")
+    assert other.pi31 is None and "no receipts collected by this department" in other.note
+    # 2025-26 is not closed: at a month of 2026-27 the three years are 2023-24 .. 2025-26
+    # and the last has no actuals.
+    open_year = budget.pefa_revenue(EXCISE_BOOK, "2026-08", department="excise")
+    assert list(open_year.years["fiscal_year"]) == ["2023-24", "2024-25", "2025-26"]
+    assert open_year.pi31 is None and open_year.pi32 is None
+    assert "actual revenue missing for 2025-26 (2 of 2 categories)" in open_year.note
+
+
+def test_pi3_a_category_missing_one_departments_actual_is_not_closed():
+    # "fees" of a (actual 50) and b (actual blank) in 2023-24: the province's fees actual is
+    # unknown, not 50.
+    book = _book(
+        {
+            ("a", "fees"): (50.0, {"2021-22": 50.0, "2022-23": 50.0, "2023-24": 50.0}),
+            ("b", "fees"): (50.0, {"2021-22": 50.0, "2022-23": 50.0, "2023-24": None}),
+        }
+    )
+    res = budget.pefa_revenue(book, "2024-08")
+    assert res.pi31 is None
+    assert "actual revenue missing for 2023-24 (1 of 1 categories)" in res.note
+    assert budget.pefa_revenue(book, "2024-08", department="a").pi31 == "A"

@@ -675,3 +675,63 @@ def test_a_department_on_its_trajectory_is_never_a_low_grade_sign():
     card = st.province_scorecard(targets, trajectory, actuals, "2024-10")
     assert card.loc[0, "score"] == pytest.approx(100.0) and card.loc[0, "grade"] == "A"
     assert card.loc[0, "grade"] not in ao.LOW_GRADES
+
+
+# --------------------------------------------------------------------------------------------
+# One department at a time (the overview's cost linear in the number of departments)
+# --------------------------------------------------------------------------------------------
+
+
+def test_department_slices_cut_each_department_once_and_keep_the_prepared_mark():
+    df = pd.DataFrame({"department": ["b", "a", "b"], "x": [1, 2, 3]})
+    df.attrs["kp_prepared"] = True
+    parts = ao.department_slices(df)
+    assert sorted(parts) == ["a", "b"]
+    assert list(parts["b"]["x"]) == [1, 3] and list(parts["a"]["x"]) == [2]
+    assert all(p.attrs.get("kp_prepared") for p in parts.values())
+
+
+def test_province_summary_by_department_is_the_budget_summary(budget_frames):
+    # September 2024 (benchmark 3/12): a 60/120 = 50%, gap +25 points; b 30/240 = 12.5%, gap
+    # -12.5 points, 2 months missing (August none, September without A12); c BE 0: no
+    # utilisation. Most behind first, no utilisation last: b, a, c.
+    from helpers.analysis import budget as bud
+
+    alloc, mon = budget_frames
+    mon = mon[pd.to_datetime(mon["month"]) <= "2024-09-01"]
+    got = ao.province_summary(alloc, mon, "2024-09")
+    assert list(got["department"]) == ["b", "a", "c"]
+    s = got.set_index("department")
+    assert s.loc["a", "util_be"] == pytest.approx(0.5) and s.loc["a", "gap"] == pytest.approx(0.25)
+    assert s.loc["b", "util_be"] == pytest.approx(0.125)
+    assert s.loc["b", "gap"] == pytest.approx(-0.125)
+    assert s.loc["b", "months_missing"] == 2 and s.loc["a", "months_missing"] == 0
+    assert math.isnan(s.loc["c", "util_be"])
+    pd.testing.assert_frame_equal(got, bud.province_summary(alloc, mon, "2024-09"))
+
+
+def test_province_scorecard_by_department_is_the_stocktake_scorecard():
+    # Two departments, one target each, up 60 (2024-06) -> 84 (2025-06), plan 60 + 2k; in
+    # October 2024 (k = 4, plan 68) x's actual is on plan (score 100) and y's is still at the
+    # baseline (achievement (60 - 60) / (68 - 60) = 0). Best first: x, y.
+    from helpers.analysis import stocktake as st
+
+    def target(tid, dept):
+        return {"target_id": tid, "department": dept, "title": tid, "unit": "%",
+                "direction": "up", "baseline": 60.0, "baseline_month": pd.Timestamp("2024-06-01"),
+                "target_value": 84.0, "target_month": pd.Timestamp("2025-06-01"), "owner": "o",
+                "has_districts": False}  # fmt: skip
+
+    targets = pd.DataFrame([target("TY", "y"), target("TX", "x")])
+    actuals = pd.DataFrame(
+        {"target_id": ["TX", "TY"], "month": [pd.Timestamp("2024-10-01")] * 2,
+         "district_pcode": [None, None], "actual": [68.0, 60.0]}
+    )  # fmt: skip
+    trajectory = pd.DataFrame(columns=["target_id", "month", "planned"])
+    got = ao.province_scorecard(targets, trajectory, actuals, "2024-10")
+    assert list(got["department"]) == ["x", "y"]
+    assert list(got["score"]) == pytest.approx([100.0, 0.0])
+    assert list(got["targets"]) == [1, 1] and got.loc[0, "on_track"] == 1
+    pd.testing.assert_frame_equal(
+        got, st.province_scorecard(targets, trajectory, actuals, "2024-10")
+    )

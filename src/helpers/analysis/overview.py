@@ -53,6 +53,7 @@ import pandas as pd
 
 from helpers import profile
 from helpers.analysis import budget as bud
+from helpers.analysis import stocktake as st
 from helpers.analysis import survey as sv
 from helpers.analysis.stocktake import targets_in_force
 from helpers.data.calendar import as_month, fiscal_year, fy_month_index, fy_months, fy_start_month
@@ -72,6 +73,9 @@ __all__ = [
     "AttentionRule",
     "SurveyOverview",
     "ProvinceOverview",
+    "department_slices",
+    "province_summary",
+    "province_scorecard",
     "gap_matrix",
     "province_totals",
     "targets_in_force",
@@ -245,6 +249,105 @@ def province_benchmark(summary: pd.DataFrame, month, frequency: str = "monthly")
         return bud.time_benchmark(month)
     b = pd.to_numeric(summary.get("benchmark"), errors="coerce") if len(summary) else None
     return float(b.max()) if b is not None and b.notna().any() else math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# One department at a time (linear in the number of departments)
+# --------------------------------------------------------------------------------------------
+
+
+def department_slices(frame: pd.DataFrame, column: str = "department") -> dict[str, pd.DataFrame]:
+    """``frame`` cut into one frame per value of ``column`` in one pass (a groupby), each
+    keeping the frame's ``attrs`` (a prepared budget frame stays marked prepared). Filtering
+    the whole frame once per department instead costs departments x rows: quadratic in the
+    size of the government."""
+    out = {}
+    for key, idx in frame.groupby(frame[column].astype(str), sort=False).indices.items():
+        part = frame.iloc[idx]
+        part.attrs = dict(frame.attrs)
+        out[str(key)] = part
+    return out
+
+
+def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    part = frame.iloc[:0]
+    part.attrs = dict(frame.attrs)
+    return part
+
+
+def province_summary(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    month,
+    underspend_margin: float = bud.DEFAULT_UNDERSPEND_MARGIN,
+    frequency: str = "monthly",
+) -> pd.DataFrame:
+    """:func:`helpers.analysis.budget.province_summary`, the same rows in the same order,
+    computed one department's rows at a time: each department's position, coverage and
+    projection read only that department's rows, so the cost grows linearly with the number
+    of departments."""
+    alloc = bud.prepare_allocations(allocations)
+    mon = bud.prepare_monthly(monthly)
+    fy = fiscal_year(as_month(month))
+    budgeted = sorted(set(alloc.loc[alloc["fiscal_year"] == fy, "department"]))
+    a_by, m_by = department_slices(alloc), department_slices(mon)
+    parts = [
+        bud.province_summary(
+            a_by[d],
+            m_by.get(d, _empty_like(mon)),
+            month,
+            underspend_margin=underspend_margin,
+            frequency=frequency,
+        )
+        for d in budgeted
+    ]
+    if not parts:
+        return bud.province_summary(alloc, mon, month, underspend_margin, frequency)
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["gap", "department"], na_position="last").reset_index(drop=True)
+
+
+def province_scorecard(
+    targets: pd.DataFrame,
+    trajectory: pd.DataFrame,
+    actuals: pd.DataFrame,
+    month,
+    weights=None,
+) -> pd.DataFrame:
+    """:func:`helpers.analysis.stocktake.province_scorecard`, the same rows in the same order,
+    computed one department's targets at a time (a department's score, grade and counts
+    depend on its own targets only), so the cost grows linearly with the number of
+    departments."""
+    cols = ["department", "score", "grade", "targets", "on_track"]
+    if not len(targets):
+        return st.province_scorecard(targets, trajectory, actuals, month, weights=weights)
+    dept_of = dict(
+        zip(targets["target_id"].astype(str), targets["department"].astype(str), strict=True)
+    )
+
+    def by_department(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        keyed = frame.assign(_dept=frame["target_id"].astype(str).map(dept_of).fillna(""))
+        return {k: v.drop(columns="_dept") for k, v in department_slices(keyed, "_dept").items()}
+
+    t_by = department_slices(targets)
+    tr_by, a_by = by_department(trajectory), by_department(actuals)
+    parts = [
+        st.province_scorecard(
+            t_by[d],
+            tr_by.get(d, trajectory.iloc[:0]),
+            a_by.get(d, actuals.iloc[:0]),
+            month,
+            weights=weights,
+        )
+        for d in sorted(t_by)
+    ]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=cols).astype({"targets": int, "on_track": int})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(
+        ["score", "department"], ascending=[False, True], na_position="last"
+    ).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -833,7 +936,7 @@ def build_overview(
         )
     mon = mon.loc[mon["month"] <= pd.Timestamp(m)]
     mon.attrs["kp_prepared"] = True
-    summary = bud.province_summary(
+    summary = province_summary(
         alloc, mon, m, underspend_margin=rule.underspend_margin, frequency=freq
     )
     bench = province_benchmark(summary, m, freq)

@@ -10,8 +10,9 @@ the groups it reads (``data:``).
 
 # group -> (required file stems, optional file stems)
 INPUT_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # budget estimates alone (an annual budget book: BE vs revised) are a budget without spending
-    "budget": (("budget_allocations",), ("budget_monthly",)),
+    # budget estimates alone (an annual budget book: BE vs revised) are a budget without spending;
+    # the revenue book (budgeted and actual receipts per year, for PEFA PI-3) is optional
+    "budget": (("budget_allocations",), ("budget_monthly", "revenue")),
     "stocktake": (
         ("targets", "target_trajectory"),
         ("target_actuals", "milestones", "ratings", "actions"),

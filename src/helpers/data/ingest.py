@@ -43,7 +43,7 @@ from helpers.data.schemas import (
     InputSpec,
 )
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 # the warehouse tables (one definition: helpers.data.tables)
 TABLES = tables.TABLES
 MAX_MESSAGES_PER_FILE = 20
@@ -831,6 +831,7 @@ def collect(data_dir: Path, registry: Registry, display_dir: str | None = None) 
         "milestones",
         "ratings",
         "actions",
+        "revenue",
         "pse_returns",
         "contracts",
         "contract_kpis",
@@ -1028,6 +1029,7 @@ YEAR_ON_YEAR_FACTOR = 1000
 AMOUNTS = {
     "budget_allocations": ("budget_estimate", "revised_estimate"),
     "budget_monthly": ("release", "expenditure"),
+    "revenue": ("budget_estimate", "actual"),
     "pse_returns": (
         "own_revenue",
         "grants_received",
@@ -1237,6 +1239,10 @@ def _load_info(
         "loaded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "schema_version": SCHEMA_VERSION,
     }
+    rev = tables.get("revenue")
+    if rev is not None and len(rev):  # every report's data slice: PI-3 assessed or not
+        years = sorted(set(rev["fiscal_year"].dropna().astype(str)))
+        info["revenue.fiscal_years"] = f"{years[0]}..{years[-1]}"
     if "budget" in ranges:  # the defaults of an unmapped (monthly, flows) budget
         info |= {
             "budget.frequency": "monthly",
@@ -1277,7 +1283,8 @@ def build_warehouse(
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    for p in (tmp, Path(f"{tmp}.wal")):
+    # Also what a killed load left (``run`` holds the exclusive lock: no other load is live).
+    for p in (tmp, *target.parent.glob(f".{target.name}.*.tmp*")):
         p.unlink(missing_ok=True)
     tables = dict(tables)
     for name in TABLES:
@@ -1526,6 +1533,9 @@ def cli(argv: list[str] | None = None) -> int:
             print(f"{_display(data_dir)} is empty: generating the {prof.name} sample data first")
             write_sample(data_dir)
         return run(data_dir, warehouse, args.rejected_dir, force=args.force, log=_print)
+    except duckdb.InterruptException:  # Ctrl-C inside a DuckDB statement
+        print("interrupted: the warehouse was not changed", file=sys.stderr)
+        return 130
     except (OSError, duckdb.Error) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

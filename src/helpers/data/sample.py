@@ -520,6 +520,46 @@ def budget(reg: Registry, opts: SampleOptions) -> tuple[pd.DataFrame, pd.DataFra
     return alloc, monthly.reset_index(drop=True)
 
 
+
+# ---------------------------------------------------------------------------------------- revenue
+
+
+def revenue(reg: Registry, opts: SampleOptions) -> pd.DataFrame:
+    """The revenue input frame (the revenue book): one row per fiscal year, collecting
+    department and revenue category, from the profile's ``sample.revenue`` lines
+    ([department, category, budget of the first year in billions, mean realisation (actual /
+    budget), its spread]). Budgets grow about 10% a year; actuals are drawn around the line's
+    realisation (federal transfers short of budget, net hydel profit far short, services tax
+    above); the last fiscal year is not closed (actual blank). Lines of departments outside the
+    sample are left out; no lines (a profile without ``sample.revenue``) give no rows."""
+    rng = _rng(opts, "revenue")
+    lines = _config().get("revenue") or []
+    per_bn = _PER_BILLION[profiles.active().currency.unit]
+    depts = set(_departments(reg, opts))
+    years = opts.fiscal_years
+    rows = []
+    for dept, category, first_bn, realisation, spread in lines:
+        growth = rng.normal(1.10, 0.03, size=len(years))  # drawn for every line: no shifts
+        ratio = rng.normal(float(realisation), float(spread), size=len(years))
+        if dept not in depts:
+            continue
+        be = float(first_bn) * per_bn
+        for k, fy in enumerate(years):
+            if k:
+                be *= float(growth[k])
+            closed = k < len(years) - 1
+            rows.append(
+                {
+                    "department": dept,
+                    "fiscal_year": fy,
+                    "category": category,
+                    "budget_estimate": round(be, 1),
+                    "actual": round(be * max(float(ratio[k]), 0.0), 1) if closed else None,
+                }
+            )
+    cols = ["department", "fiscal_year", "category", "budget_estimate", "actual"]
+    return pd.DataFrame(rows, columns=cols)
+
 # ------------------------------------------------------------------------------------- stocktakes
 
 
@@ -1086,6 +1126,9 @@ def write_sample(
         alloc, monthly = budget(reg, opts)
         csv(alloc, "budget_allocations.csv")
         csv(monthly, "budget_monthly.csv")
+        book = revenue(reg, opts)
+        if len(book):
+            csv(book, "revenue.csv")
     if "stocktake" in groups:
         for name, df in stocktakes(reg, opts).items():
             csv(df, f"{name}.csv")

@@ -684,6 +684,24 @@ def _actions_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     }
 
 
+def _revenue_cols(ctx: Context) -> dict[str, list[pa.Check]]:
+    return {
+        "department": [_known(ctx.departments, "department")],
+        "budget_estimate": [_non_negative()],
+        "actual": [_non_negative()],
+    }
+
+
+def _revenue_rows(ctx: Context) -> list[pa.Check]:
+    def category_named(d: pd.DataFrame) -> pd.Series:
+        # a category is a name, not a number: an amount shifted into the category column
+        # (a misaligned export) would otherwise load as a category of its own
+        return ~d["category"].astype("string").str.fullmatch(_NUMBER_RE).fillna(False).astype(bool)
+
+    return [_row_rule("category", "category is a number (expected a revenue line's name)",
+                      category_named)]  # fmt: skip
+
+
 def _pse_cols(ctx: Context) -> dict[str, list[pa.Check]]:
     amounts = ["own_revenue", "grants_received", "expenditure", "liabilities", "assets", "cash"]
 
@@ -853,6 +871,22 @@ SPECS: dict[str, InputSpec] = {
             ("department", "month", "fund", "object_class"),
             column_rules=_budget_monthly_cols,
             frame_rules=_budget_monthly_rows,
+        ),
+        InputSpec(
+            "revenue",
+            "revenue",
+            (
+                F("department"),
+                F("fiscal_year", "fy"),
+                F("category"),
+                F("budget_estimate", "number"),
+                F("actual", "number", False),
+            ),
+            ("department", "fiscal_year", "category"),
+            column_rules=_revenue_cols,
+            frame_rules=_revenue_rows,
+            doc="The revenue book: originally budgeted and actual receipts per fiscal year, "
+            "revenue category and collecting department (PEFA PI-3).",
         ),
         InputSpec(
             "targets",

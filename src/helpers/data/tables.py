@@ -54,6 +54,16 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
         ],
         ["department", "month", "fund", "object_class"],
     ),
+    "revenue": (
+        [
+            ("department", "VARCHAR"),
+            ("fiscal_year", "VARCHAR"),
+            ("category", "VARCHAR"),
+            ("budget_estimate", "DOUBLE"),
+            ("actual", "DOUBLE"),
+        ],
+        ["department", "fiscal_year", "category"],
+    ),
     "targets": (
         [
             ("target_id", "VARCHAR"),

@@ -436,6 +436,7 @@ _SLICES: dict[str, tuple[str, str]] = {
     "survey_services": ("t.department", ""),
     "budget_allocations": ("t.department", ""),
     "budget_monthly": ("t.department", ""),
+    "revenue": ("t.department", ""),
     "targets": ("t.department", ""),
     "target_trajectory": ("g.department", "JOIN targets g USING (target_id)"),
     "target_actuals": ("g.department", "JOIN targets g USING (target_id)"),
@@ -512,6 +513,26 @@ def slice_checksum(department: str | None = None) -> str:
     if department not in sums:
         raise UnknownDepartment(department)
     return sums[department]
+
+
+def revenue(department: str | None = None) -> pd.DataFrame | None:
+    """The revenue book (department, fiscal_year, category, budget_estimate, actual), of one
+    collecting department or all; None when no revenue was loaded (no revenue file, a
+    header-only one, or a warehouse built before the revenue input existed), so that a report
+    can say "not provided" rather than "no receipts for this department"."""
+    _check(department)
+    try:
+        n = query("SELECT count(*) AS n FROM revenue")["n"].iloc[0]
+    except duckdb.Error:
+        return None
+    if not n:
+        return None
+    where, params = _where([("department = ?", department)])
+    return query(
+        "SELECT department, fiscal_year, category, budget_estimate, actual "
+        f"FROM revenue{where} ORDER BY department, fiscal_year, category",
+        params,
+    )
 
 
 def contracts(department: str | None = None) -> pd.DataFrame:

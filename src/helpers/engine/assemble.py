@@ -82,6 +82,35 @@ def month_lock(outputs_root: Path, month: str, wait: bool = False, log=print) ->
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+class OutputsUnwritable(RuntimeError):
+    """The outputs folder cannot be written (read-only, permissions, full disk): nothing ran,
+    nothing was written (CLI exit status 2)."""
+
+
+def check_writable(outputs_root: Path) -> None:
+    """Before a run writes anything: the outputs folder (created if needed) takes a small
+    file, or :class:`OutputsUnwritable` says why not, in one line."""
+    outputs_root = Path(outputs_root)
+    probe = outputs_root / f".write-check.{os.getpid()}"
+    try:
+        outputs_root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            # A full disk refuses data (not always a new name); no fsync: the up-to-date
+            # exit stays fast, and tmpfs/ext4 refuse the write itself when out of space.
+            os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OutputsUnwritable(
+            f"the outputs folder {outputs_root} cannot be written "
+            f"({exc.strerror or exc}); nothing was run and the published months are unchanged",
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
 def staging_dir(outputs_root: Path, month: str, run_id: str) -> Path:
     return Path(outputs_root) / STAGING / f"{month}-{run_id}"
 
@@ -147,11 +176,54 @@ def swap_in(outputs_root: Path, month: str, build: Path, run_id: str) -> Path | 
 
 def gc_builds(outputs_root: Path, month: str, keep: set[Path]) -> None:
     """Delete old builds of ``month`` except ``keep`` (the current and the previous one, so a
-    reader who opened the previous month a moment ago is not cut off)."""
+    reader who opened the previous month a moment ago is not cut off). Every folder of the
+    month in ``.builds`` follows the rule, a ``<month>-legacy-<run>`` folder (an old plain
+    month directory moved aside) included."""
     keep = {p.resolve() for p in keep if p is not None}
-    for d in (Path(outputs_root) / BUILDS).glob(f"{month}-*"):
+    for d in _builds_of(outputs_root, month):
         if d.resolve() not in keep:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def _builds_of(outputs_root: Path, month: str) -> list[Path]:
+    root = Path(outputs_root) / BUILDS
+    return [d for d in root.glob(f"{month}-*") if d.is_dir() and not d.is_symlink()]
+
+
+def newest_build(outputs_root: Path, month: str, exclude: Path | None = None) -> Path | None:
+    """The most recently made build of ``month`` (by its manifest's, else the folder's,
+    modification time), other than ``exclude``."""
+    best: tuple[int, Path] | None = None
+    skip = exclude.resolve() if exclude is not None else None
+    for d in _builds_of(outputs_root, month):
+        if d.resolve() == skip:
+            continue
+        try:
+            stamp = (d / "manifest.json").stat().st_mtime_ns
+        except OSError:
+            try:
+                stamp = d.stat().st_mtime_ns
+            except OSError:
+                continue
+        if best is None or stamp > best[0]:
+            best = (stamp, d)
+    return best[1] if best else None
+
+
+def dangling_target(outputs_root: Path, month: str) -> Path | None:
+    """The missing build that ``outputs/<month>`` points at, if the link dangles (someone
+    removed the build it showed), else None."""
+    link = Path(outputs_root) / month
+    if link.is_symlink() and not link.exists():
+        return Path(outputs_root) / os.readlink(link)
+    return None
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return str(path)
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -215,6 +287,7 @@ def publish_month(
     builds = outputs_root / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
     final = builds / f"{month}-{run_id}"
+    missing = dangling_target(outputs_root, month)
     os.rename(staging, final)
     try:
         _fsync_dir(builds)
@@ -225,6 +298,19 @@ def publish_month(
             shutil.rmtree(final, ignore_errors=True)  # never swapped in: drop it
         raise
     # The month is published from here on; housekeeping failures only warrant a warning.
+    if missing is not None:
+        # The link showed a removed build: the build kept as "previous" is the newest one
+        # still there (never delete it because the link lost its target).
+        previous = newest_build(outputs_root, month, exclude=final)
+        log(
+            f"warning: {month} pointed at a removed build ({_rel(missing, outputs_root)}); "
+            f"repaired: it now shows {_rel(final, outputs_root)}"
+            + (
+                f", and {_rel(previous, outputs_root)} is kept as the previous build"
+                if previous
+                else ""
+            )
+        )
     try:
         gc_builds(outputs_root, month, keep={p for p in (final, previous) if p is not None})
         if portal is not None:

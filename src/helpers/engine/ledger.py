@@ -49,6 +49,11 @@ class LedgerBusy(RuntimeError):
     """Another program holds the ledger file past the retry."""
 
 
+class LedgerUnwritable(OSError):
+    """The ledger cannot be written (a full disk, a read-only folder) and its journal cannot
+    either: raised only where a run must not start without its record (``start_run``)."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)  # naive UTC (TIMESTAMPTZ needs pytz)
 
@@ -59,6 +64,7 @@ class Ledger:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._warned = False  # one warning per run, not one per job
 
     @contextlib.contextmanager
     def _connect(self, read_only: bool = False) -> Iterator[Any]:
@@ -76,6 +82,8 @@ class Ledger:
                 try:
                     con = duckdb.connect(str(self.path))
                 except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower():
+                        raise  # not another program's hold (e.g. the disk is full): no retry
                     if time.monotonic() < deadline:
                         time.sleep(0.2)
                         continue
@@ -96,35 +104,80 @@ class Ledger:
         return self.path.with_name(self.path.name + ".pending.jsonl")
 
     def _replay(self, con) -> None:
-        """Apply the writes kept while the ledger was held by a reader, then drop them."""
+        """Apply the writes kept while the ledger was held by a reader (or could not be
+        written), in one transaction, then drop them. A last line cut short (the disk filled
+        up while it was written) is skipped."""
         j = self._journal()
         if not j.exists():
             return
-        for line in j.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            if rec["many"]:
-                con.executemany(rec["sql"], rec["params"])
-            else:
-                con.execute(rec["sql"], rec["params"])
+        lines = j.read_text(encoding="utf-8").splitlines()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for n, line in enumerate(lines):
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    if n == len(lines) - 1:
+                        break
+                    raise
+                if rec["many"]:
+                    con.executemany(rec["sql"], rec["params"])
+                else:
+                    con.execute(rec["sql"], rec["params"])
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                con.execute("ROLLBACK")
+            raise
         j.unlink()
 
-    def _write(self, statements: list[tuple[str, list, bool]]) -> None:
-        """Run (sql, params, many) statements; if a reader holds the ledger past the retry,
-        keep them in ``ledger.duckdb.pending.jsonl`` (applied, in order, by the next write)
-        and warn: a run never fails because someone is reading its ledger."""
+    def _write(self, statements: list[tuple[str, list, bool]], strict: bool = False) -> None:
+        """Run (sql, params, many) statements in one transaction; if a reader holds the ledger
+        past the retry, keep them in ``ledger.duckdb.pending.jsonl`` (applied, in order, by the
+        next write) and warn: a run never fails because someone is reading its ledger.
+
+        A write that fails otherwise (the disk is full: DuckDB cannot append to its WAL) is
+        rolled back whole, so the file stays as it was, and journalled the same way. If the
+        journal cannot be written either, ``strict`` raises :class:`LedgerUnwritable`; else
+        the records are lost with one warning (the run's outcome is decided by publishing)."""
+        import duckdb
+
         try:
             with self._connect() as con:
-                for sql, params, many in statements:
-                    (con.executemany if many else con.execute)(sql, params)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    for sql, params, many in statements:
+                        (con.executemany if many else con.execute)(sql, params)
+                    con.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
+                    raise
+            return
         except LedgerBusy as exc:
+            why = f"the ledger is held by another program ({exc})"
+        except (duckdb.Error, OSError) as exc:
+            why = f"the ledger cannot be written ({' '.join(str(exc).split())})"
+        try:
             with open(self._journal(), "a", encoding="utf-8") as fh:
-                for sql, params, many in statements:
-                    fh.write(
+                fh.write(
+                    "".join(
                         json.dumps({"sql": sql, "params": params, "many": many}, default=str) + "\n"
+                        for sql, params, many in statements
                     )
+                )
+        except OSError as exc:
+            if strict:
+                raise LedgerUnwritable(f"{why}, nor its journal ({exc})") from None
+            if not self._warned:
+                self._warned = True
+                print(f"warning: {why}; this run's records are lost", file=sys.stderr)
+            return
+        if not self._warned:
+            self._warned = True
             print(
-                f"warning: the ledger is held by another program ({exc}); this run's records "
-                f"are kept in {self._journal().name} until the next write",
+                f"warning: {why}; this run's records are kept in {self._journal().name} "
+                "until the next write",
                 file=sys.stderr,
             )
 
@@ -156,7 +209,8 @@ class Ledger:
                     ],
                     False,
                 ),
-            ]
+            ],
+            strict=True,  # a run does not start without its record
         )
 
     def record_jobs(self, run_id: str, month: str, rows: Sequence[JobResult]) -> None:

@@ -4,6 +4,11 @@
 1 some report failed, 2 bad parameter / missing input (nothing ran, nothing written), 3 the
 month is locked by another run.
 
+``--months A..B`` (``make reports MONTHS=2024-07..2025-06``) runs every month from A to B
+inclusive, in order, each as a normal run of that month (its own lock, ledger run, manifest and
+atomic publish). The whole range is validated (format, order, every month planned against the
+warehouse) before the first month starts, under one shared hold of the warehouse.
+
 The driver stays light until it knows something must run: parsing suite.yaml, hashing the
 notebooks and the helpers' code and reading memoised warehouse facts take a fraction of a
 second; kernels, papermill and DuckDB are only touched when a job has to execute.
@@ -60,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m helpers.cli reports",
         description="Plan, execute and publish the reports of a month.",
     )
-    p.add_argument("--month", default="", help="YYYY-MM (required)")
+    p.add_argument("--month", default="", help="YYYY-MM (required unless --months)")
+    p.add_argument(
+        "--months",
+        default="",
+        metavar="A..B",
+        help="every month from A to B inclusive (YYYY-MM..YYYY-MM), one run per month",
+    )
     p.add_argument("--profile", default=None, help="jurisdiction profile (env KP_PROFILE)")
     p.add_argument("--dept", action="append", default=[], help="department slug(s), comma list")
     p.add_argument("--notebook", action="append", default=[], help="family or notebook name(s)")
@@ -345,10 +356,37 @@ def job_spec(
     )
 
 
+#: The longest range ``--months`` accepts (ten years): a typo such as 2024-07..2204-06 is
+#: refused at once instead of planning two centuries.
+MAX_RANGE_MONTHS = 120
+
+
+def parse_month_range(text: str) -> list[str]:
+    """``'2024-07..2025-06'`` -> ``['2024-07', ..., '2025-06']`` (both ends included; a single
+    month ``'2025-03'`` is a range of one). Raises ParamError, one line, on anything else."""
+    from helpers.data.calendar import add_months, parse_month
+
+    parts = str(text).strip().split("..")
+    if len(parts) > 2 or not all(parts):
+        raise ParamError(f"--months must be YYYY-MM..YYYY-MM, got {text!r}")
+    try:
+        first, last = parse_month(parts[0]), parse_month(parts[-1])
+    except ValueError:
+        raise ParamError(f"--months must be YYYY-MM..YYYY-MM, got {text!r}") from None
+    n = (last.year - first.year) * 12 + last.month - first.month + 1
+    if n < 1:
+        raise ParamError(f"--months {text}: the first month is after the last")
+    if n > MAX_RANGE_MONTHS:
+        raise ParamError(f"--months {text}: {n} months; at most {MAX_RANGE_MONTHS} in one command")
+    return [f"{add_months(first, i):%Y-%m}" for i in range(n)]
+
+
 def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     """The whole run; raises ParamError / WarehouseMissing / MonthBusy for the CLI to map."""
     t0 = time.monotonic()
     args = build_parser().parse_args(argv)
+    if args.months:
+        return run_months(args, argv, facts, t0)
     if not args.month:
         raise ParamError("--month is required (make reports MONTH=YYYY-MM)")
     try:
@@ -361,20 +399,72 @@ def run(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         return _locked_run(args, argv, ctx, prof, facts, t0)
 
 
-def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) -> int:
-    """The run once the warehouse is held: plan, keys, execute, publish."""
+def run_months(args, argv, facts: WarehouseFacts | None, t0: float) -> int:
+    """``--months A..B``: validate every month of the range, then run them in order.
+
+    Each month is a normal run (lock, keys, execute, ledger run, manifest, atomic publish);
+    nothing is written before the whole range has been planned. Returns the worst status: 1 if
+    any month had a failed report (the later months still run), 3 (MonthBusy, raised) stops
+    at the month another run holds, leaving the months before it published.
+    """
+    if args.month:
+        raise ParamError("give --month or --months, not both")
+    months = parse_month_range(args.months)
+    try:
+        prof = profiles.select(args.profile)
+    except profiles.ProfileError as exc:
+        raise ParamError(str(exc)) from None
+    ctx = RunContext(args)
+    per_month = [replace_month(args, m) for m in months]
+    with warehouse_lock.hold(ctx.warehouse, shared=True):  # one data version for the range
+        if facts is None:
+            facts = _warehouse_facts(ctx, prof, Cache(ctx.outputs / ".cache"))
+        for margs in per_month:  # every month planned first: a bad one refuses the whole range
+            _locked_run(margs, argv, ctx, prof, facts, t0, check_only=True)
+        statuses: dict[str, int] = {}
+        for margs in per_month:
+            statuses[margs.month] = _locked_run(margs, argv, ctx, prof, facts, time.monotonic())
+    if not args.plan:
+        bad = [m for m, s in statuses.items() if s]
+        log.info(
+            f"months {months[0]}..{months[-1]}: {len(months)} months, "
+            f"{len(months) - len(bad)} all published"
+            + (f", reports failed in {', '.join(bad)}" if bad else "")
+            + f" in {time.monotonic() - t0:.1f} s"
+        )
+    return max(statuses.values(), default=0)
+
+
+def replace_month(args: argparse.Namespace, month: str) -> argparse.Namespace:
+    """A copy of the parsed arguments for one month of a ``--months`` range."""
+    out = argparse.Namespace(**vars(args))
+    out.month, out.months = month, ""
+    return out
+
+
+def _warehouse_facts(ctx, prof, cache: Cache) -> Warehouse:
+    facts = Warehouse(ctx.warehouse, memo_path=cache.root / "warehouse.json")
+    loaded = facts.profile()
+    if loaded and loaded != prof.name:
+        raise ParamError(
+            f"the warehouse {ctx.warehouse} was loaded for profile {loaded!r}, not "
+            f"{prof.name!r}: run `make data PROFILE={prof.name}`"
+        )
+    return facts
+
+
+def _locked_run(
+    args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float, check_only: bool = False
+) -> int:
+    """The run once the warehouse is held: plan, keys, execute, publish. ``check_only``:
+    stop after validating the month's plan and settings (``--months`` checks every month
+    first); nothing is written."""
     suite = load_suite(ctx.suite_path)
     check_profile_families(prof, suite)
     settings = _settings(suite.settings, args)
     cache = Cache(ctx.outputs / ".cache")
     if facts is None:
-        facts = Warehouse(ctx.warehouse, memo_path=cache.root / "warehouse.json")
-        loaded = facts.profile()
-        if loaded and loaded != prof.name:
-            raise ParamError(
-                f"the warehouse {ctx.warehouse} was loaded for profile {loaded!r}, not "
-                f"{prof.name!r}: run `make data PROFILE={prof.name}`"
-            )
+        facts = _warehouse_facts(ctx, prof, cache)
     overrides = parse_overrides(args.param, suite)
     plan = plan_month(
         suite,
@@ -387,6 +477,10 @@ def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) 
         families=prof.families,
     )
     check_notebooks(plan.jobs, suite)  # every planned family, even in a narrowed run
+    if check_only:
+        if not args.plan:
+            check_parameter_files(ctx.suite_path.parent)
+        return 0
     env = Environment.compute(
         ctx.helpers_dir,
         ctx.lock_file,
@@ -412,9 +506,14 @@ def _locked_run(args, argv, ctx, prof, facts: WarehouseFacts | None, t0: float) 
         ctx.dask = _Connecting(ctx.scheduler)
     if to_run:  # the reports read these files in their kernels: refuse bad values first
         check_parameter_files(ctx.suite_path.parent)
+    assemble.check_writable(ctx.outputs)  # one line, not a traceback, when it cannot be
     _save_facts(facts)  # only once everything is valid: a rejected run writes nothing
 
     with assemble.month_lock(ctx.outputs, plan.month, wait=args.wait, log=log.info):
+        # What killed runs of the month left (staging, temporary cache folders of dead
+        # processes) goes even when nothing needs to run; a live run's is never touched.
+        assemble.clean_leftovers(ctx.outputs, plan.month)
+        cache.clean_stale_tmp()
         # Another run may have filled the cache while this one waited for the lock.
         for job in plan.jobs:
             job.cached = bool(job.key) and cache.has(job.key)
@@ -495,7 +594,10 @@ NOT_REBUILT_REASON = "out of date (code or data changed); the next full run rebu
 
 def _save_facts(facts: WarehouseFacts) -> None:
     if isinstance(facts, Warehouse):
-        facts.save()
+        try:
+            facts.save()
+        except OSError:
+            pass  # a memo: losing it only costs time (a dry run on read-only outputs)
 
 
 def _import_portal() -> None:
@@ -527,10 +629,7 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
     # The portal (nbconvert, nbformat) takes seconds to import: do it while workers execute.
     threading.Thread(target=_import_portal, daemon=True).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-    assemble.clean_leftovers(ctx.outputs, plan.month)
-    cache.clean_stale_tmp()
     staging = assemble.staging_dir(ctx.outputs, plan.month, run_id)
-    staging.mkdir(parents=True)
     git = git_info(paths.ROOT)
     ledger = Ledger(ctx.outputs / "ledger.duckdb")
     n_workers = settings.jobs or default_workers()
@@ -547,6 +646,7 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
             "n_jobs": n_workers,
         },
     )
+    staging.mkdir(parents=True)
     jobs_by_id = {j.id: j for j in plan.jobs}
     run_jobs = [j for j in plan.jobs if j.id in to_run]
     log_dir = ctx.outputs / ".runs" / run_id
@@ -949,9 +1049,15 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     except (ParamError, WarehouseMissing) as exc:
         print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
+    except assemble.OutputsUnwritable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (assemble.MonthBusy, warehouse_lock.WarehouseBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except OSError as exc:  # e.g. the disk filled up: publishing is atomic, nothing half-made
+        print(f"error: {exc}; the published month is unchanged", file=sys.stderr)
+        return 1
     except Terminated:
         print("terminated: the published month is unchanged", file=sys.stderr)
         return 143

@@ -28,6 +28,7 @@ from helpers.analysis.budget import (
     ExecutionReport,
     ForecastRecord,
     PefaResult,
+    RevenueResult,
     current_fund,
     headline_values,
     period_label,
@@ -896,7 +897,93 @@ def pefa_notes(pefa: PefaResult) -> list[note]:
         "original budget A, 3-6% B, above 6% and below 10% C, else D."
     )
     texts = [pefa.note, pefa_scope_text(pefa), pefa.pi23_note, rule]
-    return [note(t) for t in texts if t]
+    return [note(t) for t in texts if t] + pi3_view(pefa.revenue)
+
+
+# --------------------------------------------------------------------------------------------
+# PEFA PI-3 revenue outturn (shown after the PI-1/PI-2 notes by pefa_notes)
+# --------------------------------------------------------------------------------------------
+
+PI3_RULE = (
+    "PEFA 2016 PI-3 (revenue outturn, dimensions 3.1 and 3.2). PI-3.1: actual revenue 97-106% "
+    "of the originally budgeted revenue in at least two of the last three completed years A, "
+    "94-112% B, 92-116% C, else D. PI-3.2: composition variance over the revenue categories "
+    "(computed as for PI-2) below 5% in two of the three years A, below 10% B, below 15% C, "
+    "else D. All revenue counts, current and capital, including transfers that pass through "
+    "the budget."
+)
+
+
+def _pi3_largest_gap(rev: RevenueResult) -> str:
+    """The category furthest from its budget (in amount) in the latest year used."""
+    d = rev.detail
+    if d is None or d.empty or not rev.years["actual"].notna().any():
+        return ""
+    fy = rev.years.loc[rev.years["actual"].notna(), "fiscal_year"].iloc[-1]
+    g = d.loc[(d["fiscal_year"] == fy) & d["actual"].notna()].copy()
+    if g.empty:
+        return ""
+    g["gap"] = g["actual"] - g["budget_estimate"]
+    r = g.loc[g["gap"].abs().idxmax()]
+    if r["gap"] == 0:
+        return ""
+    word = "shortfall" if r["gap"] < 0 else "over-realisation"
+    share = f", {r['outturn']:.0%} of budget" if math.isfinite(r["outturn"]) else ""
+    return (
+        f"Largest {word} in {fy}: {r['category']}, {fmt_money(abs(float(r['gap'])), 'auto')} "
+        f"({fmt_money(float(r['actual']), 'auto')} against "
+        f"{fmt_money(float(r['budget_estimate']), 'auto')}"
+        f"{share})."
+    )
+
+
+def pi3_view(rev: RevenueResult | None) -> list:
+    """PI-3.1 and PI-3.2 with their figures (one row per year), the largest deviation and the
+    rule; one note when PI-3 is not assessed. Nothing when the caller did not assess PI-3."""
+    if rev is None:
+        return []
+    if rev.years.empty:
+        return [note(rev.note)]
+    y = rev.years
+    whose = (
+        "receipts this department collects"
+        if rev.scope
+        else f"{profile.active().scope_adjective} revenue"
+    )
+    df = pd.DataFrame(
+        {
+            "Fiscal year": y["fiscal_year"],
+            "Budgeted revenue": y["budget_estimate"],
+            "Actual revenue": y["actual"],
+            "PI-3.1 outturn (actual / budget)": y["outturn"],
+            "PI-3.2 composition variance": y["variance"],
+            "Categories": y["categories"].astype(int),
+        }
+    )
+    out: list = [
+        table(
+            df,
+            caption=(
+                f"PEFA revenue outturn ({whose}): PI-3.1 score {rev.pi31 or 'not scored'}, "
+                f"PI-3.2 score {rev.pi32 or 'not scored'}"
+            ),
+            units=f"{money_label()}; originally budgeted revenue",
+            formats={
+                "Budgeted revenue": "{:,.1f}",
+                "Actual revenue": "{:,.1f}",
+                "PI-3.1 outturn (actual / budget)": "pct",
+                "PI-3.2 composition variance": "pct",
+            },
+        )
+    ]
+    texts = [rev.note, _pi3_largest_gap(rev)]
+    if rev.scope:
+        texts.append(
+            "PEFA scores PI-3 for the whole government (see the overview); here its method is "
+            "applied to the receipts the revenue book assigns to this department."
+        )
+    texts.append(PI3_RULE)
+    return out + [note(t) for t in texts if t]
 
 
 _RECORD_METHODS = {

@@ -95,7 +95,7 @@ def overview_report(
         wh.targets(), wh.trajectory(), wh.actuals(), m
     )
     if len(targets):
-        card = stocktake.province_scorecard(
+        card = ao.province_scorecard(
             targets, trajectory, actuals, m, weights=stocktake.load_config()
         )
     else:
@@ -130,6 +130,7 @@ def overview_report(
         inputs=None if inputs is None else frozenset(g for g in inputs.split(",") if g),
         frequency=abud.frequency_of(info),
     )
+    abud.with_revenue(ov.pefa, wh.revenue(), m)  # PI-3 on the whole revenue book
     if ov.has("contracts"):
         ov.contracts = acon.league(
             wh.contracts(), wh.contract_kpis(), wh.contract_progress(), m, acon.load_settings()

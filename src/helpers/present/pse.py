@@ -787,7 +787,6 @@ def _totals_lines(
         alt_parts.append(labels.get(col, col))
     if len(columns) > 1:
         fig.suptitle(title, fontweight="bold")
-    fig.tight_layout()
     ll_n = int(t.loc[t["basis"] == "like-for-like", "entities"].max())
     like = (
         f"like-for-like over the {ll_n} entities that reported in every quarter shown"

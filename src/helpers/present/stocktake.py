@@ -794,7 +794,6 @@ def trajectory_chart(pack: StocktakePack, target_id: str) -> Figure:
     ax.set_ylabel(_unit_label(t["unit"]))
     _month_axis(ax)
     ax.legend(loc="best", fontsize=8, frameon=False)
-    fig.tight_layout()
     return fig
 
 
@@ -828,7 +827,6 @@ def district_chart(pack: StocktakePack, target_id: str) -> Figure:
     ax.set_ylabel("District")
     ax.tick_params(axis="y", labelsize=8)
     ax.legend(loc="lower right", fontsize=8, frameon=True)
-    fig.tight_layout()
     return fig
 
 
@@ -858,7 +856,6 @@ def completion_chart(pack: StocktakePack) -> Figure:
     ax.set_ylabel("% of milestones due")
     _month_axis(ax)
     ax.legend(loc="best", fontsize=8, frameon=True)
-    fig.tight_layout()
     return fig
 
 

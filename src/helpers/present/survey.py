@@ -8,6 +8,7 @@ notebook stays a straight sequence of calls. No respondent-level row is ever sho
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -566,12 +567,19 @@ def _driver_label(row: pd.Series) -> str:
 # ---------------------------------------------------------------------------- charts
 def _load_polygons(path: Path | None = None) -> list[tuple[str, list[np.ndarray]]]:
     """(unit id, outer rings) per feature of the profile's boundary file (or ``path``, read with
-    the profile's id property)."""
+    the profile's id property). Parsed once per process and file version (the rings are
+    read-only arrays shared by every map)."""
     geo = _geo()
     if geo is None and path is None:
         return []
-    path = path or geo.file
+    path = Path(path or geo.file)
     id_property = geo.id_property if geo is not None else "admin2Pcode"
+    stat = path.stat()
+    return list(_polygons(str(path.resolve()), stat.st_mtime_ns, stat.st_size, id_property))
+
+
+@functools.lru_cache(maxsize=8)
+def _polygons(path: str, mtime_ns: int, size: int, id_property: str) -> tuple:
     with open(path, encoding="utf-8") as fh:
         gj = json.load(fh)
     out = []
@@ -582,8 +590,10 @@ def _load_polygons(path: Path | None = None) -> list[tuple[str, list[np.ndarray]
             rings = [np.asarray(geom["coordinates"][0])]
         elif geom["type"] == "MultiPolygon":
             rings = [np.asarray(p[0]) for p in geom["coordinates"]]
+        for ring in rings:
+            ring.setflags(write=False)
         out.append((feat["properties"][id_property], rings))
-    return out
+    return tuple(out)
 
 
 def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
@@ -592,7 +602,8 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
     if not _has_units(results):
         return []
     d = results.districts.set_index("pcode")
-    fig, ax = plt.subplots(figsize=(7.5, 8))
+    # Sized to the map (equal aspect): a larger figure only adds white space around it.
+    fig, ax = plt.subplots(figsize=(6.4, 6.6))
     values = d["estimate"] * 100
     vmin = float(np.floor(values.min() / 5) * 5) if values.notna().any() else 0.0
     vmax = float(np.ceil(values.max() / 5) * 5) if values.notna().any() else 100.0
@@ -633,7 +644,13 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
     ax.autoscale_view()
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title(f"Satisfaction with department services by {_unit()}, {month_label(results.wave)}")
+    # A figure title: the map's axes are narrower than the figure (equal aspect), and an axes
+    # title wider than them would be cut at the figure's edge.
+    fig.suptitle(
+        f"Satisfaction with department services by {_unit()}, {month_label(results.wave)}",
+        fontsize=plt.rcParams["axes.titlesize"],
+        fontweight=plt.rcParams["axes.titleweight"],
+    )
     handles = [
         Patch(
             facecolor=SUPPRESSED_COLOUR,
