@@ -6,17 +6,19 @@ Used to show that a change of structure changed nothing a reader sees: publish t
 and after the change (into two outputs folders) and compare. What is compared, per file:
 
 - the set of published files (relative paths);
-- every file byte for byte, except HTML pages: all but the portal's run stamp (``Run`` and ``Code
-  version`` entries, which name the run, not the reports);
-- executed notebooks (``.ipynb``): every cell's source and outputs (execution metadata and
-  timings left out);
-- PDF: the page count and the text of every page (``pdftotext``), and unless ``--no-raster`` the
-  pages rendered at 40 dpi (``pdftoppm``), pixel for pixel (the file's creation date is the
-  only byte that legitimately differs);
+- every file byte for byte, except HTML pages: all but the run stamp (the portal's ``Run`` and
+  ``Code version``; each report footer's ``Code version``, ``Run at`` and ``Cache key``, which
+  name the run and the code, not what the report says);
+- executed notebooks (``.ipynb``): every cell's outputs, and with ``--with-code`` the code cells'
+  source too (a change of structure rewrites the notebooks' code by design; readers see the
+  outputs); execution metadata and timings left out;
+- PDF: the page count and the text of every page (``pdftotext``, the stamp masked), and unless
+  ``--no-raster`` the pages rendered at 40 dpi (``pdftoppm``), pixel for pixel, except the page
+  that carries the stamp (compared by its text);
 - ``manifest.json``: the inputs, selection, settings, not-provided and not-run lists, and each
-  job's department, family, parameters, data checksum, status class (published or failed),
-  reason and the hashes of its HTML and notebook (run ids, times, durations, cache status and
-  the code version left out).
+  job's department, family, parameters, data checksum, status class (published or failed) and
+  reason (run ids, times, durations, cache status, cache keys, file hashes and the code
+  version left out: the files themselves are compared above).
 
 Exit 0 when equal, 1 with one line per difference (at most 20 per kind) otherwise, 2 on bad use.
 """
@@ -31,7 +33,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-_PORTAL_STAMP = re.compile(r"(<dt>(?:Run|Code version)</dt><dd>)[^<]*(</dd>)")
+# The run stamp: when and with which code a page was made, and the cache key (which hashes the
+# code). The portal shows Run and Code version; each report's footer Code version, Run at and
+# Cache key (in HTML as <dt>/<dd> pairs, in the PDF as "Name: value" text).
+_HTML_STAMP = re.compile(r"(<dt>(?:Run|Run at|Code version|Cache key)</dt><dd>)[^<]*(</dd>)")
+_PDF_STAMP = re.compile(
+    r"(Code version:)\s*\S+(?: \(with uncommitted changes\))?|(Run at:)\s*[\d-]+ [\d:]+ UTC"
+    r"|(Cache key:)\s*[0-9a-f]+"
+)
 _JOB_KEYS = ("department", "family", "params", "data_checksum", "reason")
 
 
@@ -40,10 +49,14 @@ def _files(root: Path) -> set[str]:
 
 
 def _html(text: str) -> str:
-    return _PORTAL_STAMP.sub(r"\1\2", text)
+    return _HTML_STAMP.sub(r"\1\2", text)
 
 
-def _notebook(path: Path) -> list:
+def _pdf_unstamped(text: str) -> str:
+    return _PDF_STAMP.sub(lambda m: m.group(1) or m.group(2) or m.group(3), text)
+
+
+def _notebook(path: Path, with_code: bool) -> list:
     nb = json.loads(path.read_text(encoding="utf-8"))
     cells = []
     for cell in nb.get("cells", []):
@@ -51,7 +64,9 @@ def _notebook(path: Path) -> list:
             {k: v for k, v in out.items() if k not in ("execution_count", "metadata")}
             for out in cell.get("outputs", [])
         ]
-        cells.append((cell.get("cell_type"), cell.get("source"), outputs))
+        code = cell.get("cell_type") == "code"
+        source = cell.get("source") if with_code or not code else None
+        cells.append((cell.get("cell_type"), source, outputs))
     return cells
 
 
@@ -59,15 +74,16 @@ def _manifest(path: Path) -> dict:
     m = json.loads(path.read_text(encoding="utf-8"))
     jobs = {}
     for job in m.get("jobs", []):
-        hashes = job.get("hashes") or {}
         jobs[job.get("id")] = {
             **{k: job.get(k) for k in _JOB_KEYS},
             "published": job.get("status") in ("done", "cached"),
-            "html": hashes.get("html"),
-            "ipynb": hashes.get("ipynb"),
         }
-    kept = ("month", "formats", "inputs", "selection", "settings", "not_provided", "not_run")
-    return {**{k: m.get(k) for k in kept}, "jobs": jobs}
+    kept = ("month", "formats", "inputs", "selection", "settings", "not_provided")
+    not_run = [
+        {k: v for k, v in item.items() if k != "key"} if isinstance(item, dict) else item
+        for item in m.get("not_run") or []
+    ]
+    return {**{k: m.get(k) for k in kept}, "not_run": not_run, "jobs": jobs}
 
 
 def _pdf_text(path: Path) -> list[str]:
@@ -93,7 +109,7 @@ def _dict_diff(a: dict, b: dict, where: str) -> list[str]:
     return out
 
 
-def compare(old: Path, new: Path, raster: bool = True) -> list[str]:
+def compare(old: Path, new: Path, raster: bool = True, with_code: bool = False) -> list[str]:
     """Every difference between two published month folders, one line each."""
     old, new = old.resolve(), new.resolve()
     a, b = _files(old), _files(new)
@@ -109,7 +125,7 @@ def compare(old: Path, new: Path, raster: bool = True) -> list[str]:
             if rel == "manifest.json":
                 diffs += _dict_diff(_manifest(pa), _manifest(pb), rel)
             elif suffix == ".ipynb":
-                ca, cb = _notebook(pa), _notebook(pb)
+                ca, cb = _notebook(pa, with_code), _notebook(pb, with_code)
                 if len(ca) != len(cb):
                     diffs.append(f"{rel}: {len(ca)} cells, now {len(cb)}")
                 else:
@@ -120,20 +136,23 @@ def compare(old: Path, new: Path, raster: bool = True) -> list[str]:
                     ]
             elif suffix == ".pdf":
                 xa, xb = _pdf_text(pa), _pdf_text(pb)
+                ua, ub = [_pdf_unstamped(x) for x in xa], [_pdf_unstamped(x) for x in xb]
                 if len(xa) != len(xb):
                     diffs.append(f"{rel}: {len(xa) - 1} pages, now {len(xb) - 1}")
                 else:
                     diffs += [
                         f"{rel}: text of page {i + 1} differs"
-                        for i, (x, y) in enumerate(zip(xa, xb, strict=True))
+                        for i, (x, y) in enumerate(zip(ua, ub, strict=True))
                         if x != y
                     ]
                     if raster:
                         ra, rb = _pdf_pages(pa, ta), _pdf_pages(pb, tb)
+                        # a page that carries the stamp is compared by its text only
+                        stamped = {i for i, x in enumerate(xa) if _pdf_unstamped(x) != x}
                         diffs += [
                             f"{rel}: page {i + 1} looks different"
                             for i, (x, y) in enumerate(zip(ra, rb, strict=False))
-                            if x != y
+                            if x != y and i not in stamped
                         ]
             elif suffix == ".html":
                 if _html(pa.read_text(encoding="utf-8")) != _html(pb.read_text(encoding="utf-8")):
@@ -148,12 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("old", type=Path, help="a published month folder, e.g. outputs/2025-03")
     p.add_argument("new", type=Path)
     p.add_argument("--no-raster", action="store_true", help="compare PDF text only, not pixels")
+    p.add_argument(
+        "--with-code", action="store_true", help="also compare the notebooks' code cells"
+    )
     args = p.parse_args(argv)
     for d in (args.old, args.new):
         if not d.is_dir():
             print(f"compare_months: {d} is not a folder", file=sys.stderr)
             return 2
-    diffs = compare(args.old, args.new, raster=not args.no_raster)
+    diffs = compare(args.old, args.new, raster=not args.no_raster, with_code=args.with_code)
     if not diffs:
         print(f"equal apart from the run stamp: {len(_files(args.old.resolve()))} files")
         return 0

@@ -9,4 +9,4 @@ Layout (dependencies point one way: notebooks -> present/analysis -> data; engin
 The public names other code relies on are re-exported as helpers.budget and helpers.survey.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"

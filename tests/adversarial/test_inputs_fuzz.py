@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from helpers.data import ingest, schemas
+from helpers.data import ingest, readers, schemas, validate
 from helpers.data.registry import load_registry
 
 FUZZ = settings(
@@ -81,7 +81,7 @@ def registry():
 
 
 def _context(registry) -> schemas.Context:
-    ctx = ingest._ctx(registry)
+    ctx = validate._ctx(registry)
     ctx.fiscal_years = frozenset({"2024-25"})
     return ctx
 
@@ -124,9 +124,9 @@ def test_csv_cells_are_loaded_cleanly_or_reported_with_row_and_column(kp_small_r
         row = data.draw(st.sampled_from(list(raw.frame.index)))
         col = data.draw(st.sampled_from(spec.columns))
         raw.frame.loc[row, col] = data.draw(cell_values)
-    raw.frame = ingest._blank_to_na(raw.frame)
+    raw.frame = readers._blank_to_na(raw.frame)
     out = ingest.Outcome()
-    typed = ingest._validate(raw, spec, _context(registry), out)
+    typed = validate._validate(raw, spec, _context(registry), out)
     _check_messages(out.messages, f"{stem}.csv", spec, len(raw.frame))
     assert typed is not None
     if not out.messages:
@@ -161,7 +161,7 @@ def test_any_bytes_as_csv_give_a_frame_or_a_clear_error(tmp_path_factory, body):
     out = ingest.Outcome()
     raw = ingest.RawFile(path, "budget_monthly.csv", frame)
     spec = schemas.SPECS["budget_monthly"]
-    ingest._validate(raw, spec, schemas.Context(), out)
+    validate._validate(raw, spec, schemas.Context(), out)
     _check_messages(out.messages, "budget_monthly.csv", spec, len(frame))
 
 
@@ -212,7 +212,7 @@ def test_damaged_or_odd_xlsx_gives_a_frame_or_a_clear_error(
         return
     raw.frame = raw.frame.head(12)
     out = ingest.Outcome()
-    typed = ingest._validate(raw, spec, _context(registry), out)
+    typed = validate._validate(raw, spec, _context(registry), out)
     _check_messages(out.messages, "pse_returns.xlsx", spec, len(raw.frame))
     if typed is not None and not out.messages:
         _assert_typed_clean(typed, spec)
@@ -294,7 +294,7 @@ def test_survey_wave_cells_are_loaded_cleanly_or_reported(kp_small_raw, registry
         else:
             raw.frame.loc[row, col] = data.draw(cell_values)
     out = ingest.Outcome()
-    typed = ingest._validate(raw, spec, _context(registry), out)
+    typed = validate._validate(raw, spec, _context(registry), out)
     for m in out.messages:
         assert m.startswith("survey_2024-12.sav"), m
         case = re.match(r"^survey_2024-12\.sav case (\d+), column ([^:]+): ", m)

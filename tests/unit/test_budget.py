@@ -912,3 +912,52 @@ def test_report_shows_the_track_record_and_pefa_scope():
     assert "PI-1 leaves out repayment of debt principal: A10 (principal repayments)" in notes
     assert "interest (A07) stays in" in notes
     assert "no contingency line" in notes
+
+
+# ---- prepared frames (helpers.analysis.budget.prepare): one record, kept by that module -------
+
+
+def test_a_prepared_frame_is_returned_as_it_is_and_nothing_is_stored_on_it():
+    from helpers.analysis.budget import prepare
+
+    alloc, mon = base()
+    pa, pm = prepare.prepare_allocations(alloc), prepare.prepare_monthly(mon)
+    assert prepare.prepare_allocations(pa) is pa and prepare.prepare_monthly(pm) is pm
+    assert prepare.is_prepared(pm) and not prepare.is_prepared(mon)
+    assert pa.attrs == {} and pm.attrs == {}
+    # 9 rows (3 lines x Jul-Sep); July is fiscal month 1; A12 is development spending
+    assert len(pm) == 9 and sorted(set(pm["fy_m"])) == [1, 2, 3]
+    assert set(pm.loc[pm["object_class"] == "A12", "component"]) == {"development"}
+
+
+def test_a_frame_derived_otherwise_is_checked_again_and_gives_the_same_rows():
+    from helpers.analysis.budget import prepare
+
+    _, mon = base()
+    pm = prepare.prepare_monthly(mon)
+    copy = pm.copy()
+    assert not prepare.is_prepared(copy)
+    again = prepare.prepare_monthly(copy)
+    assert again is not copy
+    pd.testing.assert_frame_equal(again, pm)
+    broken = pm.copy()
+    broken.loc[broken.index[0], "fiscal_year"] = "2023-24"  # July 2024 is in 2024-25
+    with pytest.raises(ValueError, match="fiscal_year 2023-24 does not match month 2024-07"):
+        prepare.prepare_monthly(broken)
+
+
+def test_cuts_of_a_prepared_frame_are_prepared_and_an_unprepared_one_is_refused():
+    from helpers.analysis.budget import prepare
+
+    alloc, mon = base()
+    other = pd.DataFrame(_monthly_rows("2024-25", SPEND, RELEASE, dept="e"))
+    pm = prepare.prepare_monthly(pd.concat([mon, other], ignore_index=True))
+    upto = prepare.months_upto(pm, "2024-08")
+    # Jul and Aug of both departments: 3 lines x 2 months x 2 departments
+    assert len(upto) == 12 and upto["month"].max() == pd.Timestamp("2024-08-01")
+    assert prepare.is_prepared(upto) and prepare.prepare_monthly(upto) is upto
+    d_rows = prepare.department_rows(upto, "d")
+    assert len(d_rows) == 6 and set(d_rows["department"]) == {"d"}
+    assert prepare.is_prepared(d_rows)
+    with pytest.raises(ValueError, match="needs a frame from prepare_allocations"):
+        prepare.months_upto(mon, "2024-08")

@@ -18,12 +18,18 @@ def _month(root: Path, *, run: str, spent: str, cached: bool, duration: float) -
         f"<dl><div><dt>Run</dt><dd>{run}</dd></div><div><dt>Code version</dt><dd>{run[:4]}</dd></div>"
         "<div><dt>Reports</dt><dd>1</dd></div></dl>"
     )
-    (root / "health/budget_execution.html").write_text(f"<p>Health has spent {spent}.</p>")
+    (root / "health/budget_execution.html").write_text(
+        f"<p>Health has spent {spent}.</p><footer><dl>"
+        f"<div><dt>Code version</dt><dd>{run[:4]}</dd></div>"
+        "<div><dt>Data checksum</dt><dd>2512a23e4641</dd></div>"
+        f"<div><dt>Run at</dt><dd>{run} UTC</dd></div>"
+        f"<div><dt>Cache key</dt><dd>{abs(hash(run)):x}</dd></div></dl></footer>"
+    )
     nb = {
         "cells": [
             {
                 "cell_type": "code",
-                "source": "show()",
+                "source": "show()" if cached else "view.show()",
                 "execution_count": 7 if cached else 3,
                 "metadata": {"execution": {"iopub.execute_input": run}},
                 "outputs": [{"output_type": "stream", "name": "stdout", "text": spent}],
@@ -67,7 +73,6 @@ def test_a_changed_figure_is_reported_in_every_file_that_shows_it(tmp_path, caps
     diffs = compare_months.compare(old, new)
     assert "health/budget_execution.html: differs" in diffs
     assert "health/budget_execution.ipynb: cell 0 differs" in diffs
-    assert "manifest.json: jobs differs" in diffs
     assert compare_months.main([str(old), str(new)]) == 1
     assert "differences" in capsys.readouterr().err
 
@@ -77,3 +82,28 @@ def test_a_report_missing_from_one_month_is_reported(tmp_path):
     new = _month(tmp_path / "b", run="r1", spent="51%", cached=False, duration=1)
     (new / "health/budget_execution.html").unlink()
     assert compare_months.compare(old, new) == ["only in a/: health/budget_execution.html"]
+
+
+def test_notebook_code_is_compared_only_when_asked(tmp_path):
+    old = _month(tmp_path / "a", run="r1", spent="51%", cached=False, duration=1)
+    new = _month(tmp_path / "b", run="r1", spent="51%", cached=True, duration=1)
+    assert compare_months.compare(old, new) == []
+    assert compare_months.compare(old, new, with_code=True) == [
+        "health/budget_execution.ipynb: cell 0 differs"
+    ]
+
+
+def test_the_pdf_stamp_is_masked_but_not_the_figures():
+    page = (
+        "Health has spent 51%.\nCode version: 5c7b944171 (with uncommitted changes) Data checksum:"
+        " 2512a23e4641        Run at: 2026-12-01 15:31 UTC  Cache key:\neb97296ce4bd\n"
+    )
+    later = (
+        page.replace("5c7b944171 (with uncommitted changes)", "8cfad06aa1")
+        .replace("15:31", "18:02")
+        .replace("eb97296ce4bd", "0011aa22bb33")
+    )
+    assert compare_months._pdf_unstamped(page) == compare_months._pdf_unstamped(later)
+    assert "2512a23e4641" in compare_months._pdf_unstamped(page)  # the data checksum stays
+    changed = later.replace("51%", "26%")
+    assert compare_months._pdf_unstamped(page) != compare_months._pdf_unstamped(changed)

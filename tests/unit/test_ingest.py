@@ -12,7 +12,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from helpers.data import ingest, sample, schemas
+from helpers.data import ingest, sample, schemas, validate
 from helpers.data.registry import load_registry
 
 TABLES = [
@@ -349,7 +349,7 @@ def test_survey_dont_know_becomes_null():
     row = [1, "PK528", "p1", 2.0, 100.0, "female", "18-29", "urban", 9, 1, 4, 9, 3, 2, 5, 1]
     frame = pd.DataFrame([row], columns=spec.columns, index=[1])
     typed = schemas.parse_frame(spec, frame)
-    resp, rat = ingest._survey_tables(pd.Timestamp("2024-12-01"), typed, list(services))
+    resp, rat = validate._survey_tables(pd.Timestamp("2024-12-01"), typed, list(services))
     assert resp["overall_satisfaction"].isna().all()
     assert rat.iloc[0][["satisfaction", "staff_behaviour", "waiting_time"]].tolist() == [
         4,
@@ -359,7 +359,7 @@ def test_survey_dont_know_becomes_null():
 
 
 def test_registry_loaded_once_for_context():
-    ctx = ingest._ctx(load_registry())
+    ctx = validate._ctx(load_registry())
     assert "health" in ctx.departments and "PK528" in ctx.districts
 
 

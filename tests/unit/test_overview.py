@@ -576,14 +576,6 @@ def test_targets_in_force_drops_targets_set_after_the_month():
     assert ao.targets_in_force(targets, trajectory, actuals, "2022-12")[0].empty
 
 
-def test_name_lists_use_semicolons_when_names_hold_commas():
-    assert view._join(["A", "B"]) == "A and B"
-    assert view._join(["A", "B", "C"]) == "A, B and C"
-    assert view._join(["Finance", "Social Welfare, Special Education", "Food"]) == (
-        "Finance; Social Welfare, Special Education; and Food"
-    )
-
-
 def test_build_overview_refuses_a_year_without_budget(budget_frames):
     alloc, mon = budget_frames
     survey = ao.SurveyOverview(wave=None, previous_wave=None, min_n=30)
@@ -682,13 +674,22 @@ def test_a_department_on_its_trajectory_is_never_a_low_grade_sign():
 # --------------------------------------------------------------------------------------------
 
 
-def test_department_slices_cut_each_department_once_and_keep_the_prepared_mark():
+def test_department_slices_cut_each_department_once_and_keep_a_prepared_frame_prepared(
+    budget_frames,
+):
+    from helpers.analysis import budget as bud
+
     df = pd.DataFrame({"department": ["b", "a", "b"], "x": [1, 2, 3]})
-    df.attrs["kp_prepared"] = True
     parts = ao.department_slices(df)
     assert sorted(parts) == ["a", "b"]
     assert list(parts["b"]["x"]) == [1, 3] and list(parts["a"]["x"]) == [2]
-    assert all(p.attrs.get("kp_prepared") for p in parts.values())
+    assert not any(bud.is_prepared(p) for p in parts.values())
+    # the fixture's budget_monthly: a has 5 rows, b 3, c 1; each slice is prepared, so the
+    # budget functions take it as it is (the same object back, not validated again)
+    mon = bud.prepare_monthly(budget_frames[1])
+    parts = ao.department_slices(mon)
+    assert {d: len(p) for d, p in parts.items()} == {"a": 5, "b": 3, "c": 1}
+    assert all(bud.prepare_monthly(p) is p for p in parts.values())
 
 
 def test_province_summary_by_department_is_the_budget_summary(budget_frames):

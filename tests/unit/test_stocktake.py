@@ -618,6 +618,23 @@ def test_shipped_config_loads():
     assert st.ScorecardRule.from_config(config).grade(78.0) == "B"
 
 
+def test_scorecard_settings_are_a_checked_record(tmp_path):
+    shipped = pst.load_settings()
+    assert isinstance(shipped, pst.StocktakeConfig)
+    assert shipped.settings.tolerance == 0.10 and shipped.settings.tolerance_basis == "change"
+    assert shipped.rule.grade(78.0) == "B" and shipped.rule.grade(85.0) == "A"
+    bad = tmp_path / "scorecard.yaml"
+    bad.write_text("status:\n  tolerance: 0.2\nweigths: {}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"scorecard.yaml: unknown keys \['weigths'\]"):
+        pst.load_settings(bad)
+    bad.write_text("default_weight: heavy\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="default_weight must be a number, got 'heavy'"):
+        pst.load_settings(bad)
+    bad.write_text("status:\n  tolerance: 0.2\nscoring:\n  cap: 1.2\n", encoding="utf-8")
+    own = pst.load_settings(bad)
+    assert own.settings.tolerance == 0.2 and own.rule.cap == 1.2
+
+
 # ------------------------------------------------------------------------------ presentation
 
 

@@ -258,21 +258,17 @@ def province_benchmark(summary: pd.DataFrame, month, frequency: str = "monthly")
 
 def department_slices(frame: pd.DataFrame, column: str = "department") -> dict[str, pd.DataFrame]:
     """``frame`` cut into one frame per value of ``column`` in one pass (a groupby), each
-    keeping the frame's ``attrs`` (a prepared budget frame stays marked prepared). Filtering
+    prepared when the frame is (:func:`helpers.analysis.budget.take_rows`). Filtering
     the whole frame once per department instead costs departments x rows: quadratic in the
     size of the government."""
     out = {}
     for key, idx in frame.groupby(frame[column].astype(str), sort=False).indices.items():
-        part = frame.iloc[idx]
-        part.attrs = dict(frame.attrs)
-        out[str(key)] = part
+        out[str(key)] = bud.take_rows(frame, idx)
     return out
 
 
 def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
-    part = frame.iloc[:0]
-    part.attrs = dict(frame.attrs)
-    return part
+    return bud.take_rows(frame, slice(0, 0))
 
 
 def province_summary(
@@ -934,8 +930,7 @@ def build_overview(
             f"{profile.active().scope_word} overview for "
             f"{m:%Y-%m} needs the budget allocations of that fiscal year"
         )
-    mon = mon.loc[mon["month"] <= pd.Timestamp(m)]
-    mon.attrs["kp_prepared"] = True
+    mon = bud.months_upto(mon, m)
     summary = province_summary(
         alloc, mon, m, underspend_margin=rule.underspend_margin, frequency=freq
     )

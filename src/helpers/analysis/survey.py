@@ -49,10 +49,10 @@ from scipy.stats import t as t_dist
 from helpers.analysis.survey_design import RakingError, SurveyDesign, SurveyDesignError
 from helpers.data import survey_instrument
 from helpers.data.calendar import as_month
+from helpers.small_cells import DEFAULT_MIN_N
 
 STRATUM, PSU, WEIGHT, FPC = "district_pcode", "psu", "weight", "stratum_population"
 LONELY_PSU = "adjust"
-DEFAULT_MIN_N = 30
 RSE_THRESHOLD = 0.30  # shown (rse column) but no longer a publication rule: see NCHS_* below
 #: NCHS Data Presentation Standards for Proportions (Parker et al. 2017, Vital Health Stat
 #: 2(175)): a proportion is suppressed when its effective sample size is below NCHS_MIN_N_EFF,

@@ -114,10 +114,6 @@ def add_months(month, n: int) -> dt.date:
     return dt.date(total // 12, total % 12 + 1, 1)
 
 
-def previous_fy(fy: str, n: int = 1) -> str:
-    return fy_label_of(fy_start_year(fy) - n)
-
-
 def month_label(month) -> str:
     """date(2025, 3, 1) -> 'March 2025'."""
     return as_month(month).strftime("%B %Y")

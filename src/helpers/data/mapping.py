@@ -700,12 +700,12 @@ def _aggregate(out: Mapped, spec) -> None:
 def _to_flows(out: Mapped, spec) -> None:
     """Year-to-date values to flows: per key (without the month) and fiscal year, each month's
     value less the previous reported month's; the first reported month of a year stays."""
-    from helpers.data.schemas import month_fy, parse_month
+    from helpers.data.schemas import month_fy, parse_month_series
 
     f = out.frame
     if not len(f):
         return
-    month = parse_month(f["month"])
+    month = parse_month_series(f["month"])
     fy = month_fy(month)
     amounts = _amount_columns(spec)
     group_cols = [c for c in spec.key if c != "month"]

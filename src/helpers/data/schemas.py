@@ -197,8 +197,10 @@ def parse_int(s: pd.Series) -> pd.Series:
     return v.where(whole).astype("Int64") if len(v) else v.astype("Int64")
 
 
-def parse_month(s: pd.Series) -> pd.Series:
-    """'YYYY-MM' (or 'YYYY-MM-01', or a spreadsheet date on the 1st) -> datetime64 first of month."""
+def parse_month_series(s: pd.Series) -> pd.Series:
+    """A column of month cells: 'YYYY-MM' (or 'YYYY-MM-01', or a spreadsheet date on the 1st)
+    -> datetime64 first of month, NaT where a cell is not a month. For one month given as text
+    use :func:`helpers.data.calendar.parse_month`."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.where(s.dt.day == 1).astype("datetime64[s]")
     t = _strip(s)
@@ -235,7 +237,7 @@ PARSERS: dict[str, Callable[[pd.Series], pd.Series]] = {
     "text": parse_text,
     "number": parse_number,
     "int": parse_int,
-    "month": parse_month,
+    "month": parse_month_series,
     "date": parse_date,
     "bool": parse_bool,
     "likert": parse_int,

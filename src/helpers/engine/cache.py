@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.hashing import sha256_file
 from helpers.status import Status
 
 CACHE_FORMAT = 1
@@ -37,14 +38,6 @@ RESULT_FILE = "result.json"
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tree_hash(root: Path, patterns: Iterable[str]) -> str:

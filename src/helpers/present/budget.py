@@ -30,6 +30,8 @@ from helpers.analysis.budget import (
     PefaResult,
     RevenueResult,
     current_fund,
+    execution_report,
+    frequency_of,
     headline_values,
     period_label,
     salary_classes,
@@ -40,7 +42,8 @@ from helpers.data.calendar import (
     fy_start_name,
     month_label,
 )
-from helpers.present.display import figure, headline, note, records, table
+from helpers.present import wording
+from helpers.present.display import Page, figure, headline, key_messages, note, records, table
 from helpers.present.theme import (
     PALETTE,
     STATUS_COLOURS,
@@ -50,6 +53,49 @@ from helpers.present.theme import (
     fy_month_ticks,
     money_label,
 )
+
+FAMILY = "budget_execution"
+TITLE = "Budget execution"
+
+
+def load_budget(
+    department: str, month: str, underspend_margin: float = 0.10
+) -> Page[ExecutionReport]:
+    """Read a department's budget rows up to ``month`` from the warehouse and analyse them.
+
+    The department's registry name is the one valid in the report month; the frequency
+    (monthly, quarterly or annual) is the one recorded at load; revenue is None when not
+    provided (PEFA PI-3).
+    """
+    from helpers.data import warehouse as wh
+
+    department = wh.notebook_department(department)
+    report_month = wh.report_month(month)
+    name = wh.department(department, on=report_month)["name"]
+    report = execution_report(
+        wh.budget_allocations(department=department),
+        wh.budget_monthly(department=department, upto=report_month),
+        department,
+        report_month,
+        underspend_margin=underspend_margin,
+        frequency=frequency_of(wh.load_info()),
+        revenue=wh.revenue(department=department),
+    )
+    return Page(
+        family=FAMILY,
+        title=TITLE,
+        department=name,
+        month=month_label(report_month),
+        as_of=as_of_text(report),
+        report=report,
+        notes=wh.data_notes(department=department),
+    )
+
+
+def key_messages_of(page: Page[ExecutionReport]) -> key_messages:
+    """The key messages at the top of the report."""
+    return key_messages(key_message_sentences(page.report, page.department))
+
 
 _BENCH_COLOUR = "#6B7280"
 _FLAG_LABELS = {
@@ -89,7 +135,7 @@ def _plabel(report: ExecutionReport, month) -> str:
 
 
 def _periods_text(report: ExecutionReport, months: Sequence) -> str:
-    return _join([_plabel(report, m) for m in months])
+    return wording.join([_plabel(report, m) for m in months])
 
 
 def _as_of_words(report: ExecutionReport) -> str:
@@ -128,33 +174,13 @@ def _basis(report: ExecutionReport) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _ok(x) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x)) and not pd.isna(x)
-
-
-def _pct(x, digits: int = 0) -> str:
-    return "n/a" if not _ok(x) else f"{float(x) * 100:.{digits}f}%"
-
-
-def _pts(x) -> str:
-    n = abs(float(x)) * 100
-    return f"{n:.0f} point{'s' if round(n) != 1 else ''}"
-
-
 def _pkr(x) -> str:
     """An amount in whole held units, e.g. '<code> 1,235m' for a million unit."""
-    return "n/a" if not _ok(x) else fmt_money(float(x), digits=0)
-
-
-def _join(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return "n/a" if not wording.ok(x) else fmt_money(float(x), digits=0)
 
 
 def _months_text(months: Sequence) -> str:
-    return _join([month_label(m) for m in months])
+    return wording.join([month_label(m) for m in months])
 
 
 def _span(month) -> str:
@@ -170,11 +196,11 @@ def _range_text(low: float, high: float) -> str:
 def projection_text(report: ExecutionReport) -> str:
     """'86-91% of the estimate' / 'about 88% of the estimate' / '' (no projection)."""
     p = report.projection
-    if not _ok(p.point_be):
+    if not wording.ok(p.point_be):
         return ""
-    if p.has_interval and _ok(p.low_be):
+    if p.has_interval and wording.ok(p.low_be):
         return f"{_range_text(p.low_be, p.high_be)} of the estimate"
-    return f"about {_pct(p.point_be)} of the estimate"
+    return f"about {wording.pct(p.point_be)} of the estimate"
 
 
 def _annual_messages(report: ExecutionReport, department_name: str) -> list[str]:
@@ -187,16 +213,16 @@ def _annual_messages(report: ExecutionReport, department_name: str) -> list[str]
         fy = last["fiscal_year"]
         out.append(
             f"In FY {fy}, the latest year with executed figures, {department_name} spent "
-            f"{_pct(last['cum_util_be'])} of its approved budget (executed {_pkr(last['expenditure'])} "
+            f"{wording.pct(last['cum_util_be'])} of its approved budget (executed {_pkr(last['expenditure'])} "
             f"against a budget estimate of {_pkr(last['budget_estimate'])})."
         )
         earlier = done.iloc[-4:-1]
         if len(earlier):
             parts = [
-                f"{_pct(r.cum_util_be)} in FY {r.fiscal_year}"
+                f"{wording.pct(r.cum_util_be)} in FY {r.fiscal_year}"
                 for r in earlier.itertuples(index=False)
             ]
-            out.append(f"Earlier years: {_join(parts)}.")
+            out.append(f"Earlier years: {wording.join(parts)}.")
     if not report.year_complete:
         be = report.total["budget_estimate"]
         out.append(
@@ -217,12 +243,14 @@ def _period_first_sentence(
     t = report.total
     p = report.projection
     first = (
-        f"{department_name} had spent {_pct(t['util_be'])} of its budget estimate by "
+        f"{department_name} had spent {wording.pct(t['util_be'])} of its budget estimate by "
         f"{_as_of_words(report)}, the latest {_word(report)} reported{gaps}{where}"
     )
     proj = projection_text(report)
     if report.year_complete:
-        first += f"; the year is complete: its outturn is {_pct(t['util_be'])} of the estimate"
+        first += (
+            f"; the year is complete: its outturn is {wording.pct(t['util_be'])} of the estimate"
+        )
     elif p.withheld:
         first += (
             f"; no year-end projection is shown, as it would exceed {PLAUSIBLE_MAX:.0%} of the "
@@ -243,7 +271,7 @@ def _track_record_sentence(report: ExecutionReport) -> str:
     if rec is None or not len(rec.table):
         return ""
     row = rec.table.loc[rec.table["fy_m"] == report.fy_m]
-    if not len(row) or not _ok(row["error"].iloc[0]):
+    if not len(row) or not wording.ok(row["error"].iloc[0]):
         return ""
     return (
         f"A year earlier, the projection made in {month_label(row['month'].iloc[0])} was "
@@ -260,13 +288,13 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
     out: list[str] = []
 
     gap = t["gap_be"]
-    if not _ok(gap):
+    if not wording.ok(gap):
         where = "; the budget estimate is zero, so utilisation cannot be measured"
-    elif abs(gap) < 0.005:
-        where = f", in line with the {_pct(report.benchmark)} time-elapsed benchmark"
+    elif wording.in_line(gap):
+        where = f", in line with the {wording.pct(report.benchmark)} time-elapsed benchmark"
     else:
         side = "behind" if gap < 0 else "ahead of"
-        where = f", {_pts(gap)} {side} the {_pct(report.benchmark)} time-elapsed benchmark"
+        where = f", {wording.pts(gap)} {side} the {wording.pct(report.benchmark)} time-elapsed benchmark"
     gaps = ""
     if report.missing_months:
         gaps = (
@@ -283,7 +311,7 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         when = month_label(report.as_of)
     else:
         first = (
-            f"{department_name} has spent {_pct(t['util_be'])} of its budget estimate by {when}"
+            f"{department_name} has spent {wording.pct(t['util_be'])} of its budget estimate by {when}"
             f"{gaps}{where}"
         )
         proj = projection_text(report)
@@ -302,20 +330,20 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
                 out.append(track)
 
     unspent = t["released_unspent"]
-    if _ok(unspent) and unspent < 0:
+    if wording.ok(unspent) and unspent < 0:
         lag = f"spending exceeds releases by {_pkr(-unspent)}"
     else:
         lag = f"leaving {_pkr(unspent)} released but unspent"
-    if _ok(t["final_grant"]):
+    if wording.ok(t["final_grant"]):
         out.append(
             f"Against the final grant of {_pkr(t['final_grant'])} it has spent "
-            f"{_pct(t['util_final_grant'])}; against releases of {_pkr(t['releases'])}, "
-            f"{_pct(t['util_releases'])}, {lag}."
+            f"{wording.pct(t['util_final_grant'])}; against releases of {_pkr(t['releases'])}, "
+            f"{wording.pct(t['util_releases'])}, {lag}."
         )
     else:
         out.append(
             f"The final grant is not yet known at {when}. Against releases of "
-            f"{_pkr(t['releases'])} it has spent {_pct(t['util_releases'])}, {lag}."
+            f"{_pkr(t['releases'])} it has spent {wording.pct(t['util_releases'])}, {lag}."
         )
 
     comps = report.position.loc[
@@ -328,42 +356,42 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         labels = scope_labels()
         out.append(
             f"{labels[low['scope']].split(' (')[0]} spending is the furthest behind at "
-            f"{_pct(low['util_be'])} of its estimate; "
+            f"{wording.pct(low['util_be'])} of its estimate; "
             f"{labels[high['scope']].split(' (')[0].lower()} is at "
-            f"{_pct(high['util_be'])}."
+            f"{wording.pct(high['util_be'])}."
         )
 
-    if _ok(t["last_year_util_be"]):
+    if wording.ok(t["last_year_util_be"]):
         diff = t["change_vs_last_year"]
-        if abs(diff) < 0.005:
+        if wording.in_line(diff):
             cmp = "about the same as this year"
         else:
-            cmp = f"{_pts(diff)} {'more' if diff < 0 else 'less'} than this year"
+            cmp = f"{wording.pts(diff)} {'more' if diff < 0 else 'less'} than this year"
         out.append(
-            f"At the same point last year it had spent {_pct(t['last_year_util_be'])} of that "
+            f"At the same point last year it had spent {wording.pct(t['last_year_util_be'])} of that "
             f"year's estimate, {cmp}."
         )
 
     seas = report.seasonality.dropna(subset=["june_share"])
     if len(seas) and not _monthly(report):
         out.append(
-            f"Spending bunches at the year end: in {_join(list(seas['fiscal_year']))} the last "
-            f"{_word(report)} alone took {_pct(seas['june_share'].mean())} of the year's "
+            f"Spending bunches at the year end: in {wording.join(list(seas['fiscal_year']))} the last "
+            f"{_word(report)} alone took {wording.pct(seas['june_share'].mean())} of the year's "
             "spending on average."
         )
     elif len(seas):
         out.append(
-            f"Spending bunches at the year end: in {_join(list(seas['fiscal_year']))} "
-            f"{fy_end_name()} alone took {_pct(seas['june_share'].mean())} of the year's "
+            f"Spending bunches at the year end: in {wording.join(list(seas['fiscal_year']))} "
+            f"{fy_end_name()} alone took {wording.pct(seas['june_share'].mean())} of the year's "
             f"spending on average ({fy_end_pair(' and ')} together "
-            f"{_pct(seas['may_june_share'].mean())})."
+            f"{wording.pct(seas['may_june_share'].mean())})."
         )
 
     flags = report.flags.loc[
         ~report.flags["kind"].isin(["missing_months", "incomplete_months", "awaited_periods"])
     ]
     if len(flags):
-        kinds = _join(
+        kinds = wording.join(
             [_FLAG_LABELS[k].lower() for k in dict.fromkeys(flags["kind"]) if k in _FLAG_LABELS]
         )
         out.append(
@@ -462,7 +490,7 @@ def position_table(report: ExecutionReport) -> table:
     money = "{:,.1f}"
     caption = (
         f"Cumulative spending by fund and component, {_to_date_span(report)}, "
-        f"against a {_pct(report.benchmark)} benchmark"
+        f"against a {wording.pct(report.benchmark)} benchmark"
     )
     if report.frequency == "annual":
         df = df.drop(columns=["Gap to benchmark"]).rename(
@@ -775,13 +803,13 @@ def projection_note(report: ExecutionReport) -> note:
     if report.frequency == "annual":
         return note(
             f"FY {report.fiscal_year} is closed: executed {_pkr(p.reported_to_date)} "
-            f"({_pct(p.reported_to_date / p.budget_estimate)} of BE), the year's outturn. "
+            f"({wording.pct(p.reported_to_date / p.budget_estimate)} of BE), the year's outturn. "
             "Annual data have no within-year projection."
         )
     if report.year_complete:
         return note(
             f"The fiscal year is complete: year-end expenditure was {_pkr(p.reported_to_date)} "
-            f"({_pct(p.reported_to_date / p.budget_estimate)} of BE), so no projection is made. "
+            f"({wording.pct(p.reported_to_date / p.budget_estimate)} of BE), so no projection is made. "
             "The methods and back-tests below show how the projections of earlier months did."
         )
     basis = "" if _monthly(report) else f" Based on {_basis(report)}."
@@ -795,7 +823,7 @@ def projection_note(report: ExecutionReport) -> note:
         else " No interval can be given (it needs two prior years with complete data)."
     )
     return note(
-        f"Headline projection: {p.label.lower()}, {_pkr(p.point)} ({_pct(p.point_be)} of BE), "
+        f"Headline projection: {p.label.lower()}, {_pkr(p.point)} ({wording.pct(p.point_be)} of BE), "
         f"chosen because {p.reason}.{interval}{basis}"
     )
 
@@ -857,7 +885,7 @@ def pefa_table(pefa: PefaResult) -> table | note:
 
 def _classes_text(codes: Sequence[str]) -> str:
     names = profile.active().chart.names
-    return _join([f"{c} ({names.get(c, c).lower()})" for c in codes]) if codes else "none"
+    return wording.join([f"{c} ({names.get(c, c).lower()})" for c in codes]) if codes else "none"
 
 
 def pefa_scope_text(pefa: PefaResult) -> str:
@@ -1021,10 +1049,15 @@ def _miss(x: float) -> str:
     return f"{x:.1%}" if abs(x) < 0.1 else f"{x:.0%}"
 
 
+#: A projection whose relative error is below this reads as "within 0.5% of" the outturn (a
+#: relative error, not the percentage-point gap of :data:`wording.IN_LINE`).
+_CLOSE = 0.005
+
+
 def _off(error: float) -> str:
     """'3.2% above' / '12% below' / 'within 0.5% of'."""
-    if abs(error) < 0.005:
-        return "within 0.5% of"
+    if abs(error) < _CLOSE:
+        return f"within {_CLOSE:.1%} of"
     return f"{_miss(abs(error))} {'above' if error > 0 else 'below'}"
 
 
@@ -1321,9 +1354,9 @@ def annual_chart(report: ExecutionReport) -> figure | note:
     ax.bar(x - 0.2, tr["budget_estimate"], width=0.4, color=PALETTE[5], label="Approved (BE)")
     ax.bar(x + 0.2, executed.fillna(0), width=0.4, color=PALETTE[0], label="Executed")
     for xi, v, util, ok in zip(x, executed, tr["cum_util_be"], done, strict=True):
-        if ok and _ok(util):
+        if ok and wording.ok(util):
             ax.annotate(
-                _pct(util),
+                wording.pct(util),
                 (xi + 0.2, v),
                 xytext=(0, 3),
                 textcoords="offset points",
@@ -1352,7 +1385,9 @@ def annual_chart(report: ExecutionReport) -> figure | note:
     shown = tr.loc[done]
     alt = "Bar chart of approved and executed budget per fiscal year" + (
         "; executed as % of approved: "
-        + "; ".join(f"{r.fiscal_year} {_pct(r.cum_util_be)}" for r in shown.itertuples(index=False))
+        + "; ".join(
+            f"{r.fiscal_year} {wording.pct(r.cum_util_be)}" for r in shown.itertuples(index=False)
+        )
         + "."
         if len(shown)
         else "; no year has executed figures yet."
@@ -1408,11 +1443,11 @@ def cumulative_chart(report: ExecutionReport) -> figure | note:
     ax.legend(loc="upper left", fontsize=9)
     tot = report.total
     alt = (
-        f"Line chart: cumulative expenditure reached {_pct(tot['util_be'])} of the budget "
-        f"estimate by {_as_of_words(report)} against a {_pct(report.benchmark)} benchmark"
+        f"Line chart: cumulative expenditure reached {wording.pct(tot['util_be'])} of the budget "
+        f"estimate by {_as_of_words(report)} against a {wording.pct(report.benchmark)} benchmark"
         + (
-            f"; last year at the same point {_pct(tot['last_year_util_be'])}."
-            if _ok(tot["last_year_util_be"])
+            f"; last year at the same point {wording.pct(tot['last_year_util_be'])}."
+            if wording.ok(tot["last_year_util_be"])
             else "."
         )
     )
@@ -1472,7 +1507,7 @@ def monthly_chart(report: ExecutionReport) -> figure | note:
     ax.legend(loc="upper left", fontsize=9)
     s = report.seasonality.dropna(subset=["june_share"])
     alt = "Chart of monthly expenditure by fiscal month" + (
-        f"; {fy_end_name()} took {_pct(s['june_share'].mean())} of annual spending in past "
+        f"; {fy_end_name()} took {wording.pct(s['june_share'].mean())} of annual spending in past "
         "years on average."
         if len(s)
         else "."
@@ -1521,7 +1556,7 @@ def _period_chart(report: ExecutionReport) -> figure:
 def _bench_label(report: ExecutionReport) -> str:
     if report.frequency == "annual":
         return "Approved budget (100%)"
-    return f"Benchmark {_pct(report.benchmark)}"
+    return f"Benchmark {wording.pct(report.benchmark)}"
 
 
 def components_chart(report: ExecutionReport) -> figure:
@@ -1537,16 +1572,16 @@ def components_chart(report: ExecutionReport) -> figure:
         y - 0.2, p["util_releases"].fillna(0), height=0.4, color=PALETTE[1], label="% of releases"
     )
     for yi, v in zip(y, p["util_be"], strict=True):
-        if _ok(v):
+        if wording.ok(v):
             ax.annotate(
-                _pct(v),
+                wording.pct(v),
                 (v, yi + 0.2),
                 xytext=(3, 0),
                 textcoords="offset points",
                 va="center",
                 fontsize=8,
             )
-    if _ok(report.benchmark):
+    if wording.ok(report.benchmark):
         ax.axvline(
             report.benchmark,
             color=_BENCH_COLOUR,
@@ -1565,7 +1600,8 @@ def components_chart(report: ExecutionReport) -> figure:
     )
     ax.legend(loc="lower right", fontsize=8)
     parts = [
-        f"{lab} {_pct(v)}" for lab, v in zip(labels[::-1], p["util_be"].iloc[::-1], strict=True)
+        f"{lab} {wording.pct(v)}"
+        for lab, v in zip(labels[::-1], p["util_be"].iloc[::-1], strict=True)
     ]
     return figure(
         fig, alt="Bar chart of utilisation of the budget estimate: " + "; ".join(parts) + "."
@@ -1581,11 +1617,11 @@ def object_class_chart(report: ExecutionReport) -> figure:
     ]
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.42 * len(o) + 1.2)))
     colours = [
-        STATUS_COLOURS["bad"] if _ok(g) and g < -report.underspend_margin else PALETTE[0]
+        STATUS_COLOURS["bad"] if wording.ok(g) and g < -report.underspend_margin else PALETTE[0]
         for g in o["gap_be"]
     ]
     ax.barh(labels, o["util_be"].fillna(0), color=colours)
-    if _ok(report.benchmark):
+    if wording.ok(report.benchmark):
         ax.axvline(
             report.benchmark,
             color=_BENCH_COLOUR,
@@ -1594,9 +1630,14 @@ def object_class_chart(report: ExecutionReport) -> figure:
             label=_bench_label(report),
         )
     for i, v in enumerate(o["util_be"]):
-        if _ok(v):
+        if wording.ok(v):
             ax.annotate(
-                _pct(v), (v, i), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8
+                wording.pct(v),
+                (v, i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
             )
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("Cumulative expenditure, % of budget estimate")
@@ -1605,7 +1646,7 @@ def object_class_chart(report: ExecutionReport) -> figure:
         if report.frequency == "annual"
         else "Spending by object class against the benchmark"
     )
-    if _ok(report.benchmark):
+    if wording.ok(report.benchmark):
         ax.legend(loc="lower right", fontsize=8)
     behind = o.loc[o["gap_be"] < -report.underspend_margin, "object_class"].tolist()[::-1]
     alt = "Bar chart of utilisation by object class" + (
@@ -1646,7 +1687,7 @@ def projection_chart(report: ExecutionReport) -> figure | note:
         marker="o",
         label=f"FY {report.fiscal_year} to date",
     )
-    if _ok(p.point) and len(t) and not report.year_complete:
+    if wording.ok(p.point) and len(t) and not report.year_complete:
         last_m = int(t["fy_m"].max())
         last_v = float(t["cum_expenditure"].iloc[-1])
         if not _monthly(report):  # from the as-of (the last reported quarter's end)
@@ -1678,7 +1719,7 @@ def projection_chart(report: ExecutionReport) -> figure | note:
             )
     ax.axhline(p.budget_estimate, color=PALETTE[3], lw=1.2, label="Budget estimate")
     fg = report.total["final_grant"]
-    if _ok(fg):
+    if wording.ok(fg):
         ax.axhline(fg, color=PALETTE[2], lw=1.2, ls="-.", label="Final grant")
     _fy_axis(ax)
     _pkr_axis(ax)
@@ -1688,14 +1729,8 @@ def projection_chart(report: ExecutionReport) -> figure | note:
     ax.legend(loc="lower right", fontsize=8)
     alt = (
         f"Line chart of cumulative expenditure with the projected year end of {_pkr(p.point)} "
-        f"({_pct(p.point_be)} of the budget estimate"
+        f"({wording.pct(p.point_be)} of the budget estimate"
         + (f", range {_range_text(p.low_be, p.high_be)}" if p.has_interval else "")
         + f"), method: {p.label.lower()}."
     )
     return figure(fig, alt=alt)
-
-
-def fy_month_labels(fy: str) -> list[str]:
-    """'Mon YYYY' for each month of a fiscal year, from its first month (chart and table
-    labels)."""
-    return [m.strftime("%b %Y") for m in fy_months(fy)]

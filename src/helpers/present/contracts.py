@@ -13,7 +13,8 @@ import pandas as pd
 from helpers.analysis import contracts as con
 from helpers.analysis.contracts import ContractScore
 from helpers.data.calendar import month_label, quarter_label
-from helpers.present.display import figure, headline, note, table
+from helpers.present import wording
+from helpers.present.display import Page, figure, headline, key_messages, note, table
 from helpers.present.theme import STATUS_COLOURS
 
 __all__ = [
@@ -26,6 +27,41 @@ __all__ = [
     "league_table",
     "league_messages",
 ]
+
+FAMILY = "performance_contract"
+TITLE = "Performance contract"
+
+
+def load_contract(department: str, month: str) -> Page[ContractScore]:
+    """Read a department's contract, KPIs and progress from the warehouse and score them for
+    ``month`` with the settings of ``contracts.yaml``."""
+    from helpers.data import warehouse as wh
+
+    department = wh.notebook_department(department)
+    report_month = wh.report_month(month)
+    name = wh.department(department, on=report_month)["name"]
+    scored = con.score_contract(
+        wh.contracts(department),
+        wh.contract_kpis(department),
+        wh.contract_progress(department),
+        department,
+        report_month,
+        con.load_settings(),
+    )
+    return Page(
+        family=FAMILY,
+        title=TITLE,
+        department=name,
+        month=month_label(report_month),
+        as_of=month_label(report_month),
+        report=scored,
+    )
+
+
+def key_messages_of(page: Page[ContractScore]) -> key_messages:
+    """The key messages at the top of the report."""
+    return key_messages(messages(page.report, page.department))
+
 
 UNITLESS = {"count", "number", "no.", "#"}  # units not printed after the number
 DIRECTION_WORDS = {"up": "higher is better", "down": "lower is better", "maintain": "stay in band"}
@@ -60,10 +96,6 @@ def _grade_text(s: ContractScore, score: float, grade: str | None) -> str:
     )
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 def messages(s: ContractScore, name: str) -> list[str]:
     """Key messages: the score to date, what holds it back, the year's progress."""
     if not s.has_contract:
@@ -71,7 +103,7 @@ def messages(s: ContractScore, name: str) -> list[str]:
     if s.quarters_ended == 0:
         return [
             f"{name}'s performance contract for {s.fiscal_year} has "
-            f"{_plural(len(s.kpis), 'KPI')}; no quarter of the year had ended by "
+            f"{wording.plural(len(s.kpis), 'KPI')}; no quarter of the year had ended by "
             f"{month_label(s.month)}, so it is not scored yet."
         ]
     k = s.kpis
@@ -85,7 +117,7 @@ def messages(s: ContractScore, name: str) -> list[str]:
     out = [
         f"{name} scores {_grade_text(s, s.score, s.grade)} on its performance contract to "
         f"{_quarter(s, last_q)}, against the plan to date; "
-        f"{s.reported} of {_plural(len(k), 'KPI')} reported."
+        f"{s.reported} of {wording.plural(len(k), 'KPI')} reported."
     ]
     q = s.quarters.dropna(subset=["score"])
     if len(q) >= 2:
@@ -116,7 +148,7 @@ def messages(s: ContractScore, name: str) -> list[str]:
         out.append(f"No actual reported yet ({rule}): {titles}{more}.")
     met = int((k["annual_progress"] >= 1.0).sum())
     out.append(
-        f"Against the annual targets: {met} of {_plural(len(k), 'KPI')} already met; "
+        f"Against the annual targets: {met} of {wording.plural(len(k), 'KPI')} already met; "
         f"weighted progress {_annual(s):.0f}% of the year's targets."
     )
     return out
@@ -257,7 +289,7 @@ def data_notes(s: ContractScore) -> list[note]:
         )
         out.append(
             note(
-                f"Contract for {s.fiscal_year}{signed}: {_plural(len(s.kpis), 'KPI')}, weights "
+                f"Contract for {s.fiscal_year}{signed}: {wording.plural(len(s.kpis), 'KPI')}, weights "
                 f"summing to 100. Data as of {month_label(s.month)}: quarterly actuals of the "
                 "quarters ended by then."
             )

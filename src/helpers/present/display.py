@@ -16,7 +16,8 @@ import io
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
@@ -25,9 +26,11 @@ KEY_MESSAGES_MIME = "application/vnd.kp.key-messages+json"
 HEADLINE_MIME = "application/vnd.kp.headline+json"
 
 _esc = html.escape
+R = TypeVar("R")
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A heading's anchor id: 'Data notes' -> 'data-notes' (the HTML publisher numbers repeats)."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
 
@@ -141,7 +144,7 @@ class heading(_Display):  # noqa: N801
 
     def __init__(self, text: str, level: int = 2):
         level = min(max(int(level), 2), 4)
-        self.html = f'<h{level} id="{_slug(text)}">{_esc(text)}</h{level}>'
+        self.html = f'<h{level} id="{slug(text)}">{_esc(text)}</h{level}>'
         self.plain = text
         self.extra = {"text/markdown": "#" * level + " " + text.replace("#", "\\#")}
 
@@ -394,3 +397,40 @@ def load_notes(notes: pd.DataFrame, limit: int = 5) -> list[note]:
             kind="warning",
         )
     ]
+
+
+@dataclass(frozen=True)
+class Page(Generic[R]):
+    """What a report family's loader returns (``present.<family>.load_<family>``): the pure
+    analysis result and what the page around it needs.
+
+    ``report`` is the analysis object the section views take (``ExecutionReport``,
+    ``StocktakePack``, ``SurveyResults``, ``PseAssessment``, ``ContractScore``,
+    ``ProvinceOverview``); ``names`` maps department slugs to registry names (province pages);
+    ``notes`` are the warnings ``make data`` recorded for the rows read (``load_notes``);
+    ``data_as_of`` is the warehouse's last month of data, for a view that needs it.
+    """
+
+    family: str
+    title: str
+    department: str
+    month: str
+    as_of: str
+    report: R
+    names: Mapping[str, str] = field(default_factory=dict)
+    notes: pd.DataFrame | None = None
+    data_as_of: Any = None
+
+    def meta(self) -> report_meta:
+        """The title block: the one way a report's ``report_meta`` is built."""
+        return report_meta(
+            title=self.title,
+            department=self.department,
+            month=self.month,
+            as_of=self.as_of,
+            family=self.family,
+        )
+
+    def load_notes(self) -> list[note]:
+        """The load-time warnings for this page's rows (nothing when none)."""
+        return load_notes(self.notes)

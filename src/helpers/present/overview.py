@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import textwrap
-from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,7 +30,9 @@ from helpers.analysis.overview import ProvinceOverview
 from helpers.data.calendar import add_months, as_month, fy_start, fy_start_name, month_label
 from helpers.present import budget as budget_view
 from helpers.present import contracts as contracts_view
+from helpers.present import wording
 from helpers.present.display import (
+    Page,
     figure,
     heading,
     headline,
@@ -148,33 +149,6 @@ def as_of_date(ov: ProvinceOverview, data_as_of) -> dt.date:
 # --------------------------------------------------------------------------------------------
 
 
-def _ok(x) -> bool:
-    return x is not None and not pd.isna(x)
-
-
-def _pct(x, digits: int = 0) -> str:
-    return "n/a" if not _ok(x) else f"{float(x) * 100:.{digits}f}%"
-
-
-def _pts(x) -> str:
-    n = abs(float(x)) * 100
-    return f"{n:.0f} point{'s' if round(n) != 1 else ''}"
-
-
-def _join(items: Sequence[str]) -> str:
-    """'A', 'A and B', 'A, B and C'; semicolons when an item holds a comma (department names)."""
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    sep = "; " if any("," in x for x in items) else ", "
-    last = "; and " if sep == "; " and len(items) > 2 else " and "
-    return sep.join(items[:-1]) + last + items[-1]
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text else text
-
-
 def _big_pair(part: float, whole: float) -> tuple[str, str]:
     """Two large totals in one unit, a thousand times the held one or more ('<code> 360bn' and
     '<code> 600bn' for amounts held in millions), chosen by the larger of the two; no decimals
@@ -193,10 +167,6 @@ def _big_pair(part: float, whole: float) -> tuple[str, str]:
     )
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 def _was_were(n: int) -> str:
     return "is" if n == 1 else "are"
 
@@ -206,15 +176,40 @@ def _was_were(n: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def overview_meta(ov: ProvinceOverview, data_as_of) -> report_meta:
-    """The title block."""
-    return report_meta(
+def _page(ov: ProvinceOverview, data_as_of, notes: pd.DataFrame | None = None):
+    return Page(
+        family=FAMILY,
         title=title(),
         department=f"{profile.active().government} (all departments)",
         month=month_label(ov.month),
         as_of=month_label(as_of_date(ov, data_as_of)),
-        family=FAMILY,
+        report=ov,
+        notes=notes,
+        data_as_of=data_as_of,
     )
+
+
+def load_overview(
+    month: str, rule: ao.AttentionRule | None = None, min_n: int = sv.DEFAULT_MIN_N
+) -> Page[ProvinceOverview]:
+    """The overview of ``month`` (:func:`overview_report`) as the page the notebook shows,
+    with the warehouse's last month of data and every load-time warning."""
+    from helpers.data import warehouse as wh
+
+    report_month = wh.report_month(month)
+    data_as_of = wh.as_of()
+    ov = overview_report(report_month, rule=rule, min_n=min_n)
+    return _page(ov, data_as_of, notes=wh.data_notes())
+
+
+def key_messages_of(page: Page[ProvinceOverview]) -> key_messages:
+    """The key messages at the top of the report."""
+    return overview_key_messages(page.report)
+
+
+def overview_meta(ov: ProvinceOverview, data_as_of) -> report_meta:
+    """The title block (:meth:`Page.meta` of the overview's page)."""
+    return _page(ov, data_as_of).meta()
 
 
 def _freq(ov: ProvinceOverview) -> str:
@@ -230,7 +225,7 @@ def _as_of_text(ov: ProvinceOverview) -> str | None:
     None when nothing is reported this year. Monthly: the report month."""
     if _freq(ov) == "monthly":
         return month_label(ov.month)
-    if not _ok(ov.benchmark):
+    if not wording.ok(ov.benchmark):
         return None
     end = add_months(fy_start(ov.fiscal_year), round(ov.benchmark * 12) - 1)
     return (
@@ -269,7 +264,7 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
             )
             return [
                 f"{lead} The "
-                f"{_plural(len(ov.summary), 'department')} budgeted this year have a combined "
+                f"{wording.plural(len(ov.summary), 'department')} budgeted this year have a combined "
                 f"budget estimate of {be_text}"
                 + (
                     "; executed amounts are known once the year is closed, and no within-year "
@@ -279,11 +274,11 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
                 )
             ]
         when = at
-        if _freq(ov) == "annual" and _ok(gap):
+        if _freq(ov) == "annual" and wording.ok(gap):
             spent_text, be_text = _big_pair(t["expenditure"], t["budget_estimate"])
             out.append(
-                f"Across the {_scope()}, the {_plural(len(ov.summary), 'department')} budgeted "
-                f"in FY {ov.fiscal_year} executed {_pct(t['utilisation'])} of their combined "
+                f"Across the {_scope()}, the {wording.plural(len(ov.summary), 'department')} budgeted "
+                f"in FY {ov.fiscal_year} executed {wording.pct(t['utilisation'])} of their combined "
                 f"approved budget ({spent_text} of {be_text}; annual data, the year's outturn)."
             )
             behind = ov.behind
@@ -292,28 +287,28 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
                 out.append(f"No department executed more than {margin} below its budget.")
             else:
                 top = behind.head(NAMED_IN_MESSAGES)
-                named = _join(
-                    [f"{r.name} ({_pct(r.util_be)})" for r in top.itertuples(index=False)]
+                named = wording.join(
+                    [f"{r.name} ({wording.pct(r.util_be)})" for r in top.itertuples(index=False)]
                 )
                 out.append(
                     f"{len(behind)} of {int(ov.league['gap'].notna().sum())} departments "
                     f"executed more than {margin} below their approved budget: {named}."
                 )
             return out
-    if not _ok(gap):
+    if not wording.ok(gap):
         out.append(f"No department has a budget estimate for FY {ov.fiscal_year}.")
         return out
     side = "behind" if gap < 0 else "ahead of"
     position = (
-        f"in line with the {_pct(ov.benchmark)} time-elapsed benchmark"
-        if abs(gap) < 0.005
-        else f"{_pts(gap)} {side} the {_pct(ov.benchmark)} time-elapsed benchmark"
+        f"in line with the {wording.pct(ov.benchmark)} time-elapsed benchmark"
+        if wording.in_line(gap)
+        else f"{wording.pts(gap)} {side} the {wording.pct(ov.benchmark)} time-elapsed benchmark"
     )
     spent_text, be_text = _big_pair(t["expenditure"], t["budget_estimate"])
     out.append(
-        f"Across the {_scope()}, the {_plural(len(ov.summary), 'department')} budgeted this "
+        f"Across the {_scope()}, the {wording.plural(len(ov.summary), 'department')} budgeted this "
         f"year have spent "
-        f"{_pct(t['utilisation'])} of their combined budget estimate "
+        f"{wording.pct(t['utilisation'])} of their combined budget estimate "
         f"({spent_text} of {be_text}) "
         f"by {when}, {position}."
     )
@@ -324,7 +319,9 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
         out.append(f"No department is behind the benchmark by more than {margin}.")
     else:
         top = behind.head(NAMED_IN_MESSAGES)
-        named = _join([f"{r.name} ({_pts(r.gap)} behind)" for r in top.itertuples(index=False)])
+        named = wording.join(
+            [f"{r.name} ({wording.pts(r.gap)} behind)" for r in top.itertuples(index=False)]
+        )
         lead = "the largest gaps are" if len(top) > 1 else "the largest gap is"
         if len(behind) == 1:
             lead = "it is"
@@ -337,15 +334,17 @@ def budget_sentences(ov: ProvinceOverview) -> list[str]:
     high = ov.league[proj > ov.rule.projection_ceiling + 1e-9]
     if proj.notna().any() and _freq(ov) != "annual":
         text = (
-            f"{_projection_basis(ov)}, {_plural(len(low), 'department')} "
+            f"{_projection_basis(ov)}, {wording.plural(len(low), 'department')} "
             f"{_was_were(len(low))} projected to end the year below "
-            f"{_pct(ov.rule.projection_floor)} of {'its' if len(low) == 1 else 'their'} "
+            f"{wording.pct(ov.rule.projection_floor)} of {'its' if len(low) == 1 else 'their'} "
             "budget estimate"
         )
         if len(high):
-            names = _join(list(high["name"].head(NAMED_IN_MESSAGES)))
+            names = wording.join(list(high["name"].head(NAMED_IN_MESSAGES)))
             lead = "including " if len(high) > NAMED_IN_MESSAGES else ""
-            text += f" and {len(high)} above {_pct(ov.rule.projection_ceiling)} ({lead}{names})"
+            text += (
+                f" and {len(high)} above {wording.pct(ov.rule.projection_ceiling)} ({lead}{names})"
+            )
         out.append(text + ".")
     return out
 
@@ -360,14 +359,14 @@ def targets_sentence(ov: ProvinceOverview) -> str:
     no_targets = int((ov.league["targets_status"] == ao.NO_TARGETS).sum())
     text = (
         f"{on} of the {total} delivery targets of the {len(card)} departments with targets "
-        f"({_pct(share)}) are on track or met; {total - on} are off track, missed or without "
+        f"({wording.pct(share)}) are on track or met; {total - on} are off track, missed or without "
         f"recent data"
     )
     scored = card[card["score"].notna()].sort_values(["score", "department"])
     if len(scored):
         names = dict(zip(ov.league["department"], ov.league["name"], strict=True))
         low = scored.head(min(2, len(scored)))
-        named = _join(
+        named = wording.join(
             [
                 f"{names.get(r.department, r.department)} ({r.grade}, {r.score:.0f}/100)"
                 for r in low.itertuples(index=False)
@@ -375,7 +374,7 @@ def targets_sentence(ov: ProvinceOverview) -> str:
         )
         text += f". The lowest scorecard {'grades are' if len(low) > 1 else 'grade is'} {named}"
     if no_targets:
-        text += f"; {_plural(no_targets, 'department')} {'has' if no_targets == 1 else 'have'} no targets"
+        text += f"; {wording.plural(no_targets, 'department')} {'has' if no_targets == 1 else 'have'} no targets"
     return text + "."
 
 
@@ -398,20 +397,20 @@ def survey_sentence(ov: ProvinceOverview) -> str | None:
     low = per.iloc[0]
     text = (
         f"In the {wave} citizen survey, satisfaction is lowest with "
-        f"{_lower_first(str(low['label']))} ({_pct(low['estimate'])} satisfied, 95% CI "
-        f"{_pct(low['ci_low'])} to {_pct(low['ci_high'])})"
+        f"{wording.lower_first(str(low['label']))} ({wording.pct(low['estimate'])} satisfied, 95% CI "
+        f"{wording.pct(low['ci_low'])} to {wording.pct(low['ci_high'])})"
     )
     if len(per) > 1:
         high = per.iloc[-1]
-        text += f" and highest with {_lower_first(str(high['label']))} ({_pct(high['estimate'])})"
+        text += f" and highest with {wording.lower_first(str(high['label']))} ({wording.pct(high['estimate'])})"
     overall = s.overall
-    if overall is not None and _ok(overall["estimate"]):
-        text += f"; across all surveyed services {_pct(overall['estimate'])} of users are satisfied"
-        if _ok(overall["change"]) and s.previous_wave is not None:
+    if overall is not None and wording.ok(overall["estimate"]):
+        text += f"; across all surveyed services {wording.pct(overall['estimate'])} of users are satisfied"
+        if wording.ok(overall["change"]) and s.previous_wave is not None:
             prev = month_label(s.previous_wave)
             pts = overall["change"]
             if overall["significant"]:
-                text += f", {'up' if pts > 0 else 'down'} {_pts(pts)} since {prev}"
+                text += f", {'up' if pts > 0 else 'down'} {wording.pts(pts)} since {prev}"
             else:
                 text += f", not significantly different from {prev}"
     text += "."
@@ -423,14 +422,16 @@ def survey_sentence(ov: ProvinceOverview) -> str | None:
         if len(downs):
             parts.append(
                 "fell significantly for "
-                + _join([_lower_first(str(x)) for x in downs.sort_values("change")["label"]])
+                + wording.join(
+                    [wording.lower_first(str(x)) for x in downs.sort_values("change")["label"]]
+                )
             )
         if len(ups):
             parts.append(
                 "rose significantly for "
-                + _join(
+                + wording.join(
                     [
-                        _lower_first(str(x))
+                        wording.lower_first(str(x))
                         for x in ups.sort_values("change", ascending=False)["label"]
                     ]
                 )
@@ -439,7 +440,7 @@ def survey_sentence(ov: ProvinceOverview) -> str | None:
         text += "."
     if suppressed:
         text += (
-            f" {_plural(suppressed, 'service')} had fewer than {s.min_n} ratings and "
+            f" {wording.plural(suppressed, 'service')} had fewer than {s.min_n} ratings and "
             f"{_was_were(suppressed)} not published."
         )
     return text
@@ -453,12 +454,15 @@ def attention_sentence(ov: ProvinceOverview) -> str:
     if att.empty:
         return f"No department shows {signs} under the attention rule this month."
     top = att.head(NAMED_IN_MESSAGES)
-    named = _join(
-        [f"{r.name} ({_plural(int(r.n_reasons), 'sign')})" for r in top.itertuples(index=False)]
+    named = wording.join(
+        [
+            f"{r.name} ({wording.plural(int(r.n_reasons), 'sign')})"
+            for r in top.itertuples(index=False)
+        ]
     )
     more = f", among them {named}" if len(att) > len(top) else f": {named}"
     return (
-        f"{_plural(len(att), 'department')} {'needs' if len(att) == 1 else 'need'} attention "
+        f"{wording.plural(len(att), 'department')} {'needs' if len(att) == 1 else 'need'} attention "
         f"({signs}){more}."
     )
 
@@ -561,7 +565,7 @@ def league_table(ov: ProvinceOverview) -> list:
     suppressed = int(ov.league["survey_status"].str.startswith("suppressed").sum())
     wave = month_label(ov.survey.wave) if ov.survey.wave else None
     parts = [
-        f"Ordered by the gap to the {_pct(ov.benchmark)} time-elapsed benchmark, furthest "
+        f"Ordered by the gap to the {wording.pct(ov.benchmark)} time-elapsed benchmark, furthest "
         "behind first. Gap = spent (% of BE) minus the benchmark, in percentage points (pp). "
         "Projected year-end: the headline projection of the budget execution report (the "
         f"department's prior-year {'quarterly' if _freq(ov) == 'quarterly' else 'monthly'} "
@@ -807,7 +811,8 @@ def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
         {
             "Service": rows["label"].astype(str),
             "Department": [
-                names.get(d, d) if _ok(d) else "\u2013" for d in rows["department"].astype(object)
+                names.get(d, d) if wording.ok(d) else "\u2013"
+                for d in rows["department"].astype(object)
             ],
             "Satisfied (%)": rows["estimate"].astype(float),
             "95% CI from": rows["ci_low"].astype(float),
@@ -818,7 +823,7 @@ def survey_frame(ov: ProvinceOverview) -> pd.DataFrame:
     if prev:
         df[f"Change since {prev}"] = rows["change"].astype(float)
         df["Significant (p<0.05)"] = [
-            ("yes" if sig else "no") if _ok(ch) else "\u2013"
+            ("yes" if sig else "no") if wording.ok(ch) else "\u2013"
             for sig, ch in zip(rows["significant"], rows["change"], strict=True)
         ]
     status = rows["status"].fillna("").astype(str)
@@ -964,7 +969,7 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
             )
         )
     if len(missing):
-        items = _join([f"{r.name} ({int(r.months_missing)})" for r in missing.itertuples()])
+        items = wording.join([f"{r.name} ({int(r.months_missing)})" for r in missing.itertuples()])
         out.append(
             note(
                 f"Months missing or incomplete this fiscal year: {items}. Cumulative figures "
@@ -984,14 +989,14 @@ def data_notes(ov: ProvinceOverview, data_as_of) -> list[note]:
     if len(no_budget):
         out.append(
             note(
-                f"No budget for FY {ov.fiscal_year}: {_join(list(no_budget['name']))}.",
+                f"No budget for FY {ov.fiscal_year}: {wording.join(list(no_budget['name']))}.",
                 kind="warning",
             )
         )
     if _freq(ov) == "monthly":
         out.append(
             note(
-                f"Benchmark = months elapsed / 12 ({fy_start_name()} = 1; {_pct(ov.benchmark)} in "
+                f"Benchmark = months elapsed / 12 ({fy_start_name()} = 1; {wording.pct(ov.benchmark)} in "
                 f"{ov.month:%B}). It is a straight line, while spending in "
                 f"{profile.active().short_name} is usually bunched in {fy_end_pair(' and ')}, so "
                 "most departments sit behind it during the "

@@ -19,8 +19,83 @@ import pandas as pd
 from helpers import profile
 from helpers.analysis import pse
 from helpers.analysis.pse import PseAssessment
-from helpers.present.display import figure, heading, headline, note, records, table
+from helpers.data.calendar import month_label
+from helpers.present import wording
+from helpers.present.display import (
+    Page,
+    figure,
+    heading,
+    headline,
+    key_messages,
+    note,
+    records,
+    table,
+)
 from helpers.present.theme import PALETTE, STATUS_COLOURS, fmt_money, fmt_pct, money_label
+
+FAMILY = "pse_oversight"
+PROVINCE_FAMILY = "pse_province"
+TITLE = "Public sector entity oversight"
+
+
+def load_pse(department: str, month: str) -> Page[PseAssessment]:
+    """Read a department's entities and their quarterly returns from the warehouse and assess
+    them for ``month`` with the settings of ``pse.yaml`` (returns after the month's last day
+    are not counted; the registry name is the one valid on that day)."""
+    from helpers.data import warehouse as wh
+
+    department = wh.notebook_department(department)
+    report_month = wh.report_month(month)
+    name = wh.department(department, on=pse.month_cutoff(report_month))["name"]
+    assessment = pse.assess(
+        wh.entities(department),
+        wh.pse_returns(department),
+        report_month,
+        pse.load_settings(),
+        data_coverage=pse.coverage_from_months(*wh.data_range()),
+    )
+    return Page(
+        family=FAMILY,
+        title=TITLE,
+        department=name,
+        month=month_label(report_month),
+        as_of=assessment.cutoff.date().isoformat(),
+        report=assessment,
+    )
+
+
+def load_pse_province(month: str) -> Page[PseAssessment]:
+    """Every department's entities assessed for ``month``; ``names`` holds the department
+    names valid on the month's last day."""
+    from helpers.data import warehouse as wh
+
+    report_month = wh.report_month(month)
+    cutoff = pse.month_cutoff(report_month)
+    assessment = pse.assess(
+        wh.entities(),
+        wh.pse_returns(),
+        report_month,
+        pse.load_settings(),
+        data_coverage=pse.coverage_from_months(*wh.data_range()),
+    )
+    return Page(
+        family=PROVINCE_FAMILY,
+        title=f"Public sector entities: {_scope()} summary",
+        department=profile.active().offices["entities"],
+        month=month_label(report_month),
+        as_of=assessment.cutoff.date().isoformat(),
+        report=assessment,
+        names=department_names(wh.departments(on=cutoff)),
+    )
+
+
+def key_messages_of(page: Page[PseAssessment]) -> key_messages:
+    """The key messages at the top of the report (a department's, or the province's when the
+    page is the province summary)."""
+    if page.family == PROVINCE_FAMILY:
+        return key_messages(province_messages(page.report, page.names))
+    return key_messages(oversight_messages(page.report, page.department))
+
 
 RATING_COLOURS = {
     pse.HIGH: STATUS_COLOURS["bad"],
@@ -49,10 +124,6 @@ _MAX_LINES = len(_LINE_COLOURS)
 def _scope() -> str:
     """What the whole government is called in report text ('province' for KP)."""
     return profile.active().scope_word
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _names(values: Sequence[str], limit: int = 3) -> str:
@@ -275,7 +346,7 @@ def _yoy_sentence(a: PseAssessment, who: str) -> str | None:
             direction = "up" if change >= 0 else "down"
             text += (
                 f", {direction} {fmt_pct(abs(change))} on a year earlier for the "
-                f"{_plural(n, 'entity', 'entities')} that reported in both quarters"
+                f"{wording.plural(n, 'entity', 'entities')} that reported in both quarters"
             )
     return text + "."
 
@@ -310,11 +381,11 @@ def oversight_messages(a: PseAssessment, department_name: str) -> list[str]:
         return _before_data_messages(
             a,
             f"{department_name} oversees "
-            + _plural(a.n_entities, "public sector entity", "public sector entities"),
+            + wording.plural(a.n_entities, "public sector entity", "public sector entities"),
         )
     c = a.rating_counts()
     msgs = [
-        f"{department_name} oversees {_plural(a.n_entities, 'public sector entity', 'public sector entities')}. "
+        f"{department_name} oversees {wording.plural(a.n_entities, 'public sector entity', 'public sector entities')}. "
         f"For the {pse.quarter_text(a.quarter)}: {c[pse.HIGH]} rated High risk, "
         f"{c[pse.MEDIUM]} Medium, {c[pse.LOW]} Low and {c[pse.NO_RETURN]} with no return."
     ]
@@ -327,7 +398,7 @@ def oversight_messages(a: PseAssessment, department_name: str) -> list[str]:
     neg = a.current.loc[a.current["negative_equity"].eq(True), "name"].tolist()
     if neg:
         msgs.append(
-            f"{_plural(len(neg), 'entity has', 'entities have')} negative equity (liabilities "
+            f"{wording.plural(len(neg), 'entity has', 'entities have')} negative equity (liabilities "
             f"exceed assets): {_names(sorted(neg))}."
         )
     for sentence in (_worsened_sentence(a), _yoy_sentence(a, "Entities")):
@@ -351,13 +422,13 @@ def province_messages(a: PseAssessment, department_names: Mapping[str, str]) -> 
     if a.before_data:
         return _before_data_messages(
             a,
-            f"{_plural(a.n_entities, 'public sector entity', 'public sector entities')} under "
-            f"{_plural(n_dept, 'department', 'departments')}",
+            f"{wording.plural(a.n_entities, 'public sector entity', 'public sector entities')} under "
+            f"{wording.plural(n_dept, 'department', 'departments')}",
         )
     c = a.rating_counts()
     msgs = [
-        f"{_plural(a.n_entities, 'public sector entity', 'public sector entities')} under "
-        f"{_plural(n_dept, 'department', 'departments')}. For the {pse.quarter_text(a.quarter)}: "
+        f"{wording.plural(a.n_entities, 'public sector entity', 'public sector entities')} under "
+        f"{wording.plural(n_dept, 'department', 'departments')}. For the {pse.quarter_text(a.quarter)}: "
         f"{c[pse.HIGH]} rated High risk, {c[pse.MEDIUM]} Medium, {c[pse.LOW]} Low and "
         f"{c[pse.NO_RETURN]} with no return."
     ]
@@ -380,7 +451,7 @@ def province_messages(a: PseAssessment, department_names: Mapping[str, str]) -> 
     neg = int(a.current["negative_equity"].eq(True).sum())
     if neg:
         msgs.append(
-            f"{_plural(neg, 'entity has', 'entities have')} negative equity (liabilities exceed "
+            f"{wording.plural(neg, 'entity has', 'entities have')} negative equity (liabilities exceed "
             "assets)."
         )
     for sentence in (_worsened_sentence(a), _yoy_sentence(a, "Entities")):

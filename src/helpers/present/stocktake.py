@@ -7,7 +7,9 @@ here that the analysis does not already hold (only formatting, ordering and word
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -15,16 +17,31 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from helpers import profile
 from helpers.analysis.stocktake import (
     MET,
     MISSED,
     NO_DATA,
     OFF_TRACK,
     ON_TRACK,
+    ScorecardRule,
     StocktakePack,
+    StocktakeSettings,
+    build_pack,
+    load_config,
 )
-from helpers.data.calendar import fiscal_year
-from helpers.present.display import headline, records
+from helpers.data.calendar import fiscal_year, month_label
+from helpers.present import wording
+from helpers.present.display import (
+    Page,
+    figure,
+    heading,
+    headline,
+    key_messages,
+    note,
+    records,
+    table,
+)
 from helpers.present.theme import PALETTE, STATUS_COLOURS
 
 MINUS = "\u2212"
@@ -130,16 +147,6 @@ def month_ranges(months: Iterable[pd.Timestamp]) -> str:
     )
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
-def _join(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _target(pack: StocktakePack, target_id: str) -> dict[str, Any]:
     rows = pack.summary[pack.summary["target_id"] == target_id]
     if rows.empty:
@@ -158,24 +165,24 @@ def decisions_needed(pack: StocktakePack) -> list[str]:
     items = []
     flagged = s[s["evidence_flag"].astype(bool)]
     if len(flagged):
-        items.append(f"review the rating of {_join(list(flagged['title']))}")
+        items.append(f"review the rating of {wording.join(list(flagged['title']))}")
     off = s[s["status"] == OFF_TRACK]
     if len(off):
-        items.append(f"agree recovery actions for {_join(list(off['title']))} (off track)")
+        items.append(f"agree recovery actions for {wording.join(list(off['title']))} (off track)")
     missed = s[s["status"] == MISSED]
     if len(missed):
         items.append(
-            f"decide whether to reset or close {_join(list(missed['title']))} (target date passed)"
+            f"decide whether to reset or close {wording.join(list(missed['title']))} (target date passed)"
         )
     nodata = s[(s["status"] == NO_DATA) | s["stale"].astype(bool)]
     if len(nodata):
-        items.append(f"obtain current data for {_join(list(nodata['title']))}")
+        items.append(f"obtain current data for {wording.join(list(nodata['title']))}")
     past_due = (
         pack.actions[pack.actions["past_due"].astype(bool)] if len(pack.actions) else pack.actions
     )
     if len(past_due):
         items.append(
-            f"follow up {_plural(len(past_due), 'past-due action')} from the last stocktake"
+            f"follow up {wording.plural(len(past_due), 'past-due action')} from the last stocktake"
         )
     return items
 
@@ -198,7 +205,7 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
     ):
         if counts[status]:
             titles = list(s.loc[s["status"] == status, "title"])
-            parts.append(f"{label}: {_join(titles)}")
+            parts.append(f"{label}: {wording.join(titles)}")
     msgs.append("; ".join(parts) + ".")
     if not _missing(pack.score):
         msgs.append(
@@ -208,7 +215,7 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
     awaiting = s[s["awaiting_final"].astype(bool)] if "awaiting_final" in s.columns else s.iloc[0:0]
     if len(awaiting):
         msgs.append(
-            f"Final reading awaited for {_join(list(awaiting['title']))}: the target date has "
+            f"Final reading awaited for {wording.join(list(awaiting['title']))}: the target date has "
             "passed but its actual has not arrived, so it is not yet judged met or missed."
         )
     if pack.stocktake_date is None:
@@ -227,7 +234,7 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
                 f"{r.title} {r.previous_rating} \u2192 {r.rating}" for r in changed.itertuples()
             ]
             msgs.append(
-                f"At the stocktake of {fmt_date(pack.stocktake_date)}, {_plural(len(changed), 'rating')} "
+                f"At the stocktake of {fmt_date(pack.stocktake_date)}, {wording.plural(len(changed), 'rating')} "
                 f"changed {since}: {'; '.join(moves)}."
             )
     flagged = s[s["evidence_flag"].astype(bool)]
@@ -237,7 +244,7 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
             for r in flagged.itertuples()
         ]
         msgs.append(
-            f"The evidence disagrees with the recorded rating for {_plural(len(flagged), 'target')} "
+            f"The evidence disagrees with the recorded rating for {wording.plural(len(flagged), 'target')} "
             f"({'; '.join(reasons)})."
         )
     ms = pack.milestones
@@ -247,7 +254,7 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
         worst = overdue.sort_values("days_overdue", ascending=False).iloc[0]
         verb = "is" if len(overdue) == 1 else "are"
         msgs.append(
-            f"{_plural(len(overdue), 'milestone')} {verb} overdue, the longest by "
+            f"{wording.plural(len(overdue), 'milestone')} {verb} overdue, the longest by "
             f"{worst['days_overdue']:.0f} days ({worst['title']})"
             + (
                 f"; {len(due)} due this month {'is' if len(due) == 1 else 'are'} not yet complete."
@@ -257,7 +264,7 @@ def key_message_sentences(pack: StocktakePack) -> list[str]:
         )
     elif len(due):
         msgs.append(
-            f"No milestone is overdue; {_plural(len(due), 'milestone')} due this month still open."
+            f"No milestone is overdue; {wording.plural(len(due), 'milestone')} due this month still open."
         )
     elif len(ms):
         msgs.append("No milestone is overdue or due this month.")
@@ -417,7 +424,7 @@ def data_notes(pack: StocktakePack) -> list[str]:
                 if word == "month"
                 else ", ".join(fmt_month(m) for m in r.missing_months)
             )
-            notes.append(f"{r.title}: no actual for {_plural(r.n_missing, word)} ({shown}).")
+            notes.append(f"{r.title}: no actual for {wording.plural(r.n_missing, word)} ({shown}).")
         if r.stale:
             notes.append(f"{r.title}: the latest actual is {r.months_since_latest:.0f} months old.")
         if getattr(r, "projection_bounded", False):
@@ -450,7 +457,7 @@ def data_notes(pack: StocktakePack) -> list[str]:
         else []
     )
     if own:
-        allowance += f" (own tolerance: {_join(own)})"
+        allowance += f" (own tolerance: {wording.join(own)})"
     if "direction" in s.columns and (s["direction"] == "maintain").any():
         allowance += "; a target to maintain is on track while inside its band"
     notes.append(
@@ -875,7 +882,7 @@ def score_sentence(pack: StocktakePack) -> str:
         return "No KPI carries a weight, so there is no scorecard score."
     counted = int(pack.scorecard["included"].sum())
     return (
-        f"Score {pack.score:.1f} out of 100 (grade {pack.grade}) over {_plural(counted, 'KPI')}, each "
+        f"Score {pack.score:.1f} out of 100 (grade {pack.grade}) over {wording.plural(counted, 'KPI')}, each "
         "scored against its plan to date; progress towards the annual targets for fiscal year "
         f"{fiscal_year_label(pack)} is shown beside it."
     )
@@ -951,3 +958,191 @@ def headline_badge(pack: StocktakePack) -> headline:
     return headline(
         on_track=pack.n_on_track, targets=pack.n_targets, score=pack.score, detail=detail
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and loader
+# --------------------------------------------------------------------------------------------
+
+FAMILY = "stocktake"
+TITLE = "Delivery stocktake"
+#: Top-level keys of ``scorecard.yaml`` (``engine.params.SCORECARD_KEYS`` checks the same set
+#: before a run starts).
+SETTINGS_KEYS = frozenset({"status", "scoring", "default_weight", "weights"})
+
+
+@dataclass(frozen=True)
+class StocktakeConfig:
+    """``scorecard.yaml`` checked: the evidence rule (``status``) and the scorecard rule
+    (``scoring``, ``default_weight``, ``weights``). Unknown keys are errors, as in
+    ``pse.yaml``'s :class:`helpers.analysis.pse.PseSettings`."""
+
+    settings: StocktakeSettings
+    rule: ScorecardRule
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> StocktakeConfig:
+        """Build and validate from the parsed YAML mapping; raise ValueError if bad."""
+        if not isinstance(raw, Mapping):
+            raise ValueError("expected a mapping at the top level")
+        unknown = set(map(str, raw)) - SETTINGS_KEYS
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)} (known: {sorted(SETTINGS_KEYS)})")
+        weight = raw.get("default_weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"default_weight must be a number, got {weight!r}")
+        return cls(StocktakeSettings.from_config(raw), ScorecardRule.from_config(raw))
+
+
+def load_settings(path: str | Path | None = None) -> StocktakeConfig:
+    """Read ``scorecard.yaml`` (or ``path``: the active profile's own, else the shared one) into
+    a checked :class:`StocktakeConfig`; a bad file raises ValueError naming it."""
+    path = Path(path) if path is not None else profile.active().params_file("scorecard.yaml")
+    raw = load_config(path)
+    try:
+        return StocktakeConfig.from_dict(raw)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def load_stocktake(department: str, month: str) -> Page[StocktakePack]:
+    """Read a department's targets, trajectories, actuals, milestones, ratings and actions from
+    the warehouse and assess them for ``month`` with the checked ``scorecard.yaml``."""
+    from helpers.data import warehouse as wh
+
+    department = wh.notebook_department(department)
+    report_month = wh.report_month(month)
+    config = load_settings()
+    name = wh.department(department, on=report_month)["name"]
+    pack = build_pack(
+        department,
+        report_month,
+        targets=wh.targets(department),
+        trajectory=wh.trajectory(department),
+        actuals=wh.actuals(department),
+        milestones=wh.milestones(department),
+        ratings=wh.ratings(department),
+        actions=wh.actions(department),
+        districts=wh.districts(),
+        settings=config.settings,
+        rule=config.rule,
+    )
+    return Page(
+        family=FAMILY,
+        title=TITLE,
+        department=name,
+        month=month_label(report_month),
+        as_of=as_of_text(pack),
+        report=pack,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Display objects (what the notebook shows; the frames, figures and sentences above are their
+# tested contents)
+# --------------------------------------------------------------------------------------------
+
+
+def key_messages_of(page: Page[StocktakePack]) -> key_messages:
+    """The key messages at the top of the report."""
+    return key_messages(key_message_sentences(page.report))
+
+
+def summary_view(pack: StocktakePack) -> table:
+    """Targets at a glance, one row per target coloured by status."""
+    return table(
+        summary_table(pack),
+        caption="Targets at a glance: status from the evidence, rating as recorded by the "
+        "delivery unit",
+        formats=SUMMARY_FORMATS,
+        row_classes=status_row_classes(pack),
+    )
+
+
+def rollup_section(pack: StocktakePack) -> list[Any]:
+    """Heading, targets by status and the score sentence (the scorecard follows:
+    :func:`scorecard_view`)."""
+    return [
+        heading("Department roll-up and delivery scorecard"),
+        table(
+            rollup_table(pack), caption="Targets by status", formats={"Share of targets": "pct0"}
+        ),
+        note(score_sentence(pack)),
+    ]
+
+
+def scorecard_view(pack: StocktakePack) -> table:
+    """The scorecard: KPIs against the plan to date."""
+    return table(
+        scorecard_table(pack),
+        caption="Scorecard: KPIs against the plan to date (progress to the annual target beside it)",
+        formats=SCORECARD_FORMATS,
+    )
+
+
+def milestones_section(pack: StocktakePack) -> list[Any]:
+    """Heading and the milestones overdue or due in the report month (the completion chart
+    follows: :func:`completion_view`)."""
+    return [
+        heading("Milestones due this month and overdue"),
+        table(
+            attention_milestones(pack),
+            caption=f"Milestones overdue or due in {month_label(pack.month)} (state at month end)",
+            formats=MILESTONE_FORMATS,
+        ),
+    ]
+
+
+def completion_view(pack: StocktakePack) -> figure:
+    """Milestone completion by month."""
+    return figure(completion_chart(pack), alt=completion_alt(pack))
+
+
+def target_section(pack: StocktakePack, target_id: str) -> list[Any]:
+    """One target: heading, sentence, trajectory chart, evidence, milestones and, when it has
+    district actuals, the district chart and table."""
+    out: list[Any] = [heading(target_title(pack, target_id))]
+    out.append(note(target_sentence(pack, target_id)))
+    out.append(figure(trajectory_chart(pack, target_id), alt=alt_text(pack, target_id)))
+    out.append(table(target_facts(pack, target_id), caption="Evidence and rating"))
+    out.append(
+        table(
+            milestone_table(pack, target_id),
+            caption="Delivery plan milestones",
+            formats=MILESTONE_FORMATS,
+        )
+    )
+    if has_districts(pack, target_id):
+        out.append(figure(district_chart(pack, target_id), alt=district_alt(pack, target_id)))
+        out.append(table(district_table(pack, target_id), caption="Latest actual by district"))
+    return out
+
+
+def targets_section(pack: StocktakePack) -> list[Any]:
+    """:func:`target_section` for every target, in the summary's order."""
+    return [obj for tid in pack.summary["target_id"] for obj in target_section(pack, tid)]
+
+
+def verification_section(pack: StocktakePack) -> list[Any]:
+    """Reported against verified values; nothing when no target is verified."""
+    if not len(pack.verification):
+        return []
+    return [
+        heading("Reported against verified"),
+        note(verification_sentence(pack) or "Nothing is verified yet."),
+        table(
+            verification_table(pack),
+            caption="Department-reported values against independently verified values",
+            formats=VERIFICATION_FORMATS,
+        ),
+    ]
+
+
+def actions_view(pack: StocktakePack) -> table:
+    """The actions agreed at the last stocktake."""
+    return table(actions_table(pack), caption=actions_caption(pack), formats=ACTIONS_FORMATS)
+
+
+def notes_section(pack: StocktakePack) -> list[Any]:
+    """Heading and one note per data note."""
+    return [heading("Data notes"), *(note(text) for text in data_notes(pack))]

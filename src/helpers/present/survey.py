@@ -31,7 +31,9 @@ from helpers.analysis.survey import (
 )
 from helpers.data import survey_instrument
 from helpers.data.calendar import as_month, month_label
+from helpers.present import wording
 from helpers.present.display import (
+    Page,
     figure,
     heading,
     headline,
@@ -163,14 +165,6 @@ def _frame(wh, wave, codes: list[str], inst) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- formatting
-def _pct(x: float | None, digits: int = 0) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{x * 100:.{digits}f}%"
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text else text
-
-
 def _est(results: SurveyResults, service: str, measure: str = "satisfied") -> pd.Series | None:
     e = results.estimates
     row = e[(e["service"] == service) & (e["measure"] == measure)]
@@ -208,7 +202,7 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
     rows = results.services["service"].tolist()
     for svc in rows:
         est = _est(results, svc)
-        label = _lower_first(str(est["label"]))
+        label = wording.lower_first(str(est["label"]))
         if est["suppressed"]:
             if int(est["n"]) < results.min_n:
                 msgs.append(
@@ -223,7 +217,7 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
             continue
         # the Korn-Graubard interval is not symmetric near 0% and 100%: give both ends
         text = (
-            f"Satisfaction with {label} is {_pct(est['estimate'])} "
+            f"Satisfaction with {label} is {wording.pct(est['estimate'])} "
             f"(95% CI {est['ci_low'] * 100:.0f}-{est['ci_high'] * 100:.0f}%) in the {wave} wave"
         )
         ch = _change(results, svc)
@@ -248,14 +242,14 @@ def survey_key_messages(results: SurveyResults) -> key_messages:
         low = pub.head(2)
         high = pub.tail(1).iloc[0]
         names = " and ".join(
-            f"{r['name']} ({_pct(r['estimate'])}{', flagged for review' if r['unstable'] else ''})"
+            f"{r['name']} ({wording.pct(r['estimate'])}{', flagged for review' if r['unstable'] else ''})"
             for _, r in low.iterrows()
         )
         text = (
             f"Across {_units()}, satisfaction is lowest in {names} and highest in "
-            f"{high['name']} ({_pct(high['estimate'])})"
+            f"{high['name']} ({wording.pct(high['estimate'])})"
         )
-        prov = _pct(low["province_estimate"].iloc[0])
+        prov = wording.pct(low["province_estimate"].iloc[0])
         below = low.loc[low["below_province"], "name"].tolist()
         if len(below) == 2:
             text += f"; both are significantly below {_whole_figure()} of {prov}"
@@ -323,7 +317,7 @@ def breakdown_message(results: SurveyResults) -> list[str]:
         if lo["ci_high"] < hi["ci_low"]:
             out.append(
                 f"{words(hi['level'])} are more satisfied than {words(lo['level']).lower()} "
-                f"({_pct(hi['estimate'])} against {_pct(lo['estimate'])}; the intervals do not "
+                f"({wording.pct(hi['estimate'])} against {wording.pct(lo['estimate'])}; the intervals do not "
                 "overlap)."
             )
     return out
@@ -955,21 +949,44 @@ def units_section(results: SurveyResults) -> list:
     return [heading(_cap(_units()))] if _has_units(results) else []
 
 
-def survey_meta(results: SurveyResults) -> report_meta:
-    """Title block: the department's registry name, report month and the survey wave used
-    ('December 2022 (survey wave)'). Without survey figures (no surveyed services, no wave yet)
-    there is no as-of date to give: the key messages say why."""
+def _page(results: SurveyResults) -> Page[SurveyResults]:
+    """The page around survey results: the department's registry name, report month and the
+    survey wave used ('December 2022 (survey wave)'). Without survey figures (no surveyed
+    services, no wave yet) there is no as-of date to give: the key messages say why."""
     wave = f"{month_label(results.wave)} (survey wave)" if results.available else ""
-    return report_meta(
-        TITLE,
-        results.department_name or results.department,
-        month_label(results.month),
-        wave,
+    return Page(
         family=FAMILY,
+        title=TITLE,
+        department=results.department_name or results.department,
+        month=month_label(results.month),
+        as_of=wave,
+        report=results,
     )
 
 
+def load_survey(department: str, month: str, min_n: int = DEFAULT_MIN_N) -> Page[SurveyResults]:
+    """Read the survey waves up to ``month`` from the warehouse and analyse them
+    (:func:`survey_report`), as the page the notebook shows."""
+    from helpers.data import warehouse as wh
+
+    department = wh.notebook_department(department)
+    wh.report_month(month)  # a month outside the loaded data fails here, in one line
+    return _page(survey_report(department, month, min_n=min_n))
+
+
+def key_messages_of(page: Page[SurveyResults]) -> key_messages:
+    """The key messages at the top of the report."""
+    return survey_key_messages(page.report)
+
+
+def survey_meta(results: SurveyResults) -> report_meta:
+    """Title block (:meth:`Page.meta` of the results' page)."""
+    return _page(results).meta()
+
+
 __all__ = [
+    "key_messages_of",
+    "load_survey",
     "FAMILY",
     "TITLE",
     "analyse",

@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import quote
 
 from helpers.publish import changes as ch
+from helpers.publish.html import month_label, percent
 
 SITE_DIR = "dashboards"
 SNAPSHOT = "dashboard.json"
@@ -55,9 +56,6 @@ LOOKBACK = 12  # published months searched for a report the previous month lacks
 DASH = "\u2013"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _esc = html.escape
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -325,17 +323,8 @@ def entity_rows(h: History) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- HTML pieces
-def month_label(month: str | None) -> str:
-    m = re.fullmatch(r"(\d{4})-(\d{2})(?:-\d{2})?", str(month or ""))
-    return f"{_MONTHS[int(m.group(2)) - 1]} {m.group(1)}" if m else str(month or "")
-
-
 def quarter_label(q: str) -> str:
     return f"quarter ending {month_label(q[:7])}" if q else ""
-
-
-def _pct(x: float | None, digits: int = 0) -> str:
-    return "\u2013" if x is None else f"{x * 100:.{digits}f}%"
 
 
 def _int(x: float | None) -> str:
@@ -464,7 +453,7 @@ def line_chart(
     grid: dict[str, dict[str, Any]] = {}
     for v in values:
         grid.setdefault(v["month"], {})[v["series"]] = v["value"]
-    fmt = _pct if y_format.endswith("%") else _int
+    fmt = percent if y_format.endswith("%") else _int
     head = '<th scope="col">Month</th>' + "".join(f'<th scope="col">{_esc(s)}</th>' for s in series)
     rows = "".join(
         f'<tr><th scope="row">{_esc(month_label(m[:7]))}</th>'
@@ -629,7 +618,7 @@ def _headline_facts(h: History, month: str, prev: str | None) -> str:
     facts = []
     if cur.get("utilisation") is not None:
         facts.append(
-            ("Budget used", f"{_pct(cur['utilisation'])} vs {_pct(cur.get('benchmark'))}"
+            ("Budget used", f"{percent(cur['utilisation'])} vs {percent(cur.get('benchmark'))}"
              + delta("utilisation", True))
         )  # fmt: skip
     if cur.get("targets"):
@@ -639,7 +628,7 @@ def _headline_facts(h: History, month: str, prev: str | None) -> str:
         )  # fmt: skip
     if cur.get("satisfaction") is not None:
         facts.append(
-            ("Citizens satisfied", _pct(cur["satisfaction"]) + delta("satisfaction", True))
+            ("Citizens satisfied", percent(cur["satisfaction"]) + delta("satisfaction", True))
         )
     if cur.get("entities"):
         facts.append(
@@ -679,7 +668,7 @@ def _index_page(h: History, depts: dict, gov: str) -> str:
                 [
                     (link, _esc(d["name"].lower())),
                     (_esc(d["area"]), _esc(d["area"])),
-                    (_pct(last.get("utilisation")), _sv(last.get("utilisation"))),
+                    (percent(last.get("utilisation")), _sv(last.get("utilisation"))),
                     (_pp(last.get("gap")), _sv(last.get("gap"))),
                     (
                         f"{_int(last.get('on_track'))} of {_int(last.get('targets'))}"
@@ -687,7 +676,7 @@ def _index_page(h: History, depts: dict, gov: str) -> str:
                         else "\u2013",
                         _sv(last.get("share_on_track")),
                     ),
-                    (_pct(last.get("satisfaction")), _sv(last.get("satisfaction"))),
+                    (percent(last.get("satisfaction")), _sv(last.get("satisfaction"))),
                     (_int(last.get("at_risk")), _sv(last.get("at_risk"))),
                     (f"{n_changes}", f"{n_changes}"),
                 ],
@@ -892,11 +881,11 @@ def _province_page(h: History, depts: dict, gov: str) -> str:
                     [
                         (link, _esc(d["name"].lower())),
                         (_esc(d["area"]), _esc(d["area"])),
-                        (_pct(r.get("utilisation")), _sv(r.get("utilisation"))),
-                        (_pct(r.get("benchmark")), _sv(r.get("benchmark"))),
+                        (percent(r.get("utilisation")), _sv(r.get("utilisation"))),
+                        (percent(r.get("benchmark")), _sv(r.get("benchmark"))),
                         (_pp(r.get("gap")), _sv(r.get("gap"))),
-                        (_pct(r.get("share_on_track")), _sv(r.get("share_on_track"))),
-                        (_pct(r.get("satisfaction")), _sv(r.get("satisfaction"))),
+                        (percent(r.get("share_on_track")), _sv(r.get("share_on_track"))),
+                        (percent(r.get("satisfaction")), _sv(r.get("satisfaction"))),
                         (_int(r.get("at_risk")), _sv(r.get("at_risk"))),
                     ],
                 )
@@ -961,14 +950,17 @@ def _entities_page(ents: dict, depts: dict, h: History, gov: str) -> str:
                         _esc(str(last.get("return_status") or "")),
                     ),
                     (
-                        _pct(_num(last.get("grant_dependence"))),
+                        percent(_num(last.get("grant_dependence"))),
                         _sv(_num(last.get("grant_dependence"))),
                     ),
                     (
                         _num_text(last.get("cash_cover_months")),
                         _sv(_num(last.get("cash_cover_months"))),
                     ),
-                    (_pct(_num(last.get("surplus_margin"))), _sv(_num(last.get("surplus_margin")))),
+                    (
+                        percent(_num(last.get("surplus_margin"))),
+                        _sv(_num(last.get("surplus_margin"))),
+                    ),
                     (f"{late_q}", f"{late_q}"),
                 ],
             )
@@ -1044,10 +1036,10 @@ def _entity_page(eid: str, e: dict, depts: dict, names: dict, gov: str) -> str:
         f'<tr><th scope="row">{_esc(quarter_label(q["quarter"]))}</th>'
         f"<td>{_esc(str(q.get('rating') or ''))}</td><td>{_esc(str(q.get('return_status') or ''))}</td>"
         f'<td class="num">{_int(_num(q.get("days_late")))}</td>'
-        f'<td class="num">{_pct(_num(q.get("grant_dependence")))}</td>'
+        f'<td class="num">{percent(_num(q.get("grant_dependence")))}</td>'
         f'<td class="num">{_num_text(q.get("cash_cover_months"))}</td>'
-        f'<td class="num">{_pct(_num(q.get("surplus_margin")))}</td>'
-        f'<td class="num">{_pct(_num(q.get("liabilities_growth_yoy")))}</td>'
+        f'<td class="num">{percent(_num(q.get("surplus_margin")))}</td>'
+        f'<td class="num">{percent(_num(q.get("liabilities_growth_yoy")))}</td>'
         f"<td>{_esc(str(q.get('reasons') or ''))}</td></tr>"
         for q in reversed(qs)
     )

@@ -43,9 +43,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-#: Default minimum unweighted n of a published survey cell (= helpers.analysis.survey.DEFAULT_MIN_N;
-#: a test keeps the two equal without making the publisher import the analysis stack).
-DEFAULT_MIN_N = 30
+from helpers.small_cells import DEFAULT_MIN_N
+
 #: Folder of the scan memo inside the engine's cache (``outputs/.cache/disclosure``).
 MEMO_DIR = "disclosure"
 #: Bump when the rules change: memoised results of older versions are ignored.

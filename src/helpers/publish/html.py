@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import profile
+from helpers.present.display import slug
 from helpers.publish import notebook as nbread
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -79,12 +80,23 @@ def _read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def month_label(month: str) -> str:
-    """'2025-03' -> 'March 2025'; anything else is returned unchanged."""
+def month_label(month: str | None) -> str:
+    """'2025-03' (or '2025-03-01') -> 'March 2025'; None -> ''; anything else unchanged.
+
+    The publishers' one copy (portal, dashboards); report text uses
+    ``helpers.data.calendar.month_label``, which takes dates.
+    """
+    if month is None:
+        return ""
     m = re.fullmatch(r"(\d{4})-(\d{2})(?:-\d{2})?", str(month).strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
         return str(month)
     return f"{_MONTHS[int(m.group(2)) - 1]} {m.group(1)}"
+
+
+def percent(x: float | None, digits: int = 0) -> str:
+    """0.613 -> '61%'; None -> an en dash (the publishers' one copy: portal, dashboards)."""
+    return "\u2013" if x is None else f"{x * 100:.{digits}f}%"
 
 
 def date_label(text: str) -> str:
@@ -213,10 +225,6 @@ _ID_ATTR = re.compile(r"""\sid\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
-
-
 def heading_text(fragment: str) -> str:
     """Plain text of an HTML fragment (tags dropped, entities decoded, spaces collapsed)."""
     return re.sub(r"\s+", " ", _html.unescape(_TAG.sub("", fragment))).strip()
@@ -231,7 +239,7 @@ def _number_headings(body: str, taken: set[str]) -> tuple[str, list[tuple[int, s
         text = heading_text(inner)
         idm = _ID_ATTR.search(attrs)
         wanted = _html.unescape(idm.group(1) or idm.group(2) or "") if idm else ""
-        base = _slug(wanted or text)
+        base = slug(wanted or text)
         hid, n = base, 2
         while hid in taken:
             hid, n = f"{base}-{n}", n + 1

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from helpers import profile
-from helpers.publish.html import month_label, stylesheet
+from helpers.publish.html import month_label, percent, stylesheet
 from helpers.status import PORTAL_STATUSES, Status
 
 STATUSES = tuple(s.value for s in PORTAL_STATUSES)  # done, cached, failed, not_rebuilt
@@ -113,10 +113,6 @@ def _num(value: Any) -> float | None:
     return None
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.0f}%"
-
-
 def headline_badge(headline: Mapping[str, Any] | None) -> Badge | None:
     """The portal badge for a report's headline figures (keys from the notebook contract).
 
@@ -131,7 +127,7 @@ def headline_badge(headline: Mapping[str, Any] | None) -> Badge | None:
         gap = util - bench
         tone = "good" if gap >= BUDGET_GAP_WATCH else "watch" if gap >= BUDGET_GAP_BAD else "bad"
         return Badge(
-            f"{_pct(util)} of BE vs {_pct(bench)}",
+            f"{percent(util)} of BE vs {percent(bench)}",
             tone,
             "Spending as a share of the budget estimate, against the time-elapsed benchmark",
         )
@@ -143,7 +139,7 @@ def headline_badge(headline: Mapping[str, Any] | None) -> Badge | None:
     sat = _num(h.get("satisfaction"))
     if sat is not None:
         tone = "good" if sat >= SATISFIED_GOOD else "watch" if sat >= SATISFIED_WATCH else "bad"
-        return Badge(f"{_pct(sat)} satisfied", tone, "Share of service users satisfied")
+        return Badge(f"{percent(sat)} satisfied", tone, "Share of service users satisfied")
     at_risk, entities = _num(h.get("at_risk")), _num(h.get("entities"))
     if at_risk is not None and entities is not None and entities > 0:
         share = at_risk / entities

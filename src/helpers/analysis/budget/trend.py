@@ -1,0 +1,141 @@
+"""Monthly trend and seasonality: spending per period of the fiscal year against the prior years'
+average, and the typical share of the year each period accounts for.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from helpers.analysis.budget.common import (
+    PERIOD_MONTHS,
+    check_frequency,
+    periods_in_year,
+)
+from helpers.analysis.budget.coverage import (
+    month_coverage,
+)
+from helpers.analysis.budget.prepare import (
+    _dept_rows,
+    _ts,
+    prepare_allocations,
+    prepare_monthly,
+)
+from helpers.data.calendar import (
+    add_months,
+    fiscal_year,
+    fy_months,
+)
+
+
+def _monthly_totals(
+    mon: pd.DataFrame, department: str, upto: pd.Timestamp, frequency: str = "monthly"
+) -> pd.DataFrame:
+    """Department totals per period (monthly: per month), dated at the period's last month;
+    only periods ended by ``upto``."""
+    rows = _dept_rows(mon, department)
+    rows = rows.loc[rows["month"] <= upto]
+    n = PERIOD_MONTHS[check_frequency(frequency)]
+    if n > 1:
+        rows = rows.copy()
+        end = ((rows["fy_m"] + n - 1) // n) * n
+        shift = (end - rows["fy_m"]).astype("int64")
+        rows["month"] = pd.to_datetime(
+            pd.Series(
+                [
+                    pd.Timestamp(add_months(mm, int(k)))
+                    for mm, k in zip(rows["month"], shift, strict=True)
+                ],
+                index=rows.index,
+                dtype="datetime64[ns]",
+            )
+        ).astype(rows["month"].dtype)
+        rows["fy_m"] = end.astype("int64")
+        rows = rows.loc[rows["month"] <= upto]
+    return (
+        rows.groupby(["fiscal_year", "fy_m", "month"], as_index=False)[["release", "expenditure"]]
+        .sum()
+        .sort_values("month")
+        .reset_index(drop=True)
+    )
+
+
+def monthly_trend(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    month,
+    frequency: str = "monthly",
+) -> pd.DataFrame:
+    """Department flows per period (monthly: per month) for every fiscal year with a budget,
+    up to ``month``; with quarterly or annual data one row per quarter or year, dated at its
+    last month (``fy_m`` = that fiscal month).
+
+    One row per month (all twelve months of past years, months 1..m of the current year);
+    missing months have NaN flows (never zero). Columns: fiscal_year, month, fy_m, status,
+    release, expenditure, cum_expenditure, cum_release, budget_estimate, cum_util_be,
+    share_of_year (expenditure / annual total, complete past years only).
+    """
+    alloc = prepare_allocations(allocations)
+    mon = prepare_monthly(monthly)
+    month_ts = _ts(month)
+    fy_now = fiscal_year(month)
+    a = _dept_rows(alloc, department)
+    years = sorted(y for y in set(a["fiscal_year"]) if y <= fy_now)
+    totals = _monthly_totals(mon, department, month_ts, frequency)
+    frames = []
+    for fy in years:
+        last = month if fy == fy_now else fy_months(fy)[-1]
+        cov = month_coverage(alloc, mon, department, last, frequency)
+        t = totals.loc[totals["fiscal_year"] == fy, ["month", "release", "expenditure"]]
+        f = cov[["month", "fy_m", "status"]].merge(t, on="month", how="left")
+        f.insert(0, "fiscal_year", fy)
+        be = float(a.loc[a["fiscal_year"] == fy, "budget_estimate"].sum())
+        f["cum_expenditure"] = f["expenditure"].cumsum(skipna=True).ffill()
+        f["cum_release"] = f["release"].cumsum(skipna=True).ffill()
+        f["budget_estimate"] = be
+        f["cum_util_be"] = f["cum_expenditure"] / be if be > 0 else math.nan
+        complete = fy != fy_now and (f["status"] == "reported").all()
+        annual = f["expenditure"].sum()
+        f["share_of_year"] = f["expenditure"] / annual if complete and annual > 0 else math.nan
+        frames.append(f)
+    if not frames:
+        raise ValueError(f"no budget allocations for {department!r}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def seasonality(trend: pd.DataFrame, frequency: str = "monthly") -> pd.DataFrame:
+    """Share of annual spending in the fiscal year's last month (``june_share``: fiscal month
+    12) and last two months (``may_june_share``: months 11 and 12), per
+    complete past fiscal year.
+
+    ``trend`` is the output of :func:`monthly_trend`. Years with missing months get NaN shares
+    and ``complete`` False. Columns: fiscal_year, annual_expenditure, june_share,
+    may_june_share, complete. Quarterly data: ``june_share`` is the last quarter's share and
+    ``may_june_share`` is NaN (no month inside a quarter is known); annual data: no rows (there
+    is no within-year profile).
+    """
+    f_ = check_frequency(frequency)
+    out = []
+    for fy, f in trend.groupby("fiscal_year", sort=True):
+        if f_ == "annual" or len(f) < periods_in_year(f_):
+            continue  # the current, unfinished year (or annual data: no profile)
+        complete = bool((f["status"] == "reported").all())
+        annual = float(f["expenditure"].sum())
+        june = float(f.loc[f["fy_m"] == 12, "expenditure"].sum())
+        may = float(f.loc[f["fy_m"] == 11, "expenditure"].sum())
+        ok = complete and annual > 0
+        out.append(
+            {
+                "fiscal_year": fy,
+                "annual_expenditure": annual if complete else math.nan,
+                "june_share": june / annual if ok else math.nan,
+                "may_june_share": (may + june) / annual if ok and f_ == "monthly" else math.nan,
+                "complete": complete,
+            }
+        )
+    return pd.DataFrame(
+        out,
+        columns=["fiscal_year", "annual_expenditure", "june_share", "may_june_share", "complete"],
+    )
