@@ -72,9 +72,10 @@ lab: $(STAMP) ## Open JupyterLab on notebooks/ with the project kernel [PROFILE=
 test: $(STAMP) | data/warehouse.duckdb ## Run the test suite (unit, reference, end-to-end, adversarial)
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-lint: $(STAMP) ## Lint: ruff (code and notebooks), committed notebooks clean, secrets scan
+lint: $(STAMP) ## Lint: ruff (code and notebooks), mypy (the engine), committed notebooks clean, secrets scan
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) scripts/strip_notebooks.py --check-staged $(NOTEBOOKS)
 	$(VENV)/bin/detect-secrets-hook --baseline .secrets.baseline $(SECRETS_SCAN)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale_overview import ROOT, notebook_cells, run_notebook  # noqa: E402
+from scale_overview import ROOT, notebook_cells, run_notebook
 
 _PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
 

@@ -79,7 +79,8 @@ def _instrument(timers: Timers) -> None:
 
 
 def job_specs(month: str, dept: str, families: list[str], outputs: Path) -> list[dict]:
-    """Engine job specs (as `make reports` would build them) for the chosen jobs."""
+    """Engine job specs (as `make reports` would build them) for the chosen jobs, as dicts
+    (``JobSpec.to_dict``: the benchmark varies their keys per repeat)."""
     from helpers.engine.cache import Cache, Environment
     from helpers.engine.inputs import Warehouse
     from helpers.engine.params import load_suite
@@ -118,7 +119,7 @@ def job_specs(month: str, dept: str, families: list[str], outputs: Path) -> list
             warehouse=wh,
             params_dir=paths.PARAMS_DIR,
             log_dir=outputs / "logs",
-        )
+        ).to_dict()
         for j in plan.selected_jobs()
     ]
 
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     families = [f for f in args.families.split(",") if f]
 
     from helpers.engine import execute
+    from helpers.engine.jobs import JobSpec
 
     timers = Timers()
     prof = cProfile.Profile() if args.cprofile else None
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                     if prof:
                         prof.enable()
                     t0 = time.perf_counter()
-                    res = worker.run_job(spec)
+                    res = worker.run_job(JobSpec.from_dict(spec)).to_dict()
                     total = time.perf_counter() - t0
                     if prof:
                         prof.disable()
@@ -229,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                 for spec in specs:
                     current["job"] = f"{spec['id']}#fresh"
                     t0 = time.perf_counter()
-                    res = fw.run_job(dict(spec, key=spec["key"] + "-fresh", isolation="fresh"))
+                    fresh = dict(spec, key=spec["key"] + "-fresh", isolation="fresh")
+                    res = fw.run_job(JobSpec.from_dict(fresh)).to_dict()
                     rows.append((spec["id"], "fresh", res, time.perf_counter() - t0, 0, 0, {}))
                 fw.shutdown()
         finally:

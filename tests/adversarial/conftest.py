@@ -17,16 +17,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adv_support import (  # noqa: E402
+from adv_support import (
     HOSTILE,
     MONTH,
     edit_csv,
     hostile_registry,
 )
 
-from helpers.data import ingest  # noqa: E402
-from helpers.data.registry import load_registry  # noqa: E402
-from helpers.data.sample import SampleOptions, write_sample  # noqa: E402
+from helpers.data import ingest
+from helpers.data.registry import load_registry
+from helpers.data.sample import SampleOptions, write_sample
 
 
 @pytest.fixture(scope="session")

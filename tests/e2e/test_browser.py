@@ -17,8 +17,8 @@ from helpers.publish import pdf as pdf_pub
 from helpers.publish import portal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-import report_fixture as fx  # noqa: E402
-from browser import ARGS, CHROMIUM, MARKS  # noqa: E402
+import report_fixture as fx
+from browser import ARGS, CHROMIUM, MARKS
 
 pytestmark = MARKS
 

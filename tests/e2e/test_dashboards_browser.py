@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-import dash_fixture as fx  # noqa: E402
-from browser import ARGS, CHROMIUM, MARKS  # noqa: E402
+import dash_fixture as fx
+from browser import ARGS, CHROMIUM, MARKS
 
 pytestmark = MARKS
 

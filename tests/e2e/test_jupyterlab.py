@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from browser import ARGS, CHROMIUM, MARKS  # noqa: E402
+from browser import ARGS, CHROMIUM, MARKS
 
 TOKEN = "kp-test-token"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from helpers.publish import changes as ch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-import dash_fixture as fx  # noqa: E402
+import dash_fixture as fx
 
 
 def _kinds(found):

@@ -12,7 +12,7 @@ import pytest
 from helpers.publish import dashboards
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-import dash_fixture as fx  # noqa: E402
+import dash_fixture as fx
 
 
 @pytest.fixture(scope="module")

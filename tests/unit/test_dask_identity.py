@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from helpers.engine import dask_executor as dx
+from helpers.engine.jobs import JobSpec
 
 
 def _lock_of_this_environment() -> str:
@@ -48,17 +49,18 @@ def test_blobs_are_content_addressed_and_specs_carry_no_driver_path(tmp_path):
     nb = tmp_path / "report.ipynb"
     nb.write_text("{}")
     ship = dx.Shipment({"helpers": "h", "templates": "t", "lock": "l"}, "x==1\n")
-    spec = {
-        "id": "health/report",
-        "family": "report",
-        "key": "k" * 64,
-        "notebook": str(nb),
-        "params": {"department": "health"},
-        "env": {"KP_PROFILE": "kp"},
-        "cache_root": str(tmp_path / "outputs" / ".cache"),
-        "failed_path": str(tmp_path / "outputs" / "x.failed.ipynb"),
-        "log_dir": str(tmp_path / "outputs" / ".runs"),
-    }
+    spec = JobSpec(
+        id="health/report",
+        family="report",
+        key="k" * 64,
+        notebook=str(nb),
+        params={"department": "health"},
+        env={"KP_PROFILE": "kp", "KP_WAREHOUSE": str(tmp_path / "no.db")},
+        cache_root=str(tmp_path / "outputs" / ".cache"),
+        failed_path=str(tmp_path / "outputs" / "x.failed.ipynb"),
+        log_dir=str(tmp_path / "outputs" / ".runs"),
+        timeout=60.0,
+    )
     remote = ship.remote_spec(
         spec, params_dir=params, reference_dir=tmp_path / "nothing", warehouse=tmp_path / "no.db"
     )

@@ -11,6 +11,7 @@ def test_an_operator_reading_the_ledger_never_breaks_a_run(tmp_path, monkeypatch
     import sys
 
     from helpers.engine import ledger as ledger_mod
+    from helpers.engine.jobs import JobResult, Status
 
     monkeypatch.setattr(ledger_mod, "BUSY_SECONDS", 0.5)
     led = ledger_mod.Ledger(tmp_path / "ledger.duckdb")
@@ -24,7 +25,8 @@ def test_an_operator_reading_the_ledger_never_breaks_a_run(tmp_path, monkeypatch
     try:
         assert reader.stdout.readline().strip() == "open"
         led.start_run("r1", "2025-03", ["--month", "2025-03"], {"n_jobs": 2})  # no exception
-        led.record_jobs("r1", "2025-03", [{"id": "health/stocktake", "status": "done"}])
+        done = JobResult(id="health/stocktake", key="k1", status=Status.DONE)
+        led.record_jobs("r1", "2025-03", [done])
         led.finish_run("r1", "ok", {"done": 1}, 1.5)
         assert led._journal().exists()
         assert [r["run_id"] for r in led.runs("2025-03")] == ["r0"]  # read from a copy

@@ -11,13 +11,13 @@ import re
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
 
-from helpers.present import apply_theme, figure  # noqa: E402
-from helpers.present import survey as ps  # noqa: E402
+from helpers.present import apply_theme, figure
+from helpers.present import survey as ps
 
 LONG_NAME = "Kohistan Lower and Kolai Palas (a very long district name)"
 

@@ -15,7 +15,7 @@ from helpers.publish import html as pub
 from helpers.publish import notebook as nbread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-import report_fixture as fx  # noqa: E402
+import report_fixture as fx
 
 
 @pytest.fixture(scope="session")

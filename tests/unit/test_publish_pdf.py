@@ -20,7 +20,7 @@ from helpers.publish import html as html_pub
 from helpers.publish import pdf as pub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-import report_fixture as fx  # noqa: E402
+import report_fixture as fx
 
 KERNELSPEC = {
     "name": "kp-reports",

@@ -11,7 +11,7 @@ import pytest
 from helpers.publish import quarto
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-import report_fixture as fx  # noqa: E402
+import report_fixture as fx
 
 
 def _opts(cmd):

@@ -22,6 +22,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 STAGING = ".staging"
@@ -268,6 +269,7 @@ def publish_month(
     outputs_root = Path(outputs_root)
     staging.mkdir(parents=True, exist_ok=True)
     write_json_atomic(staging / "manifest.json", manifest)
+    portal: ModuleType | None
     try:
         from helpers.publish import portal
     except ImportError:
@@ -310,7 +312,7 @@ def publish_month(
             )
         )
     try:
-        gc_builds(outputs_root, month, keep={final, previous} - {None})
+        gc_builds(outputs_root, month, keep={p for p in (final, previous) if p is not None})
         if portal is not None:
             portal.write_root_index(outputs_root)
     except OSError as exc:

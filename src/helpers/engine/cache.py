@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.hashing import sha256_file
+from helpers.status import Status
 
 CACHE_FORMAT = 1
 VERIFIED_FILE = ".verified"  # stat of each file at its last hash check
@@ -154,7 +155,7 @@ class Cache:
             rec = json.loads((entry / RESULT_FILE).read_text())
         except (OSError, ValueError):
             return None
-        if rec.get("status") != "done" or rec.get("key") != key:
+        if rec.get("status") != Status.DONE or rec.get("key") != key:
             return None
         for name in rec.get("files", {}).values():
             if not (entry / name).is_file():

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.engine.cache import Cache, sha256_bytes, sha256_file, tree_hash
+from helpers.engine.jobs import JobResult, JobSpec, Reason, Status, describe
 
 CONNECT_TIMEOUT_S = 4.0
 NO_WORKERS_TIMEOUT_S = 120.0
@@ -127,14 +128,14 @@ class Shipment:
 
     def remote_spec(
         self,
-        spec: dict[str, Any],
+        spec: JobSpec,
         *,
         params_dir: Path,
         reference_dir: Path,
         warehouse: Path,
         suite_dir: Path | None = None,
     ) -> dict[str, Any]:
-        """The job as a worker sees it: no path of the driver's, only blob names.
+        """The job as a worker sees it (plain data): no path of the driver's, only blob names.
 
         ``params_dir`` is the driver's parameter folder (``helpers.paths.PARAMS_DIR``: the
         profiles and parameter files the kernel and the publishers read); ``suite_dir`` the
@@ -143,14 +144,15 @@ class Shipment:
             "id family title department month params key formats publisher timeout isolation "
             "recycle_after provenance"
         ).split()
-        remote = {k: spec[k] for k in keep if k in spec}
-        nb = Path(spec["notebook"])
+        data = spec.to_dict()
+        remote = {k: data[k] for k in keep}
+        nb = Path(spec.notebook)
         remote["notebook"] = {"sha": self.add_file(nb), "name": nb.name}
         remote["params_tree"] = self.add_tree(params_dir)
         remote["suite_tree"] = self.add_tree(suite_dir or params_dir)
         remote["reference_tree"] = self.add_tree(reference_dir)
         remote["warehouse"] = self.add_file(warehouse) if Path(warehouse).is_file() else None
-        remote["profile"] = spec.get("env", {}).get("KP_PROFILE")
+        remote["profile"] = spec.env.get("KP_PROFILE")
         remote["code"] = self.code
         remote["lock_text"] = self.lock_text
         return remote
@@ -303,29 +305,32 @@ def _job_paths(env: dict[str, str], params_dir: Path, ref_dir: Path):
                 os.environ[k] = v
 
 
-def _run_in_kernel_thread(spec, env, params_dir, ref_dir) -> dict[str, Any]:
+def _run_in_kernel_thread(
+    spec: JobSpec, env: dict[str, str], params_dir: Path, ref_dir: Path
+) -> JobResult:
     from helpers.engine.execute import process_worker
 
     with _job_paths(env, params_dir, ref_dir):
-        worker = process_worker(spec["isolation"], spec["recycle_after"], spec["log_dir"])
+        worker = process_worker(spec.isolation, spec.recycle_after, spec.log_dir)
         return worker.run_job(spec)
 
 
 def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, Any]:
     """The task a Dask worker runs: check the code, lay out the job's inputs from the blobs on
-    local disk, execute and publish into a private scratch folder, return the files' bytes."""
+    local disk, execute and publish into a private scratch folder, return the files' bytes.
+
+    ``remote`` (from :meth:`Shipment.remote_spec`) and the reply are plain data: a
+    :class:`JobResult` as a dict plus the files (``record``, ``payload``, ``failed_notebook``)
+    and ``worker_code``, read by :func:`land`."""
 
     t0 = time.monotonic()
-    base = {
-        "id": remote["id"],
-        "key": remote["key"],
-        "status": "failed",
-        "duration": None,
-        "worker": f"{_host()}:{os.getpid()}",
-    }
+    worker = f"{_host()}:{os.getpid()}"
     problem = check_code(remote["code"], remote.get("lock_text"))
     if problem:
-        return dict(base, reason="code_mismatch", error=problem, worker_code=installed_code())
+        refused = JobResult.failed(
+            remote["id"], remote["key"], Reason.CODE_MISMATCH, problem, worker=worker
+        )
+        return dict(refused.to_dict(), worker_code=installed_code())
     try:
         root = _store_root()
         nb = _materialise(
@@ -352,12 +357,14 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
         (root / "jobs").mkdir(exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"job-{_host()}-{os.getpid()}-", dir=root / "jobs"))
     except Exception as exc:
-        return dict(
-            base,
-            reason="engine_error",
-            error=f"{type(exc).__name__}: {exc}"[:1500],
+        return JobResult.failed(
+            remote["id"],
+            remote["key"],
+            Reason.ENGINE_ERROR,
+            describe(exc),
             duration=round(time.monotonic() - t0, 3),
-        )
+            worker=worker,
+        ).to_dict()
     # What the kernel reads once at boot (a change starts a new kernel) ...
     kernel_env = {
         "KP_PARAMS": str(params_dir),
@@ -374,34 +381,36 @@ def run_remote_job(remote: dict[str, Any], blobs: dict[str, bytes]) -> dict[str,
         KP_NOTEBOOKS=str(nb.parent),
         KP_OUTPUTS=str(scratch / "outputs"),
     )
-    spec = dict(
-        remote,
-        notebook=str(nb),
-        cache_root=str(scratch / "cache"),
-        failed_path=str(scratch / "failed" / f"{remote['family']}.failed.ipynb"),
-        log_dir=str(root / "logs"),
-        env=job_env,
-        kernel_env=kernel_env,
-        prescan=False,
+    spec = JobSpec.from_dict(
+        dict(
+            remote,
+            notebook=str(nb),
+            cache_root=str(scratch / "cache"),
+            failed_path=str(scratch / "failed" / f"{remote['family']}.failed.ipynb"),
+            log_dir=str(root / "logs"),
+            env=job_env,
+            kernel_env=kernel_env,
+            prescan=False,
+        )
     )
     try:
         # Always the same thread: the kernel's manager and client belong to the event loop of
         # the thread that started them, and Dask may run successive tasks on other threads.
-        res = _KERNEL_THREAD.submit(
+        result = _KERNEL_THREAD.submit(
             _run_in_kernel_thread,
             spec,
             dict(kernel_env, KP_WAREHOUSE=str(warehouse)),
             params_dir,
             ref_dir,
         ).result()
-        res["worker_code"] = installed_code()
+        res = dict(result.to_dict(), worker_code=installed_code())
         entry = Cache(scratch / "cache").entry(remote["key"])
-        if res.get("status") == "done":
+        if result.status == Status.DONE:
             record = json.loads((entry / "result.json").read_text())
             res["record"] = record
             res["payload"] = {n: (entry / n).read_bytes() for n in record["files"].values()}
-        elif Path(spec["failed_path"]).is_file():
-            res["failed_notebook"] = Path(spec["failed_path"]).read_bytes()
+        elif Path(spec.failed_path).is_file():
+            res["failed_notebook"] = Path(spec.failed_path).read_bytes()
         return res
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -421,7 +430,7 @@ def _plugin_class():
         name = PLUGIN_NAME
         idempotent = True
 
-        def teardown(self, worker):  # noqa: D401 - Dask hook
+        def teardown(self, worker):
             from helpers.engine.execute import shutdown_process_worker
 
             try:  # on the thread that owns the kernel
@@ -457,56 +466,51 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
             lg.setLevel(lv)
 
 
-def _lost(spec: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
-    return {
-        "id": spec["id"],
-        "key": spec["key"],
-        "status": "failed",
-        "reason": reason,
-        "error": message[:1500],
-        "duration": None,
-    }
+def _lost(spec: JobSpec, reason: Reason, message: str) -> JobResult:
+    return JobResult.failed(spec.id, spec.key, reason, message)
 
 
-def land(res: dict[str, Any], spec: dict[str, Any], code: dict[str, str], cache: Cache):
-    """Check a worker's result and write what it returned: the report files into the driver's
-    cache, a failed notebook into the staging build. Returns the result without the bytes."""
+def land(res: dict[str, Any], spec: JobSpec, code: dict[str, str], cache: Cache) -> JobResult:
+    """Check a worker's reply (see :func:`run_remote_job`) and write what it returned: the
+    report files into the driver's cache, a failed notebook into the staging build. Returns the
+    result without the bytes."""
     payload = res.pop("payload", None)
     failed_nb = res.pop("failed_notebook", None)
     record = res.pop("record", None)
     worker_code = res.pop("worker_code", None)
+    result = JobResult.from_dict(res)
     if (
-        res.get("status") == "done"
+        result.status == Status.DONE
         and worker_code is not None
         and any(worker_code.get(k) != code.get(k) for k in worker_code)
     ):
         return _lost(
             spec,
-            "code_mismatch",
-            f"worker {res.get('worker')} returned output of other code; not published",
+            Reason.CODE_MISMATCH,
+            f"worker {result.worker} returned output of other code; not published",
         )
-    if res.get("status") == "done":
+    if result.status == Status.DONE:
         try:
             if payload is None or record is None:
                 raise ValueError("the worker returned no files")
-            tmp = cache.staging_dir(spec["key"])
+            tmp = cache.staging_dir(spec.key)
             try:
                 for kind, name in record["files"].items():
                     data = payload[name]
                     if sha256_bytes(data) != record["hashes"][kind]:
                         raise ValueError(f"{name} arrived damaged")
                     (tmp / name).write_bytes(data)
-                cache.commit(tmp, spec["key"], record)
+                cache.commit(tmp, spec.key, record)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
         except (OSError, ValueError, KeyError) as exc:
-            return _lost(spec, "publish_error", f"{type(exc).__name__}: {exc}")
+            return _lost(spec, Reason.PUBLISH_ERROR, describe(exc))
     elif failed_nb is not None:
-        out = Path(spec["failed_path"])
+        out = Path(spec.failed_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(failed_nb)
-    return res
+    return result
 
 
 class DaskRunner:
@@ -531,7 +535,7 @@ class DaskRunner:
 
     def run(
         self,
-        specs: list[dict[str, Any]],
+        specs: list[JobSpec],
         *,
         cache: Cache,
         code: dict[str, str],
@@ -540,11 +544,11 @@ class DaskRunner:
         reference_dir: Path,
         warehouse: Path,
         on_start: Callable[..., None],
-        on_result: Callable[[dict[str, Any]], None],
+        on_result: Callable[[JobResult], None],
         on_tick: Callable[[], None] | None = None,
         no_workers_timeout: float = NO_WORKERS_TIMEOUT_S,
         run_id: str = "",
-        order: Callable[[list], list] | None = None,
+        order: Callable[[list[JobSpec]], list[JobSpec]] | None = None,
         suite_dir: Path | None = None,
     ) -> None:
         """Ship and run every spec; ``on_result`` gets each result (bytes already landed)."""
@@ -570,7 +574,7 @@ class DaskRunner:
             )
             for s in specs
         ]
-        pending: dict[Any, dict[str, Any]] = {}
+        pending: dict[Any, JobSpec] = {}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "large object in task graph": on purpose
@@ -584,15 +588,14 @@ class DaskRunner:
                     run_remote_job,
                     rspec,
                     deps,
-                    key=f"kp-{run_id}-{spec['key'][:16]}-{spec['id']}",
+                    key=f"kp-{run_id}-{spec.key[:16]}-{spec.id}",
                     pure=False,
                     priority=len(specs) - i,
                 )
                 pending[fut] = spec
-                on_start(spec["id"], "dask")
+                on_start(spec.id, "dask")
             del blob_futs  # the jobs hold them now; released with the last job
-            alone_since: float | None = None
-            last_check = 0.0
+            watchdog = _Watchdog(self, no_workers_timeout)
             while pending:
                 try:
                     done, _ = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
@@ -603,35 +606,48 @@ class DaskRunner:
                     try:
                         res = fut.result()
                     except Exception as exc:  # the task could not run (e.g. KilledWorker)
-                        res = _lost(spec, "worker_died", f"{type(exc).__name__}: {exc}")
+                        res = _lost(spec, Reason.WORKER_DIED, describe(exc)).to_dict()
                     fut.release()  # finished: never recomputed if its worker dies later
                     on_result(land(res, spec, code, cache))
                 if on_tick:
                     on_tick()
-                now = time.monotonic()
-                if pending and now - last_check >= 1.0:
-                    last_check = now
-                    alive = client.status == "running" and self.workers() > 0
-                    if alive:
-                        alone_since = None
-                    elif alone_since is None:
-                        alone_since = now
-                    elif now - alone_since >= no_workers_timeout:
-                        what = (
-                            "lost the scheduler"
-                            if client.status != "running"
-                            else "no Dask worker connected"
-                        )
-                        raise NoWorkers(
-                            f"{what} at {self.address} for {no_workers_timeout:g} s; "
-                            f"{len(pending)} report(s) not run"
-                        )
+                if pending:
+                    watchdog.check(len(pending))
         finally:
             if pending:
                 try:
                     client.cancel(list(pending), force=True)
                 except Exception:
                     pass
+
+
+class _Watchdog:
+    """Raises :class:`NoWorkers` once the run has had no worker (or no scheduler) for
+    ``timeout`` seconds; looks at most once a second."""
+
+    def __init__(self, runner: DaskRunner, timeout: float):
+        self.runner, self.timeout = runner, timeout
+        self.alone_since: float | None = None
+        self.last_check = 0.0
+
+    def check(self, n_pending: int) -> None:
+        now = time.monotonic()
+        if now - self.last_check < 1.0:
+            return
+        self.last_check = now
+        client = self.runner.client
+        if client.status == "running" and self.runner.workers() > 0:
+            self.alone_since = None
+        elif self.alone_since is None:
+            self.alone_since = now
+        elif now - self.alone_since >= self.timeout:
+            what = (
+                "lost the scheduler" if client.status != "running" else "no Dask worker connected"
+            )
+            raise NoWorkers(
+                f"{what} at {self.runner.address} for {self.timeout:g} s; "
+                f"{n_pending} report(s) not run"
+            )
 
 
 def lock_text_of(path: Path) -> str | None:

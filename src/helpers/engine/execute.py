@@ -15,7 +15,8 @@ A :class:`KernelWorker` owns one Jupyter kernel. For each job it
 5. publishes HTML/PDF through :mod:`helpers.publish` into a cache entry (atomic rename), or
    writes ``<family>.failed.ipynb`` with the failing cell marked.
 
-Workers never open the ledger; they return a plain result dict that the driver records.
+Workers never open the ledger; they return a :class:`~helpers.engine.jobs.JobResult` that the
+driver records.
 Heavy imports happen here, in the worker, never in the driver's planning path.
 """
 
@@ -32,14 +33,18 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from helpers.engine.cache import Cache, sha256_file
+from helpers.engine.jobs import ERROR_EXCERPT_CHARS, JobResult, JobSpec, Reason, Status, describe
+
+if TYPE_CHECKING:
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+    from jupyter_client.manager import AsyncKernelManager
 
 KERNEL_NAME = "kp-reports"
 RESET_TAG = "kp-engine-reset"
 FAILED_TAG = "kp-failed"
-ERROR_EXCERPT_CHARS = 1500
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 # Hidden cells the worker runs in its kernel (see helpers.engine.kernel_boot): once per kernel,
@@ -134,11 +139,11 @@ class KernelWorker:
         self.recycle_after = max(1, int(recycle_after))
         self.kernel_name = kernel_name
         self.log_dir = Path(log_dir) if log_dir else None
-        self.km = None
-        self.kc = None  # one client per kernel, reused for every report
+        self.km: AsyncKernelManager | None = None
+        self.kc: AsyncKernelClient | None = None  # one client per kernel, reused for every report
         self.jobs_on_kernel = 0
         self.kernels_started = 0
-        self._log_fh = None
+        self._log_fh: IO[bytes] | None = None
         # Extra environment the running kernel was started with (Dask workers: where the
         # job's parameter files live, and the code fingerprint). A job asking for another one
         # gets a new kernel: modules imported at boot read these once.
@@ -217,10 +222,8 @@ class KernelWorker:
             try:
                 self._run(self.km.shutdown_kernel, now=True)
             except Exception:
-                try:
-                    self._run(self.km.kill_kernel)
-                except Exception:
-                    pass
+                # (AsyncKernelManager has no public kill_kernel: kill the process itself)
+                self.kill_kernel_now()
             self.km = None
         if self._log_fh is not None:
             self._log_fh.close()
@@ -250,8 +253,8 @@ class KernelWorker:
             self.start_kernel(wanted)
 
     # -- one job --------------------------------------------------------------------------
-    def run_job(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Execute and publish one job described by a plain dict (see ``run.job_spec``)."""
+    def run_job(self, spec: JobSpec) -> JobResult:
+        """Execute and publish one job (see ``run.job_spec``)."""
         import nbformat
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -259,43 +262,35 @@ class KernelWorker:
         from papermill.parameterize import parameterize_notebook
 
         t0 = time.monotonic()
-        result: dict[str, Any] = {
-            "id": spec["id"],
-            "key": spec["key"],
-            "status": "failed",
-            "reason": None,
-            "failing_cell": None,
-            "error": None,
-            "files": {},
-            "hashes": {},
-            "headline": {},
-            "report_meta": {},
-            "worker": f"{socket.gethostname()}:{os.getpid()}",
-            "run_at": _now_iso(),
-        }
-        nb_path = Path(spec["notebook"])
+        result = JobResult(
+            id=spec.id,
+            key=spec.key,
+            worker=f"{socket.gethostname()}:{os.getpid()}",
+            run_at=_now_iso(),
+        )
+        nb_path = Path(spec.notebook)
         try:
             nb = load_notebook_node(str(nb_path))
             nb = parameterize_notebook(
-                nb, spec["params"], kernel_name=self.kernel_name, language="python"
+                nb, spec.params, kernel_name=self.kernel_name, language="python"
             )
-            self._ensure_kernel(spec.get("kernel_env"))
+            self._ensure_kernel(spec.kernel_env)
         except Exception as exc:  # a broken notebook file or a kernel that cannot start
-            result.update(reason="engine_error", error=f"{type(exc).__name__}: {exc}"[:1500])
-            result["duration"] = time.monotonic() - t0
+            result.reason, result.error = Reason.ENGINE_ERROR, describe(exc)
+            result.duration = time.monotonic() - t0
             return result
 
         reset = nbformat.v4.new_code_cell(
-            RESET_CELL.format(cwd=str(nb_path.parent), env=dict(spec.get("env", {})), seed=0)
+            RESET_CELL.format(cwd=str(nb_path.parent), env=dict(spec.env), seed=0)
         )
         reset.metadata["tags"] = [RESET_TAG]
         nb.cells.insert(0, reset)
-        current = {"index": None}
+        current: dict[str, int | None] = {"index": None}
 
         def on_cell_execute(cell, cell_index, **_):
             current["index"] = cell_index
 
-        deadline = time.monotonic() + float(spec["timeout"])
+        deadline = time.monotonic() + float(spec.timeout)
 
         def timeout_func(cell):
             return max(1, math.ceil(deadline - time.monotonic()))
@@ -312,23 +307,23 @@ class KernelWorker:
         )
         client.kc = self.kc  # replies are matched by message id: stale messages are ignored
         self.jobs_on_kernel += 1
-        reason = None
+        reason: Reason | None = None
         t_exec = time.monotonic()
         try:
             client.execute()
         except CellTimeoutError:
-            reason = "timeout"
+            reason = Reason.TIMEOUT
         except DeadKernelError:
-            reason = "kernel_died"
+            reason = Reason.KERNEL_DIED
         except CellExecutionError:
-            reason = "cell_error"
+            reason = Reason.CELL_ERROR
         except Exception as exc:  # nbclient raises various errors when a kernel vanishes
-            reason = "kernel_died" if not self.kernel_alive() else "engine_error"
-            result["error"] = f"{type(exc).__name__}: {exc}"[:1500]
+            reason = Reason.KERNEL_DIED if not self.kernel_alive() else Reason.ENGINE_ERROR
+            result.error = describe(exc)
         if reason is None and time.monotonic() > deadline:
-            reason = "timeout"
-        result["execute_s"] = round(time.monotonic() - t_exec, 3)
-        if reason in {"timeout", "kernel_died", "engine_error"}:
+            reason = Reason.TIMEOUT
+        result.execute_s = round(time.monotonic() - t_exec, 3)
+        if reason in {Reason.TIMEOUT, Reason.KERNEL_DIED, Reason.ENGINE_ERROR}:
             self.shutdown()  # a fresh kernel for the next job
         elif self.isolation == "fresh":
             self.shutdown()
@@ -340,47 +335,55 @@ class KernelWorker:
             idx = None if idx is None else idx - 1
         renumber_execution_counts(nb)
         if reason is not None:
-            if idx is not None and idx < 0:  # the reset cell itself failed
-                result["error"] = result["error"] or error_excerpt(reset_nb, 0)
-                reason, idx = "engine_error", None
-            if reason == "cell_error":
-                result["error"] = error_excerpt(nb, idx)
-            elif reason == "timeout":
-                result["error"] = f"notebook exceeded its {spec['timeout']:g} s timeout"
-            elif reason == "kernel_died":
-                result["error"] = result["error"] or "the kernel died (crash, os._exit or OOM)"
-            result["reason"] = reason
-            if idx is not None:
-                src = nb.cells[idx].source
-                result["failing_cell"] = {"index": idx, "source": src[:500]}
-            mark_failed_cell(nb, idx, reason, result["error"] or reason)
-            out = Path(spec["failed_path"])
-            out.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, str(out))
-            result["duration"] = round(time.monotonic() - t0, 3)
+            self._failed(nb, spec, result, reset_nb=reset_nb, idx=idx, reason=reason)
+            result.duration = round(time.monotonic() - t0, 3)
             return result
 
         t_pub = time.monotonic()
         try:
             self._publish(nb, spec, result, started=(t0, t_pub))
         except Exception as exc:
-            result.update(
-                status="failed",
-                reason="publish_error",
-                error=f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT_CHARS],
-            )
-            out = Path(spec["failed_path"])
+            result.status, result.reason = Status.FAILED, Reason.PUBLISH_ERROR
+            result.error = describe(exc)
+            out = Path(spec.failed_path)
             out.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(out))
-        result["publish_s"] = round(time.monotonic() - t_pub, 3)
-        result["duration"] = round(time.monotonic() - t0, 3)
+        result.publish_s = round(time.monotonic() - t_pub, 3)
+        result.duration = round(time.monotonic() - t0, 3)
         return result
+
+    @staticmethod
+    def _failed(
+        nb, spec: JobSpec, result: JobResult, *, reset_nb, idx: int | None, reason: Reason
+    ) -> None:
+        """Record why the notebook failed and keep it as ``<family>.failed.ipynb`` with the
+        failing cell marked (``idx``: the report cell running when it failed, -1 the reset
+        cell)."""
+        import nbformat
+
+        if idx is not None and idx < 0:  # the reset cell itself failed
+            result.error = result.error or error_excerpt(reset_nb, 0)
+            reason, idx = Reason.ENGINE_ERROR, None
+        if reason == Reason.CELL_ERROR:
+            result.error = error_excerpt(nb, idx)
+        elif reason == Reason.TIMEOUT:
+            result.error = f"notebook exceeded its {spec.timeout:g} s timeout"
+        elif reason == Reason.KERNEL_DIED:
+            result.error = result.error or "the kernel died (crash, os._exit or OOM)"
+        result.reason = reason
+        if idx is not None:
+            src = nb.cells[idx].source
+            result.failing_cell = {"index": idx, "source": src[:500]}
+        mark_failed_cell(nb, idx, reason, result.error or reason)
+        out = Path(spec.failed_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(out))
 
     def _publish(
         self,
         nb,
-        spec: dict[str, Any],
-        result: dict[str, Any],
+        spec: JobSpec,
+        result: JobResult,
         started: tuple[float, float] | None = None,
     ) -> None:
         """Write the executed notebook, HTML and PDF into a new cache entry.
@@ -390,14 +393,14 @@ class KernelWorker:
         """
         import nbformat
 
-        cache = Cache(Path(spec["cache_root"]))
-        tmp = cache.staging_dir(spec["key"])
-        family = spec["family"]
-        provenance = dict(spec["provenance"], run_at=result["run_at"])
+        cache = Cache(Path(spec.cache_root))
+        tmp = cache.staging_dir(spec.key)
+        family = spec.family
+        provenance = dict(spec.provenance, run_at=result.run_at)
         files = {"ipynb": f"{family}.ipynb"}
         nbformat.write(nb, str(tmp / files["ipynb"]))
-        formats = list(spec["formats"])
-        if spec.get("publisher") == "quarto":  # checked installed before the run started
+        formats = list(spec.formats)
+        if spec.publisher == "quarto":  # checked installed before the run started
             from helpers.publish import quarto
 
             produced = quarto.render(tmp / files["ipynb"], tmp, formats)
@@ -413,7 +416,7 @@ class KernelWorker:
                 from helpers.publish.html import render_html
 
                 html = render_html(nb, provenance)
-            if "html" in formats:
+            if html is not None and "html" in formats:
                 files["html"] = f"{family}.html"
                 (tmp / files["html"]).write_text(html, encoding="utf-8")
             if "pdf" in formats:
@@ -422,33 +425,29 @@ class KernelWorker:
                 files["pdf"] = f"{family}.pdf"
                 render_pdf(nb, provenance, tmp / files["pdf"], html=html)
         headline, meta = read_report_bundles(nb)
-        result.update(
-            status="done",
-            files=files,
-            hashes={k: sha256_file(tmp / v) for k, v in files.items()},
-            headline=headline,
-            report_meta=meta,
-        )
+        result.status = Status.DONE
+        result.files = files
+        result.hashes = {k: sha256_file(tmp / v) for k, v in files.items()}
+        result.headline, result.report_meta = headline, meta
         if started is not None:
             now = time.monotonic()
-            result["publish_s"] = round(now - started[1], 3)
-            result["duration"] = round(now - started[0], 3)
-        record = {k: v for k, v in result.items() if k not in {"id"}}
-        record.update(provenance=provenance, family=family, params=spec["params"])
-        cache.commit(tmp, spec["key"], json.loads(json.dumps(record, default=str)))
-        if spec.get("prescan", True):
-            _prescan(cache, spec, files, result["hashes"])
+            result.publish_s = round(now - started[1], 3)
+            result.duration = round(now - started[0], 3)
+        record = result.cache_record(spec, provenance)
+        cache.commit(tmp, spec.key, json.loads(json.dumps(record, default=str)))
+        if spec.prescan:
+            _prescan(cache, spec, files, result.hashes)
 
 
-def _prescan(cache: Cache, spec: dict[str, Any], files: dict[str, str], hashes) -> None:
+def _prescan(cache: Cache, spec: JobSpec, files: dict[str, str], hashes) -> None:
     """Run the disclosure scan on this report's files now, in the worker (memoised by content,
     so the month's gate before publishing only reads the results)."""
     from helpers.publish import disclosure
 
-    min_n = disclosure.min_n_of(spec["params"]) or disclosure.DEFAULT_MIN_N
+    min_n = disclosure.min_n_of(spec.params) or disclosure.DEFAULT_MIN_N
     for kind, name in files.items():
         disclosure.prescan(
-            cache.entry(spec["key"]) / name,
+            cache.entry(spec.key) / name,
             min_n,
             cache.root / disclosure.MEMO_DIR,
             digest=hashes.get(kind),
@@ -502,9 +501,9 @@ def process_worker(isolation: str, recycle_after: int, log_dir: str | None) -> K
     return _WORKER
 
 
-def run_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """Execute and publish one job in this process (the function Dask workers call)."""
-    worker = process_worker(spec["isolation"], spec["recycle_after"], spec.get("log_dir"))
+def run_job(spec: JobSpec) -> JobResult:
+    """Execute and publish one job in this process."""
+    worker = process_worker(spec.isolation, spec.recycle_after, spec.log_dir)
     return worker.run_job(spec)
 
 
@@ -517,4 +516,5 @@ def shutdown_process_worker() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - debugging aid: run one spec from a JSON file
-    print(json.dumps(run_job(json.loads(Path(sys.argv[1]).read_text())), indent=1, default=str))
+    spec = JobSpec.from_dict(json.loads(Path(sys.argv[1]).read_text()))
+    print(json.dumps(run_job(spec).to_dict(), indent=1, default=str))

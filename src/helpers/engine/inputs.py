@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 APPLIES_TO_SQL = {
@@ -85,7 +86,7 @@ class Warehouse:
         self._identity = _file_identity(self.path)
         self._memo: dict[str, Any] = self._load_memo()
         self._dirty = False
-        self._module = None
+        self._module: ModuleType | None = None
 
     # -- memo -------------------------------------------------------------------------
     def _load_memo(self) -> dict[str, Any]:
@@ -138,7 +139,7 @@ class Warehouse:
 
     # -- helpers.data.warehouse ---------------------------------------------------------
     @property
-    def module(self):
+    def module(self) -> ModuleType:
         """helpers.data.warehouse, imported on first need, pointed at this file."""
         if self._module is None:
             os.environ["KP_WAREHOUSE"] = str(self.path)

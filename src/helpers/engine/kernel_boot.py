@@ -19,6 +19,8 @@ import os
 import pkgutil
 import random
 import warnings
+from types import ModuleType
+from typing import Any, cast
 
 PRELOAD = (
     "numpy",
@@ -35,6 +37,7 @@ PRELOAD = (
 # Driver-side packages: never needed by a notebook, so not preloaded in its kernel.
 _NOT_PRELOADED = ("helpers.engine", "helpers.publish", "helpers.cli")
 
+resource: ModuleType | None
 try:
     import resource
 except ImportError:  # not on POSIX: no limits to restore
@@ -102,7 +105,7 @@ def reset(cwd: str, env: dict[str, str], seed: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pd.reset_option("all")
-    warnings.filters[:] = _warning_filters
+    cast(list[Any], warnings.filters)[:] = _warning_filters
     mutated = getattr(warnings, "_filters_mutated", None)
     if mutated is not None:
         mutated()
@@ -111,15 +114,13 @@ def reset(cwd: str, env: dict[str, str], seed: int) -> None:
     os.environ.update(_environ)
     os.environ.update(env)
     os.chdir(cwd)
-    for (
-        r,
-        limits,
-    ) in _rlimits.items():  # a report that lowered its own limits must not bind the next
-        if resource.getrlimit(r) != limits:
-            try:
-                resource.setrlimit(r, limits)
-            except (ValueError, OSError):  # a hard limit lowered cannot be raised again
-                pass
+    if resource is not None:  # a report that lowered its own limits must not bind the next
+        for r, limits in _rlimits.items():
+            if resource.getrlimit(r) != limits:
+                try:
+                    resource.setrlimit(r, limits)
+                except (ValueError, OSError):  # a hard limit lowered cannot be raised again
+                    pass
     random.seed(seed)
     np.random.seed(seed)
     gc.freeze()  # what survived `%reset -f` (module caches) is not scanned again

@@ -19,9 +19,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from helpers.engine.jobs import JobResult, RunStatus, Status
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -185,18 +187,19 @@ class Ledger:
         self._write(
             [
                 (
-                    "UPDATE runs SET status = 'killed' WHERE month = ? AND status = 'running'",
-                    [month],
+                    "UPDATE runs SET status = ? WHERE month = ? AND status = ?",
+                    [RunStatus.KILLED.value, month, RunStatus.RUNNING.value],
                     False,
                 ),
                 (
                     "INSERT INTO runs (run_id, month, started_at, status, argv, git_commit, "
                     "git_dirty, executor, isolation, n_jobs) "
-                    "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         run_id,
                         month,
                         _now(),
+                        RunStatus.RUNNING.value,
                         json.dumps(argv),
                         meta.get("commit"),
                         meta.get("dirty"),
@@ -210,29 +213,29 @@ class Ledger:
             strict=True,  # a run does not start without its record
         )
 
-    def record_jobs(self, run_id: str, month: str, rows: list[dict[str, Any]]) -> None:
-        """Record finished (or cached) jobs."""
+    def record_jobs(self, run_id: str, month: str, rows: Sequence[JobResult]) -> None:
+        """Record finished (or cached, or blocked) jobs."""
         if not rows:
             return
         values = []
         for r in rows:
-            cell = r.get("failing_cell") or {}
+            cell = r.failing_cell
             values.append(
                 [
                     run_id,
                     month,
-                    r["id"],
-                    r.get("family"),
-                    r.get("department"),
-                    r["status"],
-                    r.get("reason"),
-                    r.get("duration"),
-                    r.get("key"),
-                    cell.get("index"),
-                    cell.get("source"),
-                    r.get("error"),
-                    json.dumps(r.get("hashes") or {}, sort_keys=True),
-                    r.get("worker"),
+                    r.id,
+                    r.family,
+                    r.department,
+                    r.status.value,
+                    None if r.reason is None else str(r.reason),
+                    r.duration,
+                    r.key,
+                    cell["index"] if cell else None,
+                    cell["source"] if cell else None,
+                    r.error,
+                    json.dumps(r.hashes or {}, sort_keys=True),
+                    r.worker,
                     _now(),
                 ]
             )
@@ -249,7 +252,7 @@ class Ledger:
     def finish_run(
         self,
         run_id: str,
-        status: str,
+        status: RunStatus,
         counts: dict[str, int],
         duration: float,
         note: str | None = None,
@@ -264,10 +267,10 @@ class Ledger:
                     " n_failed = ?, duration_s = ?, note = ? WHERE run_id = ?",
                     [
                         _now(),
-                        status,
-                        counts.get("done", 0),
-                        counts.get("cached", 0),
-                        counts.get("failed", 0),
+                        RunStatus(status).value,
+                        counts.get(Status.DONE, 0),
+                        counts.get(Status.CACHED, 0),
+                        counts.get(Status.FAILED, 0),
                         duration,
                         None if note is None else str(note)[:4000],
                         run_id,
@@ -286,8 +289,8 @@ class Ledger:
             rows = con.execute(
                 "SELECT job_id FROM (SELECT job_id, status, row_number() OVER ("
                 " PARTITION BY job_id ORDER BY recorded_at DESC) AS rn FROM jobs"
-                " WHERE month = ?) WHERE rn = 1 AND status IN ('failed', 'blocked')",
-                [month],
+                " WHERE month = ?) WHERE rn = 1 AND status IN (?, ?)",
+                [month, Status.FAILED.value, Status.BLOCKED.value],
             ).fetchall()
         return {r[0] for r in rows}
 

@@ -251,74 +251,84 @@ def load_suite(path: Path) -> Suite:
     families: dict[str, Family] = {}
     for name, decl in fams_raw.items():
         name = str(name)
-        if not _NAME_RE.match(name):
-            raise ParamError(f"suite.yaml: family name {name!r} must be lower_snake_case")
-        if not isinstance(decl, Mapping):
-            raise ParamError(f"suite.yaml: family {name!r} must be a mapping")
-        unknown = set(map(str, decl)) - FAMILY_KEYS
-        if unknown:
-            raise ParamError(f"suite.yaml: family {name!r}: unknown keys {sorted(unknown)}")
-        if not isinstance(decl.get("notebook"), str):
-            raise ParamError(f"suite.yaml: {name}.notebook must be a file name ending .ipynb")
-        nb = decl["notebook"]
-        if not nb.endswith(".ipynb") or "/" in nb or "\\" in nb:
-            raise ParamError(f"suite.yaml: {name}.notebook must be a file name ending .ipynb")
-        _check_token(f"suite.yaml: {name}.notebook", nb)
-        scope = decl.get("scope")
-        if not isinstance(scope, str) or scope not in SCOPES:
-            raise ParamError(f"suite.yaml: {name}.scope must be one of {sorted(SCOPES)}")
-        applies = decl.get("applies_to")
-        if applies is not None and (not isinstance(applies, str) or applies not in APPLIES_TO):
-            raise ParamError(
-                f"suite.yaml: {name}.applies_to {applies!r} unknown (one of {sorted(APPLIES_TO)})"
-            )
-        if applies is not None and scope != "department":
-            raise ParamError(f"suite.yaml: {name}.applies_to only makes sense for scope department")
-        data = decl.get("data") or []
-        data = [data] if isinstance(data, str) else data
-        if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
-            raise ParamError(f"suite.yaml: {name}.data must be a list of input groups")
-        unknown_groups = [d for d in data if d not in INPUT_GROUPS]
-        if unknown_groups:
-            raise ParamError(
-                f"suite.yaml: {name}.data: unknown input group {unknown_groups[0]!r} "
-                f"(one of {', '.join(INPUT_GROUPS)})"
-            )
-        params_raw = decl.get("parameters") or {}
-        if not isinstance(params_raw, Mapping):
-            raise ParamError(f"suite.yaml: {name}.parameters must be a mapping")
-        params = {str(p): _spec_from_yaml(name, p, d) for p, d in params_raw.items()}
-        if "month" not in params or params["month"].type != "month":
-            raise ParamError(f"suite.yaml: {name} must declare a 'month' parameter of type month")
-        if scope == "department" and params.get("department", ParamSpec("", "", None)).type != (
-            "department"
-        ):
-            raise ParamError(f"suite.yaml: {name} (scope department) must declare 'department'")
-        if scope == "province" and "department" in params:
-            raise ParamError(f"suite.yaml: {name} (scope province) must not declare 'department'")
-        families[name] = Family(
-            name=name,
-            title=_title(name, decl.get("title")),
-            notebook=nb,
-            scope=scope,
-            parameters=params,
-            applies_to=applies,
-            data=tuple(data),
+        families[name] = _family_from_yaml(name, decl)
+    return Suite(
+        path=path,
+        families=families,
+        formats=_formats_from_yaml(path, raw.get("formats")),
+        settings=_settings_from_yaml(raw.get("settings")),
+        raw_text=text,
+    )
+
+
+def _family_from_yaml(name: str, decl: Any) -> Family:
+    """One family's declaration in suite.yaml, checked."""
+    if not _NAME_RE.match(name):
+        raise ParamError(f"suite.yaml: family name {name!r} must be lower_snake_case")
+    if not isinstance(decl, Mapping):
+        raise ParamError(f"suite.yaml: family {name!r} must be a mapping")
+    unknown = set(map(str, decl)) - FAMILY_KEYS
+    if unknown:
+        raise ParamError(f"suite.yaml: family {name!r}: unknown keys {sorted(unknown)}")
+    if not isinstance(decl.get("notebook"), str):
+        raise ParamError(f"suite.yaml: {name}.notebook must be a file name ending .ipynb")
+    nb = decl["notebook"]
+    if not nb.endswith(".ipynb") or "/" in nb or "\\" in nb:
+        raise ParamError(f"suite.yaml: {name}.notebook must be a file name ending .ipynb")
+    _check_token(f"suite.yaml: {name}.notebook", nb)
+    scope = decl.get("scope")
+    if not isinstance(scope, str) or scope not in SCOPES:
+        raise ParamError(f"suite.yaml: {name}.scope must be one of {sorted(SCOPES)}")
+    applies = decl.get("applies_to")
+    if applies is not None and (not isinstance(applies, str) or applies not in APPLIES_TO):
+        raise ParamError(
+            f"suite.yaml: {name}.applies_to {applies!r} unknown (one of {sorted(APPLIES_TO)})"
         )
-    formats_raw = raw.get("formats") or ["html"]
+    if applies is not None and scope != "department":
+        raise ParamError(f"suite.yaml: {name}.applies_to only makes sense for scope department")
+    data = decl.get("data") or []
+    data = [data] if isinstance(data, str) else data
+    if not isinstance(data, list) or not all(isinstance(d, str) for d in data):
+        raise ParamError(f"suite.yaml: {name}.data must be a list of input groups")
+    unknown_groups = [d for d in data if d not in INPUT_GROUPS]
+    if unknown_groups:
+        raise ParamError(
+            f"suite.yaml: {name}.data: unknown input group {unknown_groups[0]!r} "
+            f"(one of {', '.join(INPUT_GROUPS)})"
+        )
+    params_raw = decl.get("parameters") or {}
+    if not isinstance(params_raw, Mapping):
+        raise ParamError(f"suite.yaml: {name}.parameters must be a mapping")
+    params = {str(p): _spec_from_yaml(name, p, d) for p, d in params_raw.items()}
+    if "month" not in params or params["month"].type != "month":
+        raise ParamError(f"suite.yaml: {name} must declare a 'month' parameter of type month")
+    if scope == "department" and params.get("department", ParamSpec("", "", None)).type != (
+        "department"
+    ):
+        raise ParamError(f"suite.yaml: {name} (scope department) must declare 'department'")
+    if scope == "province" and "department" in params:
+        raise ParamError(f"suite.yaml: {name} (scope province) must not declare 'department'")
+    return Family(
+        name=name,
+        title=_title(name, decl.get("title")),
+        notebook=nb,
+        scope=scope,
+        parameters=params,
+        applies_to=applies,
+        data=tuple(data),
+    )
+
+
+def _formats_from_yaml(path: Path, formats_raw: Any) -> tuple[str, ...]:
+    """suite.yaml's ``formats`` (default html), checked, duplicates dropped."""
+    formats_raw = formats_raw or ["html"]
     if not isinstance(formats_raw, list) or not all(isinstance(f, str) for f in formats_raw):
         raise ParamError(f"{path}: 'formats' must be a list such as [html, pdf]")
     formats = tuple(dict.fromkeys(formats_raw))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ParamError(f"suite.yaml: unknown formats {bad} (one of {sorted(FORMATS)})")
-    return Suite(
-        path=path,
-        families=families,
-        formats=formats,
-        settings=_settings_from_yaml(raw.get("settings")),
-        raw_text=text,
-    )
+    return formats
 
 
 def _title(name: str, title: Any) -> str:
@@ -356,59 +366,80 @@ def coerce_value(
     if isinstance(value, str):
         check_safe_string(name, value)
     t = spec.type
+    out: Any
     if t in ("department", "month", "str"):
-        if not isinstance(value, str):
-            raise ParamError(f"parameter {name!r} must be a string, got {value!r}")
-        if t == "department":
-            _check_token(f"parameter {name!r}", value)
-            if departments is not None and value not in set(departments):
-                raise ParamError(f"parameter {name!r}: unknown department {value!r}")
-        elif t == "month":
-            try:
-                m = parse_month(value)
-            except ValueError:
-                raise ParamError(
-                    f"parameter {name!r}: month must be YYYY-MM, got {value!r}"
-                ) from None
-            if month_range is not None:
-                lo, hi = month_range
-                if not lo <= m <= hi:
-                    raise ParamError(
-                        f"parameter {name!r}: month {value} outside the data's range "
-                        f"{lo:%Y-%m}..{hi:%Y-%m}"
-                    )
-        out: Any = value
+        out = _coerce_text(t, name, value, departments, month_range)
     elif t == "bool":
-        if isinstance(value, bool):
-            out = value
-        elif isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
-            out = value.lower() in {"true", "yes", "1"}
-        else:
-            raise ParamError(f"parameter {name!r} must be true/false, got {value!r}")
+        out = _coerce_bool(name, value)
     elif t == "int":
-        if isinstance(value, bool):
-            raise ParamError(f"parameter {name!r} must be an integer, got {value!r}")
-        if isinstance(value, int):
-            out = value
-        elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-            out = int(value)
-        else:
-            raise ParamError(f"parameter {name!r} must be an integer, got {value!r}")
+        out = _coerce_int(name, value)
     else:  # float
-        if isinstance(value, bool):
-            raise ParamError(f"parameter {name!r} must be a number, got {value!r}")
-        try:
-            out = float(value)
-        except (TypeError, ValueError):
-            raise ParamError(f"parameter {name!r} must be a number, got {value!r}") from None
-        if not math.isfinite(out):
-            raise ParamError(f"parameter {name!r} must be finite, got {value!r}")
+        out = _coerce_float(name, value)
     if spec.min is not None and out < spec.min:
         raise ParamError(f"parameter {name!r} = {out} is below the minimum {spec.min}")
     if spec.max is not None and out > spec.max:
         raise ParamError(f"parameter {name!r} = {out} is above the maximum {spec.max}")
     if spec.choices is not None and out not in spec.choices:
         raise ParamError(f"parameter {name!r} = {out!r} not one of {list(spec.choices)}")
+    return out
+
+
+def _coerce_text(
+    t: str,
+    name: str,
+    value: Any,
+    departments: Iterable[str] | None,
+    month_range: tuple[dt.date, dt.date] | None,
+) -> str:
+    """A ``department``, ``month`` or ``str`` parameter, checked."""
+    if not isinstance(value, str):
+        raise ParamError(f"parameter {name!r} must be a string, got {value!r}")
+    if t == "department":
+        _check_token(f"parameter {name!r}", value)
+        if departments is not None and value not in set(departments):
+            raise ParamError(f"parameter {name!r}: unknown department {value!r}")
+    elif t == "month":
+        try:
+            m = parse_month(value)
+        except ValueError:
+            raise ParamError(f"parameter {name!r}: month must be YYYY-MM, got {value!r}") from None
+        if month_range is not None:
+            lo, hi = month_range
+            if not lo <= m <= hi:
+                raise ParamError(
+                    f"parameter {name!r}: month {value} outside the data's range "
+                    f"{lo:%Y-%m}..{hi:%Y-%m}"
+                )
+    return value
+
+
+def _coerce_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
+        return value.lower() in {"true", "yes", "1"}
+    raise ParamError(f"parameter {name!r} must be true/false, got {value!r}")
+
+
+def _coerce_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ParamError(f"parameter {name!r} must be an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value)
+    raise ParamError(f"parameter {name!r} must be an integer, got {value!r}")
+
+
+def _coerce_float(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ParamError(f"parameter {name!r} must be a number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ParamError(f"parameter {name!r} must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ParamError(f"parameter {name!r} must be finite, got {value!r}")
     return out
 
 

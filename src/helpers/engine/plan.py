@@ -122,41 +122,10 @@ def plan_month(
     Raises ParamError (nothing has run) for any bad value.
     """
     overrides = overrides or {}
-    check_safe_string("month", month)
-    try:
-        parse_month(month)
-    except ValueError:
-        raise ParamError(f"--month must be YYYY-MM, got {month!r}") from None
-    lo, hi = facts.data_range()
-    if not lo <= parse_month(month) <= hi:
-        raise ParamError(f"month {month} is outside the data's range {lo:%Y-%m}..{hi:%Y-%m}")
-    # The registry as it stood at the end of the report month: a department closed since (or
-    # created later) is planned only for the months it existed, under that month's name.
-    month_end = add_months(parse_month(month), 1) - dt.timedelta(days=1)
-    registry = {d.slug: d for d in facts.departments(on=month_end)}
-    if not registry:
-        raise ParamError(f"the department registry has no department valid in {month}")
-
-    dept_sel = split_list(",".join(depts))
-    if depts and not dept_sel:
-        raise ParamError(f"--dept names no department: {','.join(depts)!r}")
-    if notebooks and not split_list(",".join(notebooks)):
-        raise ParamError(f"--notebook names no notebook: {','.join(notebooks)!r}")
-    for d in dept_sel:
-        check_safe_string("department", d)
-        if d != PROVINCE and d not in registry:
-            raise ParamError(f"unknown department {d!r} (not in the registry for {month})")
+    registry, (lo, hi) = _registry_for(facts, month)
+    dept_sel = _department_selection(depts, notebooks, registry, month)
     fam_sel = [suite.family_by_selector(n).name for n in split_list(",".join(notebooks))]
-    provided = facts.inputs() if hasattr(facts, "inputs") else None
-    wanted = set(families) if families is not None else None
-    not_used = [f for f in suite.families if wanted is not None and f not in wanted]
-    not_provided = [
-        f.name
-        for f in suite.families.values()
-        if f.name not in not_used and provided is not None and f.data and not provided & set(f.data)
-    ]
-    if len(not_provided) + len(not_used) == len(suite.families):
-        raise ParamError("no report family has data: run `make data` with the input files")
+    not_used, not_provided = _unplanned(suite, facts, families)
     for f in fam_sel:
         if f in not_used:
             raise ParamError(
@@ -169,44 +138,21 @@ def plan_month(
     for fam in suite.families.values():
         if fam.name in not_provided or fam.name in not_used:
             continue
-        nb_path = (Path(notebooks_dir) / fam.notebook).resolve()
-        fam_over = _family_overrides(fam, overrides)
-        if fam.scope == "province":
-            targets: list[str | None] = [None]
-        else:
-            slugs = sorted(registry)
-            if fam.applies_to:
-                allowed = facts.applies_to(fam.applies_to, month=parse_month(month))
-                slugs = [s for s in slugs if s in allowed]
-            targets = list(slugs)
-        for dept in targets:
-            params = resolve_parameters(
-                fam,
-                month=month,
-                department=dept,
-                overrides=fam_over,
-                departments=registry,
-                month_range=(lo, hi),
-            )
-            jobs.append(
-                Job(
-                    family=fam.name,
-                    title=fam.title,
-                    scope=fam.scope,
-                    department=dept,
-                    month=month,
-                    notebook=nb_path,
-                    params=params,
-                )
-            )
+        jobs += _family_jobs(
+            fam,
+            facts,
+            registry,
+            month=month,
+            notebooks_dir=notebooks_dir,
+            overrides=_family_overrides(fam, overrides),
+            month_range=(lo, hi),
+        )
 
-    selected = set()
-    for job in jobs:
-        if fam_sel and job.family not in fam_sel:
-            continue
-        if dept_sel and job.folder not in dept_sel:
-            continue
-        selected.add(job.id)
+    selected = {
+        job.id
+        for job in jobs
+        if (not fam_sel or job.family in fam_sel) and (not dept_sel or job.folder in dept_sel)
+    }
     if (dept_sel or fam_sel) and not selected:
         raise ParamError("the selection (DEPT=/NOTEBOOK=) matches no report for this month")
     return MonthPlan(
@@ -217,6 +163,105 @@ def plan_month(
         not_provided=not_provided,
         not_used=not_used,
     )
+
+
+def _registry_for(
+    facts: WarehouseFacts, month: str
+) -> tuple[dict[str, Department], tuple[dt.date, dt.date]]:
+    """The month checked against the data's range, and the department registry as it stood
+    at the end of the report month (a department closed since, or created later, is planned
+    only for the months it existed, under that month's name); also the data's range."""
+    check_safe_string("month", month)
+    try:
+        parse_month(month)
+    except ValueError:
+        raise ParamError(f"--month must be YYYY-MM, got {month!r}") from None
+    lo, hi = facts.data_range()
+    if not lo <= parse_month(month) <= hi:
+        raise ParamError(f"month {month} is outside the data's range {lo:%Y-%m}..{hi:%Y-%m}")
+    month_end = add_months(parse_month(month), 1) - dt.timedelta(days=1)
+    registry = {d.slug: d for d in facts.departments(on=month_end)}
+    if not registry:
+        raise ParamError(f"the department registry has no department valid in {month}")
+    return registry, (lo, hi)
+
+
+def _department_selection(
+    depts: Iterable[str], notebooks: Iterable[str], registry: Mapping[str, Any], month: str
+) -> list[str]:
+    """DEPT= as a checked list of slugs (``province`` included); refuses empty selections."""
+    dept_sel = split_list(",".join(depts))
+    if depts and not dept_sel:
+        raise ParamError(f"--dept names no department: {','.join(depts)!r}")
+    if notebooks and not split_list(",".join(notebooks)):
+        raise ParamError(f"--notebook names no notebook: {','.join(notebooks)!r}")
+    for d in dept_sel:
+        check_safe_string("department", d)
+        if d != PROVINCE and d not in registry:
+            raise ParamError(f"unknown department {d!r} (not in the registry for {month})")
+    return dept_sel
+
+
+def _unplanned(
+    suite: Suite, facts: WarehouseFacts, families: Iterable[str] | None
+) -> tuple[list[str], list[str]]:
+    """(families the profile does not use, families whose input groups have no data)."""
+    provided = facts.inputs() if hasattr(facts, "inputs") else None
+    wanted = set(families) if families is not None else None
+    not_used = [f for f in suite.families if wanted is not None and f not in wanted]
+    not_provided = [
+        f.name
+        for f in suite.families.values()
+        if f.name not in not_used and provided is not None and f.data and not provided & set(f.data)
+    ]
+    if len(not_provided) + len(not_used) == len(suite.families):
+        raise ParamError("no report family has data: run `make data` with the input files")
+    return not_used, not_provided
+
+
+def _family_jobs(
+    fam: Family,
+    facts: WarehouseFacts,
+    registry: Mapping[str, Any],
+    *,
+    month: str,
+    notebooks_dir: Path,
+    overrides: Mapping[str, Any],
+    month_range: tuple[dt.date, dt.date],
+) -> list[Job]:
+    """The family's jobs of the month: once for a province family, else one per department
+    it applies to."""
+    nb_path = (Path(notebooks_dir) / fam.notebook).resolve()
+    if fam.scope == "province":
+        targets: list[str | None] = [None]
+    else:
+        slugs = sorted(registry)
+        if fam.applies_to:
+            allowed = facts.applies_to(fam.applies_to, month=parse_month(month))
+            slugs = [s for s in slugs if s in allowed]
+        targets = list(slugs)
+    jobs = []
+    for dept in targets:
+        params = resolve_parameters(
+            fam,
+            month=month,
+            department=dept,
+            overrides=overrides,
+            departments=registry,
+            month_range=month_range,
+        )
+        jobs.append(
+            Job(
+                family=fam.name,
+                title=fam.title,
+                scope=fam.scope,
+                department=dept,
+                month=month,
+                notebook=nb_path,
+                params=params,
+            )
+        )
+    return jobs
 
 
 def notebook_parameters(path: Path) -> list[str]:

@@ -1,7 +1,8 @@
 """The local executor: long-lived worker processes, each owning one warm kernel.
 
-Workers pull job specs from a shared queue (natural load balancing) and send back
-``("start", worker, job_id)`` and ``("done", worker, result)`` messages. The driver alone keeps
+Workers pull job specs (:class:`~helpers.engine.jobs.JobSpec`) from a shared queue (natural
+load balancing) and send back ``("start", worker, job_id)`` and ``("done", worker, result)``
+messages (results are :class:`~helpers.engine.jobs.JobResult`). The driver alone keeps
 the ledger. A worker that dies (killed, out of memory) has its in-flight job recorded as failed
 (``worker_died``) and is replaced. Workers watch their parent: if the driver is killed, they kill
 their kernel and exit, so a SIGKILLed run leaves no stray kernels behind.
@@ -22,24 +23,27 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from helpers.engine.execute import process_worker, shutdown_process_worker
+from helpers.engine.jobs import JobResult, JobSpec, Reason, Status, describe
 
 Callback = Callable[..., None]
 
 
-def _worker_main(
-    wid: int,
-    task_q,
-    result_q,
-    isolation: str,
-    recycle_after: int,
-    log_dir: str | None,
-    parent_pid: int,
-) -> None:
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How every worker process of a pool runs its kernel."""
+
+    isolation: str  # warm | fresh
+    recycle_after: int  # reports per kernel
+    log_dir: str | None  # the run's log folder (kernel and worker stderr)
+
+
+def _worker_main(wid: int, task_q, result_q, config: WorkerConfig, parent_pid: int) -> None:
     """Body of one worker process."""
+    isolation, recycle_after, log_dir = config.isolation, config.recycle_after, config.log_dir
     # A session of its own: Ctrl-C at the terminal reaches the driver only, which decides
     # (it terminates the workers); the kernels this worker starts are in the same session.
     with contextlib.suppress(OSError):
@@ -79,19 +83,12 @@ def _worker_main(
         spec = task_q.get()
         if spec is None:
             break
-        result_q.put(("start", wid, spec["id"]))
+        result_q.put(("start", wid, spec.id))
         own_signals()
         try:
             res = worker.run_job(spec)
         except BaseException as exc:  # never lose a result: report it as a failure
-            res = {
-                "id": spec["id"],
-                "key": spec["key"],
-                "status": "failed",
-                "reason": "engine_error",
-                "error": f"{type(exc).__name__}: {exc}"[:1500],
-                "duration": None,
-            }
+            res = JobResult.failed(spec.id, spec.key, Reason.ENGINE_ERROR, describe(exc))
         own_signals()
         result_q.put(("done", wid, res))
     shutdown_process_worker()
@@ -102,8 +99,8 @@ STOP_GRACE_S = 2.0  # after Ctrl-C / SIGTERM: how long workers get to kill their
 DURATIONS_FILE = "durations.json"
 
 
-def _family(spec: dict[str, Any]) -> str:
-    return str(spec.get("family") or spec["id"].rsplit("/", 1)[-1])
+def _family(job: JobSpec | JobResult) -> str:
+    return str(job.family or job.id.rsplit("/", 1)[-1])
 
 
 class Durations:
@@ -129,10 +126,10 @@ class Durations:
             except (OSError, ValueError, AttributeError):
                 self.known = {}
 
-    def estimate(self, spec: dict[str, Any]) -> float | None:
+    def estimate(self, spec: JobSpec) -> float | None:
         return self.known.get(_family(spec))
 
-    def order(self, specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    def order(self, specs: Iterable[JobSpec]) -> list[JobSpec]:
         """Longest expected first; unknown families keep their place after the known ones,
         province reports (which read every department's data) first among them."""
         indexed = list(enumerate(specs))
@@ -142,19 +139,19 @@ class Durations:
             est = self.estimate(spec)
             if est is not None:
                 return (0, -est, i)
-            province = spec.get("department") is None
+            province = spec.department is None
             return (1, 0 if province else 1, i)
 
         return [spec for _, spec in sorted(indexed, key=key)]
 
-    def record(self, results: Iterable[dict[str, Any]]) -> None:
+    def record(self, results: Iterable[JobResult]) -> None:
         """Fold the durations of successful reports into the file (best effort)."""
         if self.path is None:
             return
         by_family: dict[str, list[float]] = {}
         for res in results:
-            dur = res.get("duration")
-            if res.get("status") == "done" and isinstance(dur, (int, float)) and dur > 0:
+            dur = res.duration
+            if res.status == Status.DONE and isinstance(dur, (int, float)) and dur > 0:
                 by_family.setdefault(_family(res), []).append(float(dur))
         if not by_family:
             return
@@ -173,15 +170,8 @@ class Durations:
             tmp.unlink(missing_ok=True)
 
 
-def _lost(spec: dict[str, Any], message: str) -> dict[str, Any]:
-    return {
-        "id": spec["id"],
-        "key": spec["key"],
-        "status": "failed",
-        "reason": "worker_died",
-        "error": message,
-        "duration": None,
-    }
+def _lost(spec: JobSpec, message: str) -> JobResult:
+    return JobResult.failed(spec.id, spec.key, Reason.WORKER_DIED, message)
 
 
 class LocalPool:
@@ -201,9 +191,7 @@ class LocalPool:
                 wid,
                 task_q,
                 result_q,
-                self.isolation,
-                self.recycle_after,
-                self.log_dir,
+                WorkerConfig(self.isolation, self.recycle_after, self.log_dir),
                 os.getpid(),
             ),
             name=f"kp-worker-{wid}",
@@ -214,116 +202,147 @@ class LocalPool:
 
     def run(
         self,
-        specs: list[dict[str, Any]],
+        specs: list[JobSpec],
         on_start: Callback,
-        on_result: Callback,
+        on_result: Callable[[JobResult], None],
         on_tick: Callable[[], None] | None = None,
     ) -> None:
         """Execute every spec; call ``on_start(job_id, worker)`` and ``on_result(result)``
         in the driver as messages arrive."""
         if not specs:
             return
-        cache_root = specs[0].get("cache_root")
+        cache_root = specs[0].cache_root
         durations = Durations(Path(cache_root) / DURATIONS_FILE if cache_root else None)
         specs = durations.order(specs)
-        finished: list[dict[str, Any]] = []
-        user_on_result = on_result
+        finished: list[JobResult] = []
 
-        def on_result(res: dict[str, Any]) -> None:
+        def record(res: JobResult) -> None:
             finished.append(res)
-            user_on_result(res)
+            on_result(res)
 
-        task_q = self._ctx.Queue()
-        result_q = self._ctx.Queue()
-        for spec in specs:
-            task_q.put(spec)
-        n = min(self.n_workers, len(specs))
-        procs = {wid: self._spawn(wid, task_q, result_q) for wid in range(n)}
-        by_id = {s["id"]: s for s in specs}
-        inflight: dict[int, str] = {}
-        remaining = set(by_id)
-        next_wid = n
+        state = _PoolRun(self, specs, on_start, record)
         completed = False
-        last_message = time.monotonic()
         try:
-            while remaining:
-                try:
-                    kind, wid, payload = result_q.get(timeout=0.5)
-                    last_message = time.monotonic()
-                except queue.Empty:
-                    if on_tick:
-                        on_tick()
-                    if (
-                        not inflight
-                        and task_q.empty()
-                        and time.monotonic() - last_message > LOST_AFTER_S
-                    ):
-                        # Every task was taken but nobody runs it: a worker died between
-                        # taking a job and announcing it. Report those jobs instead of hanging.
-                        for job_id in sorted(remaining):
-                            on_result(_lost(by_id[job_id], "worker died before starting the job"))
-                        remaining.clear()
-                        break
-                    for wid, p in list(procs.items()):
-                        if p.is_alive():
-                            continue
-                        self._drain(result_q, inflight, remaining, on_start, on_result)
-                        job_id = inflight.pop(wid, None)
-                        del procs[wid]
-                        if job_id is not None and job_id in remaining:
-                            remaining.discard(job_id)
-                            on_result(
-                                _lost(
-                                    by_id[job_id], f"worker process exited with code {p.exitcode}"
-                                )
-                            )
-                        if remaining:
-                            procs[next_wid] = self._spawn(next_wid, task_q, result_q)
-                            next_wid += 1
-                    continue
-                self._handle(kind, wid, payload, inflight, remaining, on_start, on_result)
+            while state.remaining:
+                if not state.step(on_tick):
+                    break
             completed = True
             durations.record(finished)
         finally:
-            if completed:
-                for _ in procs:
-                    task_q.put(None)
-                deadline = time.monotonic() + 30
-            else:  # interrupted: stop now (SIGTERM makes workers kill their kernel)
-                if threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits
-                for p in procs.values():
-                    p.terminate()
-                deadline = time.monotonic() + STOP_GRACE_S
-                # queued tasks nobody will read must not hold the interpreter's exit
-                for q in (task_q, result_q):
-                    q.cancel_join_thread()
-            for p in procs.values():
-                p.join(timeout=max(0.1, deadline - time.monotonic()))
-                if p.is_alive():
-                    p.kill()
-                    p.join(5)
-            if not completed:
-                for q in (task_q, result_q):
-                    q.close()
-                if threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGINT, signal.default_int_handler)
+            state.stop(completed)
 
-    @staticmethod
-    def _handle(kind, wid, payload, inflight, remaining, on_start, on_result) -> None:
+
+class _PoolRun:
+    """One :meth:`LocalPool.run`: the queues, the worker processes and the jobs in flight."""
+
+    def __init__(
+        self,
+        pool: LocalPool,
+        specs: list[JobSpec],
+        on_start: Callback,
+        on_result: Callable[[JobResult], None],
+    ):
+        self.pool = pool
+        self.on_start, self.on_result = on_start, on_result
+        self.task_q = pool._ctx.Queue()
+        self.result_q = pool._ctx.Queue()
+        for spec in specs:
+            self.task_q.put(spec)
+        n = min(pool.n_workers, len(specs))
+        self.procs = {wid: pool._spawn(wid, self.task_q, self.result_q) for wid in range(n)}
+        self.next_wid = n
+        self.by_id = {s.id: s for s in specs}
+        self.inflight: dict[int, str] = {}  # worker -> the job it announced
+        self.remaining = set(self.by_id)
+        self.last_message = time.monotonic()
+
+    def step(self, on_tick: Callable[[], None] | None) -> bool:
+        """Wait up to 0.5 s for a worker's message and act on it; on silence, look after the
+        workers. False when nothing more can arrive (every job was reported lost)."""
+        try:
+            kind, wid, payload = self.result_q.get(timeout=0.5)
+            self.last_message = time.monotonic()
+        except queue.Empty:
+            if on_tick:
+                on_tick()
+            if (
+                not self.inflight
+                and self.task_q.empty()
+                and time.monotonic() - self.last_message > LOST_AFTER_S
+            ):
+                # Every task was taken but nobody runs it: a worker died between taking a
+                # job and announcing it. Report those jobs instead of hanging.
+                for job_id in sorted(self.remaining):
+                    self.on_result(_lost(self.by_id[job_id], "worker died before starting the job"))
+                self.remaining.clear()
+                return False
+            self._replace_dead()
+            return True
+        self._handle(kind, wid, payload)
+        return True
+
+    def _replace_dead(self) -> None:
+        """Report the job of each worker that died as lost, and start a new worker."""
+        for wid, p in list(self.procs.items()):
+            if p.is_alive():
+                continue
+            self._drain()
+            running = self.inflight.pop(wid, None)
+            del self.procs[wid]
+            if running is not None and running in self.remaining:
+                self.remaining.discard(running)
+                self.on_result(
+                    _lost(self.by_id[running], f"worker process exited with code {p.exitcode}")
+                )
+            if self.remaining:
+                self.procs[self.next_wid] = self.pool._spawn(
+                    self.next_wid, self.task_q, self.result_q
+                )
+                self.next_wid += 1
+
+    def _handle(self, kind: str, wid: int, payload) -> None:
         if kind == "start":
-            inflight[wid] = payload
-            on_start(payload, wid)
+            self.inflight[wid] = payload
+            self.on_start(payload, wid)
         else:
-            inflight.pop(wid, None)
-            if payload["id"] in remaining:
-                remaining.discard(payload["id"])
-                on_result(payload)
+            self.inflight.pop(wid, None)
+            if payload.id in self.remaining:
+                self.remaining.discard(payload.id)
+                self.on_result(payload)
 
-    def _drain(self, result_q, inflight, remaining, on_start, on_result) -> None:
+    def _drain(self) -> None:
         while True:
             try:
-                kind, wid, payload = result_q.get_nowait()
+                kind, wid, payload = self.result_q.get_nowait()
             except queue.Empty:
                 return
-            self._handle(kind, wid, payload, inflight, remaining, on_start, on_result)
+            self._handle(kind, wid, payload)
+
+    def stop(self, completed: bool) -> None:
+        """Stop the workers: after the last job, let them finish (they stop their kernels);
+        interrupted, terminate them now (SIGTERM makes workers kill their kernel)."""
+        queues = (self.task_q, self.result_q)
+        main = threading.current_thread() is threading.main_thread()
+        if completed:
+            for _ in self.procs:
+                self.task_q.put(None)
+            deadline = time.monotonic() + 30
+        else:
+            if main:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits
+            for p in self.procs.values():
+                p.terminate()
+            deadline = time.monotonic() + STOP_GRACE_S
+            # queued tasks nobody will read must not hold the interpreter's exit
+            for q in queues:
+                q.cancel_join_thread()
+        for p in self.procs.values():
+            p.join(timeout=max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        if not completed:
+            for q in queues:
+                q.close()
+            if main:
+                signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -7,6 +7,8 @@ import sys
 import time
 from typing import TextIO
 
+from helpers.engine.jobs import Status
+
 
 def _fmt_secs(s: float) -> str:
     s = max(0, int(round(s)))
@@ -20,7 +22,7 @@ class Progress:
         self.total = total
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
-        self.counts = {"done": 0, "cached": 0, "failed": 0}
+        self.counts: dict[str, int] = {Status.DONE: 0, Status.CACHED: 0, Status.FAILED: 0}
         self.running: dict[str, float] = {}
         self.t0 = time.monotonic()
         self._last_draw = 0.0
@@ -35,7 +37,7 @@ class Progress:
 
     def estimate_left(self) -> float | None:
         """Remaining seconds from the mean duration of finished jobs and the parallelism seen."""
-        ran = self.counts["done"] + self.counts["failed"]
+        ran = self.counts[Status.DONE] + self.counts[Status.FAILED]
         left = self.total - self.finished
         if not ran or not left:
             return None
@@ -57,14 +59,14 @@ class Progress:
         else:
             self.draw(force=True)
 
-    def finish(self, job_id: str, status: str, detail: str = "") -> None:
+    def finish(self, job_id: str, status: Status, detail: str = "") -> None:
         started = self.running.pop(job_id, None)
         self.counts[status] = self.counts.get(status, 0) + 1
         took = f"{time.monotonic() - started:5.1f}s" if started else ""
         line = f"{status:<7} {job_id} {took} [{self.finished}/{self.total}]"
         if detail:
             line += f" {detail}"
-        if self.live and status != "failed":
+        if self.live and status != Status.FAILED:
             self.draw(force=True)
         else:
             self.log(line)
@@ -85,8 +87,8 @@ class Progress:
         eta = self.estimate_left()
         running = ", ".join(sorted(self.running)) or "-"
         line = (
-            f"[{self.finished}/{self.total}] done {c['done']} cached {c['cached']} "
-            f"failed {c['failed']} | {_fmt_secs(self.elapsed())} elapsed"
+            f"[{self.finished}/{self.total}] done {c[Status.DONE]} cached {c[Status.CACHED]} "
+            f"failed {c[Status.FAILED]} | {_fmt_secs(self.elapsed())} elapsed"
             + (f", ~{_fmt_secs(eta)} left" if eta is not None else "")
             + f" | running: {running}"
         )

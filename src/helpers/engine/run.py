@@ -27,9 +27,9 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helpers import paths
 from helpers import profile as profiles
@@ -37,15 +37,21 @@ from helpers.data import warehouse_lock
 from helpers.engine import assemble
 from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, sha256_bytes
 from helpers.engine.inputs import Warehouse, WarehouseFacts, WarehouseMissing
+from helpers.engine.jobs import PUBLISHED, JobResult, JobSpec, Reason, RunStatus, Status, excerpt
 from helpers.engine.params import (
     ParamError,
     Settings,
+    Suite,
     check_parameter_files,
     check_profile_families,
     load_suite,
     validate_settings,
 )
 from helpers.engine.plan import Job, MonthPlan, check_notebooks, parse_overrides, plan_month
+
+if TYPE_CHECKING:
+    from helpers.engine.dask_executor import DaskRunner
+    from helpers.engine.ledger import Ledger
 
 log = logging.getLogger("helpers.engine")
 PACKAGES = (
@@ -169,7 +175,8 @@ class RunContext:
         self.helpers_dir = Path(env.get("KP_HELPERS_SRC", Path(__file__).resolve().parents[1]))
         self.lock_file = Path(env.get("KP_LOCK_FILE", paths.ROOT / "requirements.lock"))
         self.executor = args.executor or env.get("EXECUTOR") or "local"
-        self.scheduler = args.scheduler or env.get("SCHEDULER")
+        self.scheduler: str = args.scheduler or env.get("SCHEDULER") or ""
+        self.dask: _Connecting | None = None  # the connection, started while checks run
         if self.executor not in {"local", "dask"}:
             raise ParamError(f"EXECUTOR must be local or dask, got {self.executor!r}")
         if self.executor == "dask" and not self.scheduler:
@@ -190,6 +197,34 @@ class RunContext:
                 check_address(self.scheduler)
             except ValueError as exc:
                 raise ParamError(str(exc)) from None
+
+
+@dataclass
+class Invocation:
+    """One ``reports`` invocation once it is validated, planned and keyed: what the steps that
+    execute and publish the month read."""
+
+    args: argparse.Namespace
+    argv: list[str]
+    ctx: RunContext
+    suite: Suite
+    settings: Settings
+    plan: MonthPlan
+    cache: Cache
+    t0: float  # monotonic time the invocation started
+    env: Environment | None = None  # the code fingerprint (Dask workers check it)
+
+
+@dataclass
+class MonthRun:
+    """An invocation that runs: what the run created (its id, staging build, ledger)."""
+
+    inv: Invocation
+    run_id: str
+    staging: Path
+    git: dict[str, Any]
+    ledger: Ledger
+    n_workers: int
 
 
 def _settings(suite_settings: Settings, args: argparse.Namespace) -> Settings:
@@ -257,8 +292,7 @@ def manifest_matches(manifest: dict[str, Any] | None, plan: MonthPlan, formats) 
     if set(published) != set(expected):
         return False
     return all(
-        published[i][0] == k and k and published[i][1] in {"done", "cached"}
-        for i, k in expected.items()
+        published[i][0] == k and k and published[i][1] in PUBLISHED for i, k in expected.items()
     )
 
 
@@ -289,37 +323,37 @@ def job_spec(
     warehouse: Path,
     params_dir: Path,
     log_dir: Path,
-) -> dict[str, Any]:
-    """The plain-dict description of a job that workers (local or Dask) execute."""
-    return {
-        "id": job.id,
-        "family": job.family,
-        "title": job.title,
-        "department": job.department,
-        "month": job.month,
-        "notebook": str(job.notebook),
-        "params": job.params,
-        "key": job.key,
-        "cache_root": str(cache.root),
-        "formats": list(formats),
-        "publisher": settings.publisher,
-        "timeout": settings.timeout_seconds,
-        "isolation": settings.isolation,
-        "recycle_after": settings.recycle_after,
-        "log_dir": str(log_dir),
-        "env": {
+) -> JobSpec:
+    """What workers (local or Dask) execute for ``job``."""
+    return JobSpec(
+        id=job.id,
+        family=job.family,
+        title=job.title,
+        department=job.department,
+        month=job.month,
+        notebook=str(job.notebook),
+        params=job.params,
+        key=job.key,
+        cache_root=str(cache.root),
+        formats=list(formats),
+        publisher=settings.publisher,
+        timeout=settings.timeout_seconds,
+        isolation=settings.isolation,
+        recycle_after=settings.recycle_after,
+        log_dir=str(log_dir),
+        env={
             "KP_WAREHOUSE": str(warehouse),
             "KP_PARAMS": str(params_dir),
             profiles.PROFILE_ENV: profiles.active_name(),
         },
-        "failed_path": str(staging / job.folder / f"{job.family}.failed.ipynb"),
-        "provenance": {
+        failed_path=str(staging / job.folder / f"{job.family}.failed.ipynb"),
+        provenance={
             "commit": git.get("commit"),
             "dirty": git.get("dirty"),
             "data_checksum": job.data_checksum,
             "cache_key": job.key,
         },
-    }
+    )
 
 
 #: The longest range ``--months`` accepts (ten years): a typo such as 2024-07..2204-06 is
@@ -487,23 +521,23 @@ def _locked_run(
         published = assemble.published_manifest(ctx.outputs, plan.month)
         _warn_dropped(published, plan)
         if not to_run and manifest_matches(published, plan, suite.formats):
+            n_published = len(published["jobs"]) if published else 0
             log.info(
-                f"{plan.month}: up to date ({len(published['jobs'])} reports, all cached) "
+                f"{plan.month}: up to date ({n_published} reports, all cached) "
                 f"in {time.monotonic() - t0:.2f} s"
             )
             return 0
         if args.only_failed and not to_run:
             log.info(f"{plan.month}: no failed jobs to re-run")
-        return _execute_and_publish(
-            args, argv, ctx, suite, settings, plan, to_run, cache, t0, env=env
-        )
+        inv = Invocation(args, argv, ctx, suite, settings, plan, cache, t0, env)
+        return _execute_and_publish(inv, to_run)
 
 
 class _Connecting:
     """Connect to the Dask scheduler in a thread (it overlaps the driver's last checks)."""
 
     def __init__(self, address: str):
-        self._runner = None
+        self._runner: DaskRunner | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._connect, args=(address,), daemon=True)
         self._thread.start()
@@ -554,7 +588,7 @@ def _project_relative(path: Path) -> str:
 
 #: Status of a report outside a narrowed run (DEPT=, NOTEBOOK=, --only-failed) whose inputs
 #: changed since it was last built: listed in the portal, never published from stale output.
-NOT_REBUILT = "not_rebuilt"
+NOT_REBUILT = Status.NOT_REBUILT
 NOT_REBUILT_REASON = "out of date (code or data changed); the next full run rebuilds it"
 
 
@@ -573,30 +607,25 @@ def _import_portal() -> None:
         pass
 
 
-def _execute_and_publish(
-    args, argv, ctx, suite, settings, plan, to_run, cache, t0, env: Environment | None = None
-) -> int:
+def _execute_and_publish(inv: Invocation, to_run: set[str]) -> int:
     """Connect to the cluster first (Dask), then run and publish (``_execute_and_publish_on``)."""
     runner = None
-    if ctx.executor == "dask" and to_run:
+    if inv.ctx.executor == "dask" and to_run:
         # Before anything is written: an unreachable scheduler is a bad parameter (exit 2).
-        connecting = getattr(ctx, "dask", None) or _Connecting(ctx.scheduler)
+        connecting = inv.ctx.dask or _Connecting(inv.ctx.scheduler)
         runner = connecting.result()
     try:
-        return _execute_and_publish_on(
-            runner, args, argv, ctx, suite, settings, plan, to_run, cache, t0, env
-        )
+        return _execute_and_publish_on(runner, inv, to_run)
     finally:
         if runner is not None:
             runner.close()
 
 
-def _execute_and_publish_on(
-    runner, args, argv, ctx, suite, settings, plan, to_run, cache, t0, env
-) -> int:
+def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
     from helpers.engine.ledger import Ledger
     from helpers.engine.progress import Progress
 
+    ctx, plan, settings, cache, t0 = inv.ctx, inv.plan, inv.settings, inv.cache, inv.t0
     # The portal (nbconvert, nbformat) takes seconds to import: do it while workers execute.
     threading.Thread(target=_import_portal, daemon=True).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -604,10 +633,11 @@ def _execute_and_publish_on(
     git = git_info(paths.ROOT)
     ledger = Ledger(ctx.outputs / "ledger.duckdb")
     n_workers = settings.jobs or default_workers()
+    mrun = MonthRun(inv, run_id, staging, git, ledger, n_workers)
     ledger.start_run(
         run_id,
         plan.month,
-        argv,
+        inv.argv,
         {
             "commit": git["commit"],
             "dirty": git["dirty"],
@@ -624,7 +654,7 @@ def _execute_and_publish_on(
         job_spec(
             j,
             settings=settings,
-            formats=suite.formats,
+            formats=inv.suite.formats,
             cache=cache,
             staging=staging,
             git=git,
@@ -634,7 +664,7 @@ def _execute_and_publish_on(
         )
         for j in run_jobs
     ]
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, JobResult] = {}
     selected_cached = [j for j in plan.selected_jobs() if j.id not in to_run and j.cached]
     progress = Progress(total=len(run_jobs) + len(selected_cached))
     progress.log(
@@ -647,20 +677,20 @@ def _execute_and_publish_on(
         )
     )
     for j in selected_cached:
-        progress.finish(j.id, "cached")
+        progress.finish(j.id, Status.CACHED)
 
     def on_start(job_id: str, worker) -> None:
         progress.start(job_id)
 
-    def on_result(res: dict[str, Any]) -> None:
-        job = jobs_by_id[res["id"]]
-        res.update(family=job.family, department=job.department)
-        results[res["id"]] = res
+    def on_result(res: JobResult) -> None:
+        job = jobs_by_id[res.id]
+        res.family, res.department = job.family, job.department
+        results[res.id] = res
         detail = ""
-        if res["status"] == "failed":
-            first = (res.get("error") or "").splitlines()[:1]
-            detail = f"{res.get('reason')}: {first[0] if first else ''}"[:160]
-        progress.finish(res["id"], res["status"], detail)
+        if res.status == Status.FAILED:
+            first = (res.error or "").splitlines()[:1]
+            detail = f"{res.reason}: {first[0] if first else ''}"[:160]
+        progress.finish(res.id, res.status, detail)
         ledger.record_jobs(run_id, plan.month, [res])
 
     try:
@@ -668,14 +698,15 @@ def _execute_and_publish_on(
             from helpers.engine.dask_executor import NoWorkers, lock_text_of
             from helpers.engine.pool import DURATIONS_FILE, Durations
 
+            assert inv.env is not None  # computed before any job runs
             try:
                 runner.run(
                     specs,
                     cache=cache,
                     code={
-                        "helpers": env.helpers,
-                        "templates": env.templates,
-                        "lock": env.lock,
+                        "helpers": inv.env.helpers,
+                        "templates": inv.env.templates,
+                        "lock": inv.env.lock,
                     },
                     lock_text=lock_text_of(ctx.lock_file),
                     params_dir=paths.PARAMS_DIR,
@@ -694,7 +725,7 @@ def _execute_and_publish_on(
                 shutil.rmtree(staging, ignore_errors=True)
                 note = f"{exc}; the published month is unchanged"
                 ledger.finish_run(
-                    run_id, "failed", progress.counts, time.monotonic() - t0, note=note
+                    run_id, RunStatus.FAILED, progress.counts, time.monotonic() - t0, note=note
                 )
                 print(f"error: {plan.month}: {note}", file=sys.stderr)
                 return 1
@@ -707,146 +738,170 @@ def _execute_and_publish_on(
             pool.run(specs, on_start, on_result, on_tick=progress.draw)
     except BaseException:
         progress.close()
-        ledger.finish_run(run_id, "interrupted", progress.counts, time.monotonic() - t0)
+        ledger.finish_run(run_id, RunStatus.INTERRUPTED, progress.counts, time.monotonic() - t0)
         raise
     progress.close()
 
     counts: dict[str, int] = dict(progress.counts)
     try:
-        build, counts = _assemble_month(
-            args,
-            argv,
-            ctx,
-            suite,
-            settings,
-            plan,
-            cache,
-            staging,
-            git,
-            n_workers,
-            run_id,
-            results,
-            ledger,
-            t0,
-        )
+        build, counts = _assemble_month(mrun, results)
     except assemble.DisclosureBlocked as exc:
-        return _blocked(exc, plan, results, ledger, run_id, cache, ctx, counts, t0)
+        return _blocked(mrun, exc, counts)
     except OSError as exc:  # e.g. the disk filled up while the month was being assembled
         shutil.rmtree(staging, ignore_errors=True)
         note = f"publish failed: {type(exc).__name__}: {exc}; the published month is unchanged"
-        ledger.finish_run(run_id, "failed", counts, time.monotonic() - t0, note=note)
+        ledger.finish_run(run_id, RunStatus.FAILED, counts, time.monotonic() - t0, note=note)
         print(f"error: {plan.month}: {note}", file=sys.stderr)
         return 1
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        ledger.finish_run(run_id, "interrupted", counts, time.monotonic() - t0)
+        ledger.finish_run(run_id, RunStatus.INTERRUPTED, counts, time.monotonic() - t0)
         raise
     total = time.monotonic() - t0
-    ledger.finish_run(run_id, "failed" if counts["failed"] else "ok", counts, total)
-    _print_summary(plan, results, counts, total, ctx.outputs / plan.month, build)
-    return 1 if counts["failed"] else 0
+    failed = counts[Status.FAILED]
+    ledger.finish_run(run_id, RunStatus.FAILED if failed else RunStatus.OK, counts, total)
+    _print_summary(mrun, results, counts, total, build)
+    return 1 if failed else 0
 
 
-def _assemble_month(
-    args,
-    argv,
-    ctx,
-    suite,
-    settings,
-    plan,
-    cache,
-    staging,
-    git,
-    n_workers,
-    run_id,
-    results,
-    ledger,
-    t0,
-):
+def _outcome(job: Job, results: dict[str, JobResult], cache: Cache) -> JobResult:
+    """What the month shows for ``job``: this run's result, else its cache entry under the
+    current key (``cached``), else ``not_rebuilt``."""
+    res = results.get(job.id)
+    if res is not None:
+        return res
+    rec = cache.result(job.key) if job.key and job.cached else None
+    if rec is None:
+        # Outside this run's selection and out of date: listed (never a stale file), so
+        # readers see it needs rebuilding instead of the report silently vanishing.
+        return JobResult(
+            id=job.id,
+            key=job.key,
+            status=Status.NOT_REBUILT,
+            reason=NOT_REBUILT_REASON,
+            family=job.family,
+            department=job.department,
+        )
+    return JobResult.from_dict(
+        dict(
+            rec,
+            id=job.id,
+            status=Status.CACHED,
+            family=job.family,
+            department=job.department,
+        )
+    )
+
+
+def _link_files(job: Job, res: JobResult, cache: Cache, staging: Path) -> dict[str, str]:
+    """Put the job's files into the staging build; their paths relative to the month."""
+    folder = staging / job.folder
+    files: dict[str, str] = {}
+    if res.published:
+        for kind, name in res.files.items():
+            assemble.link_or_copy(cache.entry(job.key) / name, folder / name)
+            files[kind] = f"{job.folder}/{name}"
+    elif res.status == Status.FAILED:
+        failed_nb = folder / f"{job.family}.failed.ipynb"
+        if failed_nb.exists():
+            files["failed_ipynb"] = f"{job.folder}/{failed_nb.name}"
+    return files
+
+
+def _portal_item(job: Job, res: JobResult, files: dict[str, str], plan: MonthPlan) -> dict:
+    """The month index's item for a job (contract in docs/architecture.md)."""
+    dept = plan.departments.get(job.department) if job.department else None
+    return {
+        "family": job.family,
+        "family_title": job.title,
+        "scope": job.scope,
+        "department": job.department,
+        "department_name": dept.name if dept else None,
+        "priority_area": dept.priority_area if dept else None,
+        "status": res.status.value,
+        "error": res.error if res.status == Status.FAILED else None,
+        "note": res.reason if res.status == Status.NOT_REBUILT else None,
+        "html": files.get("html"),
+        "pdf": files.get("pdf"),
+        "headline": res.headline or {},
+    }
+
+
+def _manifest_job(job: Job, res: JobResult, files: dict[str, str]) -> dict[str, Any]:
+    """A job's entry in ``manifest.json``."""
+    return {
+        "id": job.id,
+        "family": job.family,
+        "department": job.department,
+        "status": res.status.value,
+        "reason": res.reason,
+        "key": job.key,
+        "params": job.params,
+        "data_checksum": job.data_checksum,
+        "files": files,
+        "hashes": res.hashes or {},
+        "run_at": res.run_at,
+        "duration_s": res.duration,
+        "failing_cell": res.failing_cell,
+        "error": res.error if res.status == Status.FAILED else None,
+    }
+
+
+def _assemble_month(mrun: MonthRun, results: dict[str, JobResult]) -> tuple[Path, dict[str, int]]:
     """Link every job of the plan into the staging build, write the manifest and publish it
     (disclosure scan, then the atomic swap). Returns (build directory, counts)."""
+    inv = mrun.inv
+    plan, cache = inv.plan, inv.cache
     reports, manifest_jobs, not_run, cached_rows = [], [], [], []
     for job in plan.jobs:
-        res = results.get(job.id)
-        if res is None:
-            rec = cache.result(job.key) if job.key and job.cached else None
-            if rec is None:
-                # Outside this run's selection and out of date: listed (never a stale file),
-                # so readers see it needs rebuilding instead of the report silently vanishing.
-                res = {"status": NOT_REBUILT, "reason": NOT_REBUILT_REASON}
-                not_run.append(
-                    {
-                        "id": job.id,
-                        "family": job.family,
-                        "department": job.department,
-                        "status": NOT_REBUILT,
-                        "key": job.key,
-                        "reason": NOT_REBUILT_REASON,
-                    }
-                )
-            else:
-                res = dict(
-                    rec, id=job.id, status="cached", family=job.family, department=job.department
-                )
-                cached_rows.append(res)
-        folder = staging / job.folder
-        files: dict[str, str] = {}
-        if res["status"] in {"done", "cached"}:
-            for kind, name in (res.get("files") or {}).items():
-                assemble.link_or_copy(cache.entry(job.key) / name, folder / name)
-                files[kind] = f"{job.folder}/{name}"
-        elif res["status"] == "failed":
-            failed_nb = folder / f"{job.family}.failed.ipynb"
-            if failed_nb.exists():
-                files["failed_ipynb"] = f"{job.folder}/{failed_nb.name}"
-        dept = plan.departments.get(job.department) if job.department else None
-        reports.append(
-            {
-                "family": job.family,
-                "family_title": job.title,
-                "scope": job.scope,
-                "department": job.department,
-                "department_name": dept.name if dept else None,
-                "priority_area": dept.priority_area if dept else None,
-                "status": res["status"],
-                "error": res.get("error") if res["status"] == "failed" else None,
-                "note": res.get("reason") if res["status"] == NOT_REBUILT else None,
-                "html": files.get("html"),
-                "pdf": files.get("pdf"),
-                "headline": res.get("headline") or {},
-            }
-        )
-        if res["status"] == NOT_REBUILT:
+        res = _outcome(job, results, cache)
+        if job.id not in results and res.status == Status.CACHED:
+            cached_rows.append(res)
+        files = _link_files(job, res, cache, mrun.staging)
+        reports.append(_portal_item(job, res, files, plan))
+        if res.status == Status.NOT_REBUILT:
+            not_run.append(
+                {
+                    "id": job.id,
+                    "family": job.family,
+                    "department": job.department,
+                    "status": Status.NOT_REBUILT.value,
+                    "key": job.key,
+                    "reason": NOT_REBUILT_REASON,
+                }
+            )
             continue
-        manifest_jobs.append(
-            {
-                "id": job.id,
-                "family": job.family,
-                "department": job.department,
-                "status": res["status"],
-                "reason": res.get("reason"),
-                "key": job.key,
-                "params": job.params,
-                "data_checksum": job.data_checksum,
-                "files": files,
-                "hashes": res.get("hashes") or {},
-                "run_at": res.get("run_at"),
-                "duration_s": res.get("duration"),
-                "failing_cell": res.get("failing_cell"),
-                "error": res.get("error") if res["status"] == "failed" else None,
-            }
-        )
-    ledger.record_jobs(run_id, plan.month, cached_rows)
-    counts = {s: sum(1 for r in reports if r["status"] == s) for s in ("done", "cached", "failed")}
+        manifest_jobs.append(_manifest_job(job, res, files))
+    mrun.ledger.record_jobs(mrun.run_id, plan.month, cached_rows)
+    counts: dict[str, int] = {
+        s.value: sum(1 for r in reports if r["status"] == s)
+        for s in (Status.DONE, Status.CACHED, Status.FAILED)
+    }
     if not_run:
         counts[NOT_REBUILT] = len(not_run)
-    manifest = {
+    manifest = _manifest(mrun, counts, manifest_jobs, not_run)
+    build = assemble.publish_month(
+        inv.ctx.outputs, plan.month, mrun.run_id, mrun.staging, reports, manifest, log=log.info
+    )
+    return build, counts
+
+
+def _manifest(
+    mrun: MonthRun,
+    counts: dict[str, int],
+    jobs: list[dict[str, Any]],
+    not_run: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``manifest.json`` of the month (docs/engine.md "Ledger and manifest")."""
+    inv = mrun.inv
+    args, settings, plan, suite = inv.args, inv.settings, inv.plan, inv.suite
+    return {
         "month": plan.month,
-        "run_id": run_id,
+        "run_id": mrun.run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git": git,
+        "git": mrun.git,
         "selection": {
-            "argv": argv,
+            "argv": inv.argv,
             "dept": args.dept,
             "notebook": args.notebook,
             "force": args.force,
@@ -856,20 +911,20 @@ def _assemble_month(
             "timeout_seconds": settings.timeout_seconds,
             "isolation": settings.isolation,
             "recycle_after": settings.recycle_after,
-            "workers": n_workers,
-            "executor": ctx.executor,
+            "workers": mrun.n_workers,
+            "executor": inv.ctx.executor,
             "publisher": settings.publisher,
         },
         "formats": list(suite.formats),
         "inputs": {
-            "warehouse": _project_relative(ctx.warehouse),  # no machine paths on the site
+            "warehouse": _project_relative(inv.ctx.warehouse),  # no machine paths on the site
             "data_checksums": {j.folder: j.data_checksum for j in plan.jobs},
             "suite_sha256": sha256_bytes(suite.raw_text.encode()),
         },
         "packages": package_versions(),
-        "timings": {"total_s": round(time.monotonic() - t0, 3)},
+        "timings": {"total_s": round(time.monotonic() - inv.t0, 3)},
         "counts": counts,
-        "jobs": manifest_jobs,
+        "jobs": jobs,
         "not_run": not_run,
         "profile": {
             "name": profiles.active().name,
@@ -880,17 +935,14 @@ def _assemble_month(
         ],
         "not_used": plan.not_used,
     }
-    build = assemble.publish_month(
-        ctx.outputs, plan.month, run_id, staging, reports, manifest, log=log.info
-    )
-    return build, counts
 
 
-def _blocked(exc, plan, results, ledger, run_id, cache, ctx, counts, t0) -> int:
+def _blocked(mrun: MonthRun, exc: assemble.DisclosureBlocked, counts: dict[str, int]) -> int:
     """The month failed the disclosure scan: record why, drop the offending cache entries (so
     they are re-executed, never reused), keep the findings beside the run's logs."""
     from helpers.publish import disclosure
 
+    plan, cache, ctx = mrun.inv.plan, mrun.inv.cache, mrun.inv.ctx
     offending = {
         j.id: j
         for j in plan.jobs
@@ -900,25 +952,27 @@ def _blocked(exc, plan, results, ledger, run_id, cache, ctx, counts, t0) -> int:
     for job_id, job in sorted(offending.items()):
         mine = [str(f) for f in exc.findings if f.file.startswith(f"{job.folder}/{job.family}.")]
         rows.append(
-            {
-                "id": job_id,
-                "family": job.family,
-                "department": job.department,
-                "status": "blocked",
-                "reason": "disclosure",
-                "key": job.key,
-                "error": "\n".join(mine)[:1500],
-            }
+            JobResult(
+                id=job_id,
+                key=job.key,
+                status=Status.BLOCKED,
+                reason=Reason.DISCLOSURE,
+                error=excerpt("\n".join(mine)),
+                family=job.family,
+                department=job.department,
+            )
         )
         if job.key:
             shutil.rmtree(cache.entry(job.key), ignore_errors=True)
-    ledger.record_jobs(run_id, plan.month, rows)
+    mrun.ledger.record_jobs(mrun.run_id, plan.month, rows)
     note = disclosure.summarise(exc.findings)
-    ledger.finish_run(run_id, "blocked", counts, time.monotonic() - t0, note=note)
-    report = ctx.outputs / ".runs" / run_id / "disclosure.json"
+    duration = time.monotonic() - mrun.inv.t0
+    mrun.ledger.finish_run(mrun.run_id, RunStatus.BLOCKED, counts, duration, note=note)
+    path = ctx.outputs / ".runs" / mrun.run_id / "disclosure.json"
+    report: Path | None = path
     try:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        assemble.write_json_atomic(report, [f.to_dict() for f in exc.findings])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assemble.write_json_atomic(path, [f.to_dict() for f in exc.findings])
     except OSError:
         report = None
     lines = [f"error: {exc}"]
@@ -948,15 +1002,19 @@ def _warn_dropped(published: dict[str, Any] | None, plan: MonthPlan) -> None:
         )
 
 
-def _print_summary(plan, results, counts, total, month_dir, build) -> None:
+def _print_summary(
+    mrun: MonthRun, results: dict[str, JobResult], counts: dict[str, int], total: float, build: Path
+) -> None:
+    plan = mrun.inv.plan
+    month_dir = mrun.inv.ctx.outputs / plan.month
     lines = [f"{'job':<44} {'status':<7} {'reason':<12} {'time':>7}"]
     for job in plan.jobs:
         res = results.get(job.id)
         if res is None:
             continue
-        dur = res.get("duration")
+        dur = res.duration
         lines.append(
-            f"{job.id:<44} {res['status']:<7} {res.get('reason') or '':<12} "
+            f"{job.id:<44} {res.status:<7} {res.reason or '':<12} "
             f"{(f'{dur:.1f}s' if dur is not None else '-'):>7}"
         )
     if len(lines) > 1:

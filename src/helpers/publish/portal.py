@@ -23,8 +23,9 @@ from urllib.parse import quote
 
 from helpers import profile
 from helpers.publish.html import month_label, percent, stylesheet
+from helpers.status import PORTAL_STATUSES, Status
 
-STATUSES = ("done", "cached", "failed", "not_rebuilt")
+STATUSES = tuple(s.value for s in PORTAL_STATUSES)  # done, cached, failed, not_rebuilt
 PROVINCE_FIRST = "province_overview"
 ERROR_EXCERPT_CHARS = 400
 
@@ -186,7 +187,7 @@ def _page(title: str, body: str, scripts: Sequence[str] = (), subtitle: str = ""
 
 
 def _status_badge(status: str) -> str:
-    label = {"not_rebuilt": "not rebuilt"}.get(status, status)
+    label = {Status.NOT_REBUILT: "not rebuilt"}.get(status, status)
     return f'<span class="kp-status kp-status-{_esc(status)}">{_esc(label)}</span>'
 
 
@@ -324,12 +325,12 @@ def _summary(reports: Sequence[Mapping[str, Any]], manifest: Mapping[str, Any]) 
     counts = {s: sum(1 for r in reports if r["status"] == s) for s in STATUSES}
     facts = [
         ("Reports", f"{len(reports):,}"),
-        ("Done", f"{counts['done']:,}"),
-        ("From cache", f"{counts['cached']:,}"),
-        ("Failed", f"{counts['failed']:,}"),
+        ("Done", f"{counts[Status.DONE]:,}"),
+        ("From cache", f"{counts[Status.CACHED]:,}"),
+        ("Failed", f"{counts[Status.FAILED]:,}"),
     ]
-    if counts["not_rebuilt"]:
-        facts.append(("Not rebuilt", f"{counts['not_rebuilt']:,}"))
+    if counts[Status.NOT_REBUILT]:
+        facts.append(("Not rebuilt", f"{counts[Status.NOT_REBUILT]:,}"))
     run_at = run_date(manifest)
     if run_at:
         facts.append(("Run", run_at))
@@ -529,11 +530,12 @@ def render_root_index(outputs_root: str | Path) -> str:
             if (p / "index.html").is_file()
             else _esc(month_label(p.name))
         )
-        failed = f'<td class="num{" kp-bad" if c["failed"] else ""}">{c["failed"]:,}</td>'
+        n_failed = c[Status.FAILED]
+        failed = f'<td class="num{" kp-bad" if n_failed else ""}">{n_failed:,}</td>'
         rows.append(
             f'<tr><th scope="row">{link}</th><td>{_esc(run_date(manifest) or DASH)}</td>'
-            f'<td class="num">{c["total"]:,}</td><td class="num">{c["done"]:,}</td>'
-            f'<td class="num">{c["cached"]:,}</td>{failed}</tr>'
+            f'<td class="num">{c["total"]:,}</td><td class="num">{c[Status.DONE]:,}</td>'
+            f'<td class="num">{c[Status.CACHED]:,}</td>{failed}</tr>'
         )
     if rows:
         body = (
