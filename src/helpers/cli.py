@@ -5,6 +5,7 @@ Each subcommand's options are defined by the module that implements it.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 USAGE = """usage: python -m helpers.cli COMMAND [options]
@@ -105,9 +106,17 @@ def where(argv: list[str]) -> int:
 def data(argv: list[str]) -> int:
     """``data``: Ctrl-C at any point, its imports (seconds of pandas) included, is one line and
     exit 130; the warehouse is replaced atomically, so the old one stands."""
+    # During the imports Ctrl-C is only noted: a library's bare `except:` around an optional
+    # import would otherwise swallow the KeyboardInterrupt and the load would go on.
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
     try:
         from helpers.data.ingest import cli
-
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        if noted:
+            raise KeyboardInterrupt
         return cli(argv)
     except KeyboardInterrupt:
         print("interrupted: the warehouse was not changed", file=sys.stderr)
