@@ -1,7 +1,7 @@
 """`make reports MONTHS=A..B`: the range is parsed, and refused before any month runs.
 
 No kernel starts here: every refusal happens while the range is planned. Running a range
-end to end is in tests/e2e/test_month_range.py.
+end to end is in tests/e2e/test_months_in_one_command.py.
 """
 
 from __future__ import annotations
