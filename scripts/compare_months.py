@@ -109,6 +109,17 @@ def _dict_diff(a: dict, b: dict, where: str) -> list[str]:
     return out
 
 
+def _item_diffs(
+    a: list, b: list, line: str, start: int = 1, skip: set[int] = frozenset()
+) -> list[str]:
+    """One line per position where two equally long sequences differ (numbered from start)."""
+    return [
+        line.format(i + start)
+        for i, (x, y) in enumerate(zip(a, b, strict=False))
+        if x != y and i not in skip
+    ]
+
+
 def compare(old: Path, new: Path, raster: bool = True, with_code: bool = False) -> list[str]:
     """Every difference between two published month folders, one line each."""
     old, new = old.resolve(), new.resolve()
@@ -129,31 +140,21 @@ def compare(old: Path, new: Path, raster: bool = True, with_code: bool = False) 
                 if len(ca) != len(cb):
                     diffs.append(f"{rel}: {len(ca)} cells, now {len(cb)}")
                 else:
-                    diffs += [
-                        f"{rel}: cell {i} differs"
-                        for i, (x, y) in enumerate(zip(ca, cb, strict=True))
-                        if x != y
-                    ]
+                    diffs += _item_diffs(ca, cb, f"{rel}: cell {{}} differs", start=0)
             elif suffix == ".pdf":
                 xa, xb = _pdf_text(pa), _pdf_text(pb)
                 ua, ub = [_pdf_unstamped(x) for x in xa], [_pdf_unstamped(x) for x in xb]
                 if len(xa) != len(xb):
                     diffs.append(f"{rel}: {len(xa) - 1} pages, now {len(xb) - 1}")
                 else:
-                    diffs += [
-                        f"{rel}: text of page {i + 1} differs"
-                        for i, (x, y) in enumerate(zip(ua, ub, strict=True))
-                        if x != y
-                    ]
+                    diffs += _item_diffs(ua, ub, f"{rel}: text of page {{}} differs")
                     if raster:
                         ra, rb = _pdf_pages(pa, ta), _pdf_pages(pb, tb)
                         # a page that carries the stamp is compared by its text only
                         stamped = {i for i, x in enumerate(xa) if _pdf_unstamped(x) != x}
-                        diffs += [
-                            f"{rel}: page {i + 1} looks different"
-                            for i, (x, y) in enumerate(zip(ra, rb, strict=False))
-                            if x != y and i not in stamped
-                        ]
+                        diffs += _item_diffs(
+                            ra, rb, f"{rel}: page {{}} looks different", skip=stamped
+                        )
             elif suffix == ".html":
                 if _html(pa.read_text(encoding="utf-8")) != _html(pb.read_text(encoding="utf-8")):
                     diffs.append(f"{rel}: differs")

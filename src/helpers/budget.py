@@ -6,6 +6,7 @@ overview notebook uses. ``OBJECT_CLASSES`` and ``SCOPE_LABELS`` follow the activ
 chart of accounts (read when asked; :func:`object_classes`, :func:`scope_labels`).
 """
 
+from helpers.analysis import budget as _budget
 from helpers.analysis.budget import (
     DEFAULT_UNDERSPEND_MARGIN,
     FORECAST_OVERVIEW_MONTHS,
@@ -116,8 +117,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "OBJECT_CLASSES":
-        return object_classes()
-    if name == "SCOPE_LABELS":
-        return scope_labels()
+    # OBJECT_CLASSES, SCOPE_LABELS (and FUNDS) follow the active profile: the package says how.
+    if name in ("FUNDS", "OBJECT_CLASSES", "SCOPE_LABELS"):
+        return _budget.__getattr__(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
