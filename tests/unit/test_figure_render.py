@@ -107,6 +107,30 @@ def test_mathtext_in_names_is_shown_literally():
     assert ax.get_title() == "Cost in $ and $$"
 
 
+def test_tick_labels_set_by_hand_and_legends_are_drawn_literally():
+    """Labels from ``set_xticklabels``, category axes, legends and annotations: after the one
+    draw each text reads exactly as given, with no mathtext applied (an unbalanced ``$``
+    would raise, a balanced pair would be typeset as math)."""
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 2], label="Budget $m")
+    ax.set_xticks([0, 1])
+    ax.set_xticklabels(["Q1 $5$", "Q2 $"])
+    ax.legend()
+    ax.annotate("a $b$ c", (0.5, 1.5))
+    figure(fig, alt="hand-set ticks")
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [r"Q1 \$5\$", r"Q2 \$"]  # escaped: mathtext shows a literal "$"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["Budget $m"]
+    assert all(not t.get_parse_math() for t in ax.get_legend().get_texts())
+    assert not ax.texts[0].get_parse_math()
+
+    fig, ax = plt.subplots()
+    ax.bar(["Swat $", "Dir"], [1.0, 2.0])
+    figure(fig, alt="category axis")
+    assert [t.get_text() for t in ax.get_xticklabels()] == [r"Swat \$", "Dir"]
+
+
 def _geojson(path, pcode, ring):
     feat = {
         "type": "Feature",

@@ -15,7 +15,7 @@ import html
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -241,18 +241,18 @@ def literal_text(fig) -> None:
     Matplotlib reads text between two ``$`` as math (mathtext): a department, district or
     target name with ``$`` or ``\\`` would be garbled or make ``savefig`` raise. Titles, axis
     labels, legends and annotations get ``parse_math=False``; tick labels from anything but the
-    numeric formatters (strings, categories, custom functions) have their ``$`` escaped.
-    Numeric tick labels and the axis offset text keep mathtext (used for exponents).
+    numeric formatters (strings, categories, custom functions) have their ``$`` escaped by a
+    wrapping formatter, which the draw uses to write every tick label. Numeric tick labels and
+    the axis offset text keep mathtext (used for exponents). The walk never asks an axis for
+    its ticks: that would run the locators and formatters once more before the one draw.
     """
+    from matplotlib.axis import Axis
     from matplotlib.text import Text
     from matplotlib.ticker import EngFormatter, FuncFormatter, LogFormatter, ScalarFormatter
 
     numeric = (ScalarFormatter, LogFormatter, EngFormatter)
-    keep: set[int] = set()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            keep.add(id(axis.offsetText))
-            keep.update(id(t) for t in axis.get_ticklabels(which="both"))
             for minor in (False, True):
                 fmt = axis.get_minor_formatter() if minor else axis.get_major_formatter()
                 if isinstance(fmt, numeric) or getattr(fmt, "_kp_literal", False):
@@ -260,11 +260,19 @@ def literal_text(fig) -> None:
                 new = FuncFormatter(lambda x, pos, f=fmt: _escape_math(str(f(x, pos))))
                 new._kp_literal = True
                 (axis.set_minor_formatter if minor else axis.set_major_formatter)(new)
-                for t in axis.get_ticklabels(minor=minor):
-                    t.set_text(_escape_math(t.get_text()))
-    for text in fig.findobj(Text):
-        if id(text) not in keep:
-            text.set_parse_math(False)
+
+    def texts(artist) -> Iterator[Text]:
+        for child in artist.get_children():
+            if isinstance(child, Axis):
+                yield child.label  # its ticks and offset text are the formatters' (above)
+            elif isinstance(child, Text):
+                yield child
+                yield from texts(child)
+            else:
+                yield from texts(child)
+
+    for text in texts(fig):
+        text.set_parse_math(False)
 
 
 # Charts are PNG at 110 dpi, drawn once. SVG (``render_svg``, ``figure(..., fmt="svg")``) is
