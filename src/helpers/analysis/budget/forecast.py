@@ -27,6 +27,7 @@ from helpers.analysis.budget.prepare import (
     prepare_monthly,
 )
 from helpers.analysis.budget.projection import (
+    past_years,
     project_year_end,
 )
 from helpers.data.calendar import (
@@ -106,10 +107,11 @@ def _record_rows(
     mo = _dept_rows(mon, department)
     outturn = float(mo.loc[mo["fiscal_year"] == fy, "expenditure"].sum())
     rows = []
+    past = past_years(alloc, mon, department, fy, freq)  # the same at every month of the year
     for e in ends:
         at = fy_months(fy)[e - 1]
         upto = months_upto(mon, at)
-        p = project_year_end(alloc, upto, department, at, frequency=freq)
+        p = project_year_end(alloc, upto, department, at, frequency=freq, past=past)
         point = p.point if math.isfinite(p.point) else math.nan
         rows.append(
             {

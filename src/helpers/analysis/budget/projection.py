@@ -132,7 +132,7 @@ def _incomplete_periods(
     every period alike), so it does not make a period partial."""
     f = check_frequency(frequency)
     n = PERIOD_MONTHS[f]
-    fy_now = fiscal_year(month)
+    fy_now = None if month is None else fiscal_year(month)
     a = _dept_rows(alloc, department)
     rows = _dept_rows(mon, department)
     out = set()
@@ -156,6 +156,50 @@ def _incomplete_periods(
             if (expected - have) & seen:
                 out.add((fy, e))
     return out
+
+
+@dataclass(frozen=True)
+class PastYears:
+    """What :func:`project_year_end` reads of the fiscal years before the projected one:
+    which are complete (every period reported) and their partial periods. It is the same at
+    every month of one fiscal year, so the forecast record (up to eleven projections of one
+    year) works it out once (:func:`past_years`) and passes it to each projection."""
+
+    fiscal_year: str
+    years: tuple[str, ...]
+    complete: dict[str, bool]
+    partial: frozenset[tuple[str, int]]
+
+
+def _past_year_list(alloc: pd.DataFrame, mon: pd.DataFrame, department: str, fy: str) -> list[str]:
+    years = set(_dept_rows(mon, department)["fiscal_year"]) | set(
+        _dept_rows(alloc, department)["fiscal_year"]
+    )
+    return sorted(y for y in years if y < fy)
+
+
+def past_years(
+    allocations: pd.DataFrame,
+    monthly: pd.DataFrame,
+    department: str,
+    fy: str,
+    frequency: str = "monthly",
+) -> PastYears:
+    """:class:`PastYears` of ``department`` for projections in fiscal year ``fy``."""
+    freq = check_frequency(frequency)
+    alloc = department_rows(prepare_allocations(allocations), department)
+    mon = department_rows(prepare_monthly(monthly), department)
+    return _past_state(
+        alloc, mon, department, fy, _past_year_list(alloc, mon, department, fy), freq
+    )
+
+
+def _past_state(
+    alloc: pd.DataFrame, mon: pd.DataFrame, department: str, fy: str, years: list[str], freq: str
+) -> PastYears:
+    complete = _complete_years(alloc, mon, department, years, freq)
+    partial = _incomplete_periods(alloc, mon, department, years, None, freq)
+    return PastYears(fy, tuple(years), complete, frozenset(partial))
 
 
 def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float], n: int = 1) -> dict:
@@ -289,6 +333,7 @@ def project_year_end(
     month,
     lookback: int = PROJECTION_LOOKBACK,
     frequency: str = "monthly",
+    past: PastYears | None = None,
 ) -> Projection:
     """Project the department's full-year expenditure for the fiscal year of ``month``.
 
@@ -318,6 +363,9 @@ def project_year_end(
     data: no within-year projection; a year with its executed amount shows its outturn.
     A headline projection above ``PLAUSIBLE_MAX`` x BE (200%) is withheld (NaN, ``withheld``
     says why) unless the year is complete (an outturn is never withheld).
+
+    ``past``: the earlier years' state from :func:`past_years` for the same data (used when it
+    is for this fiscal year and the same earlier years; otherwise worked out here).
     """
     freq = check_frequency(frequency)
     n_months = PERIOD_MONTHS[freq]
@@ -333,12 +381,14 @@ def project_year_end(
     if a.loc[a["fiscal_year"] == fy].empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
     totals = _monthly_totals(mon, department, _ts(month), freq)
-    past = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
-    complete = _complete_years(alloc, mon, department, past, freq)
+    years = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
+    if past is None or (past.fiscal_year, past.years) != (fy, tuple(years)):
+        past = _past_state(alloc, mon, department, fy, years, freq)
+    complete = past.complete
     # An incomplete period (some budgeted lines reported, others not) is treated like a missing
     # one: its partial total would enter the reported spending while the period's full share of
     # the year entered the divisor, understating the projection. Both methods project it instead.
-    partial = _incomplete_periods(alloc, mon, department, [*past, fy], month, freq)
+    partial = past.partial | _incomplete_periods(alloc, mon, department, [fy], month, freq)
     if partial:
         key = list(zip(totals["fiscal_year"], totals["fy_m"].astype(int), strict=True))
         totals = totals.loc[[k not in partial for k in key]].reset_index(drop=True)
@@ -346,7 +396,7 @@ def project_year_end(
     live = _run_methods(totals, complete, fy, m, lookback, freq)
 
     bt_rows = []
-    for y in past:
+    for y in years:
         if not complete[y]:
             continue
         actual = float(totals.loc[totals["fiscal_year"] == y, "expenditure"].sum())
