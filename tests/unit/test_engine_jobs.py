@@ -233,3 +233,29 @@ def test_progress_counts_by_status():
     p.finish("c", Status.FAILED, "cell_error: boom")
     assert p.counts == {"done": 1, "cached": 1, "failed": 1} and p.finished == 3
     assert "failed  c" in p.stream.getvalue() and "[3/3] cell_error: boom" in p.stream.getvalue()
+
+
+def test_compiled_output_validation_accepts_and_refuses_as_nbformat_does():
+    """The worker's compiled output check (fastjsonschema, the same schema) lets every valid
+    output through and still refuses a malformed one with nbformat's own error."""
+    import nbformat
+    from nbformat.v4 import new_output, output_from_msg
+
+    from helpers.engine.execute import compile_output_validation
+
+    compile_output_validation()
+    compile_output_validation()  # once per process: a second call changes nothing
+    html = {"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "1"}
+    out = output_from_msg(
+        {"header": {"msg_type": "display_data"}, "content": {"data": html, "metadata": {}}}
+    )
+    assert out.data["text/html"].startswith("<table>")
+    assert new_output("stream", name="stderr", text="x").name == "stderr"
+    assert new_output("error", ename="E", evalue="v", traceback=["t"]).ename == "E"
+    for bad in (
+        lambda: new_output("display_data", data={"text/plain": 5}),  # not a string
+        lambda: new_output("stream", name="stdout", text=3),  # not text
+        lambda: new_output("execute_result", data={}, execution_count="one"),
+    ):
+        with pytest.raises(nbformat.ValidationError):
+            bad()
