@@ -89,7 +89,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 import yaml
 
 from helpers import profile
@@ -614,6 +613,8 @@ def project(
     x0 = _mi(recent["month"].iloc[0])
     x = np.array([_mi(m) - x0 for m in recent["month"]], dtype=float)
     y = recent["actual"].to_numpy(dtype=float)
+    import statsmodels.api as sm  # here, not at import: the driver reads this module's settings
+
     fit = sm.OLS(y, sm.add_constant(x)).fit()
     proj.slope = float(fit.params[1])
     if passed:
