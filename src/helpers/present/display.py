@@ -21,17 +21,10 @@ from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
-META_MIME = "application/vnd.kp.report-meta+json"
-KEY_MESSAGES_MIME = "application/vnd.kp.key-messages+json"
-HEADLINE_MIME = "application/vnd.kp.headline+json"
+from helpers.bundles import HEADLINE_MIME, KEY_MESSAGES_MIME, META_MIME, slug
 
 _esc = html.escape
 R = TypeVar("R")
-
-
-def slug(text: str) -> str:
-    """A heading's anchor id: 'Data notes' -> 'data-notes' (the HTML publisher numbers repeats)."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
 
 class _Display:

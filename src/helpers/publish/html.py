@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import profile
-from helpers.present.display import slug
+from helpers.bundles import slug
 from helpers.publish import notebook as nbread
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

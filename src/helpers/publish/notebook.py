@@ -10,62 +10,16 @@ body.
 from __future__ import annotations
 
 import copy
-import functools
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 
-def _skip_slow_optional_imports() -> None:
-    """Keep ``import nbformat`` at 0.3 s instead of 2.4 s.
-
-    nbformat imports jsonschema, whose format-checker module imports the optional
-    ``rfc3987_syntax`` when it is installed (it is, for JupyterLab's event schemas); that
-    package builds a Lark grammar at import time: about 2 s of CPU in every process that
-    publishes (each engine worker and the driver's portal), on a 2-core machine where those
-    processes compete with the kernels. jsonschema treats the module as optional and only
-    loses its ``iri``/``iri-reference`` format checks, which no notebook schema uses. Applied
-    only when jsonschema has not been imported yet (otherwise there is nothing to save).
-    """
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
-_skip_slow_optional_imports()
-
-import nbformat  # noqa: E402
+from helpers.bundles import HEADLINE_MIME, KEY_MESSAGES_MIME, LIFTED_MIMES, META_MIME
 
 #: Cell tags whose cells never appear in a published report.
 HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "remove_cell"})
-
-
-@functools.cache
-def _mimes() -> tuple[str, str, str]:
-    """(report-meta, key-messages, headline) MIME types from helpers.present.display.
-
-    Imported on first use: ``helpers.present`` loads pandas, matplotlib and seaborn (about 2 s),
-    which a process that only builds the portal (the driver) never needs.
-    """
-    from helpers.present.display import HEADLINE_MIME, KEY_MESSAGES_MIME, META_MIME
-
-    return META_MIME, KEY_MESSAGES_MIME, HEADLINE_MIME
-
-
-def __getattr__(name: str) -> Any:
-    """``META_MIME``, ``KEY_MESSAGES_MIME``, ``HEADLINE_MIME`` and ``LIFTED_MIMES`` (the MIME
-    types whose outputs the title block or the portal show instead of the body), resolved
-    lazily from helpers.present.display."""
-    meta, messages, head = _mimes()
-    values = {
-        "META_MIME": meta,
-        "KEY_MESSAGES_MIME": messages,
-        "HEADLINE_MIME": head,
-        "LIFTED_MIMES": (meta, messages, head),
-    }
-    if name in values:
-        return values[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NotebookError(ValueError):
@@ -110,7 +64,7 @@ def report_meta(nb: Any) -> dict[str, str]:
     strings (with the notebook's ``metadata.title`` as title when there is one).
     """
     nb = load(nb)
-    meta_mime = _mimes()[0]
+    meta_mime = META_MIME
     meta = _last(nb, meta_mime) or {}
     if not isinstance(meta, dict):
         raise NotebookError(f"{meta_mime} bundle is not a JSON object")
@@ -126,7 +80,7 @@ _META_KEYS = ("title", "department", "month", "as_of", "family")
 def key_messages(nb: Any) -> list[str]:
     """The key messages (all ``key_messages(...)`` outputs in order, as plain strings)."""
     messages: list[str] = []
-    for bundle in _bundles(nb, _mimes()[1]):
+    for bundle in _bundles(nb, KEY_MESSAGES_MIME):
         items = bundle.get("messages", []) if isinstance(bundle, dict) else []
         messages.extend(str(m) for m in items)
     return messages
@@ -135,7 +89,7 @@ def key_messages(nb: Any) -> list[str]:
 def headline(nb: Any) -> dict[str, Any]:
     """Headline figures for the portal badges (later ``headline(...)`` calls override earlier)."""
     merged: dict[str, Any] = {}
-    for bundle in _bundles(nb, _mimes()[2]):
+    for bundle in _bundles(nb, HEADLINE_MIME):
         if isinstance(bundle, dict):
             merged.update(bundle)
     return merged
@@ -155,7 +109,7 @@ def publishable(nb: Any) -> nbformat.NotebookNode:
     ``ename: evalue`` (no ANSI traceback). Execution counts are cleared.
     """
     nb = copy.deepcopy(load(nb))
-    lifted = _mimes()
+    lifted = LIFTED_MIMES
     cells = []
     for cell in nb.cells:
         if _hidden(cell):
