@@ -366,10 +366,13 @@ def _ci_text(low: float, high: float, scale: float = 100, unit: str = "%") -> st
 
 
 def service_table(results: SurveyResults) -> list:
-    """Per service: satisfied %, CI, net satisfaction, mean score, n, effective n, status."""
+    """Per service, two tables narrow enough for a portrait PDF page: the shares (satisfied %
+    and net satisfaction with their CIs, n, status), then the mean score with its CI and the
+    precision of the estimates (n, effective n, design effect). Each carries the unweighted n,
+    as every published survey figure does."""
     if not results.available:
         return []
-    out = []
+    shares, means = [], []
     order = [*results.services["service"].tolist()]
     if len(order) > 1:
         order.append("all")
@@ -377,13 +380,20 @@ def service_table(results: SurveyResults) -> list:
         s = _est(results, svc, "satisfied")
         nt = _est(results, svc, "net")
         ms = _est(results, svc, "satisfaction")
-        out.append(
+        shares.append(
             {
                 "Service": s["label"],
                 _sat_col(results): s["estimate"],
                 "95% CI": _ci_text(s["ci_low"], s["ci_high"]),
                 "Net satisfaction": nt["estimate"],
                 "Net 95% CI": _ci_text(nt["ci_low"], nt["ci_high"]),
+                "Respondents (n)": int(s["n"]),
+                "Status": s["status"],
+            }
+        )
+        means.append(
+            {
+                "Service": s["label"],
                 _mean_col(results): ms["estimate"],
                 "Mean 95% CI": _ci_text(ms["ci_low"], ms["ci_high"], unit=""),
                 "Respondents (n)": int(s["n"]),
@@ -392,24 +402,31 @@ def service_table(results: SurveyResults) -> list:
                 "Status": s["status"],
             }
         )
-    df = pd.DataFrame(out)
+    scale = _scale(results)
+    wave = month_label(results.wave)
     return [
         table(
-            df,
-            caption=f"Satisfaction with services, {month_label(results.wave)} wave",
+            pd.DataFrame(shares),
+            caption=f"Satisfaction with services, {wave} wave",
             units=(
-                f"% of {_who(results)} rating {_scale(results).satisfied_text}; net = % "
-                f"{_scale(results).satisfied_text} minus % {_scale(results).dissatisfied_text}; "
-                f"mean on a {_scale(results).range_text} scale"
+                f"% of {_who(results)} rating {scale.satisfied_text}; net = % "
+                f"{scale.satisfied_text} minus % {scale.dissatisfied_text}"
+            ),
+            formats={_sat_col(results): "pct", "Net satisfaction": "pct"},
+        ),
+        table(
+            pd.DataFrame(means),
+            caption=f"Mean score and precision of the estimates, {wave} wave",
+            units=(
+                f"mean on a {scale.range_text} scale; effective n and design effect of the "
+                "share satisfied"
             ),
             formats={
-                _sat_col(results): "pct",
-                "Net satisfaction": "pct",
                 _mean_col(results): "{:.2f}",
                 "Effective n": "{:,.0f}",
                 "Design effect": "{:.2f}",
             },
-        )
+        ),
     ]
 
 
