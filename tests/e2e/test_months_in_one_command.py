@@ -67,6 +67,9 @@ def test_two_months_in_one_command_publish_each_month(tmp_path, capsys):
     runs = led.runs()
     assert sorted(r["month"] for r in runs) == ["2025-02", "2025-03"]  # one run per month
     assert all(r["status"] == "ok" and r["n_done"] == 1 for r in runs)
+    # one worker (and its warm kernel) served the whole range: no second start per month
+    workers = {j["worker"] for r in runs for j in led.jobs(r["run_id"])}
+    assert len(workers) == 1, workers
     # the two months' reports differ (each was given its own month), so two cache entries
     keys = {
         json.loads((outputs / m / "manifest.json").read_text())["jobs"][0]["key"]

@@ -175,14 +175,28 @@ def _lost(spec: JobSpec, message: str) -> JobResult:
 
 
 class LocalPool:
-    """Run job specs on ``n_workers`` local worker processes."""
+    """Run job specs on ``n_workers`` local worker processes.
 
-    def __init__(self, n_workers: int, isolation: str, recycle_after: int, log_dir: str | None):
+    ``keep_workers``: after a run that completed, the workers (and their warm kernels) stay up
+    for the next :meth:`run` of the same pool, as a ``--months`` range runs one month after
+    another; :meth:`close` stops them. An interrupted run always stops them.
+    """
+
+    def __init__(
+        self,
+        n_workers: int,
+        isolation: str,
+        recycle_after: int,
+        log_dir: str | None,
+        keep_workers: bool = False,
+    ):
         self.n_workers = max(1, int(n_workers))
         self.isolation = isolation
         self.recycle_after = recycle_after
         self.log_dir = log_dir
+        self.keep_workers = keep_workers
         self._ctx = mp.get_context("spawn")
+        self._workers: _Workers | None = None
 
     def _spawn(self, wid: int, task_q, result_q):
         p = self._ctx.Process(
@@ -220,7 +234,9 @@ class LocalPool:
             finished.append(res)
             on_result(res)
 
-        state = _PoolRun(self, specs, on_start, record)
+        workers = self._workers or _Workers(self)
+        self._workers = None
+        state = _PoolRun(workers, specs, on_start, record)
         completed = False
         try:
             while state.remaining:
@@ -229,94 +245,33 @@ class LocalPool:
             completed = True
             durations.record(finished)
         finally:
-            state.stop(completed)
+            if completed and self.keep_workers:
+                self._workers = workers
+            else:
+                workers.stop(completed)
+
+    def close(self) -> None:
+        """Stop the workers a completed run kept (nothing to do when none are up)."""
+        if self._workers is not None:
+            self._workers.stop(True)
+            self._workers = None
 
 
-class _PoolRun:
-    """One :meth:`LocalPool.run`: the queues, the worker processes and the jobs in flight."""
+class _Workers:
+    """A pool's worker processes and the two queues they share with the driver."""
 
-    def __init__(
-        self,
-        pool: LocalPool,
-        specs: list[JobSpec],
-        on_start: Callback,
-        on_result: Callable[[JobResult], None],
-    ):
+    def __init__(self, pool: LocalPool):
         self.pool = pool
-        self.on_start, self.on_result = on_start, on_result
         self.task_q = pool._ctx.Queue()
         self.result_q = pool._ctx.Queue()
-        for spec in specs:
-            self.task_q.put(spec)
-        n = min(pool.n_workers, len(specs))
-        self.procs = {wid: pool._spawn(wid, self.task_q, self.result_q) for wid in range(n)}
-        self.next_wid = n
-        self.by_id = {s.id: s for s in specs}
-        self.inflight: dict[int, str] = {}  # worker -> the job it announced
-        self.remaining = set(self.by_id)
-        self.last_message = time.monotonic()
+        self.procs: dict = {}
+        self.next_wid = 0
 
-    def step(self, on_tick: Callable[[], None] | None) -> bool:
-        """Wait up to 0.5 s for a worker's message and act on it; on silence, look after the
-        workers. False when nothing more can arrive (every job was reported lost)."""
-        try:
-            kind, wid, payload = self.result_q.get(timeout=0.5)
-            self.last_message = time.monotonic()
-        except queue.Empty:
-            if on_tick:
-                on_tick()
-            if (
-                not self.inflight
-                and self.task_q.empty()
-                and time.monotonic() - self.last_message > LOST_AFTER_S
-            ):
-                # Every task was taken but nobody runs it: a worker died between taking a
-                # job and announcing it. Report those jobs instead of hanging.
-                for job_id in sorted(self.remaining):
-                    self.on_result(_lost(self.by_id[job_id], "worker died before starting the job"))
-                self.remaining.clear()
-                return False
-            self._replace_dead()
-            return True
-        self._handle(kind, wid, payload)
-        return True
-
-    def _replace_dead(self) -> None:
-        """Report the job of each worker that died as lost, and start a new worker."""
-        for wid, p in list(self.procs.items()):
-            if p.is_alive():
-                continue
-            self._drain()
-            running = self.inflight.pop(wid, None)
-            del self.procs[wid]
-            if running is not None and running in self.remaining:
-                self.remaining.discard(running)
-                self.on_result(
-                    _lost(self.by_id[running], f"worker process exited with code {p.exitcode}")
-                )
-            if self.remaining:
-                self.procs[self.next_wid] = self.pool._spawn(
-                    self.next_wid, self.task_q, self.result_q
-                )
-                self.next_wid += 1
-
-    def _handle(self, kind: str, wid: int, payload) -> None:
-        if kind == "start":
-            self.inflight[wid] = payload
-            self.on_start(payload, wid)
-        else:
-            self.inflight.pop(wid, None)
-            if payload.id in self.remaining:
-                self.remaining.discard(payload.id)
-                self.on_result(payload)
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                kind, wid, payload = self.result_q.get_nowait()
-            except queue.Empty:
-                return
-            self._handle(kind, wid, payload)
+    def add(self, n: int) -> None:
+        """Start workers until ``n`` are alive (a dead one is replaced by :meth:`replace`)."""
+        while len(self.procs) < n:
+            self.procs[self.next_wid] = self.pool._spawn(self.next_wid, self.task_q, self.result_q)
+            self.next_wid += 1
 
     def stop(self, completed: bool) -> None:
         """Stop the workers: after the last job, let them finish (they stop their kernels);
@@ -346,3 +301,94 @@ class _PoolRun:
                 q.close()
             if main:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class _PoolRun:
+    """One :meth:`LocalPool.run`: its jobs on the pool's workers, and the jobs in flight."""
+
+    def __init__(
+        self,
+        workers: _Workers,
+        specs: list[JobSpec],
+        on_start: Callback,
+        on_result: Callable[[JobResult], None],
+    ):
+        self.workers = workers
+        self.on_start, self.on_result = on_start, on_result
+        self.task_q, self.result_q = workers.task_q, workers.result_q
+        for spec in specs:
+            self.task_q.put(spec)
+        self._reap()  # a kept worker that died between two runs is replaced below
+        workers.add(min(workers.pool.n_workers, len(specs)))
+        self.by_id = {s.id: s for s in specs}
+        self.inflight: dict[int, str] = {}  # worker -> the job it announced
+        self.remaining = set(self.by_id)
+        self.last_message = time.monotonic()
+
+    def _reap(self) -> None:
+        for wid, p in list(self.workers.procs.items()):
+            if not p.is_alive():
+                p.join(0.1)
+                del self.workers.procs[wid]
+
+    def step(self, on_tick: Callable[[], None] | None) -> bool:
+        """Wait up to 0.5 s for a worker's message and act on it; on silence, look after the
+        workers. False when nothing more can arrive (every job was reported lost)."""
+        try:
+            kind, wid, payload = self.result_q.get(timeout=0.5)
+            self.last_message = time.monotonic()
+        except queue.Empty:
+            if on_tick:
+                on_tick()
+            if (
+                not self.inflight
+                and self.task_q.empty()
+                and time.monotonic() - self.last_message > LOST_AFTER_S
+            ):
+                # Every task was taken but nobody runs it: a worker died between taking a
+                # job and announcing it. Report those jobs instead of hanging.
+                for job_id in sorted(self.remaining):
+                    self.on_result(_lost(self.by_id[job_id], "worker died before starting the job"))
+                self.remaining.clear()
+                return False
+            self._replace_dead()
+            return True
+        self._handle(kind, wid, payload)
+        return True
+
+    def _replace_dead(self) -> None:
+        """Report the job of each worker that died as lost, and start a new worker."""
+        procs = self.workers.procs
+        for wid, p in list(procs.items()):
+            if p.is_alive():
+                continue
+            self._drain()
+            running = self.inflight.pop(wid, None)
+            del procs[wid]
+            if running is not None and running in self.remaining:
+                self.remaining.discard(running)
+                self.on_result(
+                    _lost(self.by_id[running], f"worker process exited with code {p.exitcode}")
+                )
+            if self.remaining:
+                self.workers.add(len(procs) + 1)
+
+    def _handle(self, kind: str, wid: int, payload) -> None:
+        if (payload if kind == "start" else payload.id) not in self.by_id:
+            return  # a late message about a job of an earlier run on these workers
+        if kind == "start":
+            self.inflight[wid] = payload
+            self.on_start(payload, wid)
+        else:
+            self.inflight.pop(wid, None)
+            if payload.id in self.remaining:
+                self.remaining.discard(payload.id)
+                self.on_result(payload)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, wid, payload = self.result_q.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(kind, wid, payload)

@@ -52,6 +52,7 @@ from helpers.engine.plan import Job, MonthPlan, check_notebooks, parse_overrides
 if TYPE_CHECKING:
     from helpers.engine.dask_executor import DaskRunner
     from helpers.engine.ledger import Ledger
+    from helpers.engine.pool import LocalPool
 
 log = logging.getLogger("helpers.engine")
 PACKAGES = (
@@ -177,6 +178,8 @@ class RunContext:
         self.executor = args.executor or env.get("EXECUTOR") or "local"
         self.scheduler: str = args.scheduler or env.get("SCHEDULER") or ""
         self.dask: _Connecting | None = None  # the connection, started while checks run
+        # --months: the local workers, kept warm from one month of the range to the next
+        self.pool: LocalPool | None = None
         if self.executor not in {"local", "dask"}:
             raise ParamError(f"EXECUTOR must be local or dask, got {self.executor!r}")
         if self.executor == "dask" and not self.scheduler:
@@ -422,8 +425,27 @@ def run_months(args, argv, facts: WarehouseFacts | None, t0: float) -> int:
         for margs in per_month:  # every month planned first: a bad one refuses the whole range
             _locked_run(margs, argv, ctx, prof, facts, t0, check_only=True)
         statuses: dict[str, int] = {}
-        for margs in per_month:
-            statuses[margs.month] = _locked_run(margs, argv, ctx, prof, facts, time.monotonic())
+        if ctx.executor == "local" and not args.plan:
+            # One set of workers for the whole range: each month's run would otherwise pay
+            # the workers' start and a kernel boot again (seconds per month). Their kernel
+            # and worker logs go to outputs/.runs/months-<pid>/.
+            from helpers.engine.pool import LocalPool
+
+            settings = _settings(load_suite(ctx.suite_path).settings, args)
+            ctx.pool = LocalPool(
+                settings.jobs or default_workers(),
+                settings.isolation,
+                settings.recycle_after,
+                str(ctx.outputs / ".runs" / f"months-{os.getpid()}"),
+                keep_workers=True,
+            )
+        try:
+            for margs in per_month:
+                statuses[margs.month] = _locked_run(margs, argv, ctx, prof, facts, time.monotonic())
+        finally:
+            if ctx.pool is not None:
+                ctx.pool.close()
+                ctx.pool = None
     if not args.plan:
         bad = [m for m, s in statuses.items() if s]
         log.info(
@@ -734,7 +756,9 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
         else:
             from helpers.engine.pool import LocalPool
 
-            pool = LocalPool(n_workers, settings.isolation, settings.recycle_after, str(log_dir))
+            pool = ctx.pool or LocalPool(
+                n_workers, settings.isolation, settings.recycle_after, str(log_dir)
+            )
             pool.run(specs, on_start, on_result, on_tick=progress.draw)
     except BaseException:
         progress.close()
