@@ -114,10 +114,13 @@ def data(argv: list[str]) -> int:
         from helpers.data.ingest import cli
     finally:
         signal.signal(signal.SIGINT, previous)
+    from helpers import interrupts
+
     try:
         if noted:
             raise KeyboardInterrupt
-        return cli(argv)
+        with interrupts.handling():
+            return cli(argv)
     except KeyboardInterrupt:
         print("interrupted: the warehouse was not changed", file=sys.stderr)
         return 130

@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from helpers import paths
+from helpers import interrupts, paths
 from helpers import profile as profiles
 from helpers.data import mapping as mappings
 from helpers.data import survey_instrument, tables, warehouse_lock
@@ -232,6 +232,7 @@ def build_warehouse(
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        interrupts.check()  # a Ctrl-C a DuckDB read swallowed still keeps the old warehouse
         os.replace(tmp, target)
     finally:
         for p in (tmp, Path(f"{tmp}.wal")):

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from helpers import interrupts
+
 STAGING = ".staging"
 BUILDS = ".builds"
 LOCKS = ".locks"
@@ -278,12 +280,13 @@ def publish_month(
     if portal is not None:
         portal.write_month_index(staging, month, reports, manifest)
         portal.stage_month(outputs_root, month, staging, reports, manifest)  # what changed
-    if scan:
-        try:
+    try:
+        if scan:
             disclosure_gate(outputs_root, month, staging, manifest)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        interrupts.check()  # a Ctrl-C a library swallowed still stops the month here
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     builds = outputs_root / BUILDS
     builds.mkdir(parents=True, exist_ok=True)
     final = builds / f"{month}-{run_id}"

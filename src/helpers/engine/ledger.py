@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from helpers import interrupts
 from helpers.engine.jobs import JobResult, RunStatus, Status
 
 SCHEMA = """
@@ -157,6 +158,7 @@ class Ledger:
         except LedgerBusy as exc:
             why = f"the ledger is held by another program ({exc})"
         except (duckdb.Error, OSError) as exc:
+            interrupts.check()  # DuckDB reports a Ctrl-C during its statement as its own error
             why = f"the ledger cannot be written ({' '.join(str(exc).split())})"
         try:
             with open(self._journal(), "a", encoding="utf-8") as fh:

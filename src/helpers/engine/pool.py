@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers import interrupts
 from helpers.engine.execute import process_worker, shutdown_process_worker
 from helpers.engine.jobs import JobResult, JobSpec, Reason, Status, describe
 
@@ -278,6 +279,7 @@ class _Workers:
         interrupted, terminate them now (SIGTERM makes workers kill their kernel)."""
         queues = (self.task_q, self.result_q)
         main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if main else None
         if completed:
             for _ in self.procs:
                 self.task_q.put(None)
@@ -300,7 +302,7 @@ class _Workers:
             for q in queues:
                 q.close()
             if main:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGINT, previous)
 
 
 class _PoolRun:
@@ -334,6 +336,7 @@ class _PoolRun:
     def step(self, on_tick: Callable[[], None] | None) -> bool:
         """Wait up to 0.5 s for a worker's message and act on it; on silence, look after the
         workers. False when nothing more can arrive (every job was reported lost)."""
+        interrupts.check()  # a Ctrl-C that a library turned into an error (helpers.interrupts)
         try:
             kind, wid, payload = self.result_q.get(timeout=0.5)
             self.last_message = time.monotonic()

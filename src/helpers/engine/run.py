@@ -22,7 +22,6 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from helpers import paths
+from helpers import interrupts, paths
 from helpers import profile as profiles
 from helpers.data import warehouse_lock
 from helpers.engine import assemble
@@ -1061,15 +1060,11 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     """Entry point for ``python -m helpers.cli reports``; returns the exit status.
     ``facts`` replaces the warehouse (tests)."""
     _setup_logging()
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def terminated(*_):
-        raise Terminated()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, terminated)  # stop like Ctrl-C, with its own status
     try:
-        return run(list(argv), facts=facts)
+        # SIGTERM stops like Ctrl-C, with its own status; both are recorded, so that one a
+        # library turned into an error still stops the run (helpers.interrupts)
+        with interrupts.handling(KeyboardInterrupt, Terminated):
+            return run(list(argv), facts=facts)
     except (ParamError, WarehouseMissing) as exc:
         print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
@@ -1088,9 +1083,6 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the published month is unchanged", file=sys.stderr)
         return 130
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, previous)
 
 
 class Terminated(KeyboardInterrupt):
