@@ -120,7 +120,11 @@ def data(argv: list[str]) -> int:
         if noted:
             raise KeyboardInterrupt
         with interrupts.handling():
-            return cli(argv)
+            try:
+                return cli(argv)
+            except Exception:
+                interrupts.check()  # an error DuckDB made of a Ctrl-C is still the Ctrl-C
+                raise
     except KeyboardInterrupt:
         print("interrupted: the warehouse was not changed", file=sys.stderr)
         return 130

@@ -268,8 +268,15 @@ class _Workers:
         self.procs: dict = {}
         self.next_wid = 0
 
+    def reap(self) -> None:
+        """Forget workers that exited (one kept between two runs may have died idle)."""
+        for wid, p in list(self.procs.items()):
+            if not p.is_alive():
+                p.join(0.1)
+                del self.procs[wid]
+
     def add(self, n: int) -> None:
-        """Start workers until ``n`` are alive (a dead one is replaced by :meth:`replace`)."""
+        """Start workers until there are ``n``."""
         while len(self.procs) < n:
             self.procs[self.next_wid] = self.pool._spawn(self.next_wid, self.task_q, self.result_q)
             self.next_wid += 1
@@ -279,14 +286,14 @@ class _Workers:
         interrupted, terminate them now (SIGTERM makes workers kill their kernel)."""
         queues = (self.task_q, self.result_q)
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.getsignal(signal.SIGINT) if main else None
+        previous = None
         if completed:
             for _ in self.procs:
                 self.task_q.put(None)
             deadline = time.monotonic() + 30
         else:
             if main:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits
             for p in self.procs.values():
                 p.terminate()
             deadline = time.monotonic() + STOP_GRACE_S
@@ -320,18 +327,12 @@ class _PoolRun:
         self.task_q, self.result_q = workers.task_q, workers.result_q
         for spec in specs:
             self.task_q.put(spec)
-        self._reap()  # a kept worker that died between two runs is replaced below
+        workers.reap()
         workers.add(min(workers.pool.n_workers, len(specs)))
         self.by_id = {s.id: s for s in specs}
         self.inflight: dict[int, str] = {}  # worker -> the job it announced
         self.remaining = set(self.by_id)
         self.last_message = time.monotonic()
-
-    def _reap(self) -> None:
-        for wid, p in list(self.workers.procs.items()):
-            if not p.is_alive():
-                p.join(0.1)
-                del self.workers.procs[wid]
 
     def step(self, on_tick: Callable[[], None] | None) -> bool:
         """Wait up to 0.5 s for a worker's message and act on it; on silence, look after the

@@ -1064,7 +1064,11 @@ def cli(argv: list[str], facts: WarehouseFacts | None = None) -> int:
         # SIGTERM stops like Ctrl-C, with its own status; both are recorded, so that one a
         # library turned into an error still stops the run (helpers.interrupts)
         with interrupts.handling(KeyboardInterrupt, Terminated):
-            return run(list(argv), facts=facts)
+            try:
+                return run(list(argv), facts=facts)
+            except Exception:
+                interrupts.check()  # an error DuckDB made of a Ctrl-C is still the Ctrl-C
+                raise
     except (ParamError, WarehouseMissing) as exc:
         print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
