@@ -357,3 +357,31 @@ def test_disclosure_scan_knows_the_instruments_own_columns(tmp_path):
         (found,) = disclosure.scan_html(ids, "r.html")
         assert "identifier column(s) id" in found.detail
         assert disclosure.scan_html(text, "r.html") == []
+
+
+def test_both_service_tables_show_the_hand_worked_figures(report):
+    """The service table in two parts (shares; mean score and precision): every cell of the
+    medicine row against the weighted figures worked from the raw file (``_hand``), both
+    tables carrying the same unweighted n."""
+    from bs4 import BeautifulSoup
+
+    from helpers.present import survey as ps
+
+    shares, means = ps.service_table(report("health"))  # medicine is its one service
+
+    def row(obj, label):
+        soup = BeautifulSoup(obj._repr_mimebundle_()["text/html"], "html.parser")
+        head = [th.get_text(" ", strip=True) for th in soup.thead.find_all("th")]
+        for tr in soup.tbody.find_all("tr"):
+            cells = [td.get_text(" ", strip=True) for td in tr.find_all(["th", "td"])]
+            if cells[0].lower().startswith(label):
+                return dict(zip(head, cells, strict=True))
+        raise AssertionError(f"no {label!r} row in {head}")
+
+    hand = _hand("conmedic").loc["all"]
+    a, b = row(shares, "medicine"), row(means, "medicine")
+    assert a["Satisfied (3)"] == f"{hand['satisfied']:.1%}"
+    assert a["Net satisfaction"] == f"{hand['net']:.1%}"
+    assert a["Respondents (n)"] == b["Respondents (n)"] == f"{int(hand['n']):,}"
+    assert b["Mean score (1-3)"] == f"{hand['mean']:.2f}"
+    assert "Design effect" in b and "Effective n" in b and "Design effect" not in a
