@@ -161,21 +161,14 @@ def _incomplete_periods(
 @dataclass(frozen=True)
 class PastYears:
     """What :func:`project_year_end` reads of the fiscal years before the projected one:
-    which are complete (every period reported) and their partial periods. It is the same at
-    every month of one fiscal year, so the forecast record (up to eleven projections of one
-    year) works it out once (:func:`past_years`) and passes it to each projection."""
+    which are complete (every period reported; ``complete`` holds every earlier year, in
+    order) and their partial periods. It is the same at every month of one fiscal year, so the
+    forecast record (up to eleven projections of one year) works it out once
+    (:func:`past_years`) and passes it to each projection."""
 
     fiscal_year: str
-    years: tuple[str, ...]
     complete: dict[str, bool]
     partial: frozenset[tuple[str, int]]
-
-
-def _past_year_list(alloc: pd.DataFrame, mon: pd.DataFrame, department: str, fy: str) -> list[str]:
-    years = set(_dept_rows(mon, department)["fiscal_year"]) | set(
-        _dept_rows(alloc, department)["fiscal_year"]
-    )
-    return sorted(y for y in years if y < fy)
 
 
 def past_years(
@@ -184,22 +177,21 @@ def past_years(
     department: str,
     fy: str,
     frequency: str = "monthly",
+    years: list[str] | None = None,
 ) -> PastYears:
-    """:class:`PastYears` of ``department`` for projections in fiscal year ``fy``."""
+    """:class:`PastYears` of ``department`` for projections in fiscal year ``fy``; ``years``:
+    the earlier years (default: every year of the data before ``fy``)."""
     freq = check_frequency(frequency)
     alloc = department_rows(prepare_allocations(allocations), department)
     mon = department_rows(prepare_monthly(monthly), department)
-    return _past_state(
-        alloc, mon, department, fy, _past_year_list(alloc, mon, department, fy), freq
-    )
-
-
-def _past_state(
-    alloc: pd.DataFrame, mon: pd.DataFrame, department: str, fy: str, years: list[str], freq: str
-) -> PastYears:
+    if years is None:
+        seen = set(_dept_rows(mon, department)["fiscal_year"])
+        years = sorted(
+            y for y in seen | set(_dept_rows(alloc, department)["fiscal_year"]) if y < fy
+        )
     complete = _complete_years(alloc, mon, department, years, freq)
     partial = _incomplete_periods(alloc, mon, department, years, None, freq)
-    return PastYears(fy, tuple(years), complete, frozenset(partial))
+    return PastYears(fy, complete, frozenset(partial))
 
 
 def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float], n: int = 1) -> dict:
@@ -382,8 +374,8 @@ def project_year_end(
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
     totals = _monthly_totals(mon, department, _ts(month), freq)
     years = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
-    if past is None or (past.fiscal_year, past.years) != (fy, tuple(years)):
-        past = _past_state(alloc, mon, department, fy, years, freq)
+    if past is None or (past.fiscal_year, list(past.complete)) != (fy, years):
+        past = past_years(alloc, mon, department, fy, freq, years=years)
     complete = past.complete
     # An incomplete period (some budgeted lines reported, others not) is treated like a missing
     # one: its partial total would enter the reported spending while the period's full share of
