@@ -191,3 +191,17 @@ def test_prepare_body_right_aligns_and_drops_styles():
     assert "<style" not in out
     assert '<th class="num" style="text-align: right">' in out
     assert '<td class="num" style="text-align: right">' in out
+
+
+def test_a_wide_table_keeps_a_share_of_the_page_for_its_names():
+    """Seven or more columns: the first (the names) gets a fixed share, the rest fit around
+    it, so a name is not squeezed to one word per line; a narrow table sizes every column to
+    its content as before."""
+    from helpers.publish.pdf import NAME_COLUMN_SHARE, WIDE_TABLE_COLUMNS, widen_name_columns
+
+    wide = "#table(\n    columns: 8,\n    align: (auto,),\n"
+    narrow = "#table(\n    columns: 3,\n    align: (auto,),\n"
+    assert WIDE_TABLE_COLUMNS <= 8
+    out = widen_name_columns(wide + narrow)
+    assert f"    columns: ({NAME_COLUMN_SHARE}, {', '.join(['auto'] * 7)})," in out
+    assert "    columns: 3," in out

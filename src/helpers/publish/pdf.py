@@ -201,6 +201,27 @@ def keep_short_tables_together(source: str) -> str:
     return _TABLE_FIGURE.sub(wrap, source)
 
 
+#: A table of at least this many columns gives its first column (the names) a fixed share of
+#: the page: with every column sized to its content, Typst squeezed the names of a wide table to
+#: one word per line.
+WIDE_TABLE_COLUMNS = 7
+NAME_COLUMN_SHARE = "18%"
+_COLUMNS = re.compile(r"^    columns: (\d+),$", re.M)
+
+
+def widen_name_columns(source: str) -> str:
+    """``columns: N`` of each table of :data:`WIDE_TABLE_COLUMNS` or more columns becomes
+    ``(18%, auto, ...)``: the name column keeps its share, the others fit around it."""
+
+    def widen(m: re.Match) -> str:
+        n = int(m.group(1))
+        if n < WIDE_TABLE_COLUMNS:
+            return m.group(0)
+        return f"    columns: ({NAME_COLUMN_SHARE}, {', '.join(['auto'] * (n - 1))}),"
+
+    return _COLUMNS.sub(widen, source)
+
+
 def build_typst_source(body: str, media_dir: Path) -> str:
     """Typst source of the report body (images extracted into ``media_dir``), checked complete.
 
@@ -209,7 +230,7 @@ def build_typst_source(body: str, media_dir: Path) -> str:
     prepared, _ = extract_images(prepare_body(body), media_dir)
     # Tables start at the left margin like the HTML (pandoc centres them).
     source = html_to_typst(prepared).replace("align(center)[#table(", "align(left)[#table(")
-    source = keep_short_tables_together(source)
+    source = keep_short_tables_together(widen_name_columns(source))
     want, got = count_html(prepared), count_typst(source)
     if want != got:
         raise PdfError(
