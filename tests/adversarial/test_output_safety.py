@@ -161,15 +161,17 @@ def test_published_pages_make_no_network_request_and_run_no_data_script(hostile_
             browser.close()
 
 
-def test_hostile_chart_and_table_text_render_in_html_and_pdf(tmp_path):
+@pytest.mark.parametrize("kit", ["svgplot", "matplotlib"])
+def test_hostile_chart_and_table_text_render_in_html_and_pdf(tmp_path, kit):
     """Without a kernel: display objects with hostile text (incl. a chart title and category
-    labels with mathtext specials) through the real HTML and PDF publishers."""
+    labels with mathtext specials) through the real HTML and PDF publishers, with a chart of
+    the report kit (svgplot, SVG text) and of matplotlib (PNG)."""
     import matplotlib.pyplot as plt
 
-    from helpers.present import figure, heading, key_messages, note, report_meta, table
+    from helpers.present import figure, heading, key_messages, note, report_meta, svgplot, table
 
     df = pd.DataFrame({"District": [HOSTILE_DISTRICT, "Swat"], "Amount": [1.5, 2.0]})
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots() if kit == "svgplot" else plt.subplots()
     ax.barh(df["District"], df["Amount"])
     ax.set_title(f"Spending {HOSTILE}")
     ax.set_xlabel("Amount (PKR million)")
@@ -199,3 +201,7 @@ def test_hostile_chart_and_table_text_render_in_html_and_pdf(tmp_path):
     for prefix in ("Message", "Section", "Caption", "Note"):
         assert _squash(f"{prefix} {HOSTILE}") in pdf, prefix
     assert _squash(HOSTILE_DISTRICT) in pdf
+    if kit == "svgplot":  # the chart's own text is text in the SVG and in the PDF
+        svg = objects[-1].data.decode("utf-8")
+        assert "<script" not in svg.lower() and f"Spending {HOSTILE}" not in svg  # escaped
+        assert _squash(f"Spending {HOSTILE}") in pdf

@@ -11,10 +11,8 @@ import math
 import textwrap
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from helpers import profile
 from helpers.analysis.budget import (
@@ -42,7 +40,7 @@ from helpers.data.calendar import (
     fy_start_name,
     month_label,
 )
-from helpers.present import wording
+from helpers.present import svgplot, wording
 from helpers.present.display import Page, figure, headline, key_messages, note, records, table
 from helpers.present.theme import (
     PALETTE,
@@ -1323,7 +1321,9 @@ def _fy_axis(ax) -> None:
 
 
 def _pkr_axis(ax, axis: str = "y") -> None:
-    fmt = FuncFormatter(lambda v, _p: f"{v:,.0f}")
+    def fmt(v, _pos=None):
+        return f"{v:,.0f}"
+
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
@@ -1350,7 +1350,7 @@ def annual_chart(report: ExecutionReport) -> figure | note:
     x = np.arange(len(years))
     done = tr["status"].eq("reported").to_numpy()
     executed = tr["expenditure"].where(done)
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = svgplot.subplots(figsize=(8, 4.2))
     ax.bar(x - 0.2, tr["budget_estimate"], width=0.4, color=PALETTE[5], label="Approved (BE)")
     ax.bar(x + 0.2, executed.fillna(0), width=0.4, color=PALETTE[0], label="Executed")
     for xi, v, util, ok in zip(x, executed, tr["cum_util_be"], done, strict=True):
@@ -1402,7 +1402,7 @@ def cumulative_chart(report: ExecutionReport) -> figure | note:
     (annual data: :func:`annual_chart`)."""
     if report.frequency == "annual":
         return annual_chart(report)
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     ax.plot([0, 12], [0, 1], color=_BENCH_COLOUR, ls=":", lw=1.5, label="Time-elapsed benchmark")
     prev = _previous(report)
     if prev:
@@ -1435,7 +1435,7 @@ def cumulative_chart(report: ExecutionReport) -> figure | note:
             zorder=5,
             label=f"{_word(report).capitalize()} missing (no data; total so far shown)",
         )
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(svgplot.percent_format())
     ax.set_ylim(bottom=0)
     _fy_axis(ax)
     ax.set_ylabel("Cumulative expenditure, % of budget estimate")
@@ -1486,7 +1486,7 @@ def monthly_chart(report: ExecutionReport) -> figure | note:
         return note("Annual data: no within-year spending to chart (see the table below).")
     if not _monthly(report):
         return _period_chart(report)
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     t = _draw_years(ax, report, 1)
     for m in t.loc[t["status"] == "missing", "fy_m"]:
         ax.annotate(
@@ -1522,7 +1522,7 @@ def monthly_chart(report: ExecutionReport) -> figure | note:
 def _period_chart(report: ExecutionReport) -> figure:
     """Quarterly expenditure this year (bars) and in past years (lines), by fiscal quarter."""
     n = report.period_months
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     t = _draw_years(ax, report, n)
     for q, st in zip(t["fy_m"] // n, t["status"], strict=True):
         if st in ("missing", "awaited"):
@@ -1564,7 +1564,7 @@ def components_chart(report: ExecutionReport) -> figure:
     p = report.position.loc[report.position["scope"] != "current"].iloc[::-1]
     labels = [scope_labels()[s].split(" (")[0] for s in p["scope"]]
     y = np.arange(len(p))
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     ax.barh(
         y + 0.2, p["util_be"].fillna(0), height=0.4, color=PALETTE[0], label="% of budget estimate"
     )
@@ -1591,7 +1591,7 @@ def components_chart(report: ExecutionReport) -> figure:
         )
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_major_formatter(svgplot.percent_format())
     ax.set_xlabel("Cumulative expenditure, % of the named denominator")
     ax.set_title(
         "Salary, non-salary and development: executed as % of approved"
@@ -1615,7 +1615,7 @@ def object_class_chart(report: ExecutionReport) -> figure:
         f"{c} {textwrap.shorten(lab, 34, placeholder='...')}"
         for c, lab in zip(o["object_class"], o["label"], strict=True)
     ]
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.42 * len(o) + 1.2)))
+    fig, ax = svgplot.subplots(figsize=(8, max(3.0, 0.42 * len(o) + 1.2)))
     colours = [
         STATUS_COLOURS["bad"] if wording.ok(g) and g < -report.underspend_margin else PALETTE[0]
         for g in o["gap_be"]
@@ -1639,7 +1639,7 @@ def object_class_chart(report: ExecutionReport) -> figure:
                 va="center",
                 fontsize=8,
             )
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_major_formatter(svgplot.percent_format())
     ax.set_xlabel("Cumulative expenditure, % of budget estimate")
     ax.set_title(
         "Spending by object class: executed as % of approved"
@@ -1666,7 +1666,7 @@ def projection_chart(report: ExecutionReport) -> figure | note:
             "Annual data: no within-year projection; the chart above shows each year's outturn."
         )
     p = report.projection
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     prev = _previous(report)
     if prev:
         t = _year_trend(report, prev)

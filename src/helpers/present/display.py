@@ -268,9 +268,9 @@ def literal_text(fig) -> None:
         text.set_parse_math(False)
 
 
-# Charts are PNG at 110 dpi, drawn once. SVG (``render_svg``, ``figure(..., fmt="svg")``) is
-# sharper, but vector charts make each PDF page a long drawing that the disclosure gate's PDF
-# text extraction reads about three times more slowly, and the HTML pages larger.
+# The report charts are svgplot figures (SVG text, drawn in milliseconds). A matplotlib figure
+# (an analyst's own chart) is PNG at 110 dpi, drawn once; ``figure(..., fmt="svg")`` makes it
+# SVG with glyph outlines, which are larger and slower to publish.
 FIGURE_DPI = 110
 _SVG_SIZE = re.compile(r'<svg\b[^>]*?\swidth="([0-9.]+)pt" height="([0-9.]+)pt"')
 
@@ -352,18 +352,27 @@ FIGURE_FORMAT = "png"
 
 
 class figure(_Display):  # noqa: N801
-    """A matplotlib figure embedded as a data URI image (PNG unless ``fmt='svg'``) with a title
-    and alt text; closes the figure. ``data`` holds the image bytes, ``mime`` their type."""
+    """A chart embedded as a data URI image with a title and alt text. ``data`` holds the image
+    bytes, ``mime`` their type.
+
+    ``fig`` is an :mod:`svgplot` figure (the report charts: SVG, drawn in milliseconds) or a
+    matplotlib figure (PNG unless ``fmt='svg'``; closed once drawn).
+    """
 
     def __init__(self, fig, alt: str, caption: str | None = None, fmt: str | None = None):
-        import matplotlib.pyplot as plt
+        from helpers.present import svgplot
 
-        render, self.mime = _RENDER[fmt or FIGURE_FORMAT]
-        literal_text(fig)
-        try:
-            self.data = render(fig)
-        finally:
-            plt.close(fig)
+        if isinstance(fig, svgplot.Figure):
+            self.data, self.mime = fig.svg(), "image/svg+xml"
+        else:
+            import matplotlib.pyplot as plt
+
+            render, self.mime = _RENDER[fmt or FIGURE_FORMAT]
+            literal_text(fig)
+            try:
+                self.data = render(fig)
+            finally:
+                plt.close(fig)
         b64 = base64.b64encode(self.data).decode("ascii")
         cap = f"<figcaption>{_esc(caption)}</figcaption>" if caption else ""
         self.html = (

@@ -12,7 +12,6 @@ import functools
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
@@ -20,7 +19,7 @@ from helpers import profile
 from helpers.analysis import pse
 from helpers.analysis.pse import PseAssessment
 from helpers.data.calendar import month_label
-from helpers.present import wording
+from helpers.present import svgplot, wording
 from helpers.present.display import (
     Page,
     figure,
@@ -162,7 +161,7 @@ def _quarter_ticks(ax, quarters: Sequence[pd.Timestamp]) -> None:
         labels.append(f"{quarter}\n{fy[2:]}")
     ax.set_xticklabels(labels)
     ax.set_xlabel("Fiscal quarter (fiscal year)")
-    ax.yaxis.set_major_formatter(mticker.FuncFormatter(_axis_number))
+    ax.yaxis.set_major_formatter(_axis_number)
 
 
 def _thresholds(a: PseAssessment, metric: str) -> list[tuple[float, str, str]]:
@@ -743,7 +742,7 @@ def _entity_trend(
         return note(
             f"No {what} to chart: no entity has a usable return in the last {len(qs)} quarters."
         )
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     x = np.arange(len(qs))
     if wide.shape[1] <= _MAX_LINES:
         for i, name in enumerate(wide.columns):
@@ -826,8 +825,11 @@ def _totals_lines(
         return note(
             f"No returns in the last {len(qs)} quarters: nothing to chart for {title.lower()}."
         )
-    fig, axes = plt.subplots(1, len(columns), figsize=(8 if len(columns) == 1 else 11, 4.2))
-    axes = np.atleast_1d(axes)
+    if len(columns) == 1:
+        fig, ax = svgplot.subplots()
+        axes = [ax]
+    else:  # side by side: matplotlib (svgplot draws one axes)
+        fig, axes = plt.subplots(1, len(columns), figsize=(11, 4.2))
     x = np.arange(len(qs))
     labels = {
         "grants_received": f"Grants received in the quarter ({money_label()})",
@@ -893,7 +895,7 @@ def rating_chart(a: PseAssessment, department_names: Mapping[str, str]) -> figur
         return note("No entities to chart.")
     counts = counts.sort_values(["High", "Total"], ascending=True)
     labels = [_dept_name(d, department_names) for d in counts["department"]]
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.35 * len(counts) + 1.2)))
+    fig, ax = svgplot.subplots(figsize=(8, max(2.5, 0.35 * len(counts) + 1.2)))
     left = np.zeros(len(counts))
     for rating in pse.RATINGS:
         vals = counts[rating].to_numpy(dtype=float)
@@ -922,7 +924,7 @@ def compliance_chart(a: PseAssessment, department_names: Mapping[str, str]) -> f
         return note("No returns were due in the period.")
     comp = comp.sort_values("on_time_rate")
     labels = [_dept_name(d, department_names) for d in comp["department"]]
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.35 * len(comp) + 1.2)))
+    fig, ax = svgplot.subplots(figsize=(8, max(2.5, 0.35 * len(comp) + 1.2)))
     left = np.zeros(len(comp))
     for status in (pse.ON_TIME, pse.LATE, pse.UNKNOWN_DATE, pse.MISSING):
         vals = (comp[status] / comp["due"]).to_numpy(dtype=float) * 100

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.figure import Figure
 
 from helpers import profile
 from helpers.analysis.stocktake import (
@@ -31,7 +28,7 @@ from helpers.analysis.stocktake import (
     load_config,
 )
 from helpers.data.calendar import fiscal_year, month_label
-from helpers.present import wording
+from helpers.present import svgplot, wording
 from helpers.present.display import (
     Page,
     figure,
@@ -718,10 +715,7 @@ def rollup_table(pack: StocktakePack) -> pd.DataFrame:
 
 
 def _month_axis(ax) -> None:
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=10))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
-    for label in ax.get_xticklabels():
-        label.set_rotation(0)
+    ax.set_xdates("%b %Y")
 
 
 def _unit_label(unit: str) -> str:
@@ -734,13 +728,13 @@ def _unit_label(unit: str) -> str:
     return unit[:1].upper() + unit[1:]
 
 
-def trajectory_chart(pack: StocktakePack, target_id: str) -> Figure:
+def trajectory_chart(pack: StocktakePack, target_id: str) -> svgplot.Figure:
     """Trajectory (planned), actuals (gaps left open), projection band and target marker."""
     t = _target(pack, target_id)
     plan = pack.plans[target_id]
     series = pack.series[target_id]
     proj = pack.projections[target_id]
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     ax.plot(
         plan["month"],
         plan["planned"],
@@ -804,14 +798,14 @@ def trajectory_chart(pack: StocktakePack, target_id: str) -> Figure:
     return fig
 
 
-def district_chart(pack: StocktakePack, target_id: str) -> Figure:
+def district_chart(pack: StocktakePack, target_id: str) -> svgplot.Figure:
     """Horizontal bars of the latest actual by district, with the department-wide value."""
     t = _target(pack, target_id)
     d = pack.districts.get(target_id)
     if d is None or d.empty:
         raise ValueError(f"{target_id}: no district data to chart")
     d = d.iloc[::-1]  # best at the top
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.24 * len(d) + 1.2)))
+    fig, ax = svgplot.subplots(figsize=(8, max(3.0, 0.24 * len(d) + 1.2)))
     ax.barh(d["district"], d["actual"], color=PALETTE[0])
     dept = d["department_value"].iloc[0]
     if not _missing(dept):
@@ -837,10 +831,10 @@ def district_chart(pack: StocktakePack, target_id: str) -> Figure:
     return fig
 
 
-def completion_chart(pack: StocktakePack) -> Figure:
+def completion_chart(pack: StocktakePack) -> svgplot.Figure:
     """Milestone completion rate over the last twelve months (% of milestones due by then)."""
     c = pack.completion
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = svgplot.subplots(figsize=(8, 3.6))
     ax.plot(
         c["month"],
         c["completion_rate"] * 100,
