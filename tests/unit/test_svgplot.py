@@ -156,3 +156,38 @@ def test_the_same_chart_gives_the_same_bytes_and_a_figure_embeds_it():
     )
     root = ET.fromstring(out.data)
     assert (root.get("width"), root.get("height")) == ("880px", "462px")  # 8 x 4.2 in at 110 dpi
+
+
+def _plot_box(fig) -> tuple[float, float, float, float]:
+    r = _root(fig).find(f"{NS}defs/{NS}clipPath/{NS}rect")
+    return tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+
+
+def test_a_log_axis_puts_1_halfway_between_a_half_and_2():
+    fig, ax = svgplot.subplots()
+    ax.set_xscale("log")
+    ax.errorbar([1.0], [0.0], xerr=[[0.5], [1.0]], ecolor="#000000", capsize=0)
+    ax.set_xlim(0.5, 2.0)
+    ax.set_xticks([0.5, 1, 2], ["0.5", "1", "2"])
+    x, _, w, _ = _plot_box(fig)
+    bar = next(p.get("d") for p in _root(fig).iter(f"{NS}path") if p.get("stroke") == "#000000")
+    lo, hi = (float(v) for v in re.match(r"M([\d.]+),[\d.]+H([\d.]+)", bar).groups())
+    assert lo == pytest.approx(x, abs=0.01) and hi == pytest.approx(x + w, abs=0.01)
+    ticks = {t.text: float(t.get("x")) for t in _root(fig).iter(f"{NS}text") if t.text in "0.5 1 2"}
+    assert ticks["1"] == pytest.approx(x + w / 2, abs=0.01)  # log10(1) is halfway
+
+
+def test_a_map_keeps_its_shape_and_hatches_what_is_not_published():
+    fig, ax = svgplot.subplots(figsize=(6.4, 6.6))
+    wide = [(0, 0), (2, 0), (2, 1), (0, 1)]  # twice as wide as high
+    ax.add_polygons([wide], "#123456")
+    ax.add_polygons([[(0, 1), (1, 1), (1, 2), (0, 2)]], "#D9D9D9", hatch="///")
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    fig.colorbar(["#000000", "#ffffff"], 0, 100, label="Satisfied (%)")
+    _, _, w, h = _plot_box(fig)
+    # x runs 0..2 and y 0..2 (with margins, the same on both): a square plot area
+    assert w == pytest.approx(h, rel=1e-6)
+    svg = fig.svg().decode()
+    assert 'fill="url(#hatch-lines)"' in svg and 'id="hatch-lines"' in svg
+    assert "Satisfied (%)" in _texts(fig) and "100" in _texts(fig)

@@ -12,13 +12,10 @@ import functools
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.collections import PatchCollection
-from matplotlib.colors import Normalize
-from matplotlib.patches import Patch, Polygon
-from matplotlib.ticker import NullFormatter
+from matplotlib.colors import to_hex
 
 from helpers import profile
 from helpers.analysis.survey import (
@@ -31,7 +28,7 @@ from helpers.analysis.survey import (
 )
 from helpers.data import survey_instrument
 from helpers.data.calendar import as_month, month_label
-from helpers.present import wording
+from helpers.present import svgplot, wording
 from helpers.present.display import (
     Page,
     figure,
@@ -614,66 +611,52 @@ def district_map(results: SurveyResults, geojson: Path | None = None) -> list:
         return []
     d = results.districts.set_index("pcode")
     # Sized to the map (equal aspect): a larger figure only adds white space around it.
-    fig, ax = plt.subplots(figsize=(6.4, 6.6))
+    fig, ax = svgplot.subplots(figsize=(6.4, 6.6))
     values = d["estimate"] * 100
     vmin = float(np.floor(values.min() / 5) * 5) if values.notna().any() else 0.0
     vmax = float(np.ceil(values.max() / 5) * 5) if values.notna().any() else 100.0
     if vmax <= vmin:
         vmax = vmin + 5
-    norm_ = Normalize(vmin=vmin, vmax=vmax)
-    cmap = plt.get_cmap(MAP_CMAP)
+    cmap = matplotlib.colormaps[MAP_CMAP]
     pub, sup, nots = [], [], []
-    pub_vals = []
+    pub_colours = []
     surveyed = d["surveyed"] if "surveyed" in d.columns else pd.Series(True, index=d.index)
     for pcode, rings in _load_polygons(geojson):
         v = values.get(pcode, np.nan)
         for ring in rings:
-            poly = Polygon(ring, closed=True)
             if pd.isna(v) and not bool(surveyed.get(pcode, False)):
-                nots.append(poly)
+                nots.append(ring)
             elif pd.isna(v):
-                sup.append(poly)
+                sup.append(ring)
             else:
-                pub.append(poly)
-                pub_vals.append(v)
+                pub.append(ring)
+                pub_colours.append(to_hex(cmap((v - vmin) / (vmax - vmin))))
     if pub:
-        pc = PatchCollection(pub, cmap=cmap, norm=norm_, edgecolor="white", linewidth=0.6)
-        pc.set_array(np.asarray(pub_vals))
-        ax.add_collection(pc)
-        cb = fig.colorbar(pc, ax=ax, shrink=0.6, pad=0.02)
-        cb.set_label(f"Satisfied (% rating {_scale(results).satisfied_text})")
+        ax.add_polygons(pub, pub_colours, edgecolor="white", linewidth=0.6)
+        fig.colorbar(
+            [to_hex(cmap(f)) for f in np.linspace(0, 1, 11)],
+            vmin,
+            vmax,
+            label=f"Satisfied (% rating {_scale(results).satisfied_text})",
+        )
     if sup:
-        ax.add_collection(
-            PatchCollection(
-                sup, facecolor=SUPPRESSED_COLOUR, edgecolor="white", hatch="///", linewidth=0.6
-            )
-        )
+        ax.add_polygons(sup, SUPPRESSED_COLOUR, edgecolor="white", linewidth=0.6, hatch="///")
     if nots:
-        ax.add_collection(
-            PatchCollection(nots, facecolor="white", edgecolor="#9CA3AF", hatch="..", linewidth=0.6)
-        )
-    ax.autoscale_view()
+        ax.add_polygons(nots, "white", edgecolor="#9CA3AF", linewidth=0.6, hatch="..")
     ax.set_aspect("equal")
     ax.set_axis_off()
-    # A figure title: the map's axes are narrower than the figure (equal aspect), and an axes
-    # title wider than them would be cut at the figure's edge.
-    fig.suptitle(
-        f"Satisfaction with department services by {_unit()}, {month_label(results.wave)}",
-        fontsize=plt.rcParams["axes.titlesize"],
-        fontweight=plt.rcParams["axes.titleweight"],
-    )
+    # A figure title: the map's axes are narrower than the figure (equal aspect).
+    fig.suptitle(f"Satisfaction with department services by {_unit()}, {month_label(results.wave)}")
     handles = [
-        Patch(
-            facecolor=SUPPRESSED_COLOUR,
+        svgplot.patch(
+            f"Suppressed (fewer than {results.min_n} ratings)",
+            SUPPRESSED_COLOUR,
             hatch="///",
             edgecolor="#888888",
-            label=f"Suppressed (fewer than {results.min_n} ratings)",
         )
     ]
     if nots:
-        handles.append(
-            Patch(facecolor="white", hatch="..", edgecolor="#9CA3AF", label="Not surveyed")
-        )
+        handles.append(svgplot.patch("Not surveyed", "white", hatch="..", edgecolor="#9CA3AF"))
     ax.legend(handles=handles, loc="lower left", frameon=False, fontsize=9)
     lowest = results.districts[results.districts["estimate"].notna()].nsmallest(2, "estimate")
     alt = (
@@ -696,7 +679,7 @@ def district_chart(results: SurveyResults) -> list:
     d = results.districts[results.districts["estimate"].notna()].sort_values("estimate")
     if d.empty:
         return [note(f"No {_unit()} has enough ratings to publish a {_unit()} estimate.")]
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.26 * len(d) + 1)))
+    fig, ax = svgplot.subplots(figsize=(8, max(3.0, 0.26 * len(d) + 1)))
     y = np.arange(len(d))
     colours = np.where(
         d["below_province"],
@@ -737,7 +720,7 @@ def drivers_chart(results: SurveyResults) -> list:
         return []
     d = results.drivers.assign(_k=results.drivers["kind"].eq("attribute"))
     d = d.sort_values(["_k", "odds_ratio"], ascending=[True, True]).reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(d) + 1.2))
+    fig, ax = svgplot.subplots(figsize=(8, 0.45 * len(d) + 1.2))
     y = np.arange(len(d))
     colours = [PALETTE[0] if k == "attribute" else PALETTE[1] for k in d["kind"]]
     ax.errorbar(
@@ -754,14 +737,13 @@ def drivers_chart(results: SurveyResults) -> list:
     lo, hi = float(d["or_low"].min()), float(d["or_high"].max())
     ticks = [t for t in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20) if lo / 1.2 <= t <= hi * 1.2]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(y, [_driver_label(r) for _, r in d.iterrows()])
     ax.set_xlabel("Odds ratio of being satisfied (log scale; above 1 = more likely satisfied)")
     ax.set_title("What drives satisfaction")
     ax.legend(
         handles=[
-            Patch(color=PALETTE[0], label="Service attribute"),
-            Patch(color=PALETTE[1], label="Respondent group"),
+            svgplot.patch("Service attribute", PALETTE[0]),
+            svgplot.patch("Respondent group", PALETTE[1]),
         ],
         loc="lower right",
         frameon=False,
@@ -779,7 +761,7 @@ def service_chart(results: SurveyResults) -> list:
     s = e[(e["measure"] == "satisfied") & (e["service"] != "all") & e["estimate"].notna()]
     if s.empty:
         return []
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(s) + 1.5))
+    fig, ax = svgplot.subplots(figsize=(8, 0.6 * len(s) + 1.5))
     y = np.arange(len(s))
     ax.barh(
         y,
@@ -803,7 +785,7 @@ def trend_chart(results: SurveyResults) -> list:
         return []
     t = results.trend
     svcs = results.services["service"].tolist()
-    fig, ax = plt.subplots()
+    fig, ax = svgplot.subplots()
     for i, svc in enumerate(svcs):
         part = t[t["service"] == svc].sort_values("wave")
         if part["estimate"].notna().sum() == 0:

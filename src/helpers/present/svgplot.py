@@ -59,6 +59,14 @@ _DASHES = {
     "-.": (6.4, 1.6, 1.0, 1.6),
     "dashdot": (6.4, 1.6, 1.0, 1.6),
 }
+# Hatches drawn over a fill (matplotlib's '///' and '..'), as SVG patterns.
+_HATCH_IDS = {"///": "hatch-lines", "..": "hatch-dots"}
+_HATCH_DEFS = (
+    '<pattern id="hatch-lines" patternUnits="userSpaceOnUse" width="5" height="5">'
+    '<path d="M-1,1L1,-1M0,5L5,0M4,6L6,4" stroke="#6B7280" stroke-width="0.6"/></pattern>'
+    '<pattern id="hatch-dots" patternUnits="userSpaceOnUse" width="4" height="4">'
+    '<circle cx="2" cy="2" r="0.6" fill="#6B7280"/></pattern>'
+)
 _LOCS = {
     "upper right": (1.0, 1.0),
     "upper left": (0.0, 1.0),
@@ -238,6 +246,14 @@ class Axis:
         self.label = ""
         self.labelsize = TICK_SIZE
         self.sticky: set[float] = set()
+        self.log = False
+
+    def t(self, v: Any) -> Any:
+        """Values on the axis's scale (log10 on a log axis)."""
+        if not self.log:
+            return v
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(np.where(np.asarray(v, dtype=float) > 0, v, np.nan))
 
     def set_major_formatter(self, fmt: Callable[..., Any]) -> None:
         """How tick labels are written: ``fmt(value, position)``, as a matplotlib formatter
@@ -254,7 +270,10 @@ class Axes:
         self.xaxis, self.yaxis = Axis(), Axis()
         self.title = ""
         self._legend: dict[str, Any] | None = None
+        self._handles: list[_Item] | None = None
         self._colour_cycle = 0
+        self.axis_on = True
+        self.equal_aspect = False
 
     # -- data in ------------------------------------------------------------------------
     def _x(self, v: Any, axis: Axis | None = None) -> np.ndarray:
@@ -305,10 +324,13 @@ class Axes:
         self._add(_Item("bars", xs, h, {"base": b, "size": width, "colours": colours,
                                         "alpha": alpha, "vertical": True}, label))  # fmt: skip
 
-    def barh(self, y, width, height=0.8, left=None, color=None, alpha=1.0, label=None):
+    def barh(self, y, width, height=0.8, left=None, color=None, alpha=1.0, label=None,
+             xerr=None, error_kw=None):  # fmt: skip
         """Horizontal bars centred on ``y`` (numbers or category labels, the first at the
-        bottom) from ``left`` (0)."""
+        bottom) from ``left`` (0), with error bars ``xerr`` (``error_kw``: ecolor, capsize)."""
         ys, w = self._x(y, self.yaxis), _values(width)
+        if xerr is not None:
+            self.errorbar(w, ys, xerr=xerr, **(error_kw or {}))
         b = np.zeros(len(ys)) if left is None else _values(left) * np.ones(len(ys))
         colours = _colours(color, len(ys)) or [self._next_colour()] * len(ys)
         self.xaxis.sticky.add(0.0)
@@ -316,13 +338,19 @@ class Axes:
                                         "alpha": alpha, "vertical": False}, label))  # fmt: skip
 
     def scatter(self, x, y, s=36.0, marker="o", color=None, facecolors=None, edgecolors=None,
-                zorder=2.0, label=None, alpha=1.0):  # fmt: skip
-        """Markers of area ``s`` (points squared)."""
-        face = _colour(facecolors if facecolors is not None else color or self._next_colour())
-        edge = _colour(edgecolors) if edgecolors is not None else face
-        style = {"marker": marker, "msize": math.sqrt(s), "face": face, "edge": edge,
+                zorder=2.0, label=None, alpha=1.0, c=None):  # fmt: skip
+        """Markers of area ``s`` (points squared); ``c``: one colour per point."""
+        xs = self._x(x)
+        if c is not None and not isinstance(c, str):
+            faces = [_colour(v) for v in c]
+        else:
+            one = facecolors if facecolors is not None else c or color or self._next_colour()
+            faces = [_colour(one)] * len(xs)
+        edges = [_colour(edgecolors)] * len(xs) if edgecolors is not None else faces
+        style = {"marker": marker, "msize": math.sqrt(s), "face": faces[0] if faces else "none",
+                 "edge": edges[0] if edges else "none", "faces": faces, "edges": edges,
                  "alpha": alpha}  # fmt: skip
-        self._add(_Item("points", self._x(x), _values(y), style, label, zorder))
+        self._add(_Item("points", xs, _values(y), style, label, zorder))
 
     def fill_between(self, x, y1, y2, color=None, alpha=1.0, linewidth=0, label=None):
         """The band between ``y1`` and ``y2`` (NaN splits it)."""
@@ -375,14 +403,47 @@ class Axes:
                  "coords": coords}  # fmt: skip
         self._add(_Item("text", np.array([x]), np.array([y]), style, None, 6.0))
 
-    def errorbar(self, x, y, yerr, color=None, capsize=3.0, linewidth=None, **_ignored):
-        """Vertical error bars: ``yerr`` is ``[[below...], [above...]]`` or one spread."""
-        xs, ys = self._x(x), _values(y)
-        err = np.asarray(yerr, dtype=float)
+    def errorbar(self, x, y, yerr=None, xerr=None, color=None, ecolor=None, capsize=3.0,
+                 linewidth=None, elinewidth=None, **_ignored):  # fmt: skip
+        """Error bars, vertical (``yerr``) or horizontal (``xerr``): ``[[below...],
+        [above...]]`` or one spread. No markers (``fmt='none'``); draw them with ``scatter``."""
+        xs, ys = self._x(x), self._x(y, self.yaxis)
+        vertical = xerr is None
+        centre = ys if vertical else xs
+        err = np.asarray(yerr if vertical else xerr, dtype=float)
         below, above = (err[0], err[1]) if err.ndim == 2 else (err, err)
-        style = {"color": _colour(color or self._next_colour()), "cap": capsize,
-                 "width": linewidth or LINE_WIDTH, "lo": ys - below, "hi": ys + above}  # fmt: skip
+        style = {"color": _colour(ecolor or color or self._next_colour()), "cap": capsize,
+                 "width": elinewidth or linewidth or LINE_WIDTH, "lo": centre - below,
+                 "hi": centre + above, "vertical": vertical}  # fmt: skip
         self._add(_Item("errorbar", xs, ys, style, None, 3.0))
+
+    def text(self, x, y, s, fontsize=LABEL_SIZE, ha="left", va="baseline", color=None) -> None:
+        """``s`` at data point (x, y)."""
+        self.annotate(s, (x, y), fontsize=fontsize, ha=ha, va=va, color=color)
+
+    def add_polygons(self, rings, facecolors, edgecolor="#ffffff", linewidth=0.6,
+                     hatch=None) -> None:  # fmt: skip
+        """Filled polygons (x-y rings, e.g. longitude-latitude), one colour each or one for
+        all; ``hatch`` '///' (diagonal lines) or '..' (dots) over the fill."""
+        rings = [np.asarray(r, dtype=float) for r in rings]
+        faces = _colours(facecolors, len(rings)) or [self._next_colour()] * len(rings)
+        xs = np.concatenate([r[:, 0] for r in rings]) if rings else np.array([])
+        ys = np.concatenate([r[:, 1] for r in rings]) if rings else np.array([])
+        style = {"rings": rings, "faces": faces, "edge": _colour(edgecolor),
+                 "width": linewidth, "hatch": hatch}  # fmt: skip
+        self._add(_Item("polygons", xs, ys, style, None, 1.0))
+
+    def set_aspect(self, aspect: str) -> None:
+        """'equal': one unit of x is as long as one of y (a map)."""
+        self.equal_aspect = aspect == "equal"
+
+    def set_axis_off(self) -> None:
+        """No grid, spines, ticks or axis labels (a map)."""
+        self.axis_on = False
+
+    def set_xscale(self, scale: str) -> None:
+        """'log' or 'linear'."""
+        self.xaxis.log = scale == "log"
 
     # -- axes ---------------------------------------------------------------------------
     def set_title(self, title: str, **_ignored) -> None:
@@ -403,11 +464,15 @@ class Axes:
     def get_ylabel(self) -> str:
         return self.yaxis.label
 
-    def set_xticks(self, ticks) -> None:
+    def set_xticks(self, ticks, labels=None) -> None:
         self.xaxis.ticks = list(self._x(ticks))
+        if labels is not None:
+            self.set_xticklabels(labels)
 
-    def set_yticks(self, ticks) -> None:
+    def set_yticks(self, ticks, labels=None) -> None:
         self.yaxis.ticks = list(self._x(ticks, self.yaxis))
+        if labels is not None:
+            self.set_yticklabels(labels)
 
     def set_xticklabels(self, labels, rotation=0, ha=None, **_ignored) -> None:
         self.xaxis.ticklabels, self.xaxis.rotation = [str(s) for s in labels], float(rotation)
@@ -430,7 +495,10 @@ class Axes:
             if axis in (name, "both") and labelsize:
                 ax.labelsize = float(labelsize)
 
-    def legend(self, loc="best", fontsize=10.0, frameon=True, bbox_to_anchor=None) -> None:
+    def legend(self, loc="best", fontsize=10.0, frameon=True, bbox_to_anchor=None,
+               handles=None) -> None:  # fmt: skip
+        """A legend of the labelled items, or of ``handles`` (:func:`patch` keys)."""
+        self._handles = list(handles) if handles is not None else None
         self._legend = {"loc": loc, "size": float(fontsize), "frame": frameon,
                         "outside": bbox_to_anchor is not None and bbox_to_anchor[0] >= 1.0}  # fmt: skip
 
@@ -464,6 +532,19 @@ class Figure:
     def __init__(self, figsize: tuple[float, float] = (8.0, 4.2)) -> None:
         self.width, self.height = figsize[0] * 72.0, figsize[1] * 72.0
         self.axes = [Axes(self)]
+        self.title = ""
+        self.colour_bar: dict[str, Any] | None = None
+
+    def suptitle(self, title: str, **_ignored) -> None:
+        """A title centred on the figure (not on the axes: a map is narrower than it)."""
+        self.title = str(title)
+
+    def colorbar(self, colours: Sequence[str], vmin: float, vmax: float, label: str = "",
+                 fmt: Callable[[float], str] | None = None) -> None:  # fmt: skip
+        """A vertical colour bar right of the axes: ``colours`` from ``vmin`` (bottom) to
+        ``vmax`` (top), evenly spaced; ticks at round values."""
+        self.colour_bar = {"colours": list(colours), "vmin": float(vmin), "vmax": float(vmax),
+                           "label": label, "format": fmt or (lambda v: f"{v:g}")}  # fmt: skip
 
     def svg(self) -> bytes:
         return _Renderer(self).render().encode("utf-8")
@@ -498,12 +579,15 @@ class _Renderer:
             elif it.kind in ("vline", "vspan") and which == "x":
                 vals.append(it.x)
             elif it.kind == "errorbar":
-                vals.append(
-                    it.x if which == "x" else np.concatenate([it.style["lo"], it.style["hi"]])
-                )
-        flat = np.concatenate(vals) if vals else np.array([])
-        flat = flat[np.isfinite(flat)]
+                along = (which == "y") == it.style["vertical"]
+                spread = np.concatenate([it.style["lo"], it.style["hi"]])
+                vals.append(spread if along else (it.x if which == "x" else it.y))
+            elif it.kind == "polygons":
+                vals.append(it.x if which == "x" else it.y)
         axis = ax.xaxis if which == "x" else ax.yaxis
+        flat = np.concatenate(vals) if vals else np.array([])
+        flat = np.asarray(axis.t(flat), dtype=float)
+        flat = flat[np.isfinite(flat)]
         if axis.categories:
             flat = np.concatenate([flat, [0.0, len(axis.categories) - 1.0]])
         if not len(flat):
@@ -519,22 +603,25 @@ class _Renderer:
         mlo = lo if any(abs(s - lo) < 1e-12 for s in axis.sticky) else lo - MARGIN * span
         mhi = hi if any(abs(s - hi) < 1e-12 for s in axis.sticky) else hi + MARGIN * span
         if axis.lim[0] is not None:
-            mlo = axis.lim[0]
+            mlo = float(axis.t(axis.lim[0]))
         if axis.lim[1] is not None:
-            mhi = axis.lim[1]
+            mhi = float(axis.t(axis.lim[1]))
         if mhi <= mlo:
             mhi = mlo + 1.0
         return mlo, mhi
 
     def _ticks(self, axis: Axis, lo: float, hi: float, length: float, along_x: bool):
         if axis.ticks is not None:
-            ticks = [t for t in axis.ticks if lo - 1e-9 <= t <= hi + 1e-9]
+            ticks = [t for t in axis.ticks if lo - 1e-9 <= axis.t(t) <= hi + 1e-9]
             if axis.ticklabels is not None:
                 labels = dict(zip(axis.ticks, axis.ticklabels, strict=False))
                 return ticks, [labels.get(t, "") for t in ticks]
         elif axis.categories:
             ticks = [float(i) for i in range(len(axis.categories))]
             return ticks, list(axis.categories)
+        elif axis.log:
+            ticks = [10.0**k for k in range(math.ceil(lo), math.floor(hi) + 1)]
+            return ticks, [f"{t:g}" for t in ticks]
         elif axis.dates:
             width = text_width(_date_label(lo, axis.dates), axis.labelsize) + 10
             ticks = month_ticks(lo, hi, max(2, min(10, int(length // width))))
@@ -552,18 +639,23 @@ class _Renderer:
         return ticks, [fmt(t) for t in ticks]
 
     # -- layout -------------------------------------------------------------------------
-    def render(self) -> str:
-        ax, W, H = self.ax, self.fig.width, self.fig.height
+    def _layout(self) -> tuple[list, list, list, list]:
+        """Place the plot area (``self.box``) inside the margins its text needs; returns the
+        x and y ticks and their labels."""
+        ax, fig, W, H = self.ax, self.fig, self.fig.width, self.fig.height
         x0, x1 = self._limits("x")
         y0, y1 = self._limits("y")
+        self.lims = (x0, x1, y0, y1)
+        on = ax.axis_on
         # A first guess of the plot area for the tick density; then the real margins.
-        yt, ytl = self._ticks(ax.yaxis, y0, y1, H - 70, False)
+        yt, ytl = self._ticks(ax.yaxis, y0, y1, H - 70, False) if on else ([], [])
         ytw = max((text_width(s, ax.yaxis.labelsize) for s in ytl), default=0)
-        left = PAD + (LABEL_SIZE * 1.2 + 4 if ax.yaxis.label else 0) + ytw + 4
+        left = PAD + (LABEL_SIZE * 1.2 + 4 if ax.yaxis.label and on else 0) + (ytw + 4 if on else 0)
         legend = self._legend_box()
-        right = PAD + (legend[0] + 8 if legend and ax._legend["outside"] else 0)
-        xt, xtl = self._ticks(ax.xaxis, x0, x1, W - left - right, True)
-        if xtl and not (legend and ax._legend["outside"]):
+        outside = legend is not None and ax._legend["outside"]
+        right = PAD + (legend[0] + 8 if outside else 0) + self._colorbar_width()
+        xt, xtl = self._ticks(ax.xaxis, x0, x1, W - left - right, True) if on else ([], [])
+        if xtl and not outside:
             right = max(right, text_width(xtl[-1].split("\n")[0], ax.xaxis.labelsize) / 2 + 2)
         rot = math.radians(ax.xaxis.rotation)
         xth = max(
@@ -574,11 +666,23 @@ class _Renderer:
             ),
             default=0,
         )
-        bottom = PAD + (LABEL_SIZE * 1.2 + 4 if ax.xaxis.label else 0) + xth + 4
-        top = PAD + (TITLE_SIZE * 1.2 + 6 if ax.title else 4)
-        self.box = (left, top, W - left - right, H - top - bottom)
-        self.lims = (x0, x1, y0, y1)
+        bottom = (
+            PAD + (LABEL_SIZE * 1.2 + 4 if ax.xaxis.label and on else 0) + (xth + 4 if on else 0)
+        )
+        top = PAD + (TITLE_SIZE * 1.2 + 6 if ax.title or fig.title else 4)
+        bw, bh = W - left - right, H - top - bottom
+        if ax.equal_aspect:  # shrink one side so a unit of x is as long as a unit of y
+            scale = min(bw / (x1 - x0), bh / (y1 - y0))
+            left += (bw - (x1 - x0) * scale) / 2
+            top += (bh - (y1 - y0) * scale) / 2
+            bw, bh = (x1 - x0) * scale, (y1 - y0) * scale
+        self.box = (left, top, bw, bh)
+        self.legend = legend
+        return xt, xtl, yt, ytl
 
+    def render(self) -> str:
+        ax, W, H = self.ax, self.fig.width, self.fig.height
+        xt, xtl, yt, ytl = self._layout()
         o = self.out
         o.append(
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{W / 72 * DPI:.0f}px" '
@@ -587,39 +691,82 @@ class _Renderer:
         )
         o.append(f'<rect width="{_fmt(W)}" height="{_fmt(H)}" fill="#ffffff"/>')
         bx, by, bw, bh = self.box
+        hatches = _HATCH_DEFS if any(i.style.get("hatch") for i in ax.items) or any(
+            h.style.get("hatch") for h in ax._handles or []
+        ) else ""  # fmt: skip
         o.append(
             f'<defs><clipPath id="plot"><rect x="{_fmt(bx)}" y="{_fmt(by)}" '
-            f'width="{_fmt(bw)}" height="{_fmt(bh)}"/></clipPath></defs>'
+            f'width="{_fmt(bw)}" height="{_fmt(bh)}"/></clipPath>{hatches}</defs>'
         )
-        self._grid(xt, yt)
+        if ax.axis_on:
+            self._grid(xt, yt)
         o.append('<g clip-path="url(#plot)">')
         for it in sorted((i for i in ax.items if i.kind != "text"), key=lambda i: i.z):
             getattr(self, f"_draw_{it.kind}")(it)
         o.append("</g>")
-        # spines: left and bottom (seaborn whitegrid, top and right off)
-        o.append(
-            f'<path d="M{_fmt(bx)},{_fmt(by)}V{_fmt(by + bh)}H{_fmt(bx + bw)}" '
-            f'stroke="{GRID}" stroke-width="1.25" fill="none"/>'
-        )
-        self._tick_labels(xt, xtl, yt, ytl)
+        if ax.axis_on:  # spines: left and bottom (seaborn whitegrid, top and right off)
+            o.append(
+                f'<path d="M{_fmt(bx)},{_fmt(by)}V{_fmt(by + bh)}H{_fmt(bx + bw)}" '
+                f'stroke="{GRID}" stroke-width="1.25" fill="none"/>'
+            )
+            self._tick_labels(xt, xtl, yt, ytl)
         for it in ax.items:
             if it.kind == "text":
                 self._draw_text(it)
         self._labels()
-        if legend:
-            self._draw_legend(legend)
+        self._draw_colorbar()
+        if self.legend:
+            self._draw_legend(self.legend)
         o.append("</svg>")
         return "".join(o)
+
+    # -- colour bar ---------------------------------------------------------------------
+    def _colorbar_width(self) -> float:
+        cb = self.fig.colour_bar
+        if cb is None:
+            return 0.0
+        labels = [cb["format"](t) for t in nice_ticks(cb["vmin"], cb["vmax"], 6)]
+        widest = max((text_width(s, TICK_SIZE) for s in labels), default=0)
+        return 10 + 12 + 4 + widest + 6 + LABEL_SIZE * 1.2
+
+    def _draw_colorbar(self) -> None:
+        cb = self.fig.colour_bar
+        if cb is None:
+            return
+        _, by, _, bh = self.box
+        x = self.fig.width - PAD - self._colorbar_width() + 10
+        h = bh * 0.6
+        y = by + (bh - h) / 2
+        stops = "".join(
+            f'<stop offset="{_fmt(i / (len(cb["colours"]) - 1))}" stop-color="{c}"/>'
+            for i, c in enumerate(cb["colours"])
+        )
+        self.out.append(
+            f'<defs><linearGradient id="colour-bar" x1="0" y1="1" x2="0" y2="0">{stops}'
+            f'</linearGradient></defs><rect x="{_fmt(x)}" y="{_fmt(y)}" width="12" '
+            f'height="{_fmt(h)}" fill="url(#colour-bar)"/>'
+        )
+        span = cb["vmax"] - cb["vmin"]
+        widest = 0.0
+        for t in nice_ticks(cb["vmin"], cb["vmax"], 6):
+            ty = y + h - (t - cb["vmin"]) / span * h
+            label = cb["format"](t)
+            widest = max(widest, text_width(label, TICK_SIZE))
+            self._text(label, x + 16, ty, TICK_SIZE, "left", "center")
+        if cb["label"]:
+            lx = x + 16 + widest + 6
+            size = min(LABEL_SIZE, LABEL_SIZE * h / max(text_width(cb["label"], LABEL_SIZE), 1))
+            self._text(cb["label"], lx, y + h / 2, max(size, 7.0), "center", "top", 90)
 
     def px(self, x: np.ndarray | float) -> np.ndarray | float:
         bx, _, bw, _ = self.box
         x0, x1, _, _ = self.lims
-        return bx + (np.asarray(x, dtype=float) - x0) / (x1 - x0) * bw
+        return bx + (np.asarray(self.ax.xaxis.t(x), dtype=float) - x0) / (x1 - x0) * bw
 
     def py(self, y: np.ndarray | float) -> np.ndarray | float:
         _, by, _, bh = self.box
         _, _, y0, y1 = self.lims
-        return by + bh - (np.asarray(y, dtype=float) - y0) / (y1 - y0) * bh
+        return by + bh - (np.asarray(self.ax.yaxis.t(y), dtype=float) - y0) / (y1 - y0) * bh
 
     # -- pieces -------------------------------------------------------------------------
     def _grid(self, xt, yt) -> None:
@@ -641,6 +788,11 @@ class _Renderer:
 
     def _labels(self) -> None:
         ax, (bx, by, bw, bh) = self.ax, self.box
+        if self.fig.title:
+            self._text(self.fig.title, self.fig.width / 2, PAD + TITLE_SIZE * 1.2, TITLE_SIZE,
+                       "center", "bottom", bold=True)  # fmt: skip
+        if not ax.axis_on:
+            return
         if ax.title:
             size = TITLE_SIZE
             w = text_width(ax.title, size, bold=True)
@@ -728,8 +880,9 @@ class _Renderer:
         px, py = self.px(it.x), self.py(it.y)
         ok = np.isfinite(px) & np.isfinite(py)
         s = it.style
-        for a, b in zip(px[ok], py[ok], strict=True):
-            self.out.append(_marker(s["marker"], a, b, s["msize"], s["face"], s["edge"]))
+        for i in np.flatnonzero(ok):
+            self.out.append(_marker(s["marker"], px[i], py[i], s["msize"], s["faces"][i],
+                                    s["edges"][i]))  # fmt: skip
 
     def _draw_bars(self, it: _Item) -> None:
         s = it.style
@@ -793,12 +946,37 @@ class _Renderer:
         )
 
     def _draw_errorbar(self, it: _Item) -> None:
-        s = it.style
+        s, d = it.style, ""
         cap = s["cap"]
-        for x, lo, hi in zip(self.px(it.x), self.py(s["lo"]), self.py(s["hi"]), strict=True):
-            d = f"M{_fmt(x)},{_fmt(lo)}V{_fmt(hi)}M{_fmt(x - cap)},{_fmt(lo)}h{_fmt(2 * cap)}"
-            d += f"M{_fmt(x - cap)},{_fmt(hi)}h{_fmt(2 * cap)}"
+        if s["vertical"]:
+            for x, lo, hi in zip(self.px(it.x), self.py(s["lo"]), self.py(s["hi"]), strict=True):
+                d += f"M{_fmt(x)},{_fmt(lo)}V{_fmt(hi)}"
+                if cap:
+                    d += f"M{_fmt(x - cap)},{_fmt(lo)}h{_fmt(2 * cap)}"
+                    d += f"M{_fmt(x - cap)},{_fmt(hi)}h{_fmt(2 * cap)}"
+        else:
+            for y, lo, hi in zip(self.py(it.y), self.px(s["lo"]), self.px(s["hi"]), strict=True):
+                d += f"M{_fmt(lo)},{_fmt(y)}H{_fmt(hi)}"
+                if cap:
+                    d += f"M{_fmt(lo)},{_fmt(y - cap)}v{_fmt(2 * cap)}"
+                    d += f"M{_fmt(hi)},{_fmt(y - cap)}v{_fmt(2 * cap)}"
+        if d and "nan" not in d:
             self.out.append(f'<path d="{d}" {self._stroke(s)} fill="none"/>')
+
+    def _draw_polygons(self, it: _Item) -> None:
+        s = it.style
+        fill_over = f' fill="url(#{_HATCH_IDS[s["hatch"]]})"' if s["hatch"] else ""
+        for ring, face in zip(s["rings"], s["faces"], strict=True):
+            d = "M" + "L".join(
+                f"{_fmt(a)},{_fmt(b)}"
+                for a, b in zip(self.px(ring[:, 0]), self.py(ring[:, 1]), strict=True)
+            )
+            self.out.append(
+                f'<path d="{d}Z" fill="{face}" stroke="{s["edge"]}" '
+                f'stroke-width="{_fmt(s["width"])}" stroke-linejoin="round"/>'
+            )
+            if fill_over:
+                self.out.append(f'<path d="{d}Z"{fill_over}/>')
 
     def _draw_text(self, it: _Item) -> None:
         s = it.style
@@ -812,6 +990,8 @@ class _Renderer:
 
     # -- legend -------------------------------------------------------------------------
     def _entries(self) -> list[_Item]:
+        if self.ax._handles is not None:
+            return self.ax._handles
         return [it for it in self.ax.items if it.label and not str(it.label).startswith("_")]
 
     def _legend_box(self) -> tuple[float, float] | None:
@@ -938,7 +1118,15 @@ def _key(it: _Item, x: float, y: float, w: float, h: float) -> str:
     colour = s["colours"][0] if it.kind == "bars" else s["color"]
     alpha = s.get("alpha", 1.0)
     op = f' fill-opacity="{_fmt(alpha)}"' if alpha < 1 else ""
-    return (
-        f'<rect x="{_fmt(x)}" y="{_fmt(y - h / 2)}" width="{_fmt(w)}" height="{_fmt(h)}" '
-        f'fill="{colour}"{op}/>'
-    )
+    edge = f' stroke="{s["edge"]}" stroke-width="0.6"' if s.get("edge") else ""
+    box = f'x="{_fmt(x)}" y="{_fmt(y - h / 2)}" width="{_fmt(w)}" height="{_fmt(h)}"'
+    out = f'<rect {box} fill="{colour}"{op}{edge}/>'
+    if s.get("hatch"):
+        out += f'<rect {box} fill="url(#{_HATCH_IDS[s["hatch"]]})"/>'
+    return out
+
+
+def patch(label: str, color: str, hatch: str | None = None, edgecolor: str | None = None):
+    """A legend key of a filled box (``legend(handles=[patch(...), ...])``)."""
+    style = {"color": _colour(color), "hatch": hatch, "edge": edgecolor}
+    return _Item("patch", style=style, label=label)
