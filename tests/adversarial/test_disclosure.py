@@ -148,6 +148,31 @@ def test_pdf_text_is_scanned_and_results_are_memoised(tmp_path):
     assert _kinds(again) == [("copy.pdf", "respondent_identifier")]
 
 
+def test_header_words_hyphenated_in_a_wide_pdf_table_are_read_whole(tmp_path):
+    # Typst breaks a header word too long for its column with a (soft) hyphen; the PDF text
+    # then holds the word's halves. The scan joins them again, and finds the identifier.
+    cols = [f"Measurement {i}" for i in range(11)]
+    cols.insert(5, "respondent_id")
+    header = "".join(f"<th>{c}</th>" for c in cols)
+    row = "".join(f"<td>{i}</td>" for i in range(12))
+    html = (
+        "<html><body><!-- kp-body-start --><table><thead><tr>"
+        + header
+        + f"</tr></thead><tbody><tr>{row}</tr></tbody></table><!-- kp-body-end --></body></html>"
+    )
+    pdf = tmp_path / "wide.pdf"
+    pdf_pub.render_pdf(nbformat.v4.new_notebook(), {}, pdf, html=html)
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(str(pdf))
+    raw = doc[0].get_textpage().get_text_bounded()
+    doc.close()
+    assert "\x02" in raw and raw.count("Measurement") < 11  # words broken on the page
+    assert " ".join(d.pdf_text_pages(pdf)).count("Measurement") == 11  # whole again
+    found = d.scan_pdf(pdf, "wide.pdf")
+    assert "respondent_identifier" in {f.kind for f in found}
+
+
 def test_a_prescanned_file_is_judged_from_the_memo_with_its_findings(tmp_path, monkeypatch):
     # What a worker prescans as it publishes is what the month's gate decides on: the gate
     # reads the memo (no second scan) and still blocks on the findings recorded there.

@@ -7,13 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from helpers.analysis import contracts as con
 from helpers.analysis.contracts import ContractScore
 from helpers.data.calendar import month_label, quarter_label
-from helpers.present import wording
+from helpers.present import svgplot, wording
 from helpers.present.display import Page, figure, headline, key_messages, note, table
 from helpers.present.theme import STATUS_COLOURS
 
@@ -225,7 +224,7 @@ def quarter_chart(s: ContractScore) -> figure | note:
     q = s.quarters
     if not len(q) or q["score"].isna().all():
         return note("No quarter scored yet.")
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = svgplot.subplots(figsize=(7, 3.4))
     labels = [_quarter(s, int(x)).split(" ")[0] for x in q["quarter"]]
     colours = [
         STATUS_COLOURS["good"]

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import PercentFormatter
 
 from helpers import profile
 from helpers.analysis import budget as abud
@@ -30,7 +29,7 @@ from helpers.analysis.overview import ProvinceOverview
 from helpers.data.calendar import add_months, as_month, fy_start, fy_start_name, month_label
 from helpers.present import budget as budget_view
 from helpers.present import contracts as contracts_view
-from helpers.present import wording
+from helpers.present import svgplot, wording
 from helpers.present.display import (
     Page,
     figure,
@@ -869,12 +868,11 @@ def survey_chart(ov: ProvinceOverview) -> list:
     if per.empty:
         return []
     per = per.sort_values("estimate", ascending=False)
-    fig, ax = plt.subplots(figsize=(8.5, 0.38 * len(per) + 1.6))
+    fig, ax = svgplot.subplots(figsize=(8.5, 0.38 * len(per) + 1.6))
     y = np.arange(len(per))
     err = np.vstack([per["estimate"] - per["ci_low"], per["ci_high"] - per["estimate"]]).clip(min=0)
-    ax.errorbar(
-        per["estimate"], y, xerr=err, fmt="o", color=PALETTE[0], ecolor=PALETTE[0], capsize=3
-    )
+    ax.errorbar(per["estimate"], y, xerr=err, ecolor=PALETTE[0], capsize=3)
+    ax.scatter(per["estimate"], y, color=PALETTE[0], zorder=3)
     overall = s.overall_satisfaction
     if overall is not None:
         ax.axvline(overall, color="#6B7280", linestyle="--", linewidth=1)
@@ -890,11 +888,10 @@ def survey_chart(ov: ProvinceOverview) -> list:
     ax.set_yticklabels([textwrap.fill(str(x), 40) for x in per["label"]], fontsize=8.5)
     ax.set_ylim(-0.6, len(per) - 0.1 + 0.5)
     ax.set_xlim(0, 1)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.xaxis.set_major_formatter(svgplot.percent_format())
     ax.set_xlabel("Users satisfied (rating 4 or 5 of 5), % with 95% confidence interval")
     ax.set_ylabel("Surveyed service")
-    ax.set_title(f"Satisfaction by service, {month_label(s.wave)} survey wave", loc="left")
-    fig.tight_layout()
+    ax.set_title(f"Satisfaction by service, {month_label(s.wave)} survey wave")
     low = per.iloc[-1]
     alt = (
         f"Dot chart of satisfaction for {len(per)} services: lowest {low['label']} at "

@@ -121,9 +121,10 @@ def _fmt(v: float) -> str:
 
 
 def _colour(c: Any) -> str:
-    if c is None:
+    """An SVG colour from any matplotlib colour ('#0072B2', 'white', 'k', '0.8', an RGB tuple)."""
+    if c is None or (isinstance(c, str) and c.lower() == "none"):
         return "none"
-    if isinstance(c, str):
+    if isinstance(c, str) and c.startswith("#") and len(c) == 7:
         return c
     from matplotlib.colors import to_hex
 
@@ -310,7 +311,7 @@ class Axes:
             "dash": ls or linestyle,
             "width": lw or linewidth or LINE_WIDTH,
             "marker": marker,
-            "msize": markersize or (MARKER_SIZE if marker != "." else MARKER_SIZE),
+            "msize": markersize or MARKER_SIZE,
             "alpha": alpha,
         }
         self._add(_Item("line", self._x(x), _values(y), style, label, zorder))
@@ -474,11 +475,15 @@ class Axes:
         if labels is not None:
             self.set_yticklabels(labels)
 
-    def set_xticklabels(self, labels, rotation=0, ha=None, **_ignored) -> None:
+    def set_xticklabels(self, labels, rotation=0, fontsize=None, **_ignored) -> None:
         self.xaxis.ticklabels, self.xaxis.rotation = [str(s) for s in labels], float(rotation)
+        if fontsize:
+            self.xaxis.labelsize = float(fontsize)
 
-    def set_yticklabels(self, labels, **_ignored) -> None:
+    def set_yticklabels(self, labels, fontsize=None, **_ignored) -> None:
         self.yaxis.ticklabels = [str(s) for s in labels]
+        if fontsize:
+            self.yaxis.labelsize = float(fontsize)
 
     def set_xlim(self, left=None, right=None) -> None:
         _set_lim(self.xaxis, left, right)

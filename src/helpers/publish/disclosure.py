@@ -50,7 +50,7 @@ from helpers.small_cells import DEFAULT_MIN_N
 #: Folder of the scan memo inside the engine's cache (``outputs/.cache/disclosure``).
 MEMO_DIR = "disclosure"
 #: Bump when the rules change: memoised results of older versions are ignored.
-SCANNER_VERSION = "2"
+SCANNER_VERSION = "3"
 
 KINDS = ("respondent_identifier", "respondent_rows", "small_cell", "unreadable")
 
@@ -368,6 +368,9 @@ def scan_notebook(nb: Mapping[str, Any], file: str, min_n: int = DEFAULT_MIN_N) 
 # -------------------------------------------------------------------------------- PDF rules
 
 
+_SOFT_HYPHEN = re.compile(r"[\x02\xad]\s*")
+
+
 def pdf_text_pages(path: Path) -> list[str]:
     """Text of every page of a PDF (PDFium through ``pypdfium2``; line ends as ``\\n``)."""
     try:
@@ -380,7 +383,10 @@ def pdf_text_pages(path: Path) -> list[str]:
         for i in range(len(doc)):
             page = doc[i]
             text = page.get_textpage()
-            pages.append(text.get_text_bounded().replace("\r\n", "\n"))
+            # A word Typst hyphenated (table headers) comes back as its halves around PDFium's
+            # soft-hyphen marker (\x02): joined again, so a hyphenated identifier is still found.
+            raw = text.get_text_bounded().replace("\r\n", "\n")
+            pages.append(_SOFT_HYPHEN.sub("", raw))
             text.close()
             page.close()
         return pages
