@@ -204,7 +204,7 @@ def percent_format(decimals: int = 0) -> Callable[..., str]:
 
 def month_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
     """First days of months (as days since 1970) every 1, 2, 3, 4, 6 or 12 months within
-    [lo, hi], as many as fit (at most ``max_ticks``, at least 4 when they fit)."""
+    [lo, hi]: the shortest step that gives at most ``max_ticks``."""
     start = pd.Timestamp(dt.date(1970, 1, 1)) + pd.Timedelta(days=math.floor(lo))
     end = pd.Timestamp(dt.date(1970, 1, 1)) + pd.Timedelta(days=math.ceil(hi))
     months = pd.date_range(start.to_period("M").to_timestamp(), end, freq="MS")
