@@ -850,16 +850,6 @@ class _Renderer:
             )
         self.out.append(f'<text x="{_fmt(x)}" y="{_fmt(y + first)}" {attrs}>{body}</text>')
 
-    def _stroke(self, style: dict[str, Any]) -> str:
-        w = style.get("width", LINE_WIDTH)
-        a = f'stroke="{style["color"]}" stroke-width="{_fmt(w)}"'
-        dash = _DASHES.get(style.get("dash") or "-")
-        if dash:
-            a += f' stroke-dasharray="{",".join(_fmt(d * w) for d in dash)}"'
-        if style.get("alpha", 1.0) < 1:
-            a += f' stroke-opacity="{_fmt(style["alpha"])}"'
-        return a
-
     @staticmethod
     def _segments(x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(x[run], y[run]) for run in _runs(np.isfinite(x) & np.isfinite(y))]
@@ -872,7 +862,7 @@ class _Renderer:
         )
         if d and it.style["dash"] not in ("None", "none", ""):
             self.out.append(
-                f'<path d="{d}" {self._stroke(it.style)} fill="none" '
+                f'<path d="{d}" {_stroke(it.style)} fill="none" '
                 'stroke-linejoin="round" stroke-linecap="butt"/>'
             )
         if it.style["marker"]:
@@ -918,37 +908,31 @@ class _Renderer:
                 f'fill-opacity="{_fmt(it.style["alpha"])}"/>'
             )
 
-    def _draw_hline(self, it: _Item) -> None:
-        bx, _, bw, _ = self.box
+    def _draw_refline(self, it: _Item) -> None:
+        """``axhline`` / ``axvline``: a line across the whole axes at each value."""
+        bx, by, bw, bh = self.box
         for v in it.x:
-            y = _fmt(self.py(v))
-            self.out.append(
-                f'<path d="M{_fmt(bx)},{y}h{_fmt(bw)}" {self._stroke(it.style)} fill="none"/>'
-            )
+            if it.kind == "hline":
+                d = f"M{_fmt(bx)},{_fmt(self.py(v))}h{_fmt(bw)}"
+            else:
+                d = f"M{_fmt(self.px(v))},{_fmt(by)}v{_fmt(bh)}"
+            self.out.append(f'<path d="{d}" {_stroke(it.style)} fill="none"/>')
 
-    def _draw_vline(self, it: _Item) -> None:
-        _, by, _, bh = self.box
-        for v in it.x:
-            x = _fmt(self.px(v))
-            self.out.append(
-                f'<path d="M{x},{_fmt(by)}v{_fmt(bh)}" {self._stroke(it.style)} fill="none"/>'
-            )
+    _draw_hline = _draw_vline = _draw_refline
 
-    def _draw_hspan(self, it: _Item) -> None:
-        bx, _, bw, _ = self.box
-        ya, yb = sorted(float(self.py(v)) for v in it.x)
+    def _draw_span(self, it: _Item) -> None:
+        """``axhspan`` / ``axvspan``: a band across the whole axes between two values."""
+        bx, by, bw, bh = self.box
+        if it.kind == "hspan":
+            (ya, yb), (xa, xb) = sorted(float(self.py(v)) for v in it.x), (bx, bx + bw)
+        else:
+            (xa, xb), (ya, yb) = sorted(float(self.px(v)) for v in it.x), (by, by + bh)
         self.out.append(
-            f'<rect x="{_fmt(bx)}" y="{_fmt(ya)}" width="{_fmt(bw)}" height="{_fmt(yb - ya)}" '
+            f'<rect x="{_fmt(xa)}" y="{_fmt(ya)}" width="{_fmt(xb - xa)}" height="{_fmt(yb - ya)}" '
             f'fill="{it.style["color"]}" fill-opacity="{_fmt(it.style["alpha"])}"/>'
         )
 
-    def _draw_vspan(self, it: _Item) -> None:
-        _, by, _, bh = self.box
-        xa, xb = sorted(float(self.px(v)) for v in it.x)
-        self.out.append(
-            f'<rect x="{_fmt(xa)}" y="{_fmt(by)}" width="{_fmt(xb - xa)}" height="{_fmt(bh)}" '
-            f'fill="{it.style["color"]}" fill-opacity="{_fmt(it.style["alpha"])}"/>'
-        )
+    _draw_hspan = _draw_vspan = _draw_span
 
     def _draw_errorbar(self, it: _Item) -> None:
         s, d = it.style, ""
@@ -966,7 +950,7 @@ class _Renderer:
                     d += f"M{_fmt(lo)},{_fmt(y - cap)}v{_fmt(2 * cap)}"
                     d += f"M{_fmt(hi)},{_fmt(y - cap)}v{_fmt(2 * cap)}"
         if d and "nan" not in d:
-            self.out.append(f'<path d="{d}" {self._stroke(s)} fill="none"/>')
+            self.out.append(f'<path d="{d}" {_stroke(s)} fill="none"/>')
 
     def _draw_polygons(self, it: _Item) -> None:
         s = it.style
@@ -1065,6 +1049,18 @@ class _Renderer:
         return best
 
 
+def _stroke(style: dict[str, Any]) -> str:
+    """SVG stroke attributes of a line style: colour, width, matplotlib's dashes, opacity."""
+    w = style.get("width", LINE_WIDTH)
+    a = f'stroke="{style["color"]}" stroke-width="{_fmt(w)}"'
+    dash = _DASHES.get(style.get("dash") or "-")
+    if dash:
+        a += f' stroke-dasharray="{",".join(_fmt(d * w) for d in dash)}"'
+    if style.get("alpha", 1.0) < 1:
+        a += f' stroke-opacity="{_fmt(style["alpha"])}"'
+    return a
+
+
 def _runs(ok: np.ndarray) -> list[list[int]]:
     """Index runs of consecutive True values (the pieces of a line between gaps)."""
     runs: list[list[int]] = [[]]
@@ -1107,14 +1103,7 @@ def _key(it: _Item, x: float, y: float, w: float, h: float) -> str:
     """The legend's sample of ``it``: a line, a marker or a filled box."""
     s = it.style
     if it.kind in ("line", "hline", "vline"):
-        width = s.get("width", LINE_WIDTH)
-        stroke = f'stroke="{s["color"]}" stroke-width="{_fmt(width)}"'
-        dash = _DASHES.get(s.get("dash") or "-")
-        if dash:
-            stroke += f' stroke-dasharray="{",".join(_fmt(d * width) for d in dash)}"'
-        if s.get("alpha", 1.0) < 1:
-            stroke += f' stroke-opacity="{_fmt(s["alpha"])}"'
-        out = f'<path d="M{_fmt(x)},{_fmt(y)}h{_fmt(w)}" {stroke} fill="none"/>'
+        out = f'<path d="M{_fmt(x)},{_fmt(y)}h{_fmt(w)}" {_stroke(s)} fill="none"/>'
         if s.get("marker"):
             out += _marker(s["marker"], x + w / 2, y, s["msize"], s["color"], s["color"])
         return out
