@@ -1028,3 +1028,12 @@ def test_title_block_as_of_is_left_out_without_actuals():
 
     assert pst.as_of_text(types.SimpleNamespace(as_of=None)) == ""
     assert pst.as_of_text(types.SimpleNamespace(as_of=dt.date(2025, 2, 1))) == "February 2025"
+
+
+def test_no_milestone_due_gives_a_note_not_an_empty_chart(pack):
+    # A department whose plan has no milestones (the Data4Pakistan stocktake): nothing was due
+    qpack = _pack_of(_one("E", "up", 50.0, 80.0), [("2025-03-01", 69.0)])
+    out = pst.completion_view(qpack)
+    assert isinstance(out, pst.note) and "No milestone was due" in out.html
+    # with milestones due, the chart
+    assert isinstance(pst.completion_view(pack), pst.figure)

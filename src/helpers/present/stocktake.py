@@ -1087,8 +1087,11 @@ def milestones_section(pack: StocktakePack) -> list[Any]:
     ]
 
 
-def completion_view(pack: StocktakePack) -> figure:
-    """Milestone completion by month."""
+def completion_view(pack: StocktakePack) -> figure | note:
+    """Milestone completion by month; a note when no milestone was due in the twelve months
+    (an empty chart says nothing)."""
+    if pack.completion.dropna(subset=["completion_rate"]).empty:
+        return note("No milestone was due in the last twelve months: no completion to chart.")
     return figure(completion_chart(pack), alt=completion_alt(pack))
 
 
