@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import pandas as pd
 
 from helpers.bundles import HEADLINE_MIME, KEY_MESSAGES_MIME, META_MIME, slug
+from helpers.present import svgplot
 
 _esc = html.escape
 R = TypeVar("R")
@@ -360,8 +361,6 @@ class figure(_Display):  # noqa: N801
     """
 
     def __init__(self, fig, alt: str, caption: str | None = None, fmt: str | None = None):
-        from helpers.present import svgplot
-
         if isinstance(fig, svgplot.Figure):
             self.data, self.mime = fig.svg(), "image/svg+xml"
         else:

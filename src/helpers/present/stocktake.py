@@ -714,10 +714,6 @@ def rollup_table(pack: StocktakePack) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def _month_axis(ax) -> None:
-    ax.set_xdates("%b %Y")
-
-
 def _unit_label(unit: str) -> str:
     """Axis label naming the unit: 'Per cent (%)', 'Number', 'Thousand'."""
     unit = clean_unit(unit)
@@ -793,7 +789,6 @@ def trajectory_chart(pack: StocktakePack, target_id: str) -> svgplot.Figure:
     ax.set_title(f"{t['title']}: actual against trajectory")
     ax.set_xlabel("Month")
     ax.set_ylabel(_unit_label(t["unit"]))
-    _month_axis(ax)
     ax.legend(loc="best", fontsize=8, frameon=False)
     return fig
 
@@ -855,7 +850,6 @@ def completion_chart(pack: StocktakePack) -> svgplot.Figure:
     ax.set_title("Milestones completed, of all those due by each month")
     ax.set_xlabel("Month")
     ax.set_ylabel("% of milestones due")
-    _month_axis(ax)
     ax.legend(loc="best", fontsize=8, frameon=True)
     return fig
 

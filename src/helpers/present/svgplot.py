@@ -197,9 +197,11 @@ def number_format(ticks: Sequence[float]) -> Callable[[float], str]:
 
 
 def percent_format(decimals: int = 0) -> Callable[..., str]:
-    """A ratio axis as per cent, 0.61 -> '61%' (matplotlib's ``PercentFormatter(1.0)``); a
-    formatter for :meth:`Axis.set_major_formatter`."""
-    return lambda v, _pos=None: f"{v * 100:.{decimals}f}%".replace("-", "\u2212")
+    """A ratio axis as per cent, 0.61 -> '61%' (:func:`helpers.present.theme.fmt_pct`, with a
+    true minus); a formatter for :meth:`Axis.set_major_formatter`."""
+    from helpers.present.theme import fmt_pct
+
+    return lambda v, _pos=None: fmt_pct(v, decimals).replace("-", "\u2212")
 
 
 def month_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
@@ -459,9 +461,6 @@ class Axes:
     def set_ylabel(self, label: str) -> None:
         self.yaxis.label = str(label)
 
-    def get_xlabel(self) -> str:
-        return self.xaxis.label
-
     def get_ylabel(self) -> str:
         return self.yaxis.label
 
@@ -490,10 +489,6 @@ class Axes:
 
     def set_ylim(self, bottom=None, top=None) -> None:
         _set_lim(self.yaxis, bottom, top)
-
-    def set_xdates(self, fmt: str = "%b %Y") -> None:
-        """x holds dates: ticks at the start of months, labelled with ``fmt``."""
-        self.xaxis.dates = fmt
 
     def tick_params(self, axis: str = "both", labelsize: float | None = None, **_ignored) -> None:
         for name, ax in (("x", self.xaxis), ("y", self.yaxis)):
