@@ -92,3 +92,28 @@ def test_boot_preloads_the_analysis_modules_not_the_engine(after_reset):
     assert state["boot_errors"] == {}
     assert state["helpers_preloaded"]
     assert state["engine_not_preloaded"]
+
+
+def test_a_kernel_grown_past_the_memory_limit_is_replaced_before_the_next_report(monkeypatch):
+    """A report that leaks memory into a module (so ``%reset`` cannot free it) must not pile up
+    on one warm kernel: past ``KERNEL_MEMORY_LIMIT`` the worker starts a new kernel, even
+    though ``recycle_after`` reports have not run yet."""
+    from helpers.engine import execute
+
+    worker = execute.KernelWorker(recycle_after=100)
+    try:
+        worker._ensure_kernel()
+        booted = worker.kernel_memory()
+        assert booted > 50 * 1024**2  # pandas & co are loaded: the figure is the real RSS
+        worker._ensure_kernel()
+        assert worker.kernels_started == 1  # under the limit: the same warm kernel
+        leak = "import json; json._leak = bytearray(400 * 1024**2); json._leak[::4096] = b'x' * (400 * 256)"
+        reply = worker._run(worker.kc.execute_interactive, leak, timeout=60)
+        assert reply["content"]["status"] == "ok"
+        assert worker.kernel_memory() > booted + 300 * 1024**2
+        monkeypatch.setattr(execute, "KERNEL_MEMORY_LIMIT", booted + 200 * 1024**2)
+        worker._ensure_kernel()
+        assert worker.kernels_started == 2
+        assert worker.kernel_memory() < booted + 200 * 1024**2
+    finally:
+        worker.shutdown()

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
 KERNEL_NAME = "kp-reports"
+#: A warm kernel whose resident memory has grown past this is replaced before the next report,
+#: whatever ``recycle_after`` says (a report that leaks memory cannot pile up on one kernel).
+KERNEL_MEMORY_LIMIT = 2 * 1024**3
 RESET_TAG = "kp-engine-reset"
 FAILED_TAG = "kp-failed"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -170,7 +173,7 @@ class KernelWorker:
     def __init__(
         self,
         isolation: str = "warm",
-        recycle_after: int = 25,
+        recycle_after: int = 100,
         kernel_name: str = KERNEL_NAME,
         log_dir: Path | None = None,
     ):
@@ -250,6 +253,16 @@ class KernelWorker:
         except Exception:
             return False
 
+    def kernel_memory(self) -> int:
+        """Resident memory of the kernel process in bytes (0 when unknown)."""
+        import psutil
+
+        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+        try:
+            return int(psutil.Process(proc.pid).memory_info().rss) if proc is not None else 0
+        except (psutil.Error, OSError):
+            return 0
+
     def shutdown(self) -> None:
         """Stop the kernel (if any) and its client."""
         if self.kc is not None:
@@ -288,6 +301,7 @@ class KernelWorker:
             or self.jobs_on_kernel >= self.recycle_after
             or wanted != self.kernel_env
             or not self.kernel_alive()
+            or self.kernel_memory() > KERNEL_MEMORY_LIMIT
         )
         if need_new:
             self.start_kernel(wanted)

@@ -101,7 +101,7 @@ class JobSpec:
     failed_path: str  # where a failed job's notebook goes (inside the staging build)
     timeout: float  # seconds for the whole notebook
     isolation: str = "warm"  # warm | fresh
-    recycle_after: int = 25  # reports per kernel
+    recycle_after: int = 100  # reports per kernel
     title: str = ""
     department: str | None = None  # None: a province report
     month: str = ""

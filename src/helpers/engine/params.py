@@ -71,7 +71,7 @@ class Settings:
 
     timeout_seconds: float = 600.0
     isolation: str = "warm"
-    recycle_after: int = 25
+    recycle_after: int = 100
     jobs: int | None = None  # None = one per core
     publisher: str = "nbconvert"
 
@@ -175,7 +175,7 @@ def _settings_from_yaml(raw: Any) -> Settings:
     timeout = raw.get("timeout_seconds", 600)
     if not _is_number(timeout):
         raise ParamError(f"suite.yaml: settings.timeout_seconds must be a number, got {timeout!r}")
-    recycle = raw.get("recycle_after", 25)
+    recycle = raw.get("recycle_after", 100)
     if not isinstance(recycle, int) or isinstance(recycle, bool):
         raise ParamError(f"suite.yaml: settings.recycle_after must be an integer, got {recycle!r}")
     for key in ("isolation", "publisher"):
