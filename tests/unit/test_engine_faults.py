@@ -100,3 +100,34 @@ def test_a_department_gone_from_the_registry_is_named_before_its_reports_stop(ca
     caplog.clear()
     engine_run._warn_dropped({"jobs": [{"id": "health/stocktake"}]}, plan)
     assert caplog.text == ""
+
+
+def test_job_records_between_ledger_writes_wait_in_the_journal_and_are_never_lost(tmp_path):
+    """Finished jobs are appended to the journal while the ledger was written recently (one
+    DuckDB open per job cost 60 ms of the driver's time); the run's end writes them, and a run
+    killed before its end leaves them for the next reader."""
+    from helpers.engine.jobs import JobResult, Status
+    from helpers.engine.ledger import Ledger
+
+    led = Ledger(tmp_path / "ledger.duckdb")
+    opened = []
+    real_connect = led._connect
+
+    def counting_connect(*a, **kw):
+        opened.append(1)
+        return real_connect(*a, **kw)
+
+    led._connect = counting_connect  # type: ignore[method-assign]
+    led.start_run("r1", "2025-03", [], {})
+    for i in range(20):
+        led.record_jobs(
+            "r1", "2025-03", [JobResult(id=f"d{i}/budget", key=f"k{i}", status=Status.DONE)]
+        )
+    assert len(opened) == 1 and led._journal().exists()
+    # killed here: a new process reading the ledger sees every job
+    assert len(Ledger(led.path).jobs("r1")) == 20 and not led._journal().exists()
+    led.record_jobs("r1", "2025-03", [JobResult(id="last/budget", key="k", status=Status.DONE)])
+    led.finish_run("r1", "ok", {"done": 21}, 1.0)
+    assert not led._journal().exists()
+    assert len(led.jobs("r1")) == 21
+    assert [r["status"] for r in led.runs("2025-03")] == ["ok"]
