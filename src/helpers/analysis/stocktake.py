@@ -1291,9 +1291,25 @@ def scorecard(
     rule = _as_rule(weights)
     if settings is None:
         settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
+    t, tr, a = _scorecard_inputs(targets, trajectory, actuals)
+    return _scorecard_rows(t, tr, a, month, rule, settings)
+
+
+def _scorecard_inputs(
+    targets: pd.DataFrame, trajectory: pd.DataFrame, actuals: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     t = reported_targets(prepare_targets(targets))  # a verification is evidence, not a KPI
-    tr = prepare_trajectory(trajectory)
-    a = with_rollup(t, prepare_actuals(actuals))
+    return t, prepare_trajectory(trajectory), with_rollup(t, prepare_actuals(actuals))
+
+
+def _scorecard_rows(
+    t: pd.DataFrame,
+    tr: pd.DataFrame,
+    a: pd.DataFrame,
+    month: Any,
+    rule: ScorecardRule,
+    settings: StocktakeSettings,
+) -> pd.DataFrame:
     month = _month_ts(month)
     for dept, overrides in rule.overrides.items():
         known = set(t.loc[t["department"] == dept, "target_id"])
@@ -1372,10 +1388,8 @@ def province_scorecard(
     rule = _as_rule(weights)
     if settings is None:
         settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
-    card = scorecard(targets, trajectory, actuals, month, rule, settings)
-    t = reported_targets(prepare_targets(targets))
-    tr = prepare_trajectory(trajectory)
-    a = with_rollup(t, prepare_actuals(actuals))
+    t, tr, a = _scorecard_inputs(targets, trajectory, actuals)
+    card = _scorecard_rows(t, tr, a, month, rule, settings)
     status = {}
     for target in t.to_dict("records"):
         tid = target["target_id"]
