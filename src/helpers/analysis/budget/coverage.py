@@ -19,6 +19,7 @@ from helpers.analysis.budget.prepare import (
     _ts,
     prepare_allocations,
     prepare_monthly,
+    rows_where,
 )
 from helpers.data.calendar import (
     fiscal_year,
@@ -53,10 +54,10 @@ def month_coverage(
     fy = fiscal_year(month)
     m = fy_month_index(month)
     expected = _dept_rows(alloc, department)
-    expected = expected.loc[expected["fiscal_year"] == fy, ["fund", "object_class"]]
+    expected = rows_where(expected, "fiscal_year", fy)[["fund", "object_class"]]
     expected_keys = set(map(tuple, expected.to_numpy().tolist()))
     rows = _dept_rows(mon, department)
-    rows = rows.loc[rows["fiscal_year"] == fy]
+    rows = rows_where(rows, "fiscal_year", fy)
     months = fy_months(fy)
     # rows per period end, read once (plain Python over the arrays: this runs many times)
     by_end: dict[int, list] = {}

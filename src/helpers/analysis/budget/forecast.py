@@ -25,6 +25,7 @@ from helpers.analysis.budget.prepare import (
     months_upto,
     prepare_allocations,
     prepare_monthly,
+    rows_where,
 )
 from helpers.analysis.budget.projection import (
     past_years,
@@ -94,7 +95,7 @@ def _record_rows(
     freq: str,
 ) -> tuple[list[dict], str]:
     a = _dept_rows(alloc, department)
-    a = a.loc[a["fiscal_year"] == fy]
+    a = rows_where(a, "fiscal_year", fy)
     if a.empty:
         return [], f"no closed fiscal year in the data yet (FY {fy} has no budget)"
     cov = month_coverage(alloc, mon, department, fy_months(fy)[-1], freq)
@@ -105,7 +106,7 @@ def _record_rows(
         )
     be = float(a["budget_estimate"].sum())
     mo = _dept_rows(mon, department)
-    outturn = float(mo.loc[mo["fiscal_year"] == fy, "expenditure"].sum())
+    outturn = float(rows_where(mo, "fiscal_year", fy)["expenditure"].sum())
     rows = []
     past = past_years(alloc, mon, department, fy, freq)  # the same at every month of the year
     for e in ends:

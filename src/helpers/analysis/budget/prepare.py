@@ -192,16 +192,17 @@ def _ts(month) -> pd.Timestamp:
     return pd.Timestamp(as_month(month))
 
 
-#: (id of a prepared frame, column) -> (a weak reference to the frame, its rows per value).
-_SPLITS: dict[tuple[int, str], tuple[weakref.ref, dict[Any, pd.DataFrame]]] = {}
+#: (id of a prepared frame, column) -> (a weak reference to the frame, the row positions of
+#: each value, the parts cut so far).
+_SPLITS: dict[tuple[int, str], tuple[weakref.ref, dict[Any, Any], dict[Any, pd.DataFrame]]] = {}
 
 
 def rows_where(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
     """The rows of ``df`` whose ``column`` equals ``value``, in their order (``df.loc[df[column]
-    == value]``). For a prepared frame the frame is split by ``column`` once, into prepared
-    parts that later calls return (a frame of one value is its own part): the analyses ask
-    the same frame for the same department or year hundreds of times in a province month.
-    The parts are shared, so they are read, never changed in place."""
+    == value]``). A prepared frame is grouped by ``column`` once, and each value's rows are cut
+    once, as a prepared part that later calls return (a frame of one value is its own part):
+    the analyses ask the same frame for the same department or year hundreds of times in a
+    province month. The parts are shared, so they are read, never changed in place."""
     if not is_prepared(df):
         return df.loc[df[column] == value]
     key = (id(df), column)
@@ -209,18 +210,21 @@ def rows_where(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
     if hit is None or hit[0]() is not df:
         values = df[column].unique()
         if len(values) == 1:
-            parts = {values[0]: df}
+            positions: dict[Any, Any] = {values[0]: slice(None)}
         else:
-            groups = df.groupby(column, sort=False, dropna=True).indices
-            parts = {k: _mark(df.iloc[idx]) for k, idx in groups.items()}
-        parts[_NONE] = _mark(df.iloc[:0])
-        hit = _SPLITS[key] = (weakref.ref(df, lambda _ref, key=key: _SPLITS.pop(key, None)), parts)
-    parts = hit[1]
+            positions = df.groupby(column, sort=False, dropna=True).indices
+        ref = weakref.ref(df, lambda _ref, key=key: _SPLITS.pop(key, None))
+        hit = _SPLITS[key] = (ref, positions, {})
+    _, positions, parts = hit
     part = parts.get(value)
-    return parts[_NONE] if part is None else part
-
-
-_NONE = object()  # the key of a split's empty part
+    if part is None:
+        where = positions.get(value)
+        if isinstance(where, slice):
+            part = df
+        else:
+            part = _mark(df.iloc[where if where is not None else slice(0, 0)])
+        parts[value] = part
+    return part
 
 
 def _dept_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from helpers.analysis.budget.prepare import (
     department_rows,
     prepare_allocations,
     prepare_monthly,
+    rows_where,
 )
 from helpers.analysis.budget.trend import (
     _monthly_totals,
@@ -139,9 +140,13 @@ def _incomplete_periods(
     for fy in years:
         last_m = fy_month_index(month) if fy == fy_now else 12
         expected = set(
-            map(tuple, a.loc[a["fiscal_year"] == fy, ["fund", "object_class"]].to_numpy().tolist())
+            map(
+                tuple,
+                rows_where(a, "fiscal_year", fy)[["fund", "object_class"]].to_numpy().tolist(),
+            )
         )
-        r = rows.loc[(rows["fiscal_year"] == fy) & (rows["fy_m"] <= last_m)]
+        r = rows_where(rows, "fiscal_year", fy)
+        r = r.loc[r["fy_m"] <= last_m]
         if r.empty or not expected:
             continue
         end = ((r["fy_m"] + n - 1) // n) * n
@@ -239,29 +244,42 @@ def _model_method(
     """
     if not current:
         return {"available": False, "note": "no month reported this year"}
-    cur = pd.DataFrame(
-        {"fiscal_year": "__current__", "fy_m": list(current), "expenditure": list(current.values())}
+    # prior years' rows, then this year's (plain arrays: this runs for every back-test year)
+    fys = np.concatenate(
+        [
+            history["fiscal_year"].to_numpy(dtype=object),
+            np.full(len(current), "__current__", object),
+        ]
     )
-    data = pd.concat([history[["fiscal_year", "fy_m", "expenditure"]], cur], ignore_index=True)
-    data = data.loc[data["expenditure"] > 0]
+    fms = np.concatenate(
+        [history["fy_m"].to_numpy(dtype="int64"), np.fromiter(current, "int64", len(current))]
+    )
+    spent = np.concatenate(
+        [history["expenditure"].to_numpy(dtype="float64"), np.array(list(current.values()), float)]
+    )
+    keep = spent > 0
+    fys, fms, spent = fys[keep], fms[keep], spent[keep]
     to_predict = [k for k in ends if k not in current]
-    if "__current__" not in set(data["fiscal_year"]):
+    seen_years = set(fys.tolist())
+    if "__current__" not in seen_years:
         return {"available": False, "note": "no positive spending reported this year"}
-    if data["fiscal_year"].nunique() < 2:
+    if len(seen_years) < 2:
         return {"available": False, "note": "needs at least one prior year"}
-    months = sorted(set(data["fy_m"]))
+    months = sorted(set(fms.tolist()))
     if set(to_predict) - set(months):
         return {"available": False, "note": "some months never observed in prior years"}
-    years = ["__current__"] + sorted(set(data["fiscal_year"]) - {"__current__"})
+    years = ["__current__"] + sorted(seen_years - {"__current__"})
     n_params = 1 + (len(years) - 1) + (len(months) - 1)
-    if len(data) - n_params < MIN_MODEL_DF:
+    if len(spent) - n_params < MIN_MODEL_DF:
         return {"available": False, "note": "too few months to fit"}
-    x = _design(data["fiscal_year"], data["fy_m"], years, months)
-    res = sm.OLS(np.log(data["expenditure"].to_numpy(dtype="float64")), x).fit()
+    x = _design(fys, fms, years, months)
+    res = sm.OLS(np.log(spent), x).fit()
     cum = float(sum(current.values()))
     if not to_predict:
         return {"available": True, "point": cum, "low": cum, "high": cum, "note": "year complete"}
-    xp = _design(pd.Series(["__current__"] * len(to_predict)), pd.Series(to_predict), years, months)
+    xp = _design(
+        np.full(len(to_predict), "__current__", object), np.array(to_predict), years, months
+    )
     beta = np.asarray(res.params, dtype="float64")
     sigma2 = float(res.scale)
     point = cum + float(np.exp(xp @ beta + sigma2 / 2).sum())
@@ -280,18 +298,19 @@ def _model_method(
     }
 
 
-def _design(fys: pd.Series, fms: pd.Series, years: list, months: list) -> np.ndarray:
-    fys = list(fys)
-    fms = list(fms)
+def _design(fys: np.ndarray, fms: np.ndarray, years: list, months: list) -> np.ndarray:
+    """Intercept, then one dummy per year after the first and per month after the first."""
     cols = [np.ones(len(fys))]
-    cols += [np.array([y == year for y in fys], dtype="float64") for year in years[1:]]
-    cols += [np.array([m == mm for m in fms], dtype="float64") for mm in months[1:]]
+    cols += [(fys == year).astype("float64") for year in years[1:]]
+    cols += [(fms == mm).astype("float64") for mm in months[1:]]
     return np.column_stack(cols)
 
 
 def _year_inputs(totals: pd.DataFrame, fy: str, upto_m: int) -> dict[int, float]:
-    t = totals.loc[(totals["fiscal_year"] == fy) & (totals["fy_m"] <= upto_m)]
-    return dict(zip(t["fy_m"].astype(int), t["expenditure"].astype(float), strict=True))
+    fm = totals["fy_m"].to_numpy(dtype="int64")
+    keep = (totals["fiscal_year"].to_numpy(dtype=object) == fy) & (fm <= upto_m)
+    spent = totals["expenditure"].to_numpy(dtype="float64")
+    return dict(zip(fm[keep].tolist(), spent[keep].tolist(), strict=True))
 
 
 def _run_methods(
@@ -303,13 +322,14 @@ def _run_methods(
     frequency: str = "monthly",
 ) -> dict[str, dict]:
     prior = sorted(y for y in complete if y < fy)[-lookback:]
+    year_of = totals["fiscal_year"].to_numpy(dtype=object)
     history = {}
     for y in prior:
         if complete[y]:
-            t = totals.loc[totals["fiscal_year"] == y].sort_values("fy_m")
+            t = totals.loc[year_of == y].sort_values("fy_m")
             history[y] = t["expenditure"].to_numpy(dtype="float64")
     reported = _year_inputs(totals, fy, m)
-    hist_rows = totals.loc[totals["fiscal_year"].isin(prior)]
+    hist_rows = totals.loc[np.isin(year_of, prior)]
     n = PERIOD_MONTHS[frequency]
     if frequency == "annual":
         model = {"available": False, "note": "annual data: no within-year profile to model"}
@@ -369,8 +389,9 @@ def project_year_end(
         at = _position_date(alloc, mon, department, month, freq)
         m = fy_month_index(at) if at is not None else 0
     a = _dept_rows(alloc, department)
-    be = float(a.loc[a["fiscal_year"] == fy, "budget_estimate"].sum())
-    if a.loc[a["fiscal_year"] == fy].empty:
+    a_fy = rows_where(a, "fiscal_year", fy)
+    be = float(a_fy["budget_estimate"].sum())
+    if a_fy.empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
     totals = _monthly_totals(mon, department, _ts(month), freq)
     years = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)

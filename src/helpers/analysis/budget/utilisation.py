@@ -26,6 +26,7 @@ from helpers.analysis.budget.prepare import (
     _ts,
     prepare_allocations,
     prepare_monthly,
+    rows_where,
 )
 from helpers.data.calendar import (
     add_months,
@@ -103,13 +104,13 @@ def utilisation(
     month_ts = _ts(month)
     fy = fiscal_year(month)
     a = _dept_rows(alloc, department)
-    if a.loc[a["fiscal_year"] == fy].empty:
+    if rows_where(a, "fiscal_year", fy).empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
     groups = _scope_groups()
     at = _position_date(alloc, mon, department, month, frequency)
     upto = at if at is not None else _ts(add_months(fy_months(fy)[0], -1))
     rows = _position_rows(
-        a.loc[a["fiscal_year"] == fy], _to_date(mon, department, fy, upto), month_ts, groups
+        rows_where(a, "fiscal_year", fy), _to_date(mon, department, fy, upto), month_ts, groups
     )
     out = pd.DataFrame(rows).rename(columns={"key": "scope"})
     out.insert(1, "label", out["scope"].map(scope_labels()))
@@ -126,14 +127,15 @@ def utilisation(
 
 def _to_date(mon: pd.DataFrame, department: str, fy: str, month_ts: pd.Timestamp) -> pd.DataFrame:
     rows = _dept_rows(mon, department)
-    return rows.loc[(rows["fiscal_year"] == fy) & (rows["month"] <= month_ts)]
+    rows = rows_where(rows, "fiscal_year", fy)
+    return rows.loc[rows["month"] <= month_ts]
 
 
 def _last_year_point(alloc, mon, department, month, groups) -> dict[str, float]:
     prev_month = add_months(month, -12)
     prev_fy = fiscal_year(prev_month)
     a = _dept_rows(alloc, department)
-    a = a.loc[a["fiscal_year"] == prev_fy]
+    a = rows_where(a, "fiscal_year", prev_fy)
     if a.empty:
         return {}
     rows = _position_rows(
@@ -162,7 +164,7 @@ def utilisation_by_object_class(
     month_ts = _ts(month)
     fy = fiscal_year(month)
     a = _dept_rows(alloc, department)
-    a = a.loc[a["fiscal_year"] == fy]
+    a = rows_where(a, "fiscal_year", fy)
     if a.empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
     at = _position_date(alloc, mon, department, month, frequency)
