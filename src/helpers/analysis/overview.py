@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -317,33 +318,28 @@ def province_scorecard(
     cols = ["department", "score", "grade", "targets", "on_track"]
     if not len(targets):
         return st.province_scorecard(targets, trajectory, actuals, month, weights=weights)
-    dept_of = dict(
-        zip(targets["target_id"].astype(str), targets["department"].astype(str), strict=True)
-    )
+    rule = st.as_rule(weights)
+    settings = st.StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
+    # prepared once for the province (each step is linear in rows), then cut by department
+    t, tr, a = st.scorecard_inputs(targets, trajectory, actuals)
+    dept_of = dict(zip(t["target_id"], t["department"].astype(str), strict=True))
 
     def by_department(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        keyed = frame.assign(_dept=frame["target_id"].astype(str).map(dept_of).fillna(""))
+        keyed = frame.assign(_dept=frame["target_id"].map(dept_of).fillna(""))
         return {k: v.drop(columns="_dept") for k, v in department_slices(keyed, "_dept").items()}
 
-    t_by = department_slices(targets)
-    tr_by, a_by = by_department(trajectory), by_department(actuals)
+    t_by = department_slices(t)
+    tr_by, a_by = by_department(tr), by_department(a)
     parts = [
-        st.province_scorecard(
-            t_by[d],
-            tr_by.get(d, trajectory.iloc[:0]),
-            a_by.get(d, actuals.iloc[:0]),
-            month,
-            weights=weights,
+        st.province_scorecard_rows(
+            t_by[d], tr_by.get(d, tr.iloc[:0]), a_by.get(d, a.iloc[:0]), month, rule, settings
         )
         for d in sorted(t_by)
     ]
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=cols).astype({"targets": int, "on_track": int})
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(
-        ["score", "department"], ascending=[False, True], na_position="last"
-    ).reset_index(drop=True)
+    return st.sort_province_scorecard(pd.concat(parts, ignore_index=True))
 
 
 # --------------------------------------------------------------------------------------------

@@ -271,7 +271,7 @@ class ScorecardRule:
         return self.grades[-1][1]
 
 
-def _as_rule(weights: ScorecardRule | Mapping[str, Any] | None) -> ScorecardRule:
+def as_rule(weights: ScorecardRule | Mapping[str, Any] | None) -> ScorecardRule:
     if isinstance(weights, ScorecardRule):
         return weights
     return ScorecardRule.from_config(weights)
@@ -1288,16 +1288,17 @@ def scorecard(
     [0, cap]; 0 when missing under 'zero', NaN when excluded), included, annual_target,
     annual_progress (the distance from baseline to the annual target travelled, uncapped).
     """
-    rule = _as_rule(weights)
+    rule = as_rule(weights)
     if settings is None:
         settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
-    t, tr, a = _scorecard_inputs(targets, trajectory, actuals)
+    t, tr, a = scorecard_inputs(targets, trajectory, actuals)
     return _scorecard_rows(t, tr, a, month, rule, settings)
 
 
-def _scorecard_inputs(
+def scorecard_inputs(
     targets: pd.DataFrame, trajectory: pd.DataFrame, actuals: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The scored targets, the trajectory and the actuals (with district roll-ups), prepared."""
     t = reported_targets(prepare_targets(targets))  # a verification is evidence, not a KPI
     return t, prepare_trajectory(trajectory), with_rollup(t, prepare_actuals(actuals))
 
@@ -1385,10 +1386,24 @@ def province_scorecard(
     counts targets on track or met by the status rule (settings from the config's ``status``
     section when ``weights`` is a config mapping). Sorted by score, best first.
     """
-    rule = _as_rule(weights)
+    rule = as_rule(weights)
     if settings is None:
         settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
-    t, tr, a = _scorecard_inputs(targets, trajectory, actuals)
+    t, tr, a = scorecard_inputs(targets, trajectory, actuals)
+    return sort_province_scorecard(province_scorecard_rows(t, tr, a, month, rule, settings))
+
+
+def province_scorecard_rows(
+    t: pd.DataFrame,
+    tr: pd.DataFrame,
+    a: pd.DataFrame,
+    month: Any,
+    rule: ScorecardRule,
+    settings: StocktakeSettings,
+) -> pd.DataFrame:
+    """:func:`province_scorecard`'s rows, unsorted, from inputs :func:`scorecard_inputs`
+    prepared (the province overview prepares the province's once and passes each
+    department's share)."""
     card = _scorecard_rows(t, tr, a, month, rule, settings)
     status = {}
     for target in t.to_dict("records"):
@@ -1412,7 +1427,12 @@ def province_scorecard(
     out = pd.DataFrame(rows, columns=["department", "score", "grade", "targets", "on_track"])
     out["targets"] = out["targets"].astype(int)
     out["on_track"] = out["on_track"].astype(int)
-    return out.sort_values(
+    return out
+
+
+def sort_province_scorecard(rows: pd.DataFrame) -> pd.DataFrame:
+    """Best score first, then by department; unscored departments last."""
+    return rows.sort_values(
         ["score", "department"], ascending=[False, True], na_position="last"
     ).reset_index(drop=True)
 
@@ -1543,7 +1563,7 @@ def build_pack(
     report month (:func:`targets_in_force`) are used.
     """
     settings = settings or StocktakeSettings()
-    rule = _as_rule(rule)
+    rule = as_rule(rule)
     month = _month_ts(month)
     targets, trajectory, actuals = targets_in_force(targets, trajectory, actuals, month)
     t_all = prepare_targets(targets)

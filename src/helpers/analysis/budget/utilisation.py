@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from helpers.analysis.budget.common import (
@@ -38,17 +39,24 @@ from helpers.data.calendar import (
 def _position_rows(
     alloc_fy: pd.DataFrame, mon_to_date: pd.DataFrame, month: pd.Timestamp, groups: dict
 ) -> list[dict]:
+    # sums over each group's rows, as arrays (this runs for every department, scope and year)
+    be_all = alloc_fy["budget_estimate"].to_numpy(dtype="float64")
+    revised = alloc_fy["revised_estimate"].to_numpy(dtype="float64")
+    revised_by_now = (alloc_fy["revised_month"] <= month).to_numpy(dtype=bool)
+    spent_all = mon_to_date["expenditure"].to_numpy(dtype="float64")
+    released_all = mon_to_date["release"].to_numpy(dtype="float64")
     rows = []
     for key, mask_fn in groups.items():
-        a = alloc_fy.loc[mask_fn(alloc_fy)]
-        mo = mon_to_date.loc[mask_fn(mon_to_date)]
-        be = float(a["budget_estimate"].sum())
-        known = a["revised_estimate"].notna() & (a["revised_month"] <= month)
-        final = float(a["revised_estimate"].sum()) if len(a) and known.all() else math.nan
-        spent = float(mo["expenditure"].sum())
-        released = float(mo["release"].sum())
-        if not len(a) and not len(mo):
+        in_a = np.asarray(mask_fn(alloc_fy), dtype=bool)
+        in_m = np.asarray(mask_fn(mon_to_date), dtype=bool)
+        if not in_a.any() and not in_m.any():
             continue
+        be = float(be_all[in_a].sum())
+        rev = revised[in_a]
+        known = bool(in_a.any()) and bool((~np.isnan(rev) & revised_by_now[in_a]).all())
+        final = float(rev.sum()) if known else math.nan
+        spent = float(spent_all[in_m].sum())
+        released = float(released_all[in_m].sum())
         rows.append(
             {
                 "key": key,
