@@ -6,6 +6,7 @@ import json
 
 import nbformat
 import pandas as pd
+import pytest
 
 from helpers.analysis.survey import DEFAULT_MIN_N
 from helpers.present import table
@@ -209,3 +210,70 @@ def test_min_n_by_file_reads_each_jobs_parameter():
     assert summary.startswith("disclosure scan: 7 small_cell: a.html: table 1: small_cell: n=3")
     assert summary.endswith("... 5 more")
     assert json.loads(json.dumps(d.Finding("a", "b", "c", "d").to_dict()))["file"] == "a"
+
+
+# The scan parses pages with its own tree builder (six times faster than BeautifulSoup on a
+# month): it must read every page as BeautifulSoup's html.parser builder does, which the scan
+# used before. Each snippet is a way a page can be malformed, nested or disguised.
+TRICKY_HTML = [
+    "<table><tr><th>District</th><th>n</th><th>Share</th></tr>"
+    "<tr><td>Swat</td><td class='num'>3</td><td>41.2%</td></tr></table>",
+    "<table><thead><tr><th>respondent_id</th></tr></thead><tbody><tr><td>PK528-2412-03</td>",
+    "<table><caption>Outer</caption><tr><td><table><tr><th>n</th><th>x</th></tr>"
+    "<tr><td>2</td><td>5.5</td></tr></table></td></tr></table>",
+    "<template><table><tr><th>respondent_id</th></tr></table></template><p>after</p>",
+    "<script>var respondent_id = 1;</script><style>.psu{}</style><p>clean</p>",
+    "<p>respon<!-- split -->dent_id</p><p>respondent<![CDATA[_id]]></p>",
+    "<p>respondent&#95;id and &lowbar;psu &amp; PK528&#45;2412-03 &nbsp x</p>",
+    "<div><br></br><img src=x></img><td/>cell<p/>para</div></span></table>text",
+    "<pre>  \n  </pre><p>   </p>\n\n<p>\n</p><textarea> \n </textarea>",
+    "<table><tr><td class='a num' class='b'>7</td><td class=num>1.5</td></tr></table>",
+    "<ul><li>one<li>two</ul><table><tr><th>N<th>Mean</tr><tr><td>4<td>2.25</table>",
+    "<table><tr><td>x</td></tr><thead><tr><th>n</th><th>CI</th></tr></thead>"
+    "<tr><td>9</td><td>(1.2, 3.4)</td></tr></table>",
+    "<svg><text>respondent_id</text><foreignObject><table><tr><th>psu</th></tr></table>"
+    "</foreignObject></svg>",
+    "<!DOCTYPE html><?xml version='1.0'?><html><body>weight stratum_population psu_code</body>",
+    "<table><tr><th>n</th><th>Satisfied</th></tr><tr><td> 1,2 </td><td>50%</td></tr>"
+    "<tr><td>\u202f4</td><td>–</td></tr><tr><td>12</td><td>60%</td></tr></table>",
+]
+
+
+@pytest.mark.parametrize("html", TRICKY_HTML)
+def test_the_page_parser_reads_pages_as_beautifulsoup_does(html):
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["style", "script", "template"]):
+        tag.decompose()
+    ours = d.parse_page(html)
+    assert ours.get_text("\n") == soup.get_text("\n")
+    theirs_tables, our_tables = soup.find_all("table"), ours.find_all("table")
+    assert len(our_tables) == len(theirs_tables)
+    for a, b in zip(our_tables, theirs_tables, strict=True):
+        rows_a, rows_b = a.find_all("tr"), b.find_all("tr")
+        assert [
+            [c.get_text(" ", strip=True) for c in r.find_all(["th", "td"])] for r in rows_a
+        ] == [[c.get_text(" ", strip=True) for c in r.find_all(["th", "td"])] for r in rows_b]
+        assert [[c.get("class") or [] for c in r.find_all(["th", "td"])] for r in rows_a] == [
+            [c.get("class") or [] for c in r.find_all(["th", "td"])] for r in rows_b
+        ]
+        assert (a.find("thead") is None) == (b.find("thead") is None)
+        assert (a.find("caption") is None) == (b.find("caption") is None)
+
+
+def test_the_page_parser_flags_what_it_must_in_the_tricky_pages():
+    """The same pages through the whole scan: the identifiers, the respondent-level header
+    and the small cells (n below min_n with a figure) are found; the suppressed dash is not."""
+    found = [d.scan_html(h, "page.html") for h in TRICKY_HTML]
+    kinds = [sorted({f.kind for f in fs}) for fs in found]
+    assert kinds[0] == ["small_cell"]  # n=3 shows 41.2%
+    assert "respondent_identifier" in kinds[1] and "respondent_rows" in kinds[1]
+    assert kinds[2] == ["small_cell"]  # the nested table: n=2 shows 5.5
+    assert kinds[3] == [] and kinds[4] == []  # template and script content is not page text
+    assert "respondent_identifier" in kinds[6]  # respondent&#95;id is respondent_id
+    assert kinds[12] == ["respondent_identifier", "respondent_rows"]  # inside an SVG
+    # n below min_n (30) with a figure: "1,2" is read as 12 and the third row's 12 too; the
+    # second row (n 4) shows only the suppression dash
+    small = [f.location.split("row ")[1][0] for f in found[14] if f.kind == "small_cell"]
+    assert small == ["1", "3"]
