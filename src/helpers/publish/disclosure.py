@@ -227,8 +227,18 @@ def scan_text(text: str, file: str, location: str) -> list[Finding]:
             n for n in names.identifiers if n in IDENTIFIER_COLUMNS or re.search(r"[_\d]", n)
         ),
     )
+    # only a line with a respondent-level name on it can be a header line: each distinct word
+    # of the text is looked up once, not once per line
+    words = set(text.split())
+    named = {w for w in words if w in names.identifiers or w in names.distinctive}
+    named |= {w for w in words - named if names.wide.match(w)}
+    if not named:
+        return found
     for line in text.splitlines():
-        why = _header_rows_rule(line.split(), names.distinctive, TEXT_COLUMNS_FOR_ROWS, names)
+        tokens = line.split()
+        if named.isdisjoint(tokens):
+            continue
+        why = _header_rows_rule(tokens, names.distinctive, TEXT_COLUMNS_FOR_ROWS, names)
         if why:
             found.append(
                 Finding(file, location, "respondent_rows", f"{why} in line {_short(line)!r}")
@@ -331,10 +341,16 @@ class _Element:
         return self.classes if attr == "class" else None
 
     def _walk(self) -> Iterator[_Element | str]:
-        for child in self.children:
-            yield child
-            if isinstance(child, _Element):
-                yield from child._walk()
+        """Every descendant in document order (an explicit stack: pages nest deep)."""
+        stack = [iter(self.children)]
+        while stack:
+            for child in stack[-1]:
+                yield child
+                if isinstance(child, _Element) and child.children:
+                    stack.append(iter(child.children))
+                    break
+            else:
+                stack.pop()
 
     def find_all(self, names: str | list[str]) -> list[_Element]:
         wanted = {names} if isinstance(names, str) else set(names)
