@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from pathlib import Path
@@ -157,6 +158,23 @@ def test_charts_have_alt_text(page):
     imgs = re.findall(r"<img\b[^>]*>", page)
     assert len(imgs) == 1
     assert 'alt="Bar chart of monthly expenditure, July to September"' in imgs[0]
+
+
+def test_an_image_in_an_analysts_own_html_gets_a_description(executed_nb):
+    """An analyst's raw HTML output may hold an <img> without alt text: the page gives it
+    a default description (as nbconvert does), and keeps one that has alt text."""
+    nb = copy.deepcopy(executed_nb)
+    html = (
+        '<p><img src="data:image/png;base64,iVBORw0KGgo="> and '
+        '<IMG ALT="Logo" src="data:image/png;base64,iVBORw0KGgo="></p>'
+    )
+    nb.cells.append(
+        new_code_cell("x", outputs=[new_output("display_data", data={"text/html": html})])
+    )
+    imgs = re.findall(r"<img\b[^>]*>", pub.render_html(nb, fx.PROVENANCE), re.I)
+    assert len(imgs) == 3
+    assert 'alt="No description has been provided for this image"' in imgs[1]
+    assert 'ALT="Logo"' in imgs[2] and "No description" not in imgs[2]
 
 
 def test_print_stylesheet(page):
