@@ -93,39 +93,41 @@ PANDOC_RTS = ["+RTS", "-A64m", "-RTS"]
 
 
 @functools.cache
-def _pandoc_rts_args() -> tuple[str, ...]:
-    """``PANDOC_RTS`` when this pandoc accepts runtime options (pypandoc-binary's does; a
-    pandoc built without ``-rtsopts`` refuses them), else nothing. Checked once per process."""
+def _pandoc() -> tuple[str, ...]:
+    """The pandoc command (pypandoc-binary's), with ``PANDOC_RTS`` when this pandoc accepts
+    runtime options (a pandoc built without ``-rtsopts`` refuses them). Checked once per
+    process."""
     import subprocess
 
     import pypandoc
 
     try:
+        path = pypandoc.get_pandoc_path()
+    except OSError as exc:
+        raise PdfError(f"pandoc is not installed: {exc}") from exc
+    try:
         proc = subprocess.run(
-            [pypandoc.get_pandoc_path(), *PANDOC_RTS, "--version"],
-            capture_output=True,
-            timeout=30,
-            check=False,
+            [path, *PANDOC_RTS, "--version"], capture_output=True, timeout=30, check=False
         )
     except (OSError, subprocess.SubprocessError):
-        return ()
-    return tuple(PANDOC_RTS) if proc.returncode == 0 else ()
+        return (path,)
+    return (path, *PANDOC_RTS) if proc.returncode == 0 else (path,)
 
 
 def html_to_typst(body: str) -> str:
-    """Convert an HTML fragment to Typst markup with pandoc (pypandoc-binary)."""
-    import pypandoc
+    """Convert an HTML fragment to Typst markup with pandoc (pypandoc-binary's, run directly:
+    ``pypandoc.convert_text`` started pandoc three times a report)."""
+    import subprocess
 
+    cmd = [*_pandoc(), "--from", PANDOC_FROM, "--to", "typst", "--wrap=none"]
     try:
-        return pypandoc.convert_text(
-            body,
-            "typst",
-            format=PANDOC_FROM,
-            extra_args=["--wrap=none", *_pandoc_rts_args()],
-            sandbox=False,
-        )
-    except (RuntimeError, OSError) as exc:
+        proc = subprocess.run(cmd, input=body.encode("utf-8"), capture_output=True, check=False)
+    except OSError as exc:
         raise PdfError(f"pandoc could not convert the report body to Typst: {exc}") from exc
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip() or f"exit {proc.returncode}"
+        raise PdfError(f"pandoc could not convert the report body to Typst: {why}")
+    return proc.stdout.decode("utf-8")
 
 
 @functools.cache
