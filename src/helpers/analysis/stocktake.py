@@ -613,9 +613,12 @@ def project(
     x0 = _mi(recent["month"].iloc[0])
     x = np.array([_mi(m) - x0 for m in recent["month"]], dtype=float)
     y = recent["actual"].to_numpy(dtype=float)
-    import statsmodels.api as sm  # here, not at import: the driver reads this module's settings
+    # here, not at import (the driver reads this module's settings); the modules themselves,
+    # not statsmodels.api, which imports formulas, time series and graphics too
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
 
-    fit = sm.OLS(y, sm.add_constant(x)).fit()
+    fit = OLS(y, add_constant(x)).fit()
     proj.slope = float(fit.params[1])
     if passed:
         proj.reason = "the target date has passed"
@@ -624,7 +627,7 @@ def project(
     last = recent["month"].iloc[-1]
     months = pd.date_range(last, target_month, freq="MS")
     xp = np.array([_mi(m) - x0 for m in months], dtype=float)
-    frame = fit.get_prediction(sm.add_constant(xp, has_constant="add")).summary_frame(
+    frame = fit.get_prediction(add_constant(xp, has_constant="add")).summary_frame(
         alpha=1 - settings.interval_level
     )
     mean = frame["mean"].to_numpy(dtype=float)

@@ -28,7 +28,10 @@ PRELOAD = (
     "matplotlib",
     "matplotlib.pyplot",
     "seaborn",
-    "statsmodels.api",
+    # the statsmodels modules the analyses use (statsmodels.api would add formulas, time
+    # series and graphics: about a second of every kernel's start)
+    "statsmodels.regression.linear_model",
+    "statsmodels.genmod.generalized_linear_model",
     "scipy.stats",
     "duckdb",
     "helpers",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from helpers.analysis.budget.common import (
     _SEED,
@@ -273,7 +273,7 @@ def _model_method(
     if len(spent) - n_params < MIN_MODEL_DF:
         return {"available": False, "note": "too few months to fit"}
     x = _design(fys, fms, years, months)
-    res = sm.OLS(np.log(spent), x).fit()
+    res = OLS(np.log(spent), x).fit()
     cum = float(sum(current.values()))
     if not to_predict:
         return {"available": True, "point": cum, "low": cum, "high": cum, "note": "year complete"}
