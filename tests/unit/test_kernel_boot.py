@@ -107,6 +107,12 @@ def test_a_kernel_grown_past_the_memory_limit_is_replaced_before_the_next_report
         assert booted > 50 * 1024**2  # pandas & co are loaded: the figure is the real RSS
         worker._ensure_kernel()
         assert worker.kernels_started == 1  # under the limit: the same warm kernel
+        # a batch kernel writes no input history (one SQLite file shared by every kernel)
+        check = "assert not get_ipython().history_manager.enabled"
+        assert (
+            worker._run(worker.kc.execute_interactive, check, timeout=60)["content"]["status"]
+            == "ok"
+        )
         leak = "import json; json._leak = bytearray(400 * 1024**2); json._leak[::4096] = b'x' * (400 * 256)"
         reply = worker._run(worker.kc.execute_interactive, leak, timeout=60)
         assert reply["content"]["status"] == "ok"

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
 
 KERNEL_NAME = "kp-reports"
+KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
 #: A warm kernel whose resident memory has grown past this is replaced before the next report,
 #: whatever ``recycle_after`` says (a report that leaks memory cannot pile up on one kernel).
 KERNEL_MEMORY_LIMIT = 2 * 1024**3
@@ -219,7 +220,10 @@ class KernelWorker:
             kw = {"stdout": self._log_fh, "stderr": self._log_fh}
         extra = {k: str(v) for k, v in (kernel_env or {}).items()}
         env = dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1", **extra)
-        self._run(km.start_kernel, env=env, **kw)
+        # No input history: a batch kernel's cells are in the executed notebook already, and
+        # IPython's history thread wrote every cell of every report to one SQLite file shared
+        # by all kernels (a sixth of a cell's overhead in the kernel).
+        self._run(km.start_kernel, env=env, extra_arguments=list(KERNEL_ARGUMENTS), **kw)
         self.km = km
         self.kernel_env = extra
         self.kernels_started += 1
