@@ -218,6 +218,9 @@ def exporter():
         exclude_raw=True,
         exclude_unknown=True,
         embed_images=True,
+        # validate the notebook once, after the preprocessors, not after each of them (about
+        # 15 validations of the whole executed notebook a report)
+        optimistic_validation=True,
     )
     exp.register_filter("clean_b64", _clean_b64)
     exp.register_filter("svg_b64", _svg_b64)
