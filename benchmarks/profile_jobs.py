@@ -10,7 +10,7 @@ process (one warm kernel, the engine's own code path), with timers around every 
 
 Options: ``--month`` (default 2025-03), ``--dept`` (default health), ``--families`` (comma
 list), ``--repeat N`` (warm runs of each job, default 2), ``--fresh`` (also one fresh-kernel run
-per job), ``--cells`` (print each cell's time), ``--cprofile FILE`` (a cProfile of the driver
+per job), ``--cells`` (print each cell's time; ``--top N`` of them, default 6), ``--cprofile FILE`` (a cProfile of the driver
 side: loading, parameterizing and publishing; the cells run in the kernel process, so they are
 timed here by wall clock only) and ``--keep DIR`` (copy the executed notebooks there). To find
 analysis hot spots inside a cell, run the notebook in JupyterLab with ``%%prun``.
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true", help="also time one fresh-kernel run per job")
     p.add_argument("--cprofile", type=Path, help="write a cProfile of the driver side here")
     p.add_argument("--cells", action="store_true", help="print each cell's time")
+    p.add_argument("--top", type=int, default=6, help="with --cells: how many cells per job")
     p.add_argument("--keep", type=Path, help="copy the executed notebooks into this folder")
     args = p.parse_args(argv)
     families = [f for f in args.families.split(",") if f]
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"  {spec['id']}: {res['status']} {res.get('reason')}: {res.get('error')}"
                         )
                     if args.cells:
-                        for idx, secs, src in sorted(cells, key=lambda c: -c[1])[:6]:
+                        for idx, secs, src in sorted(cells, key=lambda c: -c[1])[: args.top]:
                             print(f"    {spec['id']} cell {idx}: {secs:.3f} s  {src}")
             if args.fresh:
                 fw = execute.KernelWorker("fresh", 1)
