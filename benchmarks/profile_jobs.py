@@ -10,14 +10,15 @@ process (one warm kernel, the engine's own code path), with timers around every 
 
 Options: ``--month`` (default 2025-03), ``--dept`` (default health), ``--families`` (comma
 list), ``--repeat N`` (warm runs of each job, default 2), ``--fresh`` (also one fresh-kernel run
-per job), ``--cells`` (print each cell's time; ``--top N`` of them, default 6), ``--cprofile FILE`` (a cProfile of the driver
-side: loading, parameterizing and publishing; the cells run in the kernel process, so they are
-timed here by wall clock only) and ``--keep DIR`` (copy the executed notebooks there). To find
-analysis hot spots inside a cell, run the notebook in JupyterLab with ``%%prun``.
+per job), ``--cells`` (print the slowest cells of each job; ``--top N`` of them, default 6),
+``--cprofile FILE`` (a cProfile of the driver side: loading, parameterizing and publishing; the
+cells run in the kernel process, so they are timed here by wall clock only) and ``--keep DIR``
+(copy the executed notebooks there). To find analysis hot spots inside a cell, run the notebook
+in JupyterLab with ``%%prun``.
 
 Usage: .venv/bin/python benchmarks/profile_jobs.py [--month 2025-03] [--dept health]
        [--families budget_execution,stocktake,citizen_survey,pse_oversight] [--repeat 2]
-       [--fresh] [--cells] [--cprofile FILE] [--keep DIR]
+       [--fresh] [--cells [--top N]] [--cprofile FILE] [--keep DIR]
 """
 
 from __future__ import annotations
