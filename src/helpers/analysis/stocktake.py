@@ -272,6 +272,7 @@ class ScorecardRule:
 
 
 def as_rule(weights: ScorecardRule | Mapping[str, Any] | None) -> ScorecardRule:
+    """The scorecard rule of a config mapping (``load_config()``), or the rule itself."""
     if isinstance(weights, ScorecardRule):
         return weights
     return ScorecardRule.from_config(weights)
