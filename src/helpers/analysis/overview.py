@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -318,8 +317,7 @@ def province_scorecard(
     cols = ["department", "score", "grade", "targets", "on_track"]
     if not len(targets):
         return st.province_scorecard(targets, trajectory, actuals, month, weights=weights)
-    rule = st.as_rule(weights)
-    settings = st.StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
+    rule, settings = st.rule_and_settings(weights)
     # prepared once for the province (each step is linear in rows), then cut by department
     t, tr, a = st.scorecard_inputs(targets, trajectory, actuals)
     dept_of = dict(zip(t["target_id"], t["department"].astype(str), strict=True))

@@ -278,6 +278,16 @@ def as_rule(weights: ScorecardRule | Mapping[str, Any] | None) -> ScorecardRule:
     return ScorecardRule.from_config(weights)
 
 
+def rule_and_settings(
+    weights: ScorecardRule | Mapping[str, Any] | None, settings: StocktakeSettings | None = None
+) -> tuple[ScorecardRule, StocktakeSettings]:
+    """The scorecard rule and the status settings (``settings``, else the config mapping's
+    ``status`` section, else the defaults)."""
+    if settings is None:
+        settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
+    return as_rule(weights), settings
+
+
 # --------------------------------------------------------------------------------------------
 # Input checks and coercion
 # --------------------------------------------------------------------------------------------
@@ -1292,9 +1302,7 @@ def scorecard(
     [0, cap]; 0 when missing under 'zero', NaN when excluded), included, annual_target,
     annual_progress (the distance from baseline to the annual target travelled, uncapped).
     """
-    rule = as_rule(weights)
-    if settings is None:
-        settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
+    rule, settings = rule_and_settings(weights, settings)
     t, tr, a = scorecard_inputs(targets, trajectory, actuals)
     return _scorecard_rows(t, tr, a, month, rule, settings)
 
@@ -1390,9 +1398,7 @@ def province_scorecard(
     counts targets on track or met by the status rule (settings from the config's ``status``
     section when ``weights`` is a config mapping). Sorted by score, best first.
     """
-    rule = as_rule(weights)
-    if settings is None:
-        settings = StocktakeSettings.from_config(weights if isinstance(weights, Mapping) else None)
+    rule, settings = rule_and_settings(weights, settings)
     t, tr, a = scorecard_inputs(targets, trajectory, actuals)
     return sort_province_scorecard(province_scorecard_rows(t, tr, a, month, rule, settings))
 

@@ -146,12 +146,10 @@ def _last_year_point(alloc, mon, department, month, groups) -> dict[str, float]:
     a = rows_where(a, "fiscal_year", prev_fy)
     if a.empty:
         return {}
-    rows = _position_rows(
-        a, _to_date(mon, department, prev_fy, _ts(prev_month)), _ts(prev_month), groups
-    )
-    if not _to_date(mon, department, prev_fy, _ts(prev_month)).shape[0]:
+    mo = _to_date(mon, department, prev_fy, _ts(prev_month))
+    if mo.empty:
         return {}
-    return {r["key"]: r["util_be"] for r in rows}
+    return {r["key"]: r["util_be"] for r in _position_rows(a, mo, _ts(prev_month), groups)}
 
 
 def utilisation_by_object_class(
