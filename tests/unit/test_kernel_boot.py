@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -108,7 +109,11 @@ def test_a_kernel_grown_past_the_memory_limit_is_replaced_before_the_next_report
         worker._ensure_kernel()
         assert worker.kernels_started == 1  # under the limit: the same warm kernel
         # a batch kernel writes no input history (one SQLite file shared by every kernel)
-        check = "assert not get_ipython().history_manager.enabled"
+        # ... and sends each reply without ipykernel's flush sleep (its outputs come first)
+        check = (
+            "assert not get_ipython().history_manager.enabled\n"
+            "assert get_ipython().kernel._execute_sleep == 0"
+        )
         assert (
             worker._run(worker.kc.execute_interactive, check, timeout=60)["content"]["status"]
             == "ok"
@@ -123,3 +128,26 @@ def test_a_kernel_grown_past_the_memory_limit_is_replaced_before_the_next_report
         assert worker.kernel_memory() < booted + 200 * 1024**2
     finally:
         worker.shutdown()
+
+
+def test_the_pool_writes_the_bytecode_every_worker_and_kernel_would_otherwise_compile():
+    """Under ``PYTHONDONTWRITEBYTECODE`` (set in containers and CI) an editable install has no
+    bytecode for ``helpers``: each kernel compiled every module from source at its start. The
+    pool writes it before starting workers, and rewrites a module's when its source changed."""
+    import importlib.util
+
+    import helpers.hashing
+    from helpers.engine.pool import byte_compile_helpers
+
+    source = helpers.hashing.__file__
+    cached = importlib.util.cache_from_source(source)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(cached)
+    byte_compile_helpers()
+    assert os.path.isfile(cached)
+    # the bytecode records the source's size and mtime: Python uses it for this source only
+    with open(cached, "rb") as fh:
+        header = fh.read(16)
+    st = os.stat(source)
+    assert int.from_bytes(header[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF
+    assert int.from_bytes(header[12:16], "little") == st.st_size & 0xFFFFFFFF
