@@ -961,3 +961,22 @@ def test_cuts_of_a_prepared_frame_are_prepared_and_an_unprepared_one_is_refused(
     assert prepare.is_prepared(d_rows)
     with pytest.raises(ValueError, match="needs a frame from prepare_allocations"):
         prepare.months_upto(mon, "2024-08")
+
+
+def test_the_split_cache_lets_a_single_department_frame_go():
+    """``rows_where`` remembers how a prepared frame splits, only while the frame lives. A frame
+    of one department is its own part: the cache entry must not keep it (and so itself) alive,
+    or every department's prepared frames would stay in a warm kernel for good."""
+    import gc
+
+    from helpers.analysis.budget import prepare
+
+    alloc, _ = base()
+    frame = prepare.prepare_allocations(alloc)
+    part = prepare.rows_where(frame, "department", "d")
+    assert part is frame  # one department: the frame itself, not a copy
+    key = (id(frame), "department")
+    assert key in prepare._SPLITS
+    del frame, part
+    gc.collect()
+    assert key not in prepare._SPLITS

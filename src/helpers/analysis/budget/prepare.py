@@ -13,6 +13,7 @@ validated and normalised again, which gives the same rows.
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Iterable
@@ -197,6 +198,14 @@ def _ts(month) -> pd.Timestamp:
 _SPLITS: dict[tuple[int, str], tuple[weakref.ref, dict[Any, Any], dict[Any, pd.DataFrame]]] = {}
 
 
+def _forget_split(splits: dict, key: tuple[int, str], ref: weakref.ref) -> None:
+    """A split's frame was freed: drop its entry, unless a newer frame (which may reuse the
+    id) holds it now. ``splits`` is bound when the reference is made: at interpreter exit the
+    module's globals may already be gone when the last frames are freed."""
+    if splits.get(key, (None,))[0] is ref:
+        del splits[key]
+
+
 def rows_where(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
     """The rows of ``df`` whose ``column`` equals ``value``, in their order (``df.loc[df[column]
     == value]``). A prepared frame is grouped by ``column`` once, and each value's rows are cut
@@ -213,17 +222,15 @@ def rows_where(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
             positions: dict[Any, Any] = {values[0]: slice(None)}
         else:
             positions = df.groupby(column, sort=False, dropna=True).indices
-        ref = weakref.ref(df, lambda _ref, key=key: _SPLITS.pop(key, None))
+        ref = weakref.ref(df, functools.partial(_forget_split, _SPLITS, key))
         hit = _SPLITS[key] = (ref, positions, {})
     _, positions, parts = hit
     part = parts.get(value)
     if part is None:
         where = positions.get(value)
         if isinstance(where, slice):
-            part = df
-        else:
-            part = _mark(df.iloc[where if where is not None else slice(0, 0)])
-        parts[value] = part
+            return df  # never kept in ``parts``: the entry would keep its own frame alive
+        part = parts[value] = _mark(df.iloc[where if where is not None else slice(0, 0)])
     return part
 
 
