@@ -168,3 +168,29 @@ def test_plausibility_notes_reach_the_departments_report(boost):
     assert f"budget_2023_24.xlsx row {int(note['row'])}" in shown.plain
     assert "/" not in shown.plain.split("supplier:")[1].split(" row ")[0]
     assert shown.html.startswith('<p class="kp-warning">')
+
+
+def test_annual_tables_show_no_releases_the_source_does_not_have(boost):
+    """BOOST has approved and executed amounts only; the mapping fills the warehouse's release
+    column with the executed amount. The report must not publish those as releases (releases
+    equal to spending, "100% of releases"): its annual tables carry no release figures."""
+    _, r = _report(boost, "communications", "2019-06")
+    with profile.use("federal"):
+        from helpers.present import budget as view
+
+        tables = [view.figures_table(r), view.position_table(r), view.object_class_table(r)]
+        notes = " ".join(n.plain for n in view.data_notes(r))
+        chart = view.components_chart(r)
+    svg = chart.data.decode("utf-8") if isinstance(chart.data, bytes) else chart.data
+    assert chart.mime == "image/svg+xml" and "% of budget estimate" in svg
+    assert "releases" not in svg  # one bar per component: executed / BE
+    assert "Flag rules" in notes and "releases" not in notes  # no rule on absent releases
+    figures = tables[0].data.iloc[:, 0].tolist()
+    assert "Executed / BE (outturn)" in figures and "Budget estimate (BE)" in figures
+    for t in tables:
+        shown = [str(c) for c in t.data.columns] + [str(v) for v in t.data.iloc[:, 0]]
+        assert not [s for s in shown if "releas" in s.lower()], t.data
+    # the figures the hand sums check are still there (FY 2018-19, PKR million)
+    approved, executed = boost["hand"][("communications", 2019)]
+    util = tables[0].data.set_index(tables[0].data.columns[0]).iloc[:, 1]
+    assert util["Executed / BE (outturn)"] == pytest.approx(executed / approved, rel=1e-9)

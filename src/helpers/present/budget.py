@@ -422,6 +422,18 @@ def headline_badge(report: ExecutionReport) -> headline:
 # --------------------------------------------------------------------------------------------
 
 
+#: Annual data carry no releases (releases are a within-year cash plan; BOOST's mapping fills
+#: the warehouse's release column with the executed amount): annual tables leave them out
+#: rather than show releases equal to spending and 100% of releases (docs/methods.md 1.10).
+_RELEASE_WORDS = ("Release", "Expenditure / releases", "% of releases")
+
+
+def _annual_without_releases(df: pd.DataFrame, report: ExecutionReport) -> pd.DataFrame:
+    if report.frequency != "annual":
+        return df
+    return df.drop(columns=[c for c in df.columns if str(c).startswith(_RELEASE_WORDS)])
+
+
 def figures_table(report: ExecutionReport) -> table:
     """Headline figures for the department: amounts, utilisation against each denominator."""
     t = report.total
@@ -442,8 +454,8 @@ def figures_table(report: ExecutionReport) -> table:
         ("Projection, high", p.high, p.high_be),
     ]
     if report.frequency == "annual":
-        rows = [r for r in rows[:8] if r[0] != "Released but unspent"]
-        rows[4] = ("Executed / BE (outturn)", None, t["util_be"])
+        rows = [r for r in rows[:8] if not r[0].startswith(_RELEASE_WORDS)]
+        rows[3] = ("Executed / BE (outturn)", None, t["util_be"])
         rows.append(("Last year (executed / last year's BE)", None, t["last_year_util_be"]))
     money = money_label()
     df = pd.DataFrame(rows, columns=["Figure", money, "% of BE / ratio"])
@@ -491,8 +503,10 @@ def position_table(report: ExecutionReport) -> table:
         f"against a {wording.pct(report.benchmark)} benchmark"
     )
     if report.frequency == "annual":
-        df = df.drop(columns=["Gap to benchmark"]).rename(
-            columns={"Expenditure": "Executed", "Last year, % of BE": "Last year, % of BE"}
+        df = (
+            _annual_without_releases(df, report)
+            .drop(columns=["Gap to benchmark"])
+            .rename(columns={"Expenditure": "Executed", "Last year, % of BE": "Last year, % of BE"})
         )
         money_cols = {"Executed": money}
         caption = f"Executed against approved by fund and component, FY {report.fiscal_year}"
@@ -533,7 +547,7 @@ def object_class_table(report: ExecutionReport) -> table:
         }
     )
     return table(
-        df,
+        _annual_without_releases(df, report),
         caption=(
             f"Executed against approved by object class, FY {report.fiscal_year}"
             if report.frequency == "annual"
@@ -1221,11 +1235,12 @@ def _period_data_notes(report: ExecutionReport) -> list[note]:
                 f"A projection above {PLAUSIBLE_MAX:.0%} of BE is withheld as implausible."
             )
         )
+    above_releases = "" if report.frequency == "annual" else " spending above cumulative releases;"
     out.append(
         note(
             f"Flag rules: under-spending when utilisation of BE is more than "
-            f"{report.underspend_margin * 100:.0f} points below the benchmark; spending above "
-            f"cumulative releases; a {word} at least {JUMP_RATIO:g} times the previous reported "
+            f"{report.underspend_margin * 100:.0f} points below the benchmark;{above_releases} "
+            f"a {word} at least {JUMP_RATIO:g} times the previous reported "
             f"{word} (or at most 1/{JUMP_RATIO:g} of it) when the change is at least "
             f"{JUMP_MIN_SHARE:.0%} of the annual BE; missing, incomplete or not yet reported "
             f"{words}."
@@ -1560,22 +1575,30 @@ def _bench_label(report: ExecutionReport) -> str:
 
 
 def components_chart(report: ExecutionReport) -> figure:
-    """Utilisation of BE and of releases by component against the benchmark."""
+    """Utilisation of BE and of releases by component against the benchmark (annual data: of
+    BE only, as annual sources carry no releases)."""
     p = report.position.loc[report.position["scope"] != "current"].iloc[::-1]
     labels = [scope_labels()[s].split(" (")[0] for s in p["scope"]]
     y = np.arange(len(p))
+    releases = report.frequency != "annual"
+    be_y, height = (y + 0.2, 0.4) if releases else (y, 0.6)
     fig, ax = svgplot.subplots()
     ax.barh(
-        y + 0.2, p["util_be"].fillna(0), height=0.4, color=PALETTE[0], label="% of budget estimate"
+        be_y, p["util_be"].fillna(0), height=height, color=PALETTE[0], label="% of budget estimate"
     )
-    ax.barh(
-        y - 0.2, p["util_releases"].fillna(0), height=0.4, color=PALETTE[1], label="% of releases"
-    )
-    for yi, v in zip(y, p["util_be"], strict=True):
+    if releases:
+        ax.barh(
+            y - 0.2,
+            p["util_releases"].fillna(0),
+            height=0.4,
+            color=PALETTE[1],
+            label="% of releases",
+        )
+    for yi, v in zip(be_y, p["util_be"], strict=True):
         if wording.ok(v):
             ax.annotate(
                 wording.pct(v),
-                (v, yi + 0.2),
+                (v, yi),
                 xytext=(3, 0),
                 textcoords="offset points",
                 va="center",
