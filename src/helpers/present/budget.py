@@ -422,14 +422,20 @@ def headline_badge(report: ExecutionReport) -> headline:
 # --------------------------------------------------------------------------------------------
 
 
-#: Annual data carry no releases (releases are a within-year cash plan; BOOST's mapping fills
-#: the warehouse's release column with the executed amount): annual tables leave them out
-#: rather than show releases equal to spending and 100% of releases (docs/methods.md 1.10).
+#: Labels of the release figures in the tables.
 _RELEASE_WORDS = ("Release", "Expenditure / releases", "% of releases")
 
 
-def _annual_without_releases(df: pd.DataFrame, report: ExecutionReport) -> pd.DataFrame:
-    if report.frequency != "annual":
+def _shows_releases(report: ExecutionReport) -> bool:
+    """Whether the report shows release figures. Annual data carry none (releases are a
+    within-year cash plan; BOOST's mapping fills the warehouse's release column with the
+    executed amount): its tables, chart and flag rules leave them out rather than show releases
+    equal to spending and 100% of releases (docs/methods.md 1.10)."""
+    return report.frequency != "annual"
+
+
+def _without_releases(df: pd.DataFrame, report: ExecutionReport) -> pd.DataFrame:
+    if _shows_releases(report):
         return df
     return df.drop(columns=[c for c in df.columns if str(c).startswith(_RELEASE_WORDS)])
 
@@ -453,10 +459,14 @@ def figures_table(report: ExecutionReport) -> table:
         ("Projection, low", p.low, p.low_be),
         ("Projection, high", p.high, p.high_be),
     ]
-    if report.frequency == "annual":
-        rows = [r for r in rows[:8] if not r[0].startswith(_RELEASE_WORDS)]
-        rows[3] = ("Executed / BE (outturn)", None, t["util_be"])
+    if report.frequency == "annual":  # no benchmark, same point last year or projection
+        rows = [
+            ("Executed / BE (outturn)", None, t["util_be"]) if r[0] == "Expenditure / BE" else r
+            for r in rows[:8]
+        ]
         rows.append(("Last year (executed / last year's BE)", None, t["last_year_util_be"]))
+    if not _shows_releases(report):
+        rows = [r for r in rows if not r[0].startswith(_RELEASE_WORDS)]
     money = money_label()
     df = pd.DataFrame(rows, columns=["Figure", money, "% of BE / ratio"])
     df[money] = df[money].astype("float64")
@@ -504,9 +514,9 @@ def position_table(report: ExecutionReport) -> table:
     )
     if report.frequency == "annual":
         df = (
-            _annual_without_releases(df, report)
+            _without_releases(df, report)
             .drop(columns=["Gap to benchmark"])
-            .rename(columns={"Expenditure": "Executed", "Last year, % of BE": "Last year, % of BE"})
+            .rename(columns={"Expenditure": "Executed"})
         )
         money_cols = {"Executed": money}
         caption = f"Executed against approved by fund and component, FY {report.fiscal_year}"
@@ -547,7 +557,7 @@ def object_class_table(report: ExecutionReport) -> table:
         }
     )
     return table(
-        _annual_without_releases(df, report),
+        _without_releases(df, report),
         caption=(
             f"Executed against approved by object class, FY {report.fiscal_year}"
             if report.frequency == "annual"
@@ -1235,7 +1245,7 @@ def _period_data_notes(report: ExecutionReport) -> list[note]:
                 f"A projection above {PLAUSIBLE_MAX:.0%} of BE is withheld as implausible."
             )
         )
-    above_releases = "" if report.frequency == "annual" else " spending above cumulative releases;"
+    above_releases = " spending above cumulative releases;" if _shows_releases(report) else ""
     out.append(
         note(
             f"Flag rules: under-spending when utilisation of BE is more than "
@@ -1580,7 +1590,7 @@ def components_chart(report: ExecutionReport) -> figure:
     p = report.position.loc[report.position["scope"] != "current"].iloc[::-1]
     labels = [scope_labels()[s].split(" (")[0] for s in p["scope"]]
     y = np.arange(len(p))
-    releases = report.frequency != "annual"
+    releases = _shows_releases(report)
     be_y, height = (y + 0.2, 0.4) if releases else (y, 0.6)
     fig, ax = svgplot.subplots()
     ax.barh(
