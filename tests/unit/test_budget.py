@@ -258,6 +258,20 @@ def test_monthly_trend_and_june_share():
     assert "2024-25" not in seas.index  # the unfinished year has no share
 
 
+def test_monthly_trend_of_chosen_years_matches_the_whole_trend():
+    # the province summary asks for the current year only (its flags read no other)
+    alloc, monthly = with_history(("2022-23", FLAT), ("2023-24", JUNE))
+    whole = budget.monthly_trend(alloc, monthly, "d", "2024-09")
+    for years in (["2024-25"], ["2023-24"], ["2022-23", "2024-25"]):
+        part = budget.monthly_trend(alloc, monthly, "d", "2024-09", years=years)
+        assert sorted(set(part["fiscal_year"])) == years
+        want = whole.loc[whole["fiscal_year"].isin(years)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, want)
+    assert budget.monthly_trend(alloc, monthly, "d", "2024-09", years=["2024-25"])[
+        "expenditure"
+    ].tolist() == pytest.approx([14, 15, 46])
+
+
 def test_seasonality_skips_incomplete_year():
     alloc, monthly = with_history(("2023-24", JUNE))
     monthly = drop_month(monthly, "2024-02-01")

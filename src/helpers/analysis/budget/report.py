@@ -240,7 +240,8 @@ def province_summary(
     n = PERIOD_MONTHS[f]
     for dept in sorted(set(alloc.loc[alloc["fiscal_year"] == fy, "department"])):
         position = utilisation(alloc, mon, dept, month_d, f)
-        trend = monthly_trend(alloc, mon, dept, month_d, f)
+        # the flags read the current year's periods only
+        trend = monthly_trend(alloc, mon, dept, month_d, f, years=[fy])
         coverage = month_coverage(alloc, mon, dept, month_d, f)
         proj = project_year_end(alloc, mon, dept, month_d, frequency=f)
         flags = budget_flags(position, trend, coverage, underspend_margin, frequency=f)

@@ -5,6 +5,7 @@ average, and the typical share of the year each period accounts for.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -67,10 +68,12 @@ def monthly_trend(
     department: str,
     month,
     frequency: str = "monthly",
+    years: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Department flows per period (monthly: per month) for every fiscal year with a budget,
     up to ``month``; with quarterly or annual data one row per quarter or year, dated at its
-    last month (``fy_m`` = that fiscal month).
+    last month (``fy_m`` = that fiscal month). ``years``: only these fiscal years (each year's
+    rows are worked out from its own data alone, so they are the same as in the full trend).
 
     One row per month (all twelve months of past years, months 1..m of the current year);
     missing months have NaN flows (never zero). Columns: fiscal_year, month, fy_m, status,
@@ -81,8 +84,11 @@ def monthly_trend(
     mon = prepare_monthly(monthly)
     month_ts = _ts(month)
     fy_now = fiscal_year(month)
+    wanted = None if years is None else set(years)
     a = _dept_rows(alloc, department)
-    years = sorted(y for y in set(a["fiscal_year"]) if y <= fy_now)
+    years = sorted(
+        y for y in set(a["fiscal_year"]) if y <= fy_now and (wanted is None or y in wanted)
+    )
     totals = _monthly_totals(mon, department, month_ts, frequency)
     frames = []
     for fy in years:
