@@ -559,7 +559,7 @@ def test_league_display_shows_no_targets_as_text_not_zero():
     assert math.isnan(row.loc["Gamma", "Score (0-100)"])
     assert row.loc["Alpha", "Warning signs"] == 5
     html = view.league_table(_overview())[0].html
-    assert 'class="num">-45.0 pp<' in html
+    assert 'class="num">-45.0\u00a0pp<' in html  # never wrapped between number and unit
 
 
 def test_targets_in_force_drops_targets_set_after_the_month():

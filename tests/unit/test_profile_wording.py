@@ -201,7 +201,9 @@ def _overview() -> ao.ProvinceOverview:
 def test_overview_reads_for_the_whole_country(testland):
     ov = _overview()
     meta = overview_view.overview_meta(ov, dt.date(2025, 3, 1))
-    assert "Government of Testland (all departments)" in meta.html
+    assert "All departments" in meta.html
+    # the government is named once, in the page header, not again in the unit line
+    assert "Government of Testland" not in meta.html
     assert "Country overview" in meta.html
     first = overview_view.budget_sentences(ov)[0]
     # 300 of 1,200 thousand, in the unit a thousand times the held one (million), one decimal

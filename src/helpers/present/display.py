@@ -161,7 +161,8 @@ def _format_cell(value: Any, fmt: str | None) -> tuple[str, bool]:
     if fmt == "pct0":
         return f"{value * 100:,.0f}%", True
     if fmt == "pp":
-        return f"{value * 100:+,.1f} pp", True
+        # a no-break space: a narrow column must not wrap "pp" onto a line of its own
+        return f"{value * 100:+,.1f}\u00a0pp", True
     if fmt:
         return fmt.format(value), True
     if isinstance(value, bool):

@@ -179,7 +179,8 @@ def _page(ov: ProvinceOverview, data_as_of, notes: pd.DataFrame | None = None):
     return Page(
         family=FAMILY,
         title=title(),
-        department=f"{profile.active().government} (all departments)",
+        # the page header already names the government: the unit line says which part of it
+        department="All departments",
         month=month_label(ov.month),
         as_of=month_label(as_of_date(ov, data_as_of)),
         report=ov,
