@@ -171,10 +171,14 @@ def test_plausibility_notes_reach_the_departments_report(boost):
 
 
 def test_annual_tables_show_no_releases_the_source_does_not_have(boost):
-    """BOOST has approved and executed amounts only; the mapping fills the warehouse's release
-    column with the executed amount. The report must not publish those as releases (releases
-    equal to spending, "100% of releases"): its annual tables carry no release figures."""
+    """BOOST has approved and executed amounts only; its mapping gives no releases, so the
+    warehouse holds them blank (never the executed amount, which published releases equal to
+    spending and "100% of releases") and the report carries no release figures."""
+    assert (
+        boost["monthly"]["release"].isna().all() and boost["monthly"]["expenditure"].notna().all()
+    )
     _, r = _report(boost, "communications", "2019-06")
+    assert not r.releases and math.isnan(r.total["releases"])  # unknown, not zero
     with profile.use("federal"):
         from helpers.present import budget as view
 

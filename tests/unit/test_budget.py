@@ -140,6 +140,38 @@ def test_utilisation_by_scope():
     assert math.isnan(pos.loc["total", "last_year_util_be"])
 
 
+def test_a_source_without_releases_reports_them_unknown_and_shows_none():
+    """Releases blank on every row (a source with no cash releases): every release figure is
+    unknown (NaN, never 0 or the spending), the rest is unchanged, and no table, sentence,
+    chart or flag rule of the monthly report mentions releases."""
+    from helpers.present import budget as view
+
+    alloc, monthly = base()
+    monthly["release"] = math.nan
+    r = budget.execution_report(alloc, monthly, "d", "2024-09")
+    assert not r.releases
+    pos = r.position.set_index("scope")
+    assert pos["releases"].isna().all() and pos["util_releases"].isna().all()
+    assert pos["released_unspent"].isna().all()
+    assert pos.loc["total", "expenditure"] == pytest.approx(75)  # 14 + 15 + 46, as with them
+    assert pos.loc["total", "util_be"] == pytest.approx(0.25)
+    assert r.trend["release"].isna().all() and r.trend["cum_release"].isna().all()
+    assert not (r.flags["kind"] == "above_releases").any()
+    shown = [view.figures_table(r), view.position_table(r), view.monthly_table(r)]
+    shown += [view.object_class_table(r), *view.data_notes(r)]
+    text = " ".join([t.html for t in shown] + view.key_message_sentences(r, "D"))
+    svg = view.components_chart(r).data
+    assert "releas" not in text.lower() and b"releases" not in svg, text
+    assert "75.0" in view.monthly_table(r).html.replace(",", "")  # cumulative expenditure
+    rev = {oc: (100.0, dt.date(2024, 8, 1)) for oc in ("A01", "A03", "A12")}
+    alloc_rev = base(revised=rev)[0]
+    known = budget.execution_report(alloc_rev, monthly, "d", "2024-09")  # final grant known
+    said = " ".join(view.key_message_sentences(known, "D"))
+    assert "Against the final grant of" in said and "releas" not in said.lower(), said
+    with_them = budget.execution_report(*base(), "d", "2024-09")
+    assert with_them.releases and "releases" in view.figures_table(with_them).html.lower()
+
+
 def test_month_one_of_the_fiscal_year():
     alloc, monthly = base()
     pos = budget.utilisation(alloc, monthly, "d", "2024-07").set_index("scope")

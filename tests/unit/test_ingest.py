@@ -263,6 +263,11 @@ CASES = {
         _xlsx_entity,
         "pse_returns.xlsx row 3, column entity_id: unknown entity",
     ),
+    "release blank on one row": (
+        _set("budget_monthly.csv", 3, "release", ""),
+        "budget_monthly.csv row 3, column release: blank while other rows of the file give "
+        "releases",
+    ),
     "missing file": (
         lambda d: (d / "targets.csv").unlink(),
         "targets.csv: missing input file (the stocktake inputs need it",
@@ -337,6 +342,29 @@ def test_plain_numbers_parse_and_separators_are_rejected():
     ]
 
 
+def test_releases_blank_on_every_row_are_a_source_without_releases():
+    rows = [
+        ["health", "2024-07", "current", "A01", None, "10", "0"],
+        ["health", "2024-08", "current", "A01", None, "12", "0"],
+    ]
+    typed, probs = _check("budget_monthly", rows)
+    assert probs == []
+    assert typed["release"].isna().all() and typed["expenditure"].tolist() == [10.0, 12.0]
+
+
+def test_releases_blank_on_some_rows_only_are_refused_row_by_row():
+    # a blank among given releases is a gap in the file, not "no releases": never read as 0
+    rows = [
+        ["health", "2024-07", "current", "A01", "5", "10", "0"],
+        ["health", "2024-08", "current", "A01", None, "12", "0"],
+        ["health", "2024-09", "current", "A01", "6", "11", "0"],
+        ["health", "2024-10", "current", "A01", None, "9", "0"],
+    ]
+    _, probs = _check("budget_monthly", rows)
+    rule = "blank while other rows of the file give releases (give every row's, or none)"
+    assert probs == [(3, "release", rule), (5, "release", rule)]
+
+
 def test_month_outside_fiscal_years_of_allocations():
     rows = [["health", "2025-07", "current", "A01", "1", "1", "0"]]
     _, probs = _check("budget_monthly", rows)
@@ -380,6 +408,22 @@ def test_header_only_optional_file_loads_as_no_rows(small_raw_copy, tmp_path):
     con = _connect(wh)
     assert con.execute("SELECT count(*) FROM ratings").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM targets").fetchone()[0] > 0
+
+
+def test_budget_monthly_without_a_release_column_loads_releases_as_unknown(
+    small_raw_copy, tmp_path
+):
+    """A finance department whose system keeps no releases leaves the column out: the rows
+    load with releases blank (unknown, never zero) and every report shows none."""
+    _edit_csv(small_raw_copy, "budget_monthly.csv", lambda df: df.drop(columns=["release"]))
+    wh = tmp_path / "wh.duckdb"
+    assert ingest.run(small_raw_copy, wh, log=lambda *a, **k: None) == 0
+    con = _connect(wh)
+    n, given, spent = con.execute(
+        "SELECT count(*), count(release), sum(expenditure) FROM budget_monthly"
+    ).fetchone()
+    raw = pd.read_csv(small_raw_copy / "budget_monthly.csv")
+    assert (n, given) == (len(raw), 0) and spent == pytest.approx(raw["expenditure"].sum())
 
 
 def test_budget_files_alone_load_and_other_families_are_not_provided(small_raw_copy, tmp_path):

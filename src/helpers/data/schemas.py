@@ -453,6 +453,11 @@ def _budget_monthly_rows(ctx: Context) -> list[pa.Check]:
     fys = ", ".join(sorted(ctx.fiscal_years))
     return [
         _row_rule("release", "negative amount without reversal flag", signed("release")),
+        _row_rule(
+            "release",
+            "blank while other rows of the file give releases (give every row's, or none)",
+            lambda d: d["release"].notna() | bool(d["release"].isna().all()),
+        ),
         _row_rule("expenditure", "negative amount without reversal flag", signed("expenditure")),
         _row_rule(
             "month",
@@ -871,7 +876,9 @@ SPECS: dict[str, InputSpec] = {
                 F("month", "month"),
                 F("fund"),
                 F("object_class"),
-                F("release", "number"),
+                # releases: a within-year cash plan some sources do not have (BOOST); the
+                # column may be left out, or blank on every row of a file, never on some
+                F("release", "number", False, optional_column=True),
                 F("expenditure", "number"),
                 F("reversal", "bool", False),
             ),

@@ -332,7 +332,13 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         lag = f"spending exceeds releases by {_pkr(-unspent)}"
     else:
         lag = f"leaving {_pkr(unspent)} released but unspent"
-    if wording.ok(t["final_grant"]):
+    if not _shows_releases(report):
+        if wording.ok(t["final_grant"]):
+            out.append(
+                f"Against the final grant of {_pkr(t['final_grant'])} it has spent "
+                f"{wording.pct(t['util_final_grant'])}."
+            )
+    elif wording.ok(t["final_grant"]):
         out.append(
             f"Against the final grant of {_pkr(t['final_grant'])} it has spent "
             f"{wording.pct(t['util_final_grant'])}; against releases of {_pkr(t['releases'])}, "
@@ -427,11 +433,11 @@ _RELEASE_WORDS = ("Release", "Expenditure / releases", "% of releases")
 
 
 def _shows_releases(report: ExecutionReport) -> bool:
-    """Whether the report shows release figures. Annual data carry none (releases are a
-    within-year cash plan; BOOST's mapping fills the warehouse's release column with the
-    executed amount): its tables, chart and flag rules leave them out rather than show releases
-    equal to spending and 100% of releases (docs/methods.md 1.10)."""
-    return report.frequency != "annual"
+    """Whether the report shows release figures: only when the source gives releases (a
+    within-year cash plan; BOOST has none and its mapping leaves ``release`` blank). Without
+    them the tables, chart and flag rules leave releases out rather than show blanks
+    (docs/methods.md 1.10)."""
+    return report.releases
 
 
 def _without_releases(df: pd.DataFrame, report: ExecutionReport) -> pd.DataFrame:
@@ -512,12 +518,9 @@ def position_table(report: ExecutionReport) -> table:
         f"Cumulative spending by fund and component, {_to_date_span(report)}, "
         f"against a {wording.pct(report.benchmark)} benchmark"
     )
+    df = _without_releases(df, report)
     if report.frequency == "annual":
-        df = (
-            _without_releases(df, report)
-            .drop(columns=["Gap to benchmark"])
-            .rename(columns={"Expenditure": "Executed"})
-        )
+        df = df.drop(columns=["Gap to benchmark"]).rename(columns={"Expenditure": "Executed"})
         money_cols = {"Executed": money}
         caption = f"Executed against approved by fund and component, FY {report.fiscal_year}"
     else:
@@ -595,9 +598,10 @@ def monthly_table(report: ExecutionReport) -> table:
     )
     classes = ["kp-missing" if s in ("missing", "awaited") else "" for s in tr["status"]]
     freq_word = {"monthly": "Monthly", "quarterly": "Quarterly"}[report.frequency]
+    flows = "releases and expenditure" if _shows_releases(report) else "expenditure"
     return table(
-        df,
-        caption=f"{freq_word} releases and expenditure, FY {report.fiscal_year}",
+        _without_releases(df, report),
+        caption=f"{freq_word} {flows}, FY {report.fiscal_year}",
         units=(
             f"{money_label()}; a missing {_word(report)} shows a dash and is not counted as zero"
             + ("" if _monthly(report) else "; benchmark at the quarter's end")
@@ -1311,8 +1315,9 @@ def data_notes(report: ExecutionReport) -> list[note]:
     out.append(
         note(
             f"Flag rules: under-spending when utilisation of BE is more than "
-            f"{report.underspend_margin * 100:.0f} points below the benchmark; spending above "
-            f"cumulative releases; a month at least {JUMP_RATIO:g} times the previous reported "
+            f"{report.underspend_margin * 100:.0f} points below the benchmark;"
+            + (" spending above cumulative releases;" if _shows_releases(report) else "")
+            + f" a month at least {JUMP_RATIO:g} times the previous reported "
             f"month (or at most 1/{JUMP_RATIO:g} of it) when the change is at least "
             f"{JUMP_MIN_SHARE:.0%} of the annual BE, and any month with negative net spending; "
             "missing or incomplete months."
@@ -1585,8 +1590,8 @@ def _bench_label(report: ExecutionReport) -> str:
 
 
 def components_chart(report: ExecutionReport) -> figure:
-    """Utilisation of BE and of releases by component against the benchmark (annual data: of
-    BE only, as annual sources carry no releases)."""
+    """Utilisation of BE and of releases by component against the benchmark (of BE only when
+    the source gives no releases)."""
     p = report.position.loc[report.position["scope"] != "current"].iloc[::-1]
     labels = [scope_labels()[s].split(" (")[0] for s in p["scope"]]
     y = np.arange(len(p))

@@ -129,7 +129,8 @@ def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
 
     Adds ``fy_m`` (fiscal month, the year's first month = 1) and ``component``. Raises ``ValueError`` on missing
     columns, unknown funds, duplicated keys, a fiscal year inconsistent with the month, or
-    missing release/expenditure values (a data gap is a missing row, never a NULL amount).
+    missing expenditure values (a data gap is a missing row, never a NULL amount). Releases
+    are NaN where the source has none (sums of them stay NaN: unknown, not zero).
     """
     if is_prepared(monthly):
         return monthly
@@ -143,8 +144,9 @@ def prepare_monthly(monthly: pd.DataFrame) -> pd.DataFrame:
     df["month"] = _month_starts(df["month"], "budget_monthly.month")
     for col in ("release", "expenditure"):
         df[col] = pd.to_numeric(df[col]).astype("float64")
-        if df[col].isna().any():
-            raise ValueError(f"budget_monthly: {col} is missing on some rows")
+    # a source without releases has none on any row (NaN: unknown, never zero)
+    if df["expenditure"].isna().any():
+        raise ValueError("budget_monthly: expenditure is missing on some rows")
     if len(df):
         wrong = df["fiscal_year"] != _fy_of_timestamps(df["month"])
         if wrong.any():

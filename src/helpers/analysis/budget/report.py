@@ -32,6 +32,7 @@ from helpers.analysis.budget.pefa import (
     pefa_department,
 )
 from helpers.analysis.budget.prepare import (
+    _dept_rows,
     months_upto,
     prepare_allocations,
     prepare_monthly,
@@ -80,6 +81,9 @@ class ExecutionReport:
     frequency: str = "monthly"
     #: the last closed year's projections against its outturn (:func:`forecast_record`)
     forecast: ForecastRecord | None = None
+    #: whether the source gives releases for this department (a source without them, such as
+    #: BOOST, leaves ``release`` blank: every release figure is then NaN, unknown)
+    releases: bool = True
 
     @property
     def period_months(self) -> int:
@@ -192,6 +196,7 @@ def execution_report(
         ),
         frequency=f,
         forecast=forecast_record(alloc, mon, department, month_d, frequency=f),
+        releases=bool(_dept_rows(mon, department)["release"].notna().any()),
     )
 
 

@@ -56,7 +56,7 @@ def _monthly_totals(
         rows = rows.loc[rows["month"] <= upto]
     return (
         rows.groupby(["fiscal_year", "fy_m", "month"], as_index=False)[["release", "expenditure"]]
-        .sum()
+        .sum(min_count=1)  # a source without releases: NaN, not 0
         .sort_values("month")
         .reset_index(drop=True)
     )
