@@ -332,19 +332,16 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         lag = f"spending exceeds releases by {_pkr(-unspent)}"
     else:
         lag = f"leaving {_pkr(unspent)} released but unspent"
-    if not _shows_releases(report):
-        if wording.ok(t["final_grant"]):
-            out.append(
-                f"Against the final grant of {_pkr(t['final_grant'])} it has spent "
-                f"{wording.pct(t['util_final_grant'])}."
-            )
-    elif wording.ok(t["final_grant"]):
+    on_releases = (
+        f"against releases of {_pkr(t['releases'])}, {wording.pct(t['util_releases'])}, {lag}"
+    )
+    if wording.ok(t["final_grant"]):
         out.append(
             f"Against the final grant of {_pkr(t['final_grant'])} it has spent "
-            f"{wording.pct(t['util_final_grant'])}; against releases of {_pkr(t['releases'])}, "
-            f"{wording.pct(t['util_releases'])}, {lag}."
+            f"{wording.pct(t['util_final_grant'])}"
+            + (f"; {on_releases}." if _shows_releases(report) else ".")
         )
-    else:
+    elif _shows_releases(report):
         out.append(
             f"The final grant is not yet known at {when}. Against releases of "
             f"{_pkr(t['releases'])} it has spent {wording.pct(t['util_releases'])}, {lag}."
@@ -435,8 +432,8 @@ _RELEASE_WORDS = ("Release", "Expenditure / releases", "% of releases")
 def _shows_releases(report: ExecutionReport) -> bool:
     """Whether the report shows release figures: only when the source gives releases (a
     within-year cash plan; BOOST has none and its mapping leaves ``release`` blank). Without
-    them the tables, chart and flag rules leave releases out rather than show blanks
-    (docs/methods.md 1.10)."""
+    them the tables, chart, sentences and flag rules leave releases out rather than show blanks
+    (docs/methods.md 1.4)."""
     return report.releases
 
 
