@@ -339,9 +339,9 @@ def key_message_sentences(report: ExecutionReport, department_name: str) -> list
         out.append(
             f"Against the final grant of {_pkr(t['final_grant'])} it has spent "
             f"{wording.pct(t['util_final_grant'])}"
-            + (f"; {on_releases}." if _shows_releases(report) else ".")
+            + (f"; {on_releases}." if report.releases else ".")
         )
-    elif _shows_releases(report):
+    elif report.releases:
         out.append(
             f"The final grant is not yet known at {when}. Against releases of "
             f"{_pkr(t['releases'])} it has spent {wording.pct(t['util_releases'])}, {lag}."
@@ -429,16 +429,14 @@ def headline_badge(report: ExecutionReport) -> headline:
 _RELEASE_WORDS = ("Release", "Expenditure / releases", "% of releases")
 
 
-def _shows_releases(report: ExecutionReport) -> bool:
-    """Whether the report shows release figures: only when the source gives releases (a
-    within-year cash plan; BOOST has none and its mapping leaves ``release`` blank). Without
-    them the tables, chart, sentences and flag rules leave releases out rather than show blanks
-    (docs/methods.md 1.4)."""
-    return report.releases
+def _above_releases_rule(report: ExecutionReport) -> str:
+    """The flag-rules note's clause on releases: none when the source gives no releases
+    (``ExecutionReport.releases``; docs/methods.md 1.4)."""
+    return " spending above cumulative releases;" if report.releases else ""
 
 
 def _without_releases(df: pd.DataFrame, report: ExecutionReport) -> pd.DataFrame:
-    if _shows_releases(report):
+    if report.releases:
         return df
     return df.drop(columns=[c for c in df.columns if str(c).startswith(_RELEASE_WORDS)])
 
@@ -468,7 +466,7 @@ def figures_table(report: ExecutionReport) -> table:
             for r in rows[:8]
         ]
         rows.append(("Last year (executed / last year's BE)", None, t["last_year_util_be"]))
-    if not _shows_releases(report):
+    if not report.releases:
         rows = [r for r in rows if not r[0].startswith(_RELEASE_WORDS)]
     money = money_label()
     df = pd.DataFrame(rows, columns=["Figure", money, "% of BE / ratio"])
@@ -595,7 +593,7 @@ def monthly_table(report: ExecutionReport) -> table:
     )
     classes = ["kp-missing" if s in ("missing", "awaited") else "" for s in tr["status"]]
     freq_word = {"monthly": "Monthly", "quarterly": "Quarterly"}[report.frequency]
-    flows = "releases and expenditure" if _shows_releases(report) else "expenditure"
+    flows = "releases and expenditure" if report.releases else "expenditure"
     return table(
         _without_releases(df, report),
         caption=f"{freq_word} {flows}, FY {report.fiscal_year}",
@@ -1246,11 +1244,11 @@ def _period_data_notes(report: ExecutionReport) -> list[note]:
                 f"A projection above {PLAUSIBLE_MAX:.0%} of BE is withheld as implausible."
             )
         )
-    above_releases = " spending above cumulative releases;" if _shows_releases(report) else ""
     out.append(
         note(
             f"Flag rules: under-spending when utilisation of BE is more than "
-            f"{report.underspend_margin * 100:.0f} points below the benchmark;{above_releases} "
+            f"{report.underspend_margin * 100:.0f} points below the benchmark;"
+            f"{_above_releases_rule(report)} "
             f"a {word} at least {JUMP_RATIO:g} times the previous reported "
             f"{word} (or at most 1/{JUMP_RATIO:g} of it) when the change is at least "
             f"{JUMP_MIN_SHARE:.0%} of the annual BE; missing, incomplete or not yet reported "
@@ -1313,7 +1311,7 @@ def data_notes(report: ExecutionReport) -> list[note]:
         note(
             f"Flag rules: under-spending when utilisation of BE is more than "
             f"{report.underspend_margin * 100:.0f} points below the benchmark;"
-            + (" spending above cumulative releases;" if _shows_releases(report) else "")
+            + _above_releases_rule(report)
             + f" a month at least {JUMP_RATIO:g} times the previous reported "
             f"month (or at most 1/{JUMP_RATIO:g} of it) when the change is at least "
             f"{JUMP_MIN_SHARE:.0%} of the annual BE, and any month with negative net spending; "
@@ -1592,7 +1590,7 @@ def components_chart(report: ExecutionReport) -> figure:
     p = report.position.loc[report.position["scope"] != "current"].iloc[::-1]
     labels = [scope_labels()[s].split(" (")[0] for s in p["scope"]]
     y = np.arange(len(p))
-    releases = _shows_releases(report)
+    releases = report.releases
     be_y, height = (y + 0.2, 0.4) if releases else (y, 0.6)
     fig, ax = svgplot.subplots()
     ax.barh(
