@@ -32,6 +32,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -171,6 +172,11 @@ def compile_output_validation() -> None:
     nbbase.validate = validate
 
 
+def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a worker starts its kernel with (the kernel zygote's too)."""
+    return dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1", **(extra or {}))
+
+
 class KernelWorker:
     """One warm kernel plus the publishing step. Not thread-safe: one job at a time."""
 
@@ -180,8 +186,11 @@ class KernelWorker:
         recycle_after: int = 100,
         kernel_name: str = KERNEL_NAME,
         log_dir: Path | None = None,
+        zygote: str | None = None,
     ):
         self.isolation = isolation
+        #: the socket of the pool's kernel zygote (helpers.engine.zygote), if it has one
+        self.zygote = zygote
         self.recycle_after = max(1, int(recycle_after))
         self.kernel_name = kernel_name
         self.log_dir = Path(log_dir) if log_dir else None
@@ -216,13 +225,22 @@ class KernelWorker:
 
         self.shutdown()
         km = AsyncKernelManager(kernel_name=self.kernel_name)
+        extra = {k: str(v) for k, v in (kernel_env or {}).items()}
+        if self.zygote and not extra:
+            from helpers.engine.zygote import provisioner_class
+
+            km.kernel_id = str(uuid.uuid4())
+            prov = provisioner_class()(
+                kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km
+            )
+            prov.zygote = self.zygote
+            km.provisioner = prov
         kw: dict[str, Any] = {}
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log_fh = open(self.log_dir / f"kernel-{os.getpid()}.log", "ab")  # noqa: SIM115
             kw = {"stdout": self._log_fh, "stderr": self._log_fh}
-        extra = {k: str(v) for k, v in (kernel_env or {}).items()}
-        env = dict(os.environ, MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1", **extra)
+        env = kernel_environment(extra)
         # No input history: a batch kernel's cells are in the executed notebook already, and
         # IPython's history thread wrote every cell of every report to one SQLite file shared
         # by all kernels (a sixth of a cell's overhead in the kernel).
@@ -552,13 +570,17 @@ def warm_up_publishers() -> None:
 _WORKER: KernelWorker | None = None
 
 
-def process_worker(isolation: str, recycle_after: int, log_dir: str | None) -> KernelWorker:
+def process_worker(
+    isolation: str, recycle_after: int, log_dir: str | None, zygote: str | None = None
+) -> KernelWorker:
     """The process-wide worker, created on first use (settings fixed for its lifetime)."""
     global _WORKER
     if _WORKER is None or (_WORKER.isolation, _WORKER.recycle_after) != (isolation, recycle_after):
         if _WORKER is not None:
             _WORKER.shutdown()
-        _WORKER = KernelWorker(isolation, recycle_after, log_dir=Path(log_dir) if log_dir else None)
+        _WORKER = KernelWorker(
+            isolation, recycle_after, log_dir=Path(log_dir) if log_dir else None, zygote=zygote
+        )
     return _WORKER
 
 

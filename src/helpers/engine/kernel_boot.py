@@ -61,9 +61,9 @@ def _preload(name: str) -> None:
         boot_errors[name] = f"{type(exc).__name__}: {exc}"
 
 
-def boot() -> None:
-    """Import the heavy modules and every ``helpers`` module a notebook may use, then record
-    the state to restore before each report."""
+def preload() -> None:
+    """Import the heavy modules and every ``helpers`` module a notebook may use (in a kernel
+    forked from the kernel zygote, :mod:`helpers.engine.zygote`, the zygote did this)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     for name in PRELOAD:
         _preload(name)
@@ -72,6 +72,12 @@ def boot() -> None:
     for mod in pkgutil.walk_packages(helpers.__path__, "helpers."):
         if not mod.name.startswith(_NOT_PRELOADED):
             _preload(mod.name)
+    gc.freeze()
+
+
+def boot() -> None:
+    """:func:`preload`, then record the state to restore before each report."""
+    preload()
     _warning_filters[:] = list(warnings.filters)
     _environ.clear()
     _environ.update(os.environ)

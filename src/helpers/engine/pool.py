@@ -19,8 +19,11 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +44,7 @@ class WorkerConfig:
     isolation: str  # warm | fresh
     recycle_after: int  # reports per kernel
     log_dir: str | None  # the run's log folder (kernel and worker stderr)
+    zygote: str | None = None  # the socket of the pool's kernel zygote (helpers.engine.zygote)
 
 
 def _worker_main(wid: int, task_q, result_q, config: WorkerConfig, parent_pid: int) -> None:
@@ -55,7 +59,7 @@ def _worker_main(wid: int, task_q, result_q, config: WorkerConfig, parent_pid: i
         fd = os.open(Path(log_dir) / f"worker-{wid}.stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(fd, 2)
         os.close(fd)
-    worker = process_worker(isolation, recycle_after, log_dir)
+    worker = process_worker(isolation, recycle_after, log_dir, config.zygote)
 
     def die(*_):
         worker.kill_kernel_now()
@@ -225,14 +229,14 @@ class LocalPool:
         self._ctx = mp.get_context("spawn")
         self._workers: _Workers | None = None
 
-    def _spawn(self, wid: int, task_q, result_q):
+    def _spawn(self, wid: int, task_q, result_q, zygote: str | None):
         p = self._ctx.Process(
             target=_worker_main,
             args=(
                 wid,
                 task_q,
                 result_q,
-                WorkerConfig(self.isolation, self.recycle_after, self.log_dir),
+                WorkerConfig(self.isolation, self.recycle_after, self.log_dir, zygote),
                 os.getpid(),
             ),
             name=f"kp-worker-{wid}",
@@ -293,6 +297,7 @@ class _Workers:
         self.result_q = pool._ctx.Queue()
         self.procs: dict = {}
         self.next_wid = 0
+        self.zygote: _Zygote | None = None
 
     def reap(self) -> None:
         """Forget workers that exited (one kept between two runs may have died idle)."""
@@ -305,8 +310,15 @@ class _Workers:
         """Start workers until there are ``n``."""
         if len(self.procs) < n:
             byte_compile_helpers()
+            if self.zygote is None or not self.zygote.alive():
+                if self.zygote is not None:
+                    self.zygote.stop()
+                self.zygote = _Zygote.start(self.pool.log_dir)
+        sock = self.zygote.sock if self.zygote else None
         while len(self.procs) < n:
-            self.procs[self.next_wid] = self.pool._spawn(self.next_wid, self.task_q, self.result_q)
+            self.procs[self.next_wid] = self.pool._spawn(
+                self.next_wid, self.task_q, self.result_q, sock
+            )
             self.next_wid += 1
 
     def stop(self, completed: bool) -> None:
@@ -333,11 +345,58 @@ class _Workers:
             if p.is_alive():
                 p.kill()
                 p.join(5)
+        if self.zygote is not None:
+            self.zygote.stop()
+            self.zygote = None
         if not completed:
             for q in queues:
                 q.close()
             if main:
                 signal.signal(signal.SIGINT, previous)
+
+
+class _Zygote:
+    """The pool's kernel zygote process (:mod:`helpers.engine.zygote`): the workers' kernels
+    are forked from it instead of each starting Python and importing the libraries again."""
+
+    def __init__(self, proc, folder: str):
+        self.proc, self.folder = proc, folder
+        self.sock = os.path.join(folder, "zygote.sock")
+
+    @classmethod
+    def start(cls, log_dir: str | None) -> _Zygote | None:
+        from helpers.engine import zygote
+        from helpers.engine.execute import KERNEL_NAME, kernel_environment
+
+        if not zygote.available or os.environ.get("KP_NO_ZYGOTE"):
+            return None
+        folder = tempfile.mkdtemp(prefix="kp-zygote-")
+        log = None
+        if log_dir:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            log = open(Path(log_dir) / "zygote.log", "ab")  # noqa: SIM115
+        try:
+            proc = zygote.start(
+                os.path.join(folder, "zygote.sock"),
+                KERNEL_NAME,
+                kernel_environment(),
+                log if log is not None else subprocess.DEVNULL,
+            )
+        finally:
+            if log is not None:
+                log.close()
+        return cls(proc, folder)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Stop the zygote (the kernels it forked go with their workers)."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.wait(5)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _PoolRun:

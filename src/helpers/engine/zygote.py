@@ -1,0 +1,349 @@
+"""A kernel zygote: one process that imports the report kernels' libraries once and forks each
+kernel from itself, so the local pool's kernels skip their start-up imports.
+
+A report kernel spends about 2-3 s starting: Python, ipykernel and IPython, then the boot cell's
+imports (pandas, matplotlib, statsmodels, scipy, duckdb, every ``helpers`` module a notebook may
+use; :mod:`helpers.engine.kernel_boot`). On two cores, two workers' kernels started side by side
+cost a fifth of a 26-report run's CPU. The local pool (:class:`helpers.engine.pool.LocalPool`)
+starts one zygote when it starts its workers. The zygote imports all of that once, and then
+forks one child per kernel the workers ask for. Each child becomes an ordinary ipykernel
+(``IPKernelApp``, the kernel spec's own arguments and connection file). The worker's
+``jupyter_client`` talks to it as to any kernel. Its boot cell then finds the modules imported.
+
+The kernel a worker gets is the kernel the kernel spec would start, with the same interpreter,
+arguments, connection file, environment, working directory and log files:
+
+- the zygote is started with the kernel spec's interpreter and interpreter flags, in the
+  environment the workers start kernels with (the driver's, plus ``MPLBACKEND=Agg`` and
+  ``PYDEVD_DISABLE_FILE_VALIDATION=1``); a request whose command or environment would differ
+  where it matters (another interpreter or flags, anything ``KP_``, Python's own variables) is
+  refused and the worker starts the kernel itself, as before;
+- each child starts a session of its own (so the kernel manager's signals to its process group
+  reach it and only it), takes the worker's log file as stdout and stderr, changes to the
+  requested folder and takes the requested environment before ipykernel starts;
+- a child exits when the worker that asked for it dies (it watches the worker's pid, as
+  ipykernel watches its parent), and every child exits when the zygote does (the pool stops it
+  with its workers; the zygote exits when the driver does).
+
+Only a Linux feature beyond POSIX is used: ``os.pidfd_open`` (Linux 5.3), to wait for a process
+that is not one's child. Where it or ``fork`` is missing, the pool starts no zygote.
+
+Protocol (an ``AF_UNIX`` stream socket, one request per connection): the worker sends one JSON
+line ``{"argv": [...], "env": {...}, "cwd": "...", "watch": PID}`` with two file descriptors
+(stdout, stderr; ``socket.send_fds``) and reads one JSON line back: ``{"pid": N}`` or
+``{"refused": "why"}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+#: Environment variables a forked kernel must share with the zygote: modules read them when
+#: they are imported (the zygote imported them), or Python read them at start-up.
+_MUST_MATCH_PREFIXES = ("KP_", "PYTHON", "MPLBACKEND", "MPLCONFIGDIR", "OPENBLAS", "OMP_", "MKL_")
+#: How long a worker waits for the zygote's answer (it answers once its imports are done).
+ANSWER_TIMEOUT_S = 60.0
+
+#: The zygote's listening socket (closed in each child).
+_LISTENER: list[socket.socket] = []
+
+available = hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
+def zygote_command(kernel_argv: list[str], sock_path: str) -> list[str] | None:
+    """The command that starts a zygote for a kernel spec's ``argv`` (``[python, *flags, "-m",
+    "ipykernel_launcher", "-f", "{connection_file}"]``), or None when the spec starts kernels
+    some other way."""
+    try:
+        m = kernel_argv.index("-m")
+    except ValueError:
+        return None
+    if kernel_argv[m + 1 : m + 2] != ["ipykernel_launcher"]:
+        return None
+    return [*kernel_argv[:m], "-m", "helpers.engine.zygote", sock_path]
+
+
+def _env_mismatch(want: dict[str, str], have: dict[str, str]) -> str:
+    keys = {k for k in (*want, *have) if k.startswith(_MUST_MATCH_PREFIXES)}
+    diff = sorted(k for k in keys if want.get(k) != have.get(k))
+    return f"environment differs in {', '.join(diff)}" if diff else ""
+
+
+# --------------------------------------------------------------------------------------------
+# The zygote process
+# --------------------------------------------------------------------------------------------
+
+
+def _watch_pid(pid: int) -> None:
+    """Exit this process when process ``pid`` exits (a daemon thread)."""
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            os._exit(1)
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="kp-watch-owner", daemon=True).start()
+
+
+def _child(req: dict, fds: list[int]) -> None:
+    """In the forked child: become the requested kernel (never returns)."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.setsid()
+        for target, fd in zip((1, 2), fds, strict=False):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        os.chdir(req["cwd"])
+        os.environ.clear()
+        os.environ.update(req["env"])
+        _watch_pid(int(req["watch"]))
+        argv = req["argv"]
+        m = argv.index("-m")
+        sys.argv = ["ipykernel_launcher", *argv[m + 2 :]]
+        sys.orig_argv = list(argv)
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _serve_one(conn: socket.socket, interpreter: list[str]) -> None:
+    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
+    buf = msg
+    while not buf.endswith(b"\n"):
+        more = conn.recv(1 << 20)
+        if not more:
+            break
+        buf += more
+    try:
+        req = json.loads(buf)
+        argv = list(req["argv"])
+        m = argv.index("-m")
+        why = ""
+        if argv[:m] != interpreter or argv[m + 1] != "ipykernel_launcher":
+            why = "another interpreter, interpreter flags or kernel module"
+        why = why or _env_mismatch(dict(req["env"]), dict(os.environ))
+        if why:
+            conn.sendall(json.dumps({"refused": why}).encode() + b"\n")
+            return
+        pid = os.fork()
+        if pid == 0:
+            conn.close()
+            _LISTENER[0].close()
+            _child(req, fds)
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _kernel_argv(kernel_name: str) -> list[str] | None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        argv = list(KernelSpecManager().get_kernel_spec(kernel_name).argv)
+    except Exception:  # no such kernel: the workers report it
+        return None
+    return argv if zygote_command(argv, "") else None
+
+
+def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
+    """The zygote's main: listen at once (workers' requests wait in the backlog), become the
+    kernel spec's interpreter with its flags, import the kernels' libraries, then fork a
+    kernel per request until the driver goes away."""
+    parent = os.getppid()  # (the same after an exec below)
+    if fd is None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(sock_path)
+        listener.listen(64)
+    else:
+        listener = socket.socket(fileno=fd)
+    argv = _kernel_argv(kernel_name)
+    if argv is None:
+        return  # workers find nobody listening and start their kernels themselves
+    cmd = zygote_command(argv, sock_path)
+    assert cmd is not None
+    here = [sys.executable, *_flags()]
+    if cmd[: len(cmd) - 3] != here:  # not the kernel's interpreter or flags: become it
+        os.set_inheritable(listener.fileno(), True)
+        os.execv(cmd[0], [*cmd, kernel_name, str(listener.fileno())])
+    _LISTENER[:] = [listener]
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    # What a kernel imports before its first cell, then the boot cell's modules.
+    import ipykernel.ipkernel
+    import ipykernel.kernelapp  # noqa: F401
+
+    from helpers.engine import kernel_boot
+
+    kernel_boot.preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    listener.settimeout(1.0)
+    while True:
+        if os.getppid() != parent:
+            return
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            conn.settimeout(ANSWER_TIMEOUT_S)
+            try:
+                _serve_one(conn, here)
+            except (OSError, ValueError, KeyError):
+                pass  # a bad or broken request: that worker starts its kernel itself
+
+
+def _flags() -> list[str]:
+    return [f"-X{k}" if v is True else f"-X{k}={v}" for k, v in sys._xoptions.items()]
+
+
+def start(sock_path: str, kernel_name: str, env: dict[str, str], log) -> subprocess.Popen:
+    """Start a zygote for ``kernel_name``'s kernels listening at ``sock_path``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "helpers.engine.zygote", sock_path, kernel_name],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The worker's side: a jupyter_client provisioner that asks the zygote
+# --------------------------------------------------------------------------------------------
+
+
+class ForkedKernel:
+    """The ``subprocess.Popen`` surface jupyter_client's local provisioner uses, for a kernel
+    the zygote forked (not this process's child: its exit is read from a pidfd)."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        try:
+            self._fd: int | None = os.pidfd_open(pid)
+        except OSError:  # already gone
+            self._fd = None
+            self.returncode = 1
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._fd is not None:
+            ready, _, _ = select.select([self._fd], [], [], 0)
+            if ready:
+                self._exited()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and self._fd is not None:
+            ready, _, _ = select.select([self._fd], [], [], timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+            self._exited()
+        return int(self.returncode or 0)
+
+    def _exited(self) -> None:
+        # The exit status belongs to the zygote (its parent); "exited" is all that is known.
+        self.returncode = 0
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def request_kernel(sock_path: str, argv: list[str], env: dict, cwd: str, fds: list[int]) -> int:
+    """Ask the zygote at ``sock_path`` for a kernel; its pid. Raises ``OSError`` when the
+    zygote cannot be reached or refuses (the caller starts the kernel itself)."""
+    req = {"argv": argv, "env": env, "cwd": cwd, "watch": os.getpid()}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(ANSWER_TIMEOUT_S)
+        s.connect(sock_path)
+        socket.send_fds(s, [json.dumps(req).encode() + b"\n"], fds)
+        buf = b""
+        while not buf.endswith(b"\n"):
+            more = s.recv(65536)
+            if not more:
+                raise OSError("the kernel zygote closed the connection")
+            buf += more
+    answer = json.loads(buf)
+    if "pid" not in answer:
+        raise OSError(f"the kernel zygote refused: {answer.get('refused')}")
+    return int(answer["pid"])
+
+
+@functools.cache
+def provisioner_class():
+    """A jupyter_client ``LocalProvisioner`` that gets its kernel from the zygote named by
+    its ``zygote`` attribute, and launches it itself when the zygote cannot serve it."""
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    class ZygoteProvisioner(LocalProvisioner):
+        zygote: str = ""
+        forked: bool = False
+
+        async def launch_kernel(self, cmd, **kwargs):
+            # as jupyter_client's launcher sets it (the kernel then polls for its parent)
+            env = dict(kwargs.get("env") or os.environ, JPY_PARENT_PID=str(os.getpid()))
+            cwd = str(kwargs.get("cwd") or Path.cwd())
+            fds = [
+                f.fileno() if hasattr(f, "fileno") else int(f)
+                for f in (kwargs.get("stdout"), kwargs.get("stderr"))
+                if f is not None
+            ]
+            if len(fds) != 2:
+                fds = [sys.stdout.fileno(), sys.stderr.fileno()]
+            try:
+                pid = request_kernel(self.zygote, list(cmd), dict(env), cwd, fds)
+            except (OSError, ValueError) as exc:
+                print(f"kernel zygote not used: {exc}", file=sys.stderr, flush=True)
+                return await super().launch_kernel(cmd, **kwargs)
+            self.forked = True
+            self.process = ForkedKernel(pid)  # type: ignore[assignment]
+            self.pid = self.pgid = pid
+            self.cwd = cwd
+            return self.connection_info
+
+    return ZygoteProvisioner
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
