@@ -89,3 +89,22 @@ def test_slice_checksum_stable_and_local(kp_small_raw, use_small_warehouse, tmp_
     assert warehouse.slice_checksum("health") != sums["health"]
     assert warehouse.slice_checksum("local-government") == sums["local-government"]
     assert warehouse.slice_checksum() != total
+
+
+def test_respondent_files_read_once_are_never_stale_or_shared(
+    kp_small_raw, use_small_warehouse, tmp_path, monkeypatch
+):
+    # every survey report of a kernel reads every wave's respondent file: it is read once,
+    # but a report that changes its copy changes nobody else's, and a rebuilt warehouse is read
+    first = warehouse.survey_respondents("2024-12")
+    n = len(first)
+    first["weight"] = 0.0
+    again = warehouse.survey_respondents("2024-12")
+    assert len(again) == n and (again["weight"] > 0).all()
+    out = ingest.collect(kp_small_raw, load_registry())
+    r = out.tables["survey_respondents"]
+    fewer = r.drop(r.index[(r["wave"].astype(str).str.startswith("2024-12"))][:25])
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    ingest.build_warehouse(rebuilt, {**out.tables, "survey_respondents": fewer}, out.sources)
+    monkeypatch.setenv("KP_WAREHOUSE", str(rebuilt))
+    assert len(warehouse.survey_respondents("2024-12")) == n - 25

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pandas as pd
@@ -121,11 +122,29 @@ def _scalar(sql: str, params=None):
     return None if df.empty else df.iloc[0, 0]
 
 
+def _memo(key: tuple, compute):
+    """``compute()``, remembered for as long as the process's connection is to the same file
+    (a rebuilt warehouse reopens it and forgets everything). Kept for what many reports of one
+    kernel read alike; a DataFrame is handed out as a copy, so no report changes another's."""
+    _con()
+    with _lock:
+        memo = cast(dict, _state.setdefault("memo", {}))
+        hit = memo.get(key)
+    if hit is None:
+        hit = compute()
+        with _lock:
+            memo[key] = hit
+    return hit.copy() if isinstance(hit, pd.DataFrame) else hit
+
+
 def _check(slug: str | None) -> str | None:
     if slug is None:
         return None
-    known = query("SELECT 1 FROM departments WHERE slug = ? LIMIT 1", [slug])
-    if known.empty:
+    known = _memo(
+        ("known", slug),
+        lambda: not query("SELECT 1 FROM departments WHERE slug = ? LIMIT 1", [slug]).empty,
+    )
+    if not known:
         slugs = query("SELECT DISTINCT slug FROM departments ORDER BY slug")["slug"].tolist()
         raise UnknownDepartment(slug, closest_slugs(slug, slugs))
     return slug
@@ -404,11 +423,16 @@ def survey_frame(wave, services: Sequence[str] | None = None) -> pd.DataFrame:
 
 
 def survey_respondents(wave) -> pd.DataFrame:
-    """All respondents of one wave (design variables, demographics, overall satisfaction)."""
-    return query(
-        "SELECT * REPLACE (overall_satisfaction::DOUBLE AS overall_satisfaction) "
-        "FROM survey_respondents WHERE wave = ? ORDER BY respondent_id",
-        [as_month(wave)],
+    """All respondents of one wave (design variables, demographics, overall satisfaction).
+    Every survey report and the overview read every wave's file: read once per process."""
+    w = as_month(wave)
+    return _memo(
+        ("survey_respondents", w),
+        lambda: query(
+            "SELECT * REPLACE (overall_satisfaction::DOUBLE AS overall_satisfaction) "
+            "FROM survey_respondents WHERE wave = ? ORDER BY respondent_id",
+            [w],
+        ),
     )
 
 
