@@ -391,11 +391,15 @@ class _Zygote:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        """Stop the zygote (the kernels it forked go with their workers)."""
+        """Stop the zygote (the kernels it forked go with their workers, which have stopped)."""
         with contextlib.suppress(OSError):
-            self.proc.kill()
-        with contextlib.suppress(Exception):
+            self.proc.terminate()
+        try:
             self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

@@ -3,9 +3,10 @@ kernel from itself, so the local pool's kernels skip their start-up imports.
 
 A report kernel spends about 2-3 s starting: Python, ipykernel and IPython, then the boot cell's
 imports (pandas, matplotlib, statsmodels, scipy, duckdb, every ``helpers`` module a notebook may
-use; :mod:`helpers.engine.kernel_boot`). On two cores, two workers' kernels started side by side
-cost a fifth of a 26-report run's CPU. The local pool (:class:`helpers.engine.pool.LocalPool`)
-starts one zygote when it starts its workers. The zygote imports all of that once, and then
+use; :mod:`helpers.engine.kernel_boot`), every time a kernel is started: for each worker, after
+every ``recycle_after`` reports, after a kernel died or timed out, and for every report with
+``--isolation fresh``. The local pool (:class:`helpers.engine.pool.LocalPool`) starts one zygote
+when it starts its workers. The zygote imports all of that once, and then
 forks one child per kernel the workers ask for. Each child becomes an ordinary ipykernel
 (``IPKernelApp``, the kernel spec's own arguments and connection file). The worker's
 ``jupyter_client`` talks to it as to any kernel. Its boot cell then finds the modules imported.
@@ -16,14 +17,20 @@ arguments, connection file, environment, working directory and log files:
 - the zygote is started with the kernel spec's interpreter and interpreter flags, in the
   environment the workers start kernels with (the driver's, plus ``MPLBACKEND=Agg`` and
   ``PYDEVD_DISABLE_FILE_VALIDATION=1``); a request whose command or environment would differ
-  where it matters (another interpreter or flags, anything ``KP_``, Python's own variables) is
-  refused and the worker starts the kernel itself, as before;
+  where it matters (another interpreter or flags; ``KP_*``, ``PYTHON*``, matplotlib's, the
+  BLAS thread settings, locale, time zone or home folder, which modules and Python read when
+  they start) is refused, and the worker starts that kernel itself, as before;
 - each child starts a session of its own (so the kernel manager's signals to its process group
   reach it and only it), takes the worker's log file as stdout and stderr, changes to the
   requested folder and takes the requested environment before ipykernel starts;
 - a child exits when the worker that asked for it dies (it watches the worker's pid, as
   ipykernel watches its parent), and every child exits when the zygote does (the pool stops it
   with its workers; the zygote exits when the driver does).
+
+Measured (docs/engine.md, "Performance"): ``--isolation fresh`` on the 26-report job set took
+23.7 s instead of 45.7 s. A warm run barely changes: its two kernels start once, about as soon as
+before (the zygote's imports run on one core while the other starts the workers), and the forked
+kernels pay for copying the pages they write of what they share. ``KP_NO_ZYGOTE=1`` turns it off.
 
 Only a Linux feature beyond POSIX is used: ``os.pidfd_open`` (Linux 5.3), to wait for a process
 that is not one's child. Where it or ``fork`` is missing, the pool starts no zygote.
@@ -45,11 +52,24 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 #: Environment variables a forked kernel must share with the zygote: modules read them when
 #: they are imported (the zygote imported them), or Python read them at start-up.
-_MUST_MATCH_PREFIXES = ("KP_", "PYTHON", "MPLBACKEND", "MPLCONFIGDIR", "OPENBLAS", "OMP_", "MKL_")
+_MUST_MATCH_PREFIXES = (
+    "KP_",
+    "PYTHON",
+    "MPL",
+    "OPENBLAS",
+    "OMP_",
+    "MKL_",
+    "LANG",
+    "LC_",
+    "TZ",
+    "HOME",
+    "XDG_",
+)
 #: How long a worker waits for the zygote's answer (it answers once its imports are done).
 ANSWER_TIMEOUT_S = 60.0
 
@@ -204,21 +224,57 @@ def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
     from helpers.engine import kernel_boot
 
     kernel_boot.preload()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    # Kernels are waited for as they exit, and the zygote, stopped, waits for the rest: their
+    # CPU time then counts in the zygote's children's and so in the run's (the benchmark reads
+    # it). SIGTERM stops it; a child (kernel) resets both handlers.
+    signal.signal(signal.SIGCHLD, lambda *_: _reap(block=False))
+    signal.signal(signal.SIGTERM, _stop)
     listener.settimeout(1.0)
-    while True:
-        if os.getppid() != parent:
-            return
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            continue
-        with conn:
-            conn.settimeout(ANSWER_TIMEOUT_S)
+    try:
+        while os.getppid() == parent:
             try:
-                _serve_one(conn, here)
-            except (OSError, ValueError, KeyError):
-                pass  # a bad or broken request: that worker starts its kernel itself
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(ANSWER_TIMEOUT_S)
+                try:
+                    _serve_one(conn, here)
+                except (OSError, ValueError, KeyError):
+                    pass  # a bad or broken request: that worker starts its kernel itself
+    except SystemExit:
+        pass
+    finally:
+        listener.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _reap(block=True, within=STOP_WAIT_S)
+        # leave without tearing down the interpreter (its modules take a while to free)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+#: How long a stopped zygote waits for kernels still running (their workers stop them).
+STOP_WAIT_S = 3.0
+
+
+def _stop(*_) -> None:
+    raise SystemExit(0)
+
+
+def _reap(block: bool, within: float = 0.0) -> None:
+    """Wait for exited children (all of them, up to ``within`` seconds, when ``block``)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            continue
+        if not block or time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
 
 
 def _flags() -> list[str]:
