@@ -1026,3 +1026,54 @@ def test_the_split_cache_lets_a_single_department_frame_go():
     del frame, part
     gc.collect()
     assert key not in prepare._SPLITS
+
+
+@pytest.mark.parametrize("frequency", ["monthly", "quarterly"])
+def test_a_projection_from_totals_worked_out_once_is_the_projection_from_the_data(frequency):
+    # The forecast record works a department's period totals out once and passes them to each
+    # of its projections (project_year_end's ``totals``): every figure must be the one worked
+    # out from the data as of that month. Four earlier years (so both methods are fitted and
+    # back-tested), the closed year 2023-24 with one line unreported in March (a partial
+    # period), at every period end of that year; quarterly: the same flows summed into
+    # quarters dated at their last month.
+    from helpers.analysis.budget.prepare import months_upto, prepare_allocations, prepare_monthly
+    from helpers.analysis.budget.trend import _monthly_totals
+    from helpers.data.calendar import add_months, fiscal_year, fy_month_index
+
+    bumpy = [8.0, 9.0, 12.0, 10.0, 11.0, 9.0, 10.0, 12.0, 13.0, 9.0, 14.0, 25.0]
+    alloc, raw = with_history(
+        ("2019-20", bumpy),
+        ("2020-21", [v * 1.1 for v in bumpy]),
+        ("2021-22", JUNE),
+        ("2022-23", FLAT),
+        ("2023-24", CLOSED),
+    )
+    raw = drop_month(raw, "2024-03-01", "A03")
+    raw["month"] = pd.to_datetime(raw["month"])
+    if frequency == "quarterly":
+        raw["month"] = [
+            pd.Timestamp(add_months(m, (3 - fy_month_index(m) % 3) % 3)) for m in raw["month"]
+        ]
+        keys = ["department", "month", "fund", "object_class"]
+        raw = raw.groupby(keys, as_index=False)[["release", "expenditure"]].sum()
+    raw["fiscal_year"] = [fiscal_year(m) for m in raw["month"]]
+    alloc, mon = prepare_allocations(alloc), prepare_monthly(raw)
+    totals = _monthly_totals(mon, "d", pd.Timestamp("2024-06-01"), frequency)
+    step = 1 if frequency == "monthly" else 3
+    chosen = set()
+    for e in range(step, 13, step):
+        at = fy_months("2023-24")[e - 1]
+        upto = months_upto(mon, at)
+        a = budget.project_year_end(alloc, upto, "d", at, frequency=frequency)
+        b = budget.project_year_end(alloc, upto, "d", at, frequency=frequency, totals=totals)
+        pd.testing.assert_frame_equal(a.methods, b.methods)
+        pd.testing.assert_frame_equal(a.backtest, b.backtest)
+        fields = ("method", "reason", "months_reported", "incomplete_m")
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields], (e, frequency)
+        for f in ("point", "low", "high"):
+            assert a.__dict__[f] == b.__dict__[f] or (
+                math.isnan(a.__dict__[f]) and math.isnan(b.__dict__[f])
+            )
+        assert len(a.backtest) and a.methods["available"].all()  # both methods ran
+        chosen.add(a.method)
+    assert chosen <= {"profile", "model", "outturn"}

@@ -21,6 +21,7 @@ from helpers.analysis.budget.coverage import (
 from helpers.analysis.budget.prepare import (
     _dept_rows,
     _ratio,
+    _ts,
     department_rows,
     months_upto,
     prepare_allocations,
@@ -30,6 +31,9 @@ from helpers.analysis.budget.prepare import (
 from helpers.analysis.budget.projection import (
     past_years,
     project_year_end,
+)
+from helpers.analysis.budget.trend import (
+    _monthly_totals,
 )
 from helpers.data.calendar import (
     add_months,
@@ -108,11 +112,13 @@ def _record_rows(
     mo = _dept_rows(mon, department)
     outturn = float(rows_where(mo, "fiscal_year", fy)["expenditure"].sum())
     rows = []
-    past = past_years(alloc, mon, department, fy, freq)  # the same at every month of the year
+    # the same at every month of the year: worked out once
+    past = past_years(alloc, mon, department, fy, freq)
+    totals = _monthly_totals(mon, department, _ts(fy_months(fy)[-1]), freq)
     for e in ends:
         at = fy_months(fy)[e - 1]
         upto = months_upto(mon, at)
-        p = project_year_end(alloc, upto, department, at, frequency=freq, past=past)
+        p = project_year_end(alloc, upto, department, at, frequency=freq, past=past, totals=totals)
         point = p.point if math.isfinite(p.point) else math.nan
         rows.append(
             {

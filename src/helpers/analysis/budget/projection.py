@@ -146,13 +146,20 @@ def _incomplete_periods(
             )
         )
         r = rows_where(rows, "fiscal_year", fy)
-        r = r.loc[r["fy_m"] <= last_m]
-        if r.empty or not expected:
+        fm = r["fy_m"].to_numpy(dtype="int64")
+        keep = fm <= last_m
+        if not keep.any() or not expected:
             continue
-        end = ((r["fy_m"] + n - 1) // n) * n
-        keys = list(map(tuple, r[["fund", "object_class"]].to_numpy().tolist()))
+        end = ((fm[keep] + n - 1) // n) * n  # (plain arrays: this runs for every projection)
+        keys = list(
+            zip(
+                r["fund"].to_numpy()[keep].tolist(),
+                r["object_class"].to_numpy()[keep].tolist(),
+                strict=True,
+            )
+        )
         by_period: dict[int, set] = {}
-        for e, k in zip(end.astype(int), keys, strict=True):
+        for e, k in zip(end.tolist(), keys, strict=True):
             by_period.setdefault(int(e), set()).add(k)
         seen = set(keys) & expected
         for e, have in by_period.items():
@@ -346,6 +353,7 @@ def project_year_end(
     lookback: int = PROJECTION_LOOKBACK,
     frequency: str = "monthly",
     past: PastYears | None = None,
+    totals: pd.DataFrame | None = None,
 ) -> Projection:
     """Project the department's full-year expenditure for the fiscal year of ``month``.
 
@@ -378,6 +386,10 @@ def project_year_end(
 
     ``past``: the earlier years' state from :func:`past_years` for the same data (used when it
     is for this fiscal year and the same earlier years; otherwise worked out here).
+    ``totals``: the department's period totals (``_monthly_totals``) of the same data over at
+    least the periods ended by ``month``; those after it are dropped here. A period's total
+    reads only that period's rows, so the result is the same as working them out from
+    ``monthly`` (the forecast record works them out once for its up to eleven projections).
     """
     freq = check_frequency(frequency)
     n_months = PERIOD_MONTHS[freq]
@@ -393,7 +405,10 @@ def project_year_end(
     be = float(a_fy["budget_estimate"].sum())
     if a_fy.empty:
         raise ValueError(f"no budget allocations for {department!r} in {fy}")
-    totals = _monthly_totals(mon, department, _ts(month), freq)
+    if totals is None:
+        totals = _monthly_totals(mon, department, _ts(month), freq)
+    else:
+        totals = totals.loc[totals["month"] <= _ts(month)].reset_index(drop=True)
     years = sorted(y for y in set(totals["fiscal_year"]) | set(a["fiscal_year"]) if y < fy)
     if past is None or (past.fiscal_year, list(past.complete)) != (fy, years):
         past = past_years(alloc, mon, department, fy, freq, years=years)
@@ -443,10 +458,13 @@ def project_year_end(
         columns=["fiscal_year", "method", "projection", "low", "high", "actual", "ape", "covered"],
     )
 
+    # each method's back-test errors by year, in year order (plain dicts: this runs for every
+    # projection)
+    apes = {m: {b["fiscal_year"]: b["ape"] for b in bt_rows if b["method"] == m} for m in live}
     method_rows = []
     for method in ("profile", "model"):
         r = live[method]
-        bt = backtest.loc[backtest["method"] == method]
+        bt = list(apes[method].values())
         method_rows.append(
             {
                 "method": method,
@@ -455,7 +473,7 @@ def project_year_end(
                 "point": r.get("point", math.nan),
                 "low": r.get("low", math.nan),
                 "high": r.get("high", math.nan),
-                "backtest_mape": float(bt["ape"].mean()) if len(bt) else math.nan,
+                "backtest_mape": _mean(bt) if bt else math.nan,
                 "backtest_years": len(bt),
                 "note": r["note"],
             }
@@ -465,7 +483,7 @@ def project_year_end(
         methods[f"{col}_be"] = methods[col] / be if be > 0 else math.nan
 
     reported = _year_inputs(totals, fy, m)
-    chosen, reason = _choose(live, backtest)
+    chosen, reason = _choose(live, apes)
     if chosen == "pace":
         if not reported:
             point = math.nan
@@ -518,14 +536,19 @@ def project_year_end(
     )
 
 
-def _choose(live: dict[str, dict], backtest: pd.DataFrame) -> tuple[str, str]:
+def _mean(values: list[float]) -> float:
+    """The mean as pandas takes it (numpy's sum, then / n)."""
+    return float(np.asarray(values, dtype="float64").sum() / len(values))
+
+
+def _choose(live: dict[str, dict], apes: dict[str, dict[str, float]]) -> tuple[str, str]:
+    """The headline method and why; ``apes``: each method's back-test error by year."""
     prof, mod = live["profile"]["available"], live["model"]["available"]
     if prof and mod:
-        p = backtest.loc[backtest["method"] == "profile"].set_index("fiscal_year")["ape"]
-        q = backtest.loc[backtest["method"] == "model"].set_index("fiscal_year")["ape"]
-        common = sorted(set(p.index) & set(q.index))
+        p, q = apes["profile"], apes["model"]
+        common = sorted(set(p) & set(q))
         if common:
-            pm, qm = float(p[common].mean()), float(q[common].mean())
+            pm, qm = _mean([p[y] for y in common]), _mean([q[y] for y in common])
             years = f"{len(common)} past year{'s' if len(common) > 1 else ''}"
             if qm < pm - CHOICE_TOLERANCE:
                 return "model", (
