@@ -670,8 +670,8 @@ def test_formatting_helpers():
     assert pst.fmt_value(1234.56, "count") == "1,234.6"
     assert pst.fmt_value(287.94, "thousand") == "287.9 thousand"
     assert pst.fmt_value(float("nan"), "%") == "n/a"
-    assert pst.fmt_diff(-4.5, "%") == "\u22124.5 pp"  # a gap in a % measure is in points
-    assert pst.fmt_diff(-0.04, "%") == "0.0 pp"  # no '-0.0'
+    assert pst.fmt_diff(-4.5, "%") == "\u22124.5\u00a0pp"  # a gap in a % measure is in points
+    assert pst.fmt_diff(-0.04, "%") == "0.0\u00a0pp"  # no '-0.0'
     assert pst.fmt_diff(15.7, "count") == "+15.7"
     months = [TS("2024-07-01"), TS("2024-08-01"), TS("2024-09-01"), TS("2025-01-01")]
     assert pst.month_ranges(months) == "Jul 2024\u2013Sep 2024, Jan 2025"
@@ -764,7 +764,7 @@ def test_maintain_target_inside_and_outside_its_band():
     assert st.achievement(96.0, 95.0, 95.0, "maintain", (93.0, 97.0)) == 1.0
     assert st.achievement(97.5, 95.0, 95.0, "maintain", (93.0, 97.0)) == 0.0
     text = pst.target_sentence(_pack_of(t, [("2025-03-01", 92.5)]), "M")
-    assert "0.5 pp below the band 93.0%\u201397.0%" in text
+    assert "0.5\u00a0pp below the band 93.0%\u201397.0%" in text
 
 
 def _pack_of(target: dict, pairs, month=MONTH, settings=None) -> st.StocktakePack:
@@ -821,12 +821,12 @@ def test_gap_printed_with_enough_decimals_to_explain_the_status():
     assert row["gap"] == pytest.approx(-0.11) and row["status"] == st.OFF_TRACK
     # one decimal would print -0.1, which is within the allowance of 0.1: two are used
     assert pst.gap_digits(row["gap"], row["allowed_shortfall"]) == 2
-    assert pst.fmt_diff(row["gap"], "%", digits=2) == "\u22120.11 pp"
+    assert pst.fmt_diff(row["gap"], "%", digits=2) == "\u22120.11\u00a0pp"
     # the case: -0.04 behind with 0.03 allowed would print "0.0 pp"
     assert pst.gap_digits(-0.04, 0.03) == 2
     assert pst.gap_digits(-4.55, 2.0) == 1  # KP's usual gaps keep one decimal
     table = pst.summary_table(_pack_of(t, [("2025-03-01", 60.64)]))
-    assert table["Gap (+ ahead)"].iloc[0] == "\u22120.11 pp"
+    assert table["Gap (+ ahead)"].iloc[0] == "\u22120.11\u00a0pp"
     # an absolute tolerance of 0.25 (in the unit) puts the same gap on track
     own = _one("X", "up", 60.0, 61.0, tolerance=0.25, tolerance_basis="absolute")
     assert _assess(own, [("2025-03-01", 60.64)])["status"] == st.ON_TRACK
@@ -888,7 +888,7 @@ def test_maintain_and_quarterly_targets_render():
     assert facts["Direction"] == "hold within 93.0%\u201397.0%"
     assert facts["Target"] == "hold 95.0% (band 93.0%\u201397.0%) by Jun 2025"
     assert pack.summary["status"].iloc[0] == st.OFF_TRACK  # 0.4 above the band
-    assert "0.4 pp above the band" in pst.target_sentence(pack, "M")
+    assert "0.4\u00a0pp above the band" in pst.target_sentence(pack, "M")
     pst.trajectory_chart(pack, "M")
     q = _one("Q", "up", 100.0, 140.0, frequency="quarterly", unit=None)
     qpack = _pack_of(q, [("2024-09-01", 108.0), ("2025-03-01", 121.0)])

@@ -102,7 +102,9 @@ def fmt_value(value: Any, unit: str | None, digits: int = 1) -> str:
 
 
 def fmt_diff(value: Any, unit: str | None, sign: bool = True, digits: int = 1) -> str:
-    """A difference with its unit: '+3.5 pp' for % values (percentage points), '\u22122.9' else."""
+    """A difference with its unit: '+3.5 pp' for % values (percentage points), '\u22122.9' else.
+    The number and its unit are joined by a no-break space: a narrow table column or a line end
+    never leaves the unit on a line of its own."""
     if _missing(value):
         return "n/a"
     v = round(float(value), digits)
@@ -110,10 +112,10 @@ def fmt_diff(value: Any, unit: str | None, sign: bool = True, digits: int = 1) -
     prefix = ("+" if v > 0 else MINUS if v < 0 else "") if sign else ""
     number = f"{abs(v):,.{digits}f}"
     if unit == "%":
-        return f"{prefix}{number} pp"
+        return f"{prefix}{number}\u00a0pp"
     if unit.lower() in UNITLESS:
         return f"{prefix}{number}"
-    return f"{prefix}{number} {unit}"
+    return f"{prefix}{number}\u00a0{unit}"
 
 
 def fmt_month(value: Any) -> str:
