@@ -736,3 +736,29 @@ def test_province_scorecard_by_department_is_the_stocktake_scorecard():
     pd.testing.assert_frame_equal(
         got, st.province_scorecard(targets, trajectory, actuals, "2024-10")
     )
+
+
+def test_the_gap_heatmap_is_a_vector_chart_with_every_cell_labelled(budget_frames):
+    # The fixture, September 2024 (benchmark m/12), in points: a spends 10, 20, 30 of BE 120:
+    # Jul 10/120 - 1/12 = 0, Aug 30/120 - 2/12 = +8.3, Sep 60/120 - 3/12 = +25; b (BE 240):
+    # Jul 12/240 - 1/12 = -3.3, August no row (no data, never zero), Sep 30/240 - 3/12 = -12.5
+    # (shown -12: whole points, halves to even); c has a zero BE: no utilisation, no data.
+    import re
+    from collections import Counter
+    from html import unescape
+
+    from helpers.present import overview as view
+
+    alloc, mon = budget_frames
+    survey = ao.SurveyOverview(wave=None, previous_wave=None, min_n=30)
+    ov = ao.build_overview("2024-09", REGISTRY, alloc, mon, _card([("a", 50.0, "D", 2, 0)]), survey)
+    fig = view.gap_heatmap(ov)
+    assert fig.mime == "image/svg+xml"  # vector in the HTML and in the PDF
+    svg = fig.data.decode("utf-8")
+    texts = Counter(unescape(t) for t in re.findall(r">([^<>]+)<", svg))
+    cells = ["0", "+8", "+25", "\u22123", "no data", "\u221212", "no data", "no data", "no data"]
+    assert Counter(cells) <= texts and texts["no data"] == 4
+    # the colour scale in signed points with a true minus, like the cells
+    assert {"\u221220", "0", "+20"} <= set(texts) and "-20" not in texts
+    for name in ("Jul 2024", "Aug 2024", "Sep 2024"):
+        assert name in texts

@@ -13,11 +13,10 @@ import datetime as dt
 import math
 import textwrap
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.colors import TwoSlopeNorm
-from matplotlib.patches import Rectangle
+from matplotlib.colors import TwoSlopeNorm, to_hex
 
 from helpers import profile
 from helpers.analysis import budget as abud
@@ -669,61 +668,53 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
     two_line = any("\n" in lb for lb in labels)
     height = max(3.5, 0.34 * n_rows + (0.8 if two_line else 0) + 1.9)
     width = min(12.5, 4.6 + 0.72 * n_cols)
-    fig, ax = plt.subplots(figsize=(width, height))
-    cmap = plt.get_cmap(HEATMAP_CMAP).copy()
-    cmap.set_bad(MISSING_COLOUR)
+    fig, ax = svgplot.subplots(figsize=(width, height))
+    cmap = matplotlib.colormaps[HEATMAP_CMAP]
     norm = TwoSlopeNorm(vmin=-lim, vcenter=0.0, vmax=lim)
-    mesh = ax.pcolormesh(
-        np.ma.masked_invalid(vals), cmap=cmap, norm=norm, edgecolors="white", linewidth=0.6
-    )
+    cells, colours, missing = [], [], []
     for i in range(n_rows):
         for j in range(n_cols):
+            # row 0 (furthest behind) at the top: y runs downwards from n_rows
+            y = n_rows - 1 - i
+            ring = [(j, y), (j + 1, y), (j + 1, y + 1), (j, y + 1), (j, y)]
             v = vals[i, j]
             if not np.isfinite(v):
-                ax.add_patch(
-                    Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="#8C8C8C", lw=0)
-                )
-                ax.text(j + 0.5, i + 0.5, "no data", ha="center", va="center", fontsize=6.5)
+                missing.append(ring)
+                ax.text(j + 0.5, y + 0.5, "no data", fontsize=6.5, ha="center", va="center")
                 continue
+            cells.append(ring)
+            colours.append(to_hex(cmap(norm(v))))
             dark = abs(v) > 0.55 * lim
             ax.text(
                 j + 0.5,
-                i + 0.5,
+                y + 0.5,
                 _signed(v),
+                fontsize=7.5,
                 ha="center",
                 va="center",
-                fontsize=7.5,
                 color="white" if dark else "#1F2937",
             )
-    ax.set_xticks(np.arange(n_cols) + 0.5)
-    ax.set_xticklabels([c.replace(" ", "\n") for c in g.columns], fontsize=8.5)
-    ax.set_yticks(np.arange(n_rows) + 0.5)
-    ax.set_yticklabels(labels, fontsize=8.5)
+    if cells:
+        ax.add_polygons(cells, colours, edgecolor="white", linewidth=0.6)
+    if missing:
+        ax.add_polygons(missing, MISSING_COLOUR, edgecolor="white", linewidth=0.6, hatch="///")
+    ax.set_xticks(np.arange(n_cols) + 0.5, list(g.columns))
+    ax.set_yticks(np.arange(n_rows) + 0.5, labels[::-1])
     ax.set_xlim(0, n_cols)
-    ax.set_ylim(n_rows, 0)
-    ax.tick_params(length=0)
-    ax.grid(False)
-    for side in ("top", "right", "left", "bottom"):
-        ax.spines[side].set_visible(False)
-    ax.xaxis.set_ticks_position("top")
-    ax.xaxis.set_label_position("top")
-    ax.set_xlabel(
-        f"{_period_word(ov).capitalize()} (spending cumulative from {fy_start_name()})",
-        fontsize=9,
+    ax.set_ylim(0, n_rows)
+    ax.set_xlabel(f"{_period_word(ov).capitalize()} (spending cumulative from {fy_start_name()})")
+    ax.set_ylabel("Department (furthest behind at the top)")
+    fig.colorbar(
+        [to_hex(cmap(f)) for f in np.linspace(0, 1, 11)],
+        -lim,
+        lim,
+        label="Gap to time-elapsed benchmark (percentage points)",
+        fmt=_signed,
     )
-    ax.set_ylabel("Department (furthest behind at the top)", fontsize=9)
-    bar = fig.colorbar(mesh, ax=ax, shrink=min(1.0, 8 / height), pad=0.02, aspect=30)
-    bar.set_label("Gap to time-elapsed benchmark (percentage points)", fontsize=9)
-    bar.ax.tick_params(labelsize=8)
     fig.suptitle(
         f"Spending against the time-elapsed benchmark, FY {ov.fiscal_year} "
-        + (f"({fy_start_name()} to {ov.month:%B})" if n_cols > 1 else f"({fy_start_name()})"),
-        fontsize=12,
-        fontweight="bold",
-        x=0.02,
-        ha="left",
+        + (f"({fy_start_name()} to {ov.month:%B})" if n_cols > 1 else f"({fy_start_name()})")
     )
-    fig.tight_layout()
     behind = int(np.sum(vals[:, -1] < 0)) if n_cols else 0
     alt = (
         f"Heatmap of {n_rows} departments by {n_cols} {_period_word(ov)}s: cumulative spending as a share of "
