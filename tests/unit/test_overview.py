@@ -760,5 +760,5 @@ def test_the_gap_heatmap_is_a_vector_chart_with_every_cell_labelled(budget_frame
     assert Counter(cells) <= texts and texts["no data"] == 4
     # the colour scale in signed points with a true minus, like the cells
     assert {"\u221220", "0", "+20"} <= set(texts) and "-20" not in texts
-    for name in ("Jul 2024", "Aug 2024", "Sep 2024"):
-        assert name in texts
+    # month labels on two lines ("Jul" over "2024"): twelve of them never run together
+    assert {"Jul", "Aug", "Sep"} <= set(texts) and texts["2024"] >= 3

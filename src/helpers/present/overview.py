@@ -698,7 +698,7 @@ def gap_heatmap(ov: ProvinceOverview) -> figure | note:
         ax.add_polygons(cells, colours, edgecolor="white", linewidth=0.6)
     if missing:
         ax.add_polygons(missing, MISSING_COLOUR, edgecolor="white", linewidth=0.6, hatch="///")
-    ax.set_xticks(np.arange(n_cols) + 0.5, list(g.columns))
+    ax.set_xticks(np.arange(n_cols) + 0.5, [c.replace(" ", "\n") for c in g.columns])
     ax.set_yticks(np.arange(n_rows) + 0.5, labels[::-1])
     ax.set_xlim(0, n_cols)
     ax.set_ylim(0, n_rows)
