@@ -485,11 +485,10 @@ _SHARED = {
 
 def _slice_sums() -> tuple[dict[str, str], str]:
     """({department: checksum}, whole-warehouse checksum), cached per warehouse build."""
-    path = paths.warehouse_path()
-    stamp = _stamp(path) if path.is_file() else None
-    cached = _state.get("slice_sums")
-    if cached is not None and cached[0] == stamp:
-        return cached[1], cached[2]
+    return _memo(("slice_sums",), _compute_slice_sums)
+
+
+def _compute_slice_sums() -> tuple[dict[str, str], str]:
     per = query(
         " UNION ALL ".join(
             f"SELECT '{table}' AS tbl, {dept} AS department, count(*) AS n, "
@@ -520,7 +519,6 @@ def _slice_sums() -> tuple[dict[str, str], str]:
         + "|".join(f"{r.department}:{r.tbl}:{r.n}:{r.h}" for r in per.itertuples())
     )
     total = hashlib.sha256(everything.encode()).hexdigest()
-    _state["slice_sums"] = (stamp, sums, total)
     return sums, total
 
 

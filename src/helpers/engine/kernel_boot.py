@@ -72,7 +72,6 @@ def preload() -> None:
     for mod in pkgutil.walk_packages(helpers.__path__, "helpers."):
         if not mod.name.startswith(_NOT_PRELOADED):
             _preload(mod.name)
-    gc.freeze()
 
 
 def boot() -> None:

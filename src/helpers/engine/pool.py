@@ -359,9 +359,8 @@ class _Zygote:
     """The pool's kernel zygote process (:mod:`helpers.engine.zygote`): the workers' kernels
     are forked from it instead of each starting Python and importing the libraries again."""
 
-    def __init__(self, proc, folder: str):
-        self.proc, self.folder = proc, folder
-        self.sock = os.path.join(folder, "zygote.sock")
+    def __init__(self, proc, folder: str, sock: str):
+        self.proc, self.folder, self.sock = proc, folder, sock
 
     @classmethod
     def start(cls, log_dir: str | None) -> _Zygote | None:
@@ -371,13 +370,14 @@ class _Zygote:
         if not zygote.available or os.environ.get("KP_NO_ZYGOTE"):
             return None
         folder = tempfile.mkdtemp(prefix="kp-zygote-")
+        sock = os.path.join(folder, "zygote.sock")
         log = None
         if log_dir:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
             log = open(Path(log_dir) / "zygote.log", "ab")  # noqa: SIM115
         try:
             proc = zygote.start(
-                os.path.join(folder, "zygote.sock"),
+                sock,
                 KERNEL_NAME,
                 kernel_environment(),
                 log if log is not None else subprocess.DEVNULL,
@@ -385,7 +385,7 @@ class _Zygote:
         finally:
             if log is not None:
                 log.close()
-        return cls(proc, folder)
+        return cls(proc, folder, sock)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -44,6 +44,7 @@ line ``{"argv": [...], "env": {...}, "cwd": "...", "watch": PID}`` with two file
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import select
@@ -73,23 +74,17 @@ _MUST_MATCH_PREFIXES = (
 #: How long a worker waits for the zygote's answer (it answers once its imports are done).
 ANSWER_TIMEOUT_S = 60.0
 
-#: The zygote's listening socket (closed in each child).
-_LISTENER: list[socket.socket] = []
-
 available = hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
 
 
-def zygote_command(kernel_argv: list[str], sock_path: str) -> list[str] | None:
-    """The command that starts a zygote for a kernel spec's ``argv`` (``[python, *flags, "-m",
-    "ipykernel_launcher", "-f", "{connection_file}"]``), or None when the spec starts kernels
-    some other way."""
+def _interpreter(kernel_argv: list[str]) -> list[str] | None:
+    """The interpreter and its flags of a kernel command (``[python, *flags, "-m",
+    "ipykernel_launcher", "-f", ...]``), or None when it starts kernels some other way."""
     try:
         m = kernel_argv.index("-m")
     except ValueError:
         return None
-    if kernel_argv[m + 1 : m + 2] != ["ipykernel_launcher"]:
-        return None
-    return [*kernel_argv[:m], "-m", "helpers.engine.zygote", sock_path]
+    return kernel_argv[:m] if kernel_argv[m + 1 : m + 2] == ["ipykernel_launcher"] else None
 
 
 def _env_mismatch(want: dict[str, str], have: dict[str, str]) -> str:
@@ -155,7 +150,7 @@ def _child(req: dict, fds: list[int]) -> None:
             os._exit(code)
 
 
-def _serve_one(conn: socket.socket, interpreter: list[str]) -> None:
+def _serve_one(conn: socket.socket, listener: socket.socket, interpreter: list[str]) -> None:
     msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
     buf = msg
     while not buf.endswith(b"\n"):
@@ -165,10 +160,8 @@ def _serve_one(conn: socket.socket, interpreter: list[str]) -> None:
         buf += more
     try:
         req = json.loads(buf)
-        argv = list(req["argv"])
-        m = argv.index("-m")
         why = ""
-        if argv[:m] != interpreter or argv[m + 1] != "ipykernel_launcher":
+        if _interpreter(list(req["argv"])) != interpreter:
             why = "another interpreter, interpreter flags or kernel module"
         why = why or _env_mismatch(dict(req["env"]), dict(os.environ))
         if why:
@@ -177,7 +170,7 @@ def _serve_one(conn: socket.socket, interpreter: list[str]) -> None:
         pid = os.fork()
         if pid == 0:
             conn.close()
-            _LISTENER[0].close()
+            listener.close()
             _child(req, fds)
         conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
     finally:
@@ -185,14 +178,14 @@ def _serve_one(conn: socket.socket, interpreter: list[str]) -> None:
             os.close(fd)
 
 
-def _kernel_argv(kernel_name: str) -> list[str] | None:
+def _kernel_interpreter(kernel_name: str) -> list[str] | None:
     from jupyter_client.kernelspec import KernelSpecManager
 
     try:
         argv = list(KernelSpecManager().get_kernel_spec(kernel_name).argv)
     except Exception:  # no such kernel: the workers report it
         return None
-    return argv if zygote_command(argv, "") else None
+    return _interpreter(argv)
 
 
 def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
@@ -206,16 +199,23 @@ def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
         listener.listen(64)
     else:
         listener = socket.socket(fileno=fd)
-    argv = _kernel_argv(kernel_name)
-    if argv is None:
+    interpreter = _kernel_interpreter(kernel_name)
+    if interpreter is None:
         return  # workers find nobody listening and start their kernels themselves
-    cmd = zygote_command(argv, sock_path)
-    assert cmd is not None
     here = [sys.executable, *_flags()]
-    if cmd[: len(cmd) - 3] != here:  # not the kernel's interpreter or flags: become it
+    if interpreter != here:  # not the kernel's interpreter or flags: become it
         os.set_inheritable(listener.fileno(), True)
-        os.execv(cmd[0], [*cmd, kernel_name, str(listener.fileno())])
-    _LISTENER[:] = [listener]
+        os.execv(
+            interpreter[0],
+            [
+                *interpreter,
+                "-m",
+                "helpers.engine.zygote",
+                sock_path,
+                kernel_name,
+                str(listener.fileno()),
+            ],
+        )
     os.environ.setdefault("MPLBACKEND", "Agg")
     # What a kernel imports before its first cell, then the boot cell's modules.
     import ipykernel.ipkernel
@@ -224,6 +224,7 @@ def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
     from helpers.engine import kernel_boot
 
     kernel_boot.preload()
+    gc.freeze()  # the collector then never writes to the pages the kernels share
     # Kernels are waited for as they exit, and the zygote, stopped, waits for the rest: their
     # CPU time then counts in the zygote's children's and so in the run's (the benchmark reads
     # it). SIGTERM stops it; a child (kernel) resets both handlers.
@@ -239,7 +240,7 @@ def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
             with conn:
                 conn.settimeout(ANSWER_TIMEOUT_S)
                 try:
-                    _serve_one(conn, here)
+                    _serve_one(conn, listener, here)
                 except (OSError, ValueError, KeyError):
                     pass  # a bad or broken request: that worker starts its kernel itself
     except SystemExit:
