@@ -512,7 +512,11 @@ def test_display_objects_for_full_single_and_empty_scopes(march):
     assert isinstance(view.grant_dependence_chart(march), figure)
     assert isinstance(view.cash_cover_chart(march), figure)
     assert isinstance(view.liabilities_chart(march), figure)
-    assert isinstance(view.totals_chart(march), figure)
+    totals = view.totals_chart(march)
+    assert isinstance(totals, figure)
+    assert totals.mime == "image/svg+xml"  # vector in HTML and PDF, like the other charts
+    svg = totals.data.decode()
+    assert "Grants received in the quarter" in svg and "Liabilities at quarter end" in svg
     assert isinstance(view.rating_chart(march, names), figure)
     assert isinstance(view.compliance_chart(march, names), figure)
     assert isinstance(view.league_table(single), table)

@@ -191,3 +191,43 @@ def test_a_map_keeps_its_shape_and_hatches_what_is_not_published():
     svg = fig.svg().decode()
     assert 'fill="url(#hatch-lines)"' in svg and 'id="hatch-lines"' in svg
     assert "Satisfied (%)" in _texts(fig) and "100" in _texts(fig)
+
+
+def test_charts_side_by_side_each_keep_their_own_half_scale_and_clip():
+    fig, (left, right) = svgplot.subplots(figsize=(11, 4.2), ncols=2)
+    left.plot([0, 1, 2], [1.0, 5.0, 9.0], label="grants")
+    left.set_title("Grants received")
+    right.plot([0, 1, 2], [2000.0, 6000.0, 8000.0], label="liabilities")
+    right.set_title("Liabilities")
+    fig.suptitle("Grants and liabilities")
+    root = _root(fig)
+    width = float(root.get("viewBox").split()[2])
+    texts = _texts(fig)
+    assert texts.count("Grants and liabilities") == 1
+    assert {"Grants received", "Liabilities"} <= set(texts)
+    panels = [g for g in root.findall(f"{NS}g") if "translate" in (g.get("transform") or "")]
+    assert len(panels) == 2
+    clip_ids = set()
+    for i, g in enumerate(panels):
+        dx = float(re.match(r"translate\(([-\d.]+),", g.get("transform")).group(1))
+        clip = g.find(f"{NS}defs/{NS}clipPath")
+        rect = clip.find(f"{NS}rect")
+        x0 = dx + float(rect.get("x"))
+        x1 = x0 + float(rect.get("width"))
+        # each plot area lies inside its own half of the figure
+        assert i * width / 2 <= x0 < x1 <= (i + 1) * width / 2
+        clip_ids.add(clip.get("id"))
+        used = {e.get("clip-path") for e in g.iter() if e.get("clip-path")}
+        assert used == {f"url(#{clip.get('id')})"}
+        # each panel's axis is scaled to its own data: tick labels of the right range only
+        ticks = {"".join(t.itertext()) for t in g.iter(f"{NS}text")}
+        if i == 0:
+            assert "8" in ticks and not any("," in t for t in ticks)
+        else:
+            assert "8,000" in ticks
+    assert len(clip_ids) == 2  # one clip path per chart: ids must not collide
+
+
+def test_a_figure_needs_at_least_one_axes():
+    with pytest.raises(ValueError, match="at least one axes"):
+        svgplot.subplots(ncols=0)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -828,8 +827,8 @@ def _totals_lines(
     if len(columns) == 1:
         fig, ax = svgplot.subplots()
         axes = [ax]
-    else:  # side by side: matplotlib (svgplot draws one axes)
-        fig, axes = plt.subplots(1, len(columns), figsize=(11, 4.2))
+    else:  # side by side
+        fig, axes = svgplot.subplots(figsize=(11, 4.2), ncols=len(columns))
     x = np.arange(len(qs))
     labels = {
         "grants_received": f"Grants received in the quarter ({money_label()})",

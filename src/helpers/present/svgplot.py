@@ -520,18 +520,21 @@ def _colours(color: Any, n: int) -> list[str] | None:
     return [_colour(c) for c in color]
 
 
-def subplots(figsize: tuple[float, float] = (8.0, 4.2)) -> tuple[Figure, Axes]:
-    """A figure of ``figsize`` inches with one axes (``plt.subplots()`` for one chart)."""
-    fig = Figure(figsize)
-    return fig, fig.axes[0]
+def subplots(figsize: tuple[float, float] = (8.0, 4.2), ncols: int = 1) -> tuple[Figure, Any]:
+    """A figure of ``figsize`` inches with one axes (``plt.subplots()`` for one chart), or with
+    ``ncols`` axes side by side (a list, as ``plt.subplots(1, ncols)`` gives)."""
+    fig = Figure(figsize, ncols)
+    return fig, fig.axes[0] if ncols == 1 else list(fig.axes)
 
 
 class Figure:
-    """An SVG chart of one axes; :meth:`svg` draws it."""
+    """An SVG chart of one axes, or of several side by side; :meth:`svg` draws it."""
 
-    def __init__(self, figsize: tuple[float, float] = (8.0, 4.2)) -> None:
+    def __init__(self, figsize: tuple[float, float] = (8.0, 4.2), ncols: int = 1) -> None:
+        if ncols < 1:
+            raise ValueError(f"a figure needs at least one axes, got ncols={ncols}")
         self.width, self.height = figsize[0] * 72.0, figsize[1] * 72.0
-        self.axes = [Axes(self)]
+        self.axes = [Axes(self) for _ in range(ncols)]
         self.title = ""
         self.colour_bar: dict[str, Any] | None = None
 
@@ -547,7 +550,29 @@ class Figure:
                            "label": label, "format": fmt or (lambda v: f"{v:g}")}  # fmt: skip
 
     def svg(self) -> bytes:
-        return _Renderer(self).render().encode("utf-8")
+        if len(self.axes) == 1:
+            return _Renderer(self).render().encode("utf-8")
+        # Several axes: each drawn as a chart of its own in an equal slice of the width, under
+        # the figure's title (``suptitle``), in one SVG.
+        title = _Renderer(self)
+        if self.title:
+            title._text(self.title, self.width / 2, PAD + TITLE_SIZE * 1.2, TITLE_SIZE,
+                        "center", "bottom", bold=True)  # fmt: skip
+        top = PAD + TITLE_SIZE * 1.2 + 2 if self.title else 0.0
+        width = self.width / len(self.axes)
+        parts = []
+        for i, ax in enumerate(self.axes):
+            panel = Figure((width / 72.0, (self.height - top) / 72.0))
+            panel.axes = [ax]
+            parts.append(
+                f'<g transform="translate({_fmt(i * width)},{_fmt(top)})">'
+                f"{_Renderer(panel).body(f'plot-{i}')}</g>"
+            )
+        background = (
+            f'<rect width="{_fmt(self.width)}" height="{_fmt(self.height)}" fill="#ffffff"/>'
+        )
+        svg = title.opening() + background + "".join(title.out) + "".join(parts) + "</svg>"
+        return svg.encode("utf-8")
 
 
 # --------------------------------------------------------------------------- drawing
@@ -680,27 +705,36 @@ class _Renderer:
         self.legend = legend
         return xt, xtl, yt, ytl
 
-    def render(self) -> str:
-        ax, W, H = self.ax, self.fig.width, self.fig.height
-        xt, xtl, yt, ytl = self._layout()
-        o = self.out
-        o.append(
+    def opening(self) -> str:
+        """The ``<svg>`` tag of the figure (its size in pixels at ``DPI``, drawn in points)."""
+        W, H = self.fig.width, self.fig.height
+        return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{W / 72 * DPI:.0f}px" '
             f'height="{H / 72 * DPI:.0f}px" viewBox="0 0 {_fmt(W)} {_fmt(H)}" '
             f'font-family="{FONT}" fill="{TEXT}">'
         )
+
+    def render(self) -> str:
+        return self.opening() + self.body() + "</svg>"
+
+    def body(self, clip: str = "plot") -> str:
+        """What the chart draws, inside its ``<svg>`` tag; ``clip`` names the plot area's
+        clip path (one name per chart of an SVG)."""
+        ax, W, H = self.ax, self.fig.width, self.fig.height
+        xt, xtl, yt, ytl = self._layout()
+        o = self.out
         o.append(f'<rect width="{_fmt(W)}" height="{_fmt(H)}" fill="#ffffff"/>')
         bx, by, bw, bh = self.box
         hatches = _HATCH_DEFS if any(i.style.get("hatch") for i in ax.items) or any(
             h.style.get("hatch") for h in ax._handles or []
         ) else ""  # fmt: skip
         o.append(
-            f'<defs><clipPath id="plot"><rect x="{_fmt(bx)}" y="{_fmt(by)}" '
+            f'<defs><clipPath id="{clip}"><rect x="{_fmt(bx)}" y="{_fmt(by)}" '
             f'width="{_fmt(bw)}" height="{_fmt(bh)}"/></clipPath>{hatches}</defs>'
         )
         if ax.axis_on:
             self._grid(xt, yt)
-        o.append('<g clip-path="url(#plot)">')
+        o.append(f'<g clip-path="url(#{clip})">')
         for it in sorted((i for i in ax.items if i.kind != "text"), key=lambda i: i.z):
             getattr(self, f"_draw_{it.kind}")(it)
         o.append("</g>")
@@ -717,7 +751,6 @@ class _Renderer:
         self._draw_colorbar()
         if self.legend:
             self._draw_legend(self.legend)
-        o.append("</svg>")
         return "".join(o)
 
     # -- colour bar ---------------------------------------------------------------------
