@@ -15,13 +15,14 @@ import pytest
 # reset, and print what the next report would see.
 SCRIPT = textwrap.dedent(
     """
-    import json, os, random, resource, sys, warnings
+    import gc, json, os, random, resource, sys, warnings
     import helpers.engine.kernel_boot as kb
     kb.boot()
     import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
     booted_filters = len(warnings.filters)
+    booted_gc = gc.get_threshold()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 
     # a report misbehaves
@@ -33,6 +34,7 @@ SCRIPT = textwrap.dedent(
     os.environ["KP_MONTH"] = "stale"
     os.chdir("/")
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
+    gc.disable(); gc.set_threshold(1)
 
     kb.reset(sys.argv[1], {"KP_MONTH": "2025-03"}, 0)
     print(json.dumps({
@@ -44,6 +46,8 @@ SCRIPT = textwrap.dedent(
         "month": os.environ.get("KP_MONTH"),
         "cwd": os.getcwd(),
         "nofile_restored": resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft,
+        "gc_restored": gc.isenabled() and gc.get_threshold() == booted_gc,
+        "gc_booted": booted_gc,
         "random": random.random(),
         "np_random": float(np.random.random()),
         "boot_errors": kb.boot_errors,
@@ -82,6 +86,7 @@ def test_reset_restores_the_booted_state(after_reset):
     assert state["month"] == "2025-03"
     assert state["cwd"] == cwd
     assert state["nofile_restored"]
+    assert state["gc_restored"]  # one report turning the collector off does not bind the next
     random.seed(0)
     np.random.seed(0)
     assert state["random"] == random.random()
@@ -93,6 +98,8 @@ def test_boot_preloads_the_analysis_modules_not_the_engine(after_reset):
     assert state["boot_errors"] == {}
     assert state["helpers_preloaded"]
     assert state["engine_not_preloaded"]
+    # a batch kernel collects its young objects less often than Python's default (700)
+    assert state["gc_booted"][0] > 700
 
 
 def test_a_kernel_grown_past_the_memory_limit_is_replaced_before_the_next_report(monkeypatch):
