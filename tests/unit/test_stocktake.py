@@ -582,6 +582,23 @@ def test_province_scorecard_one_row_per_department(targets, trajectory, actuals)
     assert out["department"].tolist() == ["health", "energy"]  # best score first
 
 
+def test_the_scorecard_status_is_the_one_the_department_report_gives(targets, trajectory, actuals):
+    # The province scorecard counts targets on track with target_status (no trend, no
+    # projection): a department's report (assess_target) must give each target the same status,
+    # before its data, while on track or behind, after its date.
+    t = st.prepare_targets(targets)
+    tr, a = st.prepare_trajectory(trajectory), st.prepare_actuals(actuals)
+    seen = set()
+    for month in ("2024-01", "2024-09", MONTH, "2025-12", "2027-06"):
+        for target in t.to_dict("records"):
+            tid = target["target_id"]
+            tr_t, a_t = tr[tr["target_id"] == tid], a[a["target_id"] == tid]
+            row, _ = st.assess_target(target, tr_t, a_t, month)
+            assert st.target_status(target, tr_t, a_t, month) == row["status"], (tid, month)
+            seen.add(row["status"])
+    assert len(seen) >= 3  # the months reach several statuses, not one
+
+
 # ------------------------------------------------------------------------------ bad input
 
 

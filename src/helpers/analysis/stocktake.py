@@ -693,6 +693,105 @@ def missing_months(
     return [m for m in pd.date_range(start, end, freq=f"{step}MS") if m not in have]
 
 
+def _target_series(actuals_t: pd.DataFrame, month: pd.Timestamp) -> pd.DataFrame:
+    """A target's department-wide actuals (``district_pcode`` missing) up to ``month``, by month."""
+    return actuals_t.loc[
+        actuals_t["district_pcode"].isna() & (actuals_t["month"] <= month), ["month", "actual"]
+    ].sort_values("month")
+
+
+def _status_fields(
+    target: Mapping[str, Any],
+    trajectory_t: pd.DataFrame,
+    series: pd.DataFrame,
+    month: pd.Timestamp,
+    settings: StocktakeSettings,
+) -> dict[str, Any]:
+    """The latest actual against the plan, and the status it gives (the part of
+    :func:`assess_target` that neither the trend nor the projection enters)."""
+    direction = target["direction"]
+    s = _sign(direction)
+    band = band_of(target)
+    maintain = direction == "maintain"
+    journey = abs(float(target["target_value"]) - float(target["baseline"]))
+    step = period_months(target)
+    date_passed = bool(target["target_month"] < month)
+    row: dict[str, Any] = {
+        "latest_month": pd.NaT,
+        "latest_actual": math.nan,
+        "planned_at_latest": math.nan,
+        "gap": math.nan,
+        "gap_pct": math.nan,
+        "months_since_latest": math.nan,
+        "stale": False,
+        "awaiting_final": False,
+        "allowed_shortfall": math.nan,
+        "outside_band": math.nan,
+    }
+    if series.empty:
+        row["status"] = NO_DATA
+        return row
+    latest_month = series["month"].iloc[-1]
+    latest = float(series["actual"].iloc[-1])
+    planned = float(planned_at(target, trajectory_t, latest_month)[0])
+    if math.isnan(planned):  # an actual before the baseline month: compare with the baseline
+        planned = float(target["baseline"])
+    # maintain: the gap is minus the distance outside the band (0 inside it)
+    gap = -band_distance(latest, band) if maintain else s * (latest - planned)
+    allowed = 0.0 if maintain else allowed_shortfall(target, planned, settings)
+    row.update(
+        latest_month=latest_month,
+        latest_actual=latest,
+        planned_at_latest=planned,
+        gap=gap,
+        gap_pct=gap / abs(planned) if planned != 0 else math.nan,
+        months_since_latest=_mi(month) - _mi(latest_month),
+        # a quarterly or annual reading is due only once a period: stale after the period
+        # plus the usual lag
+        stale=(_mi(month) - _mi(latest_month)) > settings.stale_after + step - 1,
+        allowed_shortfall=allowed,
+        outside_band=band_distance(latest, band) if maintain else math.nan,
+    )
+    # Missed only once the verdict can be known: an actual for the target period has
+    # arrived, or the target period's actual is more than `missed_after` months overdue.
+    final = date_passed and (
+        latest_month >= target["target_month"]
+        or _mi(month) - _mi(target["target_month"]) > settings.missed_after
+    )
+    row["awaiting_final"] = date_passed and not final
+    if maintain:
+        inside = _in_band(latest, band)
+        if final:
+            row["status"] = MET if inside else MISSED
+        else:
+            row["status"] = ON_TRACK if inside else OFF_TRACK
+    elif _meets(latest, float(target["target_value"]), direction):
+        row["status"] = MET
+    elif final:
+        row["status"] = MISSED
+    elif gap >= -allowed - 1e-12 * max(1.0, journey, abs(planned)):
+        row["status"] = ON_TRACK
+    else:
+        row["status"] = OFF_TRACK
+    return row
+
+
+def target_status(
+    target: Mapping[str, Any],
+    trajectory_t: pd.DataFrame,
+    actuals_t: pd.DataFrame,
+    month: Any,
+    settings: StocktakeSettings | None = None,
+) -> str:
+    """The status :func:`assess_target` gives the target (without its trend and projection:
+    the province scorecard counts the targets on track)."""
+    month = _month_ts(month)
+    series = _target_series(actuals_t, month)
+    return _status_fields(target, trajectory_t, series, month, settings or StocktakeSettings())[
+        "status"
+    ]
+
+
 def assess_target(
     target: Mapping[str, Any],
     trajectory_t: pd.DataFrame,
@@ -716,9 +815,7 @@ def assess_target(
     scale = (band[1] - band[0]) if maintain else journey
     step = period_months(target)
     tol, basis = tolerance_rule(target, settings)
-    series = actuals_t.loc[
-        actuals_t["district_pcode"].isna() & (actuals_t["month"] <= month), ["month", "actual"]
-    ].sort_values("month")
+    series = _target_series(actuals_t, month)
     date_passed = bool(target["target_month"] < month)
     row: dict[str, Any] = {
         "target_id": target["target_id"],
@@ -731,73 +828,23 @@ def assess_target(
         "target_month": target["target_month"],
         "date_passed": date_passed,
         "planned_now": float(planned_at(target, trajectory_t, month)[0]),
-        "latest_month": pd.NaT,
-        "latest_actual": math.nan,
-        "planned_at_latest": math.nan,
-        "gap": math.nan,
-        "gap_pct": math.nan,
-        "months_since_latest": math.nan,
-        "stale": False,
-        "awaiting_final": False,
     }
+    status = _status_fields(target, trajectory_t, series, month, settings)
+    row.update({k: status[k] for k in list(status)[:8]})  # latest_month .. awaiting_final
     row.update(
         frequency=frequency_of(target),
         band_low=band[0],
         band_high=band[1],
         tolerance=tol,
         tolerance_basis=basis,
-        allowed_shortfall=math.nan,
-        outside_band=math.nan,
+        allowed_shortfall=status["allowed_shortfall"],
+        outside_band=status["outside_band"],
     )
     proj = project(target, series, month, settings)
     missing = missing_months(target, trajectory_t, series, month)
     row["missing_months"] = missing
     row["n_missing"] = len(missing)
-    if series.empty:
-        row["status"] = NO_DATA
-    else:
-        latest_month = series["month"].iloc[-1]
-        latest = float(series["actual"].iloc[-1])
-        planned = float(planned_at(target, trajectory_t, latest_month)[0])
-        if math.isnan(planned):  # an actual before the baseline month: compare with the baseline
-            planned = float(target["baseline"])
-        # maintain: the gap is minus the distance outside the band (0 inside it)
-        gap = -band_distance(latest, band) if maintain else s * (latest - planned)
-        allowed = 0.0 if maintain else allowed_shortfall(target, planned, settings)
-        row.update(
-            latest_month=latest_month,
-            latest_actual=latest,
-            planned_at_latest=planned,
-            gap=gap,
-            gap_pct=gap / abs(planned) if planned != 0 else math.nan,
-            months_since_latest=_mi(month) - _mi(latest_month),
-            # a quarterly or annual reading is due only once a period: stale after the period
-            # plus the usual lag
-            stale=(_mi(month) - _mi(latest_month)) > settings.stale_after + step - 1,
-            allowed_shortfall=allowed,
-            outside_band=band_distance(latest, band) if maintain else math.nan,
-        )
-        # Missed only once the verdict can be known: an actual for the target period has
-        # arrived, or the target period's actual is more than `missed_after` months overdue.
-        final = date_passed and (
-            latest_month >= target["target_month"]
-            or _mi(month) - _mi(target["target_month"]) > settings.missed_after
-        )
-        row["awaiting_final"] = date_passed and not final
-        if maintain:
-            inside = _in_band(latest, band)
-            if final:
-                row["status"] = MET if inside else MISSED
-            else:
-                row["status"] = ON_TRACK if inside else OFF_TRACK
-        elif _meets(latest, float(target["target_value"]), direction):
-            row["status"] = MET
-        elif final:
-            row["status"] = MISSED
-        elif gap >= -allowed - 1e-12 * max(1.0, journey, abs(planned)):
-            row["status"] = ON_TRACK
-        else:
-            row["status"] = OFF_TRACK
+    row["status"] = status["status"]
     # trend
     row["trend_per_month"] = proj.slope
     if math.isnan(proj.slope):
@@ -1418,10 +1465,9 @@ def province_scorecard_rows(
     status = {}
     for target in t.to_dict("records"):
         tid = target["target_id"]
-        row, _ = assess_target(
+        status[tid] = target_status(
             target, tr[tr["target_id"] == tid], a[a["target_id"] == tid], month, settings
         )
-        status[tid] = row["status"]
     rows = []
     for dept, part in card.groupby("department", sort=True):
         sc = score(part)
