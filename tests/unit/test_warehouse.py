@@ -108,3 +108,46 @@ def test_respondent_files_read_once_are_never_stale_or_shared(
     ingest.build_warehouse(rebuilt, {**out.tables, "survey_respondents": fewer}, out.sources)
     monkeypatch.setenv("KP_WAREHOUSE", str(rebuilt))
     assert len(warehouse.survey_respondents("2024-12")) == n - 25
+
+
+FACTS_SCRIPT = """
+import datetime as dt, json, sys
+from pathlib import Path
+from helpers.engine.inputs import Warehouse
+facts = Warehouse(Path(sys.argv[1]))
+day = dt.date(2025, 3, 31)
+out = {
+    "departments": [[d.slug, d.name, d.priority_area] for d in facts.departments(day)],
+    "range": [d.isoformat() for d in facts.data_range()],
+    "targets": sorted(facts.applies_to("departments_with_targets")),
+    "checksum": facts.slice_checksum("health"),
+    "pandas": "pandas" in sys.modules,
+}
+print(json.dumps(out))
+"""
+
+
+def test_the_driver_plans_from_the_warehouse_without_pandas(use_small_warehouse):
+    # The engine's driver reads the facts it plans a run with (registry, data range, which
+    # departments a family applies to, slice checksums) without importing pandas (0.3-0.4 s
+    # before the first report); they are the same facts the DataFrame functions give.
+    import json
+    import subprocess
+    import sys
+
+    got = subprocess.run(
+        [sys.executable, "-c", FACTS_SCRIPT, str(use_small_warehouse)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    facts = json.loads(got.stdout.strip().splitlines()[-1])
+    assert facts["pandas"] is False
+    reg = warehouse.departments(on=pd.Timestamp("2025-03-31"))
+    assert facts["departments"] == [
+        [r.slug, r.name, r.priority_area or ""] for r in reg.itertuples()
+    ]
+    lo, hi = warehouse.data_range()
+    assert facts["range"] == [lo.isoformat(), hi.isoformat()]
+    assert facts["targets"] == sorted(warehouse.targets()["department"].unique())
+    assert facts["checksum"] == warehouse.slice_checksum("health")

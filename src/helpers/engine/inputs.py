@@ -152,10 +152,9 @@ class Warehouse:
         """Registry rows valid on ``on`` (default today)."""
 
         def compute():
-            df = self.module.departments(on=on)
             return [
-                [str(r["slug"]), str(r["name"]), str(r.get("priority_area") or "")]
-                for r in df.to_dict("records")
+                [str(slug), str(name), str(area or "")]
+                for slug, name, area in self.module.registry_rows(on=on)
             ]
 
         key = f"departments@{on.isoformat() if on else 'today'}"
@@ -192,8 +191,8 @@ class Warehouse:
             params = [fiscal_year(month)]
 
         def compute():
-            df = self.module.query(sql, params or None)
-            return sorted(str(v) for v in df.iloc[:, 0].dropna().tolist())
+            got = self.module.rows(sql, params or None)
+            return sorted(str(r[0]) for r in got if r[0] is not None)
 
         return set(self._get(f"applies_to:{rule}:{','.join(params)}", compute))
 
