@@ -113,8 +113,11 @@ def test_respondent_files_read_once_are_never_stale_or_shared(
 FACTS_SCRIPT = """
 import datetime as dt, json, sys
 from pathlib import Path
+from helpers import paths
 from helpers.engine.inputs import Warehouse
+from helpers.engine.params import check_parameter_files
 facts = Warehouse(Path(sys.argv[1]))
+check_parameter_files(paths.PARAMS_DIR)  # scorecard.yaml and pse.yaml, checked before a run
 day = dt.date(2025, 3, 31)
 out = {
     "departments": [[d.slug, d.name, d.priority_area] for d in facts.departments(day)],
@@ -129,8 +132,9 @@ print(json.dumps(out))
 
 def test_the_driver_plans_from_the_warehouse_without_pandas(use_small_warehouse):
     # The engine's driver reads the facts it plans a run with (registry, data range, which
-    # departments a family applies to, slice checksums) without importing pandas (0.3-0.4 s
-    # before the first report); they are the same facts the DataFrame functions give.
+    # departments a family applies to, slice checksums) and checks the parameter files without
+    # importing pandas (0.3-0.4 s before the first report); the facts are those the DataFrame
+    # functions give.
     import json
     import subprocess
     import sys

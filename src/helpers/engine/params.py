@@ -475,7 +475,8 @@ SCORECARD_KEYS = {"status", "scoring", "default_weight", "weights"}
 def check_parameter_files(params_dir: Path) -> None:
     """Validate ``scorecard.yaml`` and ``pse.yaml`` in ``params_dir`` with the same code the
     reports use, so a bad value stops the run here (ParamError, exit 2) instead of failing every
-    report inside its kernel. Imports the analysis modules: call only when something will run.
+    report inside its kernel. Imports the settings modules (no pandas): call only when something
+    will run.
     """
     params_dir = Path(params_dir)
     checks = []
@@ -483,7 +484,7 @@ def check_parameter_files(params_dir: Path) -> None:
     if scorecard.is_file():
 
         def check_scorecard() -> None:
-            from helpers.analysis import stocktake
+            from helpers.analysis import stocktake_settings as stocktake
 
             config = stocktake.load_config(scorecard)
             unknown = set(map(str, config)) - SCORECARD_KEYS
@@ -502,7 +503,7 @@ def check_parameter_files(params_dir: Path) -> None:
     if pse.is_file():
 
         def check_pse() -> None:
-            from helpers.analysis import pse as pse_analysis
+            from helpers.analysis import pse_settings as pse_analysis
 
             pse_analysis.load_settings(pse)
 
