@@ -559,6 +559,19 @@ def _target_series(actuals_t: pd.DataFrame, month: pd.Timestamp) -> pd.DataFrame
     ].sort_values("month")
 
 
+#: what :func:`_status_fields` says of the latest actual, in the order of assess_target's row
+_LATEST_FIELDS = (
+    "latest_month",
+    "latest_actual",
+    "planned_at_latest",
+    "gap",
+    "gap_pct",
+    "months_since_latest",
+    "stale",
+    "awaiting_final",
+)
+
+
 def _status_fields(
     target: Mapping[str, Any],
     trajectory_t: pd.DataFrame,
@@ -689,7 +702,7 @@ def assess_target(
         "planned_now": float(planned_at(target, trajectory_t, month)[0]),
     }
     status = _status_fields(target, trajectory_t, series, month, settings)
-    row.update({k: status[k] for k in list(status)[:8]})  # latest_month .. awaiting_final
+    row.update({k: status[k] for k in _LATEST_FIELDS})
     row.update(
         frequency=frequency_of(target),
         band_low=band[0],

@@ -125,28 +125,25 @@ def _con() -> duckdb.DuckDBPyConnection:
         return _state["con"]
 
 
-def query(sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
-    """Run SQL read-only and return a DataFrame (DATE columns as datetime64)."""
+def _run(sql: str, params: Sequence | dict | None, fetch):
     con = _con()
     with _lock:
         cur = con.cursor()
     try:
         rel = cur.execute(sql, params) if params is not None else cur.execute(sql)
-        return rel.df()
+        return fetch(rel)
     finally:
         cur.close()
+
+
+def query(sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
+    """Run SQL read-only and return a DataFrame (DATE columns as datetime64)."""
+    return _run(sql, params, lambda rel: rel.df())
 
 
 def rows(sql: str, params: Sequence | dict | None = None) -> list[tuple]:
     """Run SQL read-only and return its rows as tuples (no pandas)."""
-    con = _con()
-    with _lock:
-        cur = con.cursor()
-    try:
-        rel = cur.execute(sql, params) if params is not None else cur.execute(sql)
-        return rel.fetchall()
-    finally:
-        cur.close()
+    return _run(sql, params, lambda rel: rel.fetchall())
 
 
 def _scalar(sql: str, params=None):
