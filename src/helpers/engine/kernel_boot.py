@@ -135,8 +135,15 @@ def boot() -> None:
     # collector's reach. `%reset -f` runs two full collections per report; over the ~200,000
     # objects of pandas, matplotlib, statsmodels and scipy they cost 0.2-0.3 s, frozen ~1 ms.
     # (Collection timing never changes what a notebook computes; fresh kernels do the same.)
-    gc.freeze()
+    _settle_collector()
+
+
+def _settle_collector() -> None:
+    """The batch kernel's collector: on, at :data:`GC_THRESHOLD`, with every object alive now
+    frozen (a report that turned the collector off or retuned it does not bind the next)."""
+    gc.enable()
     gc.set_threshold(*GC_THRESHOLD)
+    gc.freeze()
 
 
 def reset(cwd: str, env: dict[str, str], seed: int) -> None:
@@ -175,6 +182,4 @@ def reset(cwd: str, env: dict[str, str], seed: int) -> None:
                     pass
     random.seed(seed)
     np.random.seed(seed)
-    gc.enable()  # a report that turned the collector off or retuned it does not bind the next
-    gc.set_threshold(*GC_THRESHOLD)
-    gc.freeze()  # what survived `%reset -f` (module caches) is not scanned again
+    _settle_collector()  # what survived `%reset -f` (module caches) is not scanned again

@@ -484,9 +484,9 @@ def check_parameter_files(params_dir: Path) -> None:
     if scorecard.is_file():
 
         def check_scorecard() -> None:
-            from helpers.analysis import stocktake_settings as stocktake
+            from helpers.analysis import stocktake_settings
 
-            config = stocktake.load_config(scorecard)
+            config = stocktake_settings.load_config(scorecard)
             unknown = set(map(str, config)) - SCORECARD_KEYS
             if unknown:
                 raise ValueError(
@@ -495,17 +495,17 @@ def check_parameter_files(params_dir: Path) -> None:
             weight = config.get("default_weight", 1.0)
             if isinstance(weight, bool) or not isinstance(weight, (int, float)):
                 raise ValueError(f"default_weight must be a number, got {weight!r}")
-            stocktake.StocktakeSettings.from_config(config)
-            stocktake.ScorecardRule.from_config(config)
+            stocktake_settings.StocktakeSettings.from_config(config)
+            stocktake_settings.ScorecardRule.from_config(config)
 
         checks.append((scorecard, check_scorecard))
     pse = params_dir / "pse.yaml"
     if pse.is_file():
 
         def check_pse() -> None:
-            from helpers.analysis import pse_settings as pse_analysis
+            from helpers.analysis import pse_settings
 
-            pse_analysis.load_settings(pse)
+            pse_settings.load_settings(pse)
 
         checks.append((pse, check_pse))
     for path, check in checks:
