@@ -549,17 +549,19 @@ _PUBLISHERS_WARM = threading.Event()
 
 def warm_up_publishers() -> None:
     """Import the publishers and pay their one-off costs (Jinja template compilation, the
-    Typst font scan) before the first report, while the kernel boots. Never raises: a real
+    Typst font scan, the disclosure scanner's imports) before the first report, while the kernel boots. Never raises: a real
     problem shows up, with its message, when the first report is published."""
     try:
         preimport_publishers()
         from papermill.iorw import load_notebook_node  # noqa: F401
 
+        from helpers.publish import disclosure
         from helpers.publish import html as html_pub
         from helpers.publish import pdf as pdf_pub
 
         html_pub.warm_up()
         pdf_pub.warm_up()
+        disclosure.warm_up()
     except Exception:
         pass
     finally:

@@ -621,11 +621,16 @@ def _save_facts(facts: WarehouseFacts) -> None:
             pass  # a memo: losing it only costs time (a dry run on read-only outputs)
 
 
-def _import_portal() -> None:
+def _import_publishing() -> None:
+    """What the month's assembly imports (the portal: nbconvert, nbformat; the disclosure
+    gate: the survey instrument, pandas, PDFium), imported while the workers start and execute,
+    not after them when the driver alone works."""
     try:
         import helpers.publish.portal  # noqa: F401
+        from helpers.publish import disclosure
     except ImportError:
-        pass
+        return
+    disclosure.warm_up()
 
 
 def _execute_and_publish(inv: Invocation, to_run: set[str]) -> int:
@@ -647,8 +652,7 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
     from helpers.engine.progress import Progress
 
     ctx, plan, settings, cache, t0 = inv.ctx, inv.plan, inv.settings, inv.cache, inv.t0
-    # The portal (nbconvert, nbformat) takes seconds to import: do it while workers execute.
-    threading.Thread(target=_import_portal, daemon=True).start()
+    threading.Thread(target=_import_publishing, daemon=True).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     staging = assemble.staging_dir(ctx.outputs, plan.month, run_id)
     git = git_info(paths.ROOT)

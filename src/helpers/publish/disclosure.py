@@ -168,6 +168,19 @@ def _instrument_names() -> _Names:
     return hit[1]
 
 
+def warm_up() -> None:
+    """Import what a scan needs (the survey instrument, with pandas; PDFium) and build the
+    instrument's names: a process that scans calls it while it would otherwise wait, so the
+    first scan (in the driver: the month's gate, when nothing else runs) does not pay for it.
+    Never raises: the scan itself reports a real problem."""
+    try:
+        import pypdfium2  # noqa: F401
+
+        _instrument_names()
+    except Exception:
+        pass
+
+
 def _names_of(inst) -> _Names:
     d = inst.design
     ident = {inst.respondent_id, d.psu} - {None}
