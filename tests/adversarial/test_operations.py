@@ -340,3 +340,34 @@ def test_the_next_load_removes_what_a_killed_load_left(kp_small_raw, tmp_path):
     assert ingest.run(kp_small_raw, wh, log=lambda *a, **k: None) == 0
     assert not any(p.exists() for p in left)
     assert wh.is_file()
+
+
+def test_a_run_whose_ledger_record_is_refused_leaves_no_worker_or_kernel(tmp_path, capsys):
+    """The workers (and their kernel zygote) start before the run's ledger record is written,
+    so their start overlaps it. When the record cannot be written at all (the ledger and its
+    journal are folders here), the run stops with one error line and every process it started
+    is gone: none outlives the run, none holds the outputs."""
+    import psutil
+
+    env = AdvEnv(tmp_path, [family("ok", "ok.ipynb", applies=True)])
+    (env.outputs / "ledger.duckdb").mkdir(parents=True)
+    (env.outputs / "ledger.duckdb.pending.jsonl").mkdir()
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    code = env.run()
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "Traceback" not in err
+    [line] = _error_lines(err)
+    assert "ledger" in line and "the published month is unchanged" in line
+
+    def alive(p) -> bool:
+        with contextlib.suppress(psutil.Error):
+            # multiprocessing's resource tracker serves this (test) process for its lifetime
+            return p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(
+                p.cmdline()
+            )
+        return False
+
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert not [p.cmdline() for p in left if alive(p)]
+    assert not (env.outputs / MONTH).exists()

@@ -36,6 +36,7 @@ import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from helpers.engine import background
 from helpers.engine.cache import Cache, sha256_file
 from helpers.engine.jobs import ERROR_EXCERPT_CHARS, JobResult, JobSpec, Reason, Status, describe
 
@@ -216,9 +217,9 @@ class KernelWorker:
 
         The client is kept for every report run on this kernel: a new client per report
         costs 0.2-0.3 s (``wait_for_ready`` waits for the IOPub subscription) and would leave
-        its sockets open. While the kernel runs the boot cell, this process imports and warms
-        up the publishers in a thread (both are mostly CPU work in different processes).
-        """
+        its sockets open. While the kernel starts (a zygote's: while the zygote finishes its
+        imports) and runs the boot cell, this process imports and warms up the publishers in
+        a thread; the workers of one zygote take turns (:mod:`helpers.engine.background`)."""
         import nbformat
         from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
@@ -241,6 +242,12 @@ class KernelWorker:
             self._log_fh = open(self.log_dir / f"kernel-{os.getpid()}.log", "ab")  # noqa: SIM115
             kw = {"stdout": self._log_fh, "stderr": self._log_fh}
         env = kernel_environment(extra)
+        warm = None
+        if not _PUBLISHERS_WARM.is_set():  # while the kernel (or the zygote) boots
+            lock = (
+                os.path.join(os.path.dirname(self.zygote), "warm-up.lock") if self.zygote else None
+            )
+            warm = background.start(warm_up_publishers, "kp-warm-up", lock)
         # No input history: a batch kernel's cells are in the executed notebook already, and
         # IPython's history thread wrote every cell of every report to one SQLite file shared
         # by all kernels (a sixth of a cell's overhead in the kernel).
@@ -249,10 +256,6 @@ class KernelWorker:
         self.kernel_env = extra
         self.kernels_started += 1
         self.jobs_on_kernel = 0
-        warm = None
-        if not _PUBLISHERS_WARM.is_set():
-            warm = threading.Thread(target=warm_up_publishers, name="kp-warm-up", daemon=True)
-            warm.start()
         kc = km.client()
         kc.start_channels()
         try:

@@ -281,8 +281,18 @@ class LocalPool:
             else:
                 workers.stop(completed)
 
+    def start(self, n_jobs: int) -> None:
+        """Start the workers (and the kernel zygote) for a run of ``n_jobs`` now, so their
+        start overlaps what the driver does before :meth:`run`; :meth:`close` stops them if
+        no run follows."""
+        if self._workers is None:
+            self._workers = _Workers(self)
+        self._workers.reap()
+        self._workers.add(min(self.n_workers, n_jobs))
+
     def close(self) -> None:
-        """Stop the workers a completed run kept (nothing to do when none are up)."""
+        """Stop the workers a completed run kept, or :meth:`start` started for a run that did
+        not come (nothing to do when none are up)."""
         if self._workers is not None:
             self._workers.stop(True)
             self._workers = None

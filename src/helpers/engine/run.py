@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from helpers import interrupts, paths
 from helpers import profile as profiles
 from helpers.data import warehouse_lock
-from helpers.engine import assemble
+from helpers.engine import assemble, background
 from helpers.engine.cache import Cache, Environment, job_key, notebook_code_hash, sha256_bytes
 from helpers.engine.inputs import Warehouse, WarehouseFacts, WarehouseMissing
 from helpers.engine.jobs import PUBLISHED, JobResult, JobSpec, Reason, RunStatus, Status, excerpt
@@ -648,16 +648,38 @@ def _execute_and_publish(inv: Invocation, to_run: set[str]) -> int:
 
 
 def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
+    """Start the local pool's workers first (their kernel zygote's imports are the longest
+    step before the first report starts), then record, run and publish the month."""
+    ctx, settings = inv.ctx, inv.settings
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    log_dir = ctx.outputs / ".runs" / run_id
+    n_workers = settings.jobs or default_workers()
+    pool = None
+    if runner is None and ctx.executor == "local" and to_run:
+        from helpers.engine.pool import LocalPool
+
+        pool = ctx.pool or LocalPool(
+            n_workers, settings.isolation, settings.recycle_after, str(log_dir)
+        )
+        pool.start(len(to_run))
+    try:
+        return _record_run_publish(runner, pool, inv, to_run, run_id, log_dir, n_workers)
+    finally:
+        if pool is not None and pool is not ctx.pool:
+            pool.close()  # the run never came (a refused ledger record): stop its workers
+
+
+def _record_run_publish(
+    runner, pool, inv: Invocation, to_run: set[str], run_id: str, log_dir: Path, n_workers: int
+) -> int:
     from helpers.engine.ledger import Ledger
     from helpers.engine.progress import Progress
 
     ctx, plan, settings, cache, t0 = inv.ctx, inv.plan, inv.settings, inv.cache, inv.t0
-    threading.Thread(target=_import_publishing, daemon=True).start()
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    background.start(_import_publishing, "kp-import-publishing")
     staging = assemble.staging_dir(ctx.outputs, plan.month, run_id)
     git = git_info(paths.ROOT)
     ledger = Ledger(ctx.outputs / "ledger.duckdb")
-    n_workers = settings.jobs or default_workers()
     mrun = MonthRun(inv, run_id, staging, git, ledger, n_workers)
     ledger.start_run(
         run_id,
@@ -674,7 +696,6 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
     staging.mkdir(parents=True)
     jobs_by_id = {j.id: j for j in plan.jobs}
     run_jobs = [j for j in plan.jobs if j.id in to_run]
-    log_dir = ctx.outputs / ".runs" / run_id
     specs = [
         job_spec(
             j,
@@ -754,14 +775,7 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
                 )
                 print(f"error: {plan.month}: {note}", file=sys.stderr)
                 return 1
-        elif ctx.executor == "dask":
-            pass  # nothing to run
-        else:
-            from helpers.engine.pool import LocalPool
-
-            pool = ctx.pool or LocalPool(
-                n_workers, settings.isolation, settings.recycle_after, str(log_dir)
-            )
+        elif pool is not None:
             pool.run(specs, on_start, on_result, on_tick=progress.draw)
     except BaseException:
         progress.close()
