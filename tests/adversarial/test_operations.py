@@ -342,32 +342,51 @@ def test_the_next_load_removes_what_a_killed_load_left(kp_small_raw, tmp_path):
     assert wh.is_file()
 
 
+def _processes() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _still_running(before: set[int]) -> list[list[str]]:
+    """Command lines of this process's descendants that are not in ``before`` and still run
+    (multiprocessing's resource tracker, which serves the test process for its lifetime, and
+    zombies aside)."""
+    import psutil
+
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            cmd = p.cmdline()
+            if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE:
+                if "resource_tracker" not in " ".join(cmd):
+                    out.append(cmd)
+    return out
+
+
+def test_a_finished_run_leaves_no_worker_or_kernel(tmp_path, capsys):
+    """The workers stop (their kernels shut down) while the driver assembles the month; by
+    the time the run returns, every process it started is gone."""
+    env = AdvEnv(tmp_path, [family("ok", "ok.ipynb", applies=True)])
+    before = _processes()
+    assert env.run() == 0, capsys.readouterr().err
+    assert not _still_running(before)
+
+
 def test_a_run_whose_ledger_record_is_refused_leaves_no_worker_or_kernel(tmp_path, capsys):
     """The workers (and their kernel zygote) start before the run's ledger record is written,
     so their start overlaps it. When the record cannot be written at all (the ledger and its
     journal are folders here), the run stops with one error line and every process it started
     is gone: none outlives the run, none holds the outputs."""
-    import psutil
-
     env = AdvEnv(tmp_path, [family("ok", "ok.ipynb", applies=True)])
     (env.outputs / "ledger.duckdb").mkdir(parents=True)
     (env.outputs / "ledger.duckdb.pending.jsonl").mkdir()
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = _processes()
     code = env.run()
     err = capsys.readouterr().err
     assert code == 1, err
     assert "Traceback" not in err
     [line] = _error_lines(err)
     assert "ledger" in line and "the published month is unchanged" in line
-
-    def alive(p) -> bool:
-        with contextlib.suppress(psutil.Error):
-            # multiprocessing's resource tracker serves this (test) process for its lifetime
-            return p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(
-                p.cmdline()
-            )
-        return False
-
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
-    assert not [p.cmdline() for p in left if alive(p)]
+    assert not _still_running(before)
     assert not (env.outputs / MONTH).exists()

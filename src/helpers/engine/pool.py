@@ -210,7 +210,9 @@ class LocalPool:
 
     ``keep_workers``: after a run that completed, the workers (and their warm kernels) stay up
     for the next :meth:`run` of the same pool, as a ``--months`` range runs one month after
-    another; :meth:`close` stops them. An interrupted run always stops them.
+    another; :meth:`close` stops them. Without it they stop in the background once the run
+    completed (the driver assembles the month meanwhile); :meth:`close` waits for them. An
+    interrupted run stops them before it returns.
     """
 
     def __init__(
@@ -228,6 +230,7 @@ class LocalPool:
         self.keep_workers = keep_workers
         self._ctx = mp.get_context("spawn")
         self._workers: _Workers | None = None
+        self._stopping: threading.Thread | None = None  # a completed run's workers stopping
 
     def _spawn(self, wid: int, task_q, result_q, zygote: str | None):
         p = self._ctx.Process(
@@ -278,6 +281,9 @@ class LocalPool:
         finally:
             if completed and self.keep_workers:
                 self._workers = workers
+            elif completed:  # they stop (kernels shut down) while the driver assembles
+                self._stopping = threading.Thread(target=workers.stop, args=(True,))
+                self._stopping.start()
             else:
                 workers.stop(completed)
 
@@ -292,7 +298,11 @@ class LocalPool:
 
     def close(self) -> None:
         """Stop the workers a completed run kept, or :meth:`start` started for a run that did
-        not come (nothing to do when none are up)."""
+        not come, and wait until the workers of a completed run have stopped (nothing to do
+        when none are up)."""
+        if self._stopping is not None:
+            self._stopping.join()
+            self._stopping = None
         if self._workers is not None:
             self._workers.stop(True)
             self._workers = None

@@ -666,7 +666,7 @@ def _execute_and_publish_on(runner, inv: Invocation, to_run: set[str]) -> int:
         return _record_run_publish(runner, pool, inv, to_run, run_id, log_dir, n_workers)
     finally:
         if pool is not None and pool is not ctx.pool:
-            pool.close()  # the run never came (a refused ledger record): stop its workers
+            pool.close()  # its workers have stopped (or never ran a job: a refused record)
 
 
 def _record_run_publish(
