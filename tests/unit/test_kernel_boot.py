@@ -215,3 +215,38 @@ def test_skipping_empty_flushes_keeps_every_output_and_its_order():
     # own pace (into the stream or the kernel's log): the cell shows the same text either way
     joined = ["".join(o[2] for o in run[5] if o[0] == "stream") for run in runs]
     assert sorted(joined[0]) == sorted(joined[1]) and "py" in joined[1]
+
+
+def test_a_booted_kernel_has_no_validation_library_and_still_applies_the_target_rules():
+    # pandera (0.2 s of every kernel zygote's boot) validates input files in `make data`; a
+    # report kernel only reads the rules (target_rules, by stocktake.prepare_targets). Booted,
+    # the kernel has not imported it, and the rules still refuse a target that contradicts
+    # itself; the validation pass, run in the same process, imports it and finds the problem.
+    script = textwrap.dedent(
+        """
+        import sys
+        import helpers.engine.kernel_boot as kb
+        kb.boot()
+        booted = "pandera" in sys.modules
+        import pandas as pd
+        from helpers.data import schemas
+        bad = pd.DataFrame({"target_id": ["t1"], "department": ["health"],
+                            "direction": ["maintain"], "band_low": [1.0], "band_high": [2.0],
+                            "target_value": [5.0], "frequency": ["monthly"],
+                            "baseline_month": [pd.Timestamp("2023-06-01")],
+                            "target_month": [pd.Timestamp("2026-06-01")]})
+        broken = [column for column, rule, fn in schemas.target_rules()
+                  if not bool(fn(bad).to_numpy(dtype=bool).all())]
+        after_rules = "pandera" in sys.modules
+        check = schemas.pa.Check(lambda s: s > 0, error="positive")
+        schema = schemas.pa.DataFrameSchema({"x": schemas.pa.Column(None, checks=[check])})
+        problems = schemas.failures(schema, pd.DataFrame({"x": [1, -1]}))
+        print(booted, after_rules, "pandera" in sys.modules, len(problems), broken)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    booted, after_rules, after_validation, n_problems, broken = done.stdout.split(maxsplit=4)
+    assert (booted, after_rules, after_validation) == ("False", "False", "True")
+    assert n_problems == "1"
+    assert "target_value" in broken

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import os
 import sys
 import threading
@@ -26,22 +25,13 @@ from typing import TYPE_CHECKING, cast
 
 import duckdb
 
-from helpers import paths
+from helpers import lazy, paths
 from helpers.data.calendar import as_month
 
 if TYPE_CHECKING:
     import pandas as pd
 else:
-
-    class _Pandas:
-        """``pd``: pandas, imported when this module first uses it."""
-
-        def __getattr__(self, name: str):
-            module = importlib.import_module("pandas")
-            globals()["pd"] = module
-            return getattr(module, name)
-
-    pd = _Pandas()
+    pd = lazy.module("pandas", globals(), "pd")
 
 
 class _OneLine:
