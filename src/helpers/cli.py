@@ -5,6 +5,8 @@ Each subcommand's options are defined by the module that implements it.
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 
@@ -152,5 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     return cli(rest)
 
 
+def _leave(code: int) -> None:
+    """End a finished ``reports`` run without tearing down the interpreter: the month, the
+    ledger and the logs are written and closed, the workers have stopped, and freeing the
+    modules the driver imported (pandas, nbconvert, DuckDB ...) took 0.15-0.2 s of every run
+    (the workers leave the same way)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if sys.argv[1:2] == ["reports"]:
+        _leave(status)
+    sys.exit(status)
