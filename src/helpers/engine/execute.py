@@ -552,8 +552,9 @@ _PUBLISHERS_WARM = threading.Event()
 
 def warm_up_publishers() -> None:
     """Import the publishers and pay their one-off costs (Jinja template compilation, the
-    Typst font scan, the disclosure scanner's imports) before the first report, while the kernel boots. Never raises: a real
-    problem shows up, with its message, when the first report is published."""
+    Typst font scan, the disclosure scanner's imports) before the first report, while the
+    kernel boots. Never raises: a real problem shows up, with its message, when the first
+    report is published."""
     try:
         preimport_publishers()
         from papermill.iorw import load_notebook_node  # noqa: F401
