@@ -39,11 +39,18 @@ from collections.abc import Callable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import yaml
+
+from helpers import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:  # the disclosure scanner reads a survey instrument's column names without pandas
+    np = lazy.module("numpy", globals(), "np")
+    pd = lazy.module("pandas", globals(), "pd")
 
 TOP_KEYS = {
     "description",

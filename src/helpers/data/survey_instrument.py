@@ -44,14 +44,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import yaml
 
+from helpers import lazy
 from helpers import profile as profiles
 from helpers.data.mapping import MappingError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:  # the disclosure scanner reads a survey instrument's column names without pandas
+    np = lazy.module("numpy", globals(), "np")
+    pd = lazy.module("pandas", globals(), "pd")
 
 FILE = "survey.yaml"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -623,7 +623,7 @@ def _save_facts(facts: WarehouseFacts) -> None:
 
 def _import_publishing() -> None:
     """What the month's assembly imports (the portal: nbconvert, nbformat; the disclosure
-    gate: the survey instrument, pandas, PDFium), imported while the workers start and execute,
+    gate: the survey instrument, PDFium), imported while the workers start and execute,
     not after them when the driver alone works."""
     try:
         import helpers.publish.portal  # noqa: F401

@@ -169,8 +169,8 @@ def _instrument_names() -> _Names:
 
 
 def warm_up() -> None:
-    """Import what a scan needs (the survey instrument, with pandas; PDFium) and build the
-    instrument's names: a process that scans calls it while it would otherwise wait, so the
+    """Import what a scan needs (the survey instrument, PDFium) and build the instrument's
+    names: a process that scans calls it while it would otherwise wait, so the
     first scan (in the driver: the month's gate, when nothing else runs) does not pay for it.
     Never raises: the scan itself reports a real problem."""
     try:
