@@ -133,3 +133,30 @@ def test_a_forked_kernel_dies_with_its_worker(zygote_sock, tmp_path):
         assert not Path(f"/proc/{kernel}").exists(), "the kernel outlived its worker"
     finally:
         proc.kill()
+
+
+def test_the_zygote_finds_the_interpreter_jupyter_client_would_start(tmp_path, monkeypatch):
+    """The driver reads the kernel spec itself (without importing jupyter_client) to start the
+    zygote with the kernel's interpreter and flags: it must find what a worker's
+    ``jupyter_client`` starts, or every kernel would be refused and started the slow way."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=KERNEL_NAME)
+    cmd = km.format_kernel_cmd()
+    assert zygote.kernel_interpreter(KERNEL_NAME) == zygote._interpreter(cmd)
+    assert zygote.kernel_interpreter(KERNEL_NAME.upper()) == zygote._interpreter(cmd)
+    assert zygote.kernel_interpreter("no-such-kernel") is None
+    # a spec whose command is a bare "python" runs this interpreter (jupyter_client's rule)
+    spec = tmp_path / "kernels" / "bare"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        '{"argv": ["python", "-X", "dev", "-m", "ipykernel_launcher", "-f", "{connection_file}"],'
+        ' "display_name": "bare", "language": "python"}'
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    assert KernelSpecManager().get_kernel_spec("bare").argv[0] == "python"
+    assert zygote.kernel_interpreter("bare") == [sys.executable, "-X", "dev"]
+    # a kernel spec that starts something else than ipykernel gets no zygote
+    (spec / "kernel.json").write_text('{"argv": ["R", "--slave"], "display_name": "r"}')
+    assert zygote.kernel_interpreter("bare") is None

@@ -405,6 +405,9 @@ class _Zygote:
         finally:
             if log is not None:
                 log.close()
+        if proc is None:  # the kernel spec starts no ipykernel of its own: no zygote
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
         return cls(proc, folder, sock)
 
     def alive(self) -> bool:

@@ -178,44 +178,49 @@ def _serve_one(conn: socket.socket, listener: socket.socket, interpreter: list[s
             os.close(fd)
 
 
-def _kernel_interpreter(kernel_name: str) -> list[str] | None:
-    from jupyter_client.kernelspec import KernelSpecManager
+def kernel_interpreter(kernel_name: str) -> list[str] | None:
+    """The interpreter and interpreter flags of kernel spec ``kernel_name``'s command, as a
+    worker's ``jupyter_client`` will send it (a bare ``python`` becomes this interpreter), or
+    None when there is no such kernel spec or it starts kernels some other way.
 
-    try:
-        argv = list(KernelSpecManager().get_kernel_spec(kernel_name).argv)
-    except Exception:  # no such kernel: the workers report it
-        return None
-    return _interpreter(argv)
+    Read from the spec's ``kernel.json`` in the Jupyter data path, where jupyter_client's
+    ``KernelSpecManager`` finds it (the first folder that has it; names compared in lower
+    case), without importing jupyter_client (a third of a second): the driver calls this
+    before it starts the zygote. Were another spec found, a worker's request would differ
+    from this command and be refused (the worker starts its kernel itself)."""
+    from jupyter_core.paths import jupyter_path
+
+    name = kernel_name.lower()
+    for folder in jupyter_path("kernels"):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            spec = Path(folder, entry, "kernel.json")
+            if entry.lower() != name or not spec.is_file():
+                continue
+            try:
+                argv = [str(a) for a in json.loads(spec.read_text(encoding="utf-8"))["argv"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+            major, minor = sys.version_info[:2]
+            python = {"python", f"python{major}", f"python{major}.{minor}"}
+            if argv and argv[0] in python:  # as jupyter_client's KernelManager does
+                argv[0] = sys.executable
+            return _interpreter(argv)
+    return None
 
 
-def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
-    """The zygote's main: listen at once (workers' requests wait in the backlog), become the
-    kernel spec's interpreter with its flags, import the kernels' libraries, then fork a
-    kernel per request until the driver goes away."""
-    parent = os.getppid()  # (the same after an exec below)
-    if fd is None:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(sock_path)
-        listener.listen(64)
-    else:
-        listener = socket.socket(fileno=fd)
-    interpreter = _kernel_interpreter(kernel_name)
-    if interpreter is None:
-        return  # workers find nobody listening and start their kernels themselves
-    here = [sys.executable, *_flags()]
-    if interpreter != here:  # not the kernel's interpreter or flags: become it
-        os.set_inheritable(listener.fileno(), True)
-        os.execv(
-            interpreter[0],
-            [
-                *interpreter,
-                "-m",
-                "helpers.engine.zygote",
-                sock_path,
-                kernel_name,
-                str(listener.fileno()),
-            ],
-        )
+def serve(sock_path: str, interpreter: list[str]) -> None:
+    """The zygote's main (started with the kernel spec's ``interpreter`` and its flags,
+    :func:`start`): listen at once (workers' requests wait in the backlog), import the
+    kernels' libraries, then fork a kernel per request for that interpreter until the driver
+    goes away."""
+    parent = os.getppid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sock_path)
+    listener.listen(64)
     os.environ.setdefault("MPLBACKEND", "Agg")
     # What a kernel imports before its first cell, then the boot cell's modules.
     import ipykernel.ipkernel
@@ -240,7 +245,7 @@ def serve(sock_path: str, kernel_name: str, fd: int | None = None) -> None:
             with conn:
                 conn.settimeout(ANSWER_TIMEOUT_S)
                 try:
-                    _serve_one(conn, listener, here)
+                    _serve_one(conn, listener, interpreter)
                 except (OSError, ValueError, KeyError):
                     pass  # a bad or broken request: that worker starts its kernel itself
     except SystemExit:
@@ -278,14 +283,14 @@ def _reap(block: bool, within: float = 0.0) -> None:
         time.sleep(0.02)
 
 
-def _flags() -> list[str]:
-    return [f"-X{k}" if v is True else f"-X{k}={v}" for k, v in sys._xoptions.items()]
-
-
-def start(sock_path: str, kernel_name: str, env: dict[str, str], log) -> subprocess.Popen:
-    """Start a zygote for ``kernel_name``'s kernels listening at ``sock_path``."""
+def start(sock_path: str, kernel_name: str, env: dict[str, str], log) -> subprocess.Popen | None:
+    """Start a zygote for ``kernel_name``'s kernels listening at ``sock_path``, with the kernel
+    spec's interpreter and flags (None, and no zygote, when the spec has no such command)."""
+    interpreter = kernel_interpreter(kernel_name)
+    if interpreter is None:
+        return None
     return subprocess.Popen(
-        [sys.executable, "-m", "helpers.engine.zygote", sock_path, kernel_name],
+        [*interpreter, "-m", "helpers.engine.zygote", sock_path, json.dumps(interpreter)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -403,4 +408,4 @@ def provisioner_class():
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    serve(sys.argv[1], json.loads(sys.argv[2]))
