@@ -339,6 +339,35 @@ def test_warm_kernel_report_is_identical_to_fresh(tmp_path):
     assert [c.execution_count for c in warm.cells if c.cell_type == "code"][:2] == [1, 2]
 
 
+def test_each_run_s_workers_and_kernels_see_that_run_s_environment(tmp_path, monkeypatch):
+    """The workers are forked from a fork server that imported their libraries once: it must
+    not hand a later run (here, in the same process) the environment of an earlier one, which
+    the reports' kernels inherit."""
+    env = Env(tmp_path, [family("envprobe", "envprobe.ipynb")])
+    probe = nbformat.v4.new_notebook()
+    probe.cells = [
+        nbformat.v4.new_code_cell(
+            "department = 'health'\nmonth = '2025-03'", metadata={"tags": ["parameters"]}
+        ),
+        nbformat.v4.new_code_cell("import os\nprint(os.environ.get('KP_TEST_MARK'))"),
+    ]
+    probe.metadata["kernelspec"] = {
+        "name": "kp-reports",
+        "display_name": "KP",
+        "language": "python",
+    }
+    (env.nbdir / "envprobe.ipynb").write_text(nbformat.writes(probe), encoding="utf-8")
+
+    def printed() -> str:
+        nb = nbformat.read(env.outputs / MONTH / "health" / "envprobe.ipynb", as_version=4)
+        return "".join(o["text"] for c in nb.cells for o in c.get("outputs", []) if "text" in o)
+
+    for mark in ("first", "second"):
+        monkeypatch.setenv("KP_TEST_MARK", mark)
+        assert env.run("--dept", "health", "--force") == 0
+        assert printed().split() == [mark]
+
+
 def test_bad_parameters_exit_2_and_write_nothing(tmp_path, capsys):
     env = Env(tmp_path, [family("ok", "ok.ipynb")])
     cases = [

@@ -547,6 +547,38 @@ def preimport_publishers() -> None:
             pass
 
 
+#: What a worker imports to run and publish reports (before its first report).
+WORKER_MODULES = (
+    "jupyter_client.manager",
+    "jupyter_client.asynchronous",
+    "nbclient",
+    "nbformat",
+    "papermill.iorw",
+    "papermill.parameterize",
+    "helpers.publish.html",
+    "helpers.publish.pdf",
+    "helpers.publish.disclosure",
+    "helpers.engine.pool",
+)
+
+
+def preload_worker() -> None:
+    """Import the worker's libraries and compile the HTML exporter's templates: the part of a
+    worker's start that can be done once, in the pool's fork server, before it forks the
+    workers (:mod:`helpers.engine.worker_preload`; nothing here starts a thread)."""
+    import importlib
+
+    for name in WORKER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    compile_output_validation()
+    from helpers.publish import html as html_pub
+
+    html_pub.warm_up()
+
+
 _PUBLISHERS_WARM = threading.Event()
 
 

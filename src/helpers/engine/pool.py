@@ -4,7 +4,7 @@ Workers pull job specs (:class:`~helpers.engine.jobs.JobSpec`) from a shared que
 load balancing) and send back ``("start", worker, job_id)`` and ``("done", worker, result)``
 messages (results are :class:`~helpers.engine.jobs.JobResult`). The driver alone keeps
 the ledger. A worker that dies (killed, out of memory) has its in-flight job recorded as failed
-(``worker_died``) and is replaced. Workers watch their parent: if the driver is killed, they kill
+(``worker_died``) and is replaced. Workers watch the driver: if the driver is killed, they kill
 their kernel and exit, so a SIGKILLed run leaves no stray kernels behind.
 
 Jobs are queued longest first (by the run time each family took last time, remembered in
@@ -19,6 +19,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import select
 import shutil
 import signal
 import subprocess
@@ -74,10 +75,23 @@ def _worker_main(wid: int, task_q, result_q, config: WorkerConfig, parent_pid: i
     own_signals()
 
     def watch_parent():
+        # The driver, not this process's parent: a worker forked by the fork server is its
+        # child, and the fork server stays up while its workers do.
+        try:
+            fd = os.pidfd_open(parent_pid)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [])
+            die()
         while True:
             time.sleep(1.0)
-            if os.getppid() != parent_pid:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
                 die()
+            except OSError:
+                pass
 
     threading.Thread(target=watch_parent, daemon=True).start()
     if isolation == "warm":
@@ -228,7 +242,7 @@ class LocalPool:
         self.recycle_after = recycle_after
         self.log_dir = log_dir
         self.keep_workers = keep_workers
-        self._ctx = mp.get_context("spawn")
+        self._ctx = _worker_context()
         self._workers: _Workers | None = None
         self._stopping: threading.Thread | None = None  # a completed run's workers stopping
 
@@ -306,6 +320,41 @@ class LocalPool:
         if self._workers is not None:
             self._workers.stop(True)
             self._workers = None
+        if self._ctx.get_start_method() == "forkserver":
+            _stop_fork_server()
+
+
+def _worker_context():
+    """How the pool starts its workers: forked from ``multiprocessing``'s fork server, which
+    imports the workers' libraries and compiles the HTML templates once
+    (:mod:`helpers.engine.worker_preload`) instead of once per worker (about 1.3 s of CPU
+    each), where the platform has one; started afresh (``spawn``) elsewhere or with
+    ``KP_NO_FORKSERVER=1``. The fork server starts with the pool's first worker, in the
+    driver's environment and folder at that moment, and stops when the pool closes, so the
+    next pool's workers see the environment of their own run."""
+    if "forkserver" in mp.get_all_start_methods() and not os.environ.get("KP_NO_FORKSERVER"):
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["helpers.engine.worker_preload"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _stop_fork_server() -> None:
+    """Stop ``multiprocessing``'s fork server (the pool's workers have stopped). It has no
+    public stop: its own ``_stop`` (what the standard library's tests use) closes the pipe the
+    server watches, waits for it to exit and forgets it."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    pid, stop = getattr(server, "_forkserver_pid", None), getattr(server, "_stop", None)
+    if pid is None or stop is None:
+        return
+    # It exits once every process holding its pipe has (its workers hold it too): stopped
+    # first, it never waits for one that is still being killed.
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(OSError, ChildProcessError):
+        stop()
 
 
 class _Workers:
