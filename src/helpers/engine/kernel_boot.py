@@ -18,6 +18,7 @@ import importlib
 import os
 import pkgutil
 import random
+import sys
 import warnings
 from types import ModuleType
 from typing import Any, cast
@@ -26,8 +27,6 @@ PRELOAD = (
     "numpy",
     "pandas",
     "matplotlib",
-    "matplotlib.pyplot",
-    "seaborn",
     # the statsmodels modules the analyses use (statsmodels.api would add formulas, time
     # series and graphics: about a second of every kernel's start)
     "statsmodels.regression.linear_model",
@@ -150,14 +149,15 @@ def reset(cwd: str, env: dict[str, str], seed: int) -> None:
     """Bring the kernel back to the state of a freshly booted one (the user namespace is
     cleared by the engine's ``%reset -f`` before this call)."""
     import matplotlib
-    import matplotlib.pyplot as plt
     import numpy as np
     import pandas as pd
 
     import helpers.present
     import helpers.present.theme
 
-    plt.close("all")
+    plt = sys.modules.get("matplotlib.pyplot")  # imported by a report that drew with it
+    if plt is not None:
+        plt.close("all")
     matplotlib.rcdefaults()
     helpers.present.theme.set_notebook_css(False)  # published pages carry the stylesheet
     helpers.present.apply_theme()

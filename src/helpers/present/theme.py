@@ -10,8 +10,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import seaborn as sns
+from cycler import cycler
+from matplotlib.colors import to_rgb
 
 from helpers import profile
 from helpers.data import calendar
@@ -24,6 +24,67 @@ RATING_COLOURS = {
     "Amber-Green": "#A6D96A",
     "Amber-Red": "#FDAE61",
     "Red": "#D73027",
+}
+
+
+# What seaborn's ``set_theme(style="whitegrid", palette=PALETTE, context="notebook")`` sets
+# (seaborn 0.13), set here without importing seaborn and pyplot (half a second before a
+# kernel's first report; the report charts are svgplot's and read none of it), except
+# ``image.cmap``: seaborn's "rocket" exists only once seaborn is imported, and matplotlib's
+# default stays. tests/unit/test_theme.py checks it against seaborn itself.
+_WHITEGRID_NOTEBOOK = {
+    "axes.axisbelow": True,
+    "axes.edgecolor": ".8",
+    "axes.facecolor": "white",
+    "axes.grid": True,
+    "axes.labelcolor": ".15",
+    "axes.labelsize": 12,
+    "axes.linewidth": 1.25,
+    "axes.spines.bottom": True,
+    "axes.spines.left": True,
+    "axes.spines.right": True,
+    "axes.spines.top": True,
+    "axes.titlesize": 12,
+    "figure.facecolor": "white",
+    "font.family": "sans-serif",
+    "font.sans-serif": [
+        "Arial",
+        "DejaVu Sans",
+        "Liberation Sans",
+        "Bitstream Vera Sans",
+        "sans-serif",
+    ],
+    "font.size": 12,
+    "grid.color": ".8",
+    "grid.linestyle": "-",
+    "grid.linewidth": 1,
+    "legend.fontsize": 11,
+    "legend.title_fontsize": 12,
+    "lines.linewidth": 1.5,
+    "lines.markersize": 6,
+    "lines.solid_capstyle": "round",
+    "patch.edgecolor": "w",
+    "patch.force_edgecolor": True,
+    "patch.linewidth": 1,
+    "text.color": ".15",
+    "xtick.bottom": False,
+    "xtick.color": ".15",
+    "xtick.direction": "out",
+    "xtick.labelsize": 11,
+    "xtick.major.size": 6,
+    "xtick.major.width": 1.25,
+    "xtick.minor.size": 4,
+    "xtick.minor.width": 1,
+    "xtick.top": False,
+    "ytick.color": ".15",
+    "ytick.direction": "out",
+    "ytick.labelsize": 11,
+    "ytick.left": False,
+    "ytick.major.size": 6,
+    "ytick.major.width": 1.25,
+    "ytick.minor.size": 4,
+    "ytick.minor.width": 1,
+    "ytick.right": False,
 }
 
 
@@ -96,8 +157,9 @@ def apply_theme() -> None:
     """
     if _notebook_css["on"]:
         _emit_notebook_css()
-    sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
-    plt.rcParams.update(
+    matplotlib.rcParams.update(_WHITEGRID_NOTEBOOK)
+    matplotlib.rcParams["axes.prop_cycle"] = cycler(color=[to_rgb(c) for c in PALETTE])
+    matplotlib.rcParams.update(
         {
             "figure.figsize": (8, 4.2),
             "figure.dpi": 100,
