@@ -536,17 +536,6 @@ def _prescan(cache: Cache, spec: JobSpec, files: dict[str, str], hashes) -> None
         )
 
 
-def preimport_publishers() -> None:
-    """Import what publishing needs (nbconvert, the publishers): seconds, paid once per process."""
-    import importlib
-
-    for name in ("papermill.parameterize", "helpers.publish.html", "helpers.publish.pdf"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-
-
 #: What a worker imports to run and publish reports (before its first report).
 WORKER_MODULES = (
     "jupyter_client.manager",
@@ -562,10 +551,9 @@ WORKER_MODULES = (
 )
 
 
-def preload_worker() -> None:
-    """Import the worker's libraries and compile the HTML exporter's templates: the part of a
-    worker's start that can be done once, in the pool's fork server, before it forks the
-    workers (:mod:`helpers.engine.worker_preload`; nothing here starts a thread)."""
+def preimport_publishers() -> None:
+    """Import what running and publishing reports needs (:data:`WORKER_MODULES`: nbclient,
+    nbconvert, the publishers ...): seconds, paid once per process."""
     import importlib
 
     for name in WORKER_MODULES:
@@ -573,6 +561,13 @@ def preload_worker() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+
+
+def preload_worker() -> None:
+    """Import the worker's libraries and compile the HTML exporter's templates: the part of a
+    worker's start that can be done once, in the pool's fork server, before it forks the
+    workers (:mod:`helpers.engine.worker_preload`; nothing here starts a thread)."""
+    preimport_publishers()
     compile_output_validation()
     from helpers.publish import html as html_pub
 
@@ -589,8 +584,6 @@ def warm_up_publishers() -> None:
     report is published."""
     try:
         preimport_publishers()
-        from papermill.iorw import load_notebook_node  # noqa: F401
-
         from helpers.publish import disclosure
         from helpers.publish import html as html_pub
         from helpers.publish import pdf as pdf_pub
