@@ -19,7 +19,6 @@ import json
 import multiprocessing as mp
 import os
 import queue
-import select
 import shutil
 import signal
 import subprocess
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import interrupts
+from helpers.engine import background
 from helpers.engine.execute import process_worker, shutdown_process_worker
 from helpers.engine.jobs import JobResult, JobSpec, Reason, Status, describe
 
@@ -74,26 +74,9 @@ def _worker_main(wid: int, task_q, result_q, config: WorkerConfig, parent_pid: i
 
     own_signals()
 
-    def watch_parent():
-        # The driver, not this process's parent: a worker forked by the fork server is its
-        # child, and the fork server stays up while its workers do.
-        try:
-            fd = os.pidfd_open(parent_pid)
-        except (AttributeError, OSError):
-            fd = None
-        if fd is not None:
-            select.select([fd], [], [])
-            die()
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                die()
-            except OSError:
-                pass
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    # The driver, not this process's parent: a worker forked by the fork server is its child,
+    # and the fork server stays up while its workers do.
+    background.watch_process(parent_pid, die, "kp-watch-driver")
     if isolation == "warm":
         try:
             worker.start_kernel()  # warm up while the driver is still queueing

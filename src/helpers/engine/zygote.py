@@ -52,9 +52,10 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from helpers.engine import background
 
 #: Environment variables a forked kernel must share with the zygote: modules read them when
 #: they are imported (the zygote imported them), or Python read them at start-up.
@@ -98,20 +99,6 @@ def _env_mismatch(want: dict[str, str], have: dict[str, str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _watch_pid(pid: int) -> None:
-    """Exit this process when process ``pid`` exits (a daemon thread)."""
-
-    def watch() -> None:
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            os._exit(1)
-        select.select([fd], [], [])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="kp-watch-owner", daemon=True).start()
-
-
 def _child(req: dict, fds: list[int]) -> None:
     """In the forked child: become the requested kernel (never returns)."""
     code = 1
@@ -127,7 +114,7 @@ def _child(req: dict, fds: list[int]) -> None:
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
-        _watch_pid(int(req["watch"]))
+        background.watch_process(int(req["watch"]), lambda: os._exit(1), "kp-watch-owner")
         argv = req["argv"]
         m = argv.index("-m")
         sys.argv = ["ipykernel_launcher", *argv[m + 2 :]]

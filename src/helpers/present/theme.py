@@ -86,6 +86,7 @@ _WHITEGRID_NOTEBOOK = {
     "ytick.minor.width": 1,
     "ytick.right": False,
 }
+_PALETTE_CYCLE = cycler(color=[to_rgb(c) for c in PALETTE])  # seaborn's set_palette(PALETTE)
 
 
 # The report stylesheet (the publishers' template folder; read as a file, no import of publish).
@@ -158,7 +159,7 @@ def apply_theme() -> None:
     if _notebook_css["on"]:
         _emit_notebook_css()
     matplotlib.rcParams.update(_WHITEGRID_NOTEBOOK)
-    matplotlib.rcParams["axes.prop_cycle"] = cycler(color=[to_rgb(c) for c in PALETTE])
+    matplotlib.rcParams["axes.prop_cycle"] = _PALETTE_CYCLE
     matplotlib.rcParams.update(
         {
             "figure.figsize": (8, 4.2),
