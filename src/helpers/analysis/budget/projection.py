@@ -236,15 +236,14 @@ def _profile_method(history: dict[str, np.ndarray], reported: dict[int, float], 
 
 
 def _model_method(
-    history: pd.DataFrame,
+    history: _Periods,
     current: dict[int, float],
     interval: float = MODEL_INTERVAL,
     ends: Sequence[int] = tuple(range(1, 13)),
 ) -> dict:
     """OLS on log monthly spending with fiscal-year and fiscal-month fixed effects.
 
-    ``history`` has columns fiscal_year, fy_m, expenditure (prior years, any reported months);
-    ``current`` maps this year's reported fiscal months to expenditure. Months not reported this
+    ``history``: the prior years' period totals (any reported months); ``current`` maps this year's reported fiscal months to expenditure. Months not reported this
     year are predicted from this year's level and the month effects; the interval is simulated
     (parameter uncertainty and residual noise, fixed seed). Months with non-positive spending are
     left out of the fit (log scale).
@@ -252,18 +251,9 @@ def _model_method(
     if not current:
         return {"available": False, "note": "no month reported this year"}
     # prior years' rows, then this year's (plain arrays: this runs for every back-test year)
-    fys = np.concatenate(
-        [
-            history["fiscal_year"].to_numpy(dtype=object),
-            np.full(len(current), "__current__", object),
-        ]
-    )
-    fms = np.concatenate(
-        [history["fy_m"].to_numpy(dtype="int64"), np.fromiter(current, "int64", len(current))]
-    )
-    spent = np.concatenate(
-        [history["expenditure"].to_numpy(dtype="float64"), np.array(list(current.values()), float)]
-    )
+    fys = np.concatenate([history.fiscal_year, np.full(len(current), "__current__", object)])
+    fms = np.concatenate([history.fy_m, np.fromiter(current, "int64", len(current))])
+    spent = np.concatenate([history.expenditure, np.array(list(current.values()), float)])
     keep = spent > 0
     fys, fms, spent = fys[keep], fms[keep], spent[keep]
     to_predict = [k for k in ends if k not in current]
@@ -313,15 +303,39 @@ def _design(fys: np.ndarray, fms: np.ndarray, years: list, months: list) -> np.n
     return np.column_stack(cols)
 
 
-def _year_inputs(totals: pd.DataFrame, fy: str, upto_m: int) -> dict[int, float]:
-    fm = totals["fy_m"].to_numpy(dtype="int64")
-    keep = (totals["fiscal_year"].to_numpy(dtype=object) == fy) & (fm <= upto_m)
-    spent = totals["expenditure"].to_numpy(dtype="float64")
-    return dict(zip(fm[keep].tolist(), spent[keep].tolist(), strict=True))
+@dataclass(frozen=True)
+class _Periods:
+    """Period totals as plain arrays (one element per period, in the totals' order): what the
+    methods read, many times per projection (pandas' per-call cost dominated on frames this
+    small)."""
+
+    fiscal_year: np.ndarray  # object
+    fy_m: np.ndarray  # int64
+    expenditure: np.ndarray  # float64
+
+    @classmethod
+    def of(cls, totals: pd.DataFrame) -> _Periods:
+        return cls(
+            totals["fiscal_year"].to_numpy(dtype=object),
+            totals["fy_m"].to_numpy(dtype="int64"),
+            totals["expenditure"].to_numpy(dtype="float64"),
+        )
+
+    def where(self, keep: np.ndarray) -> _Periods:
+        return _Periods(self.fiscal_year[keep], self.fy_m[keep], self.expenditure[keep])
+
+    def year_total(self, fy: str) -> float:
+        """The year's expenditure, summed as pandas sums a column (NaN counts as 0)."""
+        return float(np.nansum(self.expenditure[self.fiscal_year == fy]))
+
+
+def _year_inputs(totals: _Periods, fy: str, upto_m: int) -> dict[int, float]:
+    keep = (totals.fiscal_year == fy) & (totals.fy_m <= upto_m)
+    return dict(zip(totals.fy_m[keep].tolist(), totals.expenditure[keep].tolist(), strict=True))
 
 
 def _run_methods(
-    totals: pd.DataFrame,
+    totals: _Periods,
     complete: dict[str, bool],
     fy: str,
     m: int,
@@ -329,14 +343,16 @@ def _run_methods(
     frequency: str = "monthly",
 ) -> dict[str, dict]:
     prior = sorted(y for y in complete if y < fy)[-lookback:]
-    year_of = totals["fiscal_year"].to_numpy(dtype=object)
+    year_of = totals.fiscal_year
     history = {}
     for y in prior:
         if complete[y]:
-            t = totals.loc[year_of == y].sort_values("fy_m")
-            history[y] = t["expenditure"].to_numpy(dtype="float64")
+            sel = year_of == y
+            # in fiscal-month order (a year's totals hold each period once)
+            order = np.argsort(totals.fy_m[sel], kind="stable")
+            history[y] = totals.expenditure[sel][order]
     reported = _year_inputs(totals, fy, m)
-    hist_rows = totals.loc[np.isin(year_of, prior)]
+    hist_rows = totals.where(np.isin(year_of, prior))
     n = PERIOD_MONTHS[frequency]
     if frequency == "annual":
         model = {"available": False, "note": "annual data: no within-year profile to model"}
@@ -417,23 +433,24 @@ def project_year_end(
     # one: its partial total would enter the reported spending while the period's full share of
     # the year entered the divisor, understating the projection. Both methods project it instead.
     partial = past.partial | _incomplete_periods(alloc, mon, department, [fy], month, freq)
+    periods = _Periods.of(totals)
     if partial:
-        key = list(zip(totals["fiscal_year"], totals["fy_m"].astype(int), strict=True))
-        totals = totals.loc[[k not in partial for k in key]].reset_index(drop=True)
+        key = zip(periods.fiscal_year.tolist(), periods.fy_m.tolist(), strict=True)
+        periods = periods.where(np.array([k not in partial for k in key], dtype=bool))
     incomplete_now = sorted(m_ for y, m_ in partial if y == fy)
-    live = _run_methods(totals, complete, fy, m, lookback, freq)
+    live = _run_methods(periods, complete, fy, m, lookback, freq)
 
     bt_rows = []
     for y in years:
         if not complete[y]:
             continue
-        actual = float(totals.loc[totals["fiscal_year"] == y, "expenditure"].sum())
+        actual = periods.year_total(y)
         if actual <= 0:
             continue
         earlier = {k: v for k, v in complete.items() if k < y}
         if not any(earlier.values()):
             continue
-        res = _run_methods(totals, earlier, y, m, lookback, freq)
+        res = _run_methods(periods, earlier, y, m, lookback, freq)
         for method, r in res.items():
             if not r["available"]:
                 continue
@@ -478,11 +495,12 @@ def project_year_end(
                 "note": r["note"],
             }
         )
+        row = method_rows[-1]
+        for col in ("point", "low", "high"):
+            row[f"{col}_be"] = row[col] / be if be > 0 else math.nan
     methods = pd.DataFrame(method_rows)
-    for col in ("point", "low", "high"):
-        methods[f"{col}_be"] = methods[col] / be if be > 0 else math.nan
 
-    reported = _year_inputs(totals, fy, m)
+    reported = _year_inputs(periods, fy, m)
     chosen, reason = _choose(live, apes)
     if chosen == "pace":
         if not reported:
