@@ -1234,6 +1234,15 @@ def scorecard_inputs(
     return t, prepare_trajectory(trajectory), with_rollup(t, prepare_actuals(actuals))
 
 
+def _rows_of(df: pd.DataFrame, column: str = "target_id"):
+    """``key -> df[df[column] == key]`` (the rows in their order; none for an unknown key),
+    grouped once: a department's targets are looked up one by one, each a pass over the whole
+    frame before."""
+    where = df.groupby(column, sort=False, dropna=True).indices
+    none = np.array([], dtype="int64")
+    return lambda key: df.iloc[where.get(key, none)]
+
+
 def _scorecard_rows(
     t: pd.DataFrame,
     tr: pd.DataFrame,
@@ -1250,10 +1259,11 @@ def _scorecard_rows(
             if unknown:
                 raise ValueError(f"scorecard weights for {dept}: unknown target_id {unknown}")
     rows = []
+    tr_of, a_of = _rows_of(tr), _rows_of(a)
     for target in t.to_dict("records"):
         tid = target["target_id"]
-        tr_t = tr[tr["target_id"] == tid]
-        series = a[(a["target_id"] == tid) & a["district_pcode"].isna() & (a["month"] <= month)]
+        tr_t, series = tr_of(tid), a_of(tid)
+        series = series[series["district_pcode"].isna() & (series["month"] <= month)]
         series = series.sort_values("month")
         latest = float(series["actual"].iloc[-1]) if len(series) else math.nan
         latest_month = series["month"].iloc[-1] if len(series) else pd.NaT
@@ -1335,11 +1345,10 @@ def province_scorecard_rows(
     department's share)."""
     card = _scorecard_rows(t, tr, a, month, rule, settings)
     status = {}
+    tr_of, a_of = _rows_of(tr), _rows_of(a)
     for target in t.to_dict("records"):
         tid = target["target_id"]
-        status[tid] = target_status(
-            target, tr[tr["target_id"] == tid], a[a["target_id"] == tid], month, settings
-        )
+        status[tid] = target_status(target, tr_of(tid), a_of(tid), month, settings)
     rows = []
     for dept, part in card.groupby("department", sort=True):
         sc = score(part)
@@ -1512,11 +1521,12 @@ def build_pack(
     dates = stocktake_dates(r, month, act)
 
     rows, plans, series, projections, dist = [], {}, {}, {}, {}
+    tr_of, a_of, ms_of = _rows_of(tr), _rows_of(a), _rows_of(ms)
     for target in t.to_dict("records"):
         tid = target["target_id"]
-        tr_t, a_t = tr[tr["target_id"] == tid], a[a["target_id"] == tid]
+        tr_t, a_t = tr_of(tid), a_of(tid)
         row, proj = assess_target(target, tr_t, a_t, month, settings)
-        due = ms[ms["target_id"] == tid]
+        due = ms_of(tid)
         row["milestones_overdue"] = int((due["state"] == "overdue").sum())
         row["milestones_due_this_month"] = int(due["due_this_month"].sum())
         rows.append(row)
