@@ -605,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
                                 LAST_CPU["s"]))  # fmt: skip
             return out
 
-        cpu: dict[str, float] = {}
+        naive_cpu: dict[str, float] = {}
         if not args.skip_naive:
             engine_run("before the naive loops")
             print(
@@ -614,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             cpu0 = _children_cpu()
             naive = naive_loop(jobs, tmp / "naive", extra_env)
-            cpu["naive"] = _children_cpu() - cpu0
+            naive_cpu["naive"] = _children_cpu() - cpu0
             _add(rows, "naive sequential loop, HTML only", naive)
             if not args.skip_parallel:
                 engine_run("between the naive loops")
@@ -624,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 cpu0 = _children_cpu()
                 parallel = naive_parallel(jobs, tmp / "naive-parallel", extra_env, cores)
-                cpu["parallel"] = _children_cpu() - cpu0
+                naive_cpu["parallel"] = _children_cpu() - cpu0
                 _add(rows, f"naive parallel loop ({cores} processes), HTML only", parallel)
         outputs = engine_run("after the naive loops" if engine_runs else "")
         walls = [w for w, _ in engine_runs]
