@@ -764,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
             f"engine runs {', '.join(f'{w:.1f}' for w in walls)} s)"
         )
         used = ", ".join(
-            f"{k} {v:.0f} s ({v / ours_cpu:.1f}x the engine's)" for k, v in cpu.items()
+            f"{k} {v:.0f} s ({v / ours_cpu:.1f}x the engine's)" for k, v in naive_cpu.items()
         )
         print(f"  CPU seconds of the process trees: engine {ours_cpu:.0f} s (median run); {used}")
     if floor is not None:
