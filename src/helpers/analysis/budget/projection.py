@@ -243,10 +243,11 @@ def _model_method(
 ) -> dict:
     """OLS on log monthly spending with fiscal-year and fiscal-month fixed effects.
 
-    ``history``: the prior years' period totals (any reported months); ``current`` maps this year's reported fiscal months to expenditure. Months not reported this
-    year are predicted from this year's level and the month effects; the interval is simulated
-    (parameter uncertainty and residual noise, fixed seed). Months with non-positive spending are
-    left out of the fit (log scale).
+    ``history``: the prior years' period totals (any reported months); ``current`` maps this
+    year's reported fiscal months to expenditure. Months not reported this year are predicted
+    from this year's level and the month effects; the interval is simulated (parameter
+    uncertainty and residual noise, fixed seed). Months with non-positive spending are left out
+    of the fit (log scale).
     """
     if not current:
         return {"available": False, "note": "no month reported this year"}
