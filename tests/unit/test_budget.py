@@ -1077,3 +1077,29 @@ def test_a_projection_from_totals_worked_out_once_is_the_projection_from_the_dat
         assert len(a.backtest) and a.methods["available"].all()  # both methods ran
         chosen.add(a.method)
     assert chosen <= {"profile", "model", "outturn"}
+
+
+def test_period_totals_are_worked_out_once_per_frame_and_never_shared_across_frames():
+    """A department's trend, projection and flags read the same period totals: worked out once
+    per prepared frame, handed out as copies, and a new frame (new data) gets its own."""
+    from helpers.analysis.budget import prepare
+    from helpers.analysis.budget.trend import _monthly_totals
+
+    _, mon = base()
+    pm = prepare.prepare_monthly(mon)
+    sept = pd.Timestamp("2024-09-01")
+    first = _monthly_totals(pm, "d", sept)
+    # July: A01 10 + A03 4 + A12 0; September: 10 + 6 + 30 (hand-summed from SPEND)
+    assert first["expenditure"].tolist() == [14.0, 15.0, 46.0]
+    assert first["fy_m"].tolist() == [1, 2, 3] and set(first["fiscal_year"]) == {"2024-25"}
+    first.loc[0, "expenditure"] = -1.0  # a caller changing its copy changes no one else's
+    assert _monthly_totals(pm, "d", sept)["expenditure"].tolist() == [14.0, 15.0, 46.0]
+    assert _monthly_totals(pm, "d", pd.Timestamp("2024-08-01"))["expenditure"].tolist() == [
+        14.0,
+        15.0,
+    ]
+    changed = mon.copy()
+    changed.loc[changed["object_class"] == "A12", "expenditure"] = 1.0
+    other = prepare.prepare_monthly(changed)
+    assert _monthly_totals(other, "d", sept)["expenditure"].tolist() == [15.0, 16.0, 17.0]
+    assert _monthly_totals(pm, "d", sept)["expenditure"].tolist() == [14.0, 15.0, 46.0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -234,6 +234,25 @@ def rows_where(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
             return df  # never kept in ``parts``: the entry would keep its own frame alive
         part = parts[value] = _mark(df.iloc[where if where is not None else slice(0, 0)])
     return part
+
+
+#: (id of a prepared frame, key) -> (a weak reference to the frame, what was worked out from it)
+_DERIVED: dict[tuple[int, Any], tuple[weakref.ref, Any]] = {}
+
+
+def derived(df: pd.DataFrame, key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, worked out from the prepared frame ``df`` once for each ``key`` while
+    ``df`` lives (prepared frames are read, never changed in place; an unprepared frame is
+    computed every time). A frame is handed out as a copy, so no caller changes another's."""
+    if not is_prepared(df):
+        return compute()
+    k = (id(df), key)
+    hit = _DERIVED.get(k)
+    if hit is None or hit[0]() is not df:
+        ref = weakref.ref(df, functools.partial(_forget_split, _DERIVED, k))
+        hit = _DERIVED[k] = (ref, compute())
+    value = hit[1]
+    return value.copy() if isinstance(value, pd.DataFrame) else value
 
 
 def _dept_rows(df: pd.DataFrame, department: str) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from helpers.analysis.budget.coverage import (
 from helpers.analysis.budget.prepare import (
     _dept_rows,
     _ts,
+    derived,
     prepare_allocations,
     prepare_monthly,
 )
@@ -34,10 +35,15 @@ def _monthly_totals(
     mon: pd.DataFrame, department: str, upto: pd.Timestamp, frequency: str = "monthly"
 ) -> pd.DataFrame:
     """Department totals per period (monthly: per month), dated at the period's last month;
-    only periods ended by ``upto``."""
+    only periods ended by ``upto``. Worked out once per department frame and ``upto`` (a
+    department's trend, projection and flags read the same totals)."""
     rows = _dept_rows(mon, department)
-    rows = rows.loc[rows["month"] <= upto]
     n = PERIOD_MONTHS[check_frequency(frequency)]
+    return derived(rows, ("period_totals", upto, n), lambda: _period_totals(rows, upto, n))
+
+
+def _period_totals(rows: pd.DataFrame, upto: pd.Timestamp, n: int) -> pd.DataFrame:
+    rows = rows.loc[rows["month"] <= upto]
     if n > 1:
         rows = rows.copy()
         end = ((rows["fy_m"] + n - 1) // n) * n
@@ -54,12 +60,14 @@ def _monthly_totals(
         ).astype(rows["month"].dtype)
         rows["fy_m"] = end.astype("int64")
         rows = rows.loc[rows["month"] <= upto]
-    return (
-        rows.groupby(["fiscal_year", "fy_m", "month"], as_index=False)[["release", "expenditure"]]
-        .sum(min_count=1)  # a source without releases: NaN, not 0
-        .sort_values("month")
-        .reset_index(drop=True)
-    )
+    # A (period-end) month fixes its fiscal year and fiscal month (prepare_monthly checks the
+    # fiscal year against the month): grouping by the month alone sums the same rows in the
+    # same order as grouping by all three.
+    g = rows.groupby("month", sort=True)
+    sums = g[["release", "expenditure"]].sum(min_count=1)  # a source without releases: NaN
+    keys = g[["fiscal_year", "fy_m"]].first()
+    out = pd.concat([keys, sums], axis=1).reset_index()
+    return out[["fiscal_year", "fy_m", "month", "release", "expenditure"]]
 
 
 def monthly_trend(
