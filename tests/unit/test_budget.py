@@ -1103,3 +1103,36 @@ def test_period_totals_are_worked_out_once_per_frame_and_never_shared_across_fra
     other = prepare.prepare_monthly(changed)
     assert _monthly_totals(other, "d", sept)["expenditure"].tolist() == [15.0, 16.0, 17.0]
     assert _monthly_totals(pm, "d", sept)["expenditure"].tolist() == [14.0, 15.0, 46.0]
+
+
+@pytest.mark.parametrize("frequency", ["monthly", "quarterly"])
+def test_a_projection_reads_no_row_after_its_month(frequency):
+    """A projection for a past month from today's data is the one that month's data gave: the
+    forecast record passes the whole frame, not one cut per month."""
+    from helpers.analysis.budget import prepare
+
+    if frequency == "monthly":
+        alloc, monthly = _even_year_with_flat_history()  # July-September 2024-25
+        later = {"A01": [900.0] * 3, "A03": [0.0] * 3, "A12": [5.0] * 3}
+        extra = pd.DataFrame(_monthly_rows("2024-25", later, later))
+        extra["month"] = pd.to_datetime(extra["month"]) + pd.DateOffset(months=3)  # Oct-Dec
+        extra = extra.loc[extra["object_class"] != "A03"]  # and incomplete
+        at = "2024-09"
+    else:
+        rows = [("2023-09", 100.0), ("2023-12", 100.0), ("2024-03", 100.0), ("2024-06", 100.0)]
+        rows += [("2024-09", 100.0), ("2024-12", 100.0)]
+        alloc, monthly = _q_frames(rows, [_q_alloc(fy="2023-24"), _q_alloc()])
+        _, extra = _q_frames([("2025-03", 5000.0)])
+        at = "2024-12"
+    full = prepare.prepare_monthly(pd.concat([monthly, extra], ignore_index=True))
+    cut = prepare.months_upto(full, at)
+    assert len(cut) < len(full)
+    then = budget.project_year_end(alloc, cut, full["department"].iloc[0], at, frequency=frequency)
+    now = budget.project_year_end(alloc, full, full["department"].iloc[0], at, frequency=frequency)
+    assert math.isfinite(then.point)
+    for f in ("point", "low", "high", "method", "months_reported", "reported_to_date"):
+        a, b = getattr(then, f), getattr(now, f)
+        assert a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)), f
+    assert then.incomplete_m == now.incomplete_m
+    pd.testing.assert_frame_equal(then.methods, now.methods, check_exact=True)
+    pd.testing.assert_frame_equal(then.backtest, now.backtest, check_exact=True)

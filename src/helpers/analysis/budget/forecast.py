@@ -23,7 +23,6 @@ from helpers.analysis.budget.prepare import (
     _ratio,
     _ts,
     department_rows,
-    months_upto,
     prepare_allocations,
     prepare_monthly,
     rows_where,
@@ -117,8 +116,9 @@ def _record_rows(
     totals = _monthly_totals(mon, department, _ts(fy_months(fy)[-1]), freq)
     for e in ends:
         at = fy_months(fy)[e - 1]
-        upto = months_upto(mon, at)
-        p = project_year_end(alloc, upto, department, at, frequency=freq, past=past, totals=totals)
+        # project_year_end reads no row after ``at`` (tested): the whole frame gives the
+        # projection the data as of ``at`` gave, without cutting a frame for every month
+        p = project_year_end(alloc, mon, department, at, frequency=freq, past=past, totals=totals)
         point = p.point if math.isfinite(p.point) else math.nan
         rows.append(
             {

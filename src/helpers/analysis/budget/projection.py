@@ -401,6 +401,9 @@ def project_year_end(
     A headline projection above ``PLAUSIBLE_MAX`` x BE (200%) is withheld (NaN, ``withheld``
     says why) unless the year is complete (an outturn is never withheld).
 
+    Rows of ``monthly`` after ``month`` are never read: the projection for a past month from
+    today's data is the one that month's data gave (tested; the forecast record relies on it).
+
     ``past``: the earlier years' state from :func:`past_years` for the same data (used when it
     is for this fiscal year and the same earlier years; otherwise worked out here).
     ``totals``: the department's period totals (``_monthly_totals``) of the same data over at
