@@ -8,7 +8,9 @@ already prepared. A frame is *prepared* when :func:`prepare_allocations` or
 (or :func:`take_rows`) it from a prepared frame; preparing it again returns it unchanged, without validating it again.
 This module alone keeps that record (by identity, weakly held: nothing is stored on the frame).
 Any other frame, including one derived from a prepared frame by other pandas operations, is
-validated and normalised again, which gives the same rows.
+validated and normalised again, which gives the same rows. Because prepared frames are only
+read, what is worked out from one can be kept with it: :func:`rows_where` keeps its cuts and
+:func:`derived` any other result (the period totals), both dropped when the frame is freed.
 """
 
 from __future__ import annotations
@@ -200,12 +202,13 @@ def _ts(month) -> pd.Timestamp:
 _SPLITS: dict[tuple[int, str], tuple[weakref.ref, dict[Any, Any], dict[Any, pd.DataFrame]]] = {}
 
 
-def _forget_split(splits: dict, key: tuple[int, str], ref: weakref.ref) -> None:
-    """A split's frame was freed: drop its entry, unless a newer frame (which may reuse the
-    id) holds it now. ``splits`` is bound when the reference is made: at interpreter exit the
-    module's globals may already be gone when the last frames are freed."""
-    if splits.get(key, (None,))[0] is ref:
-        del splits[key]
+def _forget(entries: dict, key: tuple[int, Any], ref: weakref.ref) -> None:
+    """The frame of an entry of ``entries`` (:data:`_SPLITS`, :data:`_DERIVED`) was freed: drop
+    the entry, unless a newer frame (which may reuse the id) holds it now. ``entries`` is bound
+    when the reference is made: at interpreter exit the module's globals may already be gone
+    when the last frames are freed."""
+    if entries.get(key, (None,))[0] is ref:
+        del entries[key]
 
 
 def rows_where(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
@@ -224,7 +227,7 @@ def rows_where(df: pd.DataFrame, column: str, value: Any) -> pd.DataFrame:
             positions: dict[Any, Any] = {values[0]: slice(None)}
         else:
             positions = df.groupby(column, sort=False, dropna=True).indices
-        ref = weakref.ref(df, functools.partial(_forget_split, _SPLITS, key))
+        ref = weakref.ref(df, functools.partial(_forget, _SPLITS, key))
         hit = _SPLITS[key] = (ref, positions, {})
     _, positions, parts = hit
     part = parts.get(value)
@@ -249,7 +252,7 @@ def derived(df: pd.DataFrame, key: Any, compute: Callable[[], Any]) -> Any:
     k = (id(df), key)
     hit = _DERIVED.get(k)
     if hit is None or hit[0]() is not df:
-        ref = weakref.ref(df, functools.partial(_forget_split, _DERIVED, k))
+        ref = weakref.ref(df, functools.partial(_forget, _DERIVED, k))
         hit = _DERIVED[k] = (ref, compute())
     value = hit[1]
     return value.copy() if isinstance(value, pd.DataFrame) else value
