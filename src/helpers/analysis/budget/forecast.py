@@ -167,8 +167,8 @@ def forecast_record(
 
     For each fiscal month m of that year (every month but the last, or the fiscal months in
     ``months``; quarterly data: the first three quarter ends), the headline projection of
-    :func:`project_year_end` with the data as of m (rows after m dropped: the same inputs and
-    code give the same figure), against the year's actual expenditure. Only a year with every
+    :func:`project_year_end` with the data as of m (it reads no row after m: the same inputs
+    and code give the same figure), against the year's actual expenditure. Only a year with every
     period reported has an outturn; otherwise the table is empty and ``note`` says why.
     Annual data: no within-year projection, no record.
     """
