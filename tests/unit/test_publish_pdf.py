@@ -193,8 +193,31 @@ def test_prepare_body_right_aligns_and_drops_styles():
     body = '<style>x{}</style><table><tr><th class="num">V</th></tr><tr><td class="num">1</td></tr></table>'
     out = pub.prepare_body(body)
     assert "<style" not in out
-    assert '<th class="num" style="text-align: right">' in out
-    assert '<td class="num" style="text-align: right">' in out
+    assert '<th style="text-align: right">' in out
+    assert '<td style="text-align: right">' in out
+
+
+def test_table_classes_go_but_pandoc_writes_the_same_typst():
+    """The class and scope attributes of table parts are dropped before pandoc reads the body
+    (they cost reading time and the Typst writer never uses them); elsewhere they stay."""
+    table = (
+        '<table class="kp-table"><caption>Cap</caption><thead><tr>'
+        '<th scope="col">Name</th><th scope="col" class="num">Value</th></tr></thead><tbody>'
+        '<tr class="kp-bad"><td>a <span class="units">(PKR m)</span></td>'
+        '<td class="num">1,234.5</td></tr><tr><td>b</td><td class="num">-2.0%</td></tr>'
+        "</tbody></table>"
+    )
+    body = f'<div class="kp-output"><p class="kp-note">Note</p>{table}</div>'
+    out = pub.prepare_body(body)
+    assert 'class="kp-table"' not in out and 'scope="col"' not in out
+    assert 'class="kp-bad"' not in out and 'class="num"' not in out
+    assert '<td style="text-align: right">1,234.5</td>' in out
+    # outside the table parts nothing is touched
+    assert '<div class="kp-output"><p class="kp-note">' in out and 'class="units"' in out
+    with_classes = pub._TABLE.sub(lambda m: pub._align_table(m.group(0)), body)
+    typst = pub.html_to_typst(out)
+    assert typst == pub.html_to_typst(with_classes)
+    assert "align: (auto,right,)" in typst and "table.cell(align: right)[1,234.5]" in typst
 
 
 def test_a_wide_table_keeps_a_share_of_the_page_for_its_names():

@@ -42,6 +42,9 @@ _DATA_URI = re.compile(r"""src=(["'])data:(image/(?:png|jpeg|gif|svg\+xml));base
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/svg+xml": "svg"}
 _TABLE = re.compile(r"<table\b.*?</table\s*>", re.S | re.I)
 _STYLE = re.compile(r"<style\b.*?</style\s*>", re.S | re.I)
+#: Start tags of table parts, and the attributes of theirs pandoc's Typst output never uses.
+_TABLE_TAG = re.compile(r"<(?:table|thead|tbody|tfoot|tr|th|td|caption)\b[^>]*>", re.I)
+_UNREAD_ATTRIBUTE = re.compile(r"""\s(?:class|scope)=(?:"[^"]*"|'[^']*')""", re.I)
 
 
 class PdfError(RuntimeError):
@@ -82,10 +85,18 @@ def _align_table(table: str) -> str:
     )
 
 
+def _plain_table(table: str) -> str:
+    """``table`` right-aligned (:func:`_align_table`) and without the ``class`` and ``scope``
+    attributes of its parts, which pandoc's Typst output never uses: the same Typst, read
+    by pandoc in about a tenth less time (a report's tables carry hundreds of them)."""
+    aligned = _align_table(table)
+    return _TABLE_TAG.sub(lambda m: _UNREAD_ATTRIBUTE.sub("", m.group(0)), aligned)
+
+
 def prepare_body(body: str) -> str:
     """HTML body ready for pandoc: no style blocks, numeric table cells right-aligned."""
     body = _STYLE.sub("", body)
-    return _TABLE.sub(lambda m: _align_table(m.group(0)), body)
+    return _TABLE.sub(lambda m: _plain_table(m.group(0)), body)
 
 
 #: GHC runtime options for pandoc: a 64 MB allocation area (fewer garbage collections).
