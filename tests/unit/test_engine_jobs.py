@@ -259,3 +259,35 @@ def test_compiled_output_validation_accepts_and_refuses_as_nbformat_does():
     ):
         with pytest.raises(nbformat.ValidationError):
             bad()
+
+
+def test_a_fresh_result_carries_the_bundles_a_cached_one_would():
+    """The headline and report metadata a worker sends are plain JSON values, equal to what
+    the cache entry's result.json gives back: a run and a later run from the cache show the
+    same portal badges, and the driver needs no notebook library to read them."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from helpers.bundles import HEADLINE_MIME, META_MIME
+    from helpers.engine.execute import read_report_bundles
+
+    headline = {"utilisation": 0.625, "detail": {"lines": [{"id": "A", "gap": -0.1}]}}
+    meta = {"title": "Budget execution", "department": "Health", "month": "March 2025"}
+    outs = [
+        new_output("display_data", data={META_MIME: meta, "text/plain": "meta"}),
+        new_output("display_data", data={HEADLINE_MIME: headline, "text/plain": "h"}),
+    ]
+    nb = nbformat.from_dict(new_notebook(cells=[new_code_cell("", outputs=outs)]))
+    assert isinstance(nb.cells[0].outputs[1].data[HEADLINE_MIME], nbformat.NotebookNode)
+    got_headline, got_meta = read_report_bundles(nb)
+
+    def kinds(value):
+        if isinstance(value, dict):
+            return {type(value)} | {t for v in value.values() for t in kinds(v)}
+        if isinstance(value, list):
+            return {list} | {t for v in value for t in kinds(v)}
+        return {type(value)}
+
+    assert kinds(got_headline) <= {dict, list, str, float} and kinds(got_meta) <= {dict, str}
+    assert got_headline == headline and got_meta["title"] == "Budget execution"
+    assert json.loads(json.dumps(got_headline)) == got_headline

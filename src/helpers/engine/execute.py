@@ -128,10 +128,16 @@ def _html_escape(text: str) -> str:
 
 
 def read_report_bundles(nb) -> tuple[dict, dict]:
-    """(headline, report_meta) from an executed notebook, via helpers.publish.notebook."""
+    """(headline, report_meta) from an executed notebook, via helpers.publish.notebook, as
+    plain JSON values: what a cached result holds (so the driver gets the same from a run
+    and from the cache), and nothing of nbformat's (its nodes made the driver import
+    nbformat and jsonschema, 0.4 s of CPU, to read the first result)."""
     from helpers.publish import notebook as pubnb
 
-    return dict(pubnb.headline(nb) or {}), dict(pubnb.report_meta(nb) or {})
+    def plain(bundle) -> dict:
+        return json.loads(json.dumps(dict(bundle or {}), default=str))
+
+    return plain(pubnb.headline(nb)), plain(pubnb.report_meta(nb))
 
 
 def compile_output_validation() -> None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from helpers.bundles import HEADLINE_MIME, KEY_MESSAGES_MIME, LIFTED_MIMES, META_MIME
+
+if TYPE_CHECKING:
+    import nbformat
 
 #: Cell tags whose cells never appear in a published report.
 HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove-cell", "remove_cell"})
@@ -28,6 +29,8 @@ class NotebookError(ValueError):
 
 def load(nb: Any) -> nbformat.NotebookNode:
     """Return a NotebookNode from a NotebookNode, a dict or a path to an ``.ipynb`` file."""
+    import nbformat  # here: the portal and the driver import this module, not nbformat
+
     if isinstance(nb, nbformat.NotebookNode):
         return nb
     if isinstance(nb, (str, Path)):
