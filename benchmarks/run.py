@@ -23,9 +23,10 @@ Measured side by side in one invocation, on the same month and the same job set
 
 Both naive loops publish HTML only: the ratios are printed for the engine publishing what
 they publish (HTML, and the portal) and for the engine as `make reports` runs (HTML, PDF and
-the portal), which favours the naive loops. CPU seconds per report by family come from the floor (the kernel's CPU
-time per notebook) and the engine's cache entries (execution and publishing wall time per
-report); the engine's CPU per report is the whole `make reports` process tree's CPU time.
+the portal), which favours the naive loops. CPU seconds per report by family come from the
+floor (the kernel's CPU time per notebook) and the engine's cache entries (execution and
+publishing wall time per report); the engine's CPU per report is the whole `make reports`
+process tree's CPU time.
 
 Then, unless skipped: the full month (every department, HTML + PDF + portal, fresh outputs);
 scaling: the engine on the job set with one worker (against the default one per core), one

@@ -131,7 +131,7 @@ def read_report_bundles(nb) -> tuple[dict, dict]:
     """(headline, report_meta) from an executed notebook, via helpers.publish.notebook, as
     plain JSON values: what a cached result holds (so the driver gets the same from a run
     and from the cache), and nothing of nbformat's (its nodes made the driver import
-    nbformat and jsonschema, 0.4 s of CPU, to read the first result)."""
+    nbformat and jsonschema, 0.3 s of CPU, to read the first result)."""
     from helpers.publish import notebook as pubnb
 
     def plain(bundle) -> dict:
