@@ -613,15 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         # speed drifts during the benchmark (shared hosts) moves both sides of a ratio alike.
         engine_runs: list[tuple[float, float]] = []  # (wall s, CPU s)
         html_runs: list[float] = []  # the same jobs published as the naive loops do: HTML only
-        html_env = dict(
-            extra_env or {},
-            KP_PARAMS=str(
-                html_only_params(
-                    Path(extra_env["KP_PARAMS"]) if extra_env else paths.PARAMS_DIR,
-                    tmp / "params-html-only",
-                )
-            ),
-        )
+        html_env = None  # made with the first HTML-only run (none without the naive loops)
 
         def engine_run(label: str) -> Path:
             out = tmp / f"outputs-{len(engine_runs) + 1}"
@@ -631,6 +623,11 @@ def main(argv: list[str] | None = None) -> int:
             engine_runs.append((make_reports(args.month, jobs, out, warehouse, extra_env),
                                 LAST_CPU["s"]))  # fmt: skip
             if not args.skip_naive:
+                nonlocal html_env
+                if html_env is None:
+                    params = Path(extra_env["KP_PARAMS"]) if extra_env else paths.PARAMS_DIR
+                    html_only = html_only_params(params, tmp / "params-html-only")
+                    html_env = dict(extra_env or {}, KP_PARAMS=str(html_only))
                 print(f"make reports{when} (fresh outputs, HTML only, as the naive loops) ...",
                       flush=True)  # fmt: skip
                 html_out = tmp / f"outputs-html-{len(html_runs) + 1}"
