@@ -15,6 +15,7 @@ from helpers.present.display import (
     load_notes,
     note,
     report_meta,
+    show,
     table,
 )
 from helpers.present.theme import PALETTE, apply_theme, fmt_money, fmt_pct, fmt_pkr, money_label
@@ -36,5 +37,6 @@ __all__ = [
     "load_notes",
     "note",
     "report_meta",
+    "show",
     "table",
 ]

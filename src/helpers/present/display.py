@@ -143,6 +143,22 @@ class heading(_Display):  # noqa: N801
         self.extra = {"text/markdown": "#" * level + " " + text.replace("#", "\\#")}
 
 
+def show(*items: Any) -> None:
+    """Display ``items`` in order, as cells of their own would show them: ``None`` shows
+    nothing (as a cell whose last value is None), a list or tuple is shown item by item. One
+    cell per report section (``show(heading(...), chart, table)``) instead of one per item:
+    each cell costs the kernel a round of messages."""
+    from IPython.display import display
+
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, list | tuple):
+            show(*item)
+        else:
+            display(item)
+
+
 class note(_Display):  # noqa: N801
     """A paragraph of data notes or interpretation."""
 
