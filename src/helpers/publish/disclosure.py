@@ -37,7 +37,9 @@ milliseconds. The engine runs the scan on every staged month before it is swappe
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -149,13 +151,32 @@ class _Names:
     distinctive: frozenset[str]
     wide: re.Pattern
 
+    @functools.cached_property
+    def in_text(self) -> _Names:
+        """The names looked for on a line of text: only identifier names no sentence uses
+        (respondent_id, not id)."""
+        return dataclasses.replace(
+            self,
+            identifiers=frozenset(
+                n for n in self.identifiers if n in IDENTIFIER_COLUMNS or re.search(r"[_\d]", n)
+            ),
+        )
+
 
 _NAMES: dict[int, tuple[Any, _Names]] = {}  # id(instrument) -> (instrument, its names)
+#: The names while one file is scanned (:func:`scan_file`): looked up once per file, not once
+#: per table and text block (finding the active instrument reads the profile's files).
+_SCANNING: contextvars.ContextVar[_Names | None] = contextvars.ContextVar(
+    "disclosure_names", default=None
+)
 
 
 def _instrument_names() -> _Names:
     """The names for the active instrument, built once per instrument (every table and text
     block of every report asks)."""
+    fixed = _SCANNING.get()
+    if fixed is not None:
+        return fixed
     try:
         from helpers.data import survey_instrument
 
@@ -232,14 +253,7 @@ def scan_text(text: str, file: str, location: str) -> list[Finding]:
         m = rx.search(text)
         if m:
             found.append(Finding(file, location, "respondent_identifier", f"{what} {m.group(0)!r}"))
-    names = _instrument_names()
-    # on a line of text only identifier names no sentence uses (respondent_id, not id)
-    names = dataclasses.replace(
-        names,
-        identifiers=frozenset(
-            n for n in names.identifiers if n in IDENTIFIER_COLUMNS or re.search(r"[_\d]", n)
-        ),
-    )
+    names = _instrument_names().in_text
     # only a line with a respondent-level name on it can be a header line: each distinct word
     # of the text is looked up once, not once per line
     words = set(text.split())
@@ -565,6 +579,7 @@ def scan_file(path: Path, file: str | None = None, min_n: int = DEFAULT_MIN_N) -
     path = Path(path)
     file = file or path.name
     suffix = path.suffix.lower()
+    fixed = _SCANNING.set(_instrument_names())
     try:
         if suffix == ".html":
             return scan_html(path.read_text(encoding="utf-8", errors="replace"), file, min_n)
@@ -578,6 +593,8 @@ def scan_file(path: Path, file: str | None = None, min_n: int = DEFAULT_MIN_N) -
         raise
     except Exception as exc:  # corrupt files of any kind: fail closed
         return [Finding(file, "whole file", "unreadable", f"{type(exc).__name__}: {_short(exc)}")]
+    finally:
+        _SCANNING.reset(fixed)
     return []
 
 
