@@ -488,8 +488,14 @@ class SurveyDesign:
         codes = np.full(len(self.w), -1, dtype=np.int64)
         if valid.any():
             sub = keys[valid]
-            mi = pd.MultiIndex.from_frame(sub)
-            c, uniq = pd.factorize(mi, sort=True)
+            if len(cols) == 1:
+                # one column: its values factorised as the one-element keys would be (a
+                # MultiIndex of one level first builds a tuple per row: a tenth of a survey
+                # report's time)
+                c, uniq = pd.factorize(sub[cols[0]].to_numpy(dtype=object), sort=True)
+                uniq = [(u,) for u in uniq]
+            else:
+                c, uniq = pd.factorize(pd.MultiIndex.from_frame(sub), sort=True)
             codes[valid] = c
             frame = pd.DataFrame(list(uniq), columns=cols)
         else:
