@@ -163,14 +163,14 @@ def test_a_short_table_is_never_split_from_its_caption(tmp_path):
 
 
 def test_missing_table_is_an_error(monkeypatch, tmp_path):
-    real = pub.html_to_typst
+    real = pub.body_to_typst
 
     def drop_tables(body):
         return re.sub(
             r"#figure\(\s*align\(center\)\[#table\(.*?kind: table\s*\)", "", real(body), flags=re.S
         )
 
-    monkeypatch.setattr(pub, "html_to_typst", drop_tables)
+    monkeypatch.setattr(pub, "body_to_typst", drop_tables)
     nb = _nb(report_meta("T", "D", "2025-03", "x"), table(pd.DataFrame({"a": [1]}), caption="c"))
     with pytest.raises(pub.PdfError, match="1 tables .* the Typst source 0"):
         pub.render_pdf(nb, PROV, tmp_path / "y.pdf")
@@ -232,3 +232,74 @@ def test_a_wide_table_keeps_a_share_of_the_page_for_its_names():
     out = widen_name_columns(wide + narrow)
     assert f"    columns: ({NAME_COLUMN_SHARE}, {', '.join(['auto'] * 7)})," in out
     assert "    columns: 3," in out
+
+
+def _table_body(*tables: str) -> str:
+    """A prepared report body (as pandoc gets it) with these tables, one output each."""
+    body = "".join(f'<div class="kp-output">\n{t}\n</div>' for t in tables)
+    return pub.prepare_body(body)
+
+
+#: Text with every character the own table conversion handles, in awkward places.
+AWKWARD = [
+    "it's the year's 'best'",
+    "(a) first; x (b) later",
+    "A #1 & <b 50%",
+    "2024-25 -- a --- b - c",
+    "x // y /// z 5/3 http://a.org",
+    "7\u00a0days – 3 — 4 − 5 …",
+    "  spaced   out\n text ",
+    "1. = + -5 +5",
+    "",
+]
+
+
+def test_plain_tables_get_the_typst_pandoc_writes():
+    """The tables the reports publish (display.table: caption with units, header, right-aligned
+    numbers) are written in Typst by typst_tables exactly as pandoc writes them, awkward text
+    included; the body's Typst is pandoc's to the byte."""
+    from helpers.publish import typst_tables
+
+    frames = [
+        pd.DataFrame({"Name": AWKWARD, "Value": [1.5 * i for i in range(len(AWKWARD))]}),
+        pd.DataFrame({"Only": ["a", "b"]}),
+    ]
+    tables = []
+    for i, df in enumerate(frames):
+        html = table(df, caption=f"{AWKWARD[i]} caption", units="PKR million; 'share'")
+        tables += pub._TABLE.findall(pub.prepare_body(html._repr_mimebundle_()["text/html"]))
+    for raw in [  # no caption; no body rows (the column alignments are then pandoc's default)
+        "<table><thead><tr><th>No caption</th></tr></thead><tbody><tr><td>x</td></tr></tbody>",
+        '<table><caption>C</caption><thead><tr><th>A</th><th style="text-align: right">B</th>'
+        "</tr></thead><tbody></tbody>",
+    ]:
+        tables += pub._TABLE.findall(_table_body(raw + "</table>"))
+    assert len(tables) == 4
+    for t in tables:
+        ours = typst_tables.table_typst(t)
+        assert ours is not None, t
+        assert ours == pub.html_to_typst(_table_body(t)).strip("\n")
+    body = _table_body(*tables) + "<p>after</p>"
+    assert pub.body_to_typst(body) == pub.html_to_typst(body)
+
+
+@pytest.mark.parametrize(
+    "text", ["a *b*", "x_y", "$5", "a → b", 'say "hi"', "[x]", "a@b", "a\\b", "`x`", "a > b"]
+)
+def test_tables_with_other_text_are_left_to_pandoc(text):
+    from helpers.publish import typst_tables
+
+    t = pub._TABLE.findall(_table_body(f"<table><caption>C</caption><thead><tr><th>A</th></tr>"
+                                       f"</thead><tbody><tr><td>{text}</td></tr></tbody></table>"))[0]  # fmt: skip
+    assert typst_tables.table_typst(t) is None
+    body = _table_body(t)
+    assert pub.body_to_typst(body) == pub.html_to_typst(body)
+
+
+def test_a_report_body_gets_the_same_typst_with_own_tables(rendered, tmp_path):
+    """A whole report (the fixture: key messages, two tables, a chart) converts to the same
+    Typst as pandoc alone makes, so the PDF is the same."""
+    body = pub.prepare_body(html_pub.body_html(rendered["html"]))
+    prepared, _ = pub.extract_images(body, tmp_path)
+    assert pub._TABLE.search(prepared)
+    assert pub.body_to_typst(prepared) == pub.html_to_typst(prepared)
