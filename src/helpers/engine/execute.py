@@ -522,7 +522,7 @@ class KernelWorker:
             result.publish_s = round(now - started[1], 3)
             result.duration = round(now - started[0], 3)
         record = result.cache_record(spec, provenance)
-        cache.commit(tmp, spec.key, json.loads(json.dumps(record, default=str)))
+        cache.commit(tmp, spec.key, record)  # written as JSON there (default=str)
         if spec.prescan:
             _prescan(cache, spec, files, result.hashes)
 

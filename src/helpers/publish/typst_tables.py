@@ -22,7 +22,6 @@ import html
 import re
 
 _RIGHT = ' style="text-align: right"'
-_CELL = rf"<t[hd](?:{_RIGHT})?>[^<]*</t[hd]>"
 PLAIN_TABLE = re.compile(
     r"<table>(?:<caption>(?P<caption>[^<]*(?:<span class=\"units\">[^<]*</span>[^<]*)?)"
     r"</caption>)?"
@@ -98,7 +97,7 @@ def table_typst(table_html: str) -> str | None:
         f"    align: ({align}),",
         "    table.header(" + ", ".join(_cell(*c) for c in head) + ",),",
         "    table.hline(),",
-        *("    " + ", ".join(_cell(*c) for c in row) + "," for row in body if row),
+        *("    " + ", ".join(_cell(*c) for c in row) + "," for row in body),
         "  )]",
         *([f"  , caption: [{caption}]"] if caption is not None else []),
         "  , kind: table",
